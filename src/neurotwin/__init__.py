@@ -1,0 +1,32 @@
+"""neurotwin: software twins of BrainScaleS-2 and SpiNNaker2, with exact event-based training.
+
+The public face::
+
+    import neurotwin as nt
+    net = nt.Network(dt=0.1)
+    pop = net.add(nt.Population(100, nt.LIF(), label="exc"))
+    res = nt.simulate(net, duration=1000.0, backend="ideal", seed=0)
+"""
+
+from neurotwin import backends as backends
+from neurotwin.backends import BACKENDS as BACKENDS
+from neurotwin.backends import Backend as Backend
+from neurotwin.backends import simulate as simulate
+from neurotwin.dynamics import MODELS as MODELS
+from neurotwin.dynamics import LIF as LIF
+from neurotwin.dynamics import AdEx as AdEx
+from neurotwin.engines.result import Cost as Cost
+from neurotwin.engines.result import Result as Result
+from neurotwin.errors import CapacityError as CapacityError
+from neurotwin.errors import ConfigError as ConfigError
+from neurotwin.errors import DataError as DataError
+from neurotwin.errors import MappingError as MappingError
+from neurotwin.errors import NeurotwinError as NeurotwinError
+from neurotwin.network import DCSource as DCSource
+from neurotwin.network import Network as Network
+from neurotwin.network import Population as Population
+from neurotwin.network import Projection as Projection
+from neurotwin.network import SpikeSourceArray as SpikeSourceArray
+from neurotwin.network import SpikeSourcePoisson as SpikeSourcePoisson
+
+__version__ = "0.1.0"

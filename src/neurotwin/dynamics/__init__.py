@@ -1,0 +1,15 @@
+"""Neuron and synapse math: parameter dataclasses, exact propagators, step functions,
+spike-time solvers. Pure functions over explicit state; no simulation objects."""
+
+from neurotwin.dynamics.adex import AdEx as AdEx
+from neurotwin.dynamics.adex import AdExConstants as AdExConstants
+from neurotwin.dynamics.adex import AdExState as AdExState
+from neurotwin.dynamics.adex import adex_constants as adex_constants
+from neurotwin.dynamics.adex import adex_step as adex_step
+from neurotwin.dynamics.lif import LIF as LIF
+from neurotwin.dynamics.lif import LIFConstants as LIFConstants
+from neurotwin.dynamics.lif import LIFState as LIFState
+from neurotwin.dynamics.lif import exp_kernel_factor as exp_kernel_factor
+from neurotwin.dynamics.lif import lif_constants as lif_constants
+from neurotwin.dynamics.lif import lif_step as lif_step
+from neurotwin.dynamics.models import MODELS as MODELS

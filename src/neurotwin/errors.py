@@ -1,0 +1,131 @@
+"""The one exception hierarchy of neurotwin, and the checks that raise it at the boundary.
+
+Every error says what was wrong (the parameter and its value) and what is allowed
+(the limit or the valid choices). Inside the package, code trusts its own types; these
+checks run where user input enters (dataclass ``__post_init__``, ``Network.connect``,
+file readers, backends' ``map``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CapacityError",
+    "ConfigError",
+    "DataError",
+    "MappingError",
+    "NeurotwinError",
+    "check_finite",
+    "check_in_range",
+    "check_multiple_of",
+    "check_positive",
+    "unknown_name",
+]
+
+
+class NeurotwinError(Exception):
+    """Base class of every error neurotwin raises on purpose."""
+
+
+class ConfigError(NeurotwinError, ValueError):
+    """Bad parameters: wrong shape, NaN or infinite value, out of range, unknown name."""
+
+
+class CapacityError(NeurotwinError):
+    """The network does not fit the hardware.
+
+    Parameters
+    ----------
+    resource
+        What ran out (``"neurons"``, ``"synapse rows"``, ``"routing entries"`` ...).
+    needed, available
+        How much the network needs and how much the hardware has, in the resource's unit.
+    detail
+        Optional extra context, e.g. which population caused it.
+    """
+
+    def __init__(self, resource: str, needed: float, available: float, detail: str = "") -> None:
+        self.resource = resource
+        self.needed = needed
+        self.available = available
+        self.detail = detail
+        message = f"not enough {resource}: needed {needed}, available {available}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+class MappingError(NeurotwinError):
+    """The network cannot be expressed on the target at all (not a matter of size)."""
+
+
+class DataError(NeurotwinError, ValueError):
+    """A file or data set is corrupt, of the wrong kind, or from another device."""
+
+
+def _describe(value: Any) -> str:
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return repr(arr.item())
+    return f"array of shape {arr.shape}"
+
+
+def check_finite(name: str, value: Any) -> None:
+    """Raise :class:`ConfigError` if ``value`` (scalar or array) holds NaN or infinity."""
+    arr = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(arr)):
+        bad = arr[~np.isfinite(arr)].ravel()[0]
+        raise ConfigError(f"{name} must be finite, got {bad!r} in {_describe(value)}")
+
+
+def check_positive(name: str, value: Any, unit: str = "", allow_zero: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is finite and > 0 (>= 0 with allow_zero)."""
+    check_finite(name, value)
+    arr = np.asarray(value, dtype=float)
+    bad = arr < 0 if allow_zero else arr <= 0
+    if np.any(bad):
+        limit = ">= 0" if allow_zero else "> 0"
+        worst = arr[bad].ravel()[0]
+        raise ConfigError(f"{name} must be {limit} {unit}".rstrip() + f", got {worst!r}")
+
+
+def check_in_range(
+    name: str, value: Any, low: float, high: float, unit: str = ""
+) -> None:
+    """Raise :class:`ConfigError` unless every element of ``value`` lies in [low, high]."""
+    check_finite(name, value)
+    arr = np.asarray(value, dtype=float)
+    bad = (arr < low) | (arr > high)
+    if np.any(bad):
+        worst = arr[bad].ravel()[0]
+        raise ConfigError(
+            f"{name} must lie in [{low}, {high}] {unit}".rstrip() + f", got {worst!r}"
+        )
+
+
+def check_multiple_of(name: str, value: Any, step: float, unit: str = "ms") -> np.ndarray:
+    """Return ``value / step`` as integers; raise unless every value is a multiple of ``step``.
+
+    A relative tolerance of 1e-6 of a step absorbs decimal round-off (0.3 / 0.1).
+    """
+    check_finite(name, value)
+    ratio = np.asarray(value, dtype=float) / step
+    steps = np.rint(ratio)
+    off = np.abs(ratio - steps) > 1e-6 * np.maximum(1.0, np.abs(ratio))
+    if np.any(off):
+        bad = np.asarray(value, dtype=float)[off].ravel()[0]
+        raise ConfigError(
+            f"{name} must be a multiple of the time step dt = {step} {unit}, got {bad!r} {unit}"
+        )
+    return steps.astype(np.int64)
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> ConfigError:
+    """Build the error for an unknown registry name, listing the known ones."""
+    choices = ", ".join(sorted(known)) or "(none registered)"
+    return ConfigError(f"unknown {kind} {name!r}; known: {choices}")
+

@@ -1,0 +1,12 @@
+"""What runs: the hardware-agnostic network description and NIR import/export."""
+
+from neurotwin.network.network import Network as Network
+from neurotwin.network.nodes import DCSource as DCSource
+from neurotwin.network.nodes import Node as Node
+from neurotwin.network.nodes import Population as Population
+from neurotwin.network.nodes import SpikeSourceArray as SpikeSourceArray
+from neurotwin.network.nodes import SpikeSourcePoisson as SpikeSourcePoisson
+from neurotwin.network.projection import Projection as Projection
+from neurotwin.network.projection import Synapses as Synapses
+from neurotwin.network.projection import fixed_fan_in as fixed_fan_in
+from neurotwin.network.projection import fixed_probability as fixed_probability

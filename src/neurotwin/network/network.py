@@ -1,0 +1,190 @@
+"""The :class:`Network`: what runs, independent of how (engines) or where (backends)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from neurotwin.errors import ConfigError, check_multiple_of, check_positive
+from neurotwin.network.nodes import (
+    DCSource,
+    Node,
+    Population,
+    SpikeSourceArray,
+    SpikeSourcePoisson,
+)
+from neurotwin.network.projection import Projection, Receptor
+
+__all__ = ["Network"]
+
+
+@dataclass
+class Network:
+    """A spiking network: nodes, projections between them, injected currents, recordings.
+
+    Nodes and projections are frozen, validated dataclasses; the network only collects
+    them and checks that they fit together (labels exist, shapes match, delays lie on the
+    time grid). Backends never mutate it.
+
+    Parameters
+    ----------
+    dt
+        Time step in ms used by time-stepped backends; delays must be multiples of it.
+
+    Examples
+    --------
+    >>> import neurotwin as nt
+    >>> net = nt.Network(dt=0.1)
+    >>> inp = net.add(nt.SpikeSourceArray([[1.0, 5.0], [2.0]]))
+    >>> pop = net.add(nt.Population(3, nt.LIF(), label="exc"))
+    >>> _ = net.connect(inp, pop, weights=np.full((2, 3), 0.5), receptor="exc", delays=1.0)
+    >>> net.record(pop, "spikes", "v")
+    """
+
+    dt: float = 0.1
+    nodes: dict[str, Node] = field(default_factory=dict)
+    projections: list[Projection] = field(default_factory=list)
+    currents: list[tuple[DCSource, str]] = field(default_factory=list)
+    recordings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_positive("dt", self.dt, "ms")
+
+    def add(self, node: Node) -> Any:
+        """Add a population or spike source; return it with its label set.
+
+        Raises :class:`ConfigError` if the label is already taken.
+        """
+        if not isinstance(node, Population | SpikeSourceArray | SpikeSourcePoisson):
+            raise ConfigError(
+                "add() takes a Population, SpikeSourceArray or SpikeSourcePoisson, "
+                f"got {type(node).__name__}"
+            )
+        label = node.label
+        if label is None:
+            prefix = "pop" if isinstance(node, Population) else "source"
+            k = 0
+            while f"{prefix}{k}" in self.nodes:
+                k += 1
+            label = f"{prefix}{k}"
+            node = replace(node, label=label)
+        if label in self.nodes:
+            raise ConfigError(f"label {label!r} is already used in this network")
+        self.nodes[label] = node
+        return node
+
+    def _label(self, node: Node | str, role: str) -> str:
+        label = node if isinstance(node, str) else node.label
+        if label is None or label not in self.nodes:
+            raise ConfigError(
+                f"{role} {label!r} is not in this network; add() it first "
+                f"(known: {', '.join(self.nodes) or 'none'})"
+            )
+        return label
+
+    def population(self, node: Node | str) -> Population:
+        """The population with this label (or handle); ConfigError if it is a source."""
+        label = self._label(node, "population")
+        pop = self.nodes[label]
+        if not isinstance(pop, Population):
+            raise ConfigError(f"{label!r} is a spike source, not a population")
+        return pop
+
+    def connect(
+        self,
+        pre: Node | str,
+        post: Node | str,
+        weights: Any,
+        receptor: Receptor = "exc",
+        delays: Any = None,
+    ) -> Projection:
+        """Connect ``pre`` to the population ``post``; return the projection.
+
+        Parameters
+        ----------
+        pre, post
+            Nodes (or labels) in this network; ``post`` must be a population.
+        weights
+            (n_pre, n_post) dense array, torch tensor or scipy sparse matrix, in nA.
+        receptor
+            "exc", "inh" (weights >= 0) or None (signed weights, split by sign).
+        delays
+            Scalar or per-synapse delays in ms, multiples of dt and >= dt;
+            default one time step.
+        """
+        pre_label = self._label(pre, "pre")
+        post_pop = self.population(post)
+        proj = Projection(
+            pre=pre_label,
+            post=str(post_pop.label),
+            weights=weights,
+            receptor=receptor,
+            delays=self.dt if delays is None else delays,
+        )
+        expected = (self.nodes[pre_label].size, post_pop.size)
+        if proj.shape != expected:
+            raise ConfigError(
+                f"weights from {pre_label!r} to {post_pop.label!r} must have shape "
+                f"{expected} (n_pre, n_post), got {proj.shape}"
+            )
+        self.delay_steps(proj)
+        self.projections.append(proj)
+        return proj
+
+    def delay_steps(self, proj: Projection) -> np.ndarray:
+        """Per-synapse delays of ``proj`` in whole time steps (>= 1), aligned with
+        ``proj.synapses()``; ConfigError if a delay is off the grid or below dt."""
+        syn = proj.synapses()
+        steps = check_multiple_of(f"delays of {proj.pre}->{proj.post}", syn.delay, self.dt)
+        if steps.size and steps.min() < 1:
+            raise ConfigError(
+                f"delays of {proj.pre}->{proj.post} must be >= dt = {self.dt} ms, "
+                f"got {syn.delay.min()!r} ms"
+            )
+        return steps
+
+    def inject(self, post: Node | str, source: DCSource) -> None:
+        """Inject the current ``source`` into every neuron of population ``post``."""
+        pop = self.population(post)
+        amp = np.asarray(source.amplitude)
+        if amp.ndim == 1 and amp.shape[0] != pop.size:
+            raise ConfigError(
+                f"DCSource amplitude must be a scalar or of shape ({pop.size},) for "
+                f"{pop.label!r}, got shape {amp.shape}"
+            )
+        self.currents.append((source, str(pop.label)))
+
+    def record(self, node: Node | str, *variables: str) -> None:
+        """Record ``"spikes"`` and/or state variables (e.g. ``"v"``) of ``node``."""
+        label = self._label(node, "recorded node")
+        target = self.nodes[label]
+        allowed = ("spikes",)
+        if isinstance(target, Population):
+            allowed += target.model.state_variables
+        for var in variables:
+            if var not in allowed:
+                raise ConfigError(
+                    f"cannot record {var!r} of {label!r}; recordable: {', '.join(allowed)}"
+                )
+        merged = dict.fromkeys(self.recordings.get(label, ()) + tuple(variables))
+        self.recordings[label] = tuple(merged)
+
+    @property
+    def populations(self) -> list[Population]:
+        """The neuron populations, in insertion order."""
+        return [n for n in self.nodes.values() if isinstance(n, Population)]
+
+    @property
+    def sources(self) -> list[SpikeSourceArray | SpikeSourcePoisson]:
+        """The spike sources, in insertion order."""
+        return [n for n in self.nodes.values() if not isinstance(n, Population)]
+
+    def steps(self, duration: float) -> int:
+        """Number of time steps in ``duration`` ms (must be a positive multiple of dt)."""
+        check_positive("duration", duration, "ms")
+        if math.isinf(duration):
+            raise ConfigError("duration must be finite")
+        return int(check_multiple_of("duration", duration, self.dt))

@@ -1,0 +1,190 @@
+"""The nodes of a network: neuron populations and spike sources, plus injected currents.
+
+All are frozen dataclasses validated on construction; a node's ``label`` is set when it is
+added to a :class:`~neurotwin.network.Network` (``Network.add`` returns the labelled copy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neurotwin.dynamics.adex import AdEx
+from neurotwin.dynamics.lif import LIF
+from neurotwin.errors import ConfigError, check_finite, check_positive
+
+__all__ = ["DCSource", "Node", "Population", "SpikeSourceArray", "SpikeSourcePoisson"]
+
+NeuronModel = LIF | AdEx
+
+
+def _check_size(size: int) -> None:
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        raise ConfigError(f"size must be a positive integer, got {size!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """A group of ``size`` identical neurons of one model.
+
+    Parameters
+    ----------
+    size
+        Number of neurons (>= 1).
+    model
+        Neuron parameters, e.g. :class:`~neurotwin.LIF` or :class:`~neurotwin.AdEx`.
+    label
+        Unique name in the network; assigned ("pop0", ...) by ``Network.add`` if None.
+    initial
+        Initial values of state variables, by name: a scalar or an array of shape
+        ``(size,)`` in the variable's unit (e.g. ``{"v": -60.0}`` in mV). Variables not
+        given start at the model's ``initial_state()``.
+    """
+
+    size: int
+    model: NeuronModel
+    label: str | None = None
+    initial: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_size(self.size)
+        if not isinstance(self.model, LIF | AdEx):
+            raise ConfigError(
+                f"model must be a neuron model (LIF, AdEx), got {type(self.model).__name__}"
+            )
+        checked = {}
+        for name, value in self.initial.items():
+            if name not in self.model.state_variables:
+                raise ConfigError(
+                    f"initial value for unknown state variable {name!r} of "
+                    f"{type(self.model).__name__}; known: {', '.join(self.model.state_variables)}"
+                )
+            arr = np.asarray(value, dtype=np.float64)
+            if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape[0] != self.size):
+                raise ConfigError(
+                    f"initial[{name!r}] must be a scalar or of shape ({self.size},), "
+                    f"got shape {arr.shape}"
+                )
+            check_finite(f"initial[{name!r}]", arr)
+            checked[name] = arr
+        object.__setattr__(self, "initial", checked)
+
+    def initial_values(self) -> dict[str, np.ndarray]:
+        """Initial value of every state variable as an array of shape ``(size,)``."""
+        values = {}
+        for name, default in self.model.initial_state().items():
+            given = self.initial.get(name, default)
+            values[name] = np.broadcast_to(np.asarray(given, np.float64), (self.size,)).copy()
+        return values
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeSourceArray:
+    """Sources that emit given spike times.
+
+    Parameters
+    ----------
+    spike_times
+        One sequence of spike times (ms, >= 0, finite) per source; sorted on input.
+    label
+        Unique name in the network; assigned ("source0", ...) by ``Network.add`` if None.
+    """
+
+    spike_times: Sequence[Sequence[float]]
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.spike_times, np.ndarray) and self.spike_times.ndim == 1:
+            raise ConfigError(
+                "spike_times must hold one sequence per source, e.g. [[1.0, 5.0], [2.0]]; "
+                "got a flat array"
+            )
+        times = []
+        for k, row in enumerate(self.spike_times):
+            arr = np.sort(np.asarray(row, dtype=np.float64).ravel())
+            check_finite(f"spike_times[{k}]", arr)
+            if arr.size and arr[0] < 0:
+                raise ConfigError(f"spike_times[{k}] must be >= 0 ms, got {arr[0]!r}")
+            times.append(arr)
+        if not times:
+            raise ConfigError("spike_times must hold at least one source")
+        object.__setattr__(self, "spike_times", tuple(times))
+
+    @property
+    def size(self) -> int:
+        """Number of sources."""
+        return len(self.spike_times)
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeSourcePoisson:
+    """Independent Poisson spike sources, drawn from the run's seed.
+
+    On a time grid each step holds at most one spike, with probability rate * dt
+    (Bernoulli approximation of the Poisson process; exact as dt -> 0).
+
+    Parameters
+    ----------
+    size
+        Number of sources.
+    rate
+        Firing rate in Hz, a scalar or an array of shape ``(size,)``.
+    start, stop
+        Active interval in ms: spikes only in [start, stop).
+    label
+        Unique name in the network; assigned by ``Network.add`` if None.
+    """
+
+    size: int
+    rate: float | np.ndarray
+    start: float = 0.0
+    stop: float = math.inf
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_size(self.size)
+        rate = np.asarray(self.rate, dtype=np.float64)
+        if rate.ndim not in (0, 1) or (rate.ndim == 1 and rate.shape[0] != self.size):
+            raise ConfigError(
+                f"rate must be a scalar or of shape ({self.size},), got shape {rate.shape}"
+            )
+        check_positive("rate", rate, "Hz", allow_zero=True)
+        check_positive("start", self.start, "ms", allow_zero=True)
+        if math.isnan(self.stop) or self.stop < self.start:
+            raise ConfigError(f"stop must be >= start ({self.start} ms), got {self.stop!r}")
+        object.__setattr__(self, "rate", np.broadcast_to(rate, (self.size,)).copy())
+
+
+@dataclass(frozen=True, eq=False)
+class DCSource:
+    """A constant current injected into neurons during [start, stop).
+
+    Parameters
+    ----------
+    amplitude
+        Current in nA, a scalar or one value per target neuron; positive depolarises.
+    start, stop
+        Interval in ms; both are rounded to the network's time grid when run.
+    """
+
+    amplitude: float | np.ndarray
+    start: float = 0.0
+    stop: float = math.inf
+
+    def __post_init__(self) -> None:
+        amp = np.asarray(self.amplitude, dtype=np.float64)
+        if amp.ndim > 1:
+            raise ConfigError(f"amplitude must be a scalar or 1-D, got shape {amp.shape}")
+        check_finite("amplitude", amp)
+        check_positive("start", self.start, "ms", allow_zero=True)
+        if math.isnan(self.stop) or self.stop < self.start:
+            raise ConfigError(f"stop must be >= start ({self.start} ms), got {self.stop!r}")
+        object.__setattr__(self, "amplitude", amp)
+
+
+Node = Population | SpikeSourceArray | SpikeSourcePoisson
+"""Anything that emits spikes and can be the source of a projection."""

@@ -1,0 +1,199 @@
+"""Projections (weighted, delayed connections between two nodes) and connectors that
+build common random connectivity as sparse weight matrices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from neurotwin.errors import ConfigError, check_finite, check_in_range, check_positive
+
+__all__ = ["Projection", "Synapses", "fixed_fan_in", "fixed_probability"]
+
+Receptor = Literal["exc", "inh"] | None
+RECEPTORS = ("exc", "inh", None)
+
+
+class Synapses(NamedTuple):
+    """A projection as flat per-synapse arrays (one entry per existing synapse)."""
+
+    pre: np.ndarray
+    """Presynaptic index, int64, shape (S,)."""
+    post: np.ndarray
+    """Postsynaptic index, int64, shape (S,)."""
+    weight: np.ndarray
+    """Weight in nA, float64, shape (S,): >= 0 for "exc"/"inh", signed for receptor None."""
+    delay: np.ndarray
+    """Delay in ms, float64, shape (S,)."""
+
+
+def _as_weights(weights: Any) -> np.ndarray | sp.csr_array:
+    if sp.issparse(weights):
+        w = sp.csr_array(weights, dtype=np.float64)
+        w.sum_duplicates()
+        return w
+    if hasattr(weights, "detach"):  # torch tensor
+        weights = weights.detach().cpu().numpy()
+    return np.asarray(weights, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class Projection:
+    """Connections from every neuron of ``pre`` to ``post`` with weights and delays.
+
+    Parameters
+    ----------
+    pre, post
+        Labels of the source node and the target population.
+    weights
+        Dense array of shape (n_pre, n_post) or a scipy sparse matrix of that shape; in nA.
+        Zeros in a dense matrix are absent synapses; a sparse matrix's stored entries are
+        synapses, even where zero. For ``receptor`` "exc" or "inh" all weights are
+        magnitudes >= 0; for ``receptor=None`` the sign selects the receptor.
+    receptor
+        "exc", "inh", or None for a signed matrix.
+    delays
+        Transmission delay in ms: a scalar, or per synapse (an array of the weights' shape
+        for dense weights; a sparse matrix of the same pattern or an array aligned with
+        the CSR data for sparse weights). Must be > 0 (checked against dt by the network).
+    """
+
+    pre: str
+    post: str
+    weights: np.ndarray | sp.csr_array
+    receptor: Receptor = "exc"
+    delays: float | np.ndarray = 1.0
+
+    def __post_init__(self) -> None:
+        if self.receptor not in RECEPTORS:
+            raise ConfigError(f"receptor must be 'exc', 'inh' or None, got {self.receptor!r}")
+        w = _as_weights(self.weights)
+        if w.ndim != 2:
+            raise ConfigError(f"weights must be 2-D (n_pre, n_post), got shape {w.shape}")
+        values = w.data if sp.issparse(w) else w
+        check_finite("weights", values)
+        if self.receptor is not None and np.any(values < 0):
+            raise ConfigError(
+                f"weights for receptor {self.receptor!r} must be >= 0 nA (magnitudes), "
+                f"got {values.min()!r}; pass receptor=None for a signed matrix"
+            )
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "delays", self._check_delays(w, self.delays))
+
+    @staticmethod
+    def _check_delays(w: np.ndarray | sp.csr_array, delays: Any) -> float | np.ndarray:
+        if sp.issparse(delays):
+            d = sp.csr_array(delays, dtype=np.float64)
+            d.sort_indices()
+            w.sort_indices()
+            if d.shape != w.shape or not (
+                np.array_equal(d.indptr, w.indptr) and np.array_equal(d.indices, w.indices)
+            ):
+                raise ConfigError("sparse delays must have the same pattern as the weights")
+            delays = d.data
+        if hasattr(delays, "detach"):
+            delays = delays.detach().cpu().numpy()
+        arr = np.asarray(delays, dtype=np.float64)
+        if arr.ndim == 0:
+            check_positive("delays", arr, "ms")
+            return float(arr)
+        expected = (w.nnz,) if sp.issparse(w) else w.shape
+        if arr.shape != expected:
+            raise ConfigError(
+                f"delays must be a scalar or of shape {expected} (one per synapse), "
+                f"got shape {arr.shape}"
+            )
+        check_positive("delays", arr, "ms")
+        return arr
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_pre, n_post)."""
+        return tuple(self.weights.shape)  # type: ignore[return-value]
+
+    def synapses(self) -> Synapses:
+        """The existing synapses as flat arrays, in row-major (pre, post) order."""
+        w = self.weights
+        if sp.issparse(w):
+            w.sort_indices()
+            counts = np.diff(w.indptr)
+            pre = np.repeat(np.arange(w.shape[0], dtype=np.int64), counts)
+            post = w.indices.astype(np.int64)
+            weight = w.data.astype(np.float64)
+            d = self.delays
+            delay = np.full(pre.shape, d) if np.ndim(d) == 0 else np.asarray(d)
+        else:
+            pre, post = np.nonzero(w)
+            weight = w[pre, post]
+            d = self.delays
+            delay = np.full(pre.shape, d) if np.ndim(d) == 0 else np.asarray(d)[pre, post]
+        return Synapses(pre.astype(np.int64), post.astype(np.int64), weight, delay)
+
+
+def fixed_probability(
+    n_pre: int,
+    n_post: int,
+    p: float,
+    weight: float,
+    rng: np.random.Generator,
+    allow_self: bool = True,
+) -> sp.csr_array:
+    """Each (pre, post) pair connected independently with probability ``p``.
+
+    Parameters
+    ----------
+    n_pre, n_post
+        Sizes of source and target.
+    p
+        Connection probability in [0, 1].
+    weight
+        Weight of every synapse, nA.
+    rng
+        Random generator (explicit, for reproducibility).
+    allow_self
+        If False, pairs with pre index == post index are excluded (recurrent projections).
+
+    Returns
+    -------
+    scipy.sparse.csr_array of shape (n_pre, n_post).
+    """
+    check_in_range("p", p, 0.0, 1.0)
+    check_finite("weight", weight)
+    counts = rng.binomial(n_post, p, size=n_pre)
+    indices = [np.sort(rng.choice(n_post, size=k, replace=False)) for k in counts]
+    cols = np.concatenate(indices) if indices else np.zeros(0, np.int64)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    w = sp.csr_array((np.full(cols.shape, float(weight)), cols, indptr), shape=(n_pre, n_post))
+    if not allow_self:
+        w.setdiag(0)
+        w.eliminate_zeros()
+    return w
+
+
+def fixed_fan_in(
+    n_pre: int,
+    n_post: int,
+    fan_in: int,
+    weight: float,
+    rng: np.random.Generator,
+    allow_self: bool = True,
+) -> sp.csr_array:
+    """Every target neuron receives exactly ``fan_in`` synapses from distinct sources.
+
+    Parameters as :func:`fixed_probability`; ``fan_in`` <= n_pre (n_pre - 1 without self).
+    """
+    limit = n_pre if allow_self else n_pre - 1
+    if not 0 <= fan_in <= limit:
+        raise ConfigError(f"fan_in must lie in [0, {limit}], got {fan_in!r}")
+    check_finite("weight", weight)
+    rows = []
+    for j in range(n_post):
+        picks = rng.choice(limit, fan_in, replace=False)
+        rows.append(picks if allow_self else picks + (picks >= j))
+    pre = np.stack(rows) if rows else np.zeros((0, fan_in), np.int64)
+    post = np.repeat(np.arange(n_post), fan_in)
+    data = np.full(post.shape, float(weight))
+    return sp.csr_array(sp.coo_array((data, (pre.ravel(), post)), shape=(n_pre, n_post)))
