@@ -12,8 +12,8 @@ from neurotwin import backends as backends
 from neurotwin.backends import BACKENDS as BACKENDS
 from neurotwin.backends import Backend as Backend
 from neurotwin.backends import simulate as simulate
-from neurotwin.dynamics import MODELS as MODELS
 from neurotwin.dynamics import LIF as LIF
+from neurotwin.dynamics import MODELS as MODELS
 from neurotwin.dynamics import AdEx as AdEx
 from neurotwin.engines.result import Cost as Cost
 from neurotwin.engines.result import Result as Result

@@ -155,7 +155,7 @@ def lif_constants(p: LIF, dt: float) -> LIFConstants:
         p_vn=exp_kernel_factor(dt, p.tau_mem, p.tau_syn_inh) / p.cm,
         p_ee=math.exp(-dt / p.tau_syn_exc),
         p_nn=math.exp(-dt / p.tau_syn_inh),
-        refrac_steps=int(round(p.tau_refrac / dt)),
+        refrac_steps=round(p.tau_refrac / dt),
     )
 
 

@@ -1,0 +1,748 @@
+"""The time-stepped engine: a network on a grid of dt, batched over trials.
+
+One semantics, two kernels.
+
+* The semantics is that of :func:`neurotwin.dynamics.lif.lif_step` and
+  :func:`neurotwin.dynamics.adex.adex_step`: in every step each neuron is propagated
+  exactly from its state at the start of the step, its synaptic currents decay and
+  receive the input that arrives in the step, and the threshold is tested; a spike is
+  stamped at the end of the step. A spike emitted in step k through a synapse of delay
+  d steps (d >= 1) is added to the target's current at the end of step k + d, so its
+  effect on v starts in step k + d + 1 (NEST's convention: a delay of one dt is the
+  shortest). A source spike at time t is rounded to the grid and arrives at t + delay.
+  Delays use a ring buffer of max_delay + 1 slots per receptor.
+* ``kernel="numba"``: the whole loop (steps x trials x neurons x synapses) compiled for
+  the CPU, event-driven in the synapses (only rows of neurons that spiked are touched),
+  trials in parallel. The default on CPU.
+* ``kernel="torch"``: one torch call per operation and step, calling the dynamics' step
+  functions directly; runs on any torch device (CUDA). Synaptic input is a dense or
+  sparse matrix product per distinct delay.
+
+Both kernels draw Poisson spikes from the same streams (numpy PCG64 seeded by
+``(seed, trial)``, so a trial's spikes do not depend on how many trials run together or
+on the chunking) and give the same spikes for the same seed; on CPU a run is bitwise
+deterministic. Sums of synaptic input may be added in a different order by the two
+kernels, so they agree bit for bit where those sums are exact (e.g. weights that are
+multiples of a power of two) and otherwise to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+import torch
+
+from neurotwin.dynamics.adex import AdExConstants, AdExState, adex_constants, adex_step
+from neurotwin.dynamics.lif import LIF, LIFConstants, LIFState, lif_constants, lif_step
+from neurotwin.engines.result import Cost, Result, SpikeRecord
+from neurotwin.errors import ConfigError
+from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
+
+__all__ = ["StepProgram", "compile_network", "run_program"]
+
+STATE_CODES = {"v": 0, "i_exc": 1, "i_inh": 2, "w": 3}
+"""Row of each state variable in the kernels' state stack."""
+
+CHUNK_STEPS = 1000
+"""Steps per kernel call: bounds the memory of source spikes and sets progress updates."""
+
+KERNELS = ("auto", "numba", "torch")
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+LIF_CONSTANT_NAMES = LIFConstants._fields
+ADEX_CONSTANT_NAMES = ("g_l_delta_t", "v_exp", "delta_t", "p_ww", "a_us", "b")
+
+
+@dataclass(frozen=True, eq=False)
+class StepProgram:
+    """A network compiled for the time-stepped engine (the ``ideal`` backend's artefact).
+
+    Neurons of all populations share one index space (LIF populations first, then AdEx),
+    spike sources another; presynaptic indices are neurons then sources. Synapses are
+    stored as CSR over presynaptic index; ``target = post + receptor * n_neurons`` with
+    receptor 0 = exc, 1 = inh.
+    """
+
+    network: Network
+    dt: float
+    """Time step, ms."""
+    kernel: str
+    """"numba" or "torch"."""
+    dtype: torch.dtype
+    device: torch.device
+    pop_slices: dict[str, tuple[int, int]]
+    """Population label -> (first, end) neuron index."""
+    source_slices: dict[str, tuple[int, int]]
+    """Source label -> (first, end) source index."""
+    n_lif: int
+    n_neurons: int
+    n_sources: int
+    constants: dict[str, np.ndarray]
+    """Per-neuron step constants (LIF names, then AdEx extras, zero for LIF), (n_neurons,)."""
+    initial: np.ndarray
+    """Initial state, (4, n_neurons): v (mV), i_exc, i_inh, w (nA)."""
+    indptr: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray
+    """Synaptic weight magnitudes, nA."""
+    delay_steps: np.ndarray
+    n_slots: int
+    """Ring buffer length: max delay in steps + 1."""
+    array_emit_step: np.ndarray
+    """Step in which each SpikeSourceArray spike is emitted (round(t/dt) - 1), sorted."""
+    array_source: np.ndarray
+    """Source index of each SpikeSourceArray spike."""
+    poisson: list[tuple[int, np.ndarray, int, int]]
+    """Per Poisson node: (first source index, probability per step, first step, end step)."""
+    dc_step: np.ndarray
+    """Steps at which an injected current changes, sorted."""
+    dc_neuron: np.ndarray
+    dc_value: np.ndarray
+    """New total injected current of the neuron from that step on, nA."""
+    record_spikes: np.ndarray
+    """Per neuron: record its spikes (bool)."""
+    record_sources: tuple[str, ...]
+    """Labels of sources whose spikes are recorded."""
+    trace_code: np.ndarray
+    """Per recorded trace column: state row (STATE_CODES)."""
+    trace_neuron: np.ndarray
+    """Per recorded trace column: neuron index."""
+    trace_columns: dict[tuple[str, str], tuple[int, int]]
+    """(label, variable) -> (first, end) trace column."""
+
+
+def _constants_for(pop: Population, dt: float) -> dict[str, float]:
+    if isinstance(pop.model, LIF):
+        values = lif_constants(pop.model, dt)._asdict()
+        values.update(dict.fromkeys(ADEX_CONSTANT_NAMES, 0.0))
+        return values
+    c: AdExConstants = adex_constants(pop.model, dt)
+    values = c.lif._asdict()
+    values.update({name: getattr(c, name) for name in ADEX_CONSTANT_NAMES})
+    return values
+
+
+def _dc_events(net: Network, pop_slices: dict[str, tuple[int, int]], n_neurons: int):
+    """Piecewise-constant injected current as (step, neuron, new total value) events.
+
+    Totals are recomputed from scratch at each change, so switching a source off
+    restores the previous value exactly.
+    """
+    windows = []
+    for source, label in net.currents:
+        first, end = pop_slices[label]
+        start = round(source.start / net.dt)
+        stop = round(source.stop / net.dt) if math.isfinite(source.stop) else 2**62
+        amp = np.broadcast_to(np.asarray(source.amplitude, np.float64), (end - first,))
+        windows.append((start, stop, np.arange(first, end), amp))
+    boundaries = sorted({s for w in windows for s in w[:2] if s < 2**62})
+    steps, neurons, values = [], [], []
+    current = np.zeros(n_neurons)
+    for step in boundaries:
+        total = np.zeros(n_neurons)
+        for start, stop, idx, amp in windows:
+            if start <= step < stop:
+                total[idx] += amp
+        changed = np.nonzero(total != current)[0]
+        steps.append(np.full(changed.size, step))
+        neurons.append(changed)
+        values.append(total[changed])
+        current = total
+    if not steps:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return (
+        np.concatenate(steps).astype(np.int64),
+        np.concatenate(neurons).astype(np.int64),
+        np.concatenate(values),
+    )
+
+
+def compile_network(
+    network: Network,
+    dtype: str = "float64",
+    device: str | torch.device = "cpu",
+    kernel: str = "auto",
+) -> StepProgram:
+    """Compile ``network`` into flat arrays for the time-stepped engine.
+
+    Parameters
+    ----------
+    network
+        The network; it is not modified.
+    dtype
+        Floating-point type of the state: "float64" (default) or "float32".
+    device
+        Torch device of the state (the torch kernel runs there).
+    kernel
+        "auto" (numba on CPU, torch elsewhere), "numba" (CPU only) or "torch".
+    """
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if kernel not in KERNELS:
+        raise ConfigError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"device {device!r} is not a torch device: {err}") from None
+    if kernel == "auto":
+        kernel = "numba" if dev.type == "cpu" else "torch"
+    if kernel == "numba" and dev.type != "cpu":
+        raise ConfigError(f"kernel 'numba' runs on the CPU only, got device {dev}")
+    if not network.populations and not network.sources:
+        raise ConfigError("the network is empty; add() populations or sources first")
+
+    dt = network.dt
+    pops = sorted(network.populations, key=lambda p: not isinstance(p.model, LIF))
+    pop_slices: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for pop in pops:
+        pop_slices[str(pop.label)] = (offset, offset + pop.size)
+        offset += pop.size
+    n_neurons = offset
+    n_lif = sum(p.size for p in pops if isinstance(p.model, LIF))
+    source_slices: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for src in network.sources:
+        source_slices[str(src.label)] = (offset, offset + src.size)
+        offset += src.size
+    n_sources = offset
+
+    names = LIF_CONSTANT_NAMES + ADEX_CONSTANT_NAMES
+    constants = {name: np.zeros(n_neurons) for name in names}
+    initial = np.zeros((4, n_neurons))
+    for pop in pops:
+        first, end = pop_slices[str(pop.label)]
+        for name, value in _constants_for(pop, dt).items():
+            constants[name][first:end] = value
+        for name, value in pop.initial_values().items():
+            initial[STATE_CODES[name], first:end] = value
+    constants["refrac_steps"] = constants["refrac_steps"].astype(np.int64)
+
+    # synapses: CSR over presynaptic index (neurons, then sources)
+    pres, targets, weights, delays = [], [], [], []
+    for proj in network.projections:
+        syn = proj.synapses()
+        steps = network.delay_steps(proj)
+        if proj.pre in pop_slices:
+            pre = syn.pre + pop_slices[proj.pre][0]
+        else:
+            pre = syn.pre + n_neurons + source_slices[proj.pre][0]
+        post = syn.post + pop_slices[proj.post][0]
+        if proj.receptor is None:
+            receptor = (syn.weight < 0).astype(np.int64)
+        else:
+            receptor = np.full(post.shape, 0 if proj.receptor == "exc" else 1)
+        pres.append(pre)
+        targets.append(post + receptor * n_neurons)
+        weights.append(np.abs(syn.weight))
+        delays.append(steps)
+    n_pre = n_neurons + n_sources
+    if pres:
+        pre_all = np.concatenate(pres)
+        order = np.argsort(pre_all, kind="stable")
+        target = np.concatenate(targets)[order].astype(np.int64)
+        weight = np.concatenate(weights)[order]
+        delay_steps = np.concatenate(delays)[order].astype(np.int64)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(pre_all, minlength=n_pre))])
+    else:
+        target = np.zeros(0, np.int64)
+        weight = np.zeros(0)
+        delay_steps = np.zeros(0, np.int64)
+        indptr = np.zeros(n_pre + 1, np.int64)
+    n_slots = int(delay_steps.max()) + 1 if delay_steps.size else 2
+
+    # sources
+    emit, which = [], []
+    poisson = []
+    for src in network.sources:
+        first, _ = source_slices[str(src.label)]
+        if isinstance(src, SpikeSourceArray):
+            for k, times in enumerate(src.spike_times):
+                emit.append(np.rint(np.asarray(times) / dt).astype(np.int64) - 1)
+                which.append(np.full(len(times), first + k, np.int64))
+        elif isinstance(src, SpikeSourcePoisson):
+            prob = np.asarray(src.rate) * dt * 1e-3
+            if np.any(prob > 1.0):
+                raise ConfigError(
+                    f"rate of {src.label!r} must be <= 1/dt = {1e3 / dt} Hz on this grid, "
+                    f"got {np.max(src.rate)} Hz"
+                )
+            # spike emitted in step j is stamped (j+1) dt; active when start <= (j+1) dt < stop
+            start = math.ceil(src.start / dt - 1e-9) - 1
+            stop = math.ceil(src.stop / dt - 1e-9) - 1 if math.isfinite(src.stop) else 2**62
+            poisson.append((first, prob, max(start, 0), stop))
+    if emit:
+        emit_all = np.concatenate(emit)
+        which_all = np.concatenate(which)
+        order = np.lexsort((which_all, emit_all))
+        array_emit_step, array_source = emit_all[order], which_all[order]
+    else:
+        array_emit_step = array_source = np.zeros(0, np.int64)
+
+    dc_step, dc_neuron, dc_value = _dc_events(network, pop_slices, n_neurons)
+
+    # recording
+    record_spikes = np.zeros(n_neurons, bool)
+    record_sources = []
+    trace_code, trace_neuron = [], []
+    trace_columns: dict[tuple[str, str], tuple[int, int]] = {}
+    column = 0
+    for label, variables in network.recordings.items():
+        for var in variables:
+            if label in source_slices:
+                record_sources.append(label)
+                continue
+            first, end = pop_slices[label]
+            if var == "spikes":
+                record_spikes[first:end] = True
+                continue
+            trace_code.append(np.full(end - first, STATE_CODES[var]))
+            trace_neuron.append(np.arange(first, end))
+            trace_columns[(label, var)] = (column, column + end - first)
+            column += end - first
+    return StepProgram(
+        network=network,
+        dt=dt,
+        kernel=kernel,
+        dtype=DTYPES[dtype],
+        device=dev,
+        pop_slices=pop_slices,
+        source_slices=source_slices,
+        n_lif=n_lif,
+        n_neurons=n_neurons,
+        n_sources=n_sources,
+        constants=constants,
+        initial=initial,
+        indptr=indptr.astype(np.int64),
+        target=target,
+        weight=weight,
+        delay_steps=delay_steps,
+        n_slots=n_slots,
+        array_emit_step=array_emit_step,
+        array_source=array_source,
+        poisson=poisson,
+        dc_step=dc_step,
+        dc_neuron=dc_neuron,
+        dc_value=dc_value,
+        record_spikes=record_spikes,
+        record_sources=tuple(record_sources),
+        trace_code=(
+            np.concatenate(trace_code).astype(np.int64) if trace_code else np.zeros(0, np.int64)
+        ),
+        trace_neuron=(
+            np.concatenate(trace_neuron).astype(np.int64) if trace_neuron else np.zeros(0, np.int64)
+        ),
+        trace_columns=trace_columns,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# source spikes, shared by both kernels
+
+
+def _source_spikes(
+    prog: StepProgram, rngs: list[np.random.Generator], j0: int, j1: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Source emissions in steps [j0, j1) per trial, as CSR over (trial, step).
+
+    Returns ``ptr`` of shape (trials, j1 - j0 + 1) (absolute offsets into ``ids``) and
+    ``ids`` (source indices, by trial, then step, then index). Poisson draws consume each
+    trial's stream in step order, so the result does not depend on the chunking.
+    """
+    n = j1 - j0
+    lo, hi = np.searchsorted(prog.array_emit_step, [j0, j1])
+    arr_k = prog.array_emit_step[lo:hi] - j0
+    arr_id = prog.array_source[lo:hi]
+    ptrs, ids = [], []
+    total = 0
+    for rng in rngs:
+        ks, idx = [arr_k], [arr_id]
+        for first, prob, start, stop in prog.poisson:
+            draws = rng.random((n, prob.size))
+            steps = np.arange(j0, j1)[:, None]
+            active = (steps >= start) & (steps < stop)
+            k, i = np.nonzero((draws < prob) & active)
+            ks.append(k)
+            idx.append(i + first)
+        k_all = np.concatenate(ks)
+        id_all = np.concatenate(idx)
+        order = np.lexsort((id_all, k_all))
+        k_all, id_all = k_all[order], id_all[order]
+        ptrs.append(total + np.searchsorted(k_all, np.arange(n + 1)))
+        ids.append(id_all)
+        total += id_all.size
+    return np.stack(ptrs).astype(np.int64), np.concatenate(ids).astype(np.int64)
+
+
+def _initial_buffer(prog: StepProgram, trials: int) -> np.ndarray:
+    """Ring buffer (slots, trials, 2 * n_neurons) holding spikes of sources at t = 0,
+    which are emitted before the first step."""
+    buf = np.zeros((prog.n_slots, trials, 2 * prog.n_neurons))
+    early = prog.array_source[prog.array_emit_step < 0]
+    for src in early:
+        row = prog.n_neurons + src
+        lo, hi = prog.indptr[row], prog.indptr[row + 1]
+        slots = (prog.delay_steps[lo:hi] - 1) % prog.n_slots
+        for b in range(trials):
+            np.add.at(buf[:, b, :], (slots, prog.target[lo:hi]), prog.weight[lo:hi])
+    return buf
+
+
+def _dc_chunk(prog: StepProgram, j0: int, j1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Injected-current events in steps [j0, j1): ptr (j1-j0+1,), neuron, value."""
+    lo, hi = np.searchsorted(prog.dc_step, [j0, j1])
+    ptr = lo + np.searchsorted(prog.dc_step[lo:hi], np.arange(j0, j1 + 1))
+    return ptr.astype(np.int64), prog.dc_neuron, prog.dc_value
+
+
+# ---------------------------------------------------------------------------------------
+# numba kernel
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _numba_chunk(
+    j0, j1, reached, state, refrac, i_ext, buf, flags,
+    n_lif, v_rest, v_reset, v_thresh, i_offset, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, n_refrac,
+    g_l_delta_t, v_exp, delta_t, p_ww, a_us, b_adapt,
+    indptr, target, weight, delay_steps,
+    src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
+    record, spike_step, spike_id, spike_count, n_record,
+    trace_code, trace_neuron, traces,
+):  # pragma: no cover - compiled; tested through run_program
+    n_trials = state.shape[1]
+    n = state.shape[2]
+    n_slots = buf.shape[0]
+    cap = spike_step.shape[1]
+    for b in numba.prange(n_trials):
+        v = state[0, b]
+        ie = state[1, b]
+        ii = state[2, b]
+        w = state[3, b]
+        rf = refrac[b]
+        fl = flags[b]
+        for j in range(reached[b], j1):
+            if spike_count[b] + n_record > cap:
+                break
+            k = j - j0
+            for e in range(dc_ptr[k], dc_ptr[k + 1]):
+                i_ext[b, dc_neuron[e]] = dc_value[e]
+            for r in range(trace_code.shape[0]):
+                traces[b, j, r] = state[trace_code[r], b, trace_neuron[r]]
+            slot = j % n_slots
+            bex = buf[slot, b, :n]
+            bin_ = buf[slot, b, n:]
+            for i in range(n_lif):
+                free = rf[i] <= 0
+                v_free = (
+                    v_rest[i]
+                    + (v[i] - v_rest[i]) * p_vv[i]
+                    + (i_offset[i] + i_ext[b, i]) * p_vi[i]
+                    + ie[i] * p_ve[i]
+                    - ii[i] * p_vn[i]
+                )
+                vi = v_free if free else v[i]
+                ri = rf[i] if free else rf[i] - 1
+                ie[i] = ie[i] * p_ee[i] + bex[i]
+                ii[i] = ii[i] * p_nn[i] + bin_[i]
+                bex[i] = 0.0
+                bin_[i] = 0.0
+                spike = vi >= v_thresh[i]
+                v[i] = v_reset[i] if spike else vi
+                rf[i] = n_refrac[i] if spike else ri
+                fl[i] = spike
+            for i in range(n_lif, n):
+                free = rf[i] <= 0
+                i_nl = g_l_delta_t[i] * np.exp((v[i] - v_exp[i]) / delta_t[i]) - w[i]
+                v_free = (
+                    v_rest[i]
+                    + (v[i] - v_rest[i]) * p_vv[i]
+                    + (i_offset[i] + i_ext[b, i] + i_nl) * p_vi[i]
+                    + ie[i] * p_ve[i]
+                    - ii[i] * p_vn[i]
+                )
+                wi = w[i] * p_ww[i] + a_us[i] * (v[i] - v_rest[i]) * (1.0 - p_ww[i])
+                vi = v_free if free else v[i]
+                ri = rf[i] if free else rf[i] - 1
+                ie[i] = ie[i] * p_ee[i] + bex[i]
+                ii[i] = ii[i] * p_nn[i] + bin_[i]
+                bex[i] = 0.0
+                bin_[i] = 0.0
+                spike = vi >= v_thresh[i]
+                v[i] = v_reset[i] if spike else vi
+                w[i] = wi + b_adapt[i] if spike else wi
+                rf[i] = n_refrac[i] if spike else ri
+                fl[i] = spike
+            for i in range(n):
+                if fl[i]:
+                    for s in range(indptr[i], indptr[i + 1]):
+                        buf[(j + delay_steps[s]) % n_slots, b, target[s]] += weight[s]
+                    if record[i]:
+                        c = spike_count[b]
+                        spike_step[b, c] = j
+                        spike_id[b, c] = i
+                        spike_count[b] = c + 1
+            for e in range(src_ptr[b, k], src_ptr[b, k + 1]):
+                row = n + src_ids[e]
+                for s in range(indptr[row], indptr[row + 1]):
+                    buf[(j + delay_steps[s]) % n_slots, b, target[s]] += weight[s]
+            reached[b] = j + 1
+
+
+ChunkSpikes = list[tuple[np.ndarray, np.ndarray]]
+"""Per trial: (steps, neuron indices) of the recorded neurons' spikes in one chunk."""
+Advance = Callable[[int, int, np.ndarray, np.ndarray], ChunkSpikes]
+"""Kernel call: advance every trial over steps [j0, j1) given that chunk's source CSR."""
+
+
+def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance, Any]:
+    """State and chunk function of the numba kernel; returns (advance, traces array)."""
+    dtype = np.float64 if prog.dtype == torch.float64 else np.float32
+    c = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in prog.constants.items()}
+    c["refrac_steps"] = prog.constants["refrac_steps"].astype(np.int64)
+    state = np.repeat(prog.initial[:, None, :], trials, axis=1).astype(dtype)
+    refrac = np.zeros((trials, prog.n_neurons), np.int64)
+    i_ext = np.zeros((trials, prog.n_neurons), dtype)
+    buf = _initial_buffer(prog, trials).astype(dtype)
+    flags = np.zeros((trials, prog.n_neurons), np.bool_)
+    weight = prog.weight.astype(dtype)
+    n_record = int(prog.record_spikes.sum())
+    cap = max(4096, 4 * n_record)
+    spike_step = np.zeros((trials, cap), np.int64)
+    spike_id = np.zeros((trials, cap), np.int64)
+    spike_count = np.zeros(trials, np.int64)
+    traces = np.zeros((trials, steps, prog.trace_code.size), dtype)
+    reached = np.zeros(trials, np.int64)
+
+    def advance(j0: int, j1: int, src_ptr: np.ndarray, src_ids: np.ndarray) -> ChunkSpikes:
+        dc_ptr, dc_neuron, dc_value = _dc_chunk(prog, j0, j1)
+        out: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(trials)]
+        while reached.min() < j1:  # a trial stops early when its spike buffer is full
+            _numba_chunk(
+                j0, j1, reached, state, refrac, i_ext, buf, flags,
+                prog.n_lif, c["v_rest"], c["v_reset"], c["v_thresh"], c["i_offset"],
+                c["p_vv"], c["p_vi"], c["p_ve"], c["p_vn"], c["p_ee"], c["p_nn"],
+                c["refrac_steps"], c["g_l_delta_t"], c["v_exp"], c["delta_t"], c["p_ww"],
+                c["a_us"], c["b"],
+                prog.indptr, prog.target, weight, prog.delay_steps,
+                src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
+                prog.record_spikes, spike_step, spike_id, spike_count, n_record,
+                prog.trace_code, prog.trace_neuron, traces,
+            )  # fmt: skip
+            for b in range(trials):
+                count = spike_count[b]
+                out[b].append((spike_step[b, :count].copy(), spike_id[b, :count].copy()))
+            spike_count[:] = 0
+        return [
+            (np.concatenate([s for s, _ in parts]), np.concatenate([i for _, i in parts]))
+            for parts in out
+        ]
+
+    return advance, traces
+
+
+# ---------------------------------------------------------------------------------------
+# torch kernel
+
+
+def _torch_matrices(prog: StepProgram) -> list[tuple[int, torch.Tensor]]:
+    """One (n_pre, 2 n_neurons) weight matrix per distinct delay, dense where dense
+    enough (> 10 % filled) and sparse CSR otherwise (stored transposed for sparse.mm)."""
+    n_pre = prog.n_neurons + prog.n_sources
+    rows = np.repeat(np.arange(n_pre), np.diff(prog.indptr))
+    mats = []
+    for d in np.unique(prog.delay_steps):
+        sel = prog.delay_steps == d
+        r, t, w = rows[sel], prog.target[sel], prog.weight[sel]
+        shape = (n_pre, 2 * prog.n_neurons)
+        if sel.sum() > 0.1 * shape[0] * shape[1]:
+            dense = np.zeros(shape)
+            np.add.at(dense, (r, t), w)
+            mat = torch.as_tensor(dense, dtype=prog.dtype, device=prog.device)
+        else:
+            coo = torch.sparse_coo_tensor(
+                torch.as_tensor(np.stack([t, r])), torch.as_tensor(w), (shape[1], shape[0])
+            ).coalesce()
+            mat = coo.to(dtype=prog.dtype, device=prog.device).to_sparse_csr()
+        mats.append((int(d), mat))
+    return mats
+
+
+def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance, Any]:
+    """State and chunk function of the torch kernel; returns (advance, traces tensor)."""
+    dev, dt_ = prog.device, prog.dtype
+    n, n_lif = prog.n_neurons, prog.n_lif
+    lif_sl, adex_sl = slice(0, n_lif), slice(n_lif, n)
+
+    def const(name: str, sl: slice) -> torch.Tensor:
+        dtype = torch.int64 if name == "refrac_steps" else dt_
+        return torch.as_tensor(prog.constants[name][sl], dtype=dtype, device=dev)
+
+    lif_c = LIFConstants(*(const(name, lif_sl) for name in LIF_CONSTANT_NAMES))
+    adex_c = AdExConstants(
+        LIFConstants(*(const(name, adex_sl) for name in LIF_CONSTANT_NAMES)),
+        *(const(name, adex_sl) for name in ADEX_CONSTANT_NAMES),
+    )
+    state = torch.as_tensor(prog.initial, dtype=dt_, device=dev)[:, None, :].repeat(1, trials, 1)
+    refrac = torch.zeros((trials, n), dtype=torch.int64, device=dev)
+    i_ext = torch.zeros((trials, n), dtype=dt_, device=dev)
+    buf = torch.as_tensor(_initial_buffer(prog, trials), dtype=dt_, device=dev)
+    mats = _torch_matrices(prog)
+    rec = torch.as_tensor(np.nonzero(prog.record_spikes)[0], device=dev)
+    rec_np = rec.cpu().numpy()
+    trace_code = torch.as_tensor(prog.trace_code, device=dev)
+    trace_neuron = torch.as_tensor(prog.trace_neuron, device=dev)
+    traces = torch.zeros((trials, steps, prog.trace_code.size), dtype=dt_, device=dev)
+
+    def step(j: int, src: torch.Tensor) -> torch.Tensor:
+        traces[:, j, :] = state[trace_code, :, trace_neuron].T
+        slot = j % prog.n_slots
+        inp = buf[slot].clone()
+        buf[slot].zero_()
+        spikes = torch.empty((trials, n), dtype=torch.bool, device=dev)
+        z, s = lif_step(
+            LIFState(state[0, :, lif_sl], state[1, :, lif_sl], state[2, :, lif_sl],
+                     refrac[:, lif_sl]),
+            inp[:, lif_sl], inp[:, n:n + n_lif], i_ext[:, lif_sl], lif_c,
+        )  # fmt: skip
+        spikes[:, lif_sl] = z
+        state[0, :, lif_sl], state[1, :, lif_sl], state[2, :, lif_sl] = s.v, s.i_exc, s.i_inh
+        refrac[:, lif_sl] = s.refrac
+        if n > n_lif:
+            za, sa = adex_step(
+                AdExState(state[0, :, adex_sl], state[1, :, adex_sl], state[2, :, adex_sl],
+                          state[3, :, adex_sl], refrac[:, adex_sl]),
+                inp[:, adex_sl], inp[:, n + n_lif:], i_ext[:, adex_sl], adex_c,
+            )  # fmt: skip
+            spikes[:, adex_sl] = za
+            state[0, :, adex_sl], state[1, :, adex_sl] = sa.v, sa.i_exc
+            state[2, :, adex_sl], state[3, :, adex_sl] = sa.i_inh, sa.w
+            refrac[:, adex_sl] = sa.refrac
+        pre = torch.cat([spikes, src], dim=1).to(dt_)
+        for d, mat in mats:
+            target = buf[(j + d) % prog.n_slots]
+            if mat.layout == torch.strided:
+                target += pre @ mat
+            else:
+                target += torch.sparse.mm(mat, pre.T).T
+        return spikes[:, rec]
+
+    def advance(j0: int, j1: int, src_ptr: np.ndarray, src_ids: np.ndarray) -> ChunkSpikes:
+        src = np.zeros((j1 - j0, trials, prog.n_sources), bool)
+        for b in range(trials):
+            k = np.repeat(np.arange(j1 - j0), np.diff(src_ptr[b]))
+            src[k, b, src_ids[src_ptr[b, 0] : src_ptr[b, -1]]] = True
+        src_t = torch.as_tensor(src, device=dev)
+        dc_ptr, dc_neuron, dc_value = _dc_chunk(prog, j0, j1)
+        raster = torch.zeros((j1 - j0, trials, rec.numel()), dtype=torch.bool, device=dev)
+        for j in range(j0, j1):
+            lo, hi = dc_ptr[j - j0], dc_ptr[j - j0 + 1]
+            if hi > lo:
+                idx = torch.as_tensor(dc_neuron[lo:hi], device=dev)
+                i_ext[:, idx] = torch.as_tensor(dc_value[lo:hi], dtype=dt_, device=dev)
+            raster[j - j0] = step(j, src_t[j - j0])
+        k_idx, b_idx, r_idx = (t.cpu().numpy() for t in torch.nonzero(raster, as_tuple=True))
+        return [(k_idx[b_idx == b] + j0, rec_np[r_idx[b_idx == b]]) for b in range(trials)]
+
+    return advance, traces
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _trial_rngs(seed: int, trials: int) -> list[np.random.Generator]:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return [np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, b])))
+            for b in range(trials)]
+
+
+def _records(
+    prog: StepProgram,
+    trials: int,
+    neuron_spikes: list[list[tuple[np.ndarray, np.ndarray]]],
+    source_spikes: list[list[tuple[np.ndarray, np.ndarray]]],
+) -> dict[str, SpikeRecord]:
+    """Spike records per node from per-trial (step, global index) chunks.
+
+    A spike emitted in step j is stamped (j + 1) dt.
+    """
+    wanted = [(lbl, sl, neuron_spikes) for lbl, sl in prog.pop_slices.items()
+              if prog.record_spikes[sl[0]:sl[1]].any()]
+    wanted += [(lbl, prog.source_slices[lbl], source_spikes) for lbl in prog.record_sources]
+    records: dict[str, SpikeRecord] = {}
+    for label, (first, end), chunks in wanted:
+        times, ids, trial_ids = [], [], []
+        for b in range(trials):
+            k = np.concatenate([s for s, _ in chunks[b]])
+            i = np.concatenate([i for _, i in chunks[b]])
+            sel = (i >= first) & (i < end)
+            times.append((k[sel] + 1) * prog.dt)
+            ids.append(i[sel] - first)
+            trial_ids.append(np.full(int(sel.sum()), b))
+        records[label] = SpikeRecord(
+            np.concatenate(times),
+            np.concatenate(ids).astype(np.int64),
+            np.concatenate(trial_ids).astype(np.int64),
+        )
+    return records
+
+
+def run_program(
+    prog: StepProgram,
+    duration: float,
+    seed: int = 0,
+    trials: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Run a compiled network for ``duration`` ms.
+
+    Parameters
+    ----------
+    prog
+        From :func:`compile_network`.
+    duration
+        Model time, ms; a multiple of dt.
+    seed
+        Seed of the Poisson sources (trial b uses the stream ``(seed, b)``).
+    trials
+        Independent trials, run as one batch (in parallel on CPU).
+    progress
+        Optional callback ``progress(done_steps, total_steps)`` after each chunk.
+    """
+    steps = prog.network.steps(duration)
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ConfigError(f"trials must be a positive integer, got {trials!r}")
+    rngs = _trial_rngs(seed, trials)
+    start = time.perf_counter()
+    make = _numba_advance if prog.kernel == "numba" else _torch_advance
+    advance, traces = make(prog, steps, trials)
+    early = prog.array_source[prog.array_emit_step < 0]
+    neuron_spikes: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(trials)]
+    source_spikes = [[(np.full(early.size, -1), early)] for _ in range(trials)]
+    for j0 in range(0, steps, CHUNK_STEPS):
+        j1 = min(j0 + CHUNK_STEPS, steps)
+        src_ptr, src_ids = _source_spikes(prog, rngs, j0, j1)
+        for b, spikes in enumerate(advance(j0, j1, src_ptr, src_ids)):
+            neuron_spikes[b].append(spikes)
+            if prog.record_sources:
+                k = np.repeat(np.arange(j0, j1), np.diff(src_ptr[b]))
+                source_spikes[b].append((k, src_ids[src_ptr[b, 0] : src_ptr[b, -1]]))
+        if progress is not None:
+            progress(j1, steps)
+    wall = time.perf_counter() - start
+    traces_t = traces if isinstance(traces, torch.Tensor) else torch.from_numpy(traces)
+    return Result(
+        network=prog.network,
+        duration=float(duration),
+        n_trials=trials,
+        spike_records=_records(prog, trials, neuron_spikes, source_spikes),
+        traces={key: traces_t[:, :, lo:hi] for key, (lo, hi) in prog.trace_columns.items()},
+        cost=Cost(bio_time_ms=float(duration), wall_time_s=wall),
+        meta={"kernel": prog.kernel, "dtype": str(prog.dtype), "device": str(prog.device)},
+    )
