@@ -551,8 +551,8 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
 
 
 def _torch_matrices(prog: StepProgram) -> list[tuple[int, torch.Tensor]]:
-    """One (n_pre, 2 n_neurons) weight matrix per distinct delay, dense where dense
-    enough (> 10 % filled) and sparse CSR otherwise (stored transposed for sparse.mm)."""
+    """One (n_pre, 2 n_neurons) weight matrix per distinct delay: dense where more than
+    10 % filled, else sparse COO stored transposed (2 n_neurons, n_pre) for sparse.mm."""
     n_pre = prog.n_neurons + prog.n_sources
     rows = np.repeat(np.arange(n_pre), np.diff(prog.indptr))
     mats = []
@@ -565,10 +565,13 @@ def _torch_matrices(prog: StepProgram) -> list[tuple[int, torch.Tensor]]:
             np.add.at(dense, (r, t), w)
             mat = torch.as_tensor(dense, dtype=prog.dtype, device=prog.device)
         else:
-            coo = torch.sparse_coo_tensor(
-                torch.as_tensor(np.stack([t, r])), torch.as_tensor(w), (shape[1], shape[0])
+            mat = torch.sparse_coo_tensor(
+                torch.as_tensor(np.stack([t, r])),
+                torch.as_tensor(w),
+                (shape[1], shape[0]),
+                check_invariants=True,
             ).coalesce()
-            mat = coo.to(dtype=prog.dtype, device=prog.device).to_sparse_csr()
+            mat = mat.to(dtype=prog.dtype, device=prog.device)
         mats.append((int(d), mat))
     return mats
 

@@ -1,0 +1,5 @@
+"""Shared test settings."""
+
+import matplotlib
+
+matplotlib.use("Agg")
