@@ -1,0 +1,150 @@
+"""The ``neurotwin`` command: info, run, bench, and one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from neurotwin.cli import main, parse_options
+from neurotwin.errors import ConfigError
+from neurotwin.registry import Registry
+
+TINY = {"n_neurons": 200, "duration": 100.0}
+
+
+def write_config(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_info_lists_registries_and_versions(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("neurotwin", "0.1.0", "ideal", "lif", "adex", "cuba", "torch", "cpu", "numba"):
+        assert expected in out
+
+
+def test_unknown_experiment_exits_2_listing_known_ones(capsys):
+    assert main(["run", "no-such-experiment"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment 'no-such-experiment'" in err
+    assert "known: cuba" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_backend_exits_2(capsys, tmp_path):
+    assert main(["run", "cuba", "--backend", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown backend 'nope'; known: ideal" in capsys.readouterr().err
+
+
+def test_config_with_unknown_key_lists_valid_keys(capsys, tmp_path):
+    config = write_config(tmp_path / "c.json", {**TINY, "n_neurone": 3})
+    assert main(["run", "cuba", "--config", str(config), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'n_neurone'" in err
+    assert "valid keys: n_neurons, p_connect" in err
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_error_is_one_line_from_the_installed_command(tmp_path):
+    config = write_config(tmp_path / "c.json", {"n_neurons": "many"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "neurotwin.cli", "run", "cuba", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"neurotwin: error: {config}: config key 'n_neurons' must be int, got 'many'"
+    ]
+
+
+def test_run_cuba_writes_metrics_and_plots_to_results(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path / "tiny.json", TINY)
+    assert main(["run", "cuba", "--config", str(config), "--seed", "3"]) == 0
+    out_dir = tmp_path / "results" / "cuba"
+    record = json.loads((out_dir / "metrics.json").read_text())
+    assert record["experiment"] == "cuba"
+    assert record["backend"] == "ideal"
+    assert record["seed"] == 3
+    assert record["config"]["n_neurons"] == 200
+    assert record["config"]["duration"] == 100.0
+    metrics = record["metrics"]
+    assert set(metrics["rate_hz"]) == {"exc", "inh", "all"}
+    assert set(metrics["wall_time_s"]) == {"network", "build", "simulate"}
+    for name in ("raster.png", "rate.png", "traces.png"):
+        assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert "rate_hz.exc" in out
+    assert "results in results/cuba/" in out
+
+
+def test_parse_options_reads_json_values_and_flags():
+    words = [
+        "--duration",
+        "1000",
+        "--sizes=[1000, 2000]",
+        "--quick",
+        "--peer",
+        "brian2",
+        "--scale-up",
+        "0.5",
+    ]
+    assert parse_options(words) == {
+        "duration": 1000,
+        "sizes": [1000, 2000],
+        "quick": True,
+        "peer": "brian2",
+        "scale_up": 0.5,
+    }
+
+
+def test_parse_options_rejects_stray_words():
+    with pytest.raises(ConfigError, match="--key value"):
+        parse_options(["stray"])
+
+
+@pytest.fixture
+def fake_bench(monkeypatch):
+    """A stand-in ``neurotwin.bench`` recording the calls it gets."""
+    registry: Registry[object] = Registry("benchmark")
+    registry.register("toy")(object())
+    calls = []
+
+    def run_benchmark(name, **opts):
+        calls.append((name, opts))
+        return {"ratio": {"brian2": 2.5}, "n": 3}
+
+    module = types.ModuleType("neurotwin.bench")
+    module.BENCHMARKS = registry
+    module.run_benchmark = run_benchmark
+    monkeypatch.setitem(sys.modules, "neurotwin.bench", module)
+    return calls
+
+
+def test_bench_passes_options_through(fake_bench, capsys):
+    assert main(["bench", "toy", "--trials", "2", "--quick"]) == 0
+    assert fake_bench == [("toy", {"trials": 2, "quick": True})]
+    out = capsys.readouterr().out
+    assert "ratio.brian2" in out
+    assert "bench/results/toy.json" in out
+
+
+def test_bench_unknown_name_exits_2(fake_bench, capsys):
+    assert main(["bench", "nope"]) == 2
+    assert "unknown benchmark 'nope'; known: toy" in capsys.readouterr().err
+    assert fake_bench == []
+
+
+def test_bench_without_bench_module_exits_2(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "neurotwin.bench", None)  # import raises
+    assert main(["bench", "cuba"]) == 2
+    assert "benchmarks are not available" in capsys.readouterr().err
+    assert main(["info"]) == 0
+    assert "benchmarks" in capsys.readouterr().out
