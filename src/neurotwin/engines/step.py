@@ -220,8 +220,8 @@ def compile_network(
         first, end = pop_slices[str(pop.label)]
         for name, value in _constants_for(pop, dt).items():
             constants[name][first:end] = value
-        for name, value in pop.initial_values().items():
-            initial[STATE_CODES[name], first:end] = value
+        for name, values in pop.initial_values().items():
+            initial[STATE_CODES[name], first:end] = values
     constants["refrac_steps"] = constants["refrac_steps"].astype(np.int64)
 
     # synapses: CSR over presynaptic index (neurons, then sources)

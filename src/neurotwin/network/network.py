@@ -161,7 +161,7 @@ class Network:
         """Record ``"spikes"`` and/or state variables (e.g. ``"v"``) of ``node``."""
         label = self._label(node, "recorded node")
         target = self.nodes[label]
-        allowed = ("spikes",)
+        allowed: tuple[str, ...] = ("spikes",)
         if isinstance(target, Population):
             allowed += target.model.state_variables
         for var in variables:

@@ -73,7 +73,7 @@ class Projection:
         w = _as_weights(self.weights)
         if w.ndim != 2:
             raise ConfigError(f"weights must be 2-D (n_pre, n_post), got shape {w.shape}")
-        values = w.data if sp.issparse(w) else w
+        values = np.asarray(w.data) if isinstance(w, sp.csr_array) else w
         check_finite("weights", values)
         if self.receptor is not None and np.any(values < 0):
             raise ConfigError(
@@ -88,6 +88,8 @@ class Projection:
         if sp.issparse(delays):
             d = sp.csr_array(delays, dtype=np.float64)
             d.sort_indices()
+            if not isinstance(w, sp.csr_array):
+                raise ConfigError("sparse delays need sparse weights of the same pattern")
             w.sort_indices()
             if d.shape != w.shape or not (
                 np.array_equal(d.indptr, w.indptr) and np.array_equal(d.indices, w.indices)
@@ -100,7 +102,7 @@ class Projection:
         if arr.ndim == 0:
             check_positive("delays", arr, "ms")
             return float(arr)
-        expected = (w.nnz,) if sp.issparse(w) else w.shape
+        expected = (w.nnz,) if isinstance(w, sp.csr_array) else w.shape
         if arr.shape != expected:
             raise ConfigError(
                 f"delays must be a scalar or of shape {expected} (one per synapse), "
@@ -112,17 +114,18 @@ class Projection:
     @property
     def shape(self) -> tuple[int, int]:
         """(n_pre, n_post)."""
-        return tuple(self.weights.shape)  # type: ignore[return-value]
+        n_pre, n_post = self.weights.shape
+        return int(n_pre), int(n_post)
 
     def synapses(self) -> Synapses:
         """The existing synapses as flat arrays, in row-major (pre, post) order."""
         w = self.weights
-        if sp.issparse(w):
+        if isinstance(w, sp.csr_array):
             w.sort_indices()
             counts = np.diff(w.indptr)
             pre = np.repeat(np.arange(w.shape[0], dtype=np.int64), counts)
-            post = w.indices.astype(np.int64)
-            weight = w.data.astype(np.float64)
+            post = np.asarray(w.indices, dtype=np.int64)
+            weight = np.asarray(w.data, dtype=np.float64)
             d = self.delays
             delay = np.full(pre.shape, d) if np.ndim(d) == 0 else np.asarray(d)
         else:
