@@ -78,7 +78,7 @@ def check_finite(name: str, value: Any) -> None:
     """Raise :class:`ConfigError` if ``value`` (scalar or array) holds NaN or infinity."""
     arr = np.asarray(value, dtype=float)
     if not np.all(np.isfinite(arr)):
-        bad = arr[~np.isfinite(arr)].ravel()[0]
+        bad = arr[~np.isfinite(arr)].ravel()[0].item()
         raise ConfigError(f"{name} must be finite, got {bad!r} in {_describe(value)}")
 
 
@@ -89,7 +89,7 @@ def check_positive(name: str, value: Any, unit: str = "", allow_zero: bool = Fal
     bad = arr < 0 if allow_zero else arr <= 0
     if np.any(bad):
         limit = ">= 0" if allow_zero else "> 0"
-        worst = arr[bad].ravel()[0]
+        worst = arr[bad].ravel()[0].item()
         raise ConfigError(f"{name} must be {limit} {unit}".rstrip() + f", got {worst!r}")
 
 
@@ -101,7 +101,7 @@ def check_in_range(
     arr = np.asarray(value, dtype=float)
     bad = (arr < low) | (arr > high)
     if np.any(bad):
-        worst = arr[bad].ravel()[0]
+        worst = arr[bad].ravel()[0].item()
         raise ConfigError(
             f"{name} must lie in [{low}, {high}] {unit}".rstrip() + f", got {worst!r}"
         )
@@ -117,7 +117,7 @@ def check_multiple_of(name: str, value: Any, step: float, unit: str = "ms") -> n
     steps = np.rint(ratio)
     off = np.abs(ratio - steps) > 1e-6 * np.maximum(1.0, np.abs(ratio))
     if np.any(off):
-        bad = np.asarray(value, dtype=float)[off].ravel()[0]
+        bad = np.asarray(value, dtype=float)[off].ravel()[0].item()
         raise ConfigError(
             f"{name} must be a multiple of the time step dt = {step} {unit}, got {bad!r} {unit}"
         )

@@ -107,8 +107,8 @@ class StepProgram:
     """New total injected current of the neuron from that step on, nA."""
     record_spikes: np.ndarray
     """Per neuron: record its spikes (bool)."""
-    record_sources: tuple[str, ...]
-    """Labels of sources whose spikes are recorded."""
+    record_sources: dict[str, np.ndarray]
+    """Source label -> indices (within the node) whose spikes are recorded."""
     trace_code: np.ndarray
     """Per recorded trace column: state row (STATE_CODES)."""
     trace_neuron: np.ndarray
@@ -289,23 +289,25 @@ def compile_network(
 
     # recording
     record_spikes = np.zeros(n_neurons, bool)
-    record_sources = []
+    record_sources: dict[str, np.ndarray] = {}
     trace_code, trace_neuron = [], []
     trace_columns: dict[tuple[str, str], tuple[int, int]] = {}
     column = 0
     for label, variables in network.recordings.items():
-        for var in variables:
+        size = network.nodes[label].size
+        for var, chosen in variables.items():
+            local = np.arange(size) if chosen is None else chosen
             if label in source_slices:
-                record_sources.append(label)
+                record_sources[label] = local
                 continue
-            first, end = pop_slices[label]
+            first = pop_slices[label][0]
             if var == "spikes":
-                record_spikes[first:end] = True
+                record_spikes[first + local] = True
                 continue
-            trace_code.append(np.full(end - first, STATE_CODES[var]))
-            trace_neuron.append(np.arange(first, end))
-            trace_columns[(label, var)] = (column, column + end - first)
-            column += end - first
+            trace_code.append(np.full(local.size, STATE_CODES[var]))
+            trace_neuron.append(first + local)
+            trace_columns[(label, var)] = (column, column + local.size)
+            column += local.size
     return StepProgram(
         network=network,
         dt=dt,
@@ -331,7 +333,7 @@ def compile_network(
         dc_neuron=dc_neuron,
         dc_value=dc_value,
         record_spikes=record_spikes,
-        record_sources=tuple(record_sources),
+        record_sources=record_sources,
         trace_code=(
             np.concatenate(trace_code).astype(np.int64) if trace_code else np.zeros(0, np.int64)
         ),
@@ -675,16 +677,19 @@ def _records(
 
     A spike emitted in step j is stamped (j + 1) dt.
     """
-    wanted = [(lbl, sl, neuron_spikes) for lbl, sl in prog.pop_slices.items()
+    wanted = [(lbl, sl, neuron_spikes, None) for lbl, sl in prog.pop_slices.items()
               if prog.record_spikes[sl[0]:sl[1]].any()]
-    wanted += [(lbl, prog.source_slices[lbl], source_spikes) for lbl in prog.record_sources]
+    wanted += [(lbl, prog.source_slices[lbl], source_spikes, ids)
+               for lbl, ids in prog.record_sources.items()]
     records: dict[str, SpikeRecord] = {}
-    for label, (first, end), chunks in wanted:
+    for label, (first, end), chunks, chosen in wanted:
         times, ids, trial_ids = [], [], []
         for b in range(trials):
             k = np.concatenate([s for s, _ in chunks[b]])
             i = np.concatenate([i for _, i in chunks[b]])
             sel = (i >= first) & (i < end)
+            if chosen is not None:
+                sel &= np.isin(i - first, chosen)
             times.append((k[sel] + 1) * prog.dt)
             ids.append(i[sel] - first)
             trial_ids.append(np.full(int(sel.sum()), b))

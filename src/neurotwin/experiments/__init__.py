@@ -1,0 +1,13 @@
+"""Reproductions of published experiments, one module each, registered by name.
+
+``neurotwin run NAME`` (or :func:`run_experiment`) runs one and writes
+``results/NAME/``: ``metrics.json`` and the experiment's PNG plots.
+"""
+
+from neurotwin.experiments import cuba as cuba  # registers "cuba"
+from neurotwin.experiments.base import EXPERIMENTS as EXPERIMENTS
+from neurotwin.experiments.base import Experiment as Experiment
+from neurotwin.experiments.base import config_from_dict as config_from_dict
+from neurotwin.experiments.base import load_config as load_config
+from neurotwin.experiments.base import register_experiment as register_experiment
+from neurotwin.experiments.base import run_experiment as run_experiment

@@ -10,15 +10,33 @@ is a current jump of ``u * cm / tau_mem`` nA, so the dynamics are identical.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from neurotwin.backends import simulate
 from neurotwin.dynamics import LIF
-from neurotwin.errors import ConfigError
-from neurotwin.network import Network, Population, fixed_fan_in, fixed_probability
+from neurotwin.errors import ConfigError, check_multiple_of, check_positive
+from neurotwin.experiments import plots
+from neurotwin.experiments.base import ProgressCallback, register_experiment
+from neurotwin.network import (
+    Network,
+    Population,
+    fixed_fan_in,
+    fixed_probability,
+)
 
-__all__ = ["CubaConfig", "build_network"]
+__all__ = ["CubaConfig", "build_network", "run"]
+
+TRACED = {"exc": (0, 1, 2), "inh": (0,)}
+"""Neurons whose membrane potential ``run`` plots, by population (indices within it;
+``n_neurons >= 5`` guarantees they exist)."""
+
+RATE_BIN_MS = 5.0
+"""Bin width of the population-rate plot, ms."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +80,14 @@ class CubaConfig:
     def __post_init__(self) -> None:
         if self.n_neurons < 5:
             raise ConfigError(f"n_neurons must be >= 5, got {self.n_neurons}")
+        check_positive("dt", self.dt, "ms")
+        check_multiple_of("duration", self.duration, self.dt)
+        check_positive("duration", self.duration, "ms")
 
     @property
     def n_exc(self) -> int:
         """Number of excitatory neurons (80 %)."""
-        return int(round(0.8 * self.n_neurons))
+        return round(0.8 * self.n_neurons)
 
     @property
     def n_inh(self) -> int:
@@ -117,9 +138,78 @@ def build_network(config: CubaConfig, seed: int = 0) -> Network:
             if config.fan_in is None:
                 w = fixed_probability(n_pre, n_post, config.p_connect, weights[pre], rng)
             else:
-                k = int(round(config.fan_in * n_pre / config.n_neurons))
+                k = round(config.fan_in * n_pre / config.n_neurons)
                 w = fixed_fan_in(n_pre, n_post, k, weights[pre], rng)
             net.connect(pops[pre], pops[post], w, receptor=pre, delays=config.dt)  # type: ignore[arg-type]
     for pop in pops.values():
         net.record(pop, "spikes")
     return net
+
+
+@register_experiment("cuba", CubaConfig)
+def run(
+    config: CubaConfig,
+    seed: int,
+    backend: str,
+    out_dir: Path,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """The Vogels-Abbott CUBA network: rates, raster, population rate, traces.
+
+    Writes ``raster.png``, ``rate.png`` and ``traces.png`` into ``out_dir`` and returns
+    the metrics: mean rate (Hz) and spike count per population, number of synapses,
+    wall times (s) of building the description, mapping it onto the backend and
+    simulating, and the traced neurons.
+    """
+    start = time.perf_counter()
+    net = build_network(config, seed)
+    for label, index in TRACED.items():
+        net.record(label, "v", neurons=list(index))
+    network_s = time.perf_counter() - start
+    result = simulate(net, config.duration, backend=backend, seed=seed, progress=progress)
+    labels = ("exc", "inh")
+    spikes = {label: result.spikes(label) for label in labels}
+    sizes = {label: net.nodes[label].size for label in labels}
+    counts = {label: int(spikes[label][0].size) for label in labels}
+    rates = {label: result.mean_rate(label) for label in labels}
+    rates["all"] = sum(counts.values()) / (config.n_neurons * config.duration * 1e-3)
+
+    plots.raster(
+        spikes,
+        sizes,
+        config.duration,
+        out_dir / "raster.png",
+        title=f"CUBA, {config.n_neurons} neurons",
+    )
+    binned = {
+        label: plots.binned_rate(spikes[label][0], sizes[label], config.duration, RATE_BIN_MS)
+        for label in labels
+    }
+    centres = binned["exc"][0]
+    plots.rate(
+        centres,
+        {label: r for label, (_, r) in binned.items()},
+        out_dir / "rate.png",
+        title=f"Population rate ({RATE_BIN_MS:g} ms bins)",
+    )
+    v = np.concatenate([result.trace(label, "v").cpu().numpy() for label in TRACED], axis=1)
+    names = [f"{label} {i}" for label, index in TRACED.items() for i in index]
+    plots.traces(
+        result.trace_times(),
+        v,
+        names,
+        path=out_dir / "traces.png",
+        hlines={"threshold": config.v_thresh, "reset": config.v_reset},
+    )
+    return {
+        "rate_hz": rates,
+        "spike_count": {**counts, "all": sum(counts.values())},
+        "synapses": int(sum(proj.synapses().pre.size for proj in net.projections)),
+        "wall_time_s": {
+            "network": network_s,
+            "build": result.cost.build_time_s,
+            "simulate": result.cost.wall_time_s,
+        },
+        "traced_neurons": names,
+        "files": ["raster.png", "rate.png", "traces.png"],
+    }

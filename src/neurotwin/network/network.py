@@ -48,7 +48,8 @@ class Network:
     nodes: dict[str, Node] = field(default_factory=dict)
     projections: list[Projection] = field(default_factory=list)
     currents: list[tuple[DCSource, str]] = field(default_factory=list)
-    recordings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    recordings: dict[str, dict[str, np.ndarray | None]] = field(default_factory=dict)
+    """label -> variable -> recorded neuron indices (None: all)."""
 
     def __post_init__(self) -> None:
         check_positive("dt", self.dt, "ms")
@@ -157,8 +158,20 @@ class Network:
             )
         self.currents.append((source, str(pop.label)))
 
-    def record(self, node: Node | str, *variables: str) -> None:
-        """Record ``"spikes"`` and/or state variables (e.g. ``"v"``) of ``node``."""
+    def record(self, node: Node | str, *variables: str, neurons: Any = None) -> None:
+        """Record ``"spikes"`` and/or state variables (e.g. ``"v"``) of ``node``.
+
+        Parameters
+        ----------
+        node
+            Population or source (or its label).
+        *variables
+            "spikes" and/or names from the model's ``state_variables``.
+        neurons
+            Indices within the node to record (default: all). Traces then have one
+            column per index, in this order; spike ids stay indices within the node.
+            Recording again replaces the selection for the variables named.
+        """
         label = self._label(node, "recorded node")
         target = self.nodes[label]
         allowed: tuple[str, ...] = ("spikes",)
@@ -169,8 +182,21 @@ class Network:
                 raise ConfigError(
                     f"cannot record {var!r} of {label!r}; recordable: {', '.join(allowed)}"
                 )
-        merged = dict.fromkeys(self.recordings.get(label, ()) + tuple(variables))
-        self.recordings[label] = tuple(merged)
+        selection = None
+        if neurons is not None:
+            selection = np.asarray(neurons)
+            if selection.ndim != 1 or not np.issubdtype(selection.dtype, np.integer):
+                raise ConfigError(f"neurons must be a 1-D sequence of integer indices, got "
+                                  f"{selection.dtype} array of shape {selection.shape}")
+            if selection.size and (selection.min() < 0 or selection.max() >= target.size):
+                raise ConfigError(
+                    f"neurons to record must lie in [0, {target.size - 1}] for {label!r}, "
+                    f"got {int(selection.min())}..{int(selection.max())}"
+                )
+            selection = selection.astype(np.int64)
+        entry = self.recordings.setdefault(label, {})
+        for var in variables:
+            entry[var] = selection
 
     @property
     def populations(self) -> list[Population]:

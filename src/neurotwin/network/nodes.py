@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from neurotwin.dynamics.adex import AdEx
 from neurotwin.dynamics.lif import LIF
@@ -94,7 +95,7 @@ class SpikeSourceArray:
         Unique name in the network; assigned ("source0", ...) by ``Network.add`` if None.
     """
 
-    spike_times: Sequence[Sequence[float]]
+    spike_times: Sequence[ArrayLike]
     label: str | None = None
 
     def __post_init__(self) -> None:

@@ -1,0 +1,42 @@
+# Set-up and everyday commands. Every target creates .venv if it is missing and installs
+# what it needs once: each stamp file below is remade only when pyproject.toml or
+# constraints.txt change, so a second `make test` goes straight to the tests.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
+DEPS := pyproject.toml constraints.txt
+
+.PHONY: demo test test-slow bench lint
+
+demo: $(VENV)/.installed
+	$(BIN)/neurotwin run cuba
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+test-slow: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m slow
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/neurotwin bench cuba
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(DEPS) | $(BIN)/python
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(DEPS) | $(BIN)/python
+	$(PIP_INSTALL) -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: $(DEPS) | $(BIN)/python
+	$(PIP_INSTALL) -e '.[bench]'
+	touch $@ $(VENV)/.installed
