@@ -1,5 +1,6 @@
 """What runs: the hardware-agnostic network description and NIR import/export."""
 
+from neurotwin.network import nir as nir
 from neurotwin.network.network import Network as Network
 from neurotwin.network.nodes import DCSource as DCSource
 from neurotwin.network.nodes import Node as Node
