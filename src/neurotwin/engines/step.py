@@ -264,8 +264,9 @@ def compile_network(
         first, _ = source_slices[str(src.label)]
         if isinstance(src, SpikeSourceArray):
             for k, times in enumerate(src.spike_times):
-                emit.append(np.rint(np.asarray(times) / dt).astype(np.int64) - 1)
-                which.append(np.full(len(times), first + k, np.int64))
+                steps = np.rint(np.asarray(times) / dt).astype(np.int64)
+                emit.append(steps - 1)
+                which.append(np.full(steps.size, first + k, np.int64))
         elif isinstance(src, SpikeSourcePoisson):
             prob = np.asarray(src.rate) * dt * 1e-3
             if np.any(prob > 1.0):
@@ -677,8 +678,11 @@ def _records(
 
     A spike emitted in step j is stamped (j + 1) dt.
     """
-    wanted = [(lbl, sl, neuron_spikes, None) for lbl, sl in prog.pop_slices.items()
-              if prog.record_spikes[sl[0]:sl[1]].any()]
+    wanted: list[tuple[str, tuple[int, int], Any, np.ndarray | None]] = [
+        (lbl, sl, neuron_spikes, None)
+        for lbl, sl in prog.pop_slices.items()
+        if prog.record_spikes[sl[0] : sl[1]].any()
+    ]
     wanted += [(lbl, prog.source_slices[lbl], source_spikes, ids)
                for lbl, ids in prog.record_sources.items()]
     records: dict[str, SpikeRecord] = {}
