@@ -13,3 +13,6 @@ from neurotwin.dynamics.lif import exp_kernel_factor as exp_kernel_factor
 from neurotwin.dynamics.lif import lif_constants as lif_constants
 from neurotwin.dynamics.lif import lif_step as lif_step
 from neurotwin.dynamics.models import MODELS as MODELS
+from neurotwin.dynamics.spike_time import free_evolution as free_evolution
+from neurotwin.dynamics.spike_time import next_spike_time as next_spike_time
+from neurotwin.dynamics.spike_time import next_spike_times as next_spike_times

@@ -15,8 +15,10 @@ the linear leak and the synaptic currents are propagated exactly (the LIF propag
 held at their values from the start of the step; ``w`` is then propagated exactly with
 ``v`` held. The scheme is stable for every dt (the stiff leak is never Euler-stepped) and
 first-order accurate; because a step starts below ``v_spike`` (a spike resets), the
-exponential never sees an argument above ``(v_spike - v_thresh) / delta_t`` and cannot
-overflow. With ``delta_t -> 0`` and ``a = b = 0`` it reduces to the exact LIF step.
+exponential never sees an argument above ``(v_spike - v_thresh) / delta_t``: finite unless
+delta_t is tiny (below (v_spike - v_thresh) / 709 in float64, / 88 in float32), where the
+term may reach +inf, which only makes that step spike (no NaN). With ``delta_t -> 0`` and
+``a = b = 0`` it reduces to the exact LIF step.
 """
 
 from __future__ import annotations

@@ -12,14 +12,16 @@ Between events the system is linear, so one step of length dt is propagated exac
 (:func:`lif_constants`): with input current constant over the step,
 
     v(t+dt) = v_rest + (v - v_rest) P_vv + (i_offset + i_ext) P_vi
-              + i_exc P_ve - i_inh P_vi_inh
+              + i_exc P_ve - i_inh P_vn
     P_vv = exp(-dt/tau_mem),   P_vi = (tau_mem/cm) (1 - P_vv)
     P_ve = exp(-dt/tau_mem) expm1(a dt) / (a cm),   a = 1/tau_mem - 1/tau_syn_exc
+    (P_vn likewise with tau_syn_inh)
 
-and P_ve -> dt exp(-dt/tau_mem) / cm as tau_syn_exc -> tau_mem (computed stably, so the
-equal-time-constant case is exact too). The order of one step is the one NEST's
-``iaf_psc_exp`` uses (:func:`lif_step`): propagate v (unless refractory), decay the
-currents, add the synaptic input arriving at the end of the step, test the threshold.
+and P_ve -> dt exp(-dt/tau_mem) / cm as tau_syn_exc -> tau_mem (computed stably by
+:func:`exp_kernel_factor`, so the equal-time-constant case is exact too). The order of one
+step is the one NEST's ``iaf_psc_exp`` uses (:func:`lif_step`): propagate v (unless
+refractory), decay the currents, add the synaptic input arriving at the end of the step,
+test the threshold.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 
 from neurotwin.dynamics.models import MODELS
@@ -98,17 +101,38 @@ class LIF:
         return asdict(self)
 
 
-def exp_kernel_factor(dt: float, tau_mem: float, tau_syn: float) -> float:
+def exp_kernel_factor(dt: Any, tau_mem: float, tau_syn: float) -> Any:
     """Integral of exp(-(dt-s)/tau_mem) exp(-s/tau_syn) ds over [0, dt], in ms.
 
     Equals tau_mem tau_syn / (tau_syn - tau_mem) (exp(-dt/tau_syn) - exp(-dt/tau_mem)),
-    evaluated without cancellation; dt exp(-dt/tau_mem) when tau_syn == tau_mem.
+    evaluated as dt exp(-dt/tau_long) expm1(-|a| dt) / (-|a| dt), with tau_long the longer
+    time constant and a = 1/tau_mem - 1/tau_syn: no cancellation as tau_syn -> tau_mem
+    (the limit dt exp(-dt/tau_mem) is exact) and no overflow for dt >> tau.
+
+    Parameters
+    ----------
+    dt
+        Elapsed time, ms (>= 0, finite): a float, a numpy array or a torch tensor.
+    tau_mem, tau_syn
+        Membrane and synaptic time constants, ms.
+
+    Returns
+    -------
+    The integral in ms, of the type and shape of ``dt``.
     """
-    a = 1.0 / tau_mem - 1.0 / tau_syn
-    x = a * dt
-    # expm1(x)/x -> 1 as x -> 0; below 1e-12 the series' first term is exact in float64
-    ratio = 1.0 + 0.5 * x if abs(x) < 1e-12 else math.expm1(x) / x
-    return math.exp(-dt / tau_mem) * dt * ratio
+    tau_long = max(tau_mem, tau_syn)
+    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    if isinstance(dt, torch.Tensor | np.ndarray):
+        xp: Any = torch if isinstance(dt, torch.Tensor) else np
+        y = -rate * dt
+        # expm1(y)/y -> 1 as y -> 0; the guard keeps the unused branch free of 0/0
+        y_safe = xp.where(y == 0, -1.0, y)
+        ratio = xp.where(y == 0, 1.0, xp.expm1(y_safe) / y_safe)
+        return xp.exp(-dt / tau_long) * dt * ratio
+    y = -rate * dt
+    # below 1e-12 the series' first term is exact in float64
+    ratio = 1.0 + 0.5 * y if abs(y) < 1e-12 else math.expm1(y) / y
+    return math.exp(-dt / tau_long) * dt * ratio
 
 
 class LIFConstants(NamedTuple):

@@ -143,7 +143,7 @@ class Network:
         if steps.size and steps.min() < 1:
             raise ConfigError(
                 f"delays of {proj.pre}->{proj.post} must be >= dt = {self.dt} ms, "
-                f"got {syn.delay.min()!r} ms"
+                f"got {float(syn.delay.min())!r} ms"
             )
         return steps
 

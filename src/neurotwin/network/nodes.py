@@ -109,7 +109,7 @@ class SpikeSourceArray:
             arr = np.sort(np.asarray(row, dtype=np.float64).ravel())
             check_finite(f"spike_times[{k}]", arr)
             if arr.size and arr[0] < 0:
-                raise ConfigError(f"spike_times[{k}] must be >= 0 ms, got {arr[0]!r}")
+                raise ConfigError(f"spike_times[{k}] must be >= 0 ms, got {float(arr[0])!r}")
             times.append(arr)
         if not times:
             raise ConfigError("spike_times must hold at least one source")

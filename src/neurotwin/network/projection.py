@@ -37,7 +37,13 @@ def _as_weights(weights: Any) -> np.ndarray | sp.csr_array:
         return w
     if hasattr(weights, "detach"):  # torch tensor
         weights = weights.detach().cpu().numpy()
-    return np.asarray(weights, dtype=np.float64)
+    try:
+        return np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"weights must be a numeric (n_pre, n_post) array or sparse matrix, "
+            f"got {type(weights).__name__} ({err})"
+        ) from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +84,7 @@ class Projection:
         if self.receptor is not None and np.any(values < 0):
             raise ConfigError(
                 f"weights for receptor {self.receptor!r} must be >= 0 nA (magnitudes), "
-                f"got {values.min()!r}; pass receptor=None for a signed matrix"
+                f"got {float(values.min())!r}; pass receptor=None for a signed matrix"
             )
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "delays", self._check_delays(w, self.delays))
@@ -163,17 +169,19 @@ def fixed_probability(
     -------
     scipy.sparse.csr_array of shape (n_pre, n_post).
     """
+    _check_count("n_pre", n_pre)
+    _check_count("n_post", n_post)
     check_in_range("p", p, 0.0, 1.0)
     check_finite("weight", weight)
     counts = rng.binomial(n_post, p, size=n_pre)
     indices = [np.sort(rng.choice(n_post, size=k, replace=False)) for k in counts]
     cols = np.concatenate(indices) if indices else np.zeros(0, np.int64)
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    w = sp.csr_array((np.full(cols.shape, float(weight)), cols, indptr), shape=(n_pre, n_post))
+    rows = np.repeat(np.arange(n_pre), counts)
     if not allow_self:
-        w.setdiag(0)
-        w.eliminate_zeros()
-    return w
+        # by index, not by value: a zero weight is still a synapse
+        cols, rows = cols[cols != rows], rows[cols != rows]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_pre))])
+    return sp.csr_array((np.full(cols.shape, float(weight)), cols, indptr), shape=(n_pre, n_post))
 
 
 def fixed_fan_in(
@@ -188,15 +196,28 @@ def fixed_fan_in(
 
     Parameters as :func:`fixed_probability`; ``fan_in`` <= n_pre (n_pre - 1 without self).
     """
+    _check_count("n_pre", n_pre)
+    _check_count("n_post", n_post)
+    if isinstance(fan_in, bool) or not isinstance(fan_in, int | np.integer):
+        raise ConfigError(f"fan_in must be an integer, got {fan_in!r}")
     limit = n_pre if allow_self else n_pre - 1
     if not 0 <= fan_in <= limit:
-        raise ConfigError(f"fan_in must lie in [0, {limit}], got {fan_in!r}")
+        raise ConfigError(f"fan_in must lie in [0, {limit}], got {int(fan_in)}")
     check_finite("weight", weight)
     rows = []
     for j in range(n_post):
-        picks = rng.choice(limit, fan_in, replace=False)
-        rows.append(picks if allow_self else picks + (picks >= j))
+        if allow_self or j >= n_pre:  # post j has no source of the same index to skip
+            rows.append(rng.choice(n_pre, fan_in, replace=False))
+        else:
+            picks = rng.choice(n_pre - 1, fan_in, replace=False)
+            rows.append(picks + (picks >= j))
     pre = np.stack(rows) if rows else np.zeros((0, fan_in), np.int64)
     post = np.repeat(np.arange(n_post), fan_in)
     data = np.full(post.shape, float(weight))
     return sp.csr_array(sp.coo_array((data, (pre.ravel(), post)), shape=(n_pre, n_post)))
+
+
+def _check_count(name: str, n: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        shown = int(n) if isinstance(n, np.integer) else n
+        raise ConfigError(f"{name} must be a non-negative integer, got {shown!r}")
