@@ -57,6 +57,10 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 LIF_CONSTANT_NAMES = LIFConstants._fields
 ADEX_CONSTANT_NAMES = ("g_l_delta_t", "v_exp", "delta_t", "p_ww", "a_us", "b")
+SEGMENT_CONSTANTS = tuple(n for n in LIF_CONSTANT_NAMES if n != "refrac_steps") + (
+    ADEX_CONSTANT_NAMES
+)
+"""Float constants of a segment (population) in the numba kernel, in its row order."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -408,16 +412,87 @@ def _dc_chunk(prog: StepProgram, j0: int, j1: int) -> tuple[np.ndarray, np.ndarr
 # numba kernel
 
 
+@numba.njit(cache=True)
+def _lif_segment(
+    lo, hi, v, ie, ii, rf, fl, bex, bin_, i_ext,
+    v_rest, v_reset, v_thresh, i_offset, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, n_refrac,
+):  # pragma: no cover - compiled
+    """One step of LIF neurons lo..hi-1 sharing their constants (lif_step's arithmetic).
+
+    Works on views starting at 0 so that the compiler sees non-negative indices (no
+    wrap-around test) and vectorises the loop.
+    """
+    v, ie, ii, rf, fl = v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi]
+    bex, bin_, i_ext = bex[lo:hi], bin_[lo:hi], i_ext[lo:hi]
+    for i in range(hi - lo):
+        free = rf[i] <= 0
+        v_free = (
+            v_rest
+            + (v[i] - v_rest) * p_vv
+            + (i_offset + i_ext[i]) * p_vi
+            + ie[i] * p_ve
+            - ii[i] * p_vn
+        )
+        vi = v_free if free else v[i]
+        ri = rf[i] if free else rf[i] - 1
+        ie[i] = ie[i] * p_ee + bex[i]
+        ii[i] = ii[i] * p_nn + bin_[i]
+        bex[i] = 0.0
+        bin_[i] = 0.0
+        spike = vi >= v_thresh
+        v[i] = v_reset if spike else vi
+        rf[i] = n_refrac if spike else ri
+        fl[i] = spike
+
+
+@numba.njit(cache=True)
+def _adex_segment(
+    lo, hi, v, ie, ii, w, rf, fl, bex, bin_, i_ext,
+    v_rest, v_reset, v_thresh, i_offset, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, n_refrac,
+    g_l_delta_t, v_exp, delta_t, p_ww, a_us, b_adapt,
+):  # pragma: no cover - compiled
+    """One step of AdEx neurons lo..hi-1 sharing their constants (adex_step's arithmetic);
+    on views starting at 0, as :func:`_lif_segment`."""
+    v, ie, ii, w, rf, fl = v[lo:hi], ie[lo:hi], ii[lo:hi], w[lo:hi], rf[lo:hi], fl[lo:hi]
+    bex, bin_, i_ext = bex[lo:hi], bin_[lo:hi], i_ext[lo:hi]
+    for i in range(hi - lo):
+        free = rf[i] <= 0
+        i_nl = g_l_delta_t * np.exp((v[i] - v_exp) / delta_t) - w[i]
+        v_free = (
+            v_rest
+            + (v[i] - v_rest) * p_vv
+            + (i_offset + i_ext[i] + i_nl) * p_vi
+            + ie[i] * p_ve
+            - ii[i] * p_vn
+        )
+        wi = w[i] * p_ww + a_us * (v[i] - v_rest) * (1.0 - p_ww)
+        vi = v_free if free else v[i]
+        ri = rf[i] if free else rf[i] - 1
+        ie[i] = ie[i] * p_ee + bex[i]
+        ii[i] = ii[i] * p_nn + bin_[i]
+        bex[i] = 0.0
+        bin_[i] = 0.0
+        spike = vi >= v_thresh
+        v[i] = v_reset if spike else vi
+        w[i] = wi + b_adapt if spike else wi
+        rf[i] = n_refrac if spike else ri
+        fl[i] = spike
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _numba_chunk(
-    j0, j1, reached, state, refrac, i_ext, buf, flags,
-    n_lif, v_rest, v_reset, v_thresh, i_offset, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, n_refrac,
-    g_l_delta_t, v_exp, delta_t, p_ww, a_us, b_adapt,
+    j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
+    segments, n_lif_segments, c, n_refrac,
     indptr, target, weight, delay_steps,
     src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
     record, spike_step, spike_id, spike_count, n_record,
     trace_code, trace_neuron, traces,
 ):  # pragma: no cover - compiled; tested through run_program
+    """Advance every trial from its ``reached`` step to ``j1``.
+
+    Neurons come in segments (populations) of shared constants: ``c[:, s]`` holds
+    segment s's constants in the order of ``SEGMENT_CONSTANTS``.
+    """
     n_trials = state.shape[1]
     n = state.shape[2]
     n_slots = buf.shape[0]
@@ -429,71 +504,45 @@ def _numba_chunk(
         w = state[3, b]
         rf = refrac[b]
         fl = flags[b]
+        ix = i_ext[b]
         for j in range(reached[b], j1):
             if spike_count[b] + n_record > cap:
                 break
             k = j - j0
             for e in range(dc_ptr[k], dc_ptr[k + 1]):
-                i_ext[b, dc_neuron[e]] = dc_value[e]
+                ix[dc_neuron[e]] = dc_value[e]
             for r in range(trace_code.shape[0]):
                 traces[b, j, r] = state[trace_code[r], b, trace_neuron[r]]
             slot = j % n_slots
-            bex = buf[slot, b, :n]
-            bin_ = buf[slot, b, n:]
-            for i in range(n_lif):
-                free = rf[i] <= 0
-                v_free = (
-                    v_rest[i]
-                    + (v[i] - v_rest[i]) * p_vv[i]
-                    + (i_offset[i] + i_ext[b, i]) * p_vi[i]
-                    + ie[i] * p_ve[i]
-                    - ii[i] * p_vn[i]
-                )
-                vi = v_free if free else v[i]
-                ri = rf[i] if free else rf[i] - 1
-                ie[i] = ie[i] * p_ee[i] + bex[i]
-                ii[i] = ii[i] * p_nn[i] + bin_[i]
-                bex[i] = 0.0
-                bin_[i] = 0.0
-                spike = vi >= v_thresh[i]
-                v[i] = v_reset[i] if spike else vi
-                rf[i] = n_refrac[i] if spike else ri
-                fl[i] = spike
-            for i in range(n_lif, n):
-                free = rf[i] <= 0
-                i_nl = g_l_delta_t[i] * np.exp((v[i] - v_exp[i]) / delta_t[i]) - w[i]
-                v_free = (
-                    v_rest[i]
-                    + (v[i] - v_rest[i]) * p_vv[i]
-                    + (i_offset[i] + i_ext[b, i] + i_nl) * p_vi[i]
-                    + ie[i] * p_ve[i]
-                    - ii[i] * p_vn[i]
-                )
-                wi = w[i] * p_ww[i] + a_us[i] * (v[i] - v_rest[i]) * (1.0 - p_ww[i])
-                vi = v_free if free else v[i]
-                ri = rf[i] if free else rf[i] - 1
-                ie[i] = ie[i] * p_ee[i] + bex[i]
-                ii[i] = ii[i] * p_nn[i] + bin_[i]
-                bex[i] = 0.0
-                bin_[i] = 0.0
-                spike = vi >= v_thresh[i]
-                v[i] = v_reset[i] if spike else vi
-                w[i] = wi + b_adapt[i] if spike else wi
-                rf[i] = n_refrac[i] if spike else ri
-                fl[i] = spike
+            bex = slots4[slot, b, 0]
+            bin_ = slots4[slot, b, 1]
+            for s in range(segments.shape[0] - 1):
+                if s < n_lif_segments:
+                    _lif_segment(
+                        segments[s], segments[s + 1], v, ie, ii, rf, fl, bex, bin_, ix,
+                        c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s], c[6, s],
+                        c[7, s], c[8, s], c[9, s], n_refrac[s],
+                    )
+                else:
+                    _adex_segment(
+                        segments[s], segments[s + 1], v, ie, ii, w, rf, fl, bex, bin_, ix,
+                        c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s], c[6, s],
+                        c[7, s], c[8, s], c[9, s], n_refrac[s],
+                        c[10, s], c[11, s], c[12, s], c[13, s], c[14, s], c[15, s],
+                    )
             for i in range(n):
                 if fl[i]:
-                    for s in range(indptr[i], indptr[i + 1]):
-                        buf[(j + delay_steps[s]) % n_slots, b, target[s]] += weight[s]
+                    for q in range(indptr[i], indptr[i + 1]):
+                        buf[(j + delay_steps[q]) % n_slots, b, target[q]] += weight[q]
                     if record[i]:
-                        c = spike_count[b]
-                        spike_step[b, c] = j
-                        spike_id[b, c] = i
-                        spike_count[b] = c + 1
+                        cnt = spike_count[b]
+                        spike_step[b, cnt] = j
+                        spike_id[b, cnt] = i
+                        spike_count[b] = cnt + 1
             for e in range(src_ptr[b, k], src_ptr[b, k + 1]):
                 row = n + src_ids[e]
-                for s in range(indptr[row], indptr[row + 1]):
-                    buf[(j + delay_steps[s]) % n_slots, b, target[s]] += weight[s]
+                for q in range(indptr[row], indptr[row + 1]):
+                    buf[(j + delay_steps[q]) % n_slots, b, target[q]] += weight[q]
             reached[b] = j + 1
 
 
@@ -506,12 +555,16 @@ Advance = Callable[[int, int, np.ndarray, np.ndarray], ChunkSpikes]
 def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance, Any]:
     """State and chunk function of the numba kernel; returns (advance, traces array)."""
     dtype = np.float64 if prog.dtype == torch.float64 else np.float32
-    c = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in prog.constants.items()}
-    c["refrac_steps"] = prog.constants["refrac_steps"].astype(np.int64)
+    firsts = np.array([first for first, _ in prog.pop_slices.values()], np.int64)
+    segments = np.append(firsts, prog.n_neurons).astype(np.int64)
+    n_lif_segments = int(np.sum(firsts < prog.n_lif))
+    c = np.stack([prog.constants[name][firsts] for name in SEGMENT_CONSTANTS]).astype(dtype)
+    n_refrac = prog.constants["refrac_steps"][firsts].astype(np.int64)
     state = np.repeat(prog.initial[:, None, :], trials, axis=1).astype(dtype)
     refrac = np.zeros((trials, prog.n_neurons), np.int64)
     i_ext = np.zeros((trials, prog.n_neurons), dtype)
     buf = _initial_buffer(prog, trials).astype(dtype)
+    slots4 = buf.reshape(prog.n_slots, trials, 2, prog.n_neurons)  # same memory, per receptor
     flags = np.zeros((trials, prog.n_neurons), np.bool_)
     weight = prog.weight.astype(dtype)
     n_record = int(prog.record_spikes.sum())
@@ -527,11 +580,8 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
         out: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(trials)]
         while reached.min() < j1:  # a trial stops early when its spike buffer is full
             _numba_chunk(
-                j0, j1, reached, state, refrac, i_ext, buf, flags,
-                prog.n_lif, c["v_rest"], c["v_reset"], c["v_thresh"], c["i_offset"],
-                c["p_vv"], c["p_vi"], c["p_ve"], c["p_vn"], c["p_ee"], c["p_nn"],
-                c["refrac_steps"], c["g_l_delta_t"], c["v_exp"], c["delta_t"], c["p_ww"],
-                c["a_us"], c["b"],
+                j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
+                segments, n_lif_segments, c, n_refrac,
                 prog.indptr, prog.target, weight, prog.delay_steps,
                 src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
                 prog.record_spikes, spike_step, spike_id, spike_count, n_record,
