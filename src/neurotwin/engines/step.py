@@ -504,6 +504,7 @@ def _numba_chunk(
         w = state[3, b]
         rf = refrac[b]
         fl = flags[b]
+        fl_words = fl.view(np.uint64)
         ix = i_ext[b]
         for j in range(reached[b], j1):
             if spike_count[b] + n_record > cap:
@@ -530,8 +531,12 @@ def _numba_chunk(
                         c[7, s], c[8, s], c[9, s], n_refrac[s],
                         c[10, s], c[11, s], c[12, s], c[13, s], c[14, s], c[15, s],
                     )
-            for i in range(n):
-                if fl[i]:
+            for word in range(fl_words.shape[0]):  # 8 flags at a time: spikes are rare
+                if fl_words[word] == 0:
+                    continue
+                for i in range(8 * word, 8 * word + 8):
+                    if not fl[i]:
+                        continue
                     for q in range(indptr[i], indptr[i + 1]):
                         buf[(j + delay_steps[q]) % n_slots, b, target[q]] += weight[q]
                     if record[i]:
@@ -565,7 +570,8 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     i_ext = np.zeros((trials, prog.n_neurons), dtype)
     buf = _initial_buffer(prog, trials).astype(dtype)
     slots4 = buf.reshape(prog.n_slots, trials, 2, prog.n_neurons)  # same memory, per receptor
-    flags = np.zeros((trials, prog.n_neurons), np.bool_)
+    # spike flags, padded to whole 64-bit words (padding never set)
+    flags = np.zeros((trials, -(-prog.n_neurons // 8) * 8), np.uint8)
     weight = prog.weight.astype(dtype)
     n_record = int(prog.record_spikes.sum())
     cap = max(4096, 4 * n_record)
