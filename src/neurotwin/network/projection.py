@@ -32,9 +32,9 @@ class Synapses(NamedTuple):
 
 def _as_weights(weights: Any) -> np.ndarray | sp.csr_array:
     if sp.issparse(weights):
-        w = sp.csr_array(weights, dtype=np.float64)
-        w.sum_duplicates()
-        return w
+        # canonical form (sorted columns, no duplicates) is made in _canonical, which
+        # keeps per-synapse delays aligned
+        return sp.csr_array(weights, dtype=np.float64)
     if hasattr(weights, "detach"):  # torch tensor
         weights = weights.detach().cpu().numpy()
     try:
@@ -44,6 +44,36 @@ def _as_weights(weights: Any) -> np.ndarray | sp.csr_array:
             f"weights must be a numeric (n_pre, n_post) array or sparse matrix, "
             f"got {type(weights).__name__} ({err})"
         ) from None
+
+
+def _canonical(w: sp.csr_array, delays: Any) -> tuple[sp.csr_array, Any]:
+    """Sort ``w``'s columns within rows and sum duplicate entries, permuting per-synapse
+    delays given as an array aligned with ``w.data`` in the same way."""
+    if w.has_canonical_format:
+        return w, delays
+    per_synapse = not sp.issparse(delays) and np.ndim(delays) == 1
+    if per_synapse and np.shape(delays) != (w.nnz,):
+        raise ConfigError(
+            f"delays must be a scalar or of shape ({w.nnz},) (one per stored entry), "
+            f"got shape {np.shape(delays)}"
+        )
+    rows = np.repeat(np.arange(w.shape[0]), np.diff(w.indptr))
+    order = np.lexsort((w.indices, rows))
+    rows, cols = rows[order], np.asarray(w.indices)[order]
+    if np.any((np.diff(rows) == 0) & (np.diff(cols) == 0)):
+        if per_synapse:
+            raise ConfigError(
+                "weights hold duplicate entries for one (pre, post) pair; with per-synapse "
+                "delays each synapse must be stored once"
+            )
+        w = w.copy()
+        w.sum_duplicates()
+        return w, delays
+    data = np.asarray(w.data)[order]
+    canonical = sp.csr_array((data, cols, w.indptr.copy()), shape=w.shape)
+    if per_synapse:
+        delays = np.asarray(delays, dtype=np.float64)[order]
+    return canonical, delays
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,8 +116,11 @@ class Projection:
                 f"weights for receptor {self.receptor!r} must be >= 0 nA (magnitudes), "
                 f"got {float(values.min())!r}; pass receptor=None for a signed matrix"
             )
+        delays = self.delays
+        if isinstance(w, sp.csr_array):
+            w, delays = _canonical(w, delays)
         object.__setattr__(self, "weights", w)
-        object.__setattr__(self, "delays", self._check_delays(w, self.delays))
+        object.__setattr__(self, "delays", self._check_delays(w, delays))
 
     @staticmethod
     def _check_delays(w: np.ndarray | sp.csr_array, delays: Any) -> float | np.ndarray:
