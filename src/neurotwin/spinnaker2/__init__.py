@@ -1,0 +1,35 @@
+"""SpiNNaker2 twin: the machine (chips, boards, links, faults) and the mapper that turns a
+network into a :class:`Placement` (slices on PEs, routing keys, router tables).
+
+    from neurotwin import spinnaker2 as s2
+    placement = s2.map(net, s2.Machine(n_boards=1))
+    print(placement.report())
+"""
+
+from neurotwin.spinnaker2 import specs as specs
+from neurotwin.spinnaker2.machine import DeadChip as DeadChip
+from neurotwin.spinnaker2.machine import DeadLink as DeadLink
+from neurotwin.spinnaker2.machine import DeadPE as DeadPE
+from neurotwin.spinnaker2.machine import Fault as Fault
+from neurotwin.spinnaker2.machine import Machine as Machine
+from neurotwin.spinnaker2.mapping import map_network as map_network
+from neurotwin.spinnaker2.placement import Placement as Placement
+from neurotwin.spinnaker2.routing import Tables as Tables
+from neurotwin.spinnaker2.routing import follow as follow
+
+map = map_network
+"""``spinnaker2.map(network, machine=None, ...) -> Placement`` (alias of :func:`map_network`)."""
+
+__all__ = [
+    "DeadChip",
+    "DeadLink",
+    "DeadPE",
+    "Fault",
+    "Machine",
+    "Placement",
+    "Tables",
+    "follow",
+    "map",
+    "map_network",
+    "specs",
+]

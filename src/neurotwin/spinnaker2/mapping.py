@@ -1,0 +1,249 @@
+"""Map a network onto a SpiNNaker2 machine: partition, place, allocate keys, route, compress.
+
+1. **Partition** (:mod:`.partition`): every population and spike source is cut into
+   slices of at most ``neurons_per_pe`` / ``sources_per_pe`` whose data fit a PE.
+2. **Place**: slices fill the working PEs in chip order (boards in a snake over the
+   triads, chips in a snake within a board), node after node in network order, so a
+   population occupies a contiguous run of neighbouring chips.
+3. **Keys** (:mod:`.keys`): an aligned power-of-two key block per slice.
+4. **Routes** (:mod:`.routing`): shortest-path multicast trees from each slice's chip
+   to the chips of its targets; one router entry per (slice, chip on its tree).
+5. **Compress** (:mod:`.compression`): exact merging until each table fits, otherwise
+   :class:`~neurotwin.errors.CapacityError` naming the chip and the population.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from neurotwin.errors import CapacityError, ConfigError, check_positive
+from neurotwin.network import Network, SpikeSourceArray, SpikeSourcePoisson
+from neurotwin.spinnaker2.compression import compress as compress_tables
+from neurotwin.spinnaker2.keys import allocate_keys
+from neurotwin.spinnaker2.machine import Machine
+from neurotwin.spinnaker2.partition import Partition, partition
+from neurotwin.spinnaker2.placement import Placement
+from neurotwin.spinnaker2.routing import RouteEntries, Tables, build_routes
+from neurotwin.spinnaker2.specs import (
+    BOARD_CHIPS,
+    CHIP_PES,
+    DEFAULT_NEURONS_PER_PE,
+    DEFAULT_SOURCES_PER_PE,
+    MAX_BOARDS,
+    SYNAPSE_TARGET_BITS,
+)
+
+__all__ = ["map_network"]
+
+
+def _check_count(name: str, value: Any, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 1 <= value <= high:
+        raise ConfigError(f"{name} must be an integer in [1, {high}], got {value!r}")
+    return int(value)
+
+
+def _node_rates(network: Network, rates: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Firing rate (Hz) of every neuron of every node, for link loads."""
+    unknown = sorted(set(rates) - set(network.nodes))
+    if unknown:
+        raise ConfigError(
+            f"rates given for unknown nodes {unknown}; nodes: {', '.join(network.nodes)}"
+        )
+    out = {}
+    missing = []
+    for label, node in network.nodes.items():
+        if label in rates:
+            r = np.asarray(rates[label], dtype=np.float64)
+            if r.ndim not in (0, 1) or (r.ndim == 1 and r.shape[0] != node.size):
+                raise ConfigError(
+                    f"rates[{label!r}] must be a scalar or of shape ({node.size},), "
+                    f"got shape {r.shape}"
+                )
+            check_positive(f"rates[{label!r}]", r, "Hz", allow_zero=True)
+            out[label] = np.broadcast_to(r, (node.size,)).astype(np.float64)
+        elif isinstance(node, SpikeSourcePoisson):
+            out[label] = np.asarray(node.rate, dtype=np.float64)
+        elif isinstance(node, SpikeSourceArray):
+            times = [np.asarray(t, dtype=np.float64) for t in node.spike_times]
+            counts = np.array([t.size for t in times], dtype=np.float64)
+            last = max((float(t[-1]) for t in times if t.size), default=0.0)
+            out[label] = counts / (last * 1e-3) if last > 0 else np.zeros(node.size)
+        else:
+            missing.append(label)
+    if missing:
+        raise ConfigError(
+            f"rates must cover every population when given; missing: {', '.join(missing)}"
+        )
+    return out
+
+
+def _slice_weights(
+    network: Network, part: Partition, rates: Mapping[str, Any] | None
+) -> tuple[np.ndarray, str]:
+    """Per-slice link-load weight and its unit."""
+    if rates is None:
+        weight = np.bincount(
+            part.pair_src, weights=part.pair_synapses, minlength=part.n_slices
+        ).astype(np.float64)
+        return weight, "synapses"
+    per_node = _node_rates(network, rates)
+    weight = np.zeros(part.n_slices)
+    for i, label in enumerate(part.labels):
+        cum = np.concatenate([[0.0], np.cumsum(per_node[label])])
+        s = slice(int(part.slice_offsets[i]), int(part.slice_offsets[i + 1]))
+        weight[s] = cum[part.slice_hi[s]] - cum[part.slice_lo[s]]
+    return weight, "packets/s"
+
+
+def _default_machine(n_slices: int) -> Machine:
+    per_board = BOARD_CHIPS * CHIP_PES
+    boards = max(1, math.ceil(n_slices / per_board))
+    if boards > MAX_BOARDS:
+        raise CapacityError(
+            "PEs", n_slices, MAX_BOARDS * per_board,
+            f"more than the largest published machine ({MAX_BOARDS} boards)",
+        )
+    return Machine(n_boards=boards)
+
+
+def _place(machine: Machine, part: Partition) -> tuple[np.ndarray, np.ndarray]:
+    free = np.flatnonzero(machine.pe_alive.ravel())
+    n = part.n_slices
+    if n > free.size:
+        node = int(part.slice_node[free.size])
+        counts = np.diff(part.slice_offsets)
+        per_node = ", ".join(f"{lab}: {int(c)}" for lab, c in zip(part.labels, counts, strict=True))
+        raise CapacityError(
+            "PEs", n, int(free.size),
+            f"{part.labels[node]!r} is the first node that does not fit; PEs per node: {per_node}",
+        )
+    flat = free[:n]
+    return flat // CHIP_PES, flat % CHIP_PES
+
+
+def _check_tables(
+    machine: Machine,
+    tables: Tables,
+    entries: RouteEntries,
+    part: Partition,
+    before: np.ndarray,
+    compressed: bool,
+) -> None:
+    sizes = tables.sizes
+    over = np.flatnonzero(sizes > machine.router_entries)
+    if over.size == 0:
+        return
+    chip = int(over[np.argmax(sizes[over])])
+    nodes = part.slice_node[entries.slice[entries.chip == chip]]
+    by_node = np.bincount(nodes, minlength=len(part.labels))
+    worst = int(np.argmax(by_node))
+    x, y = machine.xy(chip)
+    raise CapacityError(
+        "routing entries",
+        int(sizes[chip]),
+        machine.router_entries,
+        f"chip ({x}, {y}) "
+        + (f"after compression ({int(before[chip])} before)" if compressed else "uncompressed")
+        + f"; most entries come from {part.labels[worst]!r} ({int(by_node[worst])} of "
+        f"{int(before[chip])} before compression); {over.size} chip(s) over",
+    )
+
+
+def map_network(
+    network: Network,
+    machine: Machine | None = None,
+    *,
+    neurons_per_pe: int = DEFAULT_NEURONS_PER_PE,
+    sources_per_pe: int = DEFAULT_SOURCES_PER_PE,
+    rates: Mapping[str, Any] | None = None,
+    compress: bool = True,
+) -> Placement:
+    """Map ``network`` onto ``machine``.
+
+    Parameters
+    ----------
+    network
+        The network (not modified).
+    machine
+        Target machine; default the fewest 48-chip boards with enough PEs.
+    neurons_per_pe
+        Most neurons of a population per PE (1..256; default 250, py-spinnaker2's LIF).
+        Fewer are placed where synapses would not fit the PE's data memory.
+    sources_per_pe
+        Most spike sources per PE.
+    rates
+        Optional firing rates in Hz per node label (scalar or per neuron); then link
+        loads are expected packets per second. Poisson sources default to their rate,
+        array sources to spikes / last spike time; every population must be given.
+        Without ``rates``, link loads weight each slice by its outgoing synapses.
+    compress
+        Compress router tables (exactly; default True). Without compression, tables over
+        capacity raise.
+
+    Raises
+    ------
+    CapacityError
+        Not enough PEs, PE data memory, routing keys or router entries.
+    MappingError
+        Delays beyond what a synapse word holds.
+    """
+    start = time.perf_counter()
+    if not isinstance(network, Network):
+        raise ConfigError(f"network must be a Network, got {type(network).__name__}")
+    if not network.nodes:
+        raise ConfigError("the network is empty; add() populations or sources first")
+    if machine is not None and not isinstance(machine, Machine):
+        raise ConfigError(f"machine must be a spinnaker2.Machine, got {type(machine).__name__}")
+    neurons_per_pe = _check_count("neurons_per_pe", neurons_per_pe, 1 << SYNAPSE_TARGET_BITS)
+    sources_per_pe = _check_count("sources_per_pe", sources_per_pe, 1 << 16)
+
+    part = partition(network, neurons_per_pe, sources_per_pe)
+    weight, unit = _slice_weights(network, part, rates)
+    if machine is None:
+        machine = _default_machine(part.n_slices)
+    slice_chip, slice_pe = _place(machine, part)
+    keys, masks = allocate_keys(slice_chip, part.slice_hi - part.slice_lo)
+    entries = build_routes(machine, slice_chip, slice_pe, part.pair_src, part.pair_tgt, weight)
+    tables = Tables.from_entries(
+        machine.n_chips, entries.chip, keys[entries.slice], masks[entries.slice], entries.route
+    )
+    before = tables.sizes
+    if compress:
+        tables = compress_tables(tables, machine.router_entries)
+    _check_tables(machine, tables, entries, part, before, compress)
+    return Placement(
+        machine=machine,
+        options={
+            "neurons_per_pe": neurons_per_pe,
+            "sources_per_pe": sources_per_pe,
+            "compress": bool(compress),
+            "dt": float(network.dt),
+        },
+        labels=part.labels,
+        kinds=part.kinds,
+        sizes=part.sizes,
+        slice_offsets=part.slice_offsets,
+        slice_node=part.slice_node,
+        slice_lo=part.slice_lo,
+        slice_hi=part.slice_hi,
+        slice_chip=slice_chip,
+        slice_pe=slice_pe,
+        slice_key=keys,
+        slice_mask=masks,
+        slice_bytes=part.slice_bytes,
+        slice_synapses=part.slice_synapses,
+        slice_rows=part.slice_rows,
+        pair_src=part.pair_src,
+        pair_tgt=part.pair_tgt,
+        pair_synapses=part.pair_synapses,
+        tables=tables,
+        entries_before=before,
+        link_load=entries.link_load,
+        link_load_unit=unit,
+        map_time_s=time.perf_counter() - start,
+    )

@@ -1,0 +1,271 @@
+"""Multicast routing: route trees over the chip mesh, router tables, and a packet follower.
+
+Route word (158 bits, stored as three little-endian uint64 words): bit ``d`` (0..5) sends
+the packet out of link ``d`` (E, NE, N, W, SW, S); bit ``6 + p`` delivers it to PE ``p``.
+
+Trees: every slice's packets travel down the breadth-first shortest-path tree of working
+links rooted at its source chip (neighbours tried in link order E, NE, N, W, SW, S, so
+the tree is deterministic), pruned to the chips that hold target PEs. One entry per
+(slice, chip on the tree): links to the children, bits of the target PEs on that chip.
+
+Router semantics (:func:`follow`): a chip takes the first entry with
+``key & mask == entry_key``; with no match, a packet that arrived over a link leaves by
+the opposite link (SpiNNaker's default routing) and a packet from a local PE is dropped.
+The generated tables never rely on default routing; the follower models it so that a
+wrong table gives wrong (not impossible) deliveries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurotwin.errors import ConfigError, MappingError
+from neurotwin.spinnaker2.machine import Machine
+from neurotwin.spinnaker2.specs import CHIP_PES, LINKS_PER_CHIP, ROUTE_BITS
+
+__all__ = [
+    "ROUTE_WORDS",
+    "RouteEntries",
+    "Tables",
+    "build_routes",
+    "follow",
+    "route_links",
+    "route_pes",
+    "route_words_for_pes",
+]
+
+ROUTE_WORDS = -(-ROUTE_BITS // 64)
+"""uint64 words per route word (3)."""
+TREE_BATCH_ELEMENTS = 1 << 22
+"""Parent-matrix elements (source chips x chips) held at once while building trees."""
+
+
+def route_words_for_pes(pe: np.ndarray) -> np.ndarray:
+    """(n, ROUTE_WORDS) uint64 route words with only the bit of each PE ``pe`` set."""
+    pos = LINKS_PER_CHIP + np.asarray(pe, dtype=np.int64)
+    out = np.zeros((len(pos), ROUTE_WORDS), dtype=np.uint64)
+    out[np.arange(len(pos)), pos // 64] = np.left_shift(np.uint64(1), (pos % 64).astype(np.uint64))
+    return out
+
+
+def route_links(route: np.ndarray) -> np.ndarray:
+    """Link indices set in one route word (ROUTE_WORDS uint64)."""
+    return np.flatnonzero([(int(route[0]) >> d) & 1 for d in range(LINKS_PER_CHIP)])
+
+
+def route_pes(route: np.ndarray) -> np.ndarray:
+    """PE indices set in one route word (ROUTE_WORDS uint64)."""
+    value = sum(int(w) << (64 * i) for i, w in enumerate(route)) >> LINKS_PER_CHIP
+    return np.array([p for p in range(CHIP_PES) if (value >> p) & 1], dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class RouteEntries:
+    """Uncompressed routes: one per (slice, chip on the slice's tree)."""
+
+    chip: np.ndarray
+    slice: np.ndarray
+    route: np.ndarray
+    """(n, ROUTE_WORDS) uint64."""
+    link_load: np.ndarray
+    """(n_chips, 6) summed weight of the slices whose tree uses each outgoing link."""
+
+
+@dataclass(frozen=True, eq=False)
+class Tables:
+    """Router tables of every chip as flat arrays, chip-major (CSR over chips).
+
+    Entries of chip ``c`` are rows ``offsets[c]:offsets[c + 1]``, in priority order.
+    """
+
+    offsets: np.ndarray
+    """(n_chips + 1,) int64."""
+    key: np.ndarray
+    """(n,) uint32."""
+    mask: np.ndarray
+    """(n,) uint32."""
+    route: np.ndarray
+    """(n, ROUTE_WORDS) uint64."""
+
+    @classmethod
+    def from_entries(
+        cls, n_chips: int, chip: np.ndarray, key: np.ndarray, mask: np.ndarray, route: np.ndarray
+    ) -> Tables:
+        """Tables from unordered entries, each chip's sorted by key."""
+        order = np.lexsort((key, chip))
+        counts = np.bincount(chip, minlength=n_chips)
+        return cls(
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            key=np.asarray(key, np.uint32)[order],
+            mask=np.asarray(mask, np.uint32)[order],
+            route=np.asarray(route, np.uint64)[order],
+        )
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """(n_chips,) entries per chip."""
+        return np.diff(self.offsets)
+
+    def chip_of_entries(self) -> np.ndarray:
+        """(n,) chip of every entry."""
+        return np.repeat(np.arange(len(self.offsets) - 1), self.sizes)
+
+
+def _or_reduce(code: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique codes and the bitwise OR of ``values`` (n, w) per code."""
+    if code.size == 0:
+        return code, values
+    order = np.argsort(code, kind="stable")
+    code = code[order]
+    starts = np.flatnonzero(np.concatenate([[True], code[1:] != code[:-1]]))
+    return code[starts], np.bitwise_or.reduceat(values[order], starts, axis=0)
+
+
+def build_routes(
+    machine: Machine,
+    slice_chip: np.ndarray,
+    slice_pe: np.ndarray,
+    pair_src: np.ndarray,
+    pair_tgt: np.ndarray,
+    slice_weight: np.ndarray,
+) -> RouteEntries:
+    """Route trees of every slice that has targets, as per-chip route entries.
+
+    Parameters
+    ----------
+    machine
+        The machine (trees use working links only).
+    slice_chip, slice_pe
+        (n_slices,) where each slice is placed.
+    pair_src, pair_tgt
+        Source and target slice of each (source slice, target slice) pair with synapses.
+    slice_weight
+        (n_slices,) what one use of a link by the slice's tree adds to the link load
+        (packets per second, or a synapse count).
+    """
+    n_chips = machine.n_chips
+    word_dtype = np.uint64
+    # destinations: (slice, chip) -> PE bits
+    dest_code = pair_src * n_chips + slice_chip[pair_tgt]
+    dest_code, dest_route = _or_reduce(dest_code, route_words_for_pes(slice_pe[pair_tgt]))
+    dest_slice = dest_code // n_chips
+    sources = np.unique(slice_chip[dest_slice])
+    batch = max(1, TREE_BATCH_ELEMENTS // max(n_chips, 1))
+    node_codes, edge_codes, edge_links = [], [], []
+    load = np.zeros(n_chips * LINKS_PER_CHIP, dtype=np.float64)
+    for first in range(0, len(sources), batch):
+        chips = sources[first : first + batch]
+        parent = np.empty((len(chips), n_chips), np.int64)
+        link = np.empty((len(chips), n_chips), np.int64)
+        for row, chip in enumerate(chips):
+            parent[row], link[row] = machine.shortest_path_tree(int(chip))
+        in_batch = np.isin(slice_chip[dest_slice], chips)
+        frontier = dest_code[in_batch]
+        collected = [frontier]
+        while frontier.size:
+            k, c = frontier // n_chips, frontier % n_chips
+            row = np.searchsorted(chips, slice_chip[k])
+            up = c != slice_chip[k]
+            k, c, row = k[up], c[up], row[up]
+            p = parent[row, c]
+            if np.any(p < 0):
+                bad = int(np.flatnonzero(p < 0)[0])
+                raise MappingError(
+                    f"no working path from chip {machine.xy(int(slice_chip[k[bad]]))} to chip "
+                    f"{machine.xy(int(c[bad]))}"
+                )
+            edge_codes.append(k * n_chips + p)
+            edge_links.append(link[row, c])
+            frontier = np.unique(k * n_chips + p)
+            collected.append(frontier)
+        node_codes.append(np.unique(np.concatenate(collected)))
+    nodes = np.unique(np.concatenate(node_codes)) if node_codes else np.zeros(0, np.int64)
+    route = np.zeros((len(nodes), ROUTE_WORDS), dtype=word_dtype)
+    if edge_codes:
+        e_code = np.concatenate(edge_codes)
+        e_link = np.concatenate(edge_links)
+        e_code = np.unique(e_code * LINKS_PER_CHIP + e_link)
+        e_link = e_code % LINKS_PER_CHIP
+        e_node = e_code // LINKS_PER_CHIP
+        e_slice, e_chip = e_node // n_chips, e_node % n_chips
+        load = np.bincount(
+            e_chip * LINKS_PER_CHIP + e_link,
+            weights=np.asarray(slice_weight, dtype=np.float64)[e_slice],
+            minlength=n_chips * LINKS_PER_CHIP,
+        ).astype(np.float64)
+        bits = np.zeros((len(e_node), ROUTE_WORDS), dtype=word_dtype)
+        bits[:, 0] = np.left_shift(np.uint64(1), e_link.astype(np.uint64))
+        code, bits = _or_reduce(e_node, bits)
+        route[np.searchsorted(nodes, code)] |= bits
+    route[np.searchsorted(nodes, dest_code)] |= dest_route
+    return RouteEntries(
+        chip=nodes % n_chips,
+        slice=nodes // n_chips,
+        route=route,
+        link_load=load.reshape(n_chips, LINKS_PER_CHIP),
+    )
+
+
+def follow(
+    machine: Machine, tables: Tables, key: int, source_chip: int, loops: str = "raise"
+) -> np.ndarray:
+    """Deliveries of one packet with ``key`` sent by a PE of ``source_chip``.
+
+    Follows the tables hop by hop (first matching entry per chip; default routing for a
+    packet that arrived over a link and matches nothing; links that do not work drop the
+    packet).
+
+    Parameters
+    ----------
+    machine, tables
+        Where the packet travels and the router tables it follows.
+    key
+        32-bit routing key.
+    source_chip
+        Chip index of the sending PE.
+    loops
+        "raise" (MappingError when a chip is reached twice) or "drop" (the copy that
+        arrives again is dropped, as a router would after its timeout).
+
+    Returns
+    -------
+    (n, 2) int64 array of (chip, PE) deliveries, sorted.
+
+    Raises
+    ------
+    MappingError
+        The packet reaches a chip twice (a loop, or duplicate deliveries).
+    """
+    if loops not in ("raise", "drop"):
+        raise ConfigError(f"loops must be 'raise' or 'drop', got {loops!r}")
+    key = int(key) & 0xFFFFFFFF
+    ukey = np.uint32(key)
+    out: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    stack: list[tuple[int, int]] = [(int(source_chip), -1)]
+    while stack:
+        chip, travel = stack.pop()
+        if chip in seen:
+            if loops == "drop":
+                continue
+            raise MappingError(
+                f"key {key:#010x} reaches chip {machine.xy(chip)} twice (routing loop or "
+                "duplicate path)"
+            )
+        seen.add(chip)
+        lo, hi = int(tables.offsets[chip]), int(tables.offsets[chip + 1])
+        hit = np.flatnonzero((ukey & tables.mask[lo:hi]) == tables.key[lo:hi])
+        if hit.size:
+            route = tables.route[lo + int(hit[0])]
+            out.extend((chip, int(p)) for p in route_pes(route))
+            links = route_links(route)
+        elif travel >= 0:
+            links = np.array([travel])
+        else:
+            links = np.zeros(0, np.int64)
+        for d in links:
+            if machine.link_alive[chip, d]:
+                stack.append((int(machine.neighbour[chip, d]), int(d)))
+    return np.array(sorted(out), dtype=np.int64).reshape(-1, 2)

@@ -1,0 +1,185 @@
+"""SpiNNaker2 numbers: every limit, size and bit width the twin uses, with its source.
+
+Sources (short names used below):
+
+* **Gonzalez 2024** -- H. A. Gonzalez et al., "SpiNNaker2: A Large-Scale Neuromorphic
+  System for Event-Based and Asynchronous Machine Learning", 2024.
+* **Mayr 2019** -- C. Mayr, S. Höppner, S. Furber, "SpiNNaker 2: A 10 Million Core
+  Processor System for Brain Simulation and Machine Learning", 2019.
+* **Datasheet** -- "SpiNNaker2 datasheet", version 0.03 (2021), distributed with
+  SpiNNakerManchester/SpiNNMachine.
+* **SpiNNMachine** -- SpiNNakerManchester/SpiNNMachine, ``version_spin2.py`` and
+  ``version_248.py`` (the SpiNNaker2 chip and 48-chip board descriptions) and
+  ``version_48_chips.py`` (board shape and triad tiling, shared with SpiNNaker1).
+* **py-spinnaker2** -- the SpiNNaker2 Python front end; numbers of its LIF application.
+* **SpiNNaker1** -- numbers of the first-generation machine, used only where SpiNNaker2
+  has no published figure; every such constant says so.
+* **assumption** -- a choice of this twin where no source gives a number; documented
+  in ``docs/spinnaker2.md`` and easy to change here.
+
+KiB = 1024 bytes throughout.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "BOARD_CHIPS",
+    "BOARD_CHIP_OFFSETS",
+    "BOARD_SHAPE",
+    "CHIP_DRAM_BYTES",
+    "CHIP_PES",
+    "CLOCK_LEVELS_MHZ",
+    "DEFAULT_CLOCK_MHZ",
+    "DEFAULT_NEURONS_PER_PE",
+    "DEFAULT_SOURCES_PER_PE",
+    "KEY_BITS",
+    "LINKS_PER_CHIP",
+    "LINK_DELTAS",
+    "LINK_NAMES",
+    "MASTER_TABLE_ENTRY_BYTES",
+    "MAX_BOARDS",
+    "MAX_DELAY_TICKS",
+    "NEURON_BYTES",
+    "PES_PER_QPE",
+    "PE_DATA_BYTES",
+    "PE_INSTRUCTION_BYTES",
+    "PE_RESERVED_DATA_BYTES",
+    "PE_SRAM_BYTES",
+    "POISSON_SOURCE_BYTES",
+    "QPES_PER_CHIP",
+    "RECEPTORS",
+    "RING_BUFFER_ENTRY_BYTES",
+    "RING_BUFFER_SLOTS",
+    "ROUTER_ENTRIES",
+    "ROUTE_BITS",
+    "ROW_HEADER_BYTES",
+    "SPIKE_ARRAY_BYTES_PER_SOURCE",
+    "SPIKE_ARRAY_BYTES_PER_SPIKE",
+    "SYNAPSE_DELAY_BITS",
+    "SYNAPSE_SIGN_BITS",
+    "SYNAPSE_TARGET_BITS",
+    "SYNAPSE_WEIGHT_BITS",
+    "SYNAPSE_WORD_BYTES",
+    "TRIAD_BOARD_ORIGINS",
+    "TRIAD_SIZE",
+]
+
+KIB: Final = 1024
+
+# --- chip ---------------------------------------------------------------------------
+QPES_PER_CHIP: Final = 38
+"""Quad processing elements per chip (Gonzalez 2024; Mayr 2019)."""
+PES_PER_QPE: Final = 4
+"""ARM Cortex-M4F processing elements per QPE (Gonzalez 2024)."""
+CHIP_PES: Final = QPES_PER_CHIP * PES_PER_QPE
+"""Application PEs per chip: 152 (Gonzalez 2024; SpiNNMachine lists 153 cores of which
+one runs the system software)."""
+
+PE_SRAM_BYTES: Final = 128 * KIB
+"""Local SRAM per PE (Gonzalez 2024; Datasheet: "128 Kbytes of local code and data")."""
+PE_INSTRUCTION_BYTES: Final = 32 * KIB
+"""Part of the PE SRAM holding code (py-spinnaker2's memory layout)."""
+PE_DATA_BYTES: Final = PE_SRAM_BYTES - PE_INSTRUCTION_BYTES
+"""Part of the PE SRAM holding data: 96 KiB (py-spinnaker2's memory layout)."""
+
+CHIP_DRAM_BYTES: Final = 2 * KIB**3
+"""LPDDR4 DRAM per chip, 2 GiB (Gonzalez 2024). SpiNNMachine's description of the
+48-chip board uses 1 GiB; the mapping here does not use DRAM (see docs)."""
+
+CLOCK_LEVELS_MHZ: Final = (150.0, 300.0)
+"""DVFS performance levels, PE clock in MHz (SpiNNMachine ``clock_speeds_hz`` = [150, 300];
+Gonzalez 2024)."""
+DEFAULT_CLOCK_MHZ: Final = 300.0
+"""Performance level a machine runs at unless told otherwise (the highest)."""
+
+# --- router -------------------------------------------------------------------------
+KEY_BITS: Final = 32
+"""Width of a multicast routing key (Gonzalez 2024; Datasheet)."""
+ROUTER_ENTRIES: Final = 16_384
+"""Associative (key, mask, route) entries per chip router (Datasheet: "16,384 associative
+routing entries"; SpiNNMachine ``n_router_entries``)."""
+LINKS_PER_CHIP: Final = 6
+"""Bidirectional chip-to-chip links (Datasheet: "6 high-speed serial inter-chip links")."""
+ROUTE_BITS: Final = LINKS_PER_CHIP + CHIP_PES
+"""Bits of a route word: one per link, then one per PE (158)."""
+
+LINK_NAMES: Final = ("E", "NE", "N", "W", "SW", "S")
+"""Link directions in route-bit order (SpiNNaker1 numbering, kept by SpiNNMachine for
+SpiNNaker2 boards): link d is bit d of the route word; the opposite link is (d + 3) % 6."""
+LINK_DELTAS: Final = ((1, 0), (1, 1), (0, 1), (-1, 0), (-1, -1), (0, -1))
+"""(dx, dy) in chip coordinates of the neighbour across each link (SpiNNaker1 geometry)."""
+
+# --- boards and machines --------------------------------------------------------------
+BOARD_CHIPS: Final = 48
+"""Chips per board (Gonzalez 2024; SpiNNMachine ``version_248``)."""
+BOARD_SHAPE: Final = (8, 8)
+"""Bounding box of a board in chip coordinates (SpiNNMachine ``board_shape``)."""
+BOARD_CHIP_OFFSETS: Final = tuple(
+    (x, y) for x in range(8) for y in range(8) if -4 <= y - x <= 3
+)
+"""(x, y) of the 48 chips within a board: the hexagonal SpiNN-5 outline that SpiNNMachine
+``version_248`` lists for the SpiNNaker2 board (x = 0 holds y 0..3, ..., x = 7 holds
+y 3..7)."""
+TRIAD_SIZE: Final = 12
+"""Three boards tile a 12 x 12 torus of chips (SpiNNMachine triad geometry)."""
+TRIAD_BOARD_ORIGINS: Final = ((0, 0), (4, 8), (8, 4))
+"""Origins of the three boards of a triad (SpiNNMachine: Ethernet chips at x % 4 == 0 and
+(x + y) % 12 == 0)."""
+MAX_BOARDS: Final = 720
+"""Largest published machine: 720 boards = 34,560 chips = 5,253,120 PEs, the SpiNNcloud
+system at TU Dresden (Gonzalez 2024: "more than 5 million cores"; the board count is our
+reading of 5M+ cores / (48 x 152))."""
+
+# --- the LIF application's data layout (py-spinnaker2 numbers and assumptions) --------
+DEFAULT_NEURONS_PER_PE: Final = 250
+"""Neurons per PE of py-spinnaker2's LIF application (at most 250)."""
+DEFAULT_SOURCES_PER_PE: Final = 250
+"""Spike sources per PE (assumption: the same limit as neurons, so that one 8-bit index
+addresses them)."""
+MAX_DELAY_TICKS: Final = 8
+"""Longest synaptic delay in ticks (py-spinnaker2: 3-bit delays of 1..8 ticks)."""
+
+SYNAPSE_WEIGHT_BITS: Final = 4
+"""Weight magnitude bits of a synapse word (py-spinnaker2: int4 weights -15..15)."""
+SYNAPSE_SIGN_BITS: Final = 1
+"""Sign / receptor bit (exc or inh) of a synapse word (py-spinnaker2)."""
+SYNAPSE_DELAY_BITS: Final = 3
+"""Delay bits of a synapse word (py-spinnaker2: 1..8 ticks)."""
+SYNAPSE_TARGET_BITS: Final = 8
+"""Target-neuron index bits of a synapse word (<= 256 neurons per PE)."""
+SYNAPSE_WORD_BYTES: Final = (
+    SYNAPSE_WEIGHT_BITS + SYNAPSE_SIGN_BITS + SYNAPSE_DELAY_BITS + SYNAPSE_TARGET_BITS
+) // 8
+"""Bytes per synapse: the 16-bit word above (our reading of py-spinnaker2's synapse rows;
+its int8-without-delay variant also packs weight and target into 16 bits)."""
+ROW_HEADER_BYTES: Final = 4
+"""Header of one synaptic row (one per presynaptic neuron with synapses on the PE): a
+32-bit word holding the row length (assumption; rows are padded to 32-bit words)."""
+MASTER_TABLE_ENTRY_BYTES: Final = 12
+"""Per incoming source slice: key, mask and row address/length words of the lookup table
+from a spike's key to its rows (assumption, after SpiNNaker1 sPyNNaker's master
+population table)."""
+
+RECEPTORS: Final = 2
+"""Synaptic input buffers per neuron: excitatory and inhibitory (py-spinnaker2 LIF)."""
+RING_BUFFER_SLOTS: Final = MAX_DELAY_TICKS
+"""Ring-buffer slots per neuron and receptor: one per possible delay (assumption)."""
+RING_BUFFER_ENTRY_BYTES: Final = 4
+"""One 32-bit accumulator per slot (assumption)."""
+NEURON_BYTES: Final = {"LIF": 52, "AdEx": 84}
+"""Per-neuron state and parameters in bytes (assumption). LIF: 4 state words (v, i_exc,
+i_inh, refractory counter) + 9 parameter words (three decay factors, v_rest, v_reset,
+v_thresh, i_offset, refractory period, input scale) = 13 words. AdEx: LIF + w and 7 more
+parameter words (delta_t, v_spike, a, b, tau_w decay, exp-term constants) = 21 words."""
+PE_RESERVED_DATA_BYTES: Final = 4 * KIB
+"""Data memory a PE keeps for stack, application header and recording pointers
+(assumption)."""
+
+SPIKE_ARRAY_BYTES_PER_SPIKE: Final = 4
+"""A stored input spike: 32-bit word of tick and source index (assumption)."""
+SPIKE_ARRAY_BYTES_PER_SOURCE: Final = 4
+"""Per array source: a 32-bit pointer to its first spike (assumption)."""
+POISSON_SOURCE_BYTES: Final = 8
+"""Per Poisson source: 32-bit rate threshold and 32-bit per-source state (assumption)."""
