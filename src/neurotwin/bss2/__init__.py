@@ -1,0 +1,21 @@
+"""BrainScaleS-2 twin (HICANN-X): a virtual chip with the fixed-pattern deviations of its
+serial number, its readouts, and calibration through those readouts.
+
+Units on the chip side: hardware time µs, voltage mV, current nA, capacitance pF; 1 ms of
+model time is 1 µs on the chip (``specs.ACCELERATION``). See ``docs/bss2.md``.
+"""
+
+from neurotwin.bss2 import specs as specs
+from neurotwin.bss2.calibration import Calibration as Calibration
+from neurotwin.bss2.calibration import CalibrationReport as CalibrationReport
+from neurotwin.bss2.calibration import CalibrationTargets as CalibrationTargets
+from neurotwin.bss2.calibration import calibrate as calibrate
+from neurotwin.bss2.chip import Chip as Chip
+from neurotwin.bss2.chip import Deviations as Deviations
+from neurotwin.bss2.chip import FixedPattern as FixedPattern
+from neurotwin.bss2.config import ChipConfig as ChipConfig
+from neurotwin.bss2.config import NeuronConfig as NeuronConfig
+from neurotwin.bss2.neuron import CircuitParameters as CircuitParameters
+from neurotwin.bss2.neuron import Emulation as Emulation
+from neurotwin.bss2.neuron import emulate as emulate
+from neurotwin.bss2.specs import SaturationWarning as SaturationWarning

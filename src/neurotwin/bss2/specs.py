@@ -1,0 +1,438 @@
+"""BrainScaleS-2 (HICANN-X) numbers and hardware numerics: the one place for both.
+
+Every limit, bit width and design value of the twin is a named constant here, with its
+source. Sources:
+
+- *halco* / *haldls* / *lola*: electronicvisions hardware abstraction (coordinates, bit
+  fields and value ranges of every configurable container);
+- *calix*: electronicvisions calibration library (``calix.spiking.neuron``,
+  ``calix.common.cadc``, ``calix.common.algorithms``, ``calix.constants``);
+- *Pehle 2022*: Pehle et al., "The BrainScaleS-2 accelerated neuromorphic system with
+  hybrid plasticity", Front. Neurosci. 16:795876 (2022);
+- *Billaudelle 2020*: Billaudelle et al., "Versatile emulation of spiking neural networks
+  on an accelerated neuromorphic substrate", ISCAS 2020;
+- *DESIGN 3*: section 3 of ``DESIGN.md`` (the project's summary of the above);
+- *twin*: a value the twin has to choose where no public number exists. Such values set
+  scales of the analog model (which CapMem code gives 10 µs, how many nA one weight LSB
+  is); calibration removes their influence, and they are documented in ``docs/bss2.md``.
+
+Hardware numerics (bit widths, rounding, saturation) are applied in exactly one function
+each, all in this module: :func:`check_capmem` (CapMem range), :func:`quantize_weight`
+(6-bit weights), :func:`check_address` (6-bit labels), :func:`cadc_read` (8-bit CADC),
+:func:`madc_read` (10-bit MADC), :func:`refractory_counter` (8-bit refractory counter).
+
+Units of the chip's analog side: hardware time in µs, voltage in mV, current in nA,
+capacitance in pF. With these units the LIF equations of :mod:`neurotwin.dynamics` hold
+numerically unchanged (mV/µs = nA/pF, as mV/ms = nA/nF). Model (biological) time maps to
+hardware time through :data:`ACCELERATION`: 1 ms of model time is 1 µs on the chip, so
+the numbers are equal (``units.hardware_time_us(t_ms, ACCELERATION) == t_ms``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from neurotwin.errors import ConfigError, check_finite
+
+__all__ = [
+    "SaturationWarning",
+    "cadc_read",
+    "check_address",
+    "check_capmem",
+    "check_integer_range",
+    "madc_read",
+    "quantize_weight",
+    "refractory_counter",
+]
+
+# --- time -----------------------------------------------------------------------------
+
+ACCELERATION = 1000.0
+"""Speed-up of the chip over biological time (DESIGN 3; Pehle 2022, sec. 1)."""
+
+# --- geometry (halco: AtomicNeuronOnDLS, SynapseOnSynram, SynapseDriverOnSynapseDriverBlock)
+
+N_HEMISPHERES = 2
+"""Top and bottom half of the chip, each with one synapse array and one neuron row."""
+N_NEURON_ROWS = 2
+"""Neuron rows, one per hemisphere (halco NeuronRowOnDLS)."""
+N_NEURON_COLUMNS = 256
+"""Neuron circuits per row (halco NeuronColumnOnDLS)."""
+N_NEURONS = N_NEURON_ROWS * N_NEURON_COLUMNS
+"""512 neuron circuits (halco AtomicNeuronOnDLS.size)."""
+N_QUADRANTS = 4
+"""Neuron blocks of 128 circuits, each with its own CapMem block (halco CapMemBlockOnDLS)."""
+N_NEURONS_PER_QUADRANT = N_NEURONS // N_QUADRANTS
+"""128 circuits per quadrant."""
+SYNRAM_ROWS = 256
+"""Rows of one synapse array (halco SynapseRowOnSynram)."""
+SYNRAM_COLUMNS = 256
+"""Columns of one synapse array, one per neuron of the hemisphere (halco)."""
+N_SYNAPSES = N_HEMISPHERES * SYNRAM_ROWS * SYNRAM_COLUMNS
+"""131,072 synapses (DESIGN 3)."""
+N_SYNAPSE_DRIVERS = 128
+"""Synapse drivers per hemisphere (halco SynapseDriverOnSynapseDriverBlock)."""
+ROWS_PER_SYNAPSE_DRIVER = 2
+"""Each driver feeds two synapse rows (halco SynapseRowOnSynapseDriver)."""
+N_BACKGROUND_GENERATORS = 8
+"""Background spike generators, regular or Poisson (halco BackgroundSpikeSourceOnDLS)."""
+SPIKE_LABEL_BITS = 16
+"""Width of an event's spike label (haldls SpikeLabel)."""
+
+# --- synapses (haldls SynapseQuad: 6-bit weight, 6-bit address) -------------------------
+
+WEIGHT_BITS = 6
+WEIGHT_MAX = (1 << WEIGHT_BITS) - 1
+"""Largest synaptic weight, 63 (haldls SynapseQuad::Weight)."""
+ADDRESS_BITS = 6
+ADDRESS_MAX = (1 << ADDRESS_BITS) - 1
+"""Largest synapse address label, 63 (haldls SynapseQuad::Label)."""
+ROW_MODES = ("disabled", "excitatory", "inhibitory")
+"""Row modes of a synapse driver's rows (haldls SynapseDriverConfig::RowMode)."""
+
+# --- CapMem (haldls CapMemCell::Value is RantWrapper<.., 1022, 0>; 1023 disables refresh)
+
+CAPMEM_BITS = 10
+CAPMEM_MIN = 0
+CAPMEM_MAX = 1022
+"""Largest writable CapMem value; 1023 is reserved (haldls CapMemCell::DisableRefresh)."""
+CAPMEM_VOLTAGE_CELLS = (
+    "v_leak",
+    "v_reset",
+    "v_threshold",
+    "e_synin_exc_rev",
+    "e_synin_inh_rev",
+    "v_adapt_leak",
+    "v_exp",
+    "v_adapt_ref",
+)
+"""The 8 voltage cells per neuron (halco CapMemRowOnCapMemBlock, HX v2)."""
+CAPMEM_CURRENT_CELLS = (
+    "i_bias_leak",
+    "i_bias_reset",
+    "i_bias_synin_exc_tau",
+    "i_bias_synin_exc_drop",
+    "i_bias_synin_exc_shift",
+    "i_bias_synin_exc_gm",
+    "i_bias_synin_inh_tau",
+    "i_bias_synin_inh_drop",
+    "i_bias_synin_inh_shift",
+    "i_bias_synin_inh_gm",
+    "i_bias_adapt_tau",
+    "i_bias_adapt_a",
+    "i_bias_adapt_b",
+    "i_bias_exp",
+    "i_mem_offset",
+    "i_bias_nmda",
+)
+"""The 16 current cells per neuron (halco CapMemRowOnCapMemBlock, HX v2)."""
+CAPMEM_CELLS = CAPMEM_VOLTAGE_CELLS + CAPMEM_CURRENT_CELLS
+"""All 24 per-neuron cells, in CapMem row order."""
+CAPMEM_FULL_SCALE_MV = 1200.0
+"""Voltage of a voltage cell at code 1023 (twin: the 1.2 V analog supply of HICANN-X)."""
+CAPMEM_LSB_MV = CAPMEM_FULL_SCALE_MV / (CAPMEM_MAX + 1)
+"""Nominal voltage step of one CapMem code, ~1.17 mV."""
+MEMBRANE_RAIL_LOW_MV = 0.0
+MEMBRANE_RAIL_HIGH_MV = CAPMEM_FULL_SCALE_MV
+"""The membrane cannot leave the supply rails (twin: ground and 1.2 V)."""
+
+# --- neuron circuit: digital settings -------------------------------------------------
+
+MEMBRANE_CAPACITANCE_MAX = 63
+"""Largest membrane capacitor setting (haldls NeuronConfig::MembraneCapacitorSize)."""
+MEMBRANE_CAPACITANCE_MAX_PF = 2.2
+"""Capacitance at setting 63: "0 to approximately 2.2 pF" (calix NeuronCalibTarget doc)."""
+REFRACTORY_COUNTER_BITS = 8
+REFRACTORY_COUNTER_MAX = (1 << REFRACTORY_COUNTER_BITS) - 1
+"""Largest refractory counter value, 255 (haldls NeuronBackendConfig::RefractoryTime)."""
+REFRACTORY_CLOCK_MHZ = 10.0
+"""Refractory clock at default settings: 0.1 µs per count (DESIGN 3)."""
+
+# --- neuron circuit: nominal analog design (twin; calibration removes their influence) ---
+
+TAU_MEM_NOMINAL_US = 10.0
+"""Membrane time constant at LEAK_BIAS_NOMINAL_CODE and full capacitance (twin)."""
+LEAK_BIAS_NOMINAL_CODE = 300
+"""i_bias_leak code giving TAU_MEM_NOMINAL_US on a nominal circuit (twin)."""
+TAU_MEM_MAX_US = 2000.0
+"""Longest membrane time constant: leak conductance floor (calix tau_mem_range upper)."""
+TAU_SYN_NOMINAL_US = 10.0
+"""Synaptic time constant at SYNIN_TAU_NOMINAL_CODE (twin)."""
+SYNIN_TAU_NOMINAL_CODE = 300
+"""i_bias_synin_{exc,inh}_tau code giving TAU_SYN_NOMINAL_US nominally (twin)."""
+TAU_SYN_MAX_US = 100.0
+"""Longest synaptic time constant (calix tau_syn_range upper)."""
+SYN_GAIN_NOMINAL_NA = 0.3
+"""Synaptic current jump per weight LSB at SYNIN_GM_NOMINAL_CODE, nA (twin)."""
+SYNIN_GM_NOMINAL_CODE = 500
+"""i_bias_synin_{exc,inh}_gm default (calix NeuronCalibTarget.i_synin_gm = 500)."""
+MEM_OFFSET_NA_PER_CODE = 0.002
+"""Membrane offset current per i_mem_offset code, nA (twin)."""
+DELTA_T_MV_PER_CODE = 0.02
+"""Slope factor of the exponential term per i_bias_exp code, mV (twin: 10 mV at 500)."""
+ADAPT_A_NS_PER_CODE = 0.06
+"""Subthreshold adaptation conductance per i_bias_adapt_a code, nS (twin: 30 nS at 500,
+about 14 % of the leak conductance at 10 µs)."""
+ADAPT_B_NA_PER_CODE = 0.005
+"""Spike-triggered adaptation increment per i_bias_adapt_b code, nA (twin)."""
+TAU_W_NOMINAL_US = 100.0
+"""Adaptation time constant at ADAPT_TAU_NOMINAL_CODE (twin)."""
+ADAPT_TAU_NOMINAL_CODE = 300
+"""i_bias_adapt_tau code giving TAU_W_NOMINAL_US nominally (twin)."""
+TAU_W_MAX_US = 2000.0
+"""Longest adaptation time constant (twin, as TAU_MEM_MAX_US)."""
+SYNIN_READOUT_BASE_MV = 400.0
+SYNIN_READOUT_MV_PER_NA = 10.0
+"""Voltage of the synaptic input line as seen by the readout: base + k * i_syn (twin)."""
+
+# --- CADC (haldls CADCSampleQuad::Value 8 bit; calix.common.cadc defaults) -------------
+
+CADC_BITS = 8
+CADC_MAX = (1 << CADC_BITS) - 1
+"""Largest CADC read, 255."""
+CADC_SAMPLE_PERIOD_US = 1.7
+"""Period of continuous CADC sampling of all channels (DESIGN 3: ~1.7-2 µs)."""
+CADC_OFFSET_MIN = -128
+CADC_OFFSET_MAX = 127
+"""Range of the digital per-channel offset (haldls CADCChannelConfig::Offset)."""
+CADC_BRANCHES = ("causal", "acausal")
+"""Two CADC channels per synapse column and hemisphere (halco CADCChannelType)."""
+CALIX_CADC_RANGE_LOW_CODE = 70
+CALIX_CADC_READ_LOW = 20
+"""calix CADC ramp-offset calibration: CapMem code 70 reads 20 (RampOffsetCalibration)."""
+CALIX_CADC_RANGE_HIGH_CODE = 550
+CALIX_CADC_READ_HIGH = 220
+"""calix CADC ramp-slope calibration: CapMem code 550 reads 220 (RampSlopeCalibration)."""
+CALIX_CADC_REFERENCE_CODE = 310
+"""Reference voltage of the per-channel offset calibration (calix ChannelOffsetCalibration)."""
+CADC_LSB_MV = (
+    (CALIX_CADC_RANGE_HIGH_CODE - CALIX_CADC_RANGE_LOW_CODE)
+    * CAPMEM_LSB_MV
+    / (CALIX_CADC_READ_HIGH - CALIX_CADC_READ_LOW)
+)
+"""Voltage per CADC LSB of a calibrated CADC, ~2.8 mV."""
+CADC_ZERO_MV = CALIX_CADC_RANGE_LOW_CODE * CAPMEM_LSB_MV - CALIX_CADC_READ_LOW * CADC_LSB_MV
+"""Voltage at which a calibrated CADC channel starts counting, ~26 mV."""
+
+# --- MADC (haldls MADCConfig; calix.common.madc_base) ---------------------------------
+
+MADC_BITS = 10
+MADC_MAX = (1 << MADC_BITS) - 1
+"""Largest MADC sample, 1023."""
+MADC_CLOCK_MHZ = 500.0
+"""MADC input clock after the default ExperimentInit (calix madc_base: PLL DCO output)."""
+MADC_CYCLES_PER_SAMPLE = 12
+"""Clock cycles per conversion at default MADCConfig (haldls calculate_sample_rate)."""
+MADC_SAMPLE_RATE_MHZ = MADC_CLOCK_MHZ / MADC_CYCLES_PER_SAMPLE
+"""~41.7 MSa/s (DESIGN 3)."""
+MADC_SAMPLE_PERIOD_US = 1.0 / MADC_SAMPLE_RATE_MHZ
+"""24 ns between MADC samples."""
+MADC_ZERO_MV = 0.0
+MADC_FULL_SCALE_MV = CAPMEM_FULL_SCALE_MV
+"""Input range of the MADC (twin: the supply range)."""
+MADC_LSB_MV = (MADC_FULL_SCALE_MV - MADC_ZERO_MV) / (MADC_MAX + 1)
+"""~1.17 mV per MADC LSB."""
+
+# --- correlation sensors (DESIGN 3; Pehle 2022 sec. 2.3; Friedmann et al. 2017) --------
+
+CORRELATION_TAU_US = 5.0
+"""Time constant of the causal and acausal traces (DESIGN 3: ~5 µs)."""
+CORRELATION_ETA_MV = 10.0
+"""Increment of a sensor's storage voltage for one pair at zero delay, mV (twin)."""
+CORRELATION_BASELINE_MV = 100.0
+"""Storage voltage after a reset, mV: reads ~26 LSB on the CADC (twin)."""
+CORRELATION_SATURATION_MV = 550.0
+"""Largest accumulated voltage above the baseline, mV: reads ~220 LSB (twin)."""
+
+# --- calibration targets (calix.spiking.neuron.NeuronCalibTarget defaults) -------------
+
+CALIX_TARGET_LEAK = 80
+"""Target CADC read at the resting (leak) potential."""
+CALIX_TARGET_RESET = 70
+"""Target CADC read at the reset potential."""
+CALIX_TARGET_THRESHOLD = 125
+"""Target CADC read near the spike threshold."""
+CALIX_TARGET_TAU_MEM_US = 10.0
+CALIX_TARGET_TAU_SYN_US = 10.0
+CALIX_TARGET_REFRACTORY_US = 2.0
+CALIX_TARGET_MEMBRANE_CAPACITANCE = 63
+CALIX_CADC_RELIABLE_LOW = 30
+CALIX_CADC_RELIABLE_HIGH = 210
+"""Reliable read range of the CADC (calix.constants.cadc_reliable_range)."""
+CALIX_FEASIBLE_RANGES = {
+    "leak": (50.0, 160.0),
+    "reset": (50.0, 160.0),
+    "threshold": (50.0, 220.0),
+    "tau_mem_us": (0.5, 60.0),
+    "tau_syn_exc_us": (0.3, 30.0),
+    "tau_syn_inh_us": (0.3, 30.0),
+    "i_synin_gm": (30.0, 800.0),
+}
+"""Feasible target ranges (calix NeuronCalibTarget.feasible_ranges; CADC reads, µs, codes)."""
+CALIX_TAU_FIT_MIN_US = 0.1
+"""Lower bound of calix' time-constant fits (calix.constants tau_*_range)."""
+
+
+class SaturationWarning(RuntimeWarning):
+    """A value hit a hardware limit and was clamped (the chip clamps silently)."""
+
+
+def check_integer_range(name: str, value: Any, low: int, high: int) -> np.ndarray:
+    """Return ``value`` as int64 after checking that it holds integers in [low, high].
+
+    Raises
+    ------
+    ConfigError
+        Naming ``name``, the first offending value and the limit it broke.
+    """
+    arr = np.asarray(value)
+    if arr.dtype == bool:
+        raise ConfigError(f"{name} must hold integers, got booleans")
+    if not np.issubdtype(arr.dtype, np.integer):
+        arr = np.asarray(arr, dtype=np.float64)
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            bad = arr[~np.isfinite(arr) | (arr != np.round(arr))].ravel()[0].item()
+            raise ConfigError(f"{name} must hold integers, got {bad!r}")
+    arr = arr.astype(np.int64)
+    bad = (arr < low) | (arr > high)
+    if np.any(bad):
+        worst = int(arr[bad].ravel()[0])
+        raise ConfigError(f"{name} must lie in [{low}, {high}], got {worst} "
+                          f"(limit {high if worst > high else low})")
+    return arr
+
+
+def check_capmem(name: str, codes: Any) -> np.ndarray:
+    """Return ``codes`` as int64 after checking the CapMem range 0..1022.
+
+    Raises
+    ------
+    ConfigError
+        If a code is not an integer or lies outside [CAPMEM_MIN, CAPMEM_MAX]; the message
+        names the cell and the limit.
+    """
+    return check_integer_range(f"CapMem cell {name}", codes, CAPMEM_MIN, CAPMEM_MAX)
+
+
+def check_address(addresses: Any) -> np.ndarray:
+    """Return synapse address labels as int64 after checking the 6-bit range 0..63."""
+    return check_integer_range("synapse address", addresses, 0, ADDRESS_MAX)
+
+
+def _warn_saturated(what: str, count: int, total: int, limits: str) -> None:
+    warnings.warn(
+        f"{count} of {total} {what} saturated at {limits} (clamped as the hardware does)",
+        SaturationWarning,
+        stacklevel=3,
+    )
+
+
+def quantize_weight(weight_lsb: Any) -> np.ndarray:
+    """Round weights given in LSB to the 6-bit synapse weight 0..63.
+
+    Rounding is half up (``floor(w + 0.5)``); values above 63 are clamped to 63 with a
+    :class:`SaturationWarning`.
+
+    Parameters
+    ----------
+    weight_lsb
+        Non-negative weights in units of one weight LSB, any shape.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 weights of the same shape.
+    """
+    w = np.asarray(weight_lsb, dtype=np.float64)
+    check_finite("weight", w)
+    if np.any(w < 0):
+        raise ConfigError(f"weights must be >= 0 (the sign is the row mode), got "
+                          f"{w[w < 0].ravel()[0].item()!r}")
+    q = np.floor(w + 0.5)
+    high = q > WEIGHT_MAX
+    if np.any(high):
+        _warn_saturated("weights", int(high.sum()), w.size, f"{WEIGHT_MAX}")
+    return np.minimum(q, WEIGHT_MAX).astype(np.uint8)
+
+
+def cadc_read(analog_lsb: Any, digital_offset: Any = 0) -> np.ndarray:
+    """Convert analog CADC inputs to 8-bit reads: the CADC's numerics, bit for bit.
+
+    The CADC is a ramp converter: the count is the number of whole LSBs the ramp passed
+    before crossing the input, ``floor(x)``, clamped to 0..255 when the input lies
+    outside the ramp. The per-channel digital offset (haldls CADCChannelConfig::Offset,
+    -128..127) is then added and the sum clamped to 0..255 again. Either clamp warns
+    (:class:`SaturationWarning`).
+
+    Parameters
+    ----------
+    analog_lsb
+        Input in CADC LSB above the channel's zero (float, any shape).
+    digital_offset
+        Integer offsets broadcasting against ``analog_lsb``.
+
+    Returns
+    -------
+    np.ndarray
+        int64 reads, 0..255.
+    """
+    x = np.asarray(analog_lsb, dtype=np.float64)
+    check_finite("CADC input", x)
+    offset = check_integer_range("CADC digital offset", digital_offset,
+                                  CADC_OFFSET_MIN, CADC_OFFSET_MAX)
+    raw = np.floor(x)
+    shifted = np.clip(raw, 0, CADC_MAX) + offset
+    clamped = (raw < 0) | (raw > CADC_MAX) | (shifted < 0) | (shifted > CADC_MAX)
+    if np.any(clamped):
+        _warn_saturated("CADC reads", int(clamped.sum()), clamped.size, f"0/{CADC_MAX}")
+    return np.clip(shifted, 0, CADC_MAX).astype(np.int64)
+
+
+def madc_read(analog_lsb: Any) -> np.ndarray:
+    """Convert analog MADC inputs to 10-bit samples: ``floor(x)`` clamped to 0..1023.
+
+    The MADC is a successive-approximation converter, whose result is the truncated
+    input; inputs outside the range clamp with a :class:`SaturationWarning`.
+
+    Parameters
+    ----------
+    analog_lsb
+        Input in MADC LSB above the converter's zero (float, any shape).
+
+    Returns
+    -------
+    np.ndarray
+        int64 samples, 0..1023.
+    """
+    x = np.asarray(analog_lsb, dtype=np.float64)
+    check_finite("MADC input", x)
+    raw = np.floor(x)
+    clamped = (raw < 0) | (raw > MADC_MAX)
+    if np.any(clamped):
+        _warn_saturated("MADC samples", int(clamped.sum()), clamped.size, f"0/{MADC_MAX}")
+    return np.clip(raw, 0, MADC_MAX).astype(np.int64)
+
+
+def refractory_counter(refractory_us: Any) -> np.ndarray:
+    """Refractory counter values for refractory times in µs: ``round(t * f_clock)``.
+
+    Raises
+    ------
+    ConfigError
+        If a time is negative or needs more than the 8-bit counter holds
+        (255 counts = 25.5 µs at the default 10 MHz clock).
+    """
+    t = np.asarray(refractory_us, dtype=np.float64)
+    check_finite("refractory time", t)
+    counts = np.floor(t * REFRACTORY_CLOCK_MHZ + 0.5)
+    limit_us = REFRACTORY_COUNTER_MAX / REFRACTORY_CLOCK_MHZ
+    bad = (counts < 0) | (counts > REFRACTORY_COUNTER_MAX)
+    if np.any(bad):
+        raise ConfigError(
+            f"refractory time must lie in [0, {limit_us}] µs (8-bit counter at "
+            f"{REFRACTORY_CLOCK_MHZ} MHz), got {t[bad].ravel()[0].item()!r} µs"
+        )
+    return counts.astype(np.int64)
