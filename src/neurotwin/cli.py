@@ -202,10 +202,9 @@ def bench(args: argparse.Namespace, console: Console) -> None:
         raise ConfigError(f"benchmarks are not available: {why}")
     registry.get(args.name)
     options = parse_options(args.options)
-    result = run_benchmark(args.name, **options)
-    console.print(f"[bold]benchmark {args.name}[/bold]")
-    console.print(summary_table(result))
-    console.print(f"results in bench/results/{args.name}.json")
+    result = run_benchmark(args.name, **options)  # prints its own tables
+    output = result.get("output", f"bench/results/{args.name}.json")
+    console.print(f"results in {output}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,10 @@
+"""Benchmarks against peer simulators (``neurotwin bench <name>``).
+
+Each benchmark is a function registered in :data:`BENCHMARKS` that measures neurotwin and
+its peers (Brian2, NEST) on exactly the same network, every tool in its own process, and
+writes ``bench/results/<name>.json``. See ``docs/benchmarks.md``.
+"""
+
+from neurotwin.bench import cuba as cuba  # registers "cuba"
+from neurotwin.bench.registry import BENCHMARKS as BENCHMARKS
+from neurotwin.bench.registry import run_benchmark as run_benchmark

@@ -1,0 +1,159 @@
+"""NEST peer of the benchmark: ``iaf_psc_exp`` neurons, the reference of neurotwin's
+step semantics (exact propagators; v held for round(t_ref/dt) steps after a spike; a
+delay of one step reaches the current at the end of the next step).
+
+Parameter translation (neurotwin unit -> NEST unit):
+
+    =============  ==============  =======
+    neurotwin      NEST            scale
+    =============  ==============  =======
+    tau_mem        tau_m           1 (ms)
+    tau_syn_exc    tau_syn_ex      1 (ms)
+    tau_syn_inh    tau_syn_in      1 (ms)
+    tau_refrac     t_ref           1 (ms)
+    cm             C_m             1000 (nF -> pF)
+    v_rest         E_L             1 (mV)
+    v_reset        V_reset         1 (mV)
+    v_thresh       V_th            1 (mV)
+    i_offset       I_e             1000 (nA -> pA)
+    weight exc     weight          +1000 (nA -> pA)
+    weight inh     weight          -1000 (nA -> pA; the sign selects the receptor)
+    =============  ==============  =======
+
+Like :mod:`neurotwin.bench.peers_brian2` this module imports numpy only at load time and
+nothing from neurotwin; inputs are the ``spec`` and ``arrays`` of
+:class:`neurotwin.bench.flat.FlatNetwork`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PARAMETERS", "build_network", "run_nest"]
+
+PARAMETERS: tuple[tuple[str, str, float], ...] = (
+    ("tau_mem", "tau_m", 1.0),
+    ("tau_syn_exc", "tau_syn_ex", 1.0),
+    ("tau_syn_inh", "tau_syn_in", 1.0),
+    ("tau_refrac", "t_ref", 1.0),
+    ("cm", "C_m", 1000.0),
+    ("v_rest", "E_L", 1.0),
+    ("v_reset", "V_reset", 1.0),
+    ("v_thresh", "V_th", 1.0),
+    ("i_offset", "I_e", 1000.0),
+)
+"""(neurotwin name, NEST name, scale) of every LIF parameter."""
+
+_SIGN = {"exc": 1.0, "inh": -1.0}
+
+
+def _import_nest() -> Any:
+    os.environ.setdefault("PYNEST_QUIET", "1")  # no start-up banner on stdout
+    import nest
+
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    return nest
+
+
+def build_network(
+    spec: dict[str, Any], arrays: dict[str, np.ndarray], threads: int = 1
+) -> tuple[Any, Any]:
+    """Reset the NEST kernel and create the flat network in it.
+
+    Parameters
+    ----------
+    spec, arrays
+        The flat network (:class:`neurotwin.bench.flat.FlatNetwork`).
+    threads
+        ``local_num_threads`` of the kernel.
+
+    Raises
+    ------
+    ValueError
+        If initial synaptic currents are nonzero (``iaf_psc_exp`` cannot set them).
+
+    Returns
+    -------
+    neurons, recorder
+        The NodeCollection of the N neurons (global index k is ``neurons[k]``) and the
+        ``spike_recorder`` connected to all of them.
+    """
+    nest = _import_nest()
+    nest.ResetKernel()
+    nest.SetKernelStatus({"resolution": float(spec["dt"]), "local_num_threads": int(threads)})
+    model = spec["model"]
+    params = {nest_name: model[name] * scale for name, nest_name, scale in PARAMETERS}
+    neurons = nest.Create("iaf_psc_exp", int(spec["n_neurons"]), params=params)
+    if np.any(arrays["i_exc0"] != 0) or np.any(arrays["i_inh0"] != 0):
+        raise ValueError(
+            "NEST's iaf_psc_exp cannot start with nonzero synaptic currents; "
+            "initial i_exc/i_inh must be 0 nA for the NEST peer"
+        )
+    neurons.set(V_m=arrays["v0"].tolist())
+    first = neurons[0].global_id
+    dt = float(spec["dt"])
+    for receptor, sign in _SIGN.items():
+        pre = arrays[f"{receptor}_pre"]
+        if pre.size == 0:
+            continue
+        nest.Connect(
+            pre + first,
+            arrays[f"{receptor}_post"] + first,
+            conn_spec="one_to_one",
+            syn_spec={
+                "synapse_model": "static_synapse",
+                "weight": sign * 1000.0 * arrays[f"{receptor}_weight"],
+                "delay": arrays[f"{receptor}_delay_steps"] * dt,
+            },
+        )
+    recorder = nest.Create("spike_recorder")
+    nest.Connect(neurons, recorder)
+    return neurons, recorder
+
+
+def run_nest(
+    spec: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    duration: float,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Build and run the network in NEST.
+
+    Parameters
+    ----------
+    spec, arrays
+        The flat network (:class:`neurotwin.bench.flat.FlatNetwork`).
+    duration
+        Simulated time, ms.
+    threads
+        ``local_num_threads`` (OpenMP threads) of the kernel.
+
+    Returns
+    -------
+    dict with ``build_time_s`` (creating, connecting and ``nest.Prepare``),
+    ``simulate_time_s`` (``nest.Run``), ``spikes`` (label -> count), ``version``.
+    """
+    nest = _import_nest()
+    start = time.perf_counter()
+    neurons, recorder = build_network(spec, arrays, threads)
+    nest.Prepare()
+    build = time.perf_counter() - start
+    start = time.perf_counter()
+    nest.Run(float(duration))
+    simulate = time.perf_counter() - start
+    nest.Cleanup()
+    senders = np.asarray(recorder.get("events")["senders"]) - neurons[0].global_id
+    spikes = {
+        label: int(np.count_nonzero((senders >= lo) & (senders < lo + size)))
+        for label, lo, size in spec["populations"]
+    }
+    return {
+        "version": str(nest.__version__),
+        "build_time_s": build,
+        "simulate_time_s": simulate,
+        "spikes": spikes,
+    }

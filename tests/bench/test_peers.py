@@ -1,0 +1,75 @@
+"""The Brian2 and NEST builders get neurotwin's network and run it to the same spikes.
+
+Golden values come from the peers (independent tools): on a small CUBA network every
+tool uses exact propagators and the same step semantics, so spike counts agree exactly.
+"""
+
+import numpy as np
+import pytest
+
+import neurotwin as nt
+from neurotwin.bench import peers_brian2, peers_nest
+from neurotwin.bench.flat import flatten
+from neurotwin.experiments.cuba import CubaConfig, build_network
+
+CONFIG = CubaConfig(n_neurons=50, p_connect=0.2, duration=100.0)
+
+
+@pytest.fixture(scope="module")
+def flat():
+    return flatten(build_network(CONFIG, seed=1))
+
+
+@pytest.fixture(scope="module")
+def neurotwin_spikes():
+    res = nt.simulate(build_network(CONFIG, seed=1), CONFIG.duration, seed=0)
+    return {label: int(res.spikes(label)[0].size) for label in ("exc", "inh")}
+
+
+def test_brian2_network_is_neurotwins(flat):
+    b2 = pytest.importorskip("brian2")
+    b2.prefs.codegen.target = "numpy"
+    net = peers_brian2.build_network(flat.spec(), flat.arrays())
+    assert len(net["neurons"]) == 50
+    assert len(net["syn_exc"]) == flat.synapses["exc"].size
+    assert len(net["syn_inh"]) == flat.synapses["inh"].size
+    np.testing.assert_allclose(net["neurons"].v[:] / b2.mV, flat.v0)
+    np.testing.assert_array_equal(net["syn_exc"].i[:], flat.synapses["exc"].pre)
+    np.testing.assert_array_equal(net["syn_inh"].j[:], flat.synapses["inh"].post)
+
+
+def test_brian2_runtime_spikes_match_neurotwin(flat, neurotwin_spikes):
+    pytest.importorskip("brian2")
+    out = peers_brian2.run_runtime(flat.spec(), flat.arrays(), CONFIG.duration, target="numpy")
+    assert sum(out["spikes"].values()) > 0
+    assert out["spikes"] == neurotwin_spikes
+    assert out["simulate_time_s"] > 0 and out["build_time_s"] > 0
+
+
+def test_nest_network_is_neurotwins(flat):
+    pytest.importorskip("nest")
+    neurons, _ = peers_nest.build_network(flat.spec(), flat.arrays(), threads=1)
+    import nest
+
+    assert len(neurons) == 50
+    conns = nest.GetConnections(neurons, neurons)
+    assert len(conns) == flat.n_synapses
+    np.testing.assert_allclose(neurons.get("V_m"), flat.v0)
+    weights = np.asarray(conns.get("weight"))
+    assert np.sum(weights > 0) == flat.synapses["exc"].size
+    np.testing.assert_allclose(np.sort(weights)[0], -1000 * CONFIG.w_inh)
+    assert neurons[0].get("C_m") == 1000 * CONFIG.cm
+
+
+def test_nest_spikes_match_neurotwin(flat, neurotwin_spikes):
+    pytest.importorskip("nest")
+    out = peers_nest.run_nest(flat.spec(), flat.arrays(), CONFIG.duration, threads=1)
+    assert sum(out["spikes"].values()) > 0
+    assert out["spikes"] == neurotwin_spikes
+
+
+def test_nest_refuses_initial_synaptic_currents(flat):
+    pytest.importorskip("nest")
+    arrays = dict(flat.arrays(), i_exc0=np.full(50, 0.1))
+    with pytest.raises(ValueError, match="nonzero synaptic currents"):
+        peers_nest.build_network(flat.spec(), arrays)
