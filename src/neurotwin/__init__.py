@@ -9,6 +9,8 @@ The public face::
 """
 
 from neurotwin import backends as backends
+from neurotwin import bss2 as bss2  # registers the "bss2" backend
+from neurotwin import spinnaker2 as spinnaker2
 from neurotwin.backends import BACKENDS as BACKENDS
 from neurotwin.backends import Backend as Backend
 from neurotwin.backends import simulate as simulate

@@ -5,6 +5,7 @@ Units on the chip side: hardware time µs, voltage mV, current nA, capacitance p
 model time is 1 µs on the chip (``specs.ACCELERATION``). See ``docs/bss2.md``.
 """
 
+from neurotwin.bss2 import backend as backend  # registers the "bss2" backend
 from neurotwin.bss2 import specs as specs
 from neurotwin.bss2.calibration import Calibration as Calibration
 from neurotwin.bss2.calibration import CalibrationReport as CalibrationReport
@@ -15,6 +16,9 @@ from neurotwin.bss2.chip import Deviations as Deviations
 from neurotwin.bss2.chip import FixedPattern as FixedPattern
 from neurotwin.bss2.config import ChipConfig as ChipConfig
 from neurotwin.bss2.config import NeuronConfig as NeuronConfig
+from neurotwin.bss2.mapping import Mapping as Mapping
+from neurotwin.bss2.mapping import PopulationMap as PopulationMap
+from neurotwin.bss2.mapping import map_network as map_network
 from neurotwin.bss2.neuron import CircuitParameters as CircuitParameters
 from neurotwin.bss2.neuron import Emulation as Emulation
 from neurotwin.bss2.neuron import emulate as emulate

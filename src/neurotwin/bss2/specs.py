@@ -82,6 +82,28 @@ N_BACKGROUND_GENERATORS = 8
 SPIKE_LABEL_BITS = 16
 """Width of an event's spike label (haldls SpikeLabel)."""
 
+# --- FPGA, event links, power (execution and cost model) -----------------------------
+
+FPGA_CLOCK_MHZ = 125.0
+"""Clock of the FPGA that plays back input events and timestamps recorded spikes: one
+tick is 8 ns of hardware time (Pehle 2022, sec. 2.5: 125 MHz FPGA systime)."""
+FPGA_TICK_US = 1.0 / FPGA_CLOCK_MHZ
+"""8 ns: resolution of every spike timestamp, in µs of hardware time."""
+INPUT_EVENT_RATE_MAX_HZ = 125e6
+"""Input events the FPGA can send to the chip per second of hardware time (twin: one
+event per FPGA clock cycle). In model time this is 125,000 events per second of
+biological time (divide by ACCELERATION)."""
+SPIKE_LABEL_COUNT = 1 << 16
+"""Distinct 16-bit spike labels: at most this many presynaptic units (haldls SpikeLabel)."""
+CHIP_POWER_W = 0.057
+"""Power of the chip while it emulates, W: the one published anchor, the 57 mW of the
+HICANN-DLS prototype (DESIGN 3). The cost model's energy is this times hardware time:
+an estimate, not a measurement of HICANN-X."""
+HOST_CONFIG_S = 0.5
+"""Host overhead per mapped configuration (writing CapMem and synapse arrays), s (twin)."""
+HOST_TRIAL_S = 2e-3
+"""Host overhead per trial (event upload, trigger, spike download), s (twin)."""
+
 # --- synapses (haldls SynapseQuad: 6-bit weight, 6-bit address) -------------------------
 
 WEIGHT_BITS = 6

@@ -45,7 +45,7 @@ from neurotwin.engines.result import Cost, Result, SpikeRecord
 from neurotwin.errors import ConfigError
 from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
 
-__all__ = ["StepProgram", "compile_network", "run_program"]
+__all__ = ["StepProgram", "compile_network", "run_program", "source_spikes", "trial_rngs"]
 
 STATE_CODES = {"v": 0, "i_exc": 1, "i_inh": 2, "w": 3}
 """Row of each state variable in the kernels' state stack."""
@@ -354,7 +354,7 @@ def compile_network(
 # source spikes, shared by both kernels
 
 
-def _source_spikes(
+def source_spikes(
     prog: StepProgram, rngs: list[np.random.Generator], j0: int, j1: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Source emissions in steps [j0, j1) per trial, as CSR over (trial, step).
@@ -493,8 +493,9 @@ def _numba_chunk(
 
     Serial on purpose (numba's ``parallel=True`` costs a third of the run time for one
     trial); trials run in parallel through threads of :func:`_numba_advance` instead,
-    since the kernel releases the GIL. Neurons come in segments (populations) of shared constants: ``c[:, s]`` holds
-    segment s's constants in the order of ``SEGMENT_CONSTANTS``.
+    since the kernel releases the GIL. Neurons come in segments (populations) of shared
+    constants: ``c[:, s]`` holds segment s's constants in the order of
+    ``SEGMENT_CONSTANTS``.
     """
     n = state.shape[2]
     n_slots = buf.shape[0]
@@ -583,7 +584,7 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     traces = np.zeros((trials, steps, prog.trace_code.size), dtype)
     reached = np.zeros(trials, np.int64)
 
-    n_threads = min(trials, numba.config.NUMBA_NUM_THREADS)
+    n_threads = min(trials, numba.get_num_threads())
     bounds = np.linspace(0, trials, n_threads + 1).astype(np.int64)
 
     def advance(j0: int, j1: int, src_ptr: np.ndarray, src_ids: np.ndarray) -> ChunkSpikes:
@@ -730,7 +731,9 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
 # ---------------------------------------------------------------------------------------
 
 
-def _trial_rngs(seed: int, trials: int) -> list[np.random.Generator]:
+def trial_rngs(seed: int, trials: int) -> list[np.random.Generator]:
+    """One random generator per trial: PCG64 seeded by ``(seed, trial)``, so a trial's
+    draws do not depend on how many trials run together."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     return [np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, b])))
@@ -741,7 +744,7 @@ def _records(
     prog: StepProgram,
     trials: int,
     neuron_spikes: list[list[tuple[np.ndarray, np.ndarray]]],
-    source_spikes: list[list[tuple[np.ndarray, np.ndarray]]],
+    source_chunks: list[list[tuple[np.ndarray, np.ndarray]]],
 ) -> dict[str, SpikeRecord]:
     """Spike records per node from per-trial (step, global index) chunks.
 
@@ -752,7 +755,7 @@ def _records(
         for lbl, sl in prog.pop_slices.items()
         if prog.record_spikes[sl[0] : sl[1]].any()
     ]
-    wanted += [(lbl, prog.source_slices[lbl], source_spikes, ids)
+    wanted += [(lbl, prog.source_slices[lbl], source_chunks, ids)
                for lbl, ids in prog.record_sources.items()]
     records: dict[str, SpikeRecord] = {}
     for label, (first, end), chunks, chosen in wanted:
@@ -799,21 +802,23 @@ def run_program(
     steps = prog.network.steps(duration)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials must be a positive integer, got {trials!r}")
-    rngs = _trial_rngs(seed, trials)
+    rngs = trial_rngs(seed, trials)
     start = time.perf_counter()
     make = _numba_advance if prog.kernel == "numba" else _torch_advance
     advance, traces = make(prog, steps, trials)
     early = prog.array_source[prog.array_emit_step < 0]
     neuron_spikes: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(trials)]
-    source_spikes = [[(np.full(early.size, -1), early)] for _ in range(trials)]
+    source_chunks: list[list[tuple[np.ndarray, np.ndarray]]] = [
+        [(np.full(early.size, -1), early)] for _ in range(trials)
+    ]
     for j0 in range(0, steps, CHUNK_STEPS):
         j1 = min(j0 + CHUNK_STEPS, steps)
-        src_ptr, src_ids = _source_spikes(prog, rngs, j0, j1)
+        src_ptr, src_ids = source_spikes(prog, rngs, j0, j1)
         for b, spikes in enumerate(advance(j0, j1, src_ptr, src_ids)):
             neuron_spikes[b].append(spikes)
             if prog.record_sources:
                 k = np.repeat(np.arange(j0, j1), np.diff(src_ptr[b]))
-                source_spikes[b].append((k, src_ids[src_ptr[b, 0] : src_ptr[b, -1]]))
+                source_chunks[b].append((k, src_ids[src_ptr[b, 0] : src_ptr[b, -1]]))
         if progress is not None:
             progress(j1, steps)
     wall = time.perf_counter() - start
@@ -822,7 +827,7 @@ def run_program(
         network=prog.network,
         duration=float(duration),
         n_trials=trials,
-        spike_records=_records(prog, trials, neuron_spikes, source_spikes),
+        spike_records=_records(prog, trials, neuron_spikes, source_chunks),
         traces={key: traces_t[:, :, lo:hi] for key, (lo, hi) in prog.trace_columns.items()},
         cost=Cost(bio_time_ms=float(duration), wall_time_s=wall),
         meta={"kernel": prog.kernel, "dtype": str(prog.dtype), "device": str(prog.device)},
