@@ -60,7 +60,7 @@ import torch
 from neurotwin.dynamics.lif import LIF, exp_kernel_factor
 from neurotwin.errors import ConfigError, check_finite, check_positive
 
-__all__ = ["free_evolution", "next_spike_time", "next_spike_times"]
+__all__ = ["free_evolution", "next_spike_time", "next_spike_times", "peak_time"]
 
 _MAX_ITER = 200
 """Root-finder iterations. Newton converges in ~5-10; the worst case, alternating Newton and
@@ -241,13 +241,13 @@ def _extrema(
     reported as 0, a missing second one as the horizon.
     """
     if p.tau_syn_exc == p.tau_syn_inh:
-        return _peak(dv0, i_exc - i_inh, p.tau_syn_exc, horizon, p), horizon
+        return peak_time(dv0, i_exc - i_inh, p.tau_syn_exc, horizon, p), horizon
     single_exc = i_inh == 0
     single_inh = (i_exc == 0) & ~single_exc
     e1 = torch.where(
         single_exc,
-        _peak(dv0, i_exc, p.tau_syn_exc, horizon, p),
-        _peak(dv0, -i_inh, p.tau_syn_inh, horizon, p),
+        peak_time(dv0, i_exc, p.tau_syn_exc, horizon, p),
+        peak_time(dv0, -i_inh, p.tau_syn_inh, horizon, p),
     )
     e2 = horizon
     general = ~(single_exc | single_inh)
@@ -275,7 +275,7 @@ def _extrema(
     return e1, e2
 
 
-def _peak(
+def peak_time(
     dv0: torch.Tensor, i0: torch.Tensor, tau_syn: float, horizon: torch.Tensor, p: LIF
 ) -> torch.Tensor:
     """The one extremum of v in (0, horizon) under one synaptic current i0 exp(-t/tau_syn),

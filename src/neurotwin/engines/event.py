@@ -31,6 +31,7 @@ sample's earliest crossing per round and feed it back through :func:`input_jump`
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -46,6 +47,7 @@ __all__ = [
     "EventLIF",
     "NeuronState",
     "Spikes",
+    "check_spike_inputs",
     "first_spike_times",
     "flow",
     "initial_state",
@@ -158,6 +160,7 @@ class Spikes(NamedTuple):
     """Neuron indices, int64, shape (B, K): :data:`PAD_ID` where ``times`` is ``+inf``."""
 
 
+@functools.cache
 def _as_lif(p: EventLIF) -> LIF:
     """The :class:`LIF` the solver evaluates: rest 0 mV, signed current in ``i_exc``."""
     return p.to_lif(v_rest=0.0)
@@ -323,7 +326,7 @@ def _collect(
     return Spikes(times, ids)
 
 
-def _check_inputs(
+def check_spike_inputs(
     input_times: Any, input_ids: Any, weights: Any, t_max: float, max_spikes: int | None,
     delay: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -425,7 +428,7 @@ def lif_layer_forward(
             f"params must be an EventLIF (EventLIF.from_lif converts a LIF), got "
             f"{type(params).__name__}"
         )
-    times, ids, w = _check_inputs(input_times, input_ids, weights, t_max, max_spikes, delay)
+    times, ids, w = check_spike_inputs(input_times, input_ids, weights, t_max, max_spikes, delay)
     with torch.no_grad():
         w = w.detach()
         batch, n_out = times.shape[0], w.shape[1]

@@ -1,0 +1,18 @@
+"""EventProp: exact event-based gradients of LIF networks (Wunderlich & Pehle 2021).
+
+``forward/`` reuses the event engine (:mod:`neurotwin.engines.event`) and records the
+current at each spike; ``adjoint/`` mirrors it file by file (flow between events, jump at an
+event, the layer's reverse walk); :mod:`~neurotwin.eventprop.functional` wraps both in a
+``torch.autograd.Function``; :mod:`~neurotwin.eventprop.modules` holds the nn.Modules;
+:mod:`~neurotwin.eventprop.losses` the losses; :mod:`~neurotwin.eventprop.silent` the
+silent-neuron remedy. Equations: docs/eventprop.md.
+"""
+
+from neurotwin.eventprop import losses as losses
+from neurotwin.eventprop.functional import LIFLayerFunction as LIFLayerFunction
+from neurotwin.eventprop.functional import li_vmax as li_vmax
+from neurotwin.eventprop.functional import lif_layer as lif_layer
+from neurotwin.eventprop.modules import LIFLayer as LIFLayer
+from neurotwin.eventprop.modules import LILayer as LILayer
+from neurotwin.eventprop.silent import WeightBump as WeightBump
+from neurotwin.eventprop.silent import silent_neurons as silent_neurons

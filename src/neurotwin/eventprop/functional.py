@@ -1,0 +1,133 @@
+"""EventProp as torch autograd: exact gradients of feed-forward LIF layers (Wunderlich &
+Pehle 2021), equations in ``adjoint/flow.py`` and ``adjoint/jump.py`` and docs/eventprop.md.
+
+:func:`lif_layer` maps a padded input spike batch to the layer's output batch. Its output
+times are differentiable with respect to the weights and the input times; chaining layers
+with autograd passes each layer's input-time gradient to the layer before as the dL/dt_k
+of its output spikes, which is the paper's downstream term in the jump of lambda_V.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from neurotwin.engines.event import EventLIF, Spikes
+from neurotwin.errors import ConfigError
+from neurotwin.eventprop.adjoint.layer import lif_layer_backward
+from neurotwin.eventprop.forward.events import EventList
+from neurotwin.eventprop.forward.layer import check_eventprop_params, lif_layer_record
+from neurotwin.eventprop.forward.readout import li_vmax
+
+__all__ = ["LIFLayerFunction", "li_vmax", "lif_layer"]
+
+
+class LIFLayerFunction(torch.autograd.Function):
+    """Autograd node of one layer: forward by the event engine, backward by the adjoint.
+
+    ``apply(input_times, weights, input_ids, params, t_max, max_spikes, delay, xtol)``
+    returns (output times, output ids); only the times carry gradients. Saved for the
+    backward pass: the merged event list (times, kinds, ids) and the current at each output
+    spike.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input_times: torch.Tensor,
+        weights: torch.Tensor,
+        input_ids: torch.Tensor,
+        params: EventLIF,
+        t_max: float,
+        max_spikes: int | None,
+        delay: float,
+        xtol: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        record = lif_layer_record(
+            input_times.detach(), input_ids, weights.detach(), params, t_max,
+            max_spikes=max_spikes, delay=delay, xtol=xtol,
+        )
+        ev = record.events
+        ctx.save_for_backward(
+            ev.times, ev.is_output, ev.ids, ev.column, record.current_at_spike, weights
+        )
+        ctx.params, ctx.t_max, ctx.k_in = params, float(t_max), input_times.shape[1]
+        ctx.mark_non_differentiable(record.spikes.ids)
+        return record.spikes.times, record.spikes.ids
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_times: torch.Tensor | None, grad_ids: Any
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None, None, None, None]:
+        times, is_output, ids, column, current, weights = ctx.saved_tensors
+        if grad_times is None:
+            return None, None, None, None, None, None, None, None
+        # padding (+inf) carries no gradient; a loss that touched it could leave NaN there
+        grad = torch.nan_to_num(grad_times, nan=0.0, posinf=0.0, neginf=0.0)
+        events = EventList(times, is_output, ids, column)
+        grad_w, grad_in = lif_layer_backward(
+            events, current, grad, weights.detach(), ctx.params, ctx.t_max, ctx.k_in
+        )
+        return (
+            grad_in if ctx.needs_input_grad[0] else None,
+            grad_w if ctx.needs_input_grad[1] else None,
+            None, None, None, None, None, None,
+        )
+
+
+def lif_layer(
+    input_times: Any,
+    input_ids: Any,
+    weights: torch.Tensor,
+    params: EventLIF,
+    t_max: float,
+    *,
+    max_spikes: int | None = None,
+    delay: float = 0.0,
+    xtol: float = 1e-10,
+) -> Spikes:
+    """Exact output spikes of a feed-forward LIF layer, differentiable by EventProp.
+
+    Parameters
+    ----------
+    input_times
+        Input spike times, ms, (B, K_in): ascending per row, >= 0, ``+inf`` padding last;
+        a tensor (which may require grad) or an array.
+    input_ids
+        Source indices, integers (B, K_in) in [0, n_in), -1 at padding.
+    weights
+        Signed weights, nA, (n_in, n_out), a float tensor (float64 for exact gradients).
+    params
+        Neuron parameters, ``tau_refrac`` = 0.
+    t_max
+        End of the simulation, ms (> 0).
+    max_spikes
+        At most this many spikes per neuron and sample (e.g. 1 for time-to-first-spike
+        outputs); None: no limit.
+    delay
+        Delay of every input, ms (>= 0).
+    xtol
+        Spike-time tolerance of the forward solver, ms.
+
+    Returns
+    -------
+    Spikes
+        ``times`` (B, K_out), differentiable; ``ids`` (B, K_out).
+
+    Raises
+    ------
+    ConfigError
+        Bad shapes, NaN or negative times, unsorted rows, ids out of range, weights not a
+        float tensor, ``tau_refrac`` != 0.
+    """
+    check_eventprop_params(params)
+    if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
+        raise ConfigError(f"weights must be a float torch tensor, got {type(weights).__name__}")
+    times = input_times if isinstance(input_times, torch.Tensor) else torch.as_tensor(input_times)
+    times = times.to(dtype=weights.dtype, device=weights.device)
+    ids = torch.as_tensor(input_ids, device=weights.device)
+    out_times, out_ids = LIFLayerFunction.apply(
+        times, weights, ids, params, t_max, max_spikes, delay, xtol
+    )
+    return Spikes(out_times, out_ids)
