@@ -275,3 +275,13 @@ def test_recording_a_selection_of_neurons():
         net.record("lif", "v", neurons=[60])
     with pytest.raises(nt.ConfigError, match="integer indices"):
         net.record("lif", "v", neurons=[0.5])
+
+
+def test_long_refractory_period_beyond_int16_steps():
+    # 40 000 steps of refractoriness do not fit the kernel's narrow counter
+    model = nt.LIF(tau_refrac=4000.0, i_offset=1e4)
+    net = nt.Network(dt=DT)
+    pop = net.add(nt.Population(2, model, label="n"))
+    net.record(pop, "spikes")
+    times, _ = nt.simulate(net, 8100.0).spikes(pop)
+    np.testing.assert_allclose(times, [0.1, 0.1, 4000.2, 4000.2, 8000.3, 8000.3])

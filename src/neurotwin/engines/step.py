@@ -567,9 +567,13 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     segments = np.append(firsts, prog.n_neurons).astype(np.int64)
     n_lif_segments = int(np.sum(firsts < prog.n_lif))
     c = np.stack([prog.constants[name][firsts] for name in SEGMENT_CONSTANTS]).astype(dtype)
-    n_refrac = prog.constants["refrac_steps"][firsts].astype(np.int64)
+    # the narrowest counter that holds the longest refractory period: less memory traffic
+    # in the neuron loop, which is bandwidth-bound for large networks
+    longest = int(prog.constants["refrac_steps"].max(initial=0))
+    counter = np.int16 if longest <= np.iinfo(np.int16).max else np.int64
+    n_refrac = prog.constants["refrac_steps"][firsts].astype(counter)
     state = np.repeat(prog.initial[:, None, :], trials, axis=1).astype(dtype)
-    refrac = np.zeros((trials, prog.n_neurons), np.int64)
+    refrac = np.zeros((trials, prog.n_neurons), counter)
     i_ext = np.zeros((trials, prog.n_neurons), dtype)
     buf = _initial_buffer(prog, trials).astype(dtype)
     slots4 = buf.reshape(prog.n_slots, trials, 2, prog.n_neurons)  # same memory, per receptor
