@@ -5,6 +5,7 @@ its peers (Brian2, NEST) on exactly the same network, every tool in its own proc
 writes ``bench/results/<name>.json``. See ``docs/benchmarks.md``.
 """
 
+from neurotwin.bench import bss2 as bss2  # registers "bss2"
 from neurotwin.bench import cuba as cuba  # registers "cuba"
 from neurotwin.bench.registry import BENCHMARKS as BENCHMARKS
 from neurotwin.bench.registry import run_benchmark as run_benchmark

@@ -25,7 +25,9 @@ r"""The ``bss2`` backend: a network mapped onto one virtual HICANN-X and emulate
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,28 +304,39 @@ class Bss2Backend(Backend):
         n_spikes = 0
         routed = mapping.address[n:] >= 0
         input_events = int(np.count_nonzero(routed[early])) * trials
-        for j0 in range(0, steps, CHUNK_STEPS):
-            j1 = min(j0 + CHUNK_STEPS, steps)
-            src_ptr, src_ids = source_spikes(prog, rngs, j0, j1)
-            noise = (np.stack([r.standard_normal((j1 - j0, n)) for r in noise_rngs]) if noisy
-                     else np.zeros((trials, 0, n)))
-            raster = np.zeros((trials, j1 - j0, n), np.bool_)
-            _chunk(j0, j1, v, ie, ii, rf, buf, c, refrac_steps, noise, table.indptr,
-                   table.target, table.current, table.delay_steps, src_ptr, src_ids, raster,
-                   code_arr, idx_arr, traces, specs.MEMBRANE_RAIL_LOW_MV,
-                   specs.MEMBRANE_RAIL_HIGH_MV)
-            n_spikes += int(raster.sum())
-            input_events += int(np.count_nonzero(routed[src_ids]))
-            for b in range(trials):
-                k, i = np.nonzero(raster[b][:, record_spikes] if n else raster[b])
-                spike_steps[b].append(k + j0)
-                spike_ids[b].append(np.nonzero(record_spikes)[0][i])
-                if prog.record_sources:
-                    ks = np.repeat(np.arange(j0, j1), np.diff(src_ptr[b]))
-                    src_steps[b].append(ks)
-                    src_ids_all[b].append(src_ids[src_ptr[b, 0]:src_ptr[b, -1]])
-            if progress is not None:
-                progress(j1, steps)
+        recorded = np.nonzero(record_spikes)[0] if n else np.zeros(0, np.int64)
+        # one buffer for all chunks, filled in place: the trials' streams in parallel
+        # threads (numpy's generators release the GIL), no per-chunk stacking copy
+        noise_buf = np.empty((trials, min(CHUNK_STEPS, steps) if noisy else 0, n))
+        with ThreadPoolExecutor(max_workers=min(trials, os.cpu_count() or 1)) as pool:
+            for j0 in range(0, steps, CHUNK_STEPS):
+                j1 = min(j0 + CHUNK_STEPS, steps)
+                src_ptr, src_ids = source_spikes(prog, rngs, j0, j1)
+                noise = noise_buf
+                if noisy:
+                    m = j1 - j0
+                    list(pool.map(lambda b, m=m: noise_rngs[b].standard_normal(
+                        out=noise_buf[b, :m]), range(trials)))
+                    # a shorter last chunk: copied to keep the kernel's contiguous signature
+                    noise = noise_buf if m == noise_buf.shape[1] \
+                        else np.ascontiguousarray(noise_buf[:, :m])
+                raster = _run_chunk_impl(j0, j1, v, ie, ii, rf, buf, c, refrac_steps, noise,
+                                         table, src_ptr, src_ids, code_arr, idx_arr, traces)
+                input_events += int(np.count_nonzero(routed[src_ids]))
+                everything = recorded.size == n  # no copy of the raster when all are recorded
+                bb, k, i = np.nonzero(raster if everything else raster[:, :, recorded])
+                n_spikes += bb.size if everything else int(raster.sum())
+                bounds = np.searchsorted(bb, np.arange(trials + 1))
+                for b in range(trials):
+                    sl = slice(bounds[b], bounds[b + 1])
+                    spike_steps[b].append(k[sl] + j0)
+                    spike_ids[b].append(recorded[i[sl]])
+                    if prog.record_sources:
+                        ks = np.repeat(np.arange(j0, j1), np.diff(src_ptr[b]))
+                        src_steps[b].append(ks)
+                        src_ids_all[b].append(src_ids[src_ptr[b, 0]:src_ptr[b, -1]])
+                if progress is not None:
+                    progress(j1, steps)
         wall = time.perf_counter() - start
 
         records: dict[str, SpikeRecord] = {}
@@ -350,6 +363,19 @@ class Bss2Backend(Backend):
                       meta={"chip_serial": mapping.chip.serial,
                             "calibration_serial": mapping.calibration_serial,
                             "timestamp_resolution_us": specs.FPGA_TICK_US})
+
+
+def _run_chunk_impl(j0: int, j1: int, v: np.ndarray, ie: np.ndarray, ii: np.ndarray,
+                    rf: np.ndarray, buf: np.ndarray, c: np.ndarray, refrac_steps: np.ndarray,
+                    noise: np.ndarray, table: SynapseTable, src_ptr: np.ndarray,
+                    src_ids: np.ndarray, code_arr: np.ndarray, idx_arr: np.ndarray,
+                    traces: np.ndarray) -> np.ndarray:
+    """Run the kernel over steps [j0, j1); return the spike raster (trials, j1 - j0, n)."""
+    raster = np.zeros((v.shape[0], j1 - j0, v.shape[1]), np.bool_)
+    _chunk(j0, j1, v, ie, ii, rf, buf, c, refrac_steps, noise, table.indptr, table.target,
+           table.current, table.delay_steps, src_ptr, src_ids, raster, code_arr, idx_arr,
+           traces, specs.MEMBRANE_RAIL_LOW_MV, specs.MEMBRANE_RAIL_HIGH_MV)
+    return raster
 
 
 def _record(steps: list[list[np.ndarray]], ids: list[list[np.ndarray]], first: int, end: int,

@@ -51,6 +51,7 @@ __all__ = [
     "Spread",
     "binary_search",
     "calibrate",
+    "measure_all",
 ]
 
 FORMAT = "neurotwin.bss2.calibration"
@@ -352,8 +353,32 @@ def _calibrate_strength(chip: Chip, config: NeuronConfig, receptor: m.Receptor,
     return config.with_cells(**{cell: codes})
 
 
-def _measure_all(chip: Chip, config: NeuronConfig, targets: CalibrationTargets,
-                 rng: np.random.Generator, cadc_offset: np.ndarray) -> dict[str, np.ndarray]:
+def measure_all(chip: Chip, config: NeuronConfig, targets: CalibrationTargets,
+                rng: np.random.Generator, cadc_offset: np.ndarray) -> dict[str, np.ndarray]:
+    """Measure every calibrated quantity of the circuits of ``config`` through the readouts.
+
+    What :func:`calibrate` measures before and after; the threshold protocol uses the
+    leak read that belongs to ``targets``.
+
+    Parameters
+    ----------
+    chip
+        The chip.
+    config
+        Settings of the circuits to measure (n circuits).
+    targets
+        Calibration targets (they fix the threshold protocol's leak potential).
+    rng
+        Source of the temporal noise.
+    cadc_offset
+        Digital CADC offsets, (2, 2, 256).
+
+    Returns
+    -------
+    dict
+        By quantity (the keys of :attr:`CalibrationReport.spreads`): (n,) arrays, CADC
+        reads (LSB) for leak, reset, threshold and the strengths, µs for time constants.
+    """
     out = {
         "leak": m.read_resting(chip, config, rng, cadc_offset),
         "reset": m.read_reset(chip, config, rng, cadc_offset),
@@ -413,7 +438,7 @@ def calibrate(
     )
     n = config.n
     cadc_offset = _calibrate_cadc(chip, rng)
-    before = _measure_all(chip, config, targets, rng, cadc_offset)
+    before = measure_all(chip, config, targets, rng, cadc_offset)
 
     # both synaptic inputs at once: instances 0..n-1 are exc, n..2n-1 inh
     base = config
@@ -455,7 +480,7 @@ def calibrate(
         targets.threshold, n, inverted=False)
     config = config.with_cells(v_threshold=codes)
 
-    after = _measure_all(chip, config, targets, rng, cadc_offset)
+    after = measure_all(chip, config, targets, rng, cadc_offset)
     fixed_targets = {"leak": targets.leak, "reset": targets.reset,
                      "threshold": targets.threshold, "tau_mem": targets.tau_mem_us,
                      "tau_syn_exc": targets.tau_syn_exc_us,

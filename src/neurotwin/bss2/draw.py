@@ -39,7 +39,7 @@ def draw_mapping(mapping: Mapping, path: str | Path) -> Path:
         ax = axes[1 + h]
         sign = np.where(modes[h] == specs.ROW_MODES.index("inhibitory"), -1.0, 1.0)
         signed = np.where(weights[h] > 0, weights[h] * sign[:, None], np.nan)
-        ax.imshow(signed, aspect="auto", cmap="coolwarm_r", vmin=-specs.WEIGHT_MAX,
+        ax.imshow(signed, aspect="auto", cmap="coolwarm", vmin=-specs.WEIGHT_MAX,
                   vmax=specs.WEIGHT_MAX, interpolation="nearest")
         used = int((modes[h] != 0).sum())
         ax.set_title(f"synapse array {h}: {used} of {specs.SYNRAM_ROWS} rows in use "
