@@ -1,12 +1,17 @@
 """SpiNNaker2 twin: the machine (chips, boards, links, faults) and the mapper that turns a
-network into a :class:`Placement` (slices on PEs, routing keys, router tables).
+network into a :class:`Placement` (slices on PEs, routing keys, router tables), and the
+runtime that executes it tick by tick (backend "spinnaker2").
 
     from neurotwin import spinnaker2 as s2
     placement = s2.map(net, s2.Machine(n_boards=1))
     print(placement.report())
 """
 
+from neurotwin.spinnaker2 import numerics as numerics
 from neurotwin.spinnaker2 import specs as specs
+from neurotwin.spinnaker2.backend import SpiNNaker2Backend as SpiNNaker2Backend
+from neurotwin.spinnaker2.cost import DeadlineMiss as DeadlineMiss
+from neurotwin.spinnaker2.cost import S2Cost as S2Cost
 from neurotwin.spinnaker2.machine import DeadChip as DeadChip
 from neurotwin.spinnaker2.machine import DeadLink as DeadLink
 from neurotwin.spinnaker2.machine import DeadPE as DeadPE
@@ -16,6 +21,8 @@ from neurotwin.spinnaker2.mapping import map_network as map_network
 from neurotwin.spinnaker2.placement import Placement as Placement
 from neurotwin.spinnaker2.routing import Tables as Tables
 from neurotwin.spinnaker2.routing import follow as follow
+from neurotwin.spinnaker2.routing import follow_block as follow_block
+from neurotwin.spinnaker2.runtime import S2Program as S2Program
 
 map = map_network
 """``spinnaker2.map(network, machine=None, ...) -> Placement`` (alias of :func:`map_network`)."""
@@ -24,12 +31,18 @@ __all__ = [
     "DeadChip",
     "DeadLink",
     "DeadPE",
+    "DeadlineMiss",
     "Fault",
     "Machine",
     "Placement",
+    "S2Cost",
+    "S2Program",
+    "SpiNNaker2Backend",
     "Tables",
     "follow",
+    "follow_block",
     "map",
     "map_network",
+    "numerics",
     "specs",
 ]

@@ -162,6 +162,7 @@ def map_network(
     sources_per_pe: int = DEFAULT_SOURCES_PER_PE,
     rates: Mapping[str, Any] | None = None,
     compress: bool = True,
+    tick_ms: float | None = None,
 ) -> Placement:
     """Map ``network`` onto ``machine``.
 
@@ -184,6 +185,8 @@ def map_network(
     compress
         Compress router tables (exactly; default True). Without compression, tables over
         capacity raise.
+    tick_ms
+        Tick of the runtime, ms (default ``network.dt``): delays are checked in ticks.
 
     Raises
     ------
@@ -202,7 +205,10 @@ def map_network(
     neurons_per_pe = _check_count("neurons_per_pe", neurons_per_pe, 1 << SYNAPSE_TARGET_BITS)
     sources_per_pe = _check_count("sources_per_pe", sources_per_pe, 1 << 16)
 
-    part = partition(network, neurons_per_pe, sources_per_pe)
+    if tick_ms is not None:
+        check_positive("tick_ms", tick_ms, "ms")
+    tick = float(network.dt if tick_ms is None else tick_ms)
+    part = partition(network, neurons_per_pe, sources_per_pe, tick_ms=tick)
     weight, unit = _slice_weights(network, part, rates)
     if machine is None:
         machine = _default_machine(part.n_slices)
@@ -223,6 +229,7 @@ def map_network(
             "sources_per_pe": sources_per_pe,
             "compress": bool(compress),
             "dt": float(network.dt),
+            "tick_ms": tick,
         },
         labels=part.labels,
         kinds=part.kinds,

@@ -136,7 +136,9 @@ class _Rows:
     count: np.ndarray
 
 
-def _group_rows(network: Network, projections: list[Projection], n_target: int) -> _Rows:
+def _group_rows(
+    network: Network, projections: list[Projection], n_target: int, tick_ms: float
+) -> _Rows:
     """Rows of all projections from one node into one population cut in ``n_target``.
 
     Also checks that every delay fits the synapse word (MappingError otherwise).
@@ -145,7 +147,7 @@ def _group_rows(network: Network, projections: list[Projection], n_target: int) 
     codes = []
     for proj in projections:
         syn = proj.synapses()
-        _check_delays(network, proj, syn.delay)
+        _check_delays(proj, syn.delay, tick_ms)
         target = slice_of(syn.post, post_size, n_target)
         codes.append(syn.pre * n_target + target)
     code = codes[0] if len(codes) == 1 else np.concatenate(codes)
@@ -197,16 +199,16 @@ def _aggregate(
     )
 
 
-def _check_delays(network: Network, proj: Projection, delay: np.ndarray) -> None:
+def _check_delays(proj: Projection, delay: np.ndarray, tick_ms: float) -> None:
     """MappingError if a delay of ``proj`` exceeds what the synapse word holds."""
     if delay.size == 0:
         return
-    ticks = round(float(delay.max()) / network.dt)
+    ticks = math.floor(float(delay.max()) / tick_ms + 0.5)
     if ticks > MAX_DELAY_TICKS:
         raise MappingError(
-            f"delays of {proj.pre}->{proj.post} reach {ticks} ticks of dt = {network.dt} ms; "
+            f"delays of {proj.pre}->{proj.post} reach {ticks} ticks of dt = {tick_ms:g} ms; "
             f"a SpiNNaker2 synapse word holds 1..{MAX_DELAY_TICKS} ticks "
-            f"({MAX_DELAY_TICKS * network.dt:g} ms at this dt)"
+            f"({MAX_DELAY_TICKS * tick_ms:g} ms at this dt)"
         )
 
 
@@ -240,6 +242,7 @@ def partition(
     neurons_per_pe: int,
     sources_per_pe: int,
     data_bytes: int = PE_DATA_BYTES,
+    tick_ms: float | None = None,
 ) -> Partition:
     """Cut every node of ``network`` into slices that fit one PE each.
 
@@ -251,6 +254,8 @@ def partition(
         Most neurons / spike sources per slice.
     data_bytes
         PE data memory available to a slice, bytes.
+    tick_ms
+        Length of a tick, ms, for the delay check (default ``network.dt``).
 
     Raises
     ------
@@ -259,6 +264,7 @@ def partition(
     MappingError
         Delays longer than the synapse word can hold.
     """
+    tick = float(network.dt if tick_ms is None else tick_ms)
     nodes = list(network.nodes.values())
     labels = tuple(str(n.label) for n in nodes)
     kinds = tuple(node_kind(n) for n in nodes)
@@ -298,7 +304,7 @@ def partition(
         for pre, projections in groups[i].items():
             cached = rows_cache.get((i, pre))
             if cached is None or cached[0] != n:
-                cached = (n, _group_rows(network, projections, n))
+                cached = (n, _group_rows(network, projections, n, tick))
                 rows_cache[(i, pre)] = cached
             r = cached[1]
             src = slice_of(r.pre, sizes[pre], n_slices[pre])

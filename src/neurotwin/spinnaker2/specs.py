@@ -183,3 +183,52 @@ SPIKE_ARRAY_BYTES_PER_SOURCE: Final = 4
 """Per array source: a 32-bit pointer to its first spike (assumption)."""
 POISSON_SOURCE_BYTES: Final = 8
 """Per Poisson source: 32-bit rate threshold and 32-bit per-source state (assumption)."""
+
+# --- runtime: tick, numerics of the LIF application -----------------------------------
+DEFAULT_TICK_MS: Final = 1.0
+"""Real-time tick of the LIF application, ms of model time per tick (DESIGN §4; the
+py-spinnaker2 and sPyNNaker default time step)."""
+INT4_WEIGHT_MAX: Final = 15
+"""Largest weight magnitude of the "int4_delay" synapse word (py-spinnaker2: int4 weights
+-15..15; the sign selects the receptor)."""
+INT8_WEIGHT_MAX: Final = 127
+"""Largest weight magnitude of the "int8" synapse word (py-spinnaker2's ``lif_no_delay``
+applications and its NIR converter scale weights to 127)."""
+INT8_DELAY_TICKS: Final = 1
+"""The one delay of the "int8" format: the word has no delay bits, a spike acts in the
+next tick (py-spinnaker2 ``*_no_delay`` applications)."""
+RING_BUFFER_MAX: Final = 2**31 - 1
+"""Largest value of a ring-buffer slot: a signed 32-bit accumulator (assumption, with
+``RING_BUFFER_ENTRY_BYTES``); sums above it saturate."""
+
+# --- runtime: per-tick cost model of a PE (cycles) -------------------------------------
+# No per-operation cycle counts are published for py-spinnaker2's applications; these are
+# assumptions of the order measured for SpiNNaker1's sPyNNaker on the same ARM class
+# (Sharp et al. 2012, Rhodes et al. 2018: tens of cycles per synaptic event, ~100 per LIF
+# update, a few hundred per received packet incl. the row DMA). Change them here.
+CYCLES_TICK_OVERHEAD: Final = 2_000
+"""Fixed cycles per tick and PE: timer interrupt, recording, DMA set-up (assumption)."""
+CYCLES_PER_NEURON: Final = 100
+"""Cycles of one LIF neuron update in float32 on the Cortex-M4F (assumption)."""
+CYCLES_PER_PACKET: Final = 200
+"""Cycles to receive one multicast packet: interrupt, master-table lookup, row DMA
+(assumption; also charged for packets whose key finds no row)."""
+CYCLES_PER_SYNAPSE: Final = 20
+"""Cycles to process one synaptic word into the ring buffer (assumption)."""
+CYCLES_PER_SPIKE_SENT: Final = 30
+"""Cycles to send one multicast packet (assumption)."""
+CYCLES_PER_POISSON_SOURCE: Final = 40
+"""Cycles per Poisson source and tick: PRNG draw and compare (assumption)."""
+
+# --- runtime: energy model (SpiNNaker1 figures where marked) ----------------------------
+PACKET_BITS: Final = 40
+"""Bits of a multicast packet without payload: 8-bit header + 32-bit key (SpiNNaker1
+packet format, kept by SpiNNaker2)."""
+ENERGY_PER_BIT_ROUTED_J: Final = 25e-12
+"""Energy per bit per chip-to-chip hop, J (SpiNNaker1 figure, DESIGN §4; no SpiNNaker2
+figure is published)."""
+CHIP_IDLE_POWER_W: Final = 0.35
+"""Idle power of a chip in use, W (SpiNNaker1 figure, DESIGN §4)."""
+ENERGY_PER_CYCLE_J: Final = 10e-12
+"""Energy of one active PE cycle above idle, J (assumption: order of a Cortex-M4F at
+SpiNNaker2's near-threshold supply)."""
