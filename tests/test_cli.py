@@ -149,3 +149,8 @@ def test_bench_without_bench_module_exits_2(monkeypatch, capsys):
     assert "benchmarks are not available" in capsys.readouterr().err
     assert main(["info"]) == 0
     assert "benchmarks" in capsys.readouterr().out
+
+
+def test_resume_flag_needs_a_checkpointing_experiment(capsys):
+    assert main(["run", "cuba", "--resume"]) == 2
+    assert "does not checkpoint" in capsys.readouterr().err

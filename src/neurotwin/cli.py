@@ -8,6 +8,7 @@ arguments; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import platform
@@ -143,6 +144,11 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> None:
         if args.config is None
         else load_config(experiment.config_type, args.config)
     )
+    if args.resume:
+        if not any(f.name == "resume" for f in dataclasses.fields(config)):
+            raise ConfigError(f"experiment {args.experiment!r} does not checkpoint; --resume "
+                              "applies to training experiments only")
+        config = dataclasses.replace(config, resume=True)
     out_dir = Path("results") / args.experiment if args.out is None else Path(args.out)
     with _progress_bar(errors) as bar:
         task = bar.add_task(f"{args.experiment} ({args.backend})", total=None)
@@ -228,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run_parser.add_argument(
         "--out", type=Path, help="output directory (default: results/<experiment>)"
+    )
+    run_parser.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in the output directory"
     )
     bench_parser = commands.add_parser(
         "bench",

@@ -7,6 +7,8 @@
 from neurotwin.experiments import bss2_neuron as bss2_neuron  # registers "bss2-neuron"
 from neurotwin.experiments import bss2_synfire as bss2_synfire  # registers "bss2-synfire"
 from neurotwin.experiments import cuba as cuba  # registers "cuba"
+from neurotwin.experiments import mnist_latency as mnist_latency  # registers "mnist-latency"
+from neurotwin.experiments import yinyang as yinyang  # registers "yinyang"
 from neurotwin.experiments.base import EXPERIMENTS as EXPERIMENTS
 from neurotwin.experiments.base import Experiment as Experiment
 from neurotwin.experiments.base import config_from_dict as config_from_dict

