@@ -31,13 +31,9 @@ from __future__ import annotations
 
 import cProfile
 import datetime
-import json
-import os
-import platform
 import pstats
 import time
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +42,13 @@ import numpy as np
 import neurotwin as nt
 from neurotwin.backends import Backend, get_backend
 from neurotwin.bench.registry import BENCHMARKS
+from neurotwin.bench.report import check_schema, machine_info, write_result
 from neurotwin.bss2 import specs
 from neurotwin.bss2.calibration import Calibration, calibrate
 from neurotwin.bss2.chip import Chip
 from neurotwin.bss2.mapping import Mapping
 from neurotwin.engines.result import Result
-from neurotwin.errors import ConfigError, DataError
+from neurotwin.errors import ConfigError
 
 __all__ = ["SCHEMA", "TARGETS_S", "full_chip_network", "run_bss2", "validate"]
 
@@ -111,27 +108,6 @@ def full_chip_network(seed: int = 0, background_rate: float = BACKGROUND_RATE_HZ
     return net
 
 
-def _machine() -> dict[str, Any]:
-    """Where the numbers were measured."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions: dict[str, str | None] = {}
-    for package in ("numpy", "numba", "torch"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = None
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "versions": versions,
-            "load_avg_1min": os.getloadavg()[0]}
-
-
 def _timed(runner: Runner, repeats: int) -> tuple[list[float], list[float], Result]:
     """Wall times and CPU times (all threads of this process) of ``repeats`` calls of
     ``runner``, and the last result."""
@@ -183,18 +159,7 @@ def _entry(backend: str, trials: int, duration: float, times: list[float], map_s
 
 def validate(result: dict[str, Any]) -> None:
     """Raise :class:`DataError` naming every key of :data:`SCHEMA` missing in ``result``."""
-    missing = []
-    for path, keys in SCHEMA.items():
-        nodes: list[tuple[str, Any]] = [("", result)]
-        for part in path.split(".") if path else []:
-            nodes = [(f"{where}.{k}" if where else str(k), v)
-                     for where, node in nodes if isinstance(node, dict)
-                     for k, v in (node.items() if part == "*" else
-                                  ([(part, node[part])] if part in node else []))]
-        missing += [f"{where}.{k}" if where else k for where, node in nodes for k in keys
-                    if not isinstance(node, dict) or k not in node]
-    if missing:
-        raise DataError(f"benchmark result lacks keys: {', '.join(missing)}")
+    check_schema(result, SCHEMA)
 
 
 def _show(result: dict[str, Any]) -> None:
@@ -282,7 +247,7 @@ def run_bss2(
     specs.check_integer_range("calibration_circuits", calibration_circuits, 0, specs.N_NEURONS)
     if quick:
         repeats = 1
-    machine = _machine()
+    machine = machine_info(("numpy", "numba", "torch"))
     net = full_chip_network(seed)
     n_neurons = N_EXC + N_INH
     chip = Chip(chip_serial)
@@ -368,8 +333,7 @@ def run_bss2(
     validate(result)
     if output is not None:
         path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(result, path)
         result["output"] = str(path)
     if show:
         _show(result)

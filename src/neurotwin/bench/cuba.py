@@ -24,13 +24,10 @@ its run loop; Brian2 runtime compiles in a 0 ms run; NEST's excludes ``nest.Prep
 from __future__ import annotations
 
 import datetime
-import json
 import os
-import platform
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +36,9 @@ import numpy as np
 from neurotwin.bench.child import TOOLS
 from neurotwin.bench.flat import FlatNetwork, flatten
 from neurotwin.bench.registry import BENCHMARKS
+from neurotwin.bench.report import check_schema, machine_info, write_result
 from neurotwin.bench.runner import check_tools, run_tool
-from neurotwin.errors import ConfigError, DataError
+from neurotwin.errors import ConfigError
 from neurotwin.experiments.cuba import CubaConfig, build_network
 from neurotwin.network import Network
 
@@ -271,61 +269,14 @@ def _scaling(session: _Session, sizes: Sequence[int], tools: Sequence[str], fan_
             "exponent": exponent}
 
 
-def _machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions: dict[str, str | None] = {}
-    for package in ("numpy", "numba", "torch", "brian2", "nest-simulator"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = None
-    return {
-        "load_avg_1min": os.getloadavg()[0],
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": versions,
-    }
+PACKAGES = ("numpy", "numba", "torch", "brian2", "nest-simulator")
+"""Packages whose versions the result records."""
 
 
 def validate(result: dict[str, Any]) -> None:
-    """Raise :class:`DataError` naming every key of :data:`SCHEMA` missing in ``result``."""
-    missing: list[str] = []
-
-    def nodes(obj: Any, parts: list[str], where: str) -> list[tuple[str, Any]]:
-        if not parts:
-            return [(where, obj)]
-        head, rest = parts[0], parts[1:]
-        if head == "*":
-            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-            return [n for k, v in items for n in nodes(v, rest, f"{where}.{k}")]
-        if not isinstance(obj, dict) or head not in obj:
-            return []
-        return nodes(obj[head], rest, f"{where}.{head}" if where else head)
-
-    for path, keys in SCHEMA.items():
-        for where, node in nodes(result, path.split(".") if path else [], ""):
-            if isinstance(node, dict) and node.get("enabled") is False:
-                continue
-            missing += [f"{where}.{k}" if where else k for k in keys
-                        if not isinstance(node, dict) or k not in node]
-    if missing:
-        raise DataError(f"benchmark result lacks keys: {', '.join(missing)}")
-
-
-def _write(result: dict[str, Any], output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(output)
+    """Raise :class:`DataError` naming every key of :data:`SCHEMA` missing in ``result``
+    (a part with ``enabled: false`` needs no further keys)."""
+    check_schema(result, SCHEMA)
 
 
 @BENCHMARKS.register("cuba")
@@ -416,7 +367,7 @@ def run_cuba(
 
     from neurotwin.bench.table import live_progress, show_cuba
 
-    machine = _machine()  # load average before this benchmark adds its own
+    machine = machine_info(PACKAGES)  # load average before this benchmark adds its own
     with (tempfile.TemporaryDirectory(prefix="neurotwin-bench-") as tmp,
           live_progress(n_jobs, enabled=show) as progress):
         session = _Session(Path(tmp), timeout_s, progress)
@@ -450,7 +401,7 @@ def run_cuba(
     }
     validate(result)
     if output is not None:
-        _write(result, Path(output))
+        write_result(result, Path(output))
         result["output"] = str(output)
     if show:
         show_cuba(result)

@@ -19,12 +19,14 @@ from neurotwin.errors import ConfigError, check_finite, check_positive
 from neurotwin.eventprop.forward.layer import check_eventprop_params
 from neurotwin.eventprop.functional import li_vmax, lif_layer
 
-__all__ = ["LIFLayer", "LILayer"]
+__all__ = ["LIFLayer", "LILayer", "init_weights"]
 
 
-def _init_weights(
+def init_weights(
     n_in: int, n_out: int, mean: float, std: float | None, seed: int, dtype: torch.dtype
 ) -> nn.Parameter:
+    """Initial weights (n_in, n_out), nA: normal(mean, std) drawn from ``seed``
+    (std None: 1/sqrt(n_in)), shared by EventProp and the BPTT baseline."""
     for name, value in (("n_in", n_in), ("n_out", n_out)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -89,7 +91,7 @@ class LIFLayer(nn.Module):
         check_positive("t_max", t_max, "ms")
         self.n_in, self.n_out, self.t_max = n_in, n_out, float(t_max)
         self.max_spikes, self.delay, self.xtol = max_spikes, float(delay), xtol
-        self.weight = _init_weights(n_in, n_out, weight_mean, weight_std, seed, dtype)
+        self.weight = init_weights(n_in, n_out, weight_mean, weight_std, seed, dtype)
 
     def forward(self, spikes: Spikes) -> Spikes:
         """Output spikes (B, K_out) of input spikes (B, K_in); times differentiable."""
@@ -140,7 +142,7 @@ class LILayer(nn.Module):
         check_positive("delay", delay, "ms", allow_zero=True)
         self.params, self.n_in, self.n_out = params, n_in, n_out
         self.t_max, self.delay = float(t_max), float(delay)
-        self.weight = _init_weights(n_in, n_out, weight_mean, weight_std, seed, dtype)
+        self.weight = init_weights(n_in, n_out, weight_mean, weight_std, seed, dtype)
 
     def forward(self, spikes: Spikes) -> torch.Tensor:
         """V_max (B, n_out), mV, of input spikes (B, K_in); differentiable."""

@@ -1,0 +1,89 @@
+"""What every benchmark result shares: where it was measured, the check that it holds
+every key its schema names, and the atomic write to ``bench/results/<name>.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from neurotwin.errors import DataError
+
+__all__ = ["check_schema", "machine_info", "write_result"]
+
+
+def machine_info(packages: Iterable[str]) -> dict[str, Any]:
+    """The machine and the versions of ``packages`` (None where not installed), with the
+    1-minute load average, which says how quiet the machine was."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions: dict[str, str | None] = {}
+    for package in packages:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return {
+        "load_avg_1min": os.getloadavg()[0],
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def check_schema(result: Mapping[str, Any], schema: Mapping[str, Iterable[str]]) -> None:
+    """Raise :class:`DataError` naming every key of ``schema`` missing in ``result``.
+
+    ``schema`` maps a dotted path (``"*"`` matches every key or list item; ``""`` is the
+    top level) to the keys each node there must hold. A node with ``enabled: false`` needs
+    no keys; one with ``status`` "skipped" or "error" needs only ``status`` and ``reason``.
+    """
+    missing: list[str] = []
+
+    def nodes(obj: Any, parts: list[str], where: str) -> list[tuple[str, Any]]:
+        if not parts:
+            return [(where, obj)]
+        head, rest = parts[0], parts[1:]
+        if head == "*":
+            if not isinstance(obj, dict | list):
+                return []
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+            return [n for k, v in items for n in nodes(v, rest, f"{where}.{k}")]
+        if not isinstance(obj, dict) or head not in obj:
+            return []
+        return nodes(obj[head], rest, f"{where}.{head}" if where else head)
+
+    for path, keys in schema.items():
+        for where, node in nodes(result, path.split(".") if path else [], ""):
+            if isinstance(node, dict) and node.get("enabled") is False:
+                continue
+            need = tuple(keys)
+            if isinstance(node, dict) and node.get("status") in ("skipped", "error"):
+                need = ("status", "reason")
+            missing += [
+                f"{where}.{k}" if where else k
+                for k in need
+                if not isinstance(node, dict) or k not in node
+            ]
+    if missing:
+        raise DataError(f"benchmark result lacks keys: {', '.join(missing)}")
+
+
+def write_result(result: Mapping[str, Any], path: Path) -> None:
+    """Write ``result`` as indented JSON to ``path``, atomically (temporary file, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)
