@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
 DEPS := pyproject.toml constraints.txt
 
-.PHONY: demo test test-slow bench lint
+.PHONY: demo test test-slow bench bench-eventprop bench-bss2 lint
 
 demo: $(VENV)/.installed
 	$(BIN)/neurotwin run cuba
@@ -21,6 +21,18 @@ test-slow: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/neurotwin bench cuba
+
+# EventProp against jaxsnn, which lives in its own environment (it brings JAX)
+bench-eventprop: $(VENV)/.installed-dev bench/envs/jaxsnn/.installed
+	$(BIN)/neurotwin bench eventprop
+
+bench/envs/jaxsnn/.installed:
+	$(PYTHON) -m venv bench/envs/jaxsnn
+	bench/envs/jaxsnn/bin/python -m pip install --quiet jaxsnn==0.3.0
+	touch $@
+
+bench-bss2: $(VENV)/.installed
+	$(BIN)/neurotwin bench bss2
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests
