@@ -1,12 +1,13 @@
 """Membrane dynamics on the chip against closed-form solutions of the LIF equations."""
 
+import dataclasses
 import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from neurotwin.bss2 import Chip, Deviations, NeuronConfig, emulate, specs
+from neurotwin.bss2 import Chip, CircuitParameters, Deviations, NeuronConfig, emulate, specs
 from neurotwin.errors import ConfigError
 
 IDEAL = Chip(seed=0, deviations=Deviations.ideal())
@@ -150,3 +151,27 @@ def test_lif_circuits_are_unchanged_next_to_adex_circuits():
         v_leak=600, v_reset=200, v_threshold=400)), 50.0, 0.05, np.random.default_rng(0))
     np.testing.assert_allclose(both.v[:, 0], alone.v[:, 0], rtol=0, atol=1e-9)
     np.testing.assert_array_equal(both.spikes[:, 0], alone.spikes[:, 0])
+
+
+def test_merged_compartments_add_capacitance_and_leak():
+    from neurotwin.bss2.neuron import merge_compartments
+
+    n = 3
+    base = {f.name: np.ones(n) for f in dataclasses.fields(CircuitParameters)}
+    base.update(c_mem=np.array([2.0, 1.0, 3.0]), tau_mem=np.array([10.0, 5.0, 20.0]),
+                v_leak=np.array([100.0, 200.0, 300.0]), i_offset=np.array([0.1, 0.2, 0.5]),
+                noise_mv=np.array([1.0, 2.0, 0.5]), v_reset=np.array([50.0, 60.0, 70.0]))
+    params = CircuitParameters(**base)
+    merged = merge_compartments(params, np.array([0, 2, 3]))
+    # neuron 0 = circuits 0, 1: C = 3 pF, g = 2/10 + 1/5 = 0.4 pF/µs
+    assert merged.c_mem[0] == pytest.approx(3.0)
+    assert merged.tau_mem[0] == pytest.approx(3.0 / 0.4)
+    assert merged.v_leak[0] == pytest.approx((0.2 * 100 + 0.2 * 200) / 0.4)
+    assert merged.i_offset[0] == pytest.approx(0.3)
+    assert merged.v_reset[0] == 50.0  # the anchor's
+    assert merged.noise_mv[0] == pytest.approx(np.sqrt((1 * 0.2 * 2 + 4 * 0.2 * 1) / (0.4 * 3)))
+    # a neuron of one circuit keeps that circuit's parameters bit for bit
+    for f in dataclasses.fields(CircuitParameters):
+        assert getattr(merged, f.name)[1] == getattr(params, f.name)[2]
+    with pytest.raises(ConfigError, match="member_ptr"):
+        merge_compartments(params, np.array([0, 2]))

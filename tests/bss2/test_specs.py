@@ -100,3 +100,12 @@ def test_derived_constants_from_their_sources():
     assert specs.WEIGHT_MAX == 63 and specs.ADDRESS_MAX == 63 and specs.CADC_MAX == 255
     assert specs.MADC_MAX == 1023 and specs.REFRACTORY_COUNTER_MAX == 255
     assert math.isclose(specs.ACCELERATION, 1000.0)
+
+
+def test_offset_current_code_rounds_and_checks_the_cell_range():
+    np.testing.assert_array_equal(specs.offset_current_code([0.0, 0.01, 0.0031]), [0, 5, 2])
+    assert specs.offset_current_code(specs.CAPMEM_MAX * specs.MEM_OFFSET_NA_PER_CODE) \
+        == specs.CAPMEM_MAX
+    for bad in (-0.002, 2.1):
+        with pytest.raises(ConfigError, match=r"outside \[0, 1022\]"):
+            specs.offset_current_code(bad)

@@ -22,4 +22,5 @@ from neurotwin.bss2.mapping import map_network as map_network
 from neurotwin.bss2.neuron import CircuitParameters as CircuitParameters
 from neurotwin.bss2.neuron import Emulation as Emulation
 from neurotwin.bss2.neuron import emulate as emulate
+from neurotwin.bss2.neuron import merge_compartments as merge_compartments
 from neurotwin.bss2.specs import SaturationWarning as SaturationWarning

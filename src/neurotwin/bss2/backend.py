@@ -4,10 +4,17 @@ r"""The ``bss2`` backend: a network mapped onto one virtual HICANN-X and emulate
 
 * every used circuit with its *actual* analog parameters (what the mapped CapMem codes
   give on this chip, :meth:`Chip.circuit_parameters`, deviations included), stepped as
-  :func:`~neurotwin.bss2.neuron.emulate` steps (``lif_step`` in hardware units, temporal
+  :func:`~neurotwin.bss2.neuron.emulate` steps (``lif_step``, or ``adex_step``'s
+  arithmetic where the exponential term or adaptation is on, in hardware units; temporal
   membrane noise, membrane clamped to the rails, comparator on the noisy membrane,
   refractory clamp of ``counter / 10 MHz``), closed-loop over the recurrent synapses and
   batched over trials;
+* logical neurons of several circuits as one membrane
+  (:func:`~neurotwin.bss2.neuron.merge_compartments`: capacitances and leaks add) driven
+  by every member's own synaptic currents, each decaying with the member's tau_syn;
+* injected currents as the anchor's offset current, its code rewritten at the step
+  boundaries where the ``ideal`` engine switches the current
+  (:func:`~neurotwin.bss2.mapping.offset_schedule`);
 * synaptic input by label matching: an event of a presynaptic unit reaches the drivers
   of its routes, and every synapse in the drivers' rows whose label equals the unit's
   address adds ``weight [LSB] * g_syn(circuit, row mode) * driver factor`` nA to the
@@ -41,7 +48,9 @@ from neurotwin.bss2.calibration import Calibration
 from neurotwin.bss2.chip import Chip
 from neurotwin.bss2.config import NeuronConfig
 from neurotwin.bss2.cost import estimate_cost
-from neurotwin.bss2.mapping import Mapping, map_network, poisson_input_rate
+from neurotwin.bss2.mapping import Mapping, map_network, offset_schedule, poisson_input_rate
+from neurotwin.bss2.neuron import merge_compartments
+from neurotwin.dynamics.lif import LIF, lif_constants
 from neurotwin.engines.result import Result, SpikeRecord
 
 # the source playback of the ideal engine, so that both backends see the same Poisson spikes
@@ -51,7 +60,7 @@ from neurotwin.network import Network
 
 __all__ = ["Bss2Backend", "SynapseTable", "synapse_table"]
 
-STATE_CODES = {"v": 0, "i_exc": 1, "i_inh": 2}
+STATE_CODES = {"v": 0, "i_exc": 1, "i_inh": 2, "w": 3}
 
 
 @dataclass(frozen=True)
@@ -69,16 +78,16 @@ class SynapseTable:
 
 
 def used_neurons(mapping: Mapping) -> NeuronConfig:
-    """The settings of the circuits in use (0 .. n_neurons - 1)."""
+    """The settings of the circuits in use (``mapping.circuits``, in that order)."""
     full = mapping.config.neurons
-    n = mapping.n_neurons
+    idx = mapping.circuits
     return NeuronConfig(
-        circuits=np.arange(n), capmem=full.capmem[:, :n],
-        membrane_capacitance=full.membrane_capacitance[:n],
-        refractory_counter=full.refractory_counter[:n],
-        enable_threshold=full.enable_threshold[:n],
-        enable_exponential=full.enable_exponential[:n],
-        enable_adaptation=full.enable_adaptation[:n],
+        circuits=idx, capmem=full.capmem[:, idx],
+        membrane_capacitance=full.membrane_capacitance[idx],
+        refractory_counter=full.refractory_counter[idx],
+        enable_threshold=full.enable_threshold[idx],
+        enable_exponential=full.enable_exponential[idx],
+        enable_adaptation=full.enable_adaptation[idx],
     )
 
 
@@ -90,10 +99,13 @@ def synapse_table(mapping: Mapping, gain_exc: np.ndarray, gain_inh: np.ndarray) 
     mapping
         The mapped network.
     gain_exc, gain_inh
-        Actual synaptic current per weight LSB of every used circuit, nA, (n_neurons,).
+        Actual synaptic current per weight LSB of every used circuit, nA, (n_circuits,)
+        in the order of ``mapping.circuits``.
     """
-    n = mapping.n_neurons
+    nc = mapping.n_circuits
     n_pre = mapping.address.size
+    compact = np.full(specs.N_NEURONS, -1, np.int64)
+    compact[mapping.circuits] = np.arange(nc)
     weights = np.asarray(mapping.config.weights, dtype=np.int64)
     labels = np.asarray(mapping.config.addresses)
     modes = np.asarray(mapping.config.row_modes)
@@ -106,12 +118,12 @@ def synapse_table(mapping: Mapping, gain_exc: np.ndarray, gain_inh: np.ndarray) 
             if mode == "disabled":
                 continue
             cols = np.nonzero((labels[h, row] == mapping.address[unit]) & (weights[h, row] > 0))[0]
-            circuit = h * specs.SYNRAM_COLUMNS + cols
-            keep = circuit < n
+            circuit = compact[h * specs.SYNRAM_COLUMNS + cols]
+            keep = circuit >= 0
             cols, circuit = cols[keep], circuit[keep]
             receptor = 0 if mode == "excitatory" else 1
             pres.append(np.full(cols.size, unit))
-            targets.append(circuit + receptor * n)
+            targets.append(circuit + receptor * nc)
             currents.append(weights[h, row, cols] * gains[receptor, circuit] * driver_gain[h, d])
             delays.append(mapping.delay_steps[h, row, cols])
     if not pres:
@@ -125,43 +137,124 @@ def synapse_table(mapping: Mapping, gain_exc: np.ndarray, gain_inh: np.ndarray) 
                         np.concatenate(delays)[order].astype(np.int64))
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _chunk(j0, j1, v, ie, ii, rf, buf, c, refrac_steps, noise, indptr, target, current,
-           delay_steps, src_ptr, src_ids, raster, trace_code, trace_idx, traces,
-           rail_low, rail_high):  # pragma: no cover - compiled; tested through run
-    """Advance every trial over steps [j0, j1): lif_step per circuit, rails, synapses.
+NEURON_ROWS = ("v_rest", "v_reset", "v_thresh", "i_offset", "p_vv", "p_vi", "noise",
+               "g_l_delta_t", "v_exp", "delta_t", "p_ww", "a_us", "b")
+"""Rows of the kernel's per-neuron constants ``c``."""
+CIRCUIT_ROWS = ("p_ve", "p_vn", "p_ee", "p_nn")
+"""Rows of the kernel's per-circuit constants ``cs`` (synaptic inputs)."""
 
-    ``c`` rows: v_rest, v_reset, v_thresh, i_offset, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn,
-    noise current scale. ``noise`` is (trials, j1 - j0, n) or (trials, 0, n) when off.
+
+@dataclass(frozen=True)
+class KernelConstants:
+    """Everything the kernel needs about the mapped neurons, in hardware units."""
+
+    c: np.ndarray
+    """(13, n) per logical neuron, rows :data:`NEURON_ROWS`."""
+    cs: np.ndarray
+    """(4, n_circuits) per circuit, rows :data:`CIRCUIT_ROWS`."""
+    adex: np.ndarray
+    """(n,) bool: step with adex_step's arithmetic."""
+    refrac_steps: np.ndarray
+    """(n,) int64."""
+    gain_exc: np.ndarray
+    gain_inh: np.ndarray
+    """(n_circuits,) actual synaptic current per weight LSB, nA."""
+
+
+def kernel_constants(mapping: Mapping, dt: float) -> KernelConstants:
+    """Step constants of the mapped neurons on the mapping's chip for a step of ``dt`` µs."""
+    n = mapping.n_neurons
+    if not n:
+        return KernelConstants(np.zeros((len(NEURON_ROWS), 0)), np.zeros((4, 0)),
+                               np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0),
+                               np.zeros(0))
+    circuit = mapping.chip.circuit_parameters(used_neurons(mapping))
+    params = merge_compartments(circuit, mapping.member_ptr)
+    adex = (params.delta_t > 0) | (params.a != 0) | (params.b != 0)
+    const = params.step_constants(dt)
+    rows = {name: getattr(const, name).numpy() for name in NEURON_ROWS[:6]}
+    rows["noise"] = params.noise_mv * np.sqrt(1.0 - rows["p_vv"] ** 2) / rows["p_vi"]
+    for name in NEURON_ROWS[7:]:
+        rows[name] = np.zeros(n)
+    if adex.any():
+        adex_c = params.adex_constants(dt)
+        for name in NEURON_ROWS[7:]:
+            rows[name] = np.where(adex, getattr(adex_c, name).numpy(), 0.0)
+    neuron = np.repeat(np.arange(n), np.diff(mapping.member_ptr))
+    # each member's synaptic current onto the merged membrane (tau_mem, C of the neuron)
+    cs = np.array([
+        [getattr(lif_constants(LIF(tau_mem=float(params.tau_mem[i]), tau_syn_exc=float(te),
+                                   tau_syn_inh=float(ti), cm=float(params.c_mem[i])), dt),
+                 name) for name in CIRCUIT_ROWS]
+        for i, te, ti in zip(neuron, circuit.tau_syn_exc, circuit.tau_syn_inh, strict=True)
+    ]).T
+    return KernelConstants(np.stack([rows[name] for name in NEURON_ROWS]), cs, adex,
+                           const.refrac_steps.numpy().astype(np.int64),
+                           circuit.syn_gain_exc, circuit.syn_gain_inh)
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _chunk(j0, j1, v, w, ie, ii, rf, ioff, buf, c, cs, adex, refrac_steps, member_ptr, noise,
+           indptr, target, current, delay_steps, src_ptr, src_ids, dc_ptr, dc_neuron,
+           dc_value, raster, trace_code, trace_idx, traces,
+           rail_low, rail_high):  # pragma: no cover - compiled; tested through run
+    """Advance every trial over steps [j0, j1): one step per logical neuron (lif_step's or
+    adex_step's arithmetic), rails, synapses.
+
+    ``c`` rows as :data:`NEURON_ROWS` (neurons), ``cs`` as :data:`CIRCUIT_ROWS` (circuits;
+    neuron i owns ``member_ptr[i]:member_ptr[i + 1]``). ``v, w, rf, ioff`` are
+    (trials, n), ``ie, ii`` (trials, n_circuits). ``noise`` is (trials, j1 - j0, n) or
+    (trials, 0, n) when off. ``dc_*``: offset-current changes (CSR over the chunk's steps).
     """
     n_trials, n = v.shape
+    nc = ie.shape[1]
     n_slots = buf.shape[0]
     noisy = noise.shape[1] > 0
     for b in numba.prange(n_trials):
         for j in range(j0, j1):
             k = j - j0
+            for e in range(dc_ptr[k], dc_ptr[k + 1]):
+                ioff[b, dc_neuron[e]] = dc_value[e]
             for r in range(trace_code.shape[0]):
                 i = trace_idx[r]
                 code = trace_code[r]
-                traces[b, j, r] = v[b, i] if code == 0 else (ie[b, i] if code == 1 else ii[b, i])
+                if code == 0:
+                    traces[b, j, r] = v[b, i]
+                elif code == 3:
+                    traces[b, j, r] = w[b, i]
+                else:
+                    total = 0.0
+                    for q in range(member_ptr[i], member_ptr[i + 1]):
+                        total += ie[b, q] if code == 1 else ii[b, q]
+                    traces[b, j, r] = total
             slot = j % n_slots
             for i in range(n):
-                i_ext = c[3, i] + (c[10, i] * noise[b, k, i] if noisy else 0.0)
+                i_ext = ioff[b, i] + (c[6, i] * noise[b, k, i] if noisy else 0.0)
                 vi = v[b, i]
+                wi = 0.0
+                if adex[i]:
+                    i_ext = i_ext + (c[7, i] * np.exp((vi - c[8, i]) / c[9, i]) - w[b, i])
+                    wi = w[b, i] * c[10, i] + c[11, i] * (vi - c[0, i]) * (1.0 - c[10, i])
+                m0, m1 = member_ptr[i], member_ptr[i + 1]
                 if rf[b, i] <= 0:
-                    vi = (c[0, i] + (vi - c[0, i]) * c[4, i] + i_ext * c[5, i]
-                          + ie[b, i] * c[6, i] - ii[b, i] * c[7, i])
+                    vi = c[0, i] + (vi - c[0, i]) * c[4, i] + i_ext * c[5, i]
+                    for q in range(m0, m1):  # in lif_step's order: + i_exc p_ve - i_inh p_vn
+                        vi = vi + ie[b, q] * cs[0, q]
+                        vi = vi - ii[b, q] * cs[1, q]
                 else:
                     rf[b, i] -= 1
-                ie[b, i] = ie[b, i] * c[8, i] + buf[slot, b, i]
-                ii[b, i] = ii[b, i] * c[9, i] + buf[slot, b, n + i]
-                buf[slot, b, i] = 0.0
-                buf[slot, b, n + i] = 0.0
+                for q in range(m0, m1):
+                    ie[b, q] = ie[b, q] * cs[2, q] + buf[slot, b, q]
+                    ii[b, q] = ii[b, q] * cs[3, q] + buf[slot, b, nc + q]
+                    buf[slot, b, q] = 0.0
+                    buf[slot, b, nc + q] = 0.0
                 spike = vi >= c[2, i]
                 if spike:
                     vi = c[1, i]
                     rf[b, i] = refrac_steps[i]
+                    wi = wi + c[12, i]
                 v[b, i] = min(max(vi, rail_low), rail_high)
+                w[b, i] = wi
                 raster[b, k, i] = spike
             for i in range(n):
                 if raster[b, k, i]:
@@ -196,20 +289,21 @@ class Bss2Backend(Backend):
     """The BrainScaleS-2 twin (see the module docstring and ``docs/bss2.md``).
 
     ``map`` options: ``chip`` (default: an ideal chip, serial 0), ``calibration``,
-    ``weight_scale`` (model nA per weight LSB).
+    ``weight_scale`` (model nA per weight LSB), ``circuits_per_neuron`` (int or by label).
     """
 
     name = "bss2"
 
     def map(self, network: Network, chip: Chip | None = None,
             calibration: Calibration | None = None, weight_scale: float | None = None,
+            circuits_per_neuron: int | dict[str, int] | None = None,
             **options: Any) -> Mapping:
         """Map ``network`` onto the chip (:func:`~neurotwin.bss2.mapping.map_network`)."""
         if options:
             raise ConfigError(f"unknown bss2 map options {sorted(options)}; known: chip, "
-                              f"calibration, weight_scale")
+                              f"calibration, weight_scale, circuits_per_neuron")
         return map_network(network, chip=chip, calibration=calibration,
-                           weight_scale=weight_scale)
+                           weight_scale=weight_scale, circuits_per_neuron=circuits_per_neuron)
 
     def run(self, artefact: Mapping, duration: float, seed: int = 0, trials: int = 1,
             progress: Any = None) -> Result:
@@ -234,43 +328,42 @@ class Bss2Backend(Backend):
         n = mapping.n_neurons
         dt = mapping.dt
         prog = mapping.program
-        if n:
-            params = mapping.chip.circuit_parameters(used_neurons(mapping))
-            const = params.step_constants(dt)
-            names = ("v_rest", "v_reset", "v_thresh", "i_offset", "p_vv", "p_vi", "p_ve",
-                     "p_vn", "p_ee", "p_nn")
-            rows = [getattr(const, name).numpy() for name in names]
-            rows.append(params.noise_mv * np.sqrt(1.0 - rows[4] ** 2) / rows[5])
-            c = np.stack(rows)
-            refrac_steps = const.refrac_steps.numpy().astype(np.int64)
-            table = synapse_table(mapping, params.syn_gain_exc, params.syn_gain_inh)
-        else:
-            c = np.zeros((11, 0))
-            refrac_steps = np.zeros(0, np.int64)
-            table = synapse_table(mapping, np.zeros(0), np.zeros(0))
-        noisy = bool(np.any(c[10] > 0))
+        nc = mapping.n_circuits
+        kc = kernel_constants(mapping, dt)
+        table = synapse_table(mapping, kc.gain_exc, kc.gain_inh)
+        noisy = bool(np.any(kc.c[6] > 0))
+        dc_step, dc_neuron, dc_code = offset_schedule(mapping)
+        anchors = mapping.circuits[mapping.member_ptr[:-1]]
+        dc_value = (mapping.chip.offset_current(dc_code, anchors[dc_neuron])
+                    if dc_code.size else np.zeros(0))
 
-        v0, ie0, ii0 = np.zeros(n), np.zeros(n), np.zeros(n)
-        current_scale = np.ones(n)
+        v0, w0 = np.zeros(n), np.zeros(n)
+        ie0, ii0 = np.zeros(nc), np.zeros(nc)
         for pop in net.populations:
             pmap = mapping.populations[str(pop.label)]
-            sl = slice(pmap.first_circuit, pmap.first_circuit + pmap.size)
+            sl = pmap.neurons
+            first_member = mapping.member_ptr[:-1][sl]
             init = pop.initial_values()
             v0[sl] = pmap.to_hardware_mv(init["v"])
-            ie0[sl] = init["i_exc"] * pmap.current_scale
-            ii0[sl] = init["i_inh"] * pmap.current_scale
-            current_scale[sl] = pmap.current_scale
+            ie0[first_member] = init["i_exc"] * pmap.current_scale
+            ii0[first_member] = init["i_inh"] * pmap.current_scale
+            if "w" in init:
+                w0[sl] = init["w"] * pmap.current_scale
         v = np.repeat(v0[None], trials, axis=0)
+        w = np.repeat(w0[None], trials, axis=0)
         ie = np.repeat(ie0[None], trials, axis=0)
         ii = np.repeat(ii0[None], trials, axis=0)
         rf = np.zeros((trials, n), np.int64)
+        ioff = np.repeat(kc.c[3][None], trials, axis=0)
         n_slots = int(table.delay_steps.max()) + 1 if table.delay_steps.size else 2
-        buf = np.zeros((n_slots, trials, 2 * n))
+        buf = np.zeros((n_slots, trials, 2 * nc))
         for src in prog.array_source[prog.array_emit_step < 0]:
             lo, hi = table.indptr[n + src], table.indptr[n + src + 1]
             slots = (table.delay_steps[lo:hi] - 1) % n_slots
             for b in range(trials):
                 np.add.at(buf[:, b, :], (slots, table.target[lo:hi]), table.current[lo:hi])
+        state = _KernelState(v, w, ie, ii, rf, ioff, buf, kc, mapping.member_ptr,
+                             dc_step, dc_neuron, dc_value)
 
         trace_code: list[int] = []
         trace_idx: list[int] = []
@@ -283,11 +376,11 @@ class Bss2Backend(Backend):
             for var, chosen in variables.items():
                 local = np.arange(pmap.size) if chosen is None else chosen
                 if var == "spikes":
-                    record_spikes[pmap.first_circuit + local] = True
+                    record_spikes[pmap.first_neuron + local] = True
                     continue
                 start_col = len(trace_code)
                 trace_code += [STATE_CODES[var]] * local.size
-                trace_idx += list(pmap.first_circuit + local)
+                trace_idx += list(pmap.first_neuron + local)
                 columns[(label, var)] = (start_col, len(trace_code))
         code_arr = np.asarray(trace_code, np.int64)
         idx_arr = np.asarray(trace_idx, np.int64)
@@ -320,8 +413,8 @@ class Bss2Backend(Backend):
                     # a shorter last chunk: copied to keep the kernel's contiguous signature
                     noise = noise_buf if m == noise_buf.shape[1] \
                         else np.ascontiguousarray(noise_buf[:, :m])
-                raster = _run_chunk_impl(j0, j1, v, ie, ii, rf, buf, c, refrac_steps, noise,
-                                         table, src_ptr, src_ids, code_arr, idx_arr, traces)
+                raster = _run_chunk_impl(j0, j1, state, noise, table, src_ptr, src_ids,
+                                         code_arr, idx_arr, traces)
                 input_events += int(np.count_nonzero(routed[src_ids]))
                 everything = recorded.size == n  # no copy of the raster when all are recorded
                 bb, k, i = np.nonzero(raster if everything else raster[:, :, recorded])
@@ -341,10 +434,10 @@ class Bss2Backend(Backend):
 
         records: dict[str, SpikeRecord] = {}
         for label, pmap in mapping.populations.items():
-            if not record_spikes[pmap.first_circuit:pmap.first_circuit + pmap.size].any():
+            if not record_spikes[pmap.neurons].any():
                 continue
-            records[label] = _record(spike_steps, spike_ids, pmap.first_circuit,
-                                     pmap.first_circuit + pmap.size, dt, None)
+            records[label] = _record(spike_steps, spike_ids, pmap.first_neuron,
+                                     pmap.first_neuron + pmap.size, dt, None)
         for label, chosen in prog.record_sources.items():
             first, end = prog.source_slices[label]
             records[label] = _record(src_steps, src_ids_all, first, end, dt, chosen)
@@ -365,16 +458,36 @@ class Bss2Backend(Backend):
                             "timestamp_resolution_us": specs.FPGA_TICK_US})
 
 
-def _run_chunk_impl(j0: int, j1: int, v: np.ndarray, ie: np.ndarray, ii: np.ndarray,
-                    rf: np.ndarray, buf: np.ndarray, c: np.ndarray, refrac_steps: np.ndarray,
-                    noise: np.ndarray, table: SynapseTable, src_ptr: np.ndarray,
-                    src_ids: np.ndarray, code_arr: np.ndarray, idx_arr: np.ndarray,
-                    traces: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class _KernelState:
+    """The kernel's arrays of one run (mutated in place, chunk after chunk)."""
+
+    v: np.ndarray
+    w: np.ndarray
+    ie: np.ndarray
+    ii: np.ndarray
+    rf: np.ndarray
+    ioff: np.ndarray
+    buf: np.ndarray
+    constants: KernelConstants
+    member_ptr: np.ndarray
+    dc_step: np.ndarray
+    dc_neuron: np.ndarray
+    dc_value: np.ndarray
+
+
+def _run_chunk_impl(j0: int, j1: int, st: _KernelState, noise: np.ndarray, table: SynapseTable,
+                    src_ptr: np.ndarray, src_ids: np.ndarray, code_arr: np.ndarray,
+                    idx_arr: np.ndarray, traces: np.ndarray) -> np.ndarray:
     """Run the kernel over steps [j0, j1); return the spike raster (trials, j1 - j0, n)."""
-    raster = np.zeros((v.shape[0], j1 - j0, v.shape[1]), np.bool_)
-    _chunk(j0, j1, v, ie, ii, rf, buf, c, refrac_steps, noise, table.indptr, table.target,
-           table.current, table.delay_steps, src_ptr, src_ids, raster, code_arr, idx_arr,
-           traces, specs.MEMBRANE_RAIL_LOW_MV, specs.MEMBRANE_RAIL_HIGH_MV)
+    raster = np.zeros((st.v.shape[0], j1 - j0, st.v.shape[1]), np.bool_)
+    lo, hi = np.searchsorted(st.dc_step, [j0, j1])
+    dc_ptr = (lo + np.searchsorted(st.dc_step[lo:hi], np.arange(j0, j1 + 1))).astype(np.int64)
+    kc = st.constants
+    _chunk(j0, j1, st.v, st.w, st.ie, st.ii, st.rf, st.ioff, st.buf, kc.c, kc.cs, kc.adex,
+           kc.refrac_steps, st.member_ptr, noise, table.indptr, table.target, table.current,
+           table.delay_steps, src_ptr, src_ids, dc_ptr, st.dc_neuron, st.dc_value, raster,
+           code_arr, idx_arr, traces, specs.MEMBRANE_RAIL_LOW_MV, specs.MEMBRANE_RAIL_HIGH_MV)
     return raster
 
 

@@ -274,6 +274,13 @@ class Chip:
             + fp.potential_offset_mv[row, idx]
         return np.clip(volts, specs.MEMBRANE_RAIL_LOW_MV, specs.MEMBRANE_RAIL_HIGH_MV)
 
+    def offset_current(self, codes: Any, circuits: Any) -> np.ndarray:
+        """Actual membrane offset current (nA) of ``i_mem_offset`` at ``codes`` on
+        ``circuits`` (broadcasting)."""
+        code = specs.check_capmem("i_mem_offset", codes)
+        return specs.MEM_OFFSET_NA_PER_CODE * code \
+            * self.fixed_pattern.offset_current_factor[np.asarray(circuits)]
+
     def circuit_parameters(self, config: NeuronConfig) -> CircuitParameters:
         """What the settings ``config`` produce on this chip: the circuits' actual
         analog parameters (equations in the module docstring)."""
@@ -309,8 +316,7 @@ class Chip:
             c_mem=c_mem,
             syn_gain_exc=gain[0],
             syn_gain_inh=gain[1],
-            i_offset=specs.MEM_OFFSET_NA_PER_CODE * config.cell("i_mem_offset")
-            * fp.offset_current_factor[idx],
+            i_offset=self.offset_current(config.cell("i_mem_offset"), idx),
             tau_refrac=config.refractory_counter / specs.REFRACTORY_CLOCK_MHZ,
             noise_mv=fp.membrane_noise_mv[idx],
             **self._adex_parameters(config),

@@ -27,7 +27,7 @@ def draw_mapping(mapping: Mapping, path: str | Path) -> Path:
     fig, axes = plt.subplots(3, 1, figsize=(8, 12), height_ratios=(1, 6, 6))
     owner = np.full(specs.N_NEURONS, np.nan)
     for k, pmap in enumerate(mapping.populations.values()):
-        owner[pmap.first_circuit:pmap.first_circuit + pmap.size] = k
+        owner[pmap.circuits] = k
     axes[0].imshow(owner.reshape(specs.N_NEURON_ROWS, specs.N_NEURON_COLUMNS), aspect="auto",
                    cmap="tab20", interpolation="nearest", vmin=0, vmax=19)
     axes[0].set_title("neuron circuits by population: "

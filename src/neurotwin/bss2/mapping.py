@@ -8,19 +8,26 @@ model <-> hardware scales). It is inspectable (:meth:`Mapping.usage`), saveable
 (:func:`neurotwin.bss2.draw.draw_mapping`).
 
 Placement. Populations take consecutive neuron circuits 0..511 in the order they were
-added (circuit ``i`` sits in hemisphere ``i // 256``, column ``i % 256``); one circuit per
-neuron. Presynaptic units are the neurons (by circuit) and then every spike source.
+added (circuit ``i`` sits in hemisphere ``i // 256``, column ``i % 256``). A neuron is a
+*logical neuron* of k neighbouring circuits of one neuron row (k = 1 unless it needs more
+synapse slots, see below; :func:`~neurotwin.bss2.neuron.merge_compartments` gives the
+merged membrane); a neuron that would straddle the end of a row starts the next row.
+Presynaptic units are the neurons (in order) and then every spike source.
 
 Synapses. In each hemisphere a greedy packer walks the presynaptic units in order and,
-per receptor, puts each unit's synapses into open rows of that receptor's mode where the
-columns are still free, opening new rows (0, 1, 2, ...) as needed. Row ``r`` belongs to
-synapse driver ``r // 2``; a driver passes every event it receives to both its rows, and
-a synapse responds when the event's 6-bit address equals its label. A unit therefore
-has one address (the low 6 bits of its 16-bit spike label), fixed when it is first
-placed, and may share a driver with up to 63 other units of distinct addresses. A signed
-projection (``receptor=None``) puts its positive weights in excitatory rows and its
-negative ones in inhibitory rows. One column of one row holds one synapse, so a neuron
-with more than 256 inputs in a hemisphere does not fit (``CapacityError("synapse rows")``).
+per receptor, puts each unit's synapses into open rows of that receptor's mode where one
+of the target neuron's columns is still free, opening new rows (0, 1, 2, ...) as needed.
+Row ``r`` belongs to synapse driver ``r // 2``; a driver passes every event it receives
+to both its rows, and a synapse responds when the event's 6-bit address equals its
+label. A unit therefore has one address (the low 6 bits of its 16-bit spike label), fixed
+when it is first placed, and may share a driver with up to 63 other units of distinct
+addresses. A signed projection (``receptor=None``) puts its positive weights in
+excitatory rows and its negative ones in inhibitory rows. One column of one row holds one
+synapse, so a neuron of k circuits holds at most 256 k synapses; by default every
+population gets ``k = ceil(largest fan-in / 256)`` circuits per neuron (the fan-in
+counting every synapse, both receptors), or ``circuits_per_neuron`` if given. More than
+256 rows in a hemisphere is ``CapacityError("synapse rows")``, more than 512 circuits
+``CapacityError("neuron circuits")``.
 
 Scales (per population; model units ms, mV, nA, nF; hardware µs, mV, nA, pF)::
 
@@ -33,6 +40,13 @@ Scales (per population; model units ms, mV, nA, nF; hardware µs, mV, nA, pF)::
     current     I_hw = k I_model,  k = s C_hw / cm      (so dV_hw/dt_hw = s dv/dt)
     weight      q = w / lsb,  lsb = g_syn / k  [model nA per LSB],
                 g_syn = 0.3 nA * gm / 500 the synaptic current per LSB at bias code gm
+    (C_hw is the merged capacitance of the neuron's k circuits; for AdEx the window's top
+    is v_spike, the comparator's threshold, and v_thresh is V_T, the ``v_exp`` cell)
+    AdEx        delta_T_hw = s delta_T,  a_hw = a C_hw / cm,  b_hw = k b,
+                tau_w [µs] = tau_w [ms]; codes by the nominal design (chip.py), rounded
+    offset      i_mem_offset code = round(k (i_offset + DC(t)) / 0.002 nA), anchor circuit
+                only; the code is rewritten where an injected DCSource starts or stops
+                (:func:`offset_schedule`, at the engine's step boundaries)
 
 Without a calibration the CapMem codes invert the chip's nominal design (exact on an
 ideal chip when the parameters fall on codes: tau = 3000 µs / code); with a
@@ -58,15 +72,16 @@ from neurotwin.bss2 import specs
 from neurotwin.bss2.calibration import Calibration
 from neurotwin.bss2.chip import Chip, Deviations
 from neurotwin.bss2.config import SWITCHES, ChipConfig, NeuronConfig, nominal_potential_code
+from neurotwin.dynamics.adex import AdEx
 from neurotwin.dynamics.lif import LIF
 from neurotwin.engines.step import StepProgram, compile_network
 from neurotwin.errors import CapacityError, ConfigError, DataError, MappingError
 from neurotwin.network import Network, Population, SpikeSourcePoisson
 
-__all__ = ["Mapping", "PopulationMap", "map_network"]
+__all__ = ["Mapping", "PopulationMap", "map_network", "offset_schedule", "place_neurons"]
 
 FORMAT = "neurotwin.bss2.mapping"
-VERSION = 1
+VERSION = 2
 
 WINDOW_LOW_READ = specs.CALIX_TARGET_RESET
 """CADC read at which v_low (the lower of v_rest and v_reset) sits."""
@@ -98,11 +113,26 @@ class PopulationMap:
     """Hardware nA per model nA (``voltage_scale * C_hw / cm``)."""
     weight_lsb_na: float
     """Model weight (nA) of one 6-bit weight LSB."""
+    circuits_per_neuron: int = 1
+    """Circuits joined into each of the population's logical neurons."""
+    first_neuron: int = 0
+    """Index of the population's first neuron among all mapped (logical) neurons."""
+
+    @property
+    def anchors(self) -> np.ndarray:
+        """First circuit of each of the population's neurons, (size,)."""
+        return place_neurons(self.first_circuit, self.size, self.circuits_per_neuron)[0]
 
     @property
     def circuits(self) -> np.ndarray:
-        """Circuit indices of the population's neurons, (size,)."""
-        return np.arange(self.first_circuit, self.first_circuit + self.size)
+        """All circuits of the population, neuron by neuron, (size * circuits_per_neuron,)."""
+        k = self.circuits_per_neuron
+        return (self.anchors[:, None] + np.arange(k)[None, :]).ravel()
+
+    @property
+    def neurons(self) -> slice:
+        """The population's neurons among all mapped (logical) neurons."""
+        return slice(self.first_neuron, self.first_neuron + self.size)
 
     def to_hardware_mv(self, v_model: Any) -> np.ndarray:
         """Model potential(s), mV, to nominal hardware potential(s), mV."""
@@ -111,6 +141,20 @@ class PopulationMap:
     def to_model_mv(self, v_hw: Any) -> np.ndarray:
         """Hardware potential(s), mV, to model potential(s), mV (inverse of the above)."""
         return self.v_low_mv + (np.asarray(v_hw) - self.v_zero_hw_mv) / self.voltage_scale
+
+
+def place_neurons(first: int, size: int, k: int) -> tuple[np.ndarray, int]:
+    """Anchors of ``size`` neurons of ``k`` circuits from circuit ``first`` on, and the
+    circuit after the last; a neuron never straddles the end of a neuron row."""
+    anchors = np.empty(size, np.int64)
+    pos = first
+    row = specs.N_NEURON_COLUMNS
+    for j in range(size):
+        if pos % row + k > row:
+            pos = (pos // row + 1) * row
+        anchors[j] = pos
+        pos += k
+    return anchors, pos
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,7 +170,8 @@ class Mapping:
     config: ChipConfig
     populations: dict[str, PopulationMap]
     n_neurons: int
-    """Circuits in use (0 .. n_neurons - 1)."""
+    """Mapped (logical) neurons; neuron i's circuits are
+    ``circuits[member_ptr[i]:member_ptr[i + 1]]``."""
     address: np.ndarray
     """6-bit address of every presynaptic unit, -1 where it has no synapse, (n_pre,)."""
     routes: np.ndarray
@@ -138,9 +183,25 @@ class Mapping:
     calibration_serial: int | None = None
     program: StepProgram = field(init=False, repr=False)
     """The network compiled for source playback (Poisson streams shared with ``ideal``)."""
+    circuits: np.ndarray = field(init=False, repr=False)
+    """Circuits in use, neuron by neuron (anchor first), (n_circuits,)."""
+    member_ptr: np.ndarray = field(init=False, repr=False)
+    """(n_neurons + 1,) offsets of each neuron's circuits in ``circuits``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "program", compile_network(self.network))
+        pmaps = list(self.populations.values())
+        circuits = np.concatenate([p.circuits for p in pmaps] + [np.zeros(0, np.int64)])
+        sizes = np.concatenate([np.full(p.size, p.circuits_per_neuron) for p in pmaps]
+                               + [np.zeros(0, np.int64)])
+        object.__setattr__(self, "circuits", circuits.astype(np.int64))
+        object.__setattr__(self, "member_ptr",
+                           np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+
+    @property
+    def n_circuits(self) -> int:
+        """Neuron circuits in use."""
+        return int(self.circuits.size)
 
     @property
     def dt(self) -> float:
@@ -159,6 +220,7 @@ class Mapping:
         synapses = int(np.count_nonzero(np.asarray(self.config.weights)))
         return {
             "neurons": (float(self.n_neurons), float(specs.N_NEURONS)),
+            "neuron circuits": (float(self.n_circuits), float(specs.N_NEURONS)),
             "synapse rows": (float(rows.sum()), float(specs.N_HEMISPHERES * specs.SYNRAM_ROWS)),
             "synapse drivers": (float(drivers.sum()),
                                 float(specs.N_HEMISPHERES * specs.N_SYNAPSE_DRIVERS)),
@@ -174,11 +236,12 @@ class Mapping:
         lines = [f"{'resource':<16}{'used':>10}{'available':>12}"]
         for name, (used, avail) in self.usage().items():
             lines.append(f"{name:<16}{used:>10g}{avail:>12g}")
-        lines.append(f"{'population':<16}{'circuits':>12}{'mV_hw/mV':>10}{'nA/LSB':>10}")
+        lines.append(f"{'population':<16}{'circuits':>12}{'per nrn':>8}{'mV_hw/mV':>10}"
+                     f"{'nA/LSB':>10}")
         for p in self.populations.values():
-            span = f"{p.first_circuit}-{p.first_circuit + p.size - 1}"
-            lines.append(f"{p.label:<16}{span:>12}{p.voltage_scale:>10.3f}"
-                         f"{p.weight_lsb_na:>10.4g}")
+            span = f"{int(p.circuits.min())}-{int(p.circuits.max())}" if p.size else "-"
+            lines.append(f"{p.label:<16}{span:>12}{p.circuits_per_neuron:>8}"
+                         f"{p.voltage_scale:>10.3f}{p.weight_lsb_na:>10.4g}")
         return "\n".join(lines)
 
     def save(self, path: str | Path) -> None:
@@ -291,57 +354,97 @@ def _read_of(v_hw: float) -> float:
     return (v_hw - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV - 0.5
 
 
-def _window_codes(lif: LIF) -> int:
-    """Widest window G (codes) <= the calix span whose v_rest and v_reset fall on codes."""
+def _top(model: LIF | AdEx) -> float:
+    """Highest potential of the voltage window: the comparator's threshold."""
+    return model.v_spike if isinstance(model, AdEx) else model.v_thresh
+
+
+def _window_codes(model: LIF | AdEx) -> int:
+    """Widest window G (codes) <= the calix span whose v_rest, v_reset (and AdEx' V_T)
+    fall on codes."""
     widest = round((WINDOW_HIGH_READ - WINDOW_LOW_READ) * specs.CADC_LSB_MV / specs.CAPMEM_LSB_MV)
-    v_low = min(lif.v_rest, lif.v_reset)
-    gap = lif.v_thresh - v_low
+    v_low = min(model.v_rest, model.v_reset)
+    gap = _top(model) - v_low
+    inner = [model.v_rest, model.v_reset] + ([model.v_thresh] if isinstance(model, AdEx) else [])
 
     def error(g: int) -> float:
-        x = np.array([lif.v_rest - v_low, lif.v_reset - v_low]) / gap * g
+        x = (np.array(inner) - v_low) / gap * g
         return float(np.sum(np.abs(x - np.round(x))))
 
     return min(range(widest, widest - 12, -1), key=lambda g: (round(error(g), 9), -g))
 
 
-def _calibrated_positions(calibration: Calibration, first: int, n: int, label: str
+def _calibrated_positions(calibration: Calibration, circuits: np.ndarray, label: str
                           ) -> np.ndarray:
-    """Positions in the calibration of circuits first .. first + n - 1."""
+    """Positions in the calibration of ``circuits``."""
     cal = calibration.neurons
     where = {int(c): i for i, c in enumerate(cal.circuits)}
-    missing = [c for c in range(first, first + n) if c not in where]
+    missing = [int(c) for c in circuits if int(c) not in where]
     if missing:
         raise ConfigError(f"circuit {missing[0]} of population {label!r} is not in the "
                           f"calibration (it calibrates {cal.n} circuits)")
-    return np.array([where[c] for c in range(first, first + n)])
+    return np.array([where[int(c)] for c in circuits], dtype=np.int64)
+
+
+def _adex_codes(model: AdEx, s: float, k: float, c_hw: float, label: str
+                ) -> dict[str, np.ndarray]:
+    """Nominal codes of the AdEx cells (module docstring); ConfigError naming the
+    parameter and its expressible range at this population's scales."""
+    top = specs.CAPMEM_MAX
+    tau_w_code = specs.TAU_W_NOMINAL_US * specs.ADAPT_TAU_NOMINAL_CODE
+    table = (  # parameter, value, cell, model units per code, lowest code, unit
+        ("delta_t", model.delta_t, "i_bias_exp", specs.DELTA_T_MV_PER_CODE / s, 1, "mV"),
+        ("a", model.a, "i_bias_adapt_a", specs.ADAPT_A_NS_PER_CODE * model.cm / c_hw, 0, "nS"),
+        ("b", model.b, "i_bias_adapt_b", specs.ADAPT_B_NA_PER_CODE / k, 0, "nA"),
+    )
+    codes: dict[str, np.ndarray] = {}
+    for name, value, cell, per_code, low, unit in table:
+        code = math.floor(value / per_code + 0.5)
+        if not low <= code <= top:
+            raise ConfigError(
+                f"{name} {value} {unit} of population {label!r} is not expressible: it "
+                f"needs {cell} code {value / per_code:.1f}; the range at this population's "
+                f"scales is [{low * per_code:.4g}, {top * per_code:.4g}] {unit}")
+        codes[cell] = np.array(code)
+    tau_code = tau_w_code / model.tau_w
+    if not (1 <= math.floor(tau_code + 0.5) <= top and model.tau_w <= specs.TAU_W_MAX_US):
+        raise ConfigError(
+            f"tau_w {model.tau_w} ms of population {label!r} is not expressible: it needs "
+            f"i_bias_adapt_tau code {tau_code:.1f}; the range is "
+            f"[{tau_w_code / top:.4g}, {specs.TAU_W_MAX_US:.4g}] ms")
+    codes["i_bias_adapt_tau"] = np.array(math.floor(tau_code + 0.5))
+    return codes
 
 
 def _population_settings(
-    pop: Population, first: int, w_max: float, calibration: Calibration | None,
-    weight_scale: float | None,
+    pop: Population, first_neuron: int, circuits: np.ndarray, k_circuits: int, w_max: float,
+    calibration: Calibration | None, weight_scale: float | None,
 ) -> tuple[PopulationMap, dict[str, np.ndarray], np.ndarray]:
-    """Scales, CapMem codes by cell (each (n,)) and refractory counts of one population."""
-    lif = pop.model
-    assert isinstance(lif, LIF)
+    """Scales, CapMem codes by cell (each (n_circuits,)) and refractory counts of one
+    population placed on ``circuits`` (neuron by neuron, anchor first)."""
+    model = pop.model
+    assert isinstance(model, LIF | AdEx)
     label = str(pop.label)
-    n = pop.size
+    n = circuits.size
+    anchor = np.arange(n) % k_circuits == 0
     u = specs.CAPMEM_LSB_MV
     cap = (specs.CALIX_TARGET_MEMBRANE_CAPACITANCE if calibration is None
            else calibration.targets.membrane_capacitance)
-    c_hw = specs.MEMBRANE_CAPACITANCE_MAX_PF * (cap + 1) / (specs.MEMBRANE_CAPACITANCE_MAX + 1)
-    v_low = min(lif.v_rest, lif.v_reset)
-    gap = lif.v_thresh - v_low
+    c_circuit = specs.MEMBRANE_CAPACITANCE_MAX_PF * (cap + 1) / (specs.MEMBRANE_CAPACITANCE_MAX + 1)
+    c_hw = k_circuits * c_circuit  # the merged membrane of the logical neuron
+    v_low = min(model.v_rest, model.v_reset)
+    gap = _top(model) - v_low
     low_code = nominal_potential_code(WINDOW_LOW_READ)
-    g = _window_codes(lif)
+    g = _window_codes(model)
 
     def scales(g: int) -> tuple[float, float]:
         s = g * u / gap
-        return s, s * c_hw / lif.cm
+        return s, s * c_hw / model.cm
 
     s, k = scales(g)
     if calibration is not None:
         gm_reference = float(calibration.targets.i_synin_gm)
-        pick = _calibrated_positions(calibration, first, n, label)
+        pick = _calibrated_positions(calibration, circuits, label)
         cal_gm = np.stack([calibration.neurons.cell(f"i_bias_synin_{r}_gm")[pick]
                            for r in RECEPTORS])
         spread = float(cal_gm.max()) / gm_reference  # the strongest circuit's code factor
@@ -377,7 +480,10 @@ def _population_settings(
         return (v - v_low) * g / gap
 
     v_zero = low_code * u
-    potentials = {"v_leak": lif.v_rest, "v_reset": lif.v_reset, "v_threshold": lif.v_thresh}
+    potentials = {"v_leak": model.v_rest, "v_reset": model.v_reset,
+                  "v_threshold": _top(model)}
+    if isinstance(model, AdEx):
+        potentials["v_exp"] = model.v_thresh
     for cell, v in potentials.items():
         read = _read_of(v_zero + s * (v - v_low))
         if not specs.CALIX_CADC_RELIABLE_LOW <= read <= specs.CALIX_CADC_RELIABLE_HIGH:
@@ -385,16 +491,17 @@ def _population_settings(
                 f"{cell} ({v} mV) of population {label!r} maps to CADC read {read:.1f}, "
                 f"outside the reliable range [{specs.CALIX_CADC_RELIABLE_LOW}, "
                 f"{specs.CALIX_CADC_RELIABLE_HIGH}]")
-    for name, tau, limit in (("tau_mem", lif.tau_mem, specs.TAU_MEM_MAX_US),
-                             ("tau_syn_exc", lif.tau_syn_exc, specs.TAU_SYN_MAX_US),
-                             ("tau_syn_inh", lif.tau_syn_inh, specs.TAU_SYN_MAX_US)):
+    for name, tau, limit in (("tau_mem", model.tau_mem, specs.TAU_MEM_MAX_US),
+                             ("tau_syn_exc", model.tau_syn_exc, specs.TAU_SYN_MAX_US),
+                             ("tau_syn_inh", model.tau_syn_inh, specs.TAU_SYN_MAX_US)):
         if tau > limit:
             raise ConfigError(f"{name} {tau} ms of population {label!r} is not expressible: "
                               f"at most {limit} µs on the chip")
-    i_offset_code = lif.i_offset * k / specs.MEM_OFFSET_NA_PER_CODE
-    if lif.i_offset < 0:
-        raise ConfigError(f"i_offset of population {label!r} must be >= 0 nA on the chip "
-                          f"(the offset current only depolarises), got {lif.i_offset}")
+    try:
+        offset_code = int(specs.offset_current_code(model.i_offset * k))
+    except ConfigError as err:
+        raise ConfigError(f"i_offset {model.i_offset} nA of population {label!r}: "
+                          f"{err}") from None
 
     codes: dict[str, np.ndarray] = {}
     tau_nominal = specs.TAU_MEM_NOMINAL_US * specs.LEAK_BIAS_NOMINAL_CODE * (cap + 1) \
@@ -403,9 +510,9 @@ def _population_settings(
     if calibration is None:
         for cell, v in potentials.items():
             codes[cell] = np.full(n, low_code + round(v_code_offset(v)))
-        codes["i_bias_leak"] = np.full(n, tau_nominal / lif.tau_mem)
-        codes["i_bias_synin_exc_tau"] = np.full(n, syn_nominal / lif.tau_syn_exc)
-        codes["i_bias_synin_inh_tau"] = np.full(n, syn_nominal / lif.tau_syn_inh)
+        codes["i_bias_leak"] = np.full(n, tau_nominal / model.tau_mem)
+        codes["i_bias_synin_exc_tau"] = np.full(n, syn_nominal / model.tau_syn_exc)
+        codes["i_bias_synin_inh_tau"] = np.full(n, syn_nominal / model.tau_syn_inh)
         for r in RECEPTORS:
             codes[f"i_bias_synin_{r}_gm"] = np.full(n, gm)
     else:
@@ -413,29 +520,34 @@ def _population_settings(
         t = calibration.targets
         reads = {"v_leak": t.leak, "v_reset": t.reset, "v_threshold": t.threshold}
         for cell, v in potentials.items():
+            if cell not in reads:  # v_exp: not calibrated, nominal code
+                codes[cell] = np.full(n, low_code + round(v_code_offset(v)))
+                continue
             v_cal = specs.CADC_ZERO_MV + (reads[cell] + 0.5) * specs.CADC_LSB_MV
             shift = np.round((v_zero + s * (v - v_low) - v_cal) / u)
             codes[cell] = cal.cell(cell)[pick] + shift
-        codes["i_bias_leak"] = cal.cell("i_bias_leak")[pick] * t.tau_mem_us / lif.tau_mem
+        codes["i_bias_leak"] = cal.cell("i_bias_leak")[pick] * t.tau_mem_us / model.tau_mem
         codes["i_bias_synin_exc_tau"] = cal.cell("i_bias_synin_exc_tau")[pick] \
-            * t.tau_syn_exc_us / lif.tau_syn_exc
+            * t.tau_syn_exc_us / model.tau_syn_exc
         codes["i_bias_synin_inh_tau"] = cal.cell("i_bias_synin_inh_tau")[pick] \
-            * t.tau_syn_inh_us / lif.tau_syn_inh
+            * t.tau_syn_inh_us / model.tau_syn_inh
         for r in RECEPTORS:
             cell = f"i_bias_synin_{r}_gm"
             codes[cell] = cal.cell(cell)[pick] * gm / gm_reference
     checked = {cell: _code(cell, value, label) for cell, value in codes.items()}
-    checked["i_mem_offset"] = np.full(n, int(np.floor(i_offset_code + 0.5)))
-    if checked["i_mem_offset"][0] > specs.CAPMEM_MAX:
-        raise ConfigError(f"i_offset {lif.i_offset} nA of population {label!r} needs offset "
-                          f"code {i_offset_code:.0f} > {specs.CAPMEM_MAX}")
+    if isinstance(model, AdEx):
+        checked.update({cell: np.full(n, code)
+                        for cell, code in _adex_codes(model, s, k, c_hw, label).items()})
+    checked["i_mem_offset"] = np.where(anchor, offset_code, 0)
     try:
-        refractory = specs.refractory_counter(lif.tau_refrac)
+        refractory = specs.refractory_counter(model.tau_refrac)
     except ConfigError as err:
         raise ConfigError(f"tau_refrac of population {label!r}: {err}") from None
-    pmap = PopulationMap(label=label, first_circuit=first, size=n, v_low_mv=float(v_low),
+    pmap = PopulationMap(label=label, first_circuit=int(circuits[0]) if n else 0,
+                         size=pop.size, v_low_mv=float(v_low),
                          v_zero_hw_mv=float(v_zero), voltage_scale=float(s),
-                         current_scale=float(k), weight_lsb_na=float(lsb_real))
+                         current_scale=float(k), weight_lsb_na=float(lsb_real),
+                         circuits_per_neuron=k_circuits, first_neuron=first_neuron)
     return pmap, checked, np.full(n, int(refractory))
 
 
@@ -458,15 +570,18 @@ class _Hemisphere:
         return len(self.mode) - 1
 
 
-def _pack(hemi: _Hemisphere, unit: int, mode: int, columns: np.ndarray, address: np.ndarray
-          ) -> list[tuple[int, np.ndarray]]:
-    """Place ``unit``'s synapses onto ``columns`` (unique) in rows of ``mode``.
+def _pack(hemi: _Hemisphere, unit: int, mode: int, targets: np.ndarray, owner: np.ndarray,
+          address: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Place ``unit``'s synapses onto the neurons ``targets`` (one entry per synapse,
+    repeats allowed) in rows of ``mode``, each into a free column of its neuron.
 
-    Returns (row, columns placed there) pairs; sets ``address[unit]`` on first placement.
+    ``owner`` gives the neuron of every column of the hemisphere (-1: none); a neuron's
+    columns are contiguous and owners rise with the column. Returns (row, entry
+    positions, columns) triples; sets ``address[unit]`` on first placement.
     """
-    remaining = np.zeros(specs.SYNRAM_COLUMNS, bool)
-    remaining[columns] = True
-    placed: list[tuple[int, np.ndarray]] = []
+    remaining = np.ones(targets.size, bool)
+    placed: list[tuple[int, np.ndarray, np.ndarray]] = []
+    stride = specs.SYNRAM_COLUMNS + 1
 
     def accepts(row: int) -> bool:
         driver = row // 2
@@ -478,32 +593,121 @@ def _pack(hemi: _Hemisphere, unit: int, mode: int, columns: np.ndarray, address:
                 return False
             a = free[0]
             address[unit] = a
-        owner = hemi.owner.get((driver, a), unit)
-        if owner != unit:
+        holder = hemi.owner.get((driver, a), unit)
+        if holder != unit:
             return False
         hemi.owner[(driver, a)] = unit
         return True
 
+    def matches(row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Entries that find a free column of their neuron in ``row``, and the columns."""
+        entries = np.nonzero(remaining)[0]
+        order = entries[np.argsort(targets[entries], kind="stable")]
+        t = targets[order]
+        rank = np.arange(t.size) - np.searchsorted(t, t)  # k-th synapse onto its neuron
+        cols = np.nonzero(hemi.free[row] & (owner >= 0))[0]
+        o = owner[cols]
+        col_rank = np.arange(o.size) - np.searchsorted(o, o)  # k-th free column of it
+        col_keys = o * stride + col_rank
+        keys = t * stride + rank
+        if not col_keys.size:
+            return order[:0], cols
+        pos = np.minimum(np.searchsorted(col_keys, keys), col_keys.size - 1)
+        hit = col_keys[pos] == keys
+        return order[hit], cols[pos[hit]]
+
+    def take(row: int) -> bool:
+        entries, cols = matches(row)
+        if not entries.size or not accepts(row):
+            return False
+        hemi.free[row, cols] = False
+        remaining[entries] = False
+        placed.append((row, entries, cols))
+        return True
+
     modes = np.asarray(hemi.mode)
     if modes.size:
-        candidates = np.nonzero((modes == mode) & (hemi.free & remaining).any(axis=1))[0]
+        wanted = np.isin(owner, targets)
+        candidates = np.nonzero((modes == mode) & (hemi.free & wanted).any(axis=1))[0]
         for row in candidates:
-            take = hemi.free[row] & remaining
-            if not take.any() or not accepts(int(row)):
-                continue
-            hemi.free[row] &= ~take
-            remaining &= ~take
-            placed.append((int(row), np.nonzero(take)[0]))
+            take(int(row))
             if not remaining.any():
                 return placed
     while remaining.any():
-        row = hemi.open_row(mode)
-        if not accepts(row):
-            continue
-        hemi.free[row] &= ~remaining
-        placed.append((row, np.nonzero(remaining)[0]))
-        remaining[:] = False
+        take(hemi.open_row(mode))
     return placed
+
+
+def _compartments(network: Network, first: dict[str, int], n_neurons: int,
+                  circuits_per_neuron: int | dict[str, int] | None) -> dict[str, int]:
+    """Circuits per neuron of every population: given, or enough synapse slots (256 per
+    circuit) for its largest fan-in."""
+    labels = [str(p.label) for p in network.populations]
+    if isinstance(circuits_per_neuron, dict):
+        unknown = set(circuits_per_neuron) - set(labels)
+        if unknown:
+            raise ConfigError(f"circuits_per_neuron names unknown populations "
+                              f"{sorted(unknown)}; populations: {', '.join(labels)}")
+    fan_in = np.zeros(n_neurons, np.int64)
+    for proj in network.projections:
+        post = proj.synapses().post + first[proj.post]
+        fan_in += np.bincount(post, minlength=n_neurons)
+    out: dict[str, int] = {}
+    for pop in network.populations:
+        label = str(pop.label)
+        given = circuits_per_neuron.get(label) if isinstance(circuits_per_neuron, dict) \
+            else circuits_per_neuron
+        if given is None:
+            most = int(fan_in[first[label]:first[label] + pop.size].max(initial=0))
+            k = max(1, math.ceil(most / specs.SYNRAM_ROWS))
+        else:
+            k = int(specs.check_integer_range(f"circuits_per_neuron of {label!r}", given, 1,
+                                              specs.CIRCUITS_PER_NEURON_MAX))
+        if k > specs.CIRCUITS_PER_NEURON_MAX:
+            raise CapacityError("circuits per neuron", k, specs.CIRCUITS_PER_NEURON_MAX,
+                                f"population {label!r}: one neuron row")
+        if k > 1 and isinstance(pop.model, AdEx):
+            raise MappingError(f"AdEx population {label!r} needs {k} circuits per neuron; "
+                               f"the bss2 mapping places AdEx neurons on one circuit only")
+        out[label] = k
+    return out
+
+
+def offset_schedule(mapping: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where injected currents rewrite the ``i_mem_offset`` code of a neuron's anchor.
+
+    The ``ideal`` engine's step-boundary schedule of each neuron's total injected current
+    (``StepProgram.dc_step``), as codes of ``i_offset + DC`` on the neuron's scale.
+
+    Returns
+    -------
+    steps, neurons, codes
+        (E,) int arrays, sorted by step: from step ``steps[e]`` on (step 0: before the
+        run starts) neuron ``neurons[e]``'s anchor has code ``codes[e]``.
+
+    Raises
+    ------
+    ConfigError
+        A total current outside the offset cell's range, naming the population.
+    """
+    prog = mapping.program
+    neurons = np.empty(prog.dc_neuron.size, np.int64)
+    codes = np.empty(prog.dc_neuron.size, np.int64)
+    for pop in mapping.network.populations:
+        label = str(pop.label)
+        pmap = mapping.populations[label]
+        lo, hi = prog.pop_slices[label]
+        sel = (prog.dc_neuron >= lo) & (prog.dc_neuron < hi)
+        if not sel.any():
+            continue
+        neurons[sel] = prog.dc_neuron[sel] - lo + pmap.first_neuron
+        total = pop.model.i_offset + prog.dc_value[sel]
+        try:
+            codes[sel] = specs.offset_current_code(total * pmap.current_scale)
+        except ConfigError as err:
+            raise ConfigError(f"injected current into population {label!r} (i_offset plus "
+                              f"DCSource amplitudes): {err}") from None
+    return prog.dc_step.astype(np.int64), neurons, codes
 
 
 def map_network(
@@ -511,13 +715,15 @@ def map_network(
     chip: Chip | None = None,
     calibration: Calibration | None = None,
     weight_scale: float | None = None,
+    circuits_per_neuron: int | dict[str, int] | None = None,
 ) -> Mapping:
     """Map ``network`` onto ``chip``.
 
     Parameters
     ----------
     network
-        LIF populations, spike sources and projections; not modified.
+        LIF and AdEx populations, spike sources, projections, injected DC currents; not
+        modified.
     chip
         The chip (default: an ideal chip, serial 0).
     calibration
@@ -526,17 +732,20 @@ def map_network(
     weight_scale
         Model nA per 6-bit weight LSB (default: from the calibration's synaptic strength,
         else the largest weight onto each population is 63 LSB).
+    circuits_per_neuron
+        Circuits joined into one logical neuron, for all populations (int) or by label
+        (dict; others automatic). Default: ``ceil(largest fan-in / 256)`` per population.
 
     Raises
     ------
     CapacityError
-        More than 512 neurons, more than 256 synapse rows (128 drivers) in a hemisphere,
-        more than 2**16 presynaptic units (spike labels), or Poisson input above the link
-        limit.
+        More than 512 neuron circuits, more than 256 synapse rows (128 drivers) in a
+        hemisphere, more than 2**16 presynaptic units (spike labels), or Poisson input
+        above the link limit.
     ConfigError
-        A parameter that is not expressible, or a weight above 63 LSB.
+        A parameter or injected current that is not expressible, or a weight above 63 LSB.
     MappingError
-        AdEx populations or injected currents (not supported by this mapping).
+        A model other than LIF and AdEx, or an AdEx population of multi-circuit neurons.
     """
     chip = Chip(0, Deviations.ideal()) if chip is None else chip
     if not isinstance(chip, Chip):
@@ -547,16 +756,11 @@ def map_network(
     if weight_scale is not None and not (math.isfinite(weight_scale) and weight_scale > 0):
         raise ConfigError(f"weight_scale must be a positive number of nA per LSB, "
                           f"got {weight_scale!r}")
-    if network.currents:
-        raise MappingError("the bss2 mapping does not support injected currents (DCSource)")
     for pop in network.populations:
-        if not isinstance(pop.model, LIF):
-            raise MappingError(f"the bss2 mapping places LIF populations only; "
+        if not isinstance(pop.model, LIF | AdEx):
+            raise MappingError(f"the bss2 mapping places LIF and AdEx populations only; "
                                f"{pop.label!r} is {type(pop.model).__name__}")
     n_neurons = sum(p.size for p in network.populations)
-    if n_neurons > specs.N_NEURONS:
-        raise CapacityError("neurons", n_neurons, specs.N_NEURONS,
-                            "one circuit per neuron")
     n_pre = n_neurons + sum(s.size for s in network.sources)
     if n_pre > specs.SPIKE_LABEL_COUNT:
         raise CapacityError("spike labels", n_pre, specs.SPIKE_LABEL_COUNT,
@@ -572,6 +776,18 @@ def map_network(
         pre_first[str(src.label)] = offset
         offset += src.size
 
+    k_of = _compartments(network, first, n_neurons, circuits_per_neuron)
+    placement: dict[str, np.ndarray] = {}
+    end = 0
+    for pop in network.populations:
+        label = str(pop.label)
+        anchors, end = place_neurons(end, pop.size, k_of[label])
+        placement[label] = (anchors[:, None] + np.arange(k_of[label])[None, :]).ravel()
+    if end > specs.N_NEURONS:
+        sizes = ", ".join(f"{label}: {k}" for label, k in k_of.items())
+        raise CapacityError("neuron circuits", end, specs.N_NEURONS,
+                            f"{n_neurons} neurons; circuits per neuron {sizes}")
+
     w_max = dict.fromkeys(first, 0.0)
     for proj in network.projections:
         syn = proj.synapses()
@@ -582,22 +798,24 @@ def map_network(
                else calibration.apply().neurons)
     capmem = np.array(neurons.capmem, copy=True)
     refrac = np.array(neurons.refractory_counter, copy=True)
-    enable = np.zeros(specs.N_NEURONS, bool)
+    switches = {name: np.zeros(specs.N_NEURONS, bool) for name in SWITCHES}
     pops: dict[str, PopulationMap] = {}
     for pop in network.populations:
         label = str(pop.label)
-        pmap, codes, counts = _population_settings(pop, first[label], w_max[label],
-                                                   calibration, weight_scale)
-        sl = slice(pmap.first_circuit, pmap.first_circuit + pmap.size)
+        circuits = placement[label]
+        pmap, codes, counts = _population_settings(pop, first[label], circuits, k_of[label],
+                                                   w_max[label], calibration, weight_scale)
         for cell, value in codes.items():
-            capmem[specs.CAPMEM_CELLS.index(cell), sl] = value
-        refrac[sl] = counts
-        enable[sl] = True
+            capmem[specs.CAPMEM_CELLS.index(cell), circuits] = value
+        refrac[circuits] = counts
+        switches["enable_threshold"][pmap.anchors] = True
+        if isinstance(pop.model, AdEx):
+            switches["enable_exponential"][circuits] = True
+            switches["enable_adaptation"][circuits] = pop.model.a != 0 or pop.model.b != 0
         pops[label] = pmap
-    neurons = replace(neurons, capmem=capmem, refractory_counter=refrac,
-                      enable_threshold=enable)
+    neurons = replace(neurons, capmem=capmem, refractory_counter=refrac, **switches)
 
-    # synapses: (unit, circuit, mode, q, delay) grouped per hemisphere and unit
+    # synapses: (unit, neuron, mode, q, delay), packed per hemisphere and (unit, mode)
     entries: list[tuple[np.ndarray, ...]] = []
     for proj in network.projections:
         syn = proj.synapses()
@@ -616,6 +834,10 @@ def map_network(
             mode = np.full(syn.pre.shape, ROW_MODE[proj.receptor])
         entries.append((syn.pre + pre_first[proj.pre], syn.post + first[proj.post], mode, q,
                         network.delay_steps(proj)))
+    anchor_of = np.concatenate([pops[str(p.label)].anchors for p in network.populations]
+                               + [np.zeros(0, np.int64)])
+    size_of = np.concatenate([np.full(p.size, k_of[str(p.label)])
+                              for p in network.populations] + [np.zeros(0, np.int64)])
     shape = (specs.N_HEMISPHERES, specs.SYNRAM_ROWS, specs.SYNRAM_COLUMNS)
     weights = np.zeros(shape, np.int64)
     addresses = np.zeros(shape, np.int64)
@@ -624,32 +846,30 @@ def map_network(
     address = np.full(n_pre, -1, np.int64)
     routes: set[tuple[int, int, int]] = set()
     if entries:
-        unit, circuit, mode, q, dsteps = (np.concatenate(x) for x in zip(*entries, strict=True))
-        hemisphere = circuit // specs.SYNRAM_COLUMNS
-        column = circuit % specs.SYNRAM_COLUMNS
-        order = np.lexsort((column, mode, unit, hemisphere))
+        unit, post, mode, q, dsteps = (np.concatenate(x) for x in zip(*entries, strict=True))
+        hemisphere = anchor_of[post] // specs.SYNRAM_COLUMNS
+        order = np.lexsort((post, mode, unit, hemisphere))
         for h in range(specs.N_HEMISPHERES):
+            owner = np.full(specs.SYNRAM_COLUMNS, -1, np.int64)
+            here = np.nonzero(anchor_of // specs.SYNRAM_COLUMNS == h)[0]
+            for i in here:
+                col = anchor_of[i] % specs.SYNRAM_COLUMNS
+                owner[col:col + size_of[i]] = i
             hemi = _Hemisphere()
             sel = order[hemisphere[order] == h]
-            keys = np.stack([unit[sel], mode[sel]], axis=1)
             if not sel.size:
                 continue
+            keys = np.stack([unit[sel], mode[sel]], axis=1)
             bounds = np.nonzero(np.any(np.diff(keys, axis=0) != 0, axis=1))[0] + 1
             for group in np.split(sel, bounds):
-                todo = group
-                while todo.size:  # duplicates (same unit, column, mode) go to further rows
-                    cols = column[todo]
-                    _, firsts = np.unique(cols, return_index=True)
-                    batch = todo[firsts]
-                    u_, m_ = int(unit[batch[0]]), int(mode[batch[0]])
-                    for row, placed_cols in _pack(hemi, u_, m_, column[batch], address):
-                        idx = batch[np.isin(column[batch], placed_cols)]
-                        if row < specs.SYNRAM_ROWS:
-                            weights[h, row, column[idx]] = q[idx]
-                            addresses[h, row, column[idx]] = address[u_]
-                            delays[h, row, column[idx]] = dsteps[idx]
-                        routes.add((u_, h, row // 2))
-                    todo = np.setdiff1d(todo, batch, assume_unique=True)
+                u_, m_ = int(unit[group[0]]), int(mode[group[0]])
+                for row, at, cols in _pack(hemi, u_, m_, post[group], owner, address):
+                    idx = group[at]
+                    if row < specs.SYNRAM_ROWS:
+                        weights[h, row, cols] = q[idx]
+                        addresses[h, row, cols] = address[u_]
+                        delays[h, row, cols] = dsteps[idx]
+                    routes.add((u_, h, row // 2))
             if len(hemi.mode) > specs.SYNRAM_ROWS:
                 raise CapacityError(
                     "synapse rows", len(hemi.mode), specs.SYNRAM_ROWS,
@@ -669,6 +889,7 @@ def map_network(
         delay_steps=delays,
         calibration_serial=None if calibration is None else calibration.serial,
     )
+    offset_schedule(mapping)  # injected currents within the offset cell's range
     rate = poisson_input_rate(network, address, n_neurons)
     limit = specs.INPUT_EVENT_RATE_MAX_HZ / specs.ACCELERATION
     if rate > limit:

@@ -20,6 +20,18 @@ On top of the LIF step the analog circuit adds
 The threshold comparator compares the noisy membrane; a disabled comparator is an
 infinite threshold. The reset is a clamp to ``v_reset`` for the refractory time, as in
 :func:`~neurotwin.dynamics.lif.lif_step`.
+
+Logical neurons (:func:`merge_compartments`): k neighbouring circuits whose membranes are
+connected share one membrane (calix/hxtorch logical neurons of one compartment; twin
+model). Capacitances and leak conductances add, every member's synaptic inputs and
+offset current flow onto the shared membrane, and the first member (the anchor) spikes,
+resets and counts the refractory time::
+
+    C = sum_c C_c,   g = sum_c g_c  (g_c = C_c / tau_c),   tau_mem = C / g
+    v_leak = sum_c g_c v_leak_c / g,   i_offset = sum_c i_offset_c
+    C dv/dt = -g (v - v_leak) + sum_c (i_exc_c - i_inh_c) + i_offset
+    (each member's i_exc_c, i_inh_c decays with its own tau_syn_c)
+    noise_mv = sqrt(sum_c noise_c^2 g_c C_c / (g C))   (independent noise currents)
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from neurotwin.dynamics.adex import AdEx, AdExConstants, AdExState, adex_constan
 from neurotwin.dynamics.lif import LIF, LIFConstants, LIFState, lif_constants, lif_step
 from neurotwin.errors import ConfigError, check_multiple_of, check_positive
 
-__all__ = ["CircuitParameters", "Emulation", "emulate"]
+__all__ = ["CircuitParameters", "Emulation", "emulate", "merge_compartments"]
 
 _F64 = torch.float64
 
@@ -163,6 +175,49 @@ class CircuitParameters:
                 raise ConfigError(f"{f.name} must have shape ({n},), got {arr.shape}")
             arr.setflags(write=False)
             object.__setattr__(self, f.name, arr)
+
+
+def merge_compartments(params: CircuitParameters, member_ptr: np.ndarray) -> CircuitParameters:
+    """Parameters of logical neurons made of connected circuits (module docstring).
+
+    Parameters
+    ----------
+    params
+        Actual parameters of all member circuits, (n_circuits,), members of one neuron
+        consecutive, the anchor first.
+    member_ptr
+        (n + 1,) offsets: neuron i has the circuits ``member_ptr[i]:member_ptr[i + 1]``.
+
+    Returns
+    -------
+    CircuitParameters
+        One entry per logical neuron, (n,). A neuron of one circuit keeps that circuit's
+        parameters bit for bit; the synaptic fields are the anchor's (each member's own
+        synaptic inputs stay with the member).
+    """
+    ptr = np.asarray(member_ptr, dtype=np.int64)
+    if ptr.ndim != 1 or ptr.size < 1 or ptr[0] != 0 or ptr[-1] != params.n \
+            or np.any(np.diff(ptr) < 1):
+        raise ConfigError(f"member_ptr must rise strictly from 0 to {params.n}")
+    anchor = ptr[:-1]
+    single = np.diff(ptr) == 1
+    g_c = params.c_mem / params.tau_mem
+    c_sum = np.add.reduceat(params.c_mem, anchor)
+    g_sum = np.add.reduceat(g_c, anchor)
+
+    def merged(value: np.ndarray, joint: np.ndarray) -> np.ndarray:
+        return np.where(single, value[anchor], joint)
+
+    values = {f.name: getattr(params, f.name)[anchor] for f in fields(params)}
+    values.update(
+        c_mem=merged(params.c_mem, c_sum),
+        tau_mem=merged(params.tau_mem, c_sum / g_sum),
+        v_leak=merged(params.v_leak, np.add.reduceat(g_c * params.v_leak, anchor) / g_sum),
+        i_offset=merged(params.i_offset, np.add.reduceat(params.i_offset, anchor)),
+        noise_mv=merged(params.noise_mv, np.sqrt(np.add.reduceat(
+            params.noise_mv**2 * g_c * params.c_mem, anchor) / (g_sum * c_sum))),
+    )
+    return CircuitParameters(**values)
 
 
 @dataclass(frozen=True, eq=False)

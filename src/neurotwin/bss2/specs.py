@@ -19,7 +19,8 @@ source. Sources:
 Hardware numerics (bit widths, rounding, saturation) are applied in exactly one function
 each, all in this module: :func:`check_capmem` (CapMem range), :func:`quantize_weight`
 (6-bit weights), :func:`check_address` (6-bit labels), :func:`cadc_read` (8-bit CADC),
-:func:`madc_read` (10-bit MADC), :func:`refractory_counter` (8-bit refractory counter).
+:func:`madc_read` (10-bit MADC), :func:`refractory_counter` (8-bit refractory counter),
+:func:`offset_current_code` (the membrane offset current's CapMem code).
 
 Units of the chip's analog side: hardware time in µs, voltage in mV, current in nA,
 capacitance in pF. With these units the LIF equations of :mod:`neurotwin.dynamics` hold
@@ -44,6 +45,7 @@ __all__ = [
     "check_capmem",
     "check_integer_range",
     "madc_read",
+    "offset_current_code",
     "quantize_weight",
     "refractory_counter",
 ]
@@ -79,6 +81,10 @@ ROWS_PER_SYNAPSE_DRIVER = 2
 """Each driver feeds two synapse rows (halco SynapseRowOnSynapseDriver)."""
 N_BACKGROUND_GENERATORS = 8
 """Background spike generators, regular or Poisson (halco BackgroundSpikeSourceOnDLS)."""
+CIRCUITS_PER_NEURON_MAX = N_NEURON_COLUMNS
+"""Most circuits one logical neuron joins: neighbours of one neuron row connected through
+their horizontal membrane switches (twin: the twin's logical neurons stay within one
+row; halco ``LogicalNeuronOnDLS`` also allows shapes over both rows)."""
 SPIKE_LABEL_BITS = 16
 """Width of an event's spike label (haldls SpikeLabel)."""
 
@@ -458,3 +464,26 @@ def refractory_counter(refractory_us: Any) -> np.ndarray:
             f"{REFRACTORY_CLOCK_MHZ} MHz), got {t[bad].ravel()[0].item()!r} µs"
         )
     return counts.astype(np.int64)
+
+
+def offset_current_code(current_na: Any) -> np.ndarray:
+    """CapMem code(s) of ``i_mem_offset`` for membrane offset current(s) in nA (nominal
+    design): ``floor(I / MEM_OFFSET_NA_PER_CODE + 0.5)``.
+
+    Raises
+    ------
+    ConfigError
+        If a current needs a code outside [0, CAPMEM_MAX]: the cell only depolarises and
+        holds at most 1022 * 0.002 nA = 2.044 nA.
+    """
+    i = np.asarray(current_na, dtype=np.float64)
+    check_finite("offset current", i)
+    codes = np.floor(i / MEM_OFFSET_NA_PER_CODE + 0.5)
+    bad = (codes < CAPMEM_MIN) | (codes > CAPMEM_MAX)
+    if np.any(bad):
+        worst = i[bad].ravel()[0].item()
+        raise ConfigError(
+            f"offset current {worst:.6g} nA needs i_mem_offset code "
+            f"{worst / MEM_OFFSET_NA_PER_CODE:.1f}, outside [{CAPMEM_MIN}, {CAPMEM_MAX}] "
+            f"(0 to {CAPMEM_MAX * MEM_OFFSET_NA_PER_CODE:.4g} nA on the chip)")
+    return codes.astype(np.int64)
