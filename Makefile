@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
 DEPS := pyproject.toml constraints.txt
 
-.PHONY: demo test test-slow bench bench-eventprop bench-bss2 lint
+.PHONY: demo test test-slow bench bench-eventprop bench-bss2 bench-s2-mapping lint
 
 demo: $(VENV)/.installed
 	$(BIN)/neurotwin run cuba
@@ -33,6 +33,15 @@ bench/envs/jaxsnn/.installed:
 
 bench-bss2: $(VENV)/.installed
 	$(BIN)/neurotwin bench bss2
+
+# SpiNNaker2 mapping against sPyNNaker, which lives in its own environment
+bench-s2-mapping: $(VENV)/.installed bench/envs/spynnaker/.installed
+	$(BIN)/neurotwin bench s2-mapping
+
+bench/envs/spynnaker/.installed:
+	$(PYTHON) -m venv bench/envs/spynnaker
+	bench/envs/spynnaker/bin/python -m pip install --quiet 'sPyNNaker==1!7.4.1'
+	touch $@
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests

@@ -90,6 +90,9 @@ class S2Cost(Cost):
         (n_chips, 6) packets that crossed each outgoing link, all trials.
     energy_breakdown
         Energy per term of the model, J ("idle", "pe_cycles", "links").
+    pe_max_cycles, pe_mean_cycles
+        (n_slices,) per PE (slice order of the placement): largest cycles in one tick,
+        and cycles per tick averaged over ticks and trials.
     """
 
     ticks: int = 0
@@ -105,6 +108,12 @@ class S2Cost(Cost):
         default_factory=lambda: np.zeros((0, LINKS_PER_CHIP), np.int64), compare=False, repr=False
     )
     energy_breakdown: dict[str, float] = field(default_factory=dict, compare=False)
+    pe_max_cycles: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.int64), compare=False, repr=False
+    )
+    pe_mean_cycles: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.float64), compare=False, repr=False
+    )
 
 
 def estimate_cost(
@@ -170,4 +179,6 @@ def estimate_cost(
         packets_delivered=int((sent * n_deliv).sum()),
         link_packets=np.asarray(link, np.int64).reshape(-1, LINKS_PER_CHIP),
         energy_breakdown=breakdown,
+        pe_max_cycles=np.asarray(max_cycles, np.int64),
+        pe_mean_cycles=np.asarray(total_cycles, np.float64) / max(ticks * trials, 1),
     )
