@@ -23,4 +23,7 @@ from neurotwin.bss2.neuron import CircuitParameters as CircuitParameters
 from neurotwin.bss2.neuron import Emulation as Emulation
 from neurotwin.bss2.neuron import emulate as emulate
 from neurotwin.bss2.neuron import merge_compartments as merge_compartments
+from neurotwin.bss2.readout import Bss2Result as Bss2Result
+from neurotwin.bss2.readout import CorrelationReadout as CorrelationReadout
+from neurotwin.bss2.readout import Readout as Readout
 from neurotwin.bss2.specs import SaturationWarning as SaturationWarning

@@ -27,7 +27,10 @@ r"""The ``bss2`` backend: a network mapped onto one virtual HICANN-X and emulate
   earlier than the ``ideal`` backend's step ends;
 * hardware time in, model time out: times are reported in ms of model time (numerically
   equal to µs of hardware time); traces "v" in model mV through the population's inverse
-  voltage map, "i_exc"/"i_inh" in model nA (hardware nA divided by the current scale).
+  voltage map, "i_exc"/"i_inh" in model nA (hardware nA divided by the current scale);
+* the chip's readouts asked for with the ``readout`` option (CADC membrane samples, one
+  MADC trace, correlation sensors of one projection; :mod:`~neurotwin.bss2.readout`) in
+  the returned :class:`~neurotwin.bss2.readout.Bss2Result`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numba
@@ -50,8 +53,17 @@ from neurotwin.bss2.config import NeuronConfig
 from neurotwin.bss2.cost import estimate_cost
 from neurotwin.bss2.mapping import Mapping, map_network, offset_schedule, poisson_input_rate
 from neurotwin.bss2.neuron import merge_compartments
+from neurotwin.bss2.readout import (
+    Bss2Result,
+    Readout,
+    cadc_readout,
+    check_readout,
+    correlation_readout,
+    madc_readout,
+    membrane_requests,
+)
 from neurotwin.dynamics.lif import LIF, lif_constants
-from neurotwin.engines.result import Result, SpikeRecord
+from neurotwin.engines.result import SpikeRecord
 
 # the source playback of the ideal engine, so that both backends see the same Poisson spikes
 from neurotwin.engines.step import CHUNK_STEPS, source_spikes, trial_rngs
@@ -289,7 +301,8 @@ class Bss2Backend(Backend):
     """The BrainScaleS-2 twin (see the module docstring and ``docs/bss2.md``).
 
     ``map`` options: ``chip`` (default: an ideal chip, serial 0), ``calibration``,
-    ``weight_scale`` (model nA per weight LSB), ``circuits_per_neuron`` (int or by label).
+    ``weight_scale`` (model nA per weight LSB), ``circuits_per_neuron`` (int or by label),
+    ``readout`` (a :class:`~neurotwin.bss2.readout.Readout`: the chip readouts to record).
     """
 
     name = "bss2"
@@ -297,20 +310,27 @@ class Bss2Backend(Backend):
     def map(self, network: Network, chip: Chip | None = None,
             calibration: Calibration | None = None, weight_scale: float | None = None,
             circuits_per_neuron: int | dict[str, int] | None = None,
-            **options: Any) -> Mapping:
-        """Map ``network`` onto the chip (:func:`~neurotwin.bss2.mapping.map_network`)."""
+            readout: Readout | None = None, **options: Any) -> Mapping:
+        """Map ``network`` onto the chip (:func:`~neurotwin.bss2.mapping.map_network`)
+        and attach the ``readout`` options (ConfigError naming an unknown population,
+        neuron index or projection)."""
         if options:
             raise ConfigError(f"unknown bss2 map options {sorted(options)}; known: chip, "
-                              f"calibration, weight_scale, circuits_per_neuron")
-        return map_network(network, chip=chip, calibration=calibration,
-                           weight_scale=weight_scale, circuits_per_neuron=circuits_per_neuron)
+                              f"calibration, weight_scale, circuits_per_neuron, readout")
+        if readout is not None:
+            check_readout(readout, network)
+        mapping = map_network(network, chip=chip, calibration=calibration,
+                              weight_scale=weight_scale,
+                              circuits_per_neuron=circuits_per_neuron)
+        return mapping if readout is None else replace(mapping, readout=readout)
 
     def run(self, artefact: Mapping, duration: float, seed: int = 0, trials: int = 1,
-            progress: Any = None) -> Result:
+            progress: Any = None) -> Bss2Result:
         """Emulate ``artefact`` for ``duration`` ms of model time, ``trials`` trials.
 
-        Trial b draws its Poisson input from the stream ``(seed, b)`` (as ``ideal``) and
-        its membrane noise from ``(seed, b, 1)``.
+        Trial b draws its Poisson input from the stream ``(seed, b)`` (as ``ideal``), its
+        membrane noise from ``(seed, b, 1)`` and the readouts' read noise from
+        ``(seed, b, 2..4)`` (:mod:`~neurotwin.bss2.readout`).
         """
         mapping = artefact
         net = mapping.network
@@ -382,6 +402,19 @@ class Bss2Backend(Backend):
                 trace_code += [STATE_CODES[var]] * local.size
                 trace_idx += list(pmap.first_neuron + local)
                 columns[(label, var)] = (start_col, len(trace_code))
+        # the readouts' membranes, hardware mV at every step, after the recorded traces
+        readout = check_readout(mapping.readout, net)  # also when set on a loaded mapping
+        requests = membrane_requests(mapping)
+        readout_col = len(trace_code)
+        trace_code += [STATE_CODES["v"]] * requests.size
+        trace_idx += list(requests)
+        keep_spikes = record_spikes.copy()
+        if readout.correlation is not None:
+            for label in readout.correlation:
+                if label in mapping.populations:
+                    keep_spikes[mapping.populations[label].neurons] = True
+        keep_sources = bool(prog.record_sources) or (
+            readout.correlation is not None and readout.correlation[0] not in mapping.populations)
         code_arr = np.asarray(trace_code, np.int64)
         idx_arr = np.asarray(trace_idx, np.int64)
         traces = np.zeros((trials, steps, code_arr.size))
@@ -397,7 +430,7 @@ class Bss2Backend(Backend):
         n_spikes = 0
         routed = mapping.address[n:] >= 0
         input_events = int(np.count_nonzero(routed[early])) * trials
-        recorded = np.nonzero(record_spikes)[0] if n else np.zeros(0, np.int64)
+        recorded = np.nonzero(keep_spikes)[0] if n else np.zeros(0, np.int64)
         # one buffer for all chunks, filled in place: the trials' streams in parallel
         # threads (numpy's generators release the GIL), no per-chunk stacking copy
         noise_buf = np.empty((trials, min(CHUNK_STEPS, steps) if noisy else 0, n))
@@ -424,7 +457,7 @@ class Bss2Backend(Backend):
                     sl = slice(bounds[b], bounds[b + 1])
                     spike_steps[b].append(k[sl] + j0)
                     spike_ids[b].append(recorded[i[sl]])
-                    if prog.record_sources:
+                    if keep_sources:
                         ks = np.repeat(np.arange(j0, j1), np.diff(src_ptr[b]))
                         src_steps[b].append(ks)
                         src_ids_all[b].append(src_ids[src_ptr[b, 0]:src_ptr[b, -1]])
@@ -436,8 +469,10 @@ class Bss2Backend(Backend):
         for label, pmap in mapping.populations.items():
             if not record_spikes[pmap.neurons].any():
                 continue
+            chosen = None if record_spikes[pmap.neurons].all() \
+                else np.nonzero(record_spikes[pmap.neurons])[0]
             records[label] = _record(spike_steps, spike_ids, pmap.first_neuron,
-                                     pmap.first_neuron + pmap.size, dt, None)
+                                     pmap.first_neuron + pmap.size, dt, chosen)
         for label, chosen in prog.record_sources.items():
             first, end = prog.source_slices[label]
             records[label] = _record(src_steps, src_ids_all, first, end, dt, chosen)
@@ -451,11 +486,29 @@ class Bss2Backend(Backend):
                 block = block / pmap.current_scale
             out_traces[(label, var)] = torch.from_numpy(np.ascontiguousarray(block))
         cost = estimate_cost(mapping, duration, trials, wall, input_events, n_spikes)
-        return Result(network=net, duration=float(duration), n_trials=trials,
-                      spike_records=records, traces=out_traces, cost=cost,
-                      meta={"chip_serial": mapping.chip.serial,
-                            "calibration_serial": mapping.calibration_serial,
-                            "timestamp_resolution_us": specs.FPGA_TICK_US})
+        # the membranes at k * dt for k = 0 .. steps (the final state closes the run)
+        v_read = np.concatenate([traces[:, :, readout_col:readout_col + requests.size],
+                                 state.v[:, None, requests]], axis=1)
+        n_cadc = v_read.shape[2] - (readout.madc is not None)
+        cadc, cadc_times = cadc_readout(mapping, v_read[:, :, :n_cadc], seed) \
+            if n_cadc else ({}, np.zeros(0))
+        madc, madc_times = madc_readout(mapping, v_read[:, :, -1], seed) \
+            if readout.madc is not None else (None, None)
+        correlation = None
+        if readout.correlation is not None:
+            joined = [[np.concatenate(x[b]) for b in range(trials)]
+                      for x in (spike_steps, spike_ids, src_steps, src_ids_all)]
+            correlation = correlation_readout(
+                mapping, steps * dt, list(zip(joined[0], joined[1], strict=True)),
+                list(zip(joined[2], joined[3], strict=True)), seed)
+        return Bss2Result(network=net, duration=float(duration), n_trials=trials,
+                          spike_records=records, traces=out_traces, cost=cost,
+                          meta={"chip_serial": mapping.chip.serial,
+                                "calibration_serial": mapping.calibration_serial,
+                                "timestamp_resolution_us": specs.FPGA_TICK_US,
+                                "readout": readout},
+                          cadc=cadc, cadc_times=cadc_times, madc=madc, madc_times=madc_times,
+                          correlation=correlation)
 
 
 @dataclass(frozen=True, eq=False)

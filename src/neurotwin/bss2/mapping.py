@@ -72,6 +72,7 @@ from neurotwin.bss2 import specs
 from neurotwin.bss2.calibration import Calibration
 from neurotwin.bss2.chip import Chip, Deviations
 from neurotwin.bss2.config import SWITCHES, ChipConfig, NeuronConfig, nominal_potential_code
+from neurotwin.bss2.readout import Readout
 from neurotwin.dynamics.adex import AdEx
 from neurotwin.dynamics.lif import LIF
 from neurotwin.engines.step import StepProgram, compile_network
@@ -181,6 +182,12 @@ class Mapping:
     Not a HICANN-X field: FPGA playback times external events; for on-chip recurrence the
     twin honours the model's delay (the chip's fixed routing latency is not modelled)."""
     calibration_serial: int | None = None
+    placements: tuple[np.ndarray, ...] = ()
+    """Per projection (in ``network.projections`` order) the (hemisphere, row, column) of
+    each synapse, (S, 3) int, synapses in ``Projection.synapses()`` order."""
+    readout: Readout = field(default_factory=Readout)
+    """The chip readouts a run records (:class:`~neurotwin.bss2.readout.Readout`); not
+    saved with the mapping."""
     program: StepProgram = field(init=False, repr=False)
     """The network compiled for source playback (Poisson streams shared with ``ideal``)."""
     circuits: np.ndarray = field(init=False, repr=False)
@@ -267,6 +274,7 @@ class Mapping:
             "address": self.address.tolist(),
             "routes": self.routes.tolist(),
             "delay_steps": self.delay_steps.tolist(),
+            "placements": [p.tolist() for p in self.placements],
         }
         Path(path).write_text(json.dumps(data))
 
@@ -313,6 +321,8 @@ class Mapping:
                 routes=np.asarray(data["routes"], dtype=np.int64).reshape(-1, 3),
                 delay_steps=np.asarray(data["delay_steps"], dtype=np.int64),
                 calibration_serial=data["calibration_serial"],
+                placements=tuple(np.asarray(p, dtype=np.int64).reshape(-1, 3)
+                                 for p in data.get("placements", [])),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"corrupt mapping {str(path)!r}: {err}") from None
@@ -845,6 +855,7 @@ def map_network(
     row_modes = np.zeros((specs.N_HEMISPHERES, specs.SYNRAM_ROWS), np.int64)
     address = np.full(n_pre, -1, np.int64)
     routes: set[tuple[int, int, int]] = set()
+    slots = np.full((sum(e[0].size for e in entries), 3), -1, np.int64)
     if entries:
         unit, post, mode, q, dsteps = (np.concatenate(x) for x in zip(*entries, strict=True))
         hemisphere = anchor_of[post] // specs.SYNRAM_COLUMNS
@@ -869,6 +880,8 @@ def map_network(
                         weights[h, row, cols] = q[idx]
                         addresses[h, row, cols] = address[u_]
                         delays[h, row, cols] = dsteps[idx]
+                    slots[idx] = np.stack([np.full(cols.size, h), np.full(cols.size, row),
+                                           cols], axis=1)
                     routes.add((u_, h, row // 2))
             if len(hemi.mode) > specs.SYNRAM_ROWS:
                 raise CapacityError(
@@ -888,6 +901,8 @@ def map_network(
         routes=np.array(sorted(routes), dtype=np.int64).reshape(-1, 3),
         delay_steps=delays,
         calibration_serial=None if calibration is None else calibration.serial,
+        placements=tuple(np.split(slots, np.cumsum([e[0].size for e in entries])[:-1]))
+        if entries else (),
     )
     offset_schedule(mapping)  # injected currents within the offset cell's range
     rate = poisson_input_rate(network, address, n_neurons)
