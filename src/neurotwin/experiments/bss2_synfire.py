@@ -292,7 +292,7 @@ def run(
             f"{', calibrated' if calibration is not None else ', uncalibrated'})")
     activity = group_activity(result, config)
     files = ["raster.png", "latency.png", "occupancy.png"]
-    runs = {"bss2": (result, activity)}
+    runs: dict[str, tuple[Result, dict[str, Any]]] = {"bss2": (result, activity)}
     if backend != "bss2":
         ref = simulate(net, config.duration, backend=backend, seed=seed, trials=config.trials)
         _raster(ref, config, out_dir / "raster_reference.png",
