@@ -288,9 +288,9 @@ def _input_rate(mapping: Mapping, duration: float) -> float:
     """Mean input event rate of the routed sources over ``duration``, Hz of model time."""
     prog = mapping.program
     routed = mapping.address[mapping.n_neurons:] >= 0
-    emit = prog.array_emit_step
+    emit = prog.sources.array_emit_step
     steps = mapping.network.steps(duration)
-    sent = routed[prog.array_source] & (emit < steps)
+    sent = routed[prog.sources.array_source] & (emit < steps)
     array_events = int(np.count_nonzero(sent))
     rate = poisson_input_rate(mapping.network, mapping.address, mapping.n_neurons)
     return rate + array_events / (duration * 1e-3)
@@ -377,7 +377,7 @@ class Bss2Backend(Backend):
         ioff = np.repeat(kc.c[3][None], trials, axis=0)
         n_slots = int(table.delay_steps.max()) + 1 if table.delay_steps.size else 2
         buf = np.zeros((n_slots, trials, 2 * nc))
-        for src in prog.array_source[prog.array_emit_step < 0]:
+        for src in prog.sources.array_source[prog.sources.array_emit_step < 0]:
             lo, hi = table.indptr[n + src], table.indptr[n + src + 1]
             slots = (table.delay_steps[lo:hi] - 1) % n_slots
             for b in range(trials):
@@ -423,7 +423,7 @@ class Bss2Backend(Backend):
         spike_ids: list[list[np.ndarray]] = [[] for _ in range(trials)]
         src_steps: list[list[np.ndarray]] = [[] for _ in range(trials)]
         src_ids_all: list[list[np.ndarray]] = [[] for _ in range(trials)]
-        early = prog.array_source[prog.array_emit_step < 0]
+        early = prog.sources.array_source[prog.sources.array_emit_step < 0]
         for b in range(trials):
             src_steps[b].append(np.full(early.size, -1))
             src_ids_all[b].append(early)
@@ -437,7 +437,7 @@ class Bss2Backend(Backend):
         with ThreadPoolExecutor(max_workers=min(trials, os.cpu_count() or 1)) as pool:
             for j0 in range(0, steps, CHUNK_STEPS):
                 j1 = min(j0 + CHUNK_STEPS, steps)
-                src_ptr, src_ids = source_spikes(prog, rngs, j0, j1)
+                src_ptr, src_ids = source_spikes(prog.sources, rngs, j0, j1)
                 noise = noise_buf
                 if noisy:
                     m = j1 - j0

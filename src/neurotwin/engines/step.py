@@ -45,7 +45,15 @@ from neurotwin.engines.result import Cost, Result, SpikeRecord
 from neurotwin.errors import ConfigError
 from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
 
-__all__ = ["StepProgram", "compile_network", "run_program", "source_spikes", "trial_rngs"]
+__all__ = [
+    "SourcePlan",
+    "StepProgram",
+    "compile_network",
+    "run_program",
+    "source_plan",
+    "source_spikes",
+    "trial_rngs",
+]
 
 STATE_CODES = {"v": 0, "i_exc": 1, "i_inh": 2, "w": 3}
 """Row of each state variable in the kernels' state stack."""
@@ -62,6 +70,59 @@ SEGMENT_CONSTANTS = tuple(n for n in LIF_CONSTANT_NAMES if n != "refrac_steps") 
     ADEX_CONSTANT_NAMES
 )
 """Float constants of a segment (population) in the numba kernel, in its row order."""
+
+
+@dataclass(frozen=True, eq=False)
+class SourcePlan:
+    """Spike-source emissions on a time grid of step ``dt``: what :func:`source_spikes`
+    reads. Shared by every engine and twin that must see the same source spikes."""
+
+    array_emit_step: np.ndarray
+    """Step in which each SpikeSourceArray spike is emitted (round(t/dt) - 1), sorted."""
+    array_source: np.ndarray
+    """Source index of each SpikeSourceArray spike."""
+    poisson: list[tuple[int, np.ndarray, int, int]]
+    """Per Poisson node: (first source index, probability per step, first step, end step)."""
+
+
+def source_plan(network: Network, dt: float) -> tuple[SourcePlan, dict[str, tuple[int, int]]]:
+    """The network's spike sources on a grid of ``dt`` ms, and source label -> (first, end)
+    source index (sources numbered in network order).
+
+    A spike emitted in step j is stamped (j + 1) dt; an array spike at t is rounded to the
+    grid; a Poisson source is active in step j when start <= (j + 1) dt < stop, with
+    probability rate * dt per step (ConfigError if that exceeds 1).
+    """
+    source_slices: dict[str, tuple[int, int]] = {}
+    emit, which = [], []
+    poisson = []
+    first = 0
+    for src in network.sources:
+        source_slices[str(src.label)] = (first, first + src.size)
+        if isinstance(src, SpikeSourceArray):
+            for k, times in enumerate(src.spike_times):
+                steps = np.rint(np.asarray(times) / dt).astype(np.int64)
+                emit.append(steps - 1)
+                which.append(np.full(steps.size, first + k, np.int64))
+        elif isinstance(src, SpikeSourcePoisson):
+            prob = np.asarray(src.rate) * dt * 1e-3
+            if np.any(prob > 1.0):
+                raise ConfigError(
+                    f"rate of {src.label!r} must be <= 1/dt = {1e3 / dt} Hz on this grid, "
+                    f"got {np.max(src.rate)} Hz"
+                )
+            start = math.ceil(src.start / dt - 1e-9) - 1
+            stop = math.ceil(src.stop / dt - 1e-9) - 1 if math.isfinite(src.stop) else 2**62
+            poisson.append((first, prob, max(start, 0), stop))
+        first += src.size
+    if emit:
+        emit_all = np.concatenate(emit)
+        which_all = np.concatenate(which)
+        order = np.lexsort((which_all, emit_all))
+        plan = SourcePlan(emit_all[order], which_all[order], poisson)
+    else:
+        plan = SourcePlan(np.zeros(0, np.int64), np.zeros(0, np.int64), poisson)
+    return plan, source_slices
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,12 +160,8 @@ class StepProgram:
     delay_steps: np.ndarray
     n_slots: int
     """Ring buffer length: max delay in steps + 1."""
-    array_emit_step: np.ndarray
-    """Step in which each SpikeSourceArray spike is emitted (round(t/dt) - 1), sorted."""
-    array_source: np.ndarray
-    """Source index of each SpikeSourceArray spike."""
-    poisson: list[tuple[int, np.ndarray, int, int]]
-    """Per Poisson node: (first source index, probability per step, first step, end step)."""
+    sources: SourcePlan
+    """Spike-source emissions on the grid."""
     dc_step: np.ndarray
     """Steps at which an injected current changes, sorted."""
     dc_neuron: np.ndarray
@@ -211,12 +268,8 @@ def compile_network(
         offset += pop.size
     n_neurons = offset
     n_lif = sum(p.size for p in pops if isinstance(p.model, LIF))
-    source_slices: dict[str, tuple[int, int]] = {}
-    offset = 0
-    for src in network.sources:
-        source_slices[str(src.label)] = (offset, offset + src.size)
-        offset += src.size
-    n_sources = offset
+    sources, source_slices = source_plan(network, dt)
+    n_sources = sum(src.size for src in network.sources)
 
     names = LIF_CONSTANT_NAMES + ADEX_CONSTANT_NAMES
     constants = {name: np.zeros(n_neurons) for name in names}
@@ -262,35 +315,6 @@ def compile_network(
         indptr = np.zeros(n_pre + 1, np.int64)
     n_slots = int(delay_steps.max()) + 1 if delay_steps.size else 2
 
-    # sources
-    emit, which = [], []
-    poisson = []
-    for src in network.sources:
-        first, _ = source_slices[str(src.label)]
-        if isinstance(src, SpikeSourceArray):
-            for k, times in enumerate(src.spike_times):
-                steps = np.rint(np.asarray(times) / dt).astype(np.int64)
-                emit.append(steps - 1)
-                which.append(np.full(steps.size, first + k, np.int64))
-        elif isinstance(src, SpikeSourcePoisson):
-            prob = np.asarray(src.rate) * dt * 1e-3
-            if np.any(prob > 1.0):
-                raise ConfigError(
-                    f"rate of {src.label!r} must be <= 1/dt = {1e3 / dt} Hz on this grid, "
-                    f"got {np.max(src.rate)} Hz"
-                )
-            # spike emitted in step j is stamped (j+1) dt; active when start <= (j+1) dt < stop
-            start = math.ceil(src.start / dt - 1e-9) - 1
-            stop = math.ceil(src.stop / dt - 1e-9) - 1 if math.isfinite(src.stop) else 2**62
-            poisson.append((first, prob, max(start, 0), stop))
-    if emit:
-        emit_all = np.concatenate(emit)
-        which_all = np.concatenate(which)
-        order = np.lexsort((which_all, emit_all))
-        array_emit_step, array_source = emit_all[order], which_all[order]
-    else:
-        array_emit_step = array_source = np.zeros(0, np.int64)
-
     dc_step, dc_neuron, dc_value = _dc_events(network, pop_slices, n_neurons)
 
     # recording
@@ -332,9 +356,7 @@ def compile_network(
         weight=weight,
         delay_steps=delay_steps,
         n_slots=n_slots,
-        array_emit_step=array_emit_step,
-        array_source=array_source,
-        poisson=poisson,
+        sources=sources,
         dc_step=dc_step,
         dc_neuron=dc_neuron,
         dc_value=dc_value,
@@ -355,7 +377,7 @@ def compile_network(
 
 
 def source_spikes(
-    prog: StepProgram, rngs: list[np.random.Generator], j0: int, j1: int
+    plan: SourcePlan, rngs: list[np.random.Generator], j0: int, j1: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Source emissions in steps [j0, j1) per trial, as CSR over (trial, step).
 
@@ -364,14 +386,14 @@ def source_spikes(
     trial's stream in step order, so the result does not depend on the chunking.
     """
     n = j1 - j0
-    lo, hi = np.searchsorted(prog.array_emit_step, [j0, j1])
-    arr_k = prog.array_emit_step[lo:hi] - j0
-    arr_id = prog.array_source[lo:hi]
+    lo, hi = np.searchsorted(plan.array_emit_step, [j0, j1])
+    arr_k = plan.array_emit_step[lo:hi] - j0
+    arr_id = plan.array_source[lo:hi]
     ptrs, ids = [], []
     total = 0
     for rng in rngs:
         ks, idx = [arr_k], [arr_id]
-        for first, prob, start, stop in prog.poisson:
+        for first, prob, start, stop in plan.poisson:
             draws = rng.random((n, prob.size))
             steps = np.arange(j0, j1)[:, None]
             active = (steps >= start) & (steps < stop)
@@ -392,7 +414,7 @@ def _initial_buffer(prog: StepProgram, trials: int) -> np.ndarray:
     """Ring buffer (slots, trials, 2 * n_neurons) holding spikes of sources at t = 0,
     which are emitted before the first step."""
     buf = np.zeros((prog.n_slots, trials, 2 * prog.n_neurons))
-    early = prog.array_source[prog.array_emit_step < 0]
+    early = prog.sources.array_source[prog.sources.array_emit_step < 0]
     for src in early:
         row = prog.n_neurons + src
         lo, hi = prog.indptr[row], prog.indptr[row + 1]
@@ -810,14 +832,14 @@ def run_program(
     start = time.perf_counter()
     make = _numba_advance if prog.kernel == "numba" else _torch_advance
     advance, traces = make(prog, steps, trials)
-    early = prog.array_source[prog.array_emit_step < 0]
+    early = prog.sources.array_source[prog.sources.array_emit_step < 0]
     neuron_spikes: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(trials)]
     source_chunks: list[list[tuple[np.ndarray, np.ndarray]]] = [
         [(np.full(early.size, -1), early)] for _ in range(trials)
     ]
     for j0 in range(0, steps, CHUNK_STEPS):
         j1 = min(j0 + CHUNK_STEPS, steps)
-        src_ptr, src_ids = source_spikes(prog, rngs, j0, j1)
+        src_ptr, src_ids = source_spikes(prog.sources, rngs, j0, j1)
         for b, spikes in enumerate(advance(j0, j1, src_ptr, src_ids)):
             neuron_spikes[b].append(spikes)
             if prog.record_sources:

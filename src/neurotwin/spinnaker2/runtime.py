@@ -38,7 +38,6 @@ miss (PE, tick, cycles over). The simulation itself goes on as if the PE had cau
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,9 +50,15 @@ import torch
 
 from neurotwin.dynamics.lif import LIF
 from neurotwin.engines.result import Result, SpikeRecord
-from neurotwin.engines.step import CHUNK_STEPS, StepProgram, source_spikes, trial_rngs
+from neurotwin.engines.step import (
+    CHUNK_STEPS,
+    SourcePlan,
+    source_plan,
+    source_spikes,
+    trial_rngs,
+)
 from neurotwin.errors import CapacityError, ConfigError, check_positive
-from neurotwin.network import Network, SpikeSourceArray, SpikeSourcePoisson
+from neurotwin.network import Network
 from neurotwin.spinnaker2 import numerics
 from neurotwin.spinnaker2.cost import DeadlineMiss, estimate_cost
 from neurotwin.spinnaker2.numerics import WeightFormat
@@ -77,19 +82,6 @@ STATE_CODES = {"v": 0, "i_exc": 1, "i_inh": 2}
 DEADLINE_POLICIES = ("report", "raise")
 MISS_CAPACITY = 10_000
 """Deadline misses kept in detail (all are counted)."""
-
-
-@dataclass(frozen=True, eq=False)
-class SourcePlan:
-    """Spike-source emissions on the tick grid, in the fields
-    :func:`~neurotwin.engines.step.source_spikes` reads."""
-
-    array_emit_step: np.ndarray
-    """Tick in which each array spike is emitted (round(t / tick) - 1), sorted."""
-    array_source: np.ndarray
-    """Source index of each array spike."""
-    poisson: list[tuple[int, np.ndarray, int, int]]
-    """Per Poisson node: (first source index, probability per tick, first tick, end tick)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,39 +153,6 @@ class S2Program:
     def budget_cycles(self) -> int:
         """Cycles a PE has per tick at ``clock_mhz``."""
         return round(self.clock_mhz * 1e3 * self.tick_ms)
-
-
-def _source_plan(network: Network, tick: float) -> tuple[SourcePlan, dict[str, tuple[int, int]]]:
-    """Emission ticks of array sources and per-tick probabilities of Poisson sources
-    (the ideal engine's rules with dt = tick)."""
-    source_slices: dict[str, tuple[int, int]] = {}
-    emit, which, poisson = [], [], []
-    first = 0
-    for src in network.sources:
-        source_slices[str(src.label)] = (first, first + src.size)
-        if isinstance(src, SpikeSourceArray):
-            for k, times in enumerate(src.spike_times):
-                steps = np.rint(np.asarray(times) / tick).astype(np.int64)
-                emit.append(steps - 1)
-                which.append(np.full(steps.size, first + k, np.int64))
-        elif isinstance(src, SpikeSourcePoisson):
-            prob = np.asarray(src.rate) * tick * 1e-3
-            if np.any(prob > 1.0):
-                raise ConfigError(
-                    f"rate of {src.label!r} must be <= 1/tick = {1e3 / tick} Hz, "
-                    f"got {np.max(src.rate)} Hz"
-                )
-            start = math.ceil(src.start / tick - 1e-9) - 1
-            stop = math.ceil(src.stop / tick - 1e-9) - 1 if math.isfinite(src.stop) else 2**62
-            poisson.append((first, prob, max(start, 0), stop))
-        first += src.size
-    if emit:
-        e, w = np.concatenate(emit), np.concatenate(which)
-        order = np.lexsort((w, e))
-        e, w = e[order], w[order]
-    else:
-        e = w = np.zeros(0, np.int64)
-    return SourcePlan(e, w, poisson), source_slices
 
 
 def _scales(
@@ -299,7 +258,7 @@ def compile_program(
     for pop in pops:
         pop_slices[str(pop.label)] = (n, n + pop.size)
         n += pop.size
-    plan, source_slices = _source_plan(network, tick_ms)
+    plan, source_slices = source_plan(network, tick_ms)
     n_sources = sum(s.size for s in network.sources)
     n_units = n + n_sources
 
@@ -704,10 +663,9 @@ def run_program(
     source_chunks: list[list[tuple[np.ndarray, np.ndarray]]] = [
         [(np.full(early.size, -1), early)] for _ in range(trials)
     ]
-    as_step = cast(StepProgram, plan)  # source_spikes reads only the SourcePlan fields
     for j0 in range(0, ticks, CHUNK_STEPS):
         j1 = min(j0 + CHUNK_STEPS, ticks)
-        src_ptr, src_ids = source_spikes(as_step, rngs, j0, j1)
+        src_ptr, src_ids = source_spikes(plan, rngs, j0, j1)
         while reached.min() < j1:
             _chunk(
                 0, trials, j0, j1, reached, state, refrac, ring, prog.consts, prog.refrac_ticks,
