@@ -178,7 +178,7 @@ class YinYangConfig:
     tau_0: float = 0.5
     tau_1: float = 6.4
     alpha: float = 3e-3
-    learning_rate: float = 5e-3
+    learning_rate: float = 2e-3  # GeNN's 5e-3 collapsed here after ~6 epochs (docs)
     lr_decay: float = 0.95
     batch_size: int = 32
     epochs: int = 40
