@@ -46,12 +46,16 @@ from neurotwin.errors import ConfigError
 from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
 
 __all__ = [
+    "RecordingPlan",
     "SourcePlan",
     "StepProgram",
     "compile_network",
+    "recording_of",
+    "recording_plan",
     "run_program",
     "source_plan",
     "source_spikes",
+    "spike_records",
     "trial_rngs",
 ]
 
@@ -225,6 +229,102 @@ def _dc_events(net: Network, pop_slices: dict[str, tuple[int, int]], n_neurons: 
     )
 
 
+@dataclass(frozen=True)
+class RecordingPlan:
+    """What a run records, in a kernel's index spaces (neurons; sources)."""
+
+    record_spikes: np.ndarray
+    """Per neuron: record its spikes (bool)."""
+    record_sources: dict[str, np.ndarray]
+    """Source label -> indices (within the node) whose spikes are recorded."""
+    trace_code: np.ndarray
+    """Per recorded trace column: state row (``state_codes`` of :func:`recording_plan`)."""
+    trace_neuron: np.ndarray
+    """Per recorded trace column: neuron index."""
+    trace_columns: dict[tuple[str, str], tuple[int, int]]
+    """(label, variable) -> (first, end) trace column."""
+
+
+def recording_plan(
+    network: Network,
+    pop_slices: dict[str, tuple[int, int]],
+    source_slices: dict[str, tuple[int, int]],
+    n_neurons: int,
+    state_codes: dict[str, int] = STATE_CODES,
+) -> RecordingPlan:
+    """The network's recordings as index arrays; ConfigError for a state variable the
+    kernel does not hold (``state_codes``: variable -> state row)."""
+    record_spikes = np.zeros(n_neurons, bool)
+    record_sources: dict[str, np.ndarray] = {}
+    trace_code, trace_neuron = [], []
+    trace_columns: dict[tuple[str, str], tuple[int, int]] = {}
+    column = 0
+    for label, variables in network.recordings.items():
+        size = network.nodes[label].size
+        for var, chosen in variables.items():
+            local = np.arange(size) if chosen is None else np.asarray(chosen)
+            if label in source_slices:
+                record_sources[label] = local
+                continue
+            first = pop_slices[label][0]
+            if var == "spikes":
+                record_spikes[first + local] = True
+                continue
+            if var not in state_codes:
+                raise ConfigError(f"{var!r} of {label!r} cannot be recorded here; "
+                                  f"recordable: spikes, {', '.join(state_codes)}")
+            trace_code.append(np.full(local.size, state_codes[var]))
+            trace_neuron.append(first + local)
+            trace_columns[(label, var)] = (column, column + local.size)
+            column += local.size
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    return RecordingPlan(record_spikes, record_sources, cat(trace_code), cat(trace_neuron),
+                         trace_columns)
+
+
+def spike_records(
+    plan: RecordingPlan,
+    pop_slices: dict[str, tuple[int, int]],
+    source_slices: dict[str, tuple[int, int]],
+    dt: float,
+    trials: int,
+    neuron_chunks: list[list[tuple[np.ndarray, np.ndarray]]],
+    source_chunks: list[list[tuple[np.ndarray, np.ndarray]]],
+) -> dict[str, SpikeRecord]:
+    """Spike records per node from per-trial (step, global index) chunks, sorted by
+    (trial, time, id); a spike emitted in step j is stamped (j + 1) dt."""
+    wanted: list[tuple[str, tuple[int, int], Any, np.ndarray | None]] = [
+        (lbl, sl, neuron_chunks, None)
+        for lbl, sl in pop_slices.items()
+        if plan.record_spikes[sl[0] : sl[1]].any()
+    ]
+    wanted += [(lbl, source_slices[lbl], source_chunks, ids)
+               for lbl, ids in plan.record_sources.items()]
+    records: dict[str, SpikeRecord] = {}
+    for label, (first, end), chunks, chosen in wanted:
+        times, ids, trial_ids = [], [], []
+        for b in range(trials):
+            k = np.concatenate([s for s, _ in chunks[b]])
+            i = np.concatenate([i for _, i in chunks[b]])
+            sel = (i >= first) & (i < end)
+            if chosen is not None:
+                sel &= np.isin(i - first, chosen)
+            k, i = k[sel], i[sel] - first
+            order = np.lexsort((i, k))
+            times.append((k[order] + 1) * dt)
+            ids.append(i[order])
+            trial_ids.append(np.full(order.size, b))
+        records[label] = SpikeRecord(
+            np.concatenate(times).astype(np.float64),
+            np.concatenate(ids).astype(np.int64),
+            np.concatenate(trial_ids).astype(np.int64),
+        )
+    return records
+
+
 def compile_network(
     network: Network,
     dtype: str = "float64",
@@ -317,27 +417,7 @@ def compile_network(
 
     dc_step, dc_neuron, dc_value = _dc_events(network, pop_slices, n_neurons)
 
-    # recording
-    record_spikes = np.zeros(n_neurons, bool)
-    record_sources: dict[str, np.ndarray] = {}
-    trace_code, trace_neuron = [], []
-    trace_columns: dict[tuple[str, str], tuple[int, int]] = {}
-    column = 0
-    for label, variables in network.recordings.items():
-        size = network.nodes[label].size
-        for var, chosen in variables.items():
-            local = np.arange(size) if chosen is None else chosen
-            if label in source_slices:
-                record_sources[label] = local
-                continue
-            first = pop_slices[label][0]
-            if var == "spikes":
-                record_spikes[first + local] = True
-                continue
-            trace_code.append(np.full(local.size, STATE_CODES[var]))
-            trace_neuron.append(first + local)
-            trace_columns[(label, var)] = (column, column + local.size)
-            column += local.size
+    recording = recording_plan(network, pop_slices, source_slices, n_neurons)
     return StepProgram(
         network=network,
         dt=dt,
@@ -360,15 +440,11 @@ def compile_network(
         dc_step=dc_step,
         dc_neuron=dc_neuron,
         dc_value=dc_value,
-        record_spikes=record_spikes,
-        record_sources=record_sources,
-        trace_code=(
-            np.concatenate(trace_code).astype(np.int64) if trace_code else np.zeros(0, np.int64)
-        ),
-        trace_neuron=(
-            np.concatenate(trace_neuron).astype(np.int64) if trace_neuron else np.zeros(0, np.int64)
-        ),
-        trace_columns=trace_columns,
+        record_spikes=recording.record_spikes,
+        record_sources=recording.record_sources,
+        trace_code=recording.trace_code,
+        trace_neuron=recording.trace_neuron,
+        trace_columns=recording.trace_columns,
     )
 
 
@@ -766,41 +842,10 @@ def trial_rngs(seed: int, trials: int) -> list[np.random.Generator]:
             for b in range(trials)]
 
 
-def _records(
-    prog: StepProgram,
-    trials: int,
-    neuron_spikes: list[list[tuple[np.ndarray, np.ndarray]]],
-    source_chunks: list[list[tuple[np.ndarray, np.ndarray]]],
-) -> dict[str, SpikeRecord]:
-    """Spike records per node from per-trial (step, global index) chunks.
-
-    A spike emitted in step j is stamped (j + 1) dt.
-    """
-    wanted: list[tuple[str, tuple[int, int], Any, np.ndarray | None]] = [
-        (lbl, sl, neuron_spikes, None)
-        for lbl, sl in prog.pop_slices.items()
-        if prog.record_spikes[sl[0] : sl[1]].any()
-    ]
-    wanted += [(lbl, prog.source_slices[lbl], source_chunks, ids)
-               for lbl, ids in prog.record_sources.items()]
-    records: dict[str, SpikeRecord] = {}
-    for label, (first, end), chunks, chosen in wanted:
-        times, ids, trial_ids = [], [], []
-        for b in range(trials):
-            k = np.concatenate([s for s, _ in chunks[b]])
-            i = np.concatenate([i for _, i in chunks[b]])
-            sel = (i >= first) & (i < end)
-            if chosen is not None:
-                sel &= np.isin(i - first, chosen)
-            times.append((k[sel] + 1) * prog.dt)
-            ids.append(i[sel] - first)
-            trial_ids.append(np.full(int(sel.sum()), b))
-        records[label] = SpikeRecord(
-            np.concatenate(times),
-            np.concatenate(ids).astype(np.int64),
-            np.concatenate(trial_ids).astype(np.int64),
-        )
-    return records
+def recording_of(prog: Any) -> RecordingPlan:
+    """The recording plan held by a compiled program (its record_* and trace_* fields)."""
+    return RecordingPlan(prog.record_spikes, prog.record_sources, prog.trace_code,
+                         prog.trace_neuron, prog.trace_columns)
 
 
 def run_program(
@@ -853,7 +898,10 @@ def run_program(
         network=prog.network,
         duration=float(duration),
         n_trials=trials,
-        spike_records=_records(prog, trials, neuron_spikes, source_chunks),
+        spike_records=spike_records(
+            recording_of(prog), prog.pop_slices, prog.source_slices, prog.dt, trials,
+            neuron_spikes, source_chunks,
+        ),
         traces={key: traces_t[:, :, lo:hi] for key, (lo, hi) in prog.trace_columns.items()},
         cost=Cost(bio_time_ms=float(duration), wall_time_s=wall),
         meta={"kernel": prog.kernel, "dtype": str(prog.dtype), "device": str(prog.device)},

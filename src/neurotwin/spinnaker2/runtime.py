@@ -41,7 +41,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import numba
 import numpy as np
@@ -49,12 +49,15 @@ import scipy.sparse as sp
 import torch
 
 from neurotwin.dynamics.lif import LIF
-from neurotwin.engines.result import Result, SpikeRecord
+from neurotwin.engines.result import Result
 from neurotwin.engines.step import (
     CHUNK_STEPS,
     SourcePlan,
+    recording_of,
+    recording_plan,
     source_plan,
     source_spikes,
+    spike_records,
     trial_rngs,
 )
 from neurotwin.errors import CapacityError, ConfigError, check_positive
@@ -377,30 +380,7 @@ def compile_program(
     base += np.where(kinds == "LIF", width * CYCLES_PER_NEURON, 0)
     base += np.where(kinds == "SpikeSourcePoisson", width * CYCLES_PER_POISSON_SOURCE, 0)
 
-    # recording
-    record_spikes = np.zeros(n, bool)
-    record_sources: dict[str, np.ndarray] = {}
-    trace_code, trace_neuron = [], []
-    trace_columns: dict[tuple[str, str], tuple[int, int]] = {}
-    column = 0
-    for label, variables in network.recordings.items():
-        size = network.nodes[label].size
-        for var, chosen in variables.items():
-            local = np.arange(size) if chosen is None else np.asarray(chosen)
-            if label in source_slices:
-                record_sources[label] = local
-                continue
-            first = pop_slices[label][0]
-            if var == "spikes":
-                record_spikes[first + local] = True
-                continue
-            if var not in STATE_CODES:
-                raise ConfigError(f"{var!r} of {label!r} cannot be recorded on SpiNNaker2; "
-                                  f"recordable: spikes, {', '.join(STATE_CODES)}")
-            trace_code.append(np.full(local.size, STATE_CODES[var]))
-            trace_neuron.append(first + local)
-            trace_columns[(label, var)] = (column, column + local.size)
-            column += local.size
+    recording = recording_plan(network, pop_slices, source_slices, n, STATE_CODES)
 
     scale_exc = np.zeros(n, np.float32)
     scale_inh = np.zeros(n, np.float32)
@@ -442,11 +422,11 @@ def compile_program(
         looped=looped,
         base_cycles=base,
         sources=plan,
-        record_spikes=record_spikes,
-        record_sources=record_sources,
-        trace_code=cat(trace_code),
-        trace_neuron=cat(trace_neuron),
-        trace_columns=trace_columns,
+        record_spikes=recording.record_spikes,
+        record_sources=recording.record_sources,
+        trace_code=recording.trace_code,
+        trace_neuron=recording.trace_neuron,
+        trace_columns=recording.trace_columns,
     )
 
 
@@ -724,7 +704,10 @@ def run_program(
         network=net,
         duration=float(duration),
         n_trials=trials,
-        spike_records=_records(prog, trials, neuron_chunks, source_chunks),
+        spike_records=spike_records(
+            recording_of(prog), prog.pop_slices, prog.source_slices, prog.tick_ms, trials,
+            neuron_chunks, source_chunks,
+        ),
         traces={key: traces_t[:, :, lo:hi] for key, (lo, hi) in prog.trace_columns.items()},
         cost=cost,
         meta={
@@ -736,41 +719,3 @@ def run_program(
             "looped_keys": int(prog.looped.sum()),
         },
     )
-
-
-def _records(
-    prog: S2Program,
-    trials: int,
-    neuron_chunks: list[list[tuple[np.ndarray, np.ndarray]]],
-    source_chunks: list[list[tuple[np.ndarray, np.ndarray]]],
-) -> dict[str, SpikeRecord]:
-    """Spike records per node; a spike in tick j is stamped (j + 1) * tick."""
-    wanted: list[tuple[str, int, int, Any, np.ndarray | None]] = [
-        (label, lo, hi, neuron_chunks, None)
-        for label, (lo, hi) in prog.pop_slices.items()
-        if prog.record_spikes[lo:hi].any()
-    ]
-    wanted += [
-        (label, *prog.source_slices[label], source_chunks, ids)
-        for label, ids in prog.record_sources.items()
-    ]
-    records: dict[str, SpikeRecord] = {}
-    for label, first, end, chunks, chosen in wanted:
-        times, ids, trial_ids = [], [], []
-        for b in range(trials):
-            k = np.concatenate([s for s, _ in chunks[b]])
-            i = np.concatenate([i for _, i in chunks[b]])
-            sel = (i >= first) & (i < end)
-            if chosen is not None:
-                sel &= np.isin(i - first, chosen)
-            k, i = k[sel], i[sel] - first
-            order = np.lexsort((i, k))
-            times.append((k[order] + 1) * prog.tick_ms)
-            ids.append(i[order])
-            trial_ids.append(np.full(order.size, b))
-        records[label] = SpikeRecord(
-            np.concatenate(times).astype(np.float64),
-            np.concatenate(ids).astype(np.int64),
-            np.concatenate(trial_ids).astype(np.int64),
-        )
-    return records
