@@ -413,7 +413,7 @@ class Bss2Backend(Backend):
             for label in readout.correlation:
                 if label in mapping.populations:
                     keep_spikes[mapping.populations[label].neurons] = True
-        keep_sources = bool(prog.record_sources) or (
+        keep_sources = bool(prog.recording.record_sources) or (
             readout.correlation is not None and readout.correlation[0] not in mapping.populations)
         code_arr = np.asarray(trace_code, np.int64)
         idx_arr = np.asarray(trace_idx, np.int64)
@@ -473,7 +473,7 @@ class Bss2Backend(Backend):
                 else np.nonzero(record_spikes[pmap.neurons])[0]
             records[label] = _record(spike_steps, spike_ids, pmap.first_neuron,
                                      pmap.first_neuron + pmap.size, dt, chosen)
-        for label, chosen in prog.record_sources.items():
+        for label, chosen in prog.recording.record_sources.items():
             first, end = prog.source_slices[label]
             records[label] = _record(src_steps, src_ids_all, first, end, dt, chosen)
         out_traces = {}

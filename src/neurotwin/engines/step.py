@@ -50,7 +50,6 @@ __all__ = [
     "SourcePlan",
     "StepProgram",
     "compile_network",
-    "recording_of",
     "recording_plan",
     "run_program",
     "source_plan",
@@ -171,16 +170,8 @@ class StepProgram:
     dc_neuron: np.ndarray
     dc_value: np.ndarray
     """New total injected current of the neuron from that step on, nA."""
-    record_spikes: np.ndarray
-    """Per neuron: record its spikes (bool)."""
-    record_sources: dict[str, np.ndarray]
-    """Source label -> indices (within the node) whose spikes are recorded."""
-    trace_code: np.ndarray
-    """Per recorded trace column: state row (STATE_CODES)."""
-    trace_neuron: np.ndarray
-    """Per recorded trace column: neuron index."""
-    trace_columns: dict[tuple[str, str], tuple[int, int]]
-    """(label, variable) -> (first, end) trace column."""
+    recording: RecordingPlan
+    """What the run records."""
 
 
 def _constants_for(pop: Population, dt: float) -> dict[str, float]:
@@ -440,11 +431,7 @@ def compile_network(
         dc_step=dc_step,
         dc_neuron=dc_neuron,
         dc_value=dc_value,
-        record_spikes=recording.record_spikes,
-        record_sources=recording.record_sources,
-        trace_code=recording.trace_code,
-        trace_neuron=recording.trace_neuron,
-        trace_columns=recording.trace_columns,
+        recording=recording,
     )
 
 
@@ -678,12 +665,12 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     # spike flags, padded to whole 64-bit words (padding never set)
     flags = np.zeros((trials, -(-prog.n_neurons // 8) * 8), np.uint8)
     weight = prog.weight.astype(dtype)
-    n_record = int(prog.record_spikes.sum())
+    n_record = int(prog.recording.record_spikes.sum())
     cap = max(4096, 4 * n_record)
     spike_step = np.zeros((trials, cap), np.int64)
     spike_id = np.zeros((trials, cap), np.int64)
     spike_count = np.zeros(trials, np.int64)
-    traces = np.zeros((trials, steps, prog.trace_code.size), dtype)
+    traces = np.zeros((trials, steps, prog.recording.trace_code.size), dtype)
     reached = np.zeros(trials, np.int64)
 
     n_threads = min(trials, numba.get_num_threads())
@@ -699,8 +686,8 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
                 segments, n_lif_segments, c, n_refrac,
                 prog.indptr, prog.target, weight, prog.delay_steps,
                 src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
-                prog.record_spikes, spike_step, spike_id, spike_count, n_record,
-                prog.trace_code, prog.trace_neuron, traces,
+                prog.recording.record_spikes, spike_step, spike_id, spike_count, n_record,
+                prog.recording.trace_code, prog.recording.trace_neuron, traces,
             )  # fmt: skip
 
         while reached.min() < j1:  # a trial stops early when its spike buffer is full
@@ -771,11 +758,11 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     i_ext = torch.zeros((trials, n), dtype=dt_, device=dev)
     buf = torch.as_tensor(_initial_buffer(prog, trials), dtype=dt_, device=dev)
     mats = _torch_matrices(prog)
-    rec = torch.as_tensor(np.nonzero(prog.record_spikes)[0], device=dev)
+    rec = torch.as_tensor(np.nonzero(prog.recording.record_spikes)[0], device=dev)
     rec_np = rec.cpu().numpy()
-    trace_code = torch.as_tensor(prog.trace_code, device=dev)
-    trace_neuron = torch.as_tensor(prog.trace_neuron, device=dev)
-    traces = torch.zeros((trials, steps, prog.trace_code.size), dtype=dt_, device=dev)
+    trace_code = torch.as_tensor(prog.recording.trace_code, device=dev)
+    trace_neuron = torch.as_tensor(prog.recording.trace_neuron, device=dev)
+    traces = torch.zeros((trials, steps, prog.recording.trace_code.size), dtype=dt_, device=dev)
 
     def step(j: int, src: torch.Tensor) -> torch.Tensor:
         traces[:, j, :] = state[trace_code, :, trace_neuron].T
@@ -842,12 +829,6 @@ def trial_rngs(seed: int, trials: int) -> list[np.random.Generator]:
             for b in range(trials)]
 
 
-def recording_of(prog: Any) -> RecordingPlan:
-    """The recording plan held by a compiled program (its record_* and trace_* fields)."""
-    return RecordingPlan(prog.record_spikes, prog.record_sources, prog.trace_code,
-                         prog.trace_neuron, prog.trace_columns)
-
-
 def run_program(
     prog: StepProgram,
     duration: float,
@@ -887,7 +868,7 @@ def run_program(
         src_ptr, src_ids = source_spikes(prog.sources, rngs, j0, j1)
         for b, spikes in enumerate(advance(j0, j1, src_ptr, src_ids)):
             neuron_spikes[b].append(spikes)
-            if prog.record_sources:
+            if prog.recording.record_sources:
                 k = np.repeat(np.arange(j0, j1), np.diff(src_ptr[b]))
                 source_chunks[b].append((k, src_ids[src_ptr[b, 0] : src_ptr[b, -1]]))
         if progress is not None:
@@ -899,10 +880,13 @@ def run_program(
         duration=float(duration),
         n_trials=trials,
         spike_records=spike_records(
-            recording_of(prog), prog.pop_slices, prog.source_slices, prog.dt, trials,
+            prog.recording, prog.pop_slices, prog.source_slices, prog.dt, trials,
             neuron_spikes, source_chunks,
         ),
-        traces={key: traces_t[:, :, lo:hi] for key, (lo, hi) in prog.trace_columns.items()},
+        traces={
+            key: traces_t[:, :, lo:hi]
+            for key, (lo, hi) in prog.recording.trace_columns.items()
+        },
         cost=Cost(bio_time_ms=float(duration), wall_time_s=wall),
         meta={"kernel": prog.kernel, "dtype": str(prog.dtype), "device": str(prog.device)},
     )

@@ -52,8 +52,8 @@ from neurotwin.dynamics.lif import LIF
 from neurotwin.engines.result import Result
 from neurotwin.engines.step import (
     CHUNK_STEPS,
+    RecordingPlan,
     SourcePlan,
-    recording_of,
     recording_plan,
     source_plan,
     source_spikes,
@@ -146,11 +146,7 @@ class S2Program:
     base_cycles: np.ndarray
     """(n_slices,) cycles a PE spends every tick regardless of traffic."""
     sources: SourcePlan
-    record_spikes: np.ndarray
-    record_sources: dict[str, np.ndarray]
-    trace_code: np.ndarray
-    trace_neuron: np.ndarray
-    trace_columns: dict[tuple[str, str], tuple[int, int]]
+    recording: RecordingPlan
 
     @property
     def budget_cycles(self) -> int:
@@ -422,11 +418,7 @@ def compile_program(
         looped=looped,
         base_cycles=base,
         sources=plan,
-        record_spikes=recording.record_spikes,
-        record_sources=recording.record_sources,
-        trace_code=recording.trace_code,
-        trace_neuron=recording.trace_neuron,
-        trace_columns=recording.trace_columns,
+        recording=recording,
     )
 
 
@@ -615,13 +607,13 @@ def run_program(
     miss_slice = np.zeros(MISS_CAPACITY, np.int64)
     miss_cycles = np.zeros(MISS_CAPACITY, np.int64)
     miss_count = np.zeros(1, np.int64)
-    n_record = int(prog.record_spikes.sum())
+    n_record = int(prog.recording.record_spikes.sum())
     cap = max(4096, 4 * n_record)
     spike_step = np.zeros((trials, cap), np.int64)
     spike_id = np.zeros((trials, cap), np.int64)
     spike_count = np.zeros(trials, np.int64)
     unit_spikes = np.zeros((trials, n_units), np.int64)
-    traces = np.zeros((trials, ticks, prog.trace_code.size), np.float32)
+    traces = np.zeros((trials, ticks, prog.recording.trace_code.size), np.float32)
     reached = np.zeros(trials, np.int64)
 
     n_classes = prog.class_ptr.size - 1
@@ -654,14 +646,15 @@ def run_program(
                 prog.base_cycles, CYCLES_PER_PACKET, CYCLES_PER_SYNAPSE, CYCLES_PER_SPIKE_SENT,
                 prog.budget_cycles, pkt, syn, sent,
                 max_cycles, total_cycles, miss_trial, miss_tick, miss_slice, miss_cycles,
-                miss_count, prog.record_spikes, spike_step, spike_id, spike_count, n_record,
-                unit_spikes, prog.trace_code, prog.trace_neuron, traces,
+                miss_count, prog.recording.record_spikes, spike_step, spike_id, spike_count,
+                n_record,
+                unit_spikes, prog.recording.trace_code, prog.recording.trace_neuron, traces,
             )  # fmt: skip
             for b in range(trials):
                 c = spike_count[b]
                 neuron_chunks[b].append((spike_step[b, :c].copy(), spike_id[b, :c].copy()))
             spike_count[:] = 0
-        if prog.record_sources:
+        if prog.recording.record_sources:
             for b in range(trials):
                 k = np.repeat(np.arange(j0, j1), np.diff(src_ptr[b]))
                 source_chunks[b].append((k, src_ids[src_ptr[b, 0] : src_ptr[b, -1]]))
@@ -705,10 +698,13 @@ def run_program(
         duration=float(duration),
         n_trials=trials,
         spike_records=spike_records(
-            recording_of(prog), prog.pop_slices, prog.source_slices, prog.tick_ms, trials,
+            prog.recording, prog.pop_slices, prog.source_slices, prog.tick_ms, trials,
             neuron_chunks, source_chunks,
         ),
-        traces={key: traces_t[:, :, lo:hi] for key, (lo, hi) in prog.trace_columns.items()},
+        traces={
+            key: traces_t[:, :, lo:hi]
+            for key, (lo, hi) in prog.recording.trace_columns.items()
+        },
         cost=cost,
         meta={
             "backend": "spinnaker2",
