@@ -25,8 +25,11 @@ walks the input events in time order (one Python iteration per event column, vec
 over samples and neurons); before each input event it lets every neuron fire all its
 crossings up to that event (neurons of one layer do not interact, so they need not be
 ordered among themselves), then flows all neurons to the event and applies the jump. The
-EventProp adjoint reuses these maps in reverse. A recurrent layer would accept only each
-sample's earliest crossing per round and feed it back through :func:`input_jump`.
+EventProp adjoint reuses these maps in reverse. On CPU in float64 the same algorithm runs
+compiled, one (sample, neuron) pair at a time (:mod:`neurotwin.engines.event_kernel`,
+:func:`layer_kernel`); other devices and dtypes run the torch maps. A recurrent layer
+accepts only each sample's earliest crossing per round and feeds it back through
+:func:`input_jump`.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import torch
 
 from neurotwin.dynamics.lif import LIF, exp_kernel_factor
 from neurotwin.dynamics.spike_time import free_evolution, next_spike_times
+from neurotwin.engines import event_kernel
 from neurotwin.errors import ConfigError, check_finite, check_positive
 
 __all__ = [
@@ -48,10 +52,12 @@ __all__ = [
     "NeuronState",
     "Spikes",
     "check_spike_inputs",
+    "compiled_path",
     "first_spike_times",
     "flow",
     "initial_state",
     "input_jump",
+    "layer_kernel",
     "lif_layer_forward",
     "next_crossing",
     "spike_jump",
@@ -372,6 +378,41 @@ def check_spike_inputs(
     return times, ids, w
 
 
+def compiled_path(weights: torch.Tensor) -> bool:
+    """Whether a layer with these weights runs on the compiled CPU kernel (CPU float64)
+    rather than the torch maps (any other device or dtype)."""
+    return weights.device.type == "cpu" and weights.dtype == torch.float64
+
+
+def layer_kernel(
+    arrive: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    params: EventLIF,
+    t_max: float,
+    max_spikes: int | None,
+    xtol: float,
+) -> tuple[Spikes, torch.Tensor]:
+    """A feed-forward layer on the compiled CPU kernel: its spikes and the synaptic current
+    of the spiking neuron just before each spike (nA, (B, K_out), 0 at padding).
+
+    ``arrive`` = input times + delay (ms, ascending per row, ``+inf`` padded), ``ids`` and
+    ``weights`` as :func:`lif_layer_forward` takes them, already validated
+    (:func:`check_spike_inputs`); CPU float64 tensors (:func:`compiled_path`).
+    """
+    times, out_ids, current = event_kernel.layer_forward(
+        np.ascontiguousarray(arrive.detach().numpy()),
+        np.ascontiguousarray(ids.numpy()),
+        np.ascontiguousarray(weights.detach().numpy()),
+        float(t_max), params.tau_mem, params.tau_syn, params.cm, params.v_thresh,
+        params.v_reset, params.tau_refrac, _kernel_peak(params), float(xtol), max_spikes,
+    )
+    return (
+        Spikes(torch.from_numpy(times), torch.from_numpy(out_ids)),
+        torch.from_numpy(current),
+    )
+
+
 def lif_layer_forward(
     input_times: Any,
     input_ids: Any,
@@ -429,6 +470,8 @@ def lif_layer_forward(
             f"{type(params).__name__}"
         )
     times, ids, w = check_spike_inputs(input_times, input_ids, weights, t_max, max_spikes, delay)
+    if compiled_path(w):
+        return layer_kernel(times + delay, ids, w, params, t_max, max_spikes, xtol)[0]
     with torch.no_grad():
         w = w.detach()
         batch, n_out = times.shape[0], w.shape[1]

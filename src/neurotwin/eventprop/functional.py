@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
-from neurotwin.engines.event import EventLIF, Spikes
+from neurotwin.engines.event import EventLIF, Spikes, compiled_path
 from neurotwin.errors import ConfigError
+from neurotwin.eventprop.adjoint.kernel import layer_backward
 from neurotwin.eventprop.adjoint.layer import lif_layer_backward
-from neurotwin.eventprop.forward.events import EventList
+from neurotwin.eventprop.forward.events import merge_events
 from neurotwin.eventprop.forward.layer import check_eventprop_params, lif_layer_record
 from neurotwin.eventprop.forward.readout import li_vmax
 
@@ -28,8 +29,10 @@ class LIFLayerFunction(torch.autograd.Function):
 
     ``apply(input_times, weights, input_ids, params, t_max, max_spikes, delay, xtol)``
     returns (output times, output ids); only the times carry gradients. Saved for the
-    backward pass: the merged event list (times, kinds, ids) and the current at each output
-    spike.
+    backward pass: the input arrivals, the output spikes and the current at each output
+    spike. The backward runs the compiled adjoint kernel where the forward ran the compiled
+    engine (CPU float64, :mod:`neurotwin.eventprop.adjoint.kernel`), else the torch walk
+    over the merged events (:func:`~neurotwin.eventprop.adjoint.layer.lif_layer_backward`).
     """
 
     @staticmethod
@@ -48,9 +51,9 @@ class LIFLayerFunction(torch.autograd.Function):
             input_times.detach(), input_ids, weights.detach(), params, t_max,
             max_spikes=max_spikes, delay=delay, xtol=xtol,
         )
-        ev = record.events
         ctx.save_for_backward(
-            ev.times, ev.is_output, ev.ids, ev.column, record.current_at_spike, weights
+            record.arrive, record.input_ids, record.spikes.times, record.spikes.ids,
+            record.current_at_spike, weights,
         )
         ctx.params, ctx.t_max, ctx.k_in = params, float(t_max), input_times.shape[1]
         ctx.mark_non_differentiable(record.spikes.ids)
@@ -60,15 +63,26 @@ class LIFLayerFunction(torch.autograd.Function):
     def backward(
         ctx: Any, grad_times: torch.Tensor | None, grad_ids: Any
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None, None, None, None]:
-        times, is_output, ids, column, current, weights = ctx.saved_tensors
+        arrive, input_ids, out_times, out_ids, current, weights = ctx.saved_tensors
         if grad_times is None:
             return None, None, None, None, None, None, None, None
         # padding (+inf) carries no gradient; a loss that touched it could leave NaN there
         grad = torch.nan_to_num(grad_times, nan=0.0, posinf=0.0, neginf=0.0)
-        events = EventList(times, is_output, ids, column)
-        grad_w, grad_in = lif_layer_backward(
-            events, current, grad, weights.detach(), ctx.params, ctx.t_max, ctx.k_in
-        )
+        grad = torch.where(torch.isfinite(out_times), grad, 0.0)
+        w = weights.detach()
+        p = ctx.params
+        if compiled_path(w):
+            grad_w_np, grad_in_np = layer_backward(
+                arrive.numpy(), input_ids.numpy(), w.numpy(), out_times.numpy(),
+                out_ids.numpy(), current.numpy(), grad.contiguous().numpy(), ctx.t_max,
+                p.tau_mem, p.tau_syn, p.cm, p.v_thresh, p.v_reset,
+            )
+            grad_w, grad_in = torch.from_numpy(grad_w_np), torch.from_numpy(grad_in_np)
+        else:
+            events = merge_events(arrive, input_ids, out_times, out_ids, ctx.t_max)
+            grad_w, grad_in = lif_layer_backward(
+                events, current, grad, w, p, ctx.t_max, ctx.k_in
+            )
         return (
             grad_in if ctx.needs_input_grad[0] else None,
             grad_w if ctx.needs_input_grad[1] else None,

@@ -1,12 +1,14 @@
 """A feed-forward LIF layer's forward pass, with what its adjoint needs recorded.
 
-The spikes come from :func:`neurotwin.engines.event.lif_layer_forward` (exact, never
-re-implemented). The adjoint needs, besides the spike times and ids, the state of each
-neuron just before each of its spikes: v = v_thresh by definition, and the synaptic current
-i, which :func:`record_currents` obtains by replaying the merged event list with the
-engine's own :func:`flow` and :func:`input_jump` (one pass, no threshold search; the current
-does not depend on the neuron's own spikes, so the spike jump, which only resets v, is not
-replayed). Nothing else is stored: memory is O(B (K_in + K_out)).
+The spikes come from the event engine (exact, never re-implemented). The adjoint needs,
+besides the input arrivals and the output spikes, the state of each neuron just before each
+of its spikes: v = v_thresh by definition, and the synaptic current i. On CPU in float64 the
+engine's compiled kernel returns it with the spikes
+(:func:`neurotwin.engines.event.layer_kernel`); elsewhere :func:`record_currents` obtains
+it by replaying the merged event list with the engine's own :func:`flow` and
+:func:`input_jump` (one pass, no threshold search; the current does not depend on the
+neuron's own spikes, so the spike jump, which only resets v, is not replayed). Nothing else
+is stored: memory is O(B (K_in + K_out)).
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from typing import Any, NamedTuple
 
 import torch
 
-from neurotwin.engines.event import EventLIF, Spikes, initial_state, lif_layer_forward
+from neurotwin.engines.event import (
+    EventLIF,
+    Spikes,
+    check_spike_inputs,
+    compiled_path,
+    initial_state,
+    layer_kernel,
+    lif_layer_forward,
+)
 from neurotwin.errors import ConfigError
 from neurotwin.eventprop.forward.events import EventList, merge_events
 from neurotwin.eventprop.forward.flow import flow
@@ -29,8 +39,10 @@ class LayerRecord(NamedTuple):
 
     spikes: Spikes
     """Output spikes, (B, K_out), as the event engine returns them."""
-    events: EventList
-    """Inputs and outputs merged in time order, (B, K_in + K_out)."""
+    arrive: torch.Tensor
+    """Input arrival times (spike time + delay), ms, (B, K_in), ``+inf`` padded."""
+    input_ids: torch.Tensor
+    """Input source indices, int64, (B, K_in), -1 at padding."""
     current_at_spike: torch.Tensor
     """Synaptic current of the spiking neuron just before each output spike, nA, (B, K_out);
     0 at padding."""
@@ -98,14 +110,16 @@ def lif_layer_record(
     ``params.tau_refrac`` must be 0. Computed without autograd.
     """
     params = check_eventprop_params(params)
+    times, ids, w = check_spike_inputs(input_times, input_ids, weights, t_max, max_spikes, delay)
     with torch.no_grad():
-        spikes = lif_layer_forward(
-            input_times, input_ids, weights, params, t_max,
-            max_spikes=max_spikes, delay=delay, xtol=xtol,
-        )
-        w = torch.as_tensor(weights).detach()
-        times = torch.as_tensor(input_times).detach().to(dtype=w.dtype, device=w.device)
-        ids = torch.as_tensor(input_ids).to(device=w.device).long()
-        events = merge_events(times + delay, ids, spikes.times, spikes.ids, t_max)
-        current = record_currents(events, w, params, spikes.times.shape[1])
-    return LayerRecord(spikes, events, current)
+        w = w.detach()
+        arrive = times.detach() + delay
+        if compiled_path(w):
+            spikes, current = layer_kernel(arrive, ids, w, params, t_max, max_spikes, xtol)
+        else:
+            spikes = lif_layer_forward(
+                times, ids, w, params, t_max, max_spikes=max_spikes, delay=delay, xtol=xtol
+            )
+            events = merge_events(arrive, ids, spikes.times, spikes.ids, t_max)
+            current = record_currents(events, w, params, spikes.times.shape[1])
+    return LayerRecord(spikes, arrive, ids, current)

@@ -1,0 +1,288 @@
+r"""Compiled CPU kernel of the event engine's feed-forward layer (numba), one neuron at a time.
+
+Neurons of a feed-forward layer do not interact, so each (sample, neuron) pair is simulated
+on its own: walk the sample's input arrivals in time order; before each arrival, fire every
+threshold crossing up to it; then flow to the arrival and add the weight. This is
+:func:`neurotwin.engines.event.lif_layer_forward`'s algorithm with the same arithmetic on
+scalars instead of tensors (free evolution with the overflow-free kernel factor, the
+analytic extremum, the safeguarded Newton bracket to ``xtol``, the reach bound that skips
+the solver), so the two paths give the same spikes up to rounding (tested). Consecutive
+arrivals at one time cost one flow (the Yin-Yang encoding repeats each input spike).
+
+:func:`layer_forward` returns the padded output batch and, for EventProp, the synaptic
+current of the spiking neuron just before each spike (``eventprop.forward.layer``).
+Only CPU float64 tensors take this path; other devices and dtypes use the torch path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["kernel_factor", "layer_forward", "next_crossing_scalar"]
+
+_MAX_ITER = 200
+"""Root-finder iterations, as :mod:`neurotwin.dynamics.spike_time`."""
+_EPS = float(np.finfo(np.float64).eps)
+_FIRST_CAPACITY = 8
+"""Spike slots per neuron and sample of the first attempt when the count is unbounded
+(doubled and rerun while a neuron fires more)."""
+
+
+@numba.njit(cache=True)
+def kernel_factor(s: float, tau_long: float, rate: float) -> float:
+    """K(s), ms, as :func:`neurotwin.dynamics.lif.exp_kernel_factor` (``tau_long`` the
+    longer time constant, ``rate`` = |1/tau_mem - 1/tau_syn|, 1/ms)."""
+    y = -rate * s
+    ratio = 1.0 if y == 0.0 else math.expm1(y) / y
+    return math.exp(-s / tau_long) * s * ratio
+
+
+@numba.njit(cache=True)
+def _peak(dv0: float, i0: float, tau_mem: float, tau_syn: float, cm: float,
+          horizon: float) -> float:
+    """The one extremum of v in (0, horizon), or 0 (``spike_time.peak_time``)."""
+    if i0 == 0.0:
+        return 0.0
+    c = dv0 * (tau_syn * cm) / i0
+    a = 1.0 / tau_mem - 1.0 / tau_syn
+    if not c > 0.0:
+        return 0.0
+    if a == 0.0:
+        t = c
+    else:
+        if not a * c > -1.0:
+            return 0.0
+        t = math.log1p(a * c) / a
+    return t if t < horizon else 0.0
+
+
+@numba.njit(cache=True)
+def next_crossing_scalar(
+    v: float, i: float, horizon: float, tau_mem: float, tau_syn: float, cm: float,
+    v_thresh: float, tau_long: float, rate: float, k_peak: float, xtol: float,
+) -> float:
+    """Time (ms, from now) of the first threshold crossing in (0, horizon]; inf if none.
+
+    ``v`` (mV above rest), ``i`` (nA) now; the neuron is free (not refractory). Same rules as
+    :func:`neurotwin.dynamics.spike_time.next_spike_times`: 0 if v >= v_thresh, the upper
+    end of a bracket of width <= ``xtol`` (never early), preceded by the reach bound of
+    :func:`neurotwin.engines.event.next_crossing` (``k_peak`` = max K, ms).
+    """
+    if horizon < 0.0:
+        return math.inf
+    reach = horizon if horizon < k_peak else k_peak
+    bound = max(v, 0.0) + max(i, 0.0) / cm * reach
+    if not bound >= v_thresh:
+        return math.inf
+    if v >= v_thresh:
+        return 0.0
+    dv0 = -v / tau_mem + i / cm
+    e1 = _peak(dv0, i, tau_mem, tau_syn, cm, horizon)
+    f_e1 = -v_thresh + (v * math.exp(-e1 / tau_mem) + i * (kernel_factor(e1, tau_long, rate) / cm))
+    if f_e1 >= 0.0:
+        lo, hi = 0.0, e1
+    else:
+        f_h = -v_thresh + (
+            v * math.exp(-horizon / tau_mem) + i * (kernel_factor(horizon, tau_long, rate) / cm)
+        )
+        if not f_h >= 0.0:
+            return math.inf
+        lo, hi = e1, horizon
+    x = 0.5 * (lo + hi)
+    width_1 = width_2 = hi - lo
+    for _ in range(_MAX_ITER):
+        decay = math.exp(-x / tau_mem)
+        transient = v * decay + i * (kernel_factor(x, tau_long, rate) / cm)
+        fx = -v_thresh + transient
+        dfx = -transient / tau_mem + i * math.exp(-x / tau_syn) / cm
+        if fx < 0.0:
+            lo = x
+        else:
+            hi = x
+        width = hi - lo
+        if width <= xtol + 4.0 * _EPS * abs(hi):
+            break
+        mid = 0.5 * (lo + hi)
+        newton = x - fx / dfx
+        x_new = newton if (math.isfinite(newton) and width <= 0.5 * width_2) else mid
+        margin = min(0.5 * width, 0.5 * xtol)
+        x = min(max(x_new, lo + margin), hi - margin)
+        width_2, width_1 = width_1, width
+    return hi
+
+
+@numba.njit(cache=True)
+def _neuron(
+    arrive: np.ndarray, ids: np.ndarray, n_valid: int, w_col: np.ndarray, t_max: float,
+    tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
+    tau_refrac: float, tau_long: float, rate: float, k_peak: float, xtol: float,
+    max_spikes: int, out_t: np.ndarray, out_i: np.ndarray,
+) -> tuple[int, bool]:
+    """Simulate one neuron on one sample's first ``n_valid`` arrivals (ascending, ms) with
+    weights ``w_col`` (nA, by source); write spike times and currents at spike into
+    ``out_t``/``out_i``; return (spike count, whether more spikes than slots were due)."""
+    capacity = out_t.shape[0]
+    v = 0.0
+    i = 0.0
+    t = 0.0
+    free_at = 0.0
+    count = 0
+    for k in range(n_valid + 1):
+        t_end = arrive[k] if k < n_valid else t_max
+        # fire every crossing up to t_end
+        while count < max_spikes:
+            start = max(t, free_at)
+            horizon = t_end - start
+            if horizon < 0.0:
+                break
+            i_start = i * math.exp(-(start - t) / tau_syn) if start > t else i
+            dt = next_crossing_scalar(
+                v, i_start, horizon, tau_mem, tau_syn, cm, v_thresh, tau_long, rate,
+                k_peak, xtol,
+            )
+            if dt == math.inf:
+                break
+            if count == capacity:
+                return count, True
+            t_spike = start + dt
+            i = i_start * math.exp(-dt / tau_syn)
+            out_t[count] = t_spike
+            out_i[count] = i
+            count += 1
+            v = v_reset
+            t = t_spike
+            free_at = t_spike + tau_refrac
+        if k == n_valid or count == max_spikes:
+            break  # later inputs cannot make another spike that is reported
+        if t_end > t:  # flow to the arrival
+            start = min(max(t, free_at), t_end)
+            i_start = i * math.exp(-(start - t) / tau_syn) if start > t else i
+            elapsed = t_end - start
+            v = v * math.exp(-elapsed / tau_mem) + i_start * (
+                kernel_factor(elapsed, tau_long, rate) / cm
+            )
+            i = i_start * math.exp(-elapsed / tau_syn)
+            t = t_end
+        i += w_col[ids[k]]
+    return count, False
+
+
+@numba.njit(cache=True)
+def _valid_inputs(arrive: np.ndarray, ids: np.ndarray, t_max: float) -> int:
+    """Number of leading arrivals of a sample that are real and by t_max."""
+    n = 0
+    while n < arrive.shape[0] and ids[n] >= 0 and arrive[n] <= t_max:
+        n += 1
+    return n
+
+
+@numba.njit(cache=True)
+def _forward(
+    arrive: np.ndarray, ids: np.ndarray, w: np.ndarray, t_max: float,
+    tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
+    tau_refrac: float, tau_long: float, rate: float, k_peak: float, xtol: float,
+    max_spikes: int, capacity: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    batch = arrive.shape[0]
+    n_out = w.shape[1]
+    w_t = np.ascontiguousarray(w.T)
+    slot_t = np.empty((batch, n_out, capacity))
+    slot_i = np.empty((batch, n_out, capacity))
+    counts = np.zeros((batch, n_out), dtype=np.int64)
+    for b in range(batch):
+        n_valid = _valid_inputs(arrive[b], ids[b], t_max)
+        for j in range(n_out):
+            c, overflow = _neuron(
+                arrive[b], ids[b], n_valid, w_t[j], t_max, tau_mem, tau_syn, cm,
+                v_thresh, v_reset, tau_refrac, tau_long, rate, k_peak, xtol, max_spikes,
+                slot_t[b, j], slot_i[b, j],
+            )
+            if overflow:
+                empty = np.empty((0, 0))
+                return empty, empty, np.empty((0, 0), dtype=np.int64), True
+            counts[b, j] = c
+    width = 0
+    for b in range(batch):
+        width = max(width, int(counts[b].sum()))
+    times = np.full((batch, width), np.inf)
+    out_ids = np.full((batch, width), -1, dtype=np.int64)
+    current = np.zeros((batch, width))
+    for b in range(batch):
+        total = int(counts[b].sum())
+        t_b = np.empty(total)
+        j_b = np.empty(total, dtype=np.int64)
+        i_b = np.empty(total)
+        pos = 0
+        for j in range(n_out):
+            for s in range(counts[b, j]):
+                t_b[pos] = slot_t[b, j, s]
+                j_b[pos] = j
+                i_b[pos] = slot_i[b, j, s]
+                pos += 1
+        order = np.argsort(t_b, kind="mergesort")  # stable: ties by neuron index
+        for c in range(total):
+            times[b, c] = t_b[order[c]]
+            out_ids[b, c] = j_b[order[c]]
+            current[b, c] = i_b[order[c]]
+    return times, current, out_ids, False
+
+
+def layer_forward(
+    arrive: np.ndarray,
+    ids: np.ndarray,
+    weights: np.ndarray,
+    t_max: float,
+    tau_mem: float,
+    tau_syn: float,
+    cm: float,
+    v_thresh: float,
+    v_reset: float,
+    tau_refrac: float,
+    k_peak: float,
+    xtol: float,
+    max_spikes: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Output spikes of a feed-forward LIF layer, and the current at each spike.
+
+    Parameters
+    ----------
+    arrive
+        Input arrival times (spike time + delay), ms, float64 (B, K_in), ascending per row,
+        ``+inf`` padded (validated by the caller).
+    ids
+        Source indices, int64 (B, K_in), -1 at padding.
+    weights
+        Signed weights, nA, float64 (n_in, n_out).
+    t_max
+        End of the simulation, ms.
+    tau_mem, tau_syn, cm, v_thresh, v_reset, tau_refrac
+        The neuron (:class:`neurotwin.engines.event.EventLIF`): ms, ms, nF, mV, mV, ms.
+    k_peak
+        Largest value of the synaptic kernel K, ms (the reach bound).
+    xtol
+        Spike-time tolerance, ms.
+    max_spikes
+        Spikes per neuron and sample at most; None: unbounded.
+
+    Returns
+    -------
+    times, ids, current
+        (B, K_out): spike times (ms, ascending, ties by neuron, ``+inf`` padded), neuron
+        indices (-1 at padding), synaptic current of the neuron just before the spike (nA,
+        0 at padding).
+    """
+    tau_long = max(tau_mem, tau_syn)
+    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    limit = np.iinfo(np.int64).max if max_spikes is None else int(max_spikes)
+    capacity = min(limit, _FIRST_CAPACITY)
+    while True:
+        times, current, out_ids, overflow = _forward(
+            arrive, ids, weights, float(t_max), tau_mem, tau_syn, cm, v_thresh, v_reset,
+            tau_refrac, tau_long, rate, k_peak, xtol, limit, capacity,
+        )
+        if not overflow:
+            return times, out_ids, current
+        capacity *= 4

@@ -1,0 +1,145 @@
+r"""Compiled CPU kernel of the adjoint walk of a feed-forward LIF layer (numba): mirror of
+:mod:`neurotwin.engines.event_kernel`, one (sample, neuron) pair at a time.
+
+The costate of neuron j only depends on j's own events (its inputs and its spikes), so each
+pair walks back from ``t_max`` alone: :func:`~neurotwin.eventprop.adjoint.flow.adjoint_flow`
+between events, then at an input of source m the jump of
+:func:`~neurotwin.eventprop.adjoint.jump.adjoint_input_jump` (dL/dw_mj += lam_i,
+dL/dt += w_mj (lam_i / tau_syn - lam_v / cm)) and at an own spike the jump of
+:func:`~neurotwin.eventprop.adjoint.jump.adjoint_spike_jump`. The equations are those
+modules' (same arithmetic on scalars); :mod:`neurotwin.eventprop.adjoint.layer` is the
+torch path for other devices and dtypes, and the two agree to rounding (tested).
+
+Inputs after a neuron's last spike meet a zero costate and are skipped. Events at one
+time are undone in the reverse of the forward order: the forward fires the
+crossings up to an input before it applies the input, so backwards an input comes before a
+spike at the same time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from neurotwin.engines.event_kernel import kernel_factor
+
+__all__ = ["layer_backward"]
+
+
+@numba.njit(cache=True)
+def _backward(
+    arrive: np.ndarray, ids: np.ndarray, w: np.ndarray, out_times: np.ndarray,
+    out_ids: np.ndarray, current: np.ndarray, grad_out: np.ndarray, t_max: float,
+    tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    batch, k_in = arrive.shape
+    n_in, n_out = w.shape
+    k_out = out_times.shape[1]
+    tau_long = max(tau_mem, tau_syn)
+    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    grad_w_t = np.zeros((n_out, n_in))
+    grad_arrive = np.zeros((batch, k_in))
+    w_t = np.ascontiguousarray(w.T)
+    per_neuron = np.zeros(n_out + 1, dtype=np.int64)
+    columns = np.empty(k_out, dtype=np.int64)
+    fill = np.empty(n_out, dtype=np.int64)
+    for b in range(batch):
+        n_valid = 0
+        while n_valid < k_in and ids[b, n_valid] >= 0 and arrive[b, n_valid] <= t_max:
+            n_valid += 1
+        # the sample's output columns grouped by neuron, in time order (counting sort)
+        per_neuron[:] = 0
+        for c in range(k_out):
+            if out_ids[b, c] >= 0:
+                per_neuron[out_ids[b, c] + 1] += 1
+        for j in range(n_out):
+            per_neuron[j + 1] += per_neuron[j]
+        fill[:] = per_neuron[:n_out]
+        for c in range(k_out):
+            j = out_ids[b, c]
+            if j >= 0:
+                columns[fill[j]] = c
+                fill[j] += 1
+        for j in range(n_out):
+            w_j = w_t[j]
+            g_w = grad_w_t[j]
+            lam_v = 0.0
+            lam_i = 0.0
+            t = t_max
+            k = n_valid - 1
+            s = per_neuron[j + 1] - 1
+            first_spike = per_neuron[j]
+            while k >= 0 or s >= first_spike:
+                t_in = arrive[b, k] if k >= 0 else -math.inf
+                t_out = out_times[b, columns[s]] if s >= first_spike else -math.inf
+                t_event = t_in if t_in >= t_out else t_out
+                if t_in >= t_out and lam_v == 0.0 and lam_i == 0.0:
+                    k -= 1  # after the neuron's last spike: no gradient from this input
+                    continue
+                if t_event < t:  # adjoint flow back to the event
+                    back = t - t_event
+                    k_factor = kernel_factor(back, tau_long, rate)
+                    lam_i = lam_i * math.exp(-back / tau_syn) + lam_v * (k_factor / cm)
+                    lam_v = lam_v * math.exp(-back / tau_mem)
+                    t = t_event
+                if t_in >= t_out:
+                    m = ids[b, k]
+                    g_w[m] += lam_i
+                    grad_arrive[b, k] += w_j[m] * (lam_i / tau_syn - lam_v / cm)
+                    k -= 1
+                else:
+                    c = columns[s]
+                    i_spike = current[b, c]
+                    slope_before = -v_thresh / tau_mem + i_spike / cm
+                    slope_after = -v_reset / tau_mem + i_spike / cm
+                    lam_v = (slope_after * lam_v - grad_out[b, c]) / slope_before
+                    s -= 1
+    return np.ascontiguousarray(grad_w_t.T), grad_arrive
+
+
+def layer_backward(
+    arrive: np.ndarray,
+    ids: np.ndarray,
+    weights: np.ndarray,
+    out_times: np.ndarray,
+    out_ids: np.ndarray,
+    current: np.ndarray,
+    grad_out_times: np.ndarray,
+    t_max: float,
+    tau_mem: float,
+    tau_syn: float,
+    cm: float,
+    v_thresh: float,
+    v_reset: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of a loss with respect to a layer's weights and input arrival times.
+
+    Parameters
+    ----------
+    arrive, ids
+        The layer's input arrivals (ms, float64 (B, K_in), ascending, ``+inf`` padded) and
+        sources (int64, -1 at padding), as the forward pass saw them.
+    weights
+        Signed weights, nA, float64 (n_in, n_out).
+    out_times, out_ids, current
+        The forward's output spikes (B, K_out) and the current at each spike, nA.
+    grad_out_times
+        dL/d(output spike time), 1/ms, (B, K_out); zero at padding.
+    t_max
+        End of the simulation, ms.
+    tau_mem, tau_syn, cm, v_thresh, v_reset
+        The neuron: ms, ms, nF, mV, mV (``tau_refrac`` = 0).
+
+    Returns
+    -------
+    grad_weights
+        dL/dw, (n_in, n_out), summed over the batch.
+    grad_arrive
+        dL/d(arrival time), 1/ms, (B, K_in); zero for padding and inputs after t_max.
+    """
+    return _backward(
+        arrive, ids, weights, out_times, out_ids, current, grad_out_times, float(t_max),
+        tau_mem, tau_syn, cm, v_thresh, v_reset,
+    )
