@@ -86,9 +86,10 @@ def test_repeated_input_times_and_late_inputs(monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.parametrize("params", PARAMS)
-@pytest.mark.parametrize("max_spikes", [None, 2])
+@pytest.mark.parametrize(("max_spikes", "min_slope"), [(None, 0.0), (2, 0.0), (None, 0.2)])
 def test_gradients_match_torch_walk(
-    monkeypatch: pytest.MonkeyPatch, params: EventLIF, max_spikes: int | None
+    monkeypatch: pytest.MonkeyPatch, params: EventLIF, max_spikes: int | None,
+    min_slope: float,
 ) -> None:
     times, ids, w = _inputs(3, duplicate=True)
 
@@ -96,7 +97,7 @@ def test_gradients_match_torch_walk(
         t = times.clone().requires_grad_(True)
         ww = w.clone().requires_grad_(True)
         out = lif_layer(t, ids, ww, params, T_MAX, max_spikes=max_spikes, delay=0.5,
-                        xtol=XTOL)
+                        xtol=XTOL, min_slope=min_slope)
         real = torch.isfinite(out.times)
         coeff = torch.linspace(-1.0, 1.0, w.shape[1], dtype=torch.float64)
         loss = torch.where(real, coeff[out.ids.clamp(min=0)] * torch.where(real, out.times,

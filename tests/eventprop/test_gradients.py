@@ -210,3 +210,42 @@ def test_padding_and_late_inputs_get_zero_gradient() -> None:
     assert float(times.grad[0, 2]) == 0.0 and float(times.grad[0, 3]) == 0.0
     assert bool(torch.isfinite(times.grad).all()) and bool(torch.isfinite(w.grad).all())
     assert float(times.grad[0, :2].abs().sum()) > 0
+
+
+def test_min_slope_bounds_the_spike_jump_only_where_it_binds() -> None:
+    """min_slope below every crossing slope leaves the exact gradient; above some, it changes
+    the gradient and bounds it (the grazing-crossing remedy)."""
+    params = EventLIF(tau_mem=20.0, tau_syn=5.0, v_thresh=1.0)
+    times, ids, weights = _random_net(0, (3, 6), 4, 6, 0.3, 0.3)
+    w = weights[0]
+
+    def grad(min_slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+        leaf = w.clone().requires_grad_()
+        out = lif_layer(times, ids, leaf, params, T_MAX, min_slope=min_slope)
+        real = out.ids >= 0
+        torch.where(real, out.times, 0.0).sum().backward()
+        assert leaf.grad is not None
+        with torch.no_grad():  # dv/dt just before each spike, mV/ms
+            i_spike = _current_at_spikes(times, ids, w, params, out)
+        return leaf.grad, i_spike / params.cm - params.v_thresh / params.tau_mem
+
+    exact, slopes = grad(0.0)
+    slowest = float(slopes.min())
+    assert slowest > 0
+    same, _ = grad(0.5 * slowest)
+    assert torch.equal(same, exact)
+    floor = float(slopes.median())
+    bounded, _ = grad(floor)
+    assert not torch.allclose(bounded, exact)
+    assert float(bounded.abs().max()) < float(exact.abs().max())
+
+
+def _current_at_spikes(
+    times: torch.Tensor, ids: torch.Tensor, w: torch.Tensor, p: EventLIF, out: Spikes
+) -> torch.Tensor:
+    """Synaptic current just before each real output spike, from the forward record."""
+    from neurotwin.eventprop.forward.layer import lif_layer_record
+
+    rec = lif_layer_record(times, ids, w, p, T_MAX)
+    assert torch.equal(rec.spikes.ids, out.ids)
+    return rec.current_at_spike[out.ids >= 0]

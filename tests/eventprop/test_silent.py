@@ -49,3 +49,48 @@ def test_weight_bump_validates() -> None:
         WeightBump(delta=-1.0)
     with pytest.raises(ConfigError):
         WeightBump().apply_(torch.zeros(3, 4), torch.zeros(3, dtype=torch.bool))
+
+
+def test_vmax_pull_revives_a_silent_label_neuron() -> None:
+    """The pull's gradient raises the silent label neuron's V_max until it fires; spiking
+    labels contribute nothing."""
+    from neurotwin.eventprop import li_vmax
+    from neurotwin.eventprop.silent import silent_label_pull
+
+    times = torch.tensor([[1.0, 2.0, 3.0], [0.5, 2.5, 4.0]], dtype=torch.float64)
+    ids = torch.tensor([[0, 1, 2], [2, 1, 0]])
+    labels = torch.tensor([0, 1])
+    out = LIFLayer(3, 2, P, 30.0, max_spikes=1, weight_mean=0.05, weight_std=0.01, seed=3)
+    with torch.no_grad():
+        out.weight[:, 1] += 10.0  # neuron 1 fires for every sample, neuron 0 never
+    first = first_spike_times(out(Spikes(times, ids)), 2)
+    assert not bool(torch.isfinite(first[0, 0])) and bool(torch.isfinite(first[1, 1]))
+    pull = silent_label_pull(Spikes(times, ids), out.weight, P, 30.0, first, labels)
+    vmax = li_vmax(times, ids, out.weight.detach(), P, 30.0)
+    assert float(pull.detach()) == pytest.approx((P.v_thresh - float(vmax[0, 0])) / 2, rel=1e-12)
+    pull.backward()
+    assert out.weight.grad is not None
+    assert bool((out.weight.grad[:, 0] < 0).all())  # descent raises every input weight
+    assert float(out.weight.grad[:, 1].abs().sum()) == 0.0  # the firing label: no pull
+
+    opt = torch.optim.SGD(out.parameters(), lr=0.5)
+    for _ in range(200):
+        opt.zero_grad()
+        first = first_spike_times(out(Spikes(times, ids)), 2)
+        if bool(torch.isfinite(first[0, 0])):
+            break
+        silent_label_pull(Spikes(times, ids), out.weight, P, 30.0, first, labels).backward()
+        opt.step()
+    assert bool(torch.isfinite(first[0, 0]))
+    none_silent = silent_label_pull(Spikes(times, ids), out.weight, P, 30.0, first, labels)
+    assert float(none_silent.detach()) == 0.0
+
+
+def test_vmax_pull_rejects_bad_labels() -> None:
+    from neurotwin.eventprop.silent import silent_label_pull
+
+    first = torch.full((2, 2), float("inf"), dtype=torch.float64)
+    spikes = Spikes(torch.tensor([[1.0], [2.0]], dtype=torch.float64), torch.tensor([[0], [0]]))
+    with pytest.raises(ConfigError, match="labels"):
+        silent_label_pull(spikes, torch.ones(1, 2, dtype=torch.float64), P, 30.0, first,
+                          torch.tensor([0, 1, 1]))

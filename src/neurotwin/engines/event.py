@@ -52,6 +52,7 @@ __all__ = [
     "NeuronState",
     "Spikes",
     "check_spike_inputs",
+    "collect_spikes",
     "compiled_path",
     "first_spike_times",
     "flow",
@@ -304,7 +305,7 @@ def _fire_until(
         active = fired if max_spikes is None else fired & (counts < max_spikes)
 
 
-def _collect(
+def collect_spikes(
     emitted: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     batch: int,
     dtype: torch.dtype,
@@ -488,7 +489,7 @@ def lif_layer_forward(
             state = input_jump(state, rows)
         t_end = torch.full((batch, 1), float(t_max), dtype=w.dtype, device=w.device)
         _fire_until(state, t_end, params, counts, max_spikes, xtol, emitted)
-        return _collect(emitted, batch, w.dtype, w.device)
+        return collect_spikes(emitted, batch, w.dtype, w.device)
 
 
 def first_spike_times(spikes: Spikes, n: int) -> torch.Tensor:

@@ -5,14 +5,24 @@ current at each spike; ``adjoint/`` mirrors it file by file (flow between events
 event, the layer's reverse walk); :mod:`~neurotwin.eventprop.functional` wraps both in a
 ``torch.autograd.Function``; :mod:`~neurotwin.eventprop.modules` holds the nn.Modules;
 :mod:`~neurotwin.eventprop.losses` the losses; :mod:`~neurotwin.eventprop.silent` the
-silent-neuron remedy. Equations: docs/eventprop.md.
+silent-neuron remedy; :mod:`~neurotwin.eventprop.delays` learnable per-source delays.
+Equations: docs/eventprop.md.
 """
 
 from neurotwin.eventprop import losses as losses
+from neurotwin.eventprop.delays import Delay as Delay
+from neurotwin.eventprop.delays import delay_spikes as delay_spikes
 from neurotwin.eventprop.functional import LIFLayerFunction as LIFLayerFunction
+from neurotwin.eventprop.functional import (
+    RecurrentLIFLayerFunction as RecurrentLIFLayerFunction,
+)
 from neurotwin.eventprop.functional import li_vmax as li_vmax
 from neurotwin.eventprop.functional import lif_layer as lif_layer
+from neurotwin.eventprop.functional import recurrent_lif_layer as recurrent_lif_layer
+from neurotwin.eventprop.modules import ConvLIFLayer as ConvLIFLayer
 from neurotwin.eventprop.modules import LIFLayer as LIFLayer
 from neurotwin.eventprop.modules import LILayer as LILayer
+from neurotwin.eventprop.modules import RecurrentLIFLayer as RecurrentLIFLayer
 from neurotwin.eventprop.silent import WeightBump as WeightBump
+from neurotwin.eventprop.silent import silent_label_pull as silent_label_pull
 from neurotwin.eventprop.silent import silent_neurons as silent_neurons

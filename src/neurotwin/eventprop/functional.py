@@ -14,21 +14,30 @@ from typing import Any
 import torch
 
 from neurotwin.engines.event import EventLIF, Spikes, compiled_path
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, check_positive
 from neurotwin.eventprop.adjoint.kernel import layer_backward
 from neurotwin.eventprop.adjoint.layer import lif_layer_backward
+from neurotwin.eventprop.adjoint.recurrent import recurrent_lif_backward
 from neurotwin.eventprop.forward.events import merge_events
 from neurotwin.eventprop.forward.layer import check_eventprop_params, lif_layer_record
 from neurotwin.eventprop.forward.readout import li_vmax
+from neurotwin.eventprop.forward.recurrent import recurrent_lif_record
 
-__all__ = ["LIFLayerFunction", "li_vmax", "lif_layer"]
+__all__ = [
+    "LIFLayerFunction",
+    "RecurrentLIFLayerFunction",
+    "li_vmax",
+    "lif_layer",
+    "recurrent_lif_layer",
+]
 
 
 class LIFLayerFunction(torch.autograd.Function):
     """Autograd node of one layer: forward by the event engine, backward by the adjoint.
 
-    ``apply(input_times, weights, input_ids, params, t_max, max_spikes, delay, xtol)``
-    returns (output times, output ids); only the times carry gradients. Saved for the
+    ``apply(input_times, weights, input_ids, params, t_max, max_spikes, delay, xtol,
+    min_slope)`` returns (output times, output ids); only the times carry gradients. Saved for
+    the
     backward pass: the input arrivals, the output spikes and the current at each output
     spike. The backward runs the compiled adjoint kernel where the forward ran the compiled
     engine (CPU float64, :mod:`neurotwin.eventprop.adjoint.kernel`), else the torch walk
@@ -46,6 +55,7 @@ class LIFLayerFunction(torch.autograd.Function):
         max_spikes: int | None,
         delay: float,
         xtol: float,
+        min_slope: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         record = lif_layer_record(
             input_times.detach(), input_ids, weights.detach(), params, t_max,
@@ -56,16 +66,17 @@ class LIFLayerFunction(torch.autograd.Function):
             record.current_at_spike, weights,
         )
         ctx.params, ctx.t_max, ctx.k_in = params, float(t_max), input_times.shape[1]
+        ctx.min_slope = float(min_slope)
         ctx.mark_non_differentiable(record.spikes.ids)
         return record.spikes.times, record.spikes.ids
 
     @staticmethod
     def backward(
         ctx: Any, grad_times: torch.Tensor | None, grad_ids: Any
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None, None, None, None]:
+    ) -> tuple[torch.Tensor | None, ...]:
         arrive, input_ids, out_times, out_ids, current, weights = ctx.saved_tensors
         if grad_times is None:
-            return None, None, None, None, None, None, None, None
+            return (None,) * 9
         # padding (+inf) carries no gradient; a loss that touched it could leave NaN there
         grad = torch.nan_to_num(grad_times, nan=0.0, posinf=0.0, neginf=0.0)
         grad = torch.where(torch.isfinite(out_times), grad, 0.0)
@@ -75,18 +86,18 @@ class LIFLayerFunction(torch.autograd.Function):
             grad_w_np, grad_in_np = layer_backward(
                 arrive.numpy(), input_ids.numpy(), w.numpy(), out_times.numpy(),
                 out_ids.numpy(), current.numpy(), grad.contiguous().numpy(), ctx.t_max,
-                p.tau_mem, p.tau_syn, p.cm, p.v_thresh, p.v_reset,
+                p.tau_mem, p.tau_syn, p.cm, p.v_thresh, p.v_reset, ctx.min_slope,
             )
             grad_w, grad_in = torch.from_numpy(grad_w_np), torch.from_numpy(grad_in_np)
         else:
             events = merge_events(arrive, input_ids, out_times, out_ids, ctx.t_max)
             grad_w, grad_in = lif_layer_backward(
-                events, current, grad, w, p, ctx.t_max, ctx.k_in
+                events, current, grad, w, p, ctx.t_max, ctx.k_in, ctx.min_slope
             )
         return (
             grad_in if ctx.needs_input_grad[0] else None,
             grad_w if ctx.needs_input_grad[1] else None,
-            None, None, None, None, None, None,
+            None, None, None, None, None, None, None,
         )
 
 
@@ -100,6 +111,7 @@ def lif_layer(
     max_spikes: int | None = None,
     delay: float = 0.0,
     xtol: float = 1e-10,
+    min_slope: float = 0.0,
 ) -> Spikes:
     """Exact output spikes of a feed-forward LIF layer, differentiable by EventProp.
 
@@ -123,6 +135,10 @@ def lif_layer(
         Delay of every input, ms (>= 0).
     xtol
         Spike-time tolerance of the forward solver, ms.
+    min_slope
+        Grazing-crossing remedy, mV/ms (>= 0): the adjoint's spike jump divides by
+        max(dv/dt before the spike, min_slope); 0 (default) is the exact gradient
+        (:func:`~neurotwin.eventprop.adjoint.jump.adjoint_spike_jump`).
 
     Returns
     -------
@@ -133,15 +149,145 @@ def lif_layer(
     ------
     ConfigError
         Bad shapes, NaN or negative times, unsorted rows, ids out of range, weights not a
-        float tensor, ``tau_refrac`` != 0.
+        float tensor, ``tau_refrac`` != 0, negative ``min_slope``.
     """
     check_eventprop_params(params)
+    check_positive("min_slope", min_slope, "mV/ms", allow_zero=True)
     if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
         raise ConfigError(f"weights must be a float torch tensor, got {type(weights).__name__}")
     times = input_times if isinstance(input_times, torch.Tensor) else torch.as_tensor(input_times)
     times = times.to(dtype=weights.dtype, device=weights.device)
     ids = torch.as_tensor(input_ids, device=weights.device)
     out_times, out_ids = LIFLayerFunction.apply(
-        times, weights, ids, params, t_max, max_spikes, delay, xtol
+        times, weights, ids, params, t_max, max_spikes, delay, xtol, min_slope
+    )
+    return Spikes(out_times, out_ids)
+
+
+class RecurrentLIFLayerFunction(torch.autograd.Function):
+    """Autograd node of one recurrent layer: forward by the recurrent event engine, backward
+    by its adjoint (``adjoint/recurrent.py``).
+
+    ``apply(input_times, w_in, w_rec, input_ids, params, t_max, max_spikes, delay, xtol)``
+    returns (output times, output ids); only the times carry gradients, with respect to the
+    input times, ``w_in`` and ``w_rec``. Saved for the backward pass: the input arrivals,
+    the output spikes and the current at each output spike. Runs the torch maps on any
+    device and dtype.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input_times: torch.Tensor,
+        w_in: torch.Tensor,
+        w_rec: torch.Tensor,
+        input_ids: torch.Tensor,
+        params: EventLIF,
+        t_max: float,
+        max_spikes: int | None,
+        delay: float,
+        xtol: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        record = recurrent_lif_record(
+            input_times.detach(), input_ids, w_in.detach(), w_rec.detach(), params, t_max,
+            max_spikes=max_spikes, delay=delay, xtol=xtol,
+        )
+        ctx.save_for_backward(
+            record.arrive, record.input_ids, record.spikes.times, record.spikes.ids,
+            record.current_at_spike, w_in, w_rec,
+        )
+        ctx.params, ctx.t_max, ctx.k_in = params, float(t_max), input_times.shape[1]
+        ctx.mark_non_differentiable(record.spikes.ids)
+        return record.spikes.times, record.spikes.ids
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_times: torch.Tensor | None, grad_ids: Any
+    ) -> tuple[torch.Tensor | None, ...]:
+        arrive, input_ids, out_times, out_ids, current, w_in, w_rec = ctx.saved_tensors
+        none = (None,) * 6
+        if grad_times is None:
+            return (None, None, None, *none)
+        # padding (+inf) carries no gradient; a loss that touched it could leave NaN there
+        grad = torch.nan_to_num(grad_times, nan=0.0, posinf=0.0, neginf=0.0)
+        grad = torch.where(torch.isfinite(out_times), grad, 0.0)
+        events = merge_events(arrive, input_ids, out_times, out_ids, ctx.t_max)
+        grad_w_in, grad_w_rec, grad_in = recurrent_lif_backward(
+            events, current, grad, w_in.detach(), w_rec.detach(), ctx.params, ctx.t_max,
+            ctx.k_in,
+        )
+        return (
+            grad_in if ctx.needs_input_grad[0] else None,
+            grad_w_in if ctx.needs_input_grad[1] else None,
+            grad_w_rec if ctx.needs_input_grad[2] else None,
+            *none,
+        )
+
+
+def recurrent_lif_layer(
+    input_times: Any,
+    input_ids: Any,
+    w_in: torch.Tensor,
+    w_rec: torch.Tensor,
+    params: EventLIF,
+    t_max: float,
+    *,
+    max_spikes: int | None = None,
+    delay: float = 0.0,
+    xtol: float = 1e-10,
+) -> Spikes:
+    """Exact output spikes of a recurrent LIF layer, differentiable by EventProp.
+
+    The forward is :func:`neurotwin.engines.event_recurrent.recurrent_lif_forward`: an
+    output spike of neuron n at t adds ``w_rec[n, :]`` to all currents at t (zero delay).
+
+    Parameters
+    ----------
+    input_times
+        Input spike times, ms, (B, K_in): ascending per row, >= 0, ``+inf`` padding last;
+        a tensor (which may require grad) or an array.
+    input_ids
+        Source indices, integers (B, K_in) in [0, n_in), -1 at padding.
+    w_in
+        Signed input weights, nA, (n_in, n), a float tensor (float64 for exact gradients).
+    w_rec
+        Signed recurrent weights, nA, (n, n), a float tensor of the dtype and device of
+        ``w_in``; row n is what a spike of neuron n adds to the currents.
+    params
+        Neuron parameters, ``tau_refrac`` = 0.
+    t_max
+        End of the simulation, ms (> 0).
+    max_spikes
+        At most this many spikes per neuron and sample; None: no limit.
+    delay
+        Delay of every input, ms (>= 0); the recurrent connections have none.
+    xtol
+        Spike-time tolerance of the forward solver, ms.
+
+    Returns
+    -------
+    Spikes
+        ``times`` (B, K_out), differentiable; ``ids`` (B, K_out).
+
+    Raises
+    ------
+    ConfigError
+        Bad shapes (``w_rec`` not (n, n)), NaN or negative times, unsorted rows, ids out of
+        range, weights not float tensors of one dtype and device, ``tau_refrac`` != 0.
+    """
+    check_eventprop_params(params)
+    for name, w in (("w_in", w_in), ("w_rec", w_rec)):
+        if not isinstance(w, torch.Tensor) or not w.is_floating_point():
+            raise ConfigError(f"{name} must be a float torch tensor, got {type(w).__name__}")
+    if w_rec.dtype != w_in.dtype or w_rec.device != w_in.device:
+        raise ConfigError(
+            f"w_rec must have the dtype and device of w_in ({w_in.dtype}, {w_in.device}), "
+            f"got {w_rec.dtype}, {w_rec.device}"
+        )
+    times = input_times if isinstance(input_times, torch.Tensor) else torch.as_tensor(input_times)
+    times = times.to(dtype=w_in.dtype, device=w_in.device)
+    ids = torch.as_tensor(input_ids, device=w_in.device)
+    out_times, out_ids = RecurrentLIFLayerFunction.apply(
+        times, w_in, w_rec, ids, params, t_max, max_spikes, delay, xtol
     )
     return Spikes(out_times, out_ids)

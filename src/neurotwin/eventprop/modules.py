@@ -1,10 +1,9 @@
 """nn.Modules of EventProp: they hold weights and call :mod:`neurotwin.eventprop.functional`.
 
-Feed-forward only. A ``RecurrentLIFLayer`` (one weight matrix to itself; its forward needs the
-engine's earliest-crossing-per-round loop, its adjoint the lam_i W term inside the layer) and
-a ``ConvLIFLayer`` (a weight-sharing view of the same layer) are later work; both fit the
-same pattern: a Function whose forward records the current at each spike and whose backward
-walks the merged events in reverse.
+``LIFLayer`` (feed-forward), ``RecurrentLIFLayer`` (input weights and one weight matrix to
+itself, zero recurrent delay; adjoint in ``adjoint/recurrent.py``), ``ConvLIFLayer`` (the
+feed-forward layer with weights gathered from a shared kernel,
+:mod:`neurotwin.engines.event_conv`) and the readout ``LILayer``.
 """
 
 from __future__ import annotations
@@ -15,11 +14,12 @@ import torch
 from torch import nn
 
 from neurotwin.engines.event import EventLIF, Spikes
+from neurotwin.engines.event_conv import conv_dense_weights, conv_output_shape, conv_weight_index
 from neurotwin.errors import ConfigError, check_finite, check_positive
 from neurotwin.eventprop.forward.layer import check_eventprop_params
-from neurotwin.eventprop.functional import li_vmax, lif_layer
+from neurotwin.eventprop.functional import li_vmax, lif_layer, recurrent_lif_layer
 
-__all__ = ["LIFLayer", "LILayer", "init_weights"]
+__all__ = ["ConvLIFLayer", "LIFLayer", "LILayer", "RecurrentLIFLayer", "init_weights"]
 
 
 def init_weights(
@@ -63,6 +63,9 @@ class LIFLayer(nn.Module):
         Delay of every input, ms (>= 0).
     xtol
         Forward spike-time tolerance, ms.
+    min_slope
+        Grazing-crossing remedy of the adjoint, mV/ms (0: exact gradient; see
+        :func:`~neurotwin.eventprop.functional.lif_layer`).
     weight_mean, weight_std
         Initial weights ~ N(mean, std^2), nA; std defaults to 1/sqrt(n_in).
     seed
@@ -81,6 +84,7 @@ class LIFLayer(nn.Module):
         max_spikes: int | None = None,
         delay: float = 0.0,
         xtol: float = 1e-10,
+        min_slope: float = 0.0,
         weight_mean: float = 0.0,
         weight_std: float | None = None,
         seed: int = 0,
@@ -89,8 +93,10 @@ class LIFLayer(nn.Module):
         super().__init__()
         self.params = check_eventprop_params(params)
         check_positive("t_max", t_max, "ms")
+        check_positive("min_slope", min_slope, "mV/ms", allow_zero=True)
         self.n_in, self.n_out, self.t_max = n_in, n_out, float(t_max)
         self.max_spikes, self.delay, self.xtol = max_spikes, float(delay), xtol
+        self.min_slope = float(min_slope)
         self.weight = init_weights(n_in, n_out, weight_mean, weight_std, seed, dtype)
 
     def forward(self, spikes: Spikes) -> Spikes:
@@ -99,6 +105,7 @@ class LIFLayer(nn.Module):
         return lif_layer(
             times, ids, self.weight, self.params, self.t_max,
             max_spikes=self.max_spikes, delay=self.delay, xtol=self.xtol,
+            min_slope=self.min_slope,
         )
 
     def extra_repr(self) -> str:
@@ -151,3 +158,188 @@ class LILayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_in={self.n_in}, n_out={self.n_out}, t_max={self.t_max}"
+
+
+class RecurrentLIFLayer(nn.Module):
+    """A recurrent layer of LIF neurons trained by EventProp: padded spikes in, out.
+
+    A spike of neuron n adds ``w_rec[n, :]`` to all currents of the layer at once (zero
+    recurrent delay, :mod:`neurotwin.engines.event_recurrent`); the layer's output spikes
+    are all its spikes.
+
+    Parameters
+    ----------
+    n_in, n_out
+        Number of input sources and of neurons.
+    params
+        Neuron parameters (:class:`~neurotwin.engines.event.EventLIF`, ``tau_refrac`` = 0).
+    t_max
+        End of the simulation, ms (> 0).
+    max_spikes
+        Spikes per neuron and sample at most; None: all.
+    delay
+        Delay of every input, ms (>= 0); the recurrent connections have none.
+    xtol
+        Forward spike-time tolerance, ms.
+    weight_mean, weight_std
+        Initial input weights ``w_in`` (n_in, n_out) ~ N(mean, std^2), nA; std defaults to
+        1/sqrt(n_in).
+    rec_weight_mean, rec_weight_std
+        Initial recurrent weights ``w_rec`` (n_out, n_out) ~ N(mean, std^2), nA; std
+        defaults to 1/sqrt(n_out).
+    seed
+        Seed of ``w_in``; ``w_rec`` is drawn from ``seed + 1``.
+    dtype
+        Float dtype of the weights and all spike times (float64: exact).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        params: EventLIF,
+        t_max: float,
+        *,
+        max_spikes: int | None = None,
+        delay: float = 0.0,
+        xtol: float = 1e-10,
+        weight_mean: float = 0.0,
+        weight_std: float | None = None,
+        rec_weight_mean: float = 0.0,
+        rec_weight_std: float | None = None,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        super().__init__()
+        self.params = check_eventprop_params(params)
+        check_positive("t_max", t_max, "ms")
+        self.n_in, self.n_out, self.t_max = n_in, n_out, float(t_max)
+        self.max_spikes, self.delay, self.xtol = max_spikes, float(delay), xtol
+        self.w_in = init_weights(n_in, n_out, weight_mean, weight_std, seed, dtype)
+        self.w_rec = init_weights(n_out, n_out, rec_weight_mean, rec_weight_std, seed + 1, dtype)
+
+    def forward(self, spikes: Spikes) -> Spikes:
+        """Output spikes (B, K_out) of input spikes (B, K_in); times differentiable."""
+        times, ids = _check_spikes(spikes)
+        return recurrent_lif_layer(
+            times, ids, self.w_in, self.w_rec, self.params, self.t_max,
+            max_spikes=self.max_spikes, delay=self.delay, xtol=self.xtol,
+        )
+
+    def extra_repr(self) -> str:
+        return f"n_in={self.n_in}, n_out={self.n_out}, t_max={self.t_max}, recurrent"
+
+
+class ConvLIFLayer(nn.Module):
+    """A convolutional layer of LIF neurons trained by EventProp (weights shared by a kernel).
+
+    Exactly the feed-forward :class:`LIFLayer` with the dense weights
+    :func:`~neurotwin.engines.event_conv.conv_dense_weights` of ``kernel`` (the geometry of
+    ``torch.nn.functional.conv2d``); its EventProp gradient reaches the kernel through the
+    gather. Input ids number the (C_in, H, W) pixels row-major, output ids the (C_out,
+    H_out, W_out) neurons likewise.
+
+    Parameters
+    ----------
+    in_shape
+        (C_in, H, W) of the input.
+    out_channels
+        C_out.
+    kernel_size
+        kh = kw, or (kh, kw), pixels.
+    params
+        Neuron parameters (``tau_refrac`` = 0).
+    t_max
+        End of the simulation, ms (> 0).
+    stride
+        Step between output positions, pixels (>= 1), one or (vertical, horizontal).
+    padding
+        Zero padding on each side, pixels (>= 0), one or (vertical, horizontal).
+    max_spikes, delay, xtol
+        As for :class:`LIFLayer`.
+    weight_mean, weight_std
+        Initial kernel ~ N(mean, std^2), nA; std defaults to 1/sqrt(C_in kh kw).
+    seed, dtype
+        Seed of the initial kernel; float dtype of the kernel and all spike times.
+
+    Raises
+    ------
+    ConfigError
+        Bad shapes, stride < 1, padding < 0, a kernel larger than the padded input,
+        ``tau_refrac`` != 0 ...
+    """
+
+    index: torch.Tensor
+    """Kernel entry of each (input, output) pair, int64 (n_in, n_out) (a buffer)."""
+    mask: torch.Tensor
+    """Which pairs are connected, bool (n_in, n_out) (a buffer)."""
+
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        params: EventLIF,
+        t_max: float,
+        *,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        max_spikes: int | None = None,
+        delay: float = 0.0,
+        xtol: float = 1e-10,
+        weight_mean: float = 0.0,
+        weight_std: float | None = None,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        super().__init__()
+        self.params = check_eventprop_params(params)
+        check_positive("t_max", t_max, "ms")
+        if isinstance(kernel_size, int):
+            kernel_size = (kernel_size, kernel_size)
+        if not isinstance(kernel_size, tuple | list) or len(kernel_size) != 2:
+            raise ConfigError(f"kernel_size must be an int or a pair (kh, kw), got {kernel_size!r}")
+        kh, kw = kernel_size
+        # conv_output_shape reports a bad in_shape before it reads the kernel's C_in
+        c_in = in_shape[0] if isinstance(in_shape, tuple | list) and in_shape else 1
+        kernel_shape = (out_channels, c_in, kh, kw)
+        self.out_shape = conv_output_shape(in_shape, kernel_shape, stride, padding)
+        """(C_out, H_out, W_out) of the output."""
+        self.in_shape: tuple[int, int, int] = (in_shape[0], in_shape[1], in_shape[2])
+        self.stride, self.padding = stride, padding
+        self.t_max, self.max_spikes, self.delay = float(t_max), max_spikes, float(delay)
+        self.xtol = xtol
+        fan_in = c_in * kh * kw
+        w = init_weights(fan_in, out_channels, weight_mean, weight_std, seed, dtype)
+        self.kernel = nn.Parameter(w.detach().T.reshape(kernel_shape).contiguous())
+        index, mask = conv_weight_index(in_shape, kernel_shape, stride, padding)
+        self.register_buffer("index", index, persistent=False)
+        self.register_buffer("mask", mask, persistent=False)
+
+    @property
+    def n_in(self) -> int:
+        """Number of input sources, C_in H W."""
+        return math.prod(self.in_shape)
+
+    @property
+    def n_out(self) -> int:
+        """Number of neurons, C_out H_out W_out."""
+        return math.prod(self.out_shape)
+
+    def dense_weights(self) -> torch.Tensor:
+        """The kernel as a dense (n_in, n_out) weight matrix, nA; differentiable."""
+        return conv_dense_weights(self.kernel, self.index, self.mask)
+
+    def forward(self, spikes: Spikes) -> Spikes:
+        """Output spikes (B, K_out) of input spikes (B, K_in); times differentiable."""
+        times, ids = _check_spikes(spikes)
+        return lif_layer(
+            times, ids, self.dense_weights(), self.params, self.t_max,
+            max_spikes=self.max_spikes, delay=self.delay, xtol=self.xtol,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_shape={self.in_shape}, out_shape={self.out_shape}, "
+            f"kernel={tuple(self.kernel.shape)}, stride={self.stride}, padding={self.padding}"
+        )

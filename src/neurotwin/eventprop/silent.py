@@ -1,12 +1,21 @@
-"""A remedy for silent neurons, which EventProp cannot revive by itself.
+"""Remedies for silent neurons, which EventProp cannot revive by itself.
 
 The exact gradient sees only spikes that exist: a neuron that never fires on a batch has no
 spike time, its input weights get no gradient, and it stays silent (the "no gradient for
-spike creation" pitfall, DESIGN.md section 5). *Weight bumping* (used with EventProp on
-Yin-Yang and MNIST): after each batch, every neuron of a layer that fired in no sample of
-the batch gets ``delta`` (nA) added to all its input weights, until it fires again. It is
-switched on by applying it in the training loop (``WeightBump(delta).apply_(...)``), off by
-not applying it (or ``enabled=False``); it changes nothing for neurons that spike.
+spike creation" pitfall, DESIGN.md section 5). Two switchable remedies:
+
+* *Weight bumping* (used with EventProp on Yin-Yang and MNIST): after each batch, every
+  neuron of a layer that fired in no sample of the batch gets ``delta`` (nA) added to all
+  its input weights, until it fires again. Switched on by applying it in the training loop
+  (``WeightBump(delta).apply_(...)``), off by not applying it (or ``enabled=False``); it
+  changes nothing for neurons that spike.
+* *V_max pull* (:func:`silent_label_pull`), for a time-to-first-spike output layer: where a
+  sample's label neuron stays silent, its membrane never reached threshold and was never
+  reset, so its trajectory is exactly the leaky integrator's and its maximum V_max
+  (:func:`~neurotwin.eventprop.functional.li_vmax`, exact, differentiable) is below
+  threshold. The penalty v_thresh - V_max (mV, averaged over the batch) has an exact
+  gradient that raises that maximum until the neuron fires; then the term vanishes and the
+  spike-time loss takes over. Added to the loss with a weight; 0 switches it off.
 """
 
 from __future__ import annotations
@@ -15,10 +24,11 @@ from dataclasses import dataclass
 
 import torch
 
-from neurotwin.engines.event import PAD_ID, Spikes
+from neurotwin.engines.event import PAD_ID, EventLIF, Spikes
 from neurotwin.errors import ConfigError, check_positive
+from neurotwin.eventprop.functional import li_vmax
 
-__all__ = ["WeightBump", "silent_neurons"]
+__all__ = ["WeightBump", "silent_label_pull", "silent_neurons"]
 
 
 def silent_neurons(spikes: Spikes, n: int) -> torch.Tensor:
@@ -67,3 +77,53 @@ class WeightBump:
         with torch.no_grad():
             weight[:, silent] += self.delta
         return int(silent.sum())
+
+
+def silent_label_pull(
+    inputs: Spikes,
+    weights: torch.Tensor,
+    params: EventLIF,
+    t_max: float,
+    first_times: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    delay: float = 0.0,
+) -> torch.Tensor:
+    """Mean over the batch of (v_thresh - V_max) of each sample's silent label neuron, mV.
+
+    Parameters
+    ----------
+    inputs
+        Input spikes of the output layer, (B, K) (the hidden layer's output; times may
+        require grad).
+    weights
+        The output layer's weights, nA, (n_in, n_out).
+    params
+        The output neurons.
+    t_max
+        End of the simulation, ms.
+    first_times
+        First spike time of each output neuron, ms, (B, n_out); +inf where silent.
+    labels
+        Class of each sample, integers (B,).
+    delay
+        Delay of the output layer's inputs, ms.
+
+    Returns
+    -------
+    A scalar tensor >= 0: 0 (no graph work) when every label neuron fired; samples whose
+    label neuron fired contribute 0.
+    """
+    times, ids = inputs
+    labels = torch.as_tensor(labels, device=first_times.device).long()
+    if labels.shape != (first_times.shape[0],):
+        raise ConfigError(
+            f"labels must have shape ({first_times.shape[0]},), got {tuple(labels.shape)}"
+        )
+    rows = torch.arange(first_times.shape[0], device=first_times.device)
+    silent = ~torch.isfinite(first_times[rows, labels])
+    if not bool(silent.any()):
+        return weights.sum() * 0.0
+    vmax = li_vmax(times[silent], ids[silent], weights, params, t_max, delay=delay)
+    own = vmax[torch.arange(vmax.shape[0], device=vmax.device), labels[silent]]
+    return (params.v_thresh - own).sum() / first_times.shape[0]

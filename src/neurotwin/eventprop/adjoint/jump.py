@@ -22,6 +22,9 @@ input-time gradient above carries the downstream lam_i W term of the paper's Tab
 
 For v_reset = 0 this is the paper's jump of lambda_V. The 1 / vdot^- factor blows up for a
 grazing crossing (vdot^- -> 0): the gradient is exact but ill-conditioned there.
+``min_slope`` > 0 (mV/ms) replaces vdot^- by max(vdot^-, min_slope) in this jump: a
+switchable remedy that bounds the factor by 1 / min_slope at the price of a biased gradient
+at crossings slower than min_slope (exact elsewhere); 0, the default, is exact.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def adjoint_spike_jump(
     current: torch.Tensor,
     grad_t: torch.Tensor,
     p: EventLIF,
+    min_slope: float = 0.0,
 ) -> AdjointState:
     """Costate just before output spikes, from the costate just after them.
 
@@ -73,8 +77,12 @@ def adjoint_spike_jump(
         dL/dt of those spikes, 1/ms, broadcasting to (B, n).
     p
         Neuron parameters.
+    min_slope
+        Floor of vdot^- in the jump, mV/ms (0: exact; module docstring).
     """
     slope_before = -p.v_thresh / p.tau_mem + current / p.cm
+    if min_slope > 0.0:
+        slope_before = torch.clamp(slope_before, min=min_slope)
     slope_after = -p.v_reset / p.tau_mem + current / p.cm
     safe = torch.where(fired, slope_before, torch.ones_like(slope_before))
     lam_v = torch.where(fired, (slope_after * state.lam_v - grad_t) / safe, state.lam_v)

@@ -33,6 +33,7 @@ def _backward(
     arrive: np.ndarray, ids: np.ndarray, w: np.ndarray, out_times: np.ndarray,
     out_ids: np.ndarray, current: np.ndarray, grad_out: np.ndarray, t_max: float,
     tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
+    min_slope: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     batch, k_in = arrive.shape
     n_in, n_out = w.shape
@@ -93,6 +94,8 @@ def _backward(
                     c = columns[s]
                     i_spike = current[b, c]
                     slope_before = -v_thresh / tau_mem + i_spike / cm
+                    if min_slope > 0.0:
+                        slope_before = max(slope_before, min_slope)
                     slope_after = -v_reset / tau_mem + i_spike / cm
                     lam_v = (slope_after * lam_v - grad_out[b, c]) / slope_before
                     s -= 1
@@ -113,6 +116,7 @@ def layer_backward(
     cm: float,
     v_thresh: float,
     v_reset: float,
+    min_slope: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of a loss with respect to a layer's weights and input arrival times.
 
@@ -131,6 +135,9 @@ def layer_backward(
         End of the simulation, ms.
     tau_mem, tau_syn, cm, v_thresh, v_reset
         The neuron: ms, ms, nF, mV, mV (``tau_refrac`` = 0).
+    min_slope
+        Floor of dv/dt just before a spike in the spike jump, mV/ms (0: exact; see
+        :func:`~neurotwin.eventprop.adjoint.jump.adjoint_spike_jump`).
 
     Returns
     -------
@@ -141,5 +148,5 @@ def layer_backward(
     """
     return _backward(
         arrive, ids, weights, out_times, out_ids, current, grad_out_times, float(t_max),
-        tau_mem, tau_syn, cm, v_thresh, v_reset,
+        tau_mem, tau_syn, cm, v_thresh, v_reset, float(min_slope),
     )

@@ -20,6 +20,7 @@ def lif_layer_backward(
     params: EventLIF,
     t_max: float,
     k_in: int,
+    min_slope: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients of a loss with respect to a layer's weights and input arrival times.
 
@@ -43,6 +44,8 @@ def lif_layer_backward(
         End of the simulation, ms.
     k_in
         Width of the input batch.
+    min_slope
+        Floor of dv/dt before a spike in the spike jump, mV/ms (0: exact).
 
     Returns
     -------
@@ -75,7 +78,7 @@ def lif_layer_backward(
             out_col = torch.where(is_out, col, 0)[:, None]
             current = current_at_spike.gather(1, out_col)
             grad_t = grad_out_times.gather(1, out_col)
-            state = adjoint_spike_jump(state, fired, current, grad_t, params)
+            state = adjoint_spike_jump(state, fired, current, grad_t, params, min_slope)
         if bool(is_in.any()):
             src = torch.where(is_in, ids, 0)
             grad_rows, grad_t_in = adjoint_input_jump(state, weights[src], params)

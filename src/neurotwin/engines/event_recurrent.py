@@ -1,0 +1,192 @@
+r"""Exact event-driven simulation of a recurrent layer of LIF neurons, without a time grid.
+
+The neuron is the event engine's (:mod:`neurotwin.engines.event`; ms, mV from rest, nA,
+nF)::
+
+    dv_j/dt = -v_j / tau_mem + i_j / cm
+    di_j/dt = -i_j / tau_syn
+    input spike of source m arriving at s:      i_j += w_in[m, j]        (all j)
+    v_n >= v_thresh at t  ->  spike of n at t:  v_n <- v_reset,  i_j += w_rec[n, j]  (all j)
+
+*Zero recurrent delay.* An output spike of neuron n at t adds the row ``w_rec[n, :]`` to
+every current at the same time t (the diagonal ``w_rec[n, n]`` is a self-connection).
+A current jump leaves v continuous, so the spike acts on the membranes only after t:
+the dynamics stay well posed, a neuron cannot make another fire at the very instant it
+fires, and a neuron's consecutive spikes are separated (v must climb from v_reset again). Input
+spikes act at ``time + delay`` (one delay for all inputs).
+
+*Algorithm.* Unlike the feed-forward layer, neurons interact, so their spikes must be
+taken in time order. Per sample, each round takes the sample's earliest event: the
+earliest threshold crossing over all its neurons before the next input arrival
+(:func:`~neurotwin.engines.event.next_crossing`, searched in (now, arrival]), or, if there
+is none, the arrival itself. A crossing resets the neuron(s) that cross at that time
+(:func:`~neurotwin.engines.event.spike_jump`), flows the sample's other neurons to it
+(:func:`~neurotwin.engines.event.flow`) and adds their recurrent rows
+(:func:`~neurotwin.engines.event.input_jump`); an arrival flows all neurons to it and adds
+its input row. A crossing at exactly an arrival's time comes first (as in the feed-forward
+engine). Neurons crossing at exactly the same time fire in the same round (the jumps
+commute, and none of them changes another's v at that time). The rounds are vectorised
+over the batch: every sample advances by its own earliest event, so a batch needs as many
+rounds as its busiest sample has events (inputs plus output spikes). Each round searches
+all neurons of the samples still running, since every event changes every current.
+Refractoriness is exact as in the feed-forward engine (v held at v_reset, currents still
+jump).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from neurotwin.engines.event import (
+    PAD_ID,
+    EventLIF,
+    Spikes,
+    check_spike_inputs,
+    collect_spikes,
+    flow,
+    initial_state,
+    input_jump,
+    next_crossing,
+    spike_jump,
+)
+from neurotwin.errors import ConfigError, check_finite
+
+__all__ = ["check_recurrent_weights", "recurrent_lif_forward"]
+
+
+def check_recurrent_weights(w_rec: Any, w_in: torch.Tensor) -> torch.Tensor:
+    """Validate recurrent weights against the input weights (n_in, n); return them as a tensor
+    of the dtype and device of ``w_in``.
+
+    Raises
+    ------
+    ConfigError
+        ``w_rec`` not of shape (n, n) or not finite.
+    """
+    w = torch.as_tensor(w_rec)
+    n = w_in.shape[1]
+    if w.ndim != 2 or w.shape != (n, n):
+        raise ConfigError(
+            f"w_rec must have shape (n, n) = ({n}, {n}) for {n} neurons (columns of w_in), "
+            f"got {tuple(w.shape)}"
+        )
+    check_finite("w_rec", w.detach().cpu().to(torch.float64).numpy())
+    return w.to(dtype=w_in.dtype, device=w_in.device)
+
+
+def recurrent_lif_forward(
+    input_times: Any,
+    input_ids: Any,
+    w_in: Any,
+    w_rec: Any,
+    params: EventLIF,
+    t_max: float,
+    *,
+    max_spikes: int | None = None,
+    delay: float = 0.0,
+    xtol: float = 1e-10,
+) -> Spikes:
+    """Exact spikes of a recurrent LIF layer driven by a batch of input spikes.
+
+    Parameters
+    ----------
+    input_times
+        Input spike times, ms, shape (B, K): per row ascending, >= 0, ``+inf`` padding last.
+    input_ids
+        Input source index per spike, integers (B, K) in [0, n_in), ``-1`` at padding.
+    w_in
+        Signed input weights, nA, shape (n_in, n). Their dtype (float64 for spike times
+        exact to ``xtol``) and device are those of the computation and output.
+    w_rec
+        Signed recurrent weights, nA, shape (n, n): row n is added to all currents when
+        neuron n spikes, with zero delay (the diagonal is a self-connection).
+    params
+        Neuron parameters shared by the layer; every neuron starts at rest at 0 ms.
+    t_max
+        End of the simulation, ms (> 0): spikes in (0, t_max] are returned; inputs arriving
+        after t_max are ignored.
+    max_spikes
+        At most this many spikes per neuron and sample (a neuron that reached it no longer
+        fires, but still receives input); None: no limit.
+    delay
+        Axonal delay of the inputs, ms (>= 0): input spikes act at time + delay. The
+        recurrent connections have no delay.
+    xtol
+        Spike-time tolerance, ms: each returned time lies within ``xtol`` after the exact
+        crossing, up to rounding (n spikes in a chain accumulate at most about n xtol).
+
+    Returns
+    -------
+    Spikes
+        ``times`` (B, K_out) ascending per row (ties by neuron index), ``+inf`` padded, and
+        ``ids`` (B, K_out) in [0, n) or ``-1``. Computed without autograd.
+
+    Raises
+    ------
+    ConfigError
+        Bad shapes, NaN or negative times, unsorted rows, ids out of range, t_max <= 0,
+        ``w_rec`` not (n, n) or not finite ...
+    """
+    if not isinstance(params, EventLIF):
+        raise ConfigError(
+            f"params must be an EventLIF (EventLIF.from_lif converts a LIF), got "
+            f"{type(params).__name__}"
+        )
+    times, ids, w = check_spike_inputs(input_times, input_ids, w_in, t_max, max_spikes, delay)
+    w_r = check_recurrent_weights(w_rec, w)
+    with torch.no_grad():
+        return _run(times, ids, w.detach(), w_r.detach(), params, float(t_max),
+                    max_spikes, delay, xtol)  # fmt: skip
+
+
+def _run(
+    times: torch.Tensor,
+    ids: torch.Tensor,
+    w_in: torch.Tensor,
+    w_rec: torch.Tensor,
+    p: EventLIF,
+    t_max: float,
+    max_spikes: int | None,
+    delay: float,
+    xtol: float,
+) -> Spikes:
+    """The event loop of :func:`recurrent_lif_forward` on validated tensors."""
+    batch, n = times.shape[0], w_in.shape[1]
+    dtype, device = w_in.dtype, w_in.device
+    state = initial_state((batch, n), dtype, device)
+    counts = torch.zeros((batch, n), dtype=torch.long, device=device)
+    emitted: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    # one padding column more, so that a sample's input pointer can always be read
+    arrive = torch.cat([times + delay, torch.full((batch, 1), t_max, dtype=dtype,
+                                                  device=device)], dim=1)  # fmt: skip
+    source = torch.cat([ids, torch.full((batch, 1), PAD_ID, device=device)], dim=1)
+    # rows are ascending with padding last, so the inputs that act form a prefix of each row
+    n_inputs = ((source != PAD_ID) & (arrive <= t_max)).sum(dim=1)
+    pointer = torch.zeros(batch, dtype=torch.long, device=device)
+    running = torch.full((batch,), n > 0, dtype=torch.bool, device=device)
+    rows = torch.arange(batch, device=device)
+    while bool(running.any()):
+        has_input = pointer < n_inputs
+        t_input = torch.where(has_input, arrive[rows, pointer], t_max)
+        active = running[:, None].expand(batch, n)
+        if max_spikes is not None:
+            active = active & (counts < max_spikes)
+        t_cross = next_crossing(state, t_input[:, None], p, active, xtol)
+        t_first = t_cross.min(dim=1).values
+        fires = torch.isfinite(t_first)
+        takes = running & ~fires & has_input
+        running = fires | takes
+        fired = (t_cross == t_first[:, None]) & fires[:, None]
+        b, nrn = fired.nonzero(as_tuple=True)
+        if b.numel():
+            emitted.append((b, nrn, t_cross[b, nrn]))
+            counts += fired
+        state = spike_jump(state, fired, t_cross, p)
+        t_to = torch.where(fires, t_first, torch.where(takes, t_input, state.t.amax(dim=1)))
+        state = flow(state, t_to[:, None], p)
+        feed = w_in[source[rows, pointer].clamp(min=0)] * takes[:, None]
+        state = input_jump(state, fired.to(dtype) @ w_rec + feed)
+        pointer = pointer + takes
+    return collect_spikes(emitted, batch, dtype, device)
