@@ -49,7 +49,7 @@ def test_config_checks(override, message, tmp_path):
 def test_defaults_are_the_paper_setup():
     c = yy.YinYangConfig()
     assert (c.n_hidden, c.tau_mem, c.tau_syn, c.v_thresh, c.t_max) == (200, 20.0, 5.0, 1.0, 30.0)
-    assert (c.tau_0, c.tau_1, c.alpha, c.learning_rate, c.batch_size) == (0.5, 6.4, 3e-3, 2e-3, 32)
+    assert (c.tau_0, c.tau_1, c.alpha, c.learning_rate, c.batch_size) == (0.5, 6.4, 3e-3, 5e-3, 32)
     assert c.cm == c.tau_mem  # weights in nA are the paper's W
     assert yy.YinYangConfig(seeds=[3, 4]).seeds == (3, 4)
 

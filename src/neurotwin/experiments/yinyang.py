@@ -17,9 +17,12 @@ paper's weight initialisation and learning rate carry over unchanged.
 
 *Loss.* :func:`~neurotwin.eventprop.losses.ttfs_cross_entropy`:
 ``-log softmax(-t / tau_0)[label] + alpha (exp(t_label / tau_1) - 1)``, silent outputs at
-``t_max``. *Training*: Adam, learning rate decayed by ``lr_decay`` per epoch, weight bumping
-of neurons silent over a batch (:class:`~neurotwin.eventprop.WeightBump`); a checkpoint
-per epoch (:mod:`neurotwin.train`).
+``t_max``, plus ``silent_pull`` (v_thresh - V_max) of each sample's label neuron that stayed
+silent (:func:`~neurotwin.eventprop.silent_label_pull`: without it a silent label neuron
+has no gradient, a few percent of the samples end with every output silent, and training
+can collapse into silence). *Training*: Adam, learning rate decayed by ``lr_decay`` per
+epoch, weight bumping of neurons silent over a batch
+(:class:`~neurotwin.eventprop.WeightBump`); a checkpoint per epoch (:mod:`neurotwin.train`).
 
 *Deployment check* (:func:`deployment_check`): the trained weights run as an
 :class:`~neurotwin.network.Network` on a time-stepped backend (dt = 0.01 ms); the predicted
@@ -57,7 +60,13 @@ from neurotwin.engines.event import (
     lif_layer_forward,
 )
 from neurotwin.errors import ConfigError, check_finite, check_multiple_of, check_positive
-from neurotwin.eventprop import LIFLayer, WeightBump, losses, silent_neurons
+from neurotwin.eventprop import (
+    LIFLayer,
+    WeightBump,
+    losses,
+    silent_label_pull,
+    silent_neurons,
+)
 from neurotwin.experiments import plots
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, SpikeSourceArray
@@ -140,6 +149,9 @@ class YinYangConfig:
         Adam step size (nA), its factor per epoch, samples per step, passes over the data.
     weight_bump
         Increment of the input weights of a neuron silent over a batch, nA; None: off.
+    silent_pull
+        Weight (1/mV) of the V_max pull on silent label neurons added to the loss
+        (:func:`~neurotwin.eventprop.silent_label_pull`); 0: off.
     xtol
         Spike-time tolerance of the event engine, ms.
     eval_batch_size
@@ -178,11 +190,12 @@ class YinYangConfig:
     tau_0: float = 0.5
     tau_1: float = 6.4
     alpha: float = 3e-3
-    learning_rate: float = 2e-3  # GeNN's 5e-3 collapsed here after ~6 epochs (docs)
+    learning_rate: float = 5e-3
     lr_decay: float = 0.95
     batch_size: int = 32
     epochs: int = 40
     weight_bump: float | None = 1e-2
+    silent_pull: float = 100.0
     xtol: float = 1e-10
     eval_batch_size: int = 500
     decision_grid: int = 60
@@ -207,7 +220,8 @@ class YinYangConfig:
         for name in ("tau_mem", "tau_syn", "v_thresh", "cm", "t_max", "tau_0", "tau_1",
                      "learning_rate", "lr_decay", "xtol", "deploy_dt"):
             check_positive(name, getattr(self, name))
-        for name in ("t_early", "bias_time", "alpha", "hidden_weight_std", "output_weight_std"):
+        for name in ("t_early", "bias_time", "alpha", "hidden_weight_std", "output_weight_std",
+                     "silent_pull"):
             check_positive(name, getattr(self, name), allow_zero=True)
         check_finite("hidden_weight_mean", self.hidden_weight_mean)
         check_finite("output_weight_mean", self.output_weight_mean)
@@ -572,7 +586,12 @@ def _train_seed(
         labels = train_labels[indices]
         last["hidden"], last["output"] = hidden, out
         correct = int(np.sum(predict(first) == labels.numpy()))
-        return ttfs_loss(first, labels, config), correct
+        loss = ttfs_loss(first, labels, config)
+        if config.silent_pull > 0:
+            loss = loss + config.silent_pull * silent_label_pull(
+                hidden, model.output.weight, config.neuron(), config.t_max, first, labels
+            )
+        return loss, correct
 
     def after_step() -> dict[str, float]:
         if bump is None:

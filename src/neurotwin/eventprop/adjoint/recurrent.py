@@ -49,8 +49,7 @@ from __future__ import annotations
 import torch
 
 from neurotwin.engines.event import EventLIF
-from neurotwin.eventprop.adjoint.flow import AdjointState, adjoint_flow, adjoint_params
-from neurotwin.eventprop.adjoint.jump import adjoint_input_jump, adjoint_spike_jump
+from neurotwin.eventprop.adjoint.layer import layer_walk
 from neurotwin.eventprop.forward.events import EventList
 
 __all__ = ["recurrent_lif_backward"]
@@ -68,10 +67,9 @@ def recurrent_lif_backward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients of a loss with respect to a recurrent layer's weights and input times.
 
-    Starts from zero costate at ``t_max`` and walks the merged events backwards (one Python
-    iteration per event column, vectorised over samples and neurons): adjoint flow to each
-    event, then the adjoint jump of an output spike (recurrent input included) or of an
-    input spike (equations in the module docstring).
+    :func:`~neurotwin.eventprop.adjoint.layer.layer_walk` with ``w_rec``: at an output
+    spike the recurrent input's jump comes before the spike jump (equations in the module
+    docstring).
 
     Parameters
     ----------
@@ -102,39 +100,8 @@ def recurrent_lif_backward(
     grad_arrive
         dL/d(input arrival time), 1/ms, (B, K_in); zero for padding and late inputs.
     """
-    batch, n = events.times.shape[0], w_in.shape[1]
-    dtype, device = w_in.dtype, w_in.device
-    mirror = adjoint_params(params)
-    zeros = torch.zeros((batch, n), dtype=dtype, device=device)
-    state = AdjointState(zeros, zeros.clone(), torch.full_like(zeros, float(t_max)))
-    grad_w_in = torch.zeros_like(w_in)
-    grad_w_rec = torch.zeros_like(w_rec)
-    grad_arrive = torch.zeros((batch, k_in), dtype=dtype, device=device)
-    rows = torch.arange(batch, device=device)
-    for c in range(events.times.shape[1] - 1, -1, -1):
-        t_c = events.times[:, c]
-        valid = torch.isfinite(t_c)
-        if not bool(valid.any()):
-            continue
-        ids = events.ids[:, c].clamp(min=0)
-        col = events.column[:, c]
-        is_out = events.is_output[:, c] & valid
-        is_in = valid & ~is_out
-        state = adjoint_flow(state, torch.where(valid, t_c, state.t[:, 0])[:, None], mirror)
-        if bool(is_out.any()):
-            src = torch.where(is_out, ids, 0)
-            # the spike as an input to the layer, from the costate after it
-            grad_rows, grad_t_rec = adjoint_input_jump(state, w_rec[src], params)
-            grad_w_rec.index_add_(0, src[is_out], grad_rows[is_out])
-            fired = torch.zeros((batch, n), dtype=torch.bool, device=device)
-            fired[rows[is_out], ids[is_out]] = True
-            out_col = torch.where(is_out, col, 0)[:, None]
-            current = current_at_spike.gather(1, out_col)
-            grad_t = grad_out_times.gather(1, out_col) + grad_t_rec[:, None]
-            state = adjoint_spike_jump(state, fired, current, grad_t, params)
-        if bool(is_in.any()):
-            src = torch.where(is_in, ids, 0)
-            grad_rows, grad_t_in = adjoint_input_jump(state, w_in[src], params)
-            grad_w_in.index_add_(0, src[is_in], grad_rows[is_in])
-            grad_arrive[rows[is_in], col[is_in]] = grad_t_in[is_in]
+    grad_w_in, grad_arrive, grad_w_rec = layer_walk(
+        events, current_at_spike, grad_out_times, w_in, params, t_max, k_in, w_rec=w_rec
+    )
+    assert grad_w_rec is not None
     return grad_w_in, grad_w_rec, grad_arrive

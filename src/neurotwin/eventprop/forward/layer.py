@@ -65,13 +65,31 @@ def check_eventprop_params(params: Any) -> EventLIF:
 
 
 def record_currents(
-    events: EventList, weights: torch.Tensor, params: EventLIF, k_out: int
+    events: EventList,
+    weights: torch.Tensor,
+    params: EventLIF,
+    k_out: int,
+    w_rec: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Synaptic current of the spiking neuron just before each output spike, nA, (B, K_out).
 
-    Replays the inputs of ``events`` through the engine's flow and input jump, reading the
-    current off at each output spike (v of the replay is not used); ``weights`` (n_in,
-    n_out) in nA; ``k_out`` the width of the output batch.
+    Replays ``events`` through the engine's flow and input jump, reading the current off at
+    each output spike (v of the replay is not used); 0 at padding.
+
+    Parameters
+    ----------
+    events
+        The layer's inputs and output spikes in time order, (B, K_in + K_out).
+    weights
+        Input weights, nA, (n_in, n_out).
+    params
+        Neuron parameters.
+    k_out
+        Width of the output batch.
+    w_rec
+        Recurrent weights, nA, (n_out, n_out), or None (feed-forward): after an output
+        spike of neuron n is read, the row ``w_rec[n, :]`` is added to all currents (zero
+        delay, ``forward/recurrent.py``).
     """
     batch, n_out = events.times.shape[0], weights.shape[1]
     out = torch.zeros((batch, k_out), dtype=weights.dtype, device=weights.device)
@@ -88,8 +106,10 @@ def record_currents(
         state = flow(state, torch.where(valid, t_c, state.t[:, 0])[:, None], params)
         if bool(is_out.any()):
             out[rows[is_out], events.column[is_out, c]] = state.i[rows[is_out], ids[is_out]]
-        if bool(is_in.any()):
-            state = input_jump(state, weights[torch.where(is_in, ids, 0)] * is_in[:, None])
+        jump = weights[torch.where(is_in, ids, 0)] * is_in[:, None]
+        if w_rec is not None:
+            jump = torch.where(is_out[:, None], w_rec[torch.where(is_out, ids, 0)], jump)
+        state = input_jump(state, jump)
     return out
 
 

@@ -3,8 +3,9 @@
 The spikes come from :func:`neurotwin.engines.event_recurrent.recurrent_lif_forward`
 (exact, never re-implemented). As for the feed-forward layer (``forward/layer.py``) the
 adjoint needs, besides the spike times and ids, the synaptic current of each spiking neuron
-just before its spike (v is v_thresh there by definition). :func:`record_recurrent_currents`
-obtains it by replaying the merged event list with the engine's :func:`flow` and
+just before its spike (v is v_thresh there by definition).
+:func:`~neurotwin.eventprop.forward.layer.record_currents` with ``w_rec`` obtains it by
+replaying the merged event list with the engine's :func:`flow` and
 :func:`input_jump`, where an output spike of neuron n is now also an input: after its
 current is read, the row ``w_rec[n, :]`` is added to all currents (zero delay).
 
@@ -20,58 +21,16 @@ from __future__ import annotations
 
 import torch
 
-from neurotwin.engines.event import EventLIF, check_spike_inputs, initial_state
+from neurotwin.engines.event import EventLIF, check_spike_inputs
 from neurotwin.engines.event_recurrent import recurrent_lif_forward
-from neurotwin.eventprop.forward.events import EventList, merge_events
-from neurotwin.eventprop.forward.flow import flow
-from neurotwin.eventprop.forward.jump import input_jump
-from neurotwin.eventprop.forward.layer import LayerRecord, check_eventprop_params
+from neurotwin.eventprop.forward.events import merge_events
+from neurotwin.eventprop.forward.layer import (
+    LayerRecord,
+    check_eventprop_params,
+    record_currents,
+)
 
-__all__ = ["record_recurrent_currents", "recurrent_lif_record"]
-
-
-def record_recurrent_currents(
-    events: EventList,
-    w_in: torch.Tensor,
-    w_rec: torch.Tensor,
-    params: EventLIF,
-    k_out: int,
-) -> torch.Tensor:
-    """Synaptic current of the spiking neuron just before each output spike, nA, (B, K_out).
-
-    Parameters
-    ----------
-    events
-        The layer's inputs and output spikes in time order, (B, K_in + K_out).
-    w_in
-        Input weights, nA, (n_in, n).
-    w_rec
-        Recurrent weights, nA, (n, n).
-    params
-        Neuron parameters.
-    k_out
-        Width of the output batch.
-    """
-    batch, n = events.times.shape[0], w_in.shape[1]
-    out = torch.zeros((batch, k_out), dtype=w_in.dtype, device=w_in.device)
-    state = initial_state((batch, n), w_in.dtype, w_in.device)
-    rows = torch.arange(batch, device=w_in.device)
-    for c in range(events.times.shape[1]):
-        t_c = events.times[:, c]
-        valid = torch.isfinite(t_c)
-        if not bool(valid.any()):
-            break
-        ids = events.ids[:, c].clamp(min=0)
-        is_out = events.is_output[:, c] & valid
-        is_in = valid & ~is_out
-        state = flow(state, torch.where(valid, t_c, state.t[:, 0])[:, None], params)
-        if bool(is_out.any()):
-            out[rows[is_out], events.column[is_out, c]] = state.i[rows[is_out], ids[is_out]]
-        jump = torch.where(
-            is_out[:, None], w_rec[torch.where(is_out, ids, 0)], w_in[torch.where(is_in, ids, 0)]
-        )
-        state = input_jump(state, jump * valid[:, None])
-    return out
+__all__ = ["recurrent_lif_record"]
 
 
 def recurrent_lif_record(
@@ -104,5 +63,5 @@ def recurrent_lif_record(
         w_r = torch.as_tensor(w_rec).detach().to(dtype=w.dtype, device=w.device)
         arrive = times.detach() + delay
         events = merge_events(arrive, ids, spikes.times, spikes.ids, t_max)
-        current = record_recurrent_currents(events, w, w_r, params, spikes.times.shape[1])
+        current = record_currents(events, w, params, spikes.times.shape[1], w_rec=w_r)
     return LayerRecord(spikes, arrive, ids, current)
