@@ -126,7 +126,8 @@ def test_save_and_load_round_trip(random_network, tmp_path):
     assert (q.labels, q.kinds, q.options, q.link_load_unit) == (
         p.labels, p.kinds, p.options, p.link_load_unit)
     for name in ("slice_chip", "slice_pe", "slice_key", "slice_mask", "slice_bytes",
-                 "pair_src", "pair_tgt", "pair_synapses", "link_load", "entries_before"):
+                 "slice_dram_bytes", "pair_src", "pair_tgt", "pair_synapses", "link_load",
+                 "entries_before"):
         assert np.array_equal(getattr(q, name), getattr(p, name)), name
         assert getattr(q, name).dtype == getattr(p, name).dtype
     for name in ("offsets", "key", "mask", "route"):
@@ -157,6 +158,8 @@ def test_report_utilisation_and_resources(random_network):
     assert u["chip"]["pes_used"].sum() == p.n_slices
     assert u["chip"]["neurons"].sum() == p.sizes.sum()
     assert u["chip"]["data_bytes_used"].sum() == p.slice_bytes.sum()
+    assert u["chip"]["dram_bytes_used"].sum() == p.slice_dram_bytes.sum() > 0
+    assert "chip DRAM used by synaptic rows" in text
     assert np.array_equal(u["chip"]["entries_after"], p.tables.sizes)
     assert np.all(u["pe"]["data_fraction"] <= 1.0)
     r = p.resources()
@@ -207,6 +210,39 @@ def test_fan_in_network_fits_memory():
     p = map_network(fan_in_network(5000, 100))
     assert np.all(p.slice_bytes <= s2.specs.PE_DATA_BYTES)
     assert p.slice_synapses.sum() == p.pair_synapses.sum()
+    assert np.all(p.slice_hi - p.slice_lo == 250)  # rows in DRAM: the default 250 per PE
+
+
+def dram_network() -> nt.Network:
+    """Four slices of 10 LIF neurons, each with 100 rows of 10 synapses (2,400 bytes)."""
+    net = nt.Network(dt=1.0)
+    src = net.add(nt.SpikeSourcePoisson(100, rate=1.0, label="src"))
+    pop = net.add(nt.Population(40, nt.LIF(), label="pop"))
+    net.connect(src, pop, np.ones((100, 40)), receptor="exc")
+    return net
+
+
+def test_chip_dram_limits_slices_per_chip():
+    m = Machine(dram_bytes=5_000)  # two slices' rows per chip
+    p = map_network(dram_network(), m, neurons_per_pe=10)
+    pop = np.asarray(p.slices_of("pop"))
+    assert p.slice_dram_bytes[pop].tolist() == [100 * (4 + 20)] * 4
+    assert np.bincount(p.slice_chip[pop]).max() == 2  # a third would need 7,200 bytes
+    used = p.utilisation()["chip"]["dram_bytes_used"]
+    assert used.max() <= 5_000 and used.sum() == 4 * 2_400
+    assert p.resources()["chip DRAM, max per chip (bytes)"] == (4_800.0, 5_000.0)
+    check = map_network(dram_network(), Machine(), neurons_per_pe=10)
+    assert len(np.unique(check.slice_chip)) == 1  # 2 GiB: everything on one chip
+
+
+def test_chip_dram_overflow_names_chip_resource_and_population():
+    m = Machine(board_chips=1, dram_bytes=5_000)
+    with pytest.raises(CapacityError, match=r"chip \(0, 0\).*'pop'") as err:
+        map_network(dram_network(), m, neurons_per_pe=10)
+    assert err.value.resource == "chip DRAM (bytes)"
+    assert (err.value.needed, err.value.available) == (4 * 2_400, 5_000)
+    with pytest.raises(ConfigError, match="dram_bytes"):
+        Machine(dram_bytes=0)
 
 
 @pytest.mark.slow
@@ -215,3 +251,17 @@ def test_100k_neurons_fan_in_100_map_in_seconds():
     p = map_network(net)
     assert p.map_time_s < 10.0
     assert np.all(p.slice_bytes <= s2.specs.PE_DATA_BYTES)
+
+
+def test_default_machine_counts_chips_by_dram():
+    from dataclasses import replace
+
+    from neurotwin.spinnaker2.mapping import _default_machine
+    from neurotwin.spinnaker2.partition import partition
+
+    net = nt.Network(dt=1.0)
+    net.add(nt.Population(300, nt.LIF(), label="pop"))
+    part = partition(net, 1, 1)
+    assert _default_machine(part).n_boards == 1  # 300 PEs: two chips
+    heavy = replace(part, slice_dram_bytes=np.full(300, 2**30))  # 1 GiB each: 2 per chip
+    assert _default_machine(heavy).n_boards == 4  # 150 chips of 48 per board

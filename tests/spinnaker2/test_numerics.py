@@ -62,3 +62,12 @@ def test_lif_constants_are_float32_of_the_exact_propagators():
     c = numerics.lif_constants_f32(nt.LIF(tau_mem=10.0), 1.0)
     assert c.dtype == np.float32
     assert c[numerics.LIF_CONSTANT_ROWS.index("p_vv")] == np.float32(np.exp(-0.1))
+
+
+def test_ring_storage_is_the_narrowest_type_no_slot_can_overflow():
+    assert numerics.ring_dtype(0) is np.int16
+    assert numerics.ring_dtype(2**15 - 1) is np.int16
+    assert numerics.ring_dtype(2**15) is np.int32
+    assert numerics.ring_dtype(RING_BUFFER_MAX) is np.int32
+    # beyond the 32-bit accumulator: exact sums, saturated when read
+    assert numerics.ring_dtype(RING_BUFFER_MAX + 1) is np.int64

@@ -153,15 +153,17 @@ def test_deadline_misses_at_low_clock_with_pe_tick_and_amount():
     from neurotwin.spinnaker2 import specs
 
     net = dense_network(200.0)
-    fast = nt.simulate(net, 50.0, backend="spinnaker2", clock_mhz=300.0, seed=1)
-    slow = nt.simulate(net, 50.0, backend="spinnaker2", clock_mhz=150.0, seed=1)
+    half = {"neurons_per_pe": 125}  # two PEs, whatever the memory model would allow
+    fast = nt.simulate(net, 50.0, backend="spinnaker2", clock_mhz=300.0, seed=1, **half)
+    slow = nt.simulate(net, 50.0, backend="spinnaker2", clock_mhz=150.0, seed=1, **half)
     assert fast.cost.deadline_miss_count == 0
     assert slow.cost.budget_cycles == 150_000
     # expected cycles of each target PE from the source spikes: the packets processed in
     # tick m are the source spikes stamped m * tick (sent in tick m - 1)
     times, _ = slow.spikes("src")
     received = np.bincount(np.rint(times).astype(int), minlength=51)[:50]
-    pl = s2.map(net, tick_ms=1.0)
+    pl = s2.map(net, tick_ms=1.0, **half)
+    assert len(pl.slices_of("pop")) == 2
     want = []
     for m in range(50):
         for s in pl.slices_of("pop"):
@@ -177,7 +179,7 @@ def test_deadline_misses_at_low_clock_with_pe_tick_and_amount():
     assert got == want
     assert slow.cost.deadline_miss_count == len(want)
     with pytest.raises(nt.CapacityError, match="PE cycles per tick"):
-        nt.simulate(net, 50.0, backend="spinnaker2", clock_mhz=150.0, deadline="raise")
+        nt.simulate(net, 50.0, backend="spinnaker2", clock_mhz=150.0, deadline="raise", **half)
 
 
 def test_link_packets_count_the_routed_packets(few_pe_machine):
@@ -237,3 +239,208 @@ def test_unsupported_models_and_options():
     fine.add(nt.Population(2, nt.LIF(), label="p"))
     with pytest.raises(nt.ConfigError, match="multiple of the tick"):
         nt.simulate(fine, 5.5, backend="spinnaker2", tick_ms=1.0)
+
+
+def traffic_network() -> nt.Network:
+    """Slices whose packets reach most receiving PEs (stored as complements) and slices
+    whose packets reach one PE; array spikes at t = 0 and twice in one tick."""
+    rng = np.random.default_rng(3)
+    net = nt.Network(dt=1.0)
+    noise = net.add(nt.SpikeSourcePoisson(60, rate=30.0, label="noise"))
+    probe = net.add(nt.SpikeSourcePoisson(20, rate=60.0, label="probe"))
+    arr = net.add(nt.SpikeSourceArray([[0.0, 2.0], [0.0], [5.0, 5.0]], label="arr"))
+    a = net.add(nt.Population(160, nt.LIF(v_thresh=-60.0, tau_refrac=1.0), label="a"))
+    b = net.add(nt.Population(80, nt.LIF(v_thresh=-60.0), label="b"))
+
+    def sparse(n_pre, n_post, density, weight):
+        return (rng.random((n_pre, n_post)) < density) * weight
+
+    def delays(n_pre, n_post):
+        return rng.integers(1, 5, (n_pre, n_post)).astype(float)
+
+    net.connect(noise, a, sparse(60, 160, 0.3, 0.4), receptor="exc", delays=delays(60, 160))
+    to_b = np.zeros((20, 80))
+    to_b[:, :10] = 0.5  # only the first slice of b
+    net.connect(probe, b, to_b, receptor="exc")
+    net.connect(arr, a, sparse(3, 160, 0.5, 0.6), receptor="exc")
+    net.connect(a, a, sparse(160, 160, 0.05, 0.3) * np.where(rng.random((160, 160)) < 0.3, -1, 1),
+                receptor=None, delays=delays(160, 160))
+    net.connect(a, b, sparse(160, 80, 0.05, 0.3), receptor="exc", delays=delays(160, 80))
+    net.connect(b, a, sparse(80, 160, 0.05, 0.4), receptor="inh", delays=delays(80, 160))
+    for label in ("noise", "probe", "arr", "a", "b"):
+        net.record(label, "spikes")
+    return net
+
+
+SMALL_SLICES = {"neurons_per_pe": 20, "sources_per_pe": 20}
+
+
+def edited_tables(placement: s2.Placement, edit: str, seed: int) -> s2.Placement:
+    """Tables with entries made to match one key, removed (default routing takes over),
+    or with random route bits flipped (extra links, loops, dead links, extra PEs)."""
+    rng = np.random.default_rng(seed)
+    t = placement.tables
+    pick = rng.choice(t.key.size, size=max(3, t.key.size // 5), replace=False)
+    key, mask, route, offsets = t.key.copy(), t.mask.copy(), t.route.copy(), t.offsets
+    if edit == "mask":
+        mask[pick] = 0xFFFFFFFF
+    elif edit == "flip":
+        for e in pick:
+            bit = int(rng.integers(0, 6 + 152))
+            route[e, bit // 64] ^= np.uint64(1 << (bit % 64))
+        # and a loop: the first hop of every sending slice is sent back where it came from
+        machine = placement.machine
+        for s in np.unique(placement.pair_src):
+            chip, k = int(placement.slice_chip[s]), int(placement.slice_key[s])
+            here = offsets[chip] + np.flatnonzero((k & mask[offsets[chip] : offsets[chip + 1]])
+                                                  == key[offsets[chip] : offsets[chip + 1]])
+            links = [d for d in range(6) if here.size and (int(route[here[0], 0]) >> d) & 1]
+            if not links:
+                continue
+            nxt = int(machine.neighbour[chip, links[0]])
+            there = offsets[nxt] + np.flatnonzero((k & mask[offsets[nxt] : offsets[nxt + 1]])
+                                                  == key[offsets[nxt] : offsets[nxt + 1]])
+            if there.size:
+                route[there[0], 0] |= np.uint64(1 << ((links[0] + 3) % 6))
+    else:  # remove
+        keep = np.ones(t.key.size, bool)
+        keep[pick] = False
+        chip = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))[keep]
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(chip, minlength=offsets.size - 1))])
+        key, mask, route = key[keep], mask[keep], route[keep]
+    return replace(placement, tables=Tables(offsets, key, mask, route))
+
+
+@pytest.mark.parametrize("edit", ["mask", "remove", "flip"])
+def test_route_classes_are_what_the_tables_say_key_by_key(few_pe_machine, edit):
+    net = traffic_network()
+    machine = few_pe_machine(3, faults=(s2.DeadLink(*s2.Machine(1).xy(1), "E"),))
+    placement = edited_tables(s2.map(net, machine, tick_ms=1.0, **SMALL_SLICES), edit, seed=4)
+    prog = s2.SpiNNaker2Backend().map(net, placement=placement)
+    pl, tables = prog.placement, prog.placement.tables
+    n_classes = 0
+    for label in pl.labels:
+        first = prog.pop_slices.get(label, (None,))[0]
+        if first is None:
+            first = prog.n_neurons + prog.source_slices[label][0]
+        for s in pl.slices_of(label):
+            chip = int(pl.slice_chip[s])
+            for i in range(int(pl.slice_lo[s]), int(pl.slice_hi[s])):
+                unit = first + i
+                c = int(prog.unit_class[unit])
+                if not prog.sends[unit]:
+                    assert c == 0
+                    continue
+                key = int(pl.key_of(label, [i])[0])
+                want = s2.follow(pl.machine, tables, key, chip, loops="drop")
+                pe = prog.class_pe[prog.class_ptr[c] : prog.class_ptr[c + 1]]
+                got = np.stack(np.divmod(pe, 152), axis=1)
+                np.testing.assert_array_equal(got[np.lexsort(got.T[::-1])], want)
+                one = s2.follow_block(pl.machine, tables, np.array([key]), chip)
+                hops = prog.hops[[c]]
+                np.testing.assert_array_equal(np.sort(hops.indices), np.sort(one.hop_link))
+                assert hops.sum() == one.hop_link.size
+                assert prog.looped[unit] == one.looped[0]
+        n_classes = max(n_classes, int(prog.unit_class.max()))
+    if edit == "mask":  # entries that match one key split slices into several classes
+        assert n_classes > pl.n_slices
+    if edit == "flip":
+        assert prog.looped.any()
+
+
+def test_pe_cycles_count_the_packets_and_synapses_the_tables_deliver(few_pe_machine):
+    from neurotwin.spinnaker2 import specs
+
+    net = traffic_network()
+    machine = few_pe_machine(3)
+    good = s2.map(net, machine, tick_ms=1.0, **SMALL_SLICES)
+    a = list(good.slices_of("a"))
+    src, tgt = next((s, t) for s in a for t in a
+                    if s != t and good.slice_chip[s] == good.slice_chip[t])
+    pl = corrupt_route(good, src, tgt)
+    ticks = 80
+    res = nt.simulate(net, float(ticks), backend="spinnaker2", placement=pl, seed=3)
+    # independently: every recorded spike followed through the tables key by key
+    n_sl = pl.n_slices
+    pe_slice = {(int(c), int(p)): s
+                for s, (c, p) in enumerate(zip(pl.slice_chip, pl.slice_pe, strict=True))}
+    synapses: dict[tuple[str, int, int], int] = {}
+    for proj in net.projections:
+        syn = proj.synapses()
+        tgt = pl.slice_of(proj.post, syn.post)
+        for pre, t in zip(syn.pre.tolist(), tgt.tolist(), strict=True):
+            synapses[(proj.pre, pre, t)] = synapses.get((proj.pre, pre, t), 0) + 1
+    senders = set(pl.pair_src.tolist())
+    recv = np.zeros((ticks + 1, n_sl), np.int64)
+    syn_n = np.zeros((ticks + 1, n_sl), np.int64)
+    sent = np.zeros((ticks + 1, n_sl), np.int64)
+    delivered = hops = 0
+    for label in pl.labels:
+        times, ids = res.spikes(label)
+        for time_ms, i in zip(times.tolist(), ids.tolist(), strict=True):
+            j = round(time_ms) - 1  # emitted in tick j (-1: before the first tick)
+            s = int(pl.slice_of(label, [i])[0])
+            if s not in senders:
+                continue
+            sent[max(j, 0), s] += 1
+            key = int(pl.key_of(label, [i])[0])
+            dest = s2.follow(pl.machine, pl.tables, key, int(pl.slice_chip[s]), loops="drop")
+            hops += s2.follow_block(pl.machine, pl.tables, np.array([key]),
+                                    int(pl.slice_chip[s])).hop_link.size
+            delivered += len(dest)
+            for chip, pe in dest.tolist():
+                t = pe_slice.get((chip, pe))
+                if t is not None:
+                    recv[j + 1, t] += 1
+                    syn_n[j + 1, t] += synapses.get((label, i, t), 0)
+    width = pl.slice_hi - pl.slice_lo
+    kinds = np.array(pl.kinds)[pl.slice_node]
+    base = (specs.CYCLES_TICK_OVERHEAD + (kinds == "LIF") * width * specs.CYCLES_PER_NEURON
+            + (kinds == "SpikeSourcePoisson") * width * specs.CYCLES_PER_POISSON_SOURCE)
+    cycles = (base + recv * specs.CYCLES_PER_PACKET + syn_n * specs.CYCLES_PER_SYNAPSE
+              + sent * specs.CYCLES_PER_SPIKE_SENT)[:ticks]
+    assert recv[1:ticks].sum() > 1000 and (recv[:ticks] == 0).any()
+    np.testing.assert_array_equal(res.cost.pe_max_cycles, cycles.max(axis=0))
+    np.testing.assert_allclose(res.cost.pe_mean_cycles * ticks, cycles.sum(axis=0), rtol=1e-12)
+    assert res.cost.packets_delivered == delivered
+    assert res.cost.packets_sent == sent.sum()
+    assert res.cost.link_packets.sum() == hops
+
+
+@pytest.mark.parametrize("repeats", [1, 300])
+def test_ring_buffer_holds_the_largest_sum_a_slot_can_receive(repeats):
+    # 300 synapses x 127 LSB arrive in one slot: more than 16 bits hold
+    net = nt.Network(dt=1.0)
+    n_src = 300 // repeats
+    src = net.add(nt.SpikeSourceArray([[1.0] * repeats] * n_src, label="in"))
+    pop = net.add(nt.Population(1, nt.LIF(v_thresh=1e6), label="pop"))
+    scale = 2.0**-10
+    net.connect(src, pop, np.full((n_src, 1), 127 * scale), receptor="exc")
+    net.record(pop, "i_exc")
+    res = nt.simulate(net, 5.0, backend="spinnaker2", weight_format="int8", weight_scale=scale,
+                      rounding="exact")
+    i_exc = res.trace("pop", "i_exc")[:, 0].numpy()
+    # emitted in tick 0, acts after one tick: in the current from the start of tick 2 on
+    assert i_exc[1] == 0.0
+    assert i_exc[2] == np.float32(300 * 127 * scale)
+
+
+@pytest.mark.parametrize("fmt", ["int4_delay", "int8"])
+def test_synapse_words_hold_the_quantised_rows(fmt):
+    from neurotwin.spinnaker2.rows import build_rows
+
+    net = exact_network(fmt=fmt)
+    placement = s2.map(net, tick_ms=1.0)
+    prog = s2.SpiNNaker2Backend().map(net, placement=placement, weight_format=fmt)
+    rows = build_rows(net, placement, weight_format=fmt, scales=prog.scales, tick_ms=1.0)
+    n = prog.n_neurons
+    post, receptor, weight, delay = rows.decode()
+    unit = np.repeat(np.arange(rows.unit_ptr.size - 1), np.diff(rows.unit_ptr))
+    want = np.stack([unit, rows.slice, delay, receptor, post, weight], axis=1)
+    word = prog.syn_word.astype(np.int64)
+    index, slot = word & 0xFFFFFFFF, word >> 40
+    got = np.stack([np.repeat(np.arange(n + prog.n_sources), np.diff(prog.syn_ptr)), slot,
+                    index // (2 * n), index % (2 * n) // n, index % n, (word >> 32) & 0xFF], axis=1)
+    assert got.shape[0] == sum(p.synapses().pre.size for p in net.projections)
+    np.testing.assert_array_equal(got[np.lexsort(got.T[::-1])], want[np.lexsort(want.T[::-1])])
+    assert prog.n_slots == delay.max() + 1

@@ -14,12 +14,20 @@ Two paths are timed (wall-clock seconds):
     Stage" plus its table compressor, from its own ``FecTimer`` provenance records
     (:mod:`neurotwin.bench.peers_spynnaker` lists them).
 (b) **mapping + per-PE synaptic data**. neurotwin: (a) plus
-    :func:`~neurotwin.spinnaker2.runtime.compile_program` (quantised synaptic rows per
-    PE, every key followed through the router tables). sPyNNaker: (a) plus its data
-    generation ("Graph data specification writer": every core's data, synaptic matrices
-    included; on a virtual board the connector draws the connections there). neurotwin
-    draws its connections when building the network, reported as ``build_network_s``
-    and not part of (b); ``path_b_with_network_s`` adds it.
+    :func:`~neurotwin.spinnaker2.rows.build_rows` (every synapse quantised into the
+    16-bit word of its synaptic row, rows grouped per PE; ``rows_s``). sPyNNaker: (a)
+    plus its data generation ("Graph data specification writer": every core's data,
+    synaptic matrices included; on a virtual board the connector draws the connections
+    there). neurotwin draws its connections when building the network, reported as
+    ``build_network_s`` and not part of (b); ``path_b_with_network_s`` adds it.
+    Separately, up to :data:`COMPILE_SYNAPSE_LIMIT` synapses, ``compile_s`` times the
+    runtime's whole :func:`~neurotwin.spinnaker2.runtime.compile_program` (rows, every key
+    followed through the router tables, simulation arrays); it is not part of (b).
+
+Before timing, each neurotwin process maps a 300-neuron network once (``warmup_s``):
+that loads the compiled numba kernels from their on-disk cache (or compiles them after
+a code change), as sPyNNaker's import and setup are not timed either. Nothing computed
+for the warm-up network is reused.
 
 Targets (issue "SpiNNaker2 twin"): neurotwin's (a) <= 1/5 and (b) <= 1/20 of sPyNNaker's
 at every size; 1M neurons with fan-in 1000 through (b) in <= 60 s with peak RSS well
@@ -67,7 +75,10 @@ would exceed it fails with MemoryError instead of pushing the machine into swap 
 OOM killer."""
 RUSAGE = Path(__file__).with_name("rusage_exec.py")
 PEER = Path(__file__).with_name("peers_spynnaker.py")
-SCHEMA_VERSION = 1
+COMPILE_SYNAPSE_LIMIT = 20_000_000
+"""Largest network (synapses) whose runtime ``compile_program`` is timed (``compile_s``);
+larger ones would measure the runtime's memory, not the mapper."""
+SCHEMA_VERSION = 2
 PACKAGES = ("neurotwin", "numpy", "scipy", "numba")
 
 SCHEMA: dict[str, tuple[str, ...]] = {
@@ -76,13 +87,13 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "machine": ("platform", "cpu", "cpu_count", "python", "versions", "load_avg_1min"),
     "sizes.*": ("n_neurons", "fan_in", "neurotwin", "spynnaker", "path_a_ratio",
                 "path_b_ratio"),
-    "sizes.*.neurotwin": ("status", "reason", "build_network_s", "path_a_s", "compile_s",
-                          "path_b_s", "path_b_with_network_s", "pes", "chips", "boards",
-                          "entries_after_max", "peak_rss_mb"),
+    "sizes.*.neurotwin": ("status", "reason", "warmup_s", "build_network_s", "path_a_s",
+                          "rows_s", "path_b_s", "path_b_with_network_s", "compile_s", "pes",
+                          "chips", "boards", "entries_after_max", "peak_rss_mb"),
     "sizes.*.spynnaker": ("status", "reason", "path_a_s", "path_b_s", "run_wall_s",
                           "cores", "chips", "peak_rss_mb"),
     "big": ("enabled",),
-    "big.neurotwin": ("status", "reason", "path_b_s", "peak_rss_mb"),
+    "big.neurotwin": ("status", "reason", "path_a_s", "rows_s", "path_b_s", "peak_rss_mb"),
 }
 """Required keys of the result, by path ("*": every entry)."""
 
@@ -109,17 +120,23 @@ def _words(value: Any) -> tuple[int, ...]:
 
 
 def child_main(job_path: str) -> None:
-    """neurotwin's measurement in its own process: build, map, compile; write JSON."""
+    """neurotwin's measurement in its own process: warm up, build, map, rows; write JSON."""
     import numpy as np
 
     from neurotwin.errors import CapacityError, MappingError
     from neurotwin.experiments.s2_scale import build_network
     from neurotwin.spinnaker2 import map_network
+    from neurotwin.spinnaker2.rows import build_rows
     from neurotwin.spinnaker2.runtime import compile_program
 
     job = json.loads(Path(job_path).read_text())
     out: dict[str, Any] = {"status": "ok", "reason": None}
     try:
+        start = time.perf_counter()
+        warm = build_network(300, 10, 0.1, 1.0, job["seed"])
+        build_rows(warm, map_network(warm), tick_ms=1.0)
+        out["warmup_s"] = time.perf_counter() - start
+        del warm
         start = time.perf_counter()
         net = build_network(job["n_neurons"], job["fan_in"], 0.1, 1.0, job["seed"])
         out["build_network_s"] = time.perf_counter() - start
@@ -128,15 +145,28 @@ def child_main(job_path: str) -> None:
         used = np.unique(placement.slice_chip)
         out.update(pes=placement.n_slices, chips=int(used.size),
                    boards=placement.machine.n_boards,
+                   neurons_per_pe_max=int((placement.slice_hi - placement.slice_lo).max()),
                    entries_before_max=int(placement.entries_before.max()),
                    entries_after_max=int(placement.tables.sizes.max()),
-                   entries_after_mean=float(placement.tables.sizes[used].mean()))
-        if job["compile"]:
+                   entries_after_mean=float(placement.tables.sizes[used].mean()),
+                   sram_bytes_max=int(placement.slice_bytes.max()),
+                   dram_bytes_max_per_chip=int(np.bincount(
+                       placement.slice_chip, weights=placement.slice_dram_bytes).max()))
+        start = time.perf_counter()
+        rows = build_rows(net, placement, tick_ms=1.0)
+        out["rows_s"] = time.perf_counter() - start
+        out["rows_mb"] = rows.nbytes / 2**20
+        out["path_b_s"] = out["path_a_s"] + out["rows_s"]
+        out["path_b_with_network_s"] = out["path_b_s"] + out["build_network_s"]
+        del rows
+        synapses = job["n_neurons"] * job["fan_in"]
+        out["compile_s"] = None
+        if job["compile"] and synapses <= COMPILE_SYNAPSE_LIMIT:
             start = time.perf_counter()
             compile_program(net, placement, tick_ms=1.0, clock_mhz=300.0)
             out["compile_s"] = time.perf_counter() - start
-            out["path_b_s"] = out["path_a_s"] + out["compile_s"]
-            out["path_b_with_network_s"] = out["path_b_s"] + out["build_network_s"]
+        elif job["compile"]:
+            out["compile_skipped"] = f"{synapses} synapses > COMPILE_SYNAPSE_LIMIT"
     except (CapacityError, MappingError) as err:
         out.update(status="capacity_error", reason=str(err),
                    resource=getattr(err, "resource", None))

@@ -46,8 +46,9 @@ class S2ScaleConfig:
     weight
         Synaptic weight, nA (mapping does not depend on it).
     max_synapses
-        Sizes with more synapses are skipped: mapping random connectivity takes about
-        150 bytes per synapse at its peak (1M neurons x 100 passed 19 GB unfinished).
+        Sizes with more synapses are skipped. Building the network peaks at about 8 bytes
+        per synapse (4 stay: int32 indices, one stored weight) and mapping adds little
+        (1M neurons x 100: 1.6 GB peak in all); the default keeps the peak near 3 GB.
     time_limit_s
         After a size whose build + mapping took longer than this, larger sizes are skipped.
     dt
@@ -58,7 +59,7 @@ class S2ScaleConfig:
                               10_000_000)
     fan_in: int = 100
     weight: float = 0.1
-    max_synapses: int = 30_000_000
+    max_synapses: int = 300_000_000
     time_limit_s: float = 240.0
     dt: float = 1.0
     neurons_per_pe: int = field(default=250)

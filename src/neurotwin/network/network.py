@@ -131,9 +131,20 @@ class Network:
                 f"weights from {pre_label!r} to {post_pop.label!r} must have shape "
                 f"{expected} (n_pre, n_post), got {proj.shape}"
             )
-        self.delay_steps(proj)
+        self._check_delay_grid(proj)
         self.projections.append(proj)
         return proj
+
+    def _check_delay_grid(self, proj: Projection) -> None:
+        """:meth:`delay_steps`'s checks on the delays as stored (a scalar delay once, not
+        per synapse: a billion-synapse projection is checked without copies)."""
+        delay = proj.csr().delay
+        steps = check_multiple_of(f"delays of {proj.pre}->{proj.post}", delay, self.dt)
+        if steps.size and proj.n_synapses and steps.min() < 1:
+            raise ConfigError(
+                f"delays of {proj.pre}->{proj.post} must be >= dt = {self.dt} ms, "
+                f"got {float(np.min(delay))!r} ms"
+            )
 
     def delay_steps(self, proj: Projection) -> np.ndarray:
         """Per-synapse delays of ``proj`` in whole time steps (>= 1), aligned with

@@ -84,8 +84,13 @@ def compress(tables: Tables, capacity: int) -> Tables:
         & (mask[code[1:]] == mask[code[:-1]])
     )
     alive = ~dup
-    for b in range(KEY_BITS):
+    b = 0
+    while b < KEY_BITS:
         _merge_bit(group, key, mask, alive, b, lowest=True)
+        # next bit that is some live entry's lowest mask bit (merges only raise it)
+        low = mask[alive] & -mask[alive]
+        higher = low[low > (1 << b)]
+        b = int(higher.min()).bit_length() - 1 if higher.size else KEY_BITS
     sizes = np.bincount(chip[alive], minlength=n_chips)
     full = np.isin(chip, np.flatnonzero(sizes > capacity))
     if full.any():

@@ -35,6 +35,7 @@ from neurotwin.spinnaker2.specs import (
     BOARD_CHIP_OFFSETS,
     BOARD_CHIPS,
     BOARD_SHAPE,
+    CHIP_DRAM_BYTES,
     CHIP_PES,
     CLOCK_LEVELS_MHZ,
     DEFAULT_CLOCK_MHZ,
@@ -152,6 +153,9 @@ class Machine:
     router_entries
         Router table capacity per chip (default the hardware's 16,384; smaller values
         are for what-if studies and tests).
+    dram_bytes
+        DRAM per chip, bytes, shared by its PEs' synaptic rows (default the hardware's
+        2 GiB; other values are for what-if studies and tests).
 
     Attributes
     ----------
@@ -178,6 +182,7 @@ class Machine:
     clock_mhz: float = DEFAULT_CLOCK_MHZ
     board_chips: int = BOARD_CHIPS
     router_entries: int = ROUTER_ENTRIES
+    dram_bytes: int = CHIP_DRAM_BYTES
     width: int = field(init=False)
     height: int = field(init=False)
     wrap: bool = field(init=False)
@@ -206,6 +211,9 @@ class Machine:
         r = self.router_entries
         if isinstance(r, bool) or not isinstance(r, int | np.integer) or r < 1:
             raise ConfigError(f"router_entries must be a positive integer, got {r!r}")
+        d = self.dram_bytes
+        if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
+            raise ConfigError(f"dram_bytes must be a positive integer (bytes), got {d!r}")
         width, height, wrap, xy, board = _layout(int(n), self.board_chips)
         grid = np.full((width, height), -1, dtype=np.int64)
         grid[xy[:, 0], xy[:, 1]] = np.arange(len(xy))
@@ -272,7 +280,8 @@ class Machine:
         sets(self, "pe_alive", pe_alive)
         sets(self, "link_alive", link_alive)
         sets(self, "_graph", graph)
-        self._check_connected()
+        if self.faults:  # without faults the boards' chips are connected by construction
+            self._check_connected()
 
     def _check_connected(self) -> None:
         alive = np.flatnonzero(self.chip_alive)
@@ -293,7 +302,7 @@ class Machine:
         return (
             f"Machine(n_boards={self.n_boards}, faults=<{len(self.faults)}>, "
             f"clock_mhz={self.clock_mhz:g}, board_chips={self.board_chips}, "
-            f"router_entries={self.router_entries})"
+            f"router_entries={self.router_entries}, dram_bytes={self.dram_bytes})"
         )
 
     # ---- queries ---------------------------------------------------------------------
@@ -371,6 +380,7 @@ class Machine:
             "clock_mhz": float(self.clock_mhz),
             "board_chips": int(self.board_chips),
             "router_entries": int(self.router_entries),
+            "dram_bytes": int(self.dram_bytes),
         }
 
     @classmethod
@@ -388,6 +398,7 @@ class Machine:
             clock_mhz=float(data["clock_mhz"]),
             board_chips=int(data["board_chips"]),
             router_entries=int(data["router_entries"]),
+            dram_bytes=int(data.get("dram_bytes", CHIP_DRAM_BYTES)),
         )
 
     def describe(self) -> str:

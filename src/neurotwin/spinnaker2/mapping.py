@@ -1,10 +1,12 @@
 """Map a network onto a SpiNNaker2 machine: partition, place, allocate keys, route, compress.
 
 1. **Partition** (:mod:`.partition`): every population and spike source is cut into
-   slices of at most ``neurons_per_pe`` / ``sources_per_pe`` whose data fit a PE.
+   slices of at most ``neurons_per_pe`` / ``sources_per_pe`` whose data fit a PE's SRAM
+   and whose synaptic rows fit a chip's DRAM.
 2. **Place**: slices fill the working PEs in chip order (boards in a snake over the
    triads, chips in a snake within a board), node after node in network order, so a
-   population occupies a contiguous run of neighbouring chips.
+   population occupies a contiguous run of neighbouring chips. A chip whose DRAM cannot
+   take the next slice's rows leaves its remaining PEs empty.
 3. **Keys** (:mod:`.keys`): an aligned power-of-two key block per slice.
 4. **Routes** (:mod:`.routing`): shortest-path multicast trees from each slice's chip
    to the chips of its targets; one router entry per (slice, chip on its tree).
@@ -26,11 +28,12 @@ from neurotwin.network import Network, SpikeSourceArray, SpikeSourcePoisson
 from neurotwin.spinnaker2.compression import compress as compress_tables
 from neurotwin.spinnaker2.keys import allocate_keys
 from neurotwin.spinnaker2.machine import Machine
-from neurotwin.spinnaker2.partition import Partition, partition
+from neurotwin.spinnaker2.partition import DRAM, Partition, partition
 from neurotwin.spinnaker2.placement import Placement
 from neurotwin.spinnaker2.routing import RouteEntries, Tables, build_routes
 from neurotwin.spinnaker2.specs import (
     BOARD_CHIPS,
+    CHIP_DRAM_BYTES,
     CHIP_PES,
     DEFAULT_NEURONS_PER_PE,
     DEFAULT_SOURCES_PER_PE,
@@ -100,9 +103,45 @@ def _slice_weights(
     return weight, "packets/s"
 
 
-def _default_machine(n_slices: int) -> Machine:
+def _pack(dram: np.ndarray, free: list[np.ndarray], capacity: int) -> tuple[np.ndarray, int, int]:
+    """Slices in order onto chips in order: each chip takes slices while it has free PEs
+    and DRAM. ``free[c]``: working PEs of chip c. Returns (global PE of each placed
+    slice, slices placed, first chip whose DRAM ran out before its PEs, or -1)."""
+    n = dram.size
+    cum = np.concatenate([[0], np.cumsum(dram)])
+    flat = np.empty(n, np.int64)
+    cursor, limited = 0, -1
+    for c, pes in enumerate(free):
+        if cursor == n:
+            break
+        if pes.size == 0:
+            continue
+        k = min(pes.size, n - cursor)
+        fits = int(np.searchsorted(cum, cum[cursor] + capacity, side="right")) - 1 - cursor
+        if fits < k:
+            k = fits
+            if limited < 0:
+                limited = c
+        flat[cursor : cursor + k] = c * CHIP_PES + pes[:k]
+        cursor += k
+    return flat[:cursor], cursor, limited
+
+
+def _default_machine(part: Partition) -> Machine:
     per_board = BOARD_CHIPS * CHIP_PES
-    boards = max(1, math.ceil(n_slices / per_board))
+    n_slices = part.n_slices
+    full = np.arange(CHIP_PES)
+    chips = math.ceil(n_slices / CHIP_PES)
+    if part.slice_dram_bytes.sum() > CHIP_DRAM_BYTES:
+        chips = 0
+        placed = 0
+        while placed < n_slices:  # chips of full DRAM and PEs, as _place packs them
+            _, k, _ = _pack(part.slice_dram_bytes[placed:], [full], CHIP_DRAM_BYTES)
+            if k == 0:  # partition() keeps every slice within one chip's DRAM
+                raise AssertionError("a slice's rows exceed a chip's DRAM")
+            placed += k
+            chips += 1
+    boards = max(1, math.ceil(chips / BOARD_CHIPS))
     if boards > MAX_BOARDS:
         raise CapacityError(
             "PEs", n_slices, MAX_BOARDS * per_board,
@@ -114,16 +153,33 @@ def _default_machine(n_slices: int) -> Machine:
 def _place(machine: Machine, part: Partition) -> tuple[np.ndarray, np.ndarray]:
     free = np.flatnonzero(machine.pe_alive.ravel())
     n = part.n_slices
-    if n > free.size:
-        node = int(part.slice_node[free.size])
-        counts = np.diff(part.slice_offsets)
-        per_node = ", ".join(f"{lab}: {int(c)}" for lab, c in zip(part.labels, counts, strict=True))
-        raise CapacityError(
-            "PEs", n, int(free.size),
-            f"{part.labels[node]!r} is the first node that does not fit; PEs per node: {per_node}",
-        )
-    flat = free[:n]
-    return flat // CHIP_PES, flat % CHIP_PES
+    dram = part.slice_dram_bytes
+    capacity = machine.dram_bytes
+    if n <= free.size:
+        flat = free[:n]
+        per_chip = np.bincount(flat // CHIP_PES, weights=dram, minlength=machine.n_chips)
+        if per_chip.max(initial=0) <= capacity:
+            return flat // CHIP_PES, flat % CHIP_PES
+    alive = machine.pe_alive
+    flat, placed, limited = _pack(dram, [np.flatnonzero(row) for row in alive], capacity)
+    if placed == n:
+        return flat // CHIP_PES, flat % CHIP_PES
+    node = int(part.slice_node[placed])
+    counts = np.diff(part.slice_offsets)
+    per_node = ", ".join(f"{lab}: {int(c)}" for lab, c in zip(part.labels, counts, strict=True))
+    first = f"{part.labels[node]!r} is the first node that does not fit"
+    if limited < 0:
+        raise CapacityError("PEs", n, int(free.size), f"{first}; PEs per node: {per_node}")
+    x, y = machine.xy(limited)
+    on_chip = part.slice_node[:placed][flat // CHIP_PES == limited]
+    owner = part.labels[int(np.bincount(on_chip).argmax())] if on_chip.size else "none"
+    raise CapacityError(
+        DRAM,
+        int(dram.sum()),
+        int(machine.chip_alive.sum()) * capacity,
+        f"synaptic rows fill the DRAM of chip ({x}, {y}) (mostly {owner!r}) with "
+        f"{int(alive[limited].sum()) - on_chip.size} of its PEs left; {first}",
+    )
 
 
 def _check_tables(
@@ -191,7 +247,7 @@ def map_network(
     Raises
     ------
     CapacityError
-        Not enough PEs, PE data memory, routing keys or router entries.
+        Not enough PEs, PE data memory, chip DRAM, routing keys or router entries.
     MappingError
         Delays beyond what a synapse word holds.
     """
@@ -208,10 +264,11 @@ def map_network(
     if tick_ms is not None:
         check_positive("tick_ms", tick_ms, "ms")
     tick = float(network.dt if tick_ms is None else tick_ms)
-    part = partition(network, neurons_per_pe, sources_per_pe, tick_ms=tick)
+    dram = CHIP_DRAM_BYTES if machine is None else machine.dram_bytes
+    part = partition(network, neurons_per_pe, sources_per_pe, tick_ms=tick, dram_bytes=dram)
     weight, unit = _slice_weights(network, part, rates)
     if machine is None:
-        machine = _default_machine(part.n_slices)
+        machine = _default_machine(part)
     slice_chip, slice_pe = _place(machine, part)
     keys, masks = allocate_keys(slice_chip, part.slice_hi - part.slice_lo)
     entries = build_routes(machine, slice_chip, slice_pe, part.pair_src, part.pair_tgt, weight)
@@ -243,6 +300,7 @@ def map_network(
         slice_key=keys,
         slice_mask=masks,
         slice_bytes=part.slice_bytes,
+        slice_dram_bytes=part.slice_dram_bytes,
         slice_synapses=part.slice_synapses,
         slice_rows=part.slice_rows,
         pair_src=part.pair_src,

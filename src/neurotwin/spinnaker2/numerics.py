@@ -18,7 +18,10 @@ max w / weight_max`` over the incoming synapses of that receptor. A weight above
 
 Ring buffer: one signed 32-bit accumulator per (slot, receptor, neuron); the sum of the
 integer weights saturates at ``RING_BUFFER_MAX``. The neuron reads it as
-``float32(sum) * float32(scale)``.
+``float32(sum) * float32(scale)``. The twin stores the accumulators in the narrowest
+integer type that no slot of the network can overflow (:func:`ring_dtype`, from the
+largest sum the synapses can deliver into one slot), so reading with :func:`ring_current`
+gives the saturated 32-bit value whatever the storage.
 
 Neuron: float32 state and constants (the Cortex-M4F's single-precision FPU, which
 py-spinnaker2's LIF applications use: their parameters ``alpha_decay``, ``exc_decay``,
@@ -56,6 +59,7 @@ __all__ = [
     "lif_constants_f32",
     "quantise_weights",
     "ring_current",
+    "ring_dtype",
     "weight_scale",
 ]
 
@@ -142,30 +146,52 @@ def quantise_weights(
         raise ConfigError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
     if not (math.isfinite(scale) and scale > 0):
         raise ConfigError(f"weight scale of {name} must be positive and finite, got {scale!r}")
-    w = np.asarray(weight, dtype=np.float64)
+    w = np.ascontiguousarray(weight, dtype=np.float64).reshape(-1)
     if w.size == 0:
         return np.zeros(0, np.int64)
-    if not np.all(np.isfinite(w)):
+    ints, finite, worst, off = _quantise(w, float(scale), fmt.weight_max, rounding == "exact",
+                                         RELATIVE_TOLERANCE)
+    if not finite:
         raise ConfigError(f"weights of {name} must be finite")
-    q = w / scale
-    limit = fmt.weight_max * (1.0 + RELATIVE_TOLERANCE)
-    if q.max() > limit:
-        worst = int(np.argmax(q))
+    if worst >= 0:
         raise ConfigError(
             f"weight {w[worst]:g} nA of {name} is not representable in {fmt.name}: the limit "
             f"is {fmt.weight_max} LSB x {scale:g} nA = {fmt.weight_max * scale:g} nA"
         )
-    ints = np.minimum(np.floor(q + 0.5), fmt.weight_max).astype(np.int64)
-    if rounding == "exact":
-        off = np.abs(q - ints) > RELATIVE_TOLERANCE * np.maximum(q, 1.0)
-        if off.any():
-            worst = int(np.flatnonzero(off)[0])
-            raise ConfigError(
-                f"weight {w[worst]:g} nA of {name} is not a multiple of the scale "
-                f"{scale:g} nA (rounding='exact'); nearest representable "
-                f"{ints[worst] * scale:g} nA"
-            )
+    if off >= 0:
+        raise ConfigError(
+            f"weight {w[off]:g} nA of {name} is not a multiple of the scale "
+            f"{scale:g} nA (rounding='exact'); nearest representable "
+            f"{ints[off] * scale:g} nA"
+        )
     return ints
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantise(
+    w: np.ndarray, scale: float, weight_max: int, exact: bool, tol: float
+) -> tuple[np.ndarray, bool, int, int]:  # pragma: no cover - compiled
+    """One pass of :func:`quantise_weights`: integer weights, whether all are finite, the
+    first largest weight if it is above the limit (else -1), the first weight off the
+    grid when ``exact`` (else -1)."""
+    ints = np.empty(w.shape[0], np.int64)
+    largest = -np.inf
+    worst = -1
+    off = -1
+    for i in range(w.shape[0]):
+        if not np.isfinite(w[i]):
+            return ints, False, -1, -1
+        q = w[i] / scale
+        if q > largest:
+            largest = q
+            worst = i
+        r = min(np.floor(q + 0.5), weight_max)
+        ints[i] = np.int64(r)
+        if exact and off < 0 and abs(q - r) > tol * max(q, 1.0):
+            off = i
+    if largest <= weight_max * (1.0 + tol):
+        worst = -1
+    return ints, True, worst, off
 
 
 def delay_ticks(delay_ms: np.ndarray, tick_ms: float, fmt: WeightFormat, name: str) -> np.ndarray:
@@ -199,6 +225,20 @@ def lif_constants_f32(model: LIF, tick_ms: float) -> np.ndarray:
     """Per-tick LIF propagators rounded to float32, rows ``LIF_CONSTANT_ROWS``; (10,)."""
     c = lif_constants(model, tick_ms)
     return np.array([getattr(c, name) for name in LIF_CONSTANT_ROWS], dtype=np.float32)
+
+
+def ring_dtype(largest_sum: float) -> type[np.signedinteger]:
+    """Storage type of the ring-buffer accumulators: the narrowest of int16, int32 and
+    int64 that holds ``largest_sum`` (LSB, the most the synapses can add to one slot).
+
+    Below ``RING_BUFFER_MAX`` no slot can saturate; above it int64 holds the exact sum and
+    :func:`ring_current` saturates it when it is read, as the 32-bit accumulator would.
+    """
+    if largest_sum <= np.iinfo(np.int16).max:
+        return np.int16
+    if largest_sum <= RING_BUFFER_MAX:
+        return np.int32
+    return np.int64
 
 
 @numba.njit(cache=True, inline="always")

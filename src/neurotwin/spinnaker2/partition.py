@@ -4,20 +4,28 @@ A node of ``size`` neurons in ``n`` slices is split evenly: slice ``k`` holds ne
 ``[k * size // n, (k + 1) * size // n)``, so neuron ``i`` lies in slice
 ``((i + 1) * n - 1) // size``.
 
-Data memory of a PE (bytes; constants in :mod:`neurotwin.spinnaker2.specs`)::
+Memory of a slice (bytes; constants in :mod:`neurotwin.spinnaker2.specs`). As on
+SpiNNaker (sPyNNaker's synaptic matrices in SDRAM, fetched by DMA per incoming spike),
+synaptic rows live in the chip's DRAM; only the lookup from a spike's key to its rows,
+the row buffers and the neurons live in the PE's data SRAM::
 
-    neuron slice:  reserved + n * (neuron state + receptors * slots * entry)
-                   + sum over synaptic rows (header + words padded to 32 bit)
-                   + master-table entry * (incoming source slices)
-    array source:  reserved + n * per-source pointer + stored spikes * per-spike word
-    Poisson:       reserved + n * per-source state
+    PE data SRAM, neuron slice:  reserved + n * (neuron state + receptors * slots * entry)
+                                 + master-table entry * (incoming source slices)
+                                 + row DMA buffers * (bytes of the slice's longest row)
+    PE data SRAM, array source:  reserved + n * per-source pointer + stored spikes * per-spike word
+    PE data SRAM, Poisson:       reserved + n * per-source state
+    chip DRAM, neuron slice:     sum over its synaptic rows (header + words padded to 32 bit)
 
 One synaptic row per (presynaptic neuron, target slice) with at least one synapse, as
 in sPyNNaker (and, by our reading, py-spinnaker2): a spike's key selects its row, the
-row lists the targets.
-A slice that does not fit the PE's data memory makes its node split further; the loop
-repeats until every slice fits (the master table of a slice depends on how its sources
-are cut, hence rounds). All per-synapse work is numpy over whole projections.
+row lists the targets. A slice whose SRAM exceeds the PE's data memory, or whose rows
+alone exceed a chip's DRAM, makes its node split further; the loop repeats until every
+slice fits (the master table of a slice depends on how its sources are cut, hence
+rounds). The chips' shared DRAM is packed at placement (:mod:`.mapping`).
+
+Rows and (source slice, target slice) pairs are counted by one compiled pass over each
+projection's compressed rows (:func:`group_rows`), without per-synapse temporaries: a
+billion synapses need no memory beyond the network's own arrays.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from neurotwin.errors import CapacityError, MappingError
@@ -37,7 +46,10 @@ from neurotwin.network import (
     SpikeSourcePoisson,
 )
 from neurotwin.network.nodes import Node
+from neurotwin.network.projection import SynapseCSR
+from neurotwin.spinnaker2.parallel import run_parts, split
 from neurotwin.spinnaker2.specs import (
+    CHIP_DRAM_BYTES,
     MASTER_TABLE_ENTRY_BYTES,
     MAX_DELAY_TICKS,
     NEURON_BYTES,
@@ -47,21 +59,38 @@ from neurotwin.spinnaker2.specs import (
     RECEPTORS,
     RING_BUFFER_ENTRY_BYTES,
     RING_BUFFER_SLOTS,
+    ROW_DMA_BUFFERS,
     ROW_HEADER_BYTES,
     SPIKE_ARRAY_BYTES_PER_SOURCE,
     SPIKE_ARRAY_BYTES_PER_SPIKE,
     SYNAPSE_WORD_BYTES,
 )
 
-__all__ = ["Partition", "node_kind", "partition", "slice_bounds", "slice_of"]
+__all__ = [
+    "GroupRows",
+    "Partition",
+    "group_rows",
+    "node_kind",
+    "partition",
+    "post_slice_table",
+    "row_bytes",
+    "slice_bounds",
+    "slice_of",
+]
 
 MAX_ROUNDS = 64
 """Re-slicing rounds before giving up (each round shrinks at least one node)."""
 SECANT_MARGIN = 0.005
 """A secant step aims this fraction below the memory limit (the byte count is not
 exactly linear in the slice size), to avoid one more round for a few bytes."""
-BINCOUNT_LIMIT = 1 << 24
-"""Cells of the (source slice x target slice) grid counted with one bincount call."""
+PAIR_CAPACITY = 1 << 16
+"""Initial room for (source slice, target slice) pairs while counting rows (doubles)."""
+LUT_NEURONS = 1 << 18
+"""Largest target population whose neuron -> slice table (int32, 1 MiB) is used while
+counting rows; larger ones compute the slice (the table would miss the cache)."""
+SRAM = "PE data memory (bytes)"
+DRAM = "chip DRAM (bytes)"
+"""Resource names of :class:`~neurotwin.errors.CapacityError`."""
 
 
 def slice_bounds(size: int, n_slices: int) -> np.ndarray:
@@ -72,6 +101,20 @@ def slice_bounds(size: int, n_slices: int) -> np.ndarray:
 def slice_of(index: np.ndarray, size: int, n_slices: int) -> np.ndarray:
     """Slice (within its node) of each neuron ``index`` of a node evenly cut in ``n_slices``."""
     return ((np.asarray(index, dtype=np.int64) + 1) * n_slices - 1) // size
+
+
+def post_slice_table(size: int, n_slices: int) -> np.ndarray:
+    """(size,) int16 (int32 beyond 32,767 slices) slice of every neuron of a node cut
+    evenly in ``n_slices``."""
+    dtype = np.int16 if n_slices <= np.iinfo(np.int16).max else np.int32
+    return np.repeat(np.arange(n_slices, dtype=dtype), np.diff(slice_bounds(size, n_slices)))
+
+
+def word_starts() -> np.ndarray:
+    """(4,) int64: 1 where the synapse at position ``p`` (mod 4) of a row starts a new 32-bit
+    word of the row (the pattern of ``SYNAPSE_WORD_BYTES`` per synapse repeats every 4)."""
+    p = np.arange(4)
+    return ((p + 1) * SYNAPSE_WORD_BYTES + 3) // 4 - (p * SYNAPSE_WORD_BYTES + 3) // 4
 
 
 def node_kind(node: Node) -> str:
@@ -88,7 +131,7 @@ def neuron_bytes(kind: str) -> int:
 
 def row_bytes(count: np.ndarray) -> np.ndarray:
     """Bytes of synaptic rows holding ``count`` synapses each (header + padded words)."""
-    return ROW_HEADER_BYTES + 4 * ((count * SYNAPSE_WORD_BYTES + 3) // 4)
+    return ROW_HEADER_BYTES + 4 * ((np.asarray(count) * SYNAPSE_WORD_BYTES + 3) // 4)
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,11 +154,13 @@ class Partition:
     slice_hi: np.ndarray
     """End neuron (exclusive) of each slice."""
     slice_bytes: np.ndarray
-    """PE data memory each slice uses, bytes."""
+    """PE data SRAM each slice uses, bytes (synaptic rows excluded: they are in DRAM)."""
+    slice_dram_bytes: np.ndarray
+    """Chip DRAM each slice's synaptic rows use, bytes."""
     slice_synapses: np.ndarray
-    """Synapses stored on each slice's PE (incoming)."""
+    """Synapses stored for each slice (incoming)."""
     slice_rows: np.ndarray
-    """Synaptic rows stored on each slice's PE."""
+    """Synaptic rows stored for each slice."""
     pair_src: np.ndarray
     pair_tgt: np.ndarray
     pair_synapses: np.ndarray
@@ -127,83 +172,152 @@ class Partition:
         return len(self.slice_node)
 
 
-@dataclass
-class _Rows:
-    """Synaptic rows of one (pre node -> population) group for one target slicing."""
+class GroupRows(NamedTuple):
+    """Synaptic rows of one (pre node -> population) group for one slicing of both.
 
-    pre: np.ndarray
-    target: np.ndarray
-    count: np.ndarray
-
-
-def _group_rows(
-    network: Network, projections: list[Projection], n_target: int, tick_ms: float
-) -> _Rows:
-    """Rows of all projections from one node into one population cut in ``n_target``.
-
-    Also checks that every delay fits the synapse word (MappingError otherwise).
+    Per target slice (n_tgt,) int64: ``rows``, ``synapses``, ``dram`` (bytes of its rows),
+    ``longest`` (synapses of its longest row). Pairs, sorted by (source, target) slice:
+    ``pair_src``, ``pair_tgt`` (local slice indices) and ``pair_synapses``.
     """
-    post_size = network.nodes[projections[0].post].size
-    codes = []
-    for proj in projections:
-        syn = proj.synapses()
-        _check_delays(proj, syn.delay, tick_ms)
-        target = slice_of(syn.post, post_size, n_target)
-        codes.append(syn.pre * n_target + target)
-    code = codes[0] if len(codes) == 1 else np.concatenate(codes)
-    if code.size == 0:
-        empty = np.zeros(0, np.int64)
-        return _Rows(empty, empty, empty)
-    if len(codes) > 1 or np.any(code[1:] < code[:-1]):
-        code = np.sort(code)
-    starts = np.flatnonzero(np.concatenate([[True], code[1:] != code[:-1]]))
-    count = np.diff(starts, append=code.size)
-    pre, target = np.divmod(code[starts], n_target)
-    return _Rows(pre, target, count)
+
+    rows: np.ndarray
+    synapses: np.ndarray
+    dram: np.ndarray
+    longest: np.ndarray
+    pair_src: np.ndarray
+    pair_tgt: np.ndarray
+    pair_synapses: np.ndarray
 
 
-def _aggregate(
-    src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, n_src: int, n_tgt: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Unique (src, tgt) pairs of the rows, with summed ``weight`` and row counts.
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _count_rows(
+    indptr, post, post_lut, post_bounds, src_bounds, s_lo, s_hi, header_bytes, word_inc
+):  # pragma: no cover - compiled; tested through group_rows
+    """Rows and pairs of compressed rows ``(indptr, post)`` (see :class:`GroupRows`).
 
-    ``src`` must be sorted (rows come sorted by presynaptic neuron), so the grid of
-    (source slice, target slice) can be counted with bincount in chunks of source slices
-    of at most ``BINCOUNT_LIMIT`` cells: linear time, no sort.
+    Target slice ``t`` holds posts ``post_bounds[t]:post_bounds[t + 1]`` (an even cut);
+    ``post_lut[post]`` is the slice of a post if given (non-empty), else it is computed
+    (a table lookup is faster only while the table stays in cache). No helper functions
+    in the loop: a compiled call taking an array costs reference counting per synapse.
+    Posts ascend within each row, so a row is a run of one target slice. ``word_inc[p % 4]``
+    is 1 if the synapse at position ``p`` of a row starts a new 32-bit word (a table: no
+    division per synapse).
+    Presynaptic neurons ``src_bounds[s]:src_bounds[s + 1]`` form source slice ``s``; only
+    source slices ``s_lo:s_hi`` are counted (one part of a parallel run). One pass,
+    memory O(n_tgt + pairs).
     """
-    chunk = max(1, BINCOUNT_LIMIT // max(n_tgt, 1))
-    edges = np.searchsorted(src, np.arange(0, n_src + chunk, chunk))
-    out_s, out_t, out_w, out_n = [], [], [], []
-    for c in range(len(edges) - 1):
-        lo, hi = int(edges[c]), int(edges[c + 1])
-        if lo == hi:
-            continue
-        first = c * chunk
-        cells = min(chunk, n_src - first) * n_tgt
-        code = (src[lo:hi] - first) * n_tgt + tgt[lo:hi]
-        rows = np.bincount(code, minlength=cells)
-        total = np.bincount(code, weights=weight[lo:hi], minlength=cells)
-        nz = np.flatnonzero(rows)
-        out_s.append(nz // n_tgt + first)
-        out_t.append(nz % n_tgt)
-        out_w.append(total[nz])
-        out_n.append(rows[nz])
-    if not out_s:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, np.zeros(0), empty
-    return (
-        np.concatenate(out_s),
-        np.concatenate(out_t),
-        np.concatenate(out_w),
-        np.concatenate(out_n),
+    n_tgt = post_bounds.size - 1
+    scale = n_tgt / max(post_bounds[n_tgt], 1)
+    use_lut = post_lut.size > 0
+    # per target of the current source slice (int32: a source slice has < 2**16 neurons,
+    # a row < 2**16 synapses): rows, synapses, 32-bit words, longest row
+    acc = np.zeros((n_tgt, 4), np.int32)
+    total = np.zeros((n_tgt, 4), np.int64)
+    cap = PAIR_CAPACITY
+    ps = np.empty(cap, np.int64)
+    pt = np.empty(cap, np.int64)
+    pn = np.empty(cap, np.int64)
+    n_pairs = 0
+    for s in range(s_lo, s_hi):
+        for i in range(src_bounds[s], src_bounds[s + 1]):
+            prev = -1
+            p = 0  # position of the synapse in its row
+            for j in range(indptr[i], indptr[i + 1]):
+                q = post[j]
+                if use_lut:
+                    t = int(post_lut[q])
+                else:  # the even cut's slice: the float estimate is off by at most one
+                    t = min(int(q * scale), n_tgt - 1)
+                    if post_bounds[t] > q:
+                        t -= 1
+                    elif post_bounds[t + 1] <= q:
+                        t += 1
+                # branch-free counting: a row's end is unpredictable
+                same = t == prev
+                p = p + 1 if same else 0
+                acc[t, 0] += 1 - same
+                acc[t, 1] += 1
+                acc[t, 2] += word_inc[p & 3]
+                acc[t, 3] = max(acc[t, 3], p + 1)
+                prev = t
+        if n_pairs + n_tgt > cap:
+            while n_pairs + n_tgt > cap:
+                cap *= 2
+            ps = np.concatenate((ps[:n_pairs], np.empty(cap - n_pairs, np.int64)))
+            pt = np.concatenate((pt[:n_pairs], np.empty(cap - n_pairs, np.int64)))
+            pn = np.concatenate((pn[:n_pairs], np.empty(cap - n_pairs, np.int64)))
+        for k in range(n_tgt):
+            c = acc[k, 1]
+            if c > 0:
+                ps[n_pairs] = s
+                pt[n_pairs] = k
+                pn[n_pairs] = c
+                n_pairs += 1
+                total[k, 0] += acc[k, 0]
+                total[k, 1] += c
+                total[k, 2] += acc[k, 2]
+                total[k, 3] = max(total[k, 3], acc[k, 3])
+                acc[k, 0] = 0
+                acc[k, 1] = 0
+                acc[k, 2] = 0
+                acc[k, 3] = 0
+    rows = total[:, 0].copy()
+    dram = header_bytes * rows + 4 * total[:, 2]
+    return (rows, total[:, 1].copy(), dram, total[:, 3].copy(),
+            ps[:n_pairs].copy(), pt[:n_pairs].copy(), pn[:n_pairs].copy())
+
+
+def _merged(csrs: list[SynapseCSR], n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, post) holding the synapses of several projections between the same two
+    nodes, posts ascending in every row (their rows merge: one row per presynaptic
+    neuron and target)."""
+    pre = np.concatenate([np.repeat(np.arange(n_pre), np.diff(c.indptr)) for c in csrs])
+    post = np.concatenate([np.asarray(c.post, np.int64) for c in csrs])
+    order = np.lexsort((post, pre))
+    indptr = np.zeros(n_pre + 1, np.int64)
+    np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+    del pre
+    return indptr, post[order]
+
+
+def group_rows(
+    csrs: list[SynapseCSR], n_pre: int, n_post: int, n_src: int, n_tgt: int
+) -> GroupRows:
+    """Rows and pairs of the projections ``csrs`` from one node (``n_pre`` neurons cut in
+    ``n_src`` slices) into one population (``n_post`` neurons cut in ``n_tgt``)."""
+    if len(csrs) == 1:
+        indptr, post = csrs[0].indptr, csrs[0].post
+    else:
+        indptr, post = _merged(csrs, n_pre, n_post)
+    # a lookup table is fastest while it stays in cache; beyond, the slice is computed
+    small = n_post <= LUT_NEURONS
+    lut = post_slice_table(n_post, n_tgt) if small else np.zeros(0, np.int16)
+    post_bounds = slice_bounds(n_post, n_tgt)
+    src_bounds = slice_bounds(n_pre, n_src)
+
+    def count(s_lo: int, s_hi: int) -> tuple[np.ndarray, ...]:
+        return _count_rows(indptr, post, lut, post_bounds, src_bounds, s_lo, s_hi,
+                           ROW_HEADER_BYTES, word_starts())
+
+    parts = run_parts(count, split(np.asarray(indptr)[src_bounds]))
+    if len(parts) == 1:
+        return GroupRows(*parts[0])
+    return GroupRows(
+        rows=np.sum([p[0] for p in parts], axis=0),
+        synapses=np.sum([p[1] for p in parts], axis=0),
+        dram=np.sum([p[2] for p in parts], axis=0),
+        longest=np.max([p[3] for p in parts], axis=0),
+        pair_src=np.concatenate([p[4] for p in parts]),
+        pair_tgt=np.concatenate([p[5] for p in parts]),
+        pair_synapses=np.concatenate([p[6] for p in parts]),
     )
 
 
 def _check_delays(proj: Projection, delay: np.ndarray, tick_ms: float) -> None:
     """MappingError if a delay of ``proj`` exceeds what the synapse word holds."""
-    if delay.size == 0:
+    if delay.size == 0 or proj.n_synapses == 0:
         return
-    ticks = math.floor(float(delay.max()) / tick_ms + 0.5)
+    ticks = math.floor(float(np.max(delay)) / tick_ms + 0.5)
     if ticks > MAX_DELAY_TICKS:
         raise MappingError(
             f"delays of {proj.pre}->{proj.post} reach {ticks} ticks of dt = {tick_ms:g} ms; "
@@ -212,14 +326,17 @@ def _check_delays(proj: Projection, delay: np.ndarray, tick_ms: float) -> None:
         )
 
 
-def _smaller(per_slice: int, need: int, available: int, previous: tuple[int, int] | None) -> int:
-    """Next (smaller) neurons per slice after a slice of ``per_slice`` needed ``need`` bytes.
+def _smaller(
+    per_slice: int, need: int, available: int, base: int, previous: tuple[int, int] | None
+) -> int:
+    """Next (smaller) neurons per slice after a slice of ``per_slice`` needed ``need`` bytes
+    of a resource with ``available`` bytes, ``base`` of which every slice needs anyway.
 
     Bytes grow about linearly with neurons but not through zero (rows of sparse inputs
     shrink more slowly than the slice), so after the first proportional step the slope
     comes from the last two measurements (a secant step).
     """
-    guess = per_slice * (available - PE_RESERVED_DATA_BYTES) / (need - PE_RESERVED_DATA_BYTES)
+    guess = per_slice * (available - base) / max(need - base, 1)
     if previous is not None and previous[0] > per_slice and previous[1] > need:
         slope = (previous[1] - need) / (previous[0] - per_slice)
         guess = per_slice - (need - available * (1 - SECANT_MARGIN)) / slope
@@ -229,8 +346,10 @@ def _smaller(per_slice: int, need: int, available: int, previous: tuple[int, int
 class _NodeSlices(NamedTuple):
     """Per-slice data of one node for one slicing (local slice indices)."""
 
-    used: np.ndarray
-    """Bytes per slice."""
+    sram: np.ndarray
+    """PE data SRAM per slice, bytes."""
+    dram: np.ndarray
+    """Chip DRAM of the slice's rows, bytes."""
     synapses: np.ndarray
     rows: np.ndarray
     pairs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]
@@ -243,6 +362,7 @@ def partition(
     sources_per_pe: int,
     data_bytes: int = PE_DATA_BYTES,
     tick_ms: float | None = None,
+    dram_bytes: int = CHIP_DRAM_BYTES,
 ) -> Partition:
     """Cut every node of ``network`` into slices that fit one PE each.
 
@@ -253,14 +373,17 @@ def partition(
     neurons_per_pe, sources_per_pe
         Most neurons / spike sources per slice.
     data_bytes
-        PE data memory available to a slice, bytes.
+        PE data SRAM available to a slice, bytes.
     tick_ms
         Length of a tick, ms, for the delay check (default ``network.dt``).
+    dram_bytes
+        DRAM of a chip, bytes: the synaptic rows of one slice must fit it.
 
     Raises
     ------
     CapacityError
-        A single neuron or source does not fit a PE ("PE data memory (bytes)").
+        A single neuron or source does not fit a PE ("PE data memory (bytes)") or its
+        rows do not fit a chip's DRAM ("chip DRAM (bytes)").
     MappingError
         Delays longer than the synapse word can hold.
     """
@@ -270,14 +393,16 @@ def partition(
     kinds = tuple(node_kind(n) for n in nodes)
     sizes = [int(n.size) for n in nodes]
     index = {label: i for i, label in enumerate(labels)}
-    groups: dict[int, dict[int, list[Projection]]] = {i: {} for i in range(len(nodes))}
+    groups: dict[int, dict[int, list[SynapseCSR]]] = {i: {} for i in range(len(nodes))}
     for proj in network.projections:
-        groups[index[proj.post]].setdefault(index[proj.pre], []).append(proj)
+        csr = proj.csr()
+        _check_delays(proj, csr.delay, tick)
+        groups[index[proj.post]].setdefault(index[proj.pre], []).append(csr)
 
     limits = [neurons_per_pe if isinstance(n, Population) else sources_per_pe for n in nodes]
     n_slices = [math.ceil(s / lim) for s, lim in zip(sizes, limits, strict=True)]
-    rows_cache: dict[tuple[int, int], tuple[int, _Rows]] = {}
-    """(target node, pre node) -> (target's slice count, rows for it)."""
+    rows_cache: dict[tuple[int, int], tuple[tuple[int, int], GroupRows]] = {}
+    """(target node, pre node) -> ((source slices, target slices), rows for them)."""
 
     def evaluate(i: int) -> _NodeSlices:
         node, n = nodes[i], n_slices[i]
@@ -293,37 +418,36 @@ def partition(
                 + width * SPIKE_ARRAY_BYTES_PER_SOURCE
                 + spikes * SPIKE_ARRAY_BYTES_PER_SPIKE
             )
-            return _NodeSlices(used, none, none, [])
+            return _NodeSlices(used, none, none, none, [])
         if isinstance(node, SpikeSourcePoisson):
             used = PE_RESERVED_DATA_BYTES + width * POISSON_SOURCE_BYTES
-            return _NodeSlices(used, none, none, [])
-        used = PE_RESERVED_DATA_BYTES + width * neuron_bytes(kinds[i])
-        synapses = np.zeros(n, np.float64)
-        rows = np.zeros(n, np.float64)
+            return _NodeSlices(used, none, none, none, [])
+        sram = PE_RESERVED_DATA_BYTES + width * neuron_bytes(kinds[i])
+        dram = np.zeros(n, np.int64)
+        synapses = np.zeros(n, np.int64)
+        rows = np.zeros(n, np.int64)
+        longest = np.zeros(n, np.int64)
         pairs = []
-        for pre, projections in groups[i].items():
+        for pre, csrs in groups[i].items():
+            cut = (n_slices[pre], n)
             cached = rows_cache.get((i, pre))
-            if cached is None or cached[0] != n:
-                cached = (n, _group_rows(network, projections, n, tick))
+            if cached is None or cached[0] != cut:
+                cached = (cut, group_rows(csrs, sizes[pre], sizes[i], *cut))
                 rows_cache[(i, pre)] = cached
-            r = cached[1]
-            src = slice_of(r.pre, sizes[pre], n_slices[pre])
-            s, t, syn, n_rows = _aggregate(
-                src, r.target, r.count.astype(np.float64), n_slices[pre], n
-            )
-            used = used + np.bincount(r.target, weights=row_bytes(r.count), minlength=n).astype(
-                np.int64
-            )
-            used = used + MASTER_TABLE_ENTRY_BYTES * np.bincount(t, minlength=n)
-            synapses += np.bincount(t, weights=syn, minlength=n)
-            rows += np.bincount(t, weights=n_rows, minlength=n)
-            pairs.append((pre, s, t, np.rint(syn).astype(np.int64)))
-        return _NodeSlices(used, synapses.astype(np.int64), rows.astype(np.int64), pairs)
+            g = cached[1]
+            sram = sram + MASTER_TABLE_ENTRY_BYTES * np.bincount(g.pair_tgt, minlength=n)
+            dram += g.dram
+            synapses += g.synapses
+            rows += g.rows
+            np.maximum(longest, g.longest, out=longest)
+            pairs.append((pre, g.pair_src, g.pair_tgt, g.pair_synapses))
+        sram = sram + ROW_DMA_BUFFERS * np.where(longest > 0, row_bytes(longest), 0)
+        return _NodeSlices(sram, dram, synapses, rows, pairs)
 
     results: list[_NodeSlices] = []
     signature: list[tuple[int, ...] | None] = [None] * len(nodes)
-    last: dict[int, tuple[int, int]] = {}
-    """node -> (largest slice, its bytes) when it last overflowed."""
+    last: dict[tuple[int, str], tuple[int, int]] = {}
+    """(node, resource) -> (largest slice, its bytes) when it last overflowed."""
     for _ in range(MAX_ROUNDS):
         changed = False
         for i in range(len(nodes)):
@@ -335,11 +459,17 @@ def partition(
                 else:
                     results.append(result)
                 signature[i] = sig
-            used = results[i].used
+            r = results[i]
+            over_sram = r.sram / data_bytes
+            over_dram = r.dram / dram_bytes
+            if max(over_sram.max(), over_dram.max()) <= 1.0:
+                continue
+            if over_sram.max() >= over_dram.max():
+                resource, used, available, base = SRAM, r.sram, data_bytes, PE_RESERVED_DATA_BYTES
+            else:
+                resource, used, available, base = DRAM, r.dram, dram_bytes, 0
             worst = int(np.argmax(used))
             need = int(used[worst])
-            if need <= data_bytes:
-                continue
             bounds = slice_bounds(sizes[i], n_slices[i])
             per_slice = int(bounds[worst + 1] - bounds[worst])
             if per_slice <= 1:
@@ -347,13 +477,13 @@ def partition(
                 if isinstance(nodes[i], Population):
                     detail = (
                         f"one neuron of {labels[i]!r} needs {need} bytes "
-                        f"({int(results[i].rows[worst])} synaptic rows, "
-                        f"{int(results[i].synapses[worst])} synapses)"
+                        f"({int(r.rows[worst])} synaptic rows, {int(r.synapses[worst])} "
+                        "synapses)"
                     )
-                raise CapacityError("PE data memory (bytes)", need, data_bytes, detail)
-            smaller = _smaller(per_slice, need, data_bytes, last.get(i))
+                raise CapacityError(resource, need, available, detail)
+            smaller = _smaller(per_slice, need, available, base, last.get((i, resource)))
             n_slices[i] = math.ceil(sizes[i] / smaller)
-            last[i] = (per_slice, need)
+            last[(i, resource)] = (per_slice, need)
             changed = True
         if not changed:
             break
@@ -369,18 +499,23 @@ def partition(
             pair_src.append(s + offsets[pre])
             pair_tgt.append(t + offsets[i])
             pair_syn.append(syn)
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     return Partition(
         labels=labels,
         kinds=kinds,
         sizes=np.array(sizes, dtype=np.int64),
         slice_offsets=offsets,
         slice_node=np.repeat(np.arange(len(nodes), dtype=np.int64), n_slices),
-        slice_lo=np.concatenate([b[:-1] for b in bounds_all]),
-        slice_hi=np.concatenate([b[1:] for b in bounds_all]),
-        slice_bytes=np.concatenate([r.used for r in results]).astype(np.int64),
-        slice_synapses=np.concatenate([r.synapses for r in results]),
-        slice_rows=np.concatenate([r.rows for r in results]),
-        pair_src=np.concatenate(pair_src).astype(np.int64),
-        pair_tgt=np.concatenate(pair_tgt).astype(np.int64),
-        pair_synapses=np.concatenate(pair_syn).astype(np.int64),
+        slice_lo=cat([b[:-1] for b in bounds_all]),
+        slice_hi=cat([b[1:] for b in bounds_all]),
+        slice_bytes=cat([r.sram for r in results]).astype(np.int64),
+        slice_dram_bytes=cat([r.dram for r in results]).astype(np.int64),
+        slice_synapses=cat([r.synapses for r in results]).astype(np.int64),
+        slice_rows=cat([r.rows for r in results]).astype(np.int64),
+        pair_src=cat(pair_src[1:] or pair_src).astype(np.int64, copy=False),
+        pair_tgt=cat(pair_tgt[1:] or pair_tgt).astype(np.int64, copy=False),
+        pair_synapses=cat(pair_syn[1:] or pair_syn).astype(np.int64, copy=False),
     )

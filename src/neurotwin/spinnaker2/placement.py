@@ -27,7 +27,7 @@ from neurotwin.spinnaker2.routing import Tables, follow
 
 __all__ = ["FORMAT", "Placement"]
 
-FORMAT = "neurotwin.spinnaker2.Placement/1"
+FORMAT = "neurotwin.spinnaker2.Placement/2"
 """Identifier and version written into every saved placement."""
 
 _ARRAYS = (
@@ -41,6 +41,7 @@ _ARRAYS = (
     "slice_key",
     "slice_mask",
     "slice_bytes",
+    "slice_dram_bytes",
     "slice_synapses",
     "slice_rows",
     "pair_src",
@@ -80,7 +81,9 @@ class Placement:
     slice_mask: np.ndarray
     """(n_slices,) uint32 mask matching every key of the slice."""
     slice_bytes: np.ndarray
-    """PE data memory used, bytes."""
+    """PE data SRAM used, bytes (neurons, ring buffers, master table, row buffers)."""
+    slice_dram_bytes: np.ndarray
+    """Chip DRAM used by the slice's synaptic rows, bytes."""
     slice_synapses: np.ndarray
     slice_rows: np.ndarray
     pair_src: np.ndarray

@@ -23,12 +23,13 @@ def utilisation(p: Placement) -> dict[str, dict[str, np.ndarray]]:
     -------
     {"chip": {...}, "pe": {...}}
         ``chip``: arrays of shape (n_chips,): ``x``, ``y``, ``alive``, ``pes_alive``,
-        ``pes_used``, ``neurons``, ``data_bytes_used``, ``data_bytes_available``,
-        ``entries_before``, ``entries_after`` (router entries before / after compression),
-        ``entries_available``.
+        ``pes_used``, ``neurons``, ``data_bytes_used``, ``data_bytes_available`` (PE data
+        SRAM summed over the chip's PEs), ``dram_bytes_used``, ``dram_bytes_available``
+        (synaptic rows in the chip's DRAM), ``entries_before``, ``entries_after`` (router
+        entries before / after compression), ``entries_available``.
         ``pe``: arrays of shape (n_slices,), one per used PE: ``chip``, ``pe``, ``node``,
         ``neurons``, ``data_bytes_used``, ``data_fraction`` (of the 96 KiB data memory),
-        ``synapses``, ``rows``.
+        ``dram_bytes_used``, ``synapses``, ``rows``.
     """
     m = p.machine
     n_chips = m.n_chips
@@ -45,6 +46,10 @@ def utilisation(p: Placement) -> dict[str, dict[str, np.ndarray]]:
             p.slice_chip, weights=p.slice_bytes, minlength=n_chips
         ).astype(np.int64),
         "data_bytes_available": pes_alive * PE_DATA_BYTES,
+        "dram_bytes_used": np.bincount(
+            p.slice_chip, weights=p.slice_dram_bytes, minlength=n_chips
+        ).astype(np.int64),
+        "dram_bytes_available": np.where(m.chip_alive, m.dram_bytes, 0).astype(np.int64),
         "entries_before": p.entries_before.copy(),
         "entries_after": p.tables.sizes,
         "entries_available": np.full(n_chips, m.router_entries),
@@ -56,6 +61,7 @@ def utilisation(p: Placement) -> dict[str, dict[str, np.ndarray]]:
         "neurons": neurons,
         "data_bytes_used": p.slice_bytes.copy(),
         "data_fraction": p.slice_bytes / PE_DATA_BYTES,
+        "dram_bytes_used": p.slice_dram_bytes.copy(),
         "synapses": p.slice_synapses.copy(),
         "rows": p.slice_rows.copy(),
     }
@@ -72,6 +78,10 @@ def resources(p: Placement) -> dict[str, tuple[float, float]]:
         "PE data memory, max per PE (bytes)": (
             float(p.slice_bytes.max(initial=0)),
             float(PE_DATA_BYTES),
+        ),
+        "chip DRAM, max per chip (bytes)": (
+            float(np.bincount(p.slice_chip, weights=p.slice_dram_bytes).max(initial=0)),
+            float(p.machine.dram_bytes),
         ),
         "routing entries, max per chip": (
             float(sizes.max(initial=0)),
@@ -99,7 +109,7 @@ def report_text(p: Placement) -> str:
         f"({p.n_slices / max(m.n_pes, 1):.1%} of working PEs)",
         "",
         f"{'node':<16}{'kind':<20}{'size':>9}{'PEs':>7}{'max/PE':>8}{'chips':>7}"
-        f"{'max data':>10}{'synapses in':>13}",
+        f"{'max data':>10}{'synapses in':>13}{'rows MiB':>10}",
     ]
     for i, label in enumerate(p.labels):
         s = slice(int(p.slice_offsets[i]), int(p.slice_offsets[i + 1]))
@@ -109,10 +119,13 @@ def report_text(p: Placement) -> str:
             f"{int(pe['neurons'][s].max(initial=0)):>8}{n_chips:>7}"
             f"{pe['data_fraction'][s].max(initial=0):>10.1%}"
             f"{int(pe['synapses'][s].sum()):>13}"
+            f"{pe['dram_bytes_used'][s].sum() / 2**20:>10.1f}"
         )
     lines += [
         "",
         f"PE data memory used (of {PE_DATA_BYTES} bytes): {_stats(pe['data_bytes_used'])}",
+        f"chip DRAM used by synaptic rows (of {m.dram_bytes} bytes): "
+        f"{_stats(chip['dram_bytes_used'][used])}",
         f"PEs used per chip (of {CHIP_PES}): {_stats(chip['pes_used'][used])}",
         f"router entries per chip before compression: {_stats(chip['entries_before'][used])}",
         f"router entries per chip after compression (of {m.router_entries}): "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from neurotwin.errors import ConfigError, MappingError
@@ -125,6 +126,63 @@ def _or_reduce(code: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     return code[starts], np.bitwise_or.reduceat(values[order], starts, axis=0)
 
 
+@numba.njit(cache=True, nogil=True)
+def _destination_kernel(
+    pair_src: np.ndarray,
+    pair_tgt: np.ndarray,
+    slice_chip: np.ndarray,
+    slice_pe: np.ndarray,
+    n_chips: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """(slice, chip, route words) of every (source slice, chip with targets), sorted by
+    slice then chip, the route holding the bits of the target PEs on that chip."""
+    n_slices = slice_chip.size
+    start = np.zeros(n_slices + 1, np.int64)
+    for k in range(pair_src.size):
+        start[pair_src[k] + 1] += 1
+    for s in range(n_slices):
+        start[s + 1] += start[s]
+    fill = start[:-1].copy()
+    by_src = np.empty(pair_src.size, np.int64)
+    for k in range(pair_src.size):
+        s = pair_src[k]
+        by_src[fill[s]] = pair_tgt[k]
+        fill[s] += 1
+    words = np.zeros((n_chips, ROUTE_WORDS), np.uint64)
+    touched = np.empty(n_chips, np.int64)
+    cap = max(16, n_slices)
+    out_slice = np.empty(cap, np.int64)
+    out_chip = np.empty(cap, np.int64)
+    out_route = np.empty((cap, ROUTE_WORDS), np.uint64)
+    n_out = 0
+    for s in range(n_slices):
+        n_touched = 0
+        for k in range(start[s], start[s + 1]):
+            t = by_src[k]
+            c = slice_chip[t]
+            bit = LINKS_PER_CHIP + slice_pe[t]
+            if words[c, 0] == 0 and words[c, 1] == 0 and words[c, 2] == 0:
+                touched[n_touched] = c
+                n_touched += 1
+            words[c, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
+        if n_out + n_touched > cap:
+            while n_out + n_touched > cap:
+                cap *= 2
+            grown = np.empty((cap, ROUTE_WORDS), np.uint64)
+            grown[:n_out] = out_route[:n_out]
+            out_route = grown
+            out_slice = np.concatenate((out_slice[:n_out], np.empty(cap - n_out, np.int64)))
+            out_chip = np.concatenate((out_chip[:n_out], np.empty(cap - n_out, np.int64)))
+        chips = np.sort(touched[:n_touched])
+        for c in chips:
+            out_slice[n_out] = s
+            out_chip[n_out] = c
+            out_route[n_out] = words[c]
+            words[c] = 0
+            n_out += 1
+    return out_slice[:n_out].copy(), out_chip[:n_out].copy(), out_route[:n_out].copy()
+
+
 def build_routes(
     machine: Machine,
     slice_chip: np.ndarray,
@@ -150,9 +208,14 @@ def build_routes(
     n_chips = machine.n_chips
     word_dtype = np.uint64
     # destinations: (slice, chip) -> PE bits
-    dest_code = pair_src * n_chips + slice_chip[pair_tgt]
-    dest_code, dest_route = _or_reduce(dest_code, route_words_for_pes(slice_pe[pair_tgt]))
-    dest_slice = dest_code // n_chips
+    dest_slice, dest_chip, dest_route = _destination_kernel(
+        np.asarray(pair_src, np.int64),
+        np.asarray(pair_tgt, np.int64),
+        np.asarray(slice_chip, np.int64),
+        np.asarray(slice_pe, np.int64),
+        n_chips,
+    )
+    dest_code = dest_slice * n_chips + dest_chip
     sources = np.unique(slice_chip[dest_slice])
     batch = max(1, TREE_BATCH_ELEMENTS // max(n_chips, 1))
     node_codes, edge_codes, edge_links = [], [], []

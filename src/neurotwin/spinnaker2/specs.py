@@ -54,6 +54,7 @@ __all__ = [
     "RING_BUFFER_SLOTS",
     "ROUTER_ENTRIES",
     "ROUTE_BITS",
+    "ROW_DMA_BUFFERS",
     "ROW_HEADER_BYTES",
     "SPIKE_ARRAY_BYTES_PER_SOURCE",
     "SPIKE_ARRAY_BYTES_PER_SPIKE",
@@ -85,8 +86,11 @@ PE_DATA_BYTES: Final = PE_SRAM_BYTES - PE_INSTRUCTION_BYTES
 """Part of the PE SRAM holding data: 96 KiB (py-spinnaker2's memory layout)."""
 
 CHIP_DRAM_BYTES: Final = 2 * KIB**3
-"""LPDDR4 DRAM per chip, 2 GiB (Gonzalez 2024). SpiNNMachine's description of the
-48-chip board uses 1 GiB; the mapping here does not use DRAM (see docs)."""
+"""LPDDR4 DRAM per chip, 2 GiB (Gonzalez 2024), shared by the chip's PEs. SpiNNMachine's
+description of the 48-chip board uses 1 GiB. The mapping keeps the synaptic rows here,
+as sPyNNaker keeps its synaptic matrices in SDRAM and fetches a row by DMA per incoming
+spike (assumption: SpiNNaker2 software is taken to use the same split between PE SRAM
+and chip DRAM)."""
 
 CLOCK_LEVELS_MHZ: Final = (150.0, 300.0)
 """DVFS performance levels, PE clock in MHz (SpiNNMachine ``clock_speeds_hz`` = [150, 300];
@@ -159,8 +163,12 @@ ROW_HEADER_BYTES: Final = 4
 32-bit word holding the row length (assumption; rows are padded to 32-bit words)."""
 MASTER_TABLE_ENTRY_BYTES: Final = 12
 """Per incoming source slice: key, mask and row address/length words of the lookup table
-from a spike's key to its rows (assumption, after SpiNNaker1 sPyNNaker's master
-population table)."""
+from a spike's key to its rows in DRAM, held in the PE's SRAM (assumption, after
+SpiNNaker1 sPyNNaker's master population table)."""
+ROW_DMA_BUFFERS: Final = 2
+"""SRAM buffers a PE holds for synaptic rows fetched from DRAM, each the size of its
+longest row: one row is processed while the next is fetched (assumption, after
+sPyNNaker's double-buffered synaptic-row DMA)."""
 
 RECEPTORS: Final = 2
 """Synaptic input buffers per neuron: excitatory and inhibitory (py-spinnaker2 LIF)."""
