@@ -68,7 +68,12 @@ def test_tiny_run_writes_checkpoint_metrics_and_plots(tiny_run):
     assert seed["deployment"]["n_samples"] == 24
     assert m["deployment_agreement"]["mean"] >= 0.9
     history = json.loads((out / "history.json").read_text())
-    assert history[-1]["test_accuracy"] == m["test_accuracy"]["mean"]
+    # reported: the epoch of best validation accuracy (first on ties), and the last epoch
+    best = max(range(len(history)), key=lambda k: (history[k]["validation_accuracy"], -k))
+    assert seed["selected_epoch"] == best + 1
+    assert history[best]["test_accuracy"] == m["test_accuracy"]["mean"]
+    assert history[-1]["test_accuracy"] == m["last_epoch_test_accuracy"]["mean"]
+    assert (out / "best.pt").stat().st_size > 0
 
 
 def test_resume_continues_identically(tiny_run, tmp_path):

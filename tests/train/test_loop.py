@@ -167,3 +167,45 @@ def test_mean_std_and_learning_curves(tmp_path):
     fig = learning_curves(history, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
     assert len(fig.axes[1].lines) == 2
+
+
+def test_select_keeps_the_weights_of_the_best_epoch(tmp_path):
+    """The metric is a scripted sequence, so the best epoch is known without the model."""
+    from neurotwin.train import load_best
+
+    model = _model()
+    scores = iter([0.5, 0.8, 0.7, 0.8, 0.6])
+    snapshots = []
+
+    def batch_step(indices):
+        logits = model(X[indices])
+        return nn.functional.cross_entropy(logits, Y[indices]), 0
+
+    def evaluate():
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"validation_accuracy": next(scores)}
+
+    config = LoopConfig(epochs=5, batch_size=10, learning_rate=0.05, seed=1)
+    result = fit(model, N, batch_step, evaluate, config, tmp_path, select="validation_accuracy")
+    assert result.best_epoch == 2  # the first of the two 0.8 epochs
+    epoch, state = load_best(tmp_path)
+    assert epoch == 2
+    for key, value in state.items():
+        assert torch.equal(value, snapshots[1][key])
+        assert not torch.equal(value, snapshots[-1][key])
+
+
+def test_select_names_a_missing_metric(tmp_path):
+    from neurotwin.train import load_best
+
+    with pytest.raises(DataError, match="no selected model"):
+        load_best(tmp_path)
+    model = _model()
+
+    def batch_step(indices):
+        return nn.functional.cross_entropy(model(X[indices]), Y[indices]), 0
+
+    config = LoopConfig(epochs=1, batch_size=10, learning_rate=0.05)
+    with pytest.raises(ConfigError, match="select = 'val' is not a metric"):
+        fit(model, N, batch_step, lambda: {"test_accuracy": 1.0}, config, tmp_path,
+            select="val")

@@ -74,6 +74,7 @@ from neurotwin.train import (
     LoopConfig,
     fit,
     learning_curves,
+    load_best,
     mean_std,
     progress_part,
     sample_raster,
@@ -96,7 +97,7 @@ N_CLASSES = 3
 
 NOT_TRAINING = frozenset(
     {"epochs", "resume", "seeds", "eval_batch_size", "decision_grid", "deploy_dt",
-     "deploy_samples", "deploy_chunk"}
+     "deploy_samples", "deploy_chunk", "select_best"}
 )
 """Config fields that do not change what training computes (a run may resume across them)."""
 
@@ -169,6 +170,10 @@ class YinYangConfig:
         None: the run's seed only, into ``out_dir``.
     resume
         Continue from the checkpoint in the output folder, if there is one.
+    select_best
+        Report, plot and deploy the weights of the epoch with the best validation accuracy
+        (kept in ``best.pt``; the test set plays no part in the choice); False: those of the
+        last epoch. The last epoch's test accuracy is reported either way.
     """
 
     train_size: int = 5000
@@ -204,6 +209,7 @@ class YinYangConfig:
     deploy_chunk: int = 100
     seeds: tuple[int, ...] | None = None
     resume: bool = False
+    select_best: bool = True
 
     def __post_init__(self) -> None:
         _check_int("train_size", self.train_size, 1)
@@ -619,13 +625,18 @@ def _train_seed(
     result = fit(
         model, len(train), batch_step, evaluate, loop, out_dir, resume=config.resume,
         after_step=after_step, progress=progress, fingerprint={"seed": seed, **fingerprint},
+        select="validation_accuracy",
     )
     history = result.history
     if history:
         learning_curves(history, out_dir / "learning_curves.png",
                         title=f"Yin-Yang, EventProp, seed {seed}")
+    selected = len(history)
+    if config.select_best and history:
+        selected, state = load_best(out_dir)
+        model.load_state_dict(state)
     final = evaluate() if not history else {
-        k: history[-1][k] for k in ("validation_accuracy", "test_accuracy")
+        k: history[selected - 1][k] for k in ("validation_accuracy", "test_accuracy")
     }
     _raster(model, test, int(splits.test.labels[0]), config, out_dir / "raster.png")
     _, map_agreement = decision_map(model, config, out_dir / "decision_map.png")
@@ -644,6 +655,8 @@ def _train_seed(
         "train_accuracy": history[-1]["train_accuracy"] if history else math.nan,
         "validation_accuracy": final["validation_accuracy"],
         "test_accuracy": final["test_accuracy"],
+        "selected_epoch": selected,
+        "last_epoch_test_accuracy": history[-1]["test_accuracy"] if history else math.nan,
         "decision_map_accuracy": map_agreement,
         "epoch_time_s": epoch_times,
         "deployment": deploy.summary(),
@@ -683,6 +696,9 @@ def run(
     return {
         "seeds": list(seeds),
         "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed]),
+        "last_epoch_test_accuracy": mean_std(
+            [r["last_epoch_test_accuracy"] for r in per_seed]
+        ),
         "validation_accuracy": mean_std([r["validation_accuracy"] for r in per_seed]),
         "train_accuracy": mean_std([r["train_accuracy"] for r in per_seed]),
         "deployment_agreement": mean_std([r["deployment"]["agreement"] for r in per_seed]),
@@ -690,5 +706,5 @@ def run(
         "per_seed": {str(r["seed"]): r for r in per_seed},
         "files": [f"{d}{name}" for d in folders for name in
                   ("learning_curves.png", "raster.png", "decision_map.png", "checkpoint.pt",
-                   "history.json")],
+                   "best.pt", "history.json")],
     }

@@ -5,6 +5,7 @@
 from neurotwin.train.checkpoint import CHECKPOINT_NAME as CHECKPOINT_NAME
 from neurotwin.train.checkpoint import HISTORY_NAME as HISTORY_NAME
 from neurotwin.train.checkpoint import Checkpoint as Checkpoint
+from neurotwin.train.checkpoint import load_best as load_best
 from neurotwin.train.checkpoint import load_checkpoint as load_checkpoint
 from neurotwin.train.checkpoint import save_checkpoint as save_checkpoint
 from neurotwin.train.loop import FitResult as FitResult

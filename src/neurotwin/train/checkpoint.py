@@ -6,6 +6,10 @@ number of completed epochs and the metrics of every epoch so far. It is written 
 temporary file in the same folder and then renamed over the old one (``os.replace`` is
 atomic on POSIX and Windows), so a crash while writing leaves the previous checkpoint intact.
 The metrics history is also written as ``history.json`` for reading without torch.
+
+With model selection (``fit(..., select=metric)``) the weights of the epoch with the best
+value of the metric so far are kept apart in ``best.pt`` (:func:`save_best`,
+:func:`load_best`), written the same way.
 """
 
 from __future__ import annotations
@@ -21,16 +25,21 @@ import torch
 from neurotwin.errors import DataError
 
 __all__ = [
+    "BEST_NAME",
     "CHECKPOINT_NAME",
     "FORMAT_VERSION",
     "HISTORY_NAME",
     "Checkpoint",
+    "load_best",
     "load_checkpoint",
+    "save_best",
     "save_checkpoint",
     "write_json_atomic",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"
+"""File of the selected model's weights (:func:`save_best`)."""
 """File name of the checkpoint inside a run's output folder."""
 HISTORY_NAME = "history.json"
 """File name of the per-epoch metrics inside a run's output folder."""
@@ -113,3 +122,34 @@ def load_checkpoint(out_dir: Path) -> Checkpoint | None:
         return Checkpoint(**data)
     except TypeError as err:
         raise DataError(f"{path}: checkpoint fields do not match: {err}") from None
+
+
+def save_best(out_dir: Path, epoch: int, model_state: dict[str, Any]) -> Path:
+    """Write the weights of the selected epoch (1-based) to ``out_dir/best.pt`` atomically;
+    return the path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / BEST_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT_VERSION, "epoch": int(epoch), "model": model_state}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_best(out_dir: Path) -> tuple[int, dict[str, Any]]:
+    """(epoch, model state) from ``out_dir/best.pt``.
+
+    Raises
+    ------
+    DataError
+        If the file is missing or not a best-model file of this format.
+    """
+    path = out_dir / BEST_NAME
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as err:
+        raise DataError(f"{path}: no selected model was saved (fit without select?)") from err
+    except Exception as err:  # torch raises many types for a damaged or foreign file
+        raise DataError(f"{path}: cannot read the selected model: {err}") from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION or "model" not in data:
+        raise DataError(f"{path}: not a neurotwin best-model file of format {FORMAT_VERSION}")
+    return int(data["epoch"]), data["model"]

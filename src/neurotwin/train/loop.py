@@ -15,6 +15,11 @@ resumed for a second give identical weights, because the checkpoint holds the mo
 Adam's moments, the schedule and the state of the shuffling generator
 (numpy PCG64 seeded with ``seed``).
 
+*Model selection* (``select="validation_accuracy"``): after each epoch, if the named metric
+of ``evaluate`` beats every earlier epoch's, the model's weights are saved to ``best.pt``;
+:attr:`FitResult.best_epoch` names that epoch and
+:func:`~neurotwin.train.checkpoint.load_best` reads it back. Resume keeps it.
+
 If the loss, a gradient or a parameter becomes NaN or infinite, the loop stops with a
 :class:`~neurotwin.errors.ConfigError` naming the epoch and batch; the checkpoint of the
 last completed epoch is left as it was.
@@ -39,6 +44,7 @@ from neurotwin.train.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
     load_checkpoint,
+    save_best,
     save_checkpoint,
 )
 
@@ -102,11 +108,15 @@ class FitResult:
         Completed epochs found in the checkpoint (0 for a fresh run).
     checkpoint
         Path of the checkpoint file.
+    best_epoch
+        With ``select``: the epoch (1-based) whose weights are in ``best.pt``, the first
+        with the largest value of the metric; None without selection or epochs.
     """
 
     history: list[dict[str, Any]]
     resumed_from: int
     checkpoint: Path
+    best_epoch: int | None = None
 
 
 def _normalised(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,6 +152,7 @@ def fit(
     after_step: Callable[[], Mapping[str, float]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     fingerprint: Mapping[str, Any] | None = None,
+    select: str | None = None,
 ) -> FitResult:
     """Train ``model`` with Adam; checkpoint into ``out_dir`` after every epoch.
 
@@ -165,6 +176,9 @@ def fit(
         JSON-able description of everything else that defines the run (model, data ...);
         stored in the checkpoint and compared on resume, together with the batch size,
         learning rate, decay and seed (not ``epochs``: a resumed run may train longer).
+    select
+        Name of a metric of ``evaluate`` to maximise: the weights of the best epoch are
+        kept in ``out_dir/best.pt`` (module docstring); None: no selection.
 
     Returns
     -------
@@ -175,7 +189,7 @@ def fit(
     ConfigError
         On a non-finite loss, gradient or parameter (the last good checkpoint is kept), or
         when resuming from a checkpoint made with another configuration or already past
-        ``config.epochs``.
+        ``config.epochs``, or when ``evaluate`` does not return the ``select`` metric.
     """
     _check_count("n_train", n_train)
     out_dir = Path(out_dir)
@@ -255,6 +269,16 @@ def fit(
         began = time.perf_counter()
         record.update(evaluate())
         record["eval_time_s"] = time.perf_counter() - began
+        if select is not None:
+            if select not in record:
+                raise ConfigError(
+                    f"select = {select!r} is not a metric of evaluate(); it returns "
+                    f"{sorted(k for k in record if k not in ('epoch',))}"
+                )
+            if _best_epoch(history, select) is None or float(record[select]) > max(
+                float(r[select]) for r in history
+            ):
+                save_best(out_dir, epoch + 1, model.state_dict())
         history.append(record)
         save_checkpoint(
             out_dir,
@@ -268,4 +292,13 @@ def fit(
                 fingerprint=wanted,
             ),
         )
-    return FitResult(history=history, resumed_from=start, checkpoint=path)
+    best = None if select is None else _best_epoch(history, select)
+    return FitResult(history=history, resumed_from=start, checkpoint=path, best_epoch=best)
+
+
+def _best_epoch(history: list[dict[str, Any]], metric: str) -> int | None:
+    """The first epoch (1-based) with the largest ``metric``; None for an empty history."""
+    if not history:
+        return None
+    values = [float(r[metric]) for r in history]
+    return int(np.argmax(values)) + 1
