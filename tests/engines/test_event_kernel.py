@@ -119,3 +119,22 @@ def test_silent_layer_and_empty_input() -> None:
     w = torch.ones(2, 5, dtype=torch.float64)
     out = lif_layer_forward(times, ids, w, PARAMS[0], T_MAX)
     assert out.times.shape == (3, 0) and out.ids.shape == (3, 0)
+
+
+@pytest.mark.parametrize("params", PARAMS)
+def test_vmax_time_matches_torch_walk(monkeypatch: pytest.MonkeyPatch, params: EventLIF) -> None:
+    """The compiled leaky-integrator maximum: same time and kink as the torch walk, with
+    inhibitory inputs (kinks), repeated times, padding and late inputs."""
+    from neurotwin.eventprop.forward import readout
+
+    times, ids, _ = _inputs(4, duplicate=True)
+    gen = torch.Generator().manual_seed(5)
+    w = 0.2 * torch.randn(12, 7, generator=gen, dtype=torch.float64)
+    t_max = 25.0
+    fast = readout.li_vmax_time(times, ids, w, params, t_max)
+    with monkeypatch.context() as m:
+        m.setattr(readout, "compiled_path", lambda w: False)
+        ref = readout.li_vmax_time(times, ids, w, params, t_max)
+    assert torch.equal(fast[1], ref[1])
+    assert bool((fast[1] >= 0).any()) and bool((fast[1] == -1).any())
+    assert torch.allclose(fast[0], ref[0], rtol=0, atol=1e-12)

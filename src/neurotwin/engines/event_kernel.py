@@ -10,7 +10,9 @@ the solver), so the two paths give the same spikes up to rounding (tested). Cons
 arrivals at one time cost one flow (the Yin-Yang encoding repeats each input spike).
 
 :func:`layer_forward` returns the padded output batch and, for EventProp, the synaptic
-current of the spiking neuron just before each spike (``eventprop.forward.layer``).
+current of the spiking neuron just before each spike (``eventprop.forward.layer``);
+:func:`vmax_time` finds the maximum of a non-spiking (leaky-integrator) neuron
+(``eventprop.forward.readout``).
 Only CPU float64 tensors take this path; other devices and dtypes use the torch path.
 """
 
@@ -21,7 +23,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["kernel_factor", "layer_forward", "next_crossing_scalar"]
+__all__ = ["kernel_factor", "layer_forward", "next_crossing_scalar", "vmax_time"]
 
 _MAX_ITER = 200
 """Root-finder iterations, as :mod:`neurotwin.dynamics.spike_time`."""
@@ -286,3 +288,81 @@ def layer_forward(
         if not overflow:
             return times, out_ids, current
         capacity *= 4
+
+
+@numba.njit(cache=True)
+def _vmax_time(
+    arrive: np.ndarray, ids: np.ndarray, w: np.ndarray, t_max: float, tau_mem: float,
+    tau_syn: float, cm: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    batch = arrive.shape[0]
+    n_out = w.shape[1]
+    tau_long = max(tau_mem, tau_syn)
+    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    w_t = np.ascontiguousarray(w.T)
+    t_star = np.zeros((batch, n_out))
+    kink = np.full((batch, n_out), -1, dtype=np.int64)
+    for b in range(batch):
+        n_valid = _valid_inputs(arrive[b], ids[b], t_max)
+        for j in range(n_out):
+            w_j = w_t[j]
+            v = 0.0
+            i = 0.0
+            t = 0.0
+            best_v = 0.0
+            best_t = 0.0
+            best_k = -1
+            for k in range(n_valid + 1):
+                t_to = arrive[b, k] if k < n_valid else t_max
+                horizon = t_to - t
+                # the one extremum of v before the next arrival (an interior maximum)
+                s = _peak(-v / tau_mem + i / cm, i, tau_mem, tau_syn, cm, horizon)
+                if s > 0.0:
+                    v_peak = v * math.exp(-s / tau_mem) + i * (
+                        kernel_factor(s, tau_long, rate) / cm
+                    )
+                    if v_peak > best_v:
+                        best_v, best_t, best_k = v_peak, t + s, -1
+                if horizon > 0.0:
+                    v = v * math.exp(-horizon / tau_mem) + i * (
+                        kernel_factor(horizon, tau_long, rate) / cm
+                    )
+                    i = i * math.exp(-horizon / tau_syn)
+                    t = t_to
+                if v > best_v:  # at the arrival (a kink) or at t_max
+                    best_v, best_t, best_k = v, t, (k if k < n_valid else -1)
+                if k < n_valid:
+                    i += w_j[ids[b, k]]
+            t_star[b, j] = best_t
+            kink[b, j] = best_k
+    return t_star, kink
+
+
+def vmax_time(
+    arrive: np.ndarray, ids: np.ndarray, weights: np.ndarray, t_max: float, tau_mem: float,
+    tau_syn: float, cm: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time of each leaky-integrator neuron's maximum, and the input column of a kink there.
+
+    The compiled form of :func:`neurotwin.eventprop.forward.readout.li_vmax_time` (same
+    rules: candidates are the analytic interior maximum between arrivals, each arrival and
+    t_max; the earliest of equal maxima wins; v starts at 0 and 0 is the floor).
+
+    Parameters
+    ----------
+    arrive, ids
+        Input arrivals, ms, float64 (B, K), ascending, ``+inf`` padded, and sources, int64,
+        -1 at padding.
+    weights
+        Signed weights, nA, float64 (n_in, n_out).
+    t_max
+        End of the window, ms.
+    tau_mem, tau_syn, cm
+        ms, ms, nF.
+
+    Returns
+    -------
+    t_star, kink
+        (B, n_out): time of the maximum, ms; input column of a kink maximum or -1.
+    """
+    return _vmax_time(arrive, ids, weights, float(t_max), tau_mem, tau_syn, cm)

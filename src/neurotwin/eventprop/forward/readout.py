@@ -9,7 +9,8 @@ V_max_j = max over t in [0, t_max] of v_j(t). The maximum is exact: it lies at t
 t_max, at an input arrival (a kink, where an inhibitory input ends a rise), or at the one
 analytic extremum of v between two arrivals (:func:`neurotwin.dynamics.spike_time` gives
 t_peak = log1p(a c) / a). The search walks the inputs with the event engine's :func:`flow`
-and :func:`input_jump`, without autograd; it yields the time t*_j of the maximum.
+and :func:`input_jump`, without autograd (compiled on CPU in float64:
+:func:`neurotwin.engines.event_kernel.vmax_time`); it yields the time t*_j of the maximum.
 
 *Gradient.* V_max_j = v_j(t*_j) is then evaluated in closed form with autograd. At an
 interior maximum v'(t*) = 0, so t* is held fixed (envelope theorem); at a kink t* is the
@@ -22,11 +23,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from neurotwin.dynamics.lif import exp_kernel_factor
 from neurotwin.dynamics.spike_time import peak_time
-from neurotwin.engines.event import PAD_ID, EventLIF, check_spike_inputs, initial_state
+from neurotwin.engines import event_kernel
+from neurotwin.engines.event import (
+    PAD_ID,
+    EventLIF,
+    check_spike_inputs,
+    compiled_path,
+    initial_state,
+)
 from neurotwin.eventprop.forward.flow import flow
 from neurotwin.eventprop.forward.jump import input_jump
 
@@ -63,6 +72,14 @@ def li_vmax_time(
         Input column whose arrival is the maximum, (B, n_out), or -1 (interior maximum,
         t = 0 or t = t_max).
     """
+    if compiled_path(weights):
+        t_np, kink_np = event_kernel.vmax_time(
+            np.ascontiguousarray(arrive.detach().numpy()),
+            np.ascontiguousarray(input_ids.numpy()),
+            np.ascontiguousarray(weights.detach().numpy()),
+            float(t_max), params.tau_mem, params.tau_syn, params.cm,
+        )
+        return torch.from_numpy(t_np), torch.from_numpy(kink_np)
     lif = params.to_lif(v_rest=0.0)
     batch, n_out = arrive.shape[0], weights.shape[1]
     state = initial_state((batch, n_out), weights.dtype, weights.device)
