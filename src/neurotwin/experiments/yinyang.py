@@ -196,7 +196,7 @@ class YinYangConfig:
     tau_1: float = 6.4
     alpha: float = 3e-3
     learning_rate: float = 5e-3
-    lr_decay: float = 0.95
+    lr_decay: float = 0.9
     batch_size: int = 32
     epochs: int = 40
     weight_bump: float | None = 1e-2
