@@ -43,6 +43,22 @@ def kernel_factor(s: float, tau_long: float, rate: float) -> float:
 
 
 @numba.njit(cache=True)
+def _decays(s: float, tau_mem: float, tau_long: float, rate: float
+            ) -> tuple[float, float, float]:
+    """(exp(-s/tau_mem), exp(-s/tau_syn), K(s)) from two transcendental calls: the shorter
+    time constant's decay is exp(-s/tau_long) (1 + expm1(-rate s))."""
+    y = -rate * s
+    em1 = math.expm1(y)
+    ratio = 1.0 if y == 0.0 else em1 / y
+    e_long = math.exp(-s / tau_long)
+    e_short = e_long * (1.0 + em1)
+    k = e_long * s * ratio
+    if tau_mem == tau_long:
+        return e_long, e_short, k
+    return e_short, e_long, k
+
+
+@numba.njit(cache=True)
 def _peak(dv0: float, i0: float, tau_mem: float, tau_syn: float, cm: float,
           horizon: float) -> float:
     """The one extremum of v in (0, horizon), or 0 (``spike_time.peak_time``)."""
@@ -83,23 +99,27 @@ def next_crossing_scalar(
         return 0.0
     dv0 = -v / tau_mem + i / cm
     e1 = _peak(dv0, i, tau_mem, tau_syn, cm, horizon)
-    f_e1 = -v_thresh + (v * math.exp(-e1 / tau_mem) + i * (kernel_factor(e1, tau_long, rate) / cm))
+    d_mem, _, k_e1 = _decays(e1, tau_mem, tau_long, rate)
+    f_e1 = -v_thresh + (v * d_mem + i * (k_e1 / cm))
     if f_e1 >= 0.0:
-        lo, hi = 0.0, e1
+        lo, hi, f_lo, f_hi = 0.0, e1, v - v_thresh, f_e1
     else:
-        f_h = -v_thresh + (
-            v * math.exp(-horizon / tau_mem) + i * (kernel_factor(horizon, tau_long, rate) / cm)
-        )
+        d_mem, _, k_h = _decays(horizon, tau_mem, tau_long, rate)
+        f_h = -v_thresh + (v * d_mem + i * (k_h / cm))
         if not f_h >= 0.0:
             return math.inf
-        lo, hi = e1, horizon
-    x = 0.5 * (lo + hi)
+        lo, hi, f_lo, f_hi = e1, horizon, f_e1, f_h
+    # first point by linear interpolation of the bracket (the torch solver starts at the
+    # middle; both end within xtol of the crossing, never before it)
+    x = lo - f_lo * (hi - lo) / (f_hi - f_lo)
+    if not lo < x < hi:
+        x = 0.5 * (lo + hi)
     width_1 = width_2 = hi - lo
     for _ in range(_MAX_ITER):
-        decay = math.exp(-x / tau_mem)
-        transient = v * decay + i * (kernel_factor(x, tau_long, rate) / cm)
+        decay_mem, decay_syn, k_x = _decays(x, tau_mem, tau_long, rate)
+        transient = v * decay_mem + i * (k_x / cm)
         fx = -v_thresh + transient
-        dfx = -transient / tau_mem + i * math.exp(-x / tau_syn) / cm
+        dfx = -transient / tau_mem + i * decay_syn / cm
         if fx < 0.0:
             lo = x
         else:
@@ -163,10 +183,9 @@ def _neuron(
             start = min(max(t, free_at), t_end)
             i_start = i * math.exp(-(start - t) / tau_syn) if start > t else i
             elapsed = t_end - start
-            v = v * math.exp(-elapsed / tau_mem) + i_start * (
-                kernel_factor(elapsed, tau_long, rate) / cm
-            )
-            i = i_start * math.exp(-elapsed / tau_syn)
+            d_mem, d_syn, k_el = _decays(elapsed, tau_mem, tau_long, rate)
+            v = v * d_mem + i_start * (k_el / cm)
+            i = i_start * d_syn
             t = t_end
         i += w_col[ids[k]]
     return count, False
