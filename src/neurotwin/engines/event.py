@@ -58,6 +58,7 @@ __all__ = [
     "flow",
     "initial_state",
     "input_jump",
+    "kernel_peak",
     "layer_kernel",
     "lif_layer_forward",
     "next_crossing",
@@ -181,7 +182,7 @@ def initial_state(
     return NeuronState(zeros, zeros.clone(), zeros.clone(), zeros.clone())
 
 
-def _kernel_peak(p: EventLIF) -> float:
+def kernel_peak(p: EventLIF) -> float:
     """max over s >= 0 of K(s) = :func:`~neurotwin.dynamics.lif.exp_kernel_factor`, ms: the
     largest v (mV) that a unit current (nA) times cm (nF) can add, reached at
     s* = ln(tau_mem/tau_syn) / (1/tau_syn - 1/tau_mem) (s* = tau for equal time constants)."""
@@ -258,12 +259,12 @@ def next_crossing(
     Tensor of the state's shape. The search starts where free evolution starts
     (``max(t, free_at)``); the solver runs only on neurons that can reach the threshold by
     the bound v(s) <= max(v, 0) + max(i, 0) min(s, K_max) / cm, where K(s) <= s and K_max
-    is the peak of the synaptic kernel (:func:`_kernel_peak`).
+    is the peak of the synaptic kernel (:func:`kernel_peak`).
     """
     t_end = torch.as_tensor(t_end, dtype=state.v.dtype, device=state.v.device)
     start, i_start = _free_start(state, p)
     horizon = t_end - start
-    reach = torch.clamp(horizon, max=_kernel_peak(p))
+    reach = torch.clamp(horizon, max=kernel_peak(p))
     bound = torch.clamp(state.v, min=0.0) + torch.clamp(i_start, min=0.0) / p.cm * reach
     candidate = (horizon >= 0) & (bound >= p.v_thresh)
     if active is not None:
@@ -406,7 +407,7 @@ def layer_kernel(
         np.ascontiguousarray(ids.numpy()),
         np.ascontiguousarray(weights.detach().numpy()),
         float(t_max), params.tau_mem, params.tau_syn, params.cm, params.v_thresh,
-        params.v_reset, params.tau_refrac, _kernel_peak(params), float(xtol), max_spikes,
+        params.v_reset, params.tau_refrac, kernel_peak(params), float(xtol), max_spikes,
     )
     return (
         Spikes(torch.from_numpy(times), torch.from_numpy(out_ids)),

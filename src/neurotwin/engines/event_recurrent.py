@@ -31,29 +31,38 @@ rounds as its busiest sample has events (inputs plus output spikes). Each round 
 all neurons of the samples still running, since every event changes every current.
 Refractoriness is exact as in the feed-forward engine (v held at v_reset, currents still
 jump).
+
+On CPU in float64 (:func:`~neurotwin.engines.event.compiled_path`) the same algorithm runs
+compiled, one sample at a time (:mod:`neurotwin.engines.event_recurrent_kernel`,
+:func:`recurrent_kernel`), which also returns the current of each spiking neuron for
+EventProp; other devices and dtypes run the torch maps.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
+from neurotwin.engines import event_recurrent_kernel
 from neurotwin.engines.event import (
     PAD_ID,
     EventLIF,
     Spikes,
     check_spike_inputs,
     collect_spikes,
+    compiled_path,
     flow,
     initial_state,
     input_jump,
+    kernel_peak,
     next_crossing,
     spike_jump,
 )
 from neurotwin.errors import ConfigError, check_finite
 
-__all__ = ["check_recurrent_weights", "recurrent_lif_forward"]
+__all__ = ["check_recurrent_weights", "recurrent_kernel", "recurrent_lif_forward"]
 
 
 def check_recurrent_weights(w_rec: Any, w_in: torch.Tensor) -> torch.Tensor:
@@ -136,9 +145,43 @@ def recurrent_lif_forward(
         )
     times, ids, w = check_spike_inputs(input_times, input_ids, w_in, t_max, max_spikes, delay)
     w_r = check_recurrent_weights(w_rec, w)
+    if compiled_path(w):
+        return recurrent_kernel(times + delay, ids, w, w_r, params, t_max, max_spikes, xtol)[0]
     with torch.no_grad():
         return _run(times, ids, w.detach(), w_r.detach(), params, float(t_max),
                     max_spikes, delay, xtol)  # fmt: skip
+
+
+def recurrent_kernel(
+    arrive: torch.Tensor,
+    ids: torch.Tensor,
+    w_in: torch.Tensor,
+    w_rec: torch.Tensor,
+    params: EventLIF,
+    t_max: float,
+    max_spikes: int | None,
+    xtol: float,
+) -> tuple[Spikes, torch.Tensor]:
+    """A recurrent layer on the compiled CPU kernel: its spikes and the synaptic current of
+    the spiking neuron just before each spike, before its own recurrent jump (nA,
+    (B, K_out), 0 at padding).
+
+    ``arrive`` = input times + delay (ms, ascending per row, ``+inf`` padded), ``ids``,
+    ``w_in`` and ``w_rec`` as :func:`recurrent_lif_forward` takes them, already validated;
+    CPU float64 tensors (:func:`~neurotwin.engines.event.compiled_path`).
+    """
+    times, out_ids, current = event_recurrent_kernel.recurrent_forward(
+        np.ascontiguousarray(arrive.detach().numpy()),
+        np.ascontiguousarray(ids.numpy()),
+        np.ascontiguousarray(w_in.detach().numpy()),
+        np.ascontiguousarray(w_rec.detach().numpy()),
+        float(t_max), params.tau_mem, params.tau_syn, params.cm, params.v_thresh,
+        params.v_reset, params.tau_refrac, kernel_peak(params), float(xtol), max_spikes,
+    )
+    return (
+        Spikes(torch.from_numpy(times), torch.from_numpy(out_ids)),
+        torch.from_numpy(current),
+    )
 
 
 def _run(

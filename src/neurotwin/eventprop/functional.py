@@ -15,7 +15,7 @@ import torch
 
 from neurotwin.engines.event import EventLIF, Spikes, compiled_path
 from neurotwin.errors import ConfigError, check_positive
-from neurotwin.eventprop.adjoint.kernel import layer_backward
+from neurotwin.eventprop.adjoint.kernel import layer_backward, recurrent_backward
 from neurotwin.eventprop.adjoint.layer import lif_layer_backward
 from neurotwin.eventprop.adjoint.recurrent import recurrent_lif_backward
 from neurotwin.eventprop.forward.events import merge_events
@@ -168,11 +168,12 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
     """Autograd node of one recurrent layer: forward by the recurrent event engine, backward
     by its adjoint (``adjoint/recurrent.py``).
 
-    ``apply(input_times, w_in, w_rec, input_ids, params, t_max, max_spikes, delay, xtol)``
-    returns (output times, output ids); only the times carry gradients, with respect to the
-    input times, ``w_in`` and ``w_rec``. Saved for the backward pass: the input arrivals,
-    the output spikes and the current at each output spike. Runs the torch maps on any
-    device and dtype.
+    ``apply(input_times, w_in, w_rec, input_ids, params, t_max, max_spikes, delay, xtol,
+    min_slope)`` returns (output times, output ids); only the times carry gradients, with
+    respect to the input times, ``w_in`` and ``w_rec``. Saved for the backward pass: the
+    input arrivals, the output spikes and the current at each output spike. Both halves run
+    compiled on CPU in float64 (:mod:`neurotwin.engines.event_recurrent_kernel`,
+    :func:`~neurotwin.eventprop.adjoint.kernel.recurrent_backward`), else the torch maps.
     """
 
     @staticmethod
@@ -187,6 +188,7 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
         max_spikes: int | None,
         delay: float,
         xtol: float,
+        min_slope: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         record = recurrent_lif_record(
             input_times.detach(), input_ids, w_in.detach(), w_rec.detach(), params, t_max,
@@ -197,6 +199,7 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
             record.current_at_spike, w_in, w_rec,
         )
         ctx.params, ctx.t_max, ctx.k_in = params, float(t_max), input_times.shape[1]
+        ctx.min_slope = float(min_slope)
         ctx.mark_non_differentiable(record.spikes.ids)
         return record.spikes.times, record.spikes.ids
 
@@ -205,17 +208,26 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
         ctx: Any, grad_times: torch.Tensor | None, grad_ids: Any
     ) -> tuple[torch.Tensor | None, ...]:
         arrive, input_ids, out_times, out_ids, current, w_in, w_rec = ctx.saved_tensors
-        none = (None,) * 6
+        none = (None,) * 7
         if grad_times is None:
             return (None, None, None, *none)
         # padding (+inf) carries no gradient; a loss that touched it could leave NaN there
         grad = torch.nan_to_num(grad_times, nan=0.0, posinf=0.0, neginf=0.0)
         grad = torch.where(torch.isfinite(out_times), grad, 0.0)
-        events = merge_events(arrive, input_ids, out_times, out_ids, ctx.t_max)
-        grad_w_in, grad_w_rec, grad_in = recurrent_lif_backward(
-            events, current, grad, w_in.detach(), w_rec.detach(), ctx.params, ctx.t_max,
-            ctx.k_in,
-        )
+        w, w_r, p = w_in.detach(), w_rec.detach(), ctx.params
+        if compiled_path(w):
+            grads = recurrent_backward(
+                arrive.numpy(), input_ids.numpy(), w.contiguous().numpy(),
+                w_r.contiguous().numpy(), out_times.numpy(), out_ids.numpy(), current.numpy(),
+                grad.contiguous().numpy(), ctx.t_max, p.tau_mem, p.tau_syn, p.cm, p.v_thresh,
+                p.v_reset, ctx.min_slope,
+            )
+            grad_w_in, grad_w_rec, grad_in = (torch.from_numpy(g) for g in grads)
+        else:
+            events = merge_events(arrive, input_ids, out_times, out_ids, ctx.t_max)
+            grad_w_in, grad_w_rec, grad_in = recurrent_lif_backward(
+                events, current, grad, w, w_r, p, ctx.t_max, ctx.k_in, ctx.min_slope
+            )
         return (
             grad_in if ctx.needs_input_grad[0] else None,
             grad_w_in if ctx.needs_input_grad[1] else None,
@@ -235,6 +247,7 @@ def recurrent_lif_layer(
     max_spikes: int | None = None,
     delay: float = 0.0,
     xtol: float = 1e-10,
+    min_slope: float = 0.0,
 ) -> Spikes:
     """Exact output spikes of a recurrent LIF layer, differentiable by EventProp.
 
@@ -263,6 +276,8 @@ def recurrent_lif_layer(
         Delay of every input, ms (>= 0); the recurrent connections have none.
     xtol
         Spike-time tolerance of the forward solver, ms.
+    min_slope
+        Grazing-crossing remedy, mV/ms (>= 0), as for :func:`lif_layer` (0: exact).
 
     Returns
     -------
@@ -273,9 +288,11 @@ def recurrent_lif_layer(
     ------
     ConfigError
         Bad shapes (``w_rec`` not (n, n)), NaN or negative times, unsorted rows, ids out of
-        range, weights not float tensors of one dtype and device, ``tau_refrac`` != 0.
+        range, weights not float tensors of one dtype and device, ``tau_refrac`` != 0,
+        negative ``min_slope``.
     """
     check_eventprop_params(params)
+    check_positive("min_slope", min_slope, "mV/ms", allow_zero=True)
     for name, w in (("w_in", w_in), ("w_rec", w_rec)):
         if not isinstance(w, torch.Tensor) or not w.is_floating_point():
             raise ConfigError(f"{name} must be a float torch tensor, got {type(w).__name__}")
@@ -288,6 +305,6 @@ def recurrent_lif_layer(
     times = times.to(dtype=w_in.dtype, device=w_in.device)
     ids = torch.as_tensor(input_ids, device=w_in.device)
     out_times, out_ids = RecurrentLIFLayerFunction.apply(
-        times, w_in, w_rec, ids, params, t_max, max_spikes, delay, xtol
+        times, w_in, w_rec, ids, params, t_max, max_spikes, delay, xtol, min_slope
     )
     return Spikes(out_times, out_ids)

@@ -181,6 +181,9 @@ class RecurrentLIFLayer(nn.Module):
         Delay of every input, ms (>= 0); the recurrent connections have none.
     xtol
         Forward spike-time tolerance, ms.
+    min_slope
+        Grazing-crossing remedy of the adjoint, mV/ms (0: exact gradient; see
+        :func:`~neurotwin.eventprop.functional.lif_layer`).
     weight_mean, weight_std
         Initial input weights ``w_in`` (n_in, n_out) ~ N(mean, std^2), nA; std defaults to
         1/sqrt(n_in).
@@ -203,6 +206,7 @@ class RecurrentLIFLayer(nn.Module):
         max_spikes: int | None = None,
         delay: float = 0.0,
         xtol: float = 1e-10,
+        min_slope: float = 0.0,
         weight_mean: float = 0.0,
         weight_std: float | None = None,
         rec_weight_mean: float = 0.0,
@@ -213,8 +217,10 @@ class RecurrentLIFLayer(nn.Module):
         super().__init__()
         self.params = check_eventprop_params(params)
         check_positive("t_max", t_max, "ms")
+        check_positive("min_slope", min_slope, "mV/ms", allow_zero=True)
         self.n_in, self.n_out, self.t_max = n_in, n_out, float(t_max)
         self.max_spikes, self.delay, self.xtol = max_spikes, float(delay), xtol
+        self.min_slope = float(min_slope)
         self.w_in = init_weights(n_in, n_out, weight_mean, weight_std, seed, dtype)
         self.w_rec = init_weights(n_out, n_out, rec_weight_mean, rec_weight_std, seed + 1, dtype)
 
@@ -224,6 +230,7 @@ class RecurrentLIFLayer(nn.Module):
         return recurrent_lif_layer(
             times, ids, self.w_in, self.w_rec, self.params, self.t_max,
             max_spikes=self.max_spikes, delay=self.delay, xtol=self.xtol,
+            min_slope=self.min_slope,
         )
 
     def extra_repr(self) -> str:

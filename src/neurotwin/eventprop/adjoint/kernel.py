@@ -14,6 +14,16 @@ Inputs after a neuron's last spike meet a zero costate and are skipped. Events a
 time are undone in the reverse of the forward order: the forward fires the
 crossings up to an input before it applies the input, so backwards an input comes before a
 spike at the same time.
+
+:func:`recurrent_backward` is the recurrent layer's walk (mirror of
+:mod:`neurotwin.engines.event_recurrent_kernel`, equations in
+:mod:`neurotwin.eventprop.adjoint.recurrent`): an output spike is an input to every neuron
+of the layer, so the costates of a sample's neurons are coupled and the sample walks back
+as a whole, all events (inputs and outputs) merged. Every event reads every costate (the
+weight gradient dL/dw[., j] += lam_i_j is due for all j), so all neurons are carried to
+each event; they share one time, and the adjoint flow's exponentials and K are computed
+once per event. Until the last output spike of the sample (in forward time) the costate
+is zero and the inputs there are skipped.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import numpy as np
 
 from neurotwin.engines.event_kernel import kernel_factor
 
-__all__ = ["layer_backward"]
+__all__ = ["layer_backward", "recurrent_backward"]
 
 
 @numba.njit(cache=True)
@@ -148,5 +158,133 @@ def layer_backward(
     """
     return _backward(
         arrive, ids, weights, out_times, out_ids, current, grad_out_times, float(t_max),
+        tau_mem, tau_syn, cm, v_thresh, v_reset, float(min_slope),
+    )
+
+
+@numba.njit(cache=True)
+def _recurrent_backward(
+    arrive: np.ndarray, ids: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray,
+    out_times: np.ndarray, out_ids: np.ndarray, current: np.ndarray, grad_out: np.ndarray,
+    t_max: float, tau_mem: float, tau_syn: float, cm: float, v_thresh: float,
+    v_reset: float, min_slope: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    batch, k_in = arrive.shape
+    n = w_in.shape[1]
+    k_out = out_times.shape[1]
+    tau_long = max(tau_mem, tau_syn)
+    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    grad_w_in = np.zeros(w_in.shape)
+    grad_w_rec = np.zeros((n, n))
+    grad_arrive = np.zeros((batch, k_in))
+    lam_v = np.empty(n)
+    lam_i = np.empty(n)
+    for b in range(batch):
+        n_valid = 0
+        while n_valid < k_in and ids[b, n_valid] >= 0 and arrive[b, n_valid] <= t_max:
+            n_valid += 1
+        c = k_out - 1
+        while c >= 0 and out_ids[b, c] < 0:
+            c -= 1
+        lam_v[:] = 0.0
+        lam_i[:] = 0.0
+        live = False  # whether any costate is nonzero yet
+        t = t_max
+        k = n_valid - 1
+        while k >= 0 or c >= 0:
+            t_in = arrive[b, k] if k >= 0 else -math.inf
+            t_out = out_times[b, c] if c >= 0 else -math.inf
+            is_input = t_in >= t_out  # at equal times the forward fired first
+            if is_input and not live:
+                k -= 1
+                continue
+            t_event = t_in if is_input else t_out
+            nrn = 0 if is_input else out_ids[b, c]
+            if live and t_event < t:  # adjoint flow of all neurons back to the event
+                back = t - t_event
+                decay_syn = math.exp(-back / tau_syn)
+                decay_mem = math.exp(-back / tau_mem)
+                k_cm = kernel_factor(back, tau_long, rate) / cm
+                for j in range(n):
+                    lam_i[j] = lam_i[j] * decay_syn + lam_v[j] * k_cm
+                    lam_v[j] = lam_v[j] * decay_mem
+            t = t_event
+            # the event as an input to the layer: a source row of w_in, or w_rec of the
+            # spiking neuron (zero delay)
+            if is_input:
+                src = ids[b, k]
+                row = w_in[src]
+                g_row = grad_w_in[src]
+            else:
+                row = w_rec[nrn]
+                g_row = grad_w_rec[nrn]
+            grad_t = 0.0
+            if live:
+                for j in range(n):
+                    g_row[j] += lam_i[j]
+                    grad_t += row[j] * (lam_i[j] / tau_syn - lam_v[j] / cm)
+            if is_input:
+                grad_arrive[b, k] = grad_t
+                k -= 1
+                continue
+            i_spike = current[b, c]
+            slope_before = -v_thresh / tau_mem + i_spike / cm
+            if min_slope > 0.0:
+                slope_before = max(slope_before, min_slope)
+            slope_after = -v_reset / tau_mem + i_spike / cm
+            lam_v[nrn] = (slope_after * lam_v[nrn] - (grad_out[b, c] + grad_t)) / slope_before
+            live = live or lam_v[nrn] != 0.0
+            c -= 1
+    return grad_w_in, grad_w_rec, grad_arrive
+
+
+def recurrent_backward(
+    arrive: np.ndarray,
+    ids: np.ndarray,
+    w_in: np.ndarray,
+    w_rec: np.ndarray,
+    out_times: np.ndarray,
+    out_ids: np.ndarray,
+    current: np.ndarray,
+    grad_out_times: np.ndarray,
+    t_max: float,
+    tau_mem: float,
+    tau_syn: float,
+    cm: float,
+    v_thresh: float,
+    v_reset: float,
+    min_slope: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of a loss with respect to a recurrent layer's weights and input times.
+
+    Parameters
+    ----------
+    arrive, ids
+        The layer's input arrivals (ms, float64 (B, K_in), ascending, ``+inf`` padded) and
+        sources (int64, -1 at padding), as the forward pass saw them.
+    w_in, w_rec
+        Input weights (n_in, n) and recurrent weights (n, n), nA, float64.
+    out_times, out_ids, current
+        The forward's output spikes (B, K_out), ascending, ties by neuron index, and the
+        current of the spiking neuron just before each spike, before its own recurrent
+        jump, nA.
+    grad_out_times
+        dL/d(output spike time), 1/ms, (B, K_out); zero at padding.
+    t_max
+        End of the simulation, ms.
+    tau_mem, tau_syn, cm, v_thresh, v_reset
+        The neuron: ms, ms, nF, mV, mV (``tau_refrac`` = 0).
+    min_slope
+        Floor of dv/dt just before a spike in the spike jump, mV/ms (0: exact).
+
+    Returns
+    -------
+    grad_w_in, grad_w_rec
+        dL/dw_in (n_in, n) and dL/dw_rec (n, n), summed over the batch.
+    grad_arrive
+        dL/d(arrival time), 1/ms, (B, K_in); zero for padding and inputs after t_max.
+    """
+    return _recurrent_backward(
+        arrive, ids, w_in, w_rec, out_times, out_ids, current, grad_out_times, float(t_max),
         tau_mem, tau_syn, cm, v_thresh, v_reset, float(min_slope),
     )

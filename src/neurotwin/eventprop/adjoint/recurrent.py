@@ -64,6 +64,7 @@ def recurrent_lif_backward(
     params: EventLIF,
     t_max: float,
     k_in: int,
+    min_slope: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients of a loss with respect to a recurrent layer's weights and input times.
 
@@ -90,6 +91,9 @@ def recurrent_lif_backward(
         End of the simulation, ms.
     k_in
         Width of the input batch.
+    min_slope
+        Floor of vdot^- in the spike jump, mV/ms (0: exact;
+        :func:`~neurotwin.eventprop.adjoint.jump.adjoint_spike_jump`).
 
     Returns
     -------
@@ -101,7 +105,8 @@ def recurrent_lif_backward(
         dL/d(input arrival time), 1/ms, (B, K_in); zero for padding and late inputs.
     """
     grad_w_in, grad_arrive, grad_w_rec = layer_walk(
-        events, current_at_spike, grad_out_times, w_in, params, t_max, k_in, w_rec=w_rec
+        events, current_at_spike, grad_out_times, w_in, params, t_max, k_in, min_slope,
+        w_rec=w_rec,
     )
     assert grad_w_rec is not None
     return grad_w_in, grad_w_rec, grad_arrive

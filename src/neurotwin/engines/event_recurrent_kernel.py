@@ -1,0 +1,370 @@
+r"""Compiled CPU kernel of the recurrent event layer (numba), one sample at a time.
+
+The neurons of a sample interact through ``w_rec``, so a sample is simulated as a whole:
+each round takes the sample's earliest event, either the earliest threshold crossing over
+all neurons before the next input arrival or else the arrival itself. This is
+:func:`neurotwin.engines.event_recurrent.recurrent_lif_forward`'s algorithm with the
+scalar arithmetic of :mod:`neurotwin.engines.event_kernel` (free evolution with the
+overflow-free kernel factor, :func:`~neurotwin.engines.event_kernel.next_crossing_scalar`),
+so the two paths give the same spikes up to rounding (tested). Samples are independent.
+
+*What is reused between rounds.* All neurons of a sample sit at one time (the last event);
+flowing them to the next event needs exp(-dt / tau_mem), exp(-dt / tau_syn) and K(dt)
+once per event, not per neuron (a refractory neuron flows on its own). The threshold search
+is lazy: each neuron holds either its next crossing before the next arrival (an absolute
+time, which flowing does not move) or a lower bound of it. A neuron whose current jumped
+gets the bound v(s) <= max(v, 0) + i s / cm (K(s) <= s), i.e. no crossing before
+(v_thresh - max(v, 0)) cm / i, or "none" by the engine's reach bound; an inhibitory jump
+only delays a crossing, so a known crossing stays a bound and a known "none" stays
+"none". Each round, a neuron whose bound lies before the earliest event found so far is
+looked at there: v at that time and the slopes at both ends (one extremum at most) show
+most neurons clear of the threshold, whose bound then moves to that time; only the rest
+get the exact crossing (:func:`~neurotwin.engines.event_kernel.next_crossing_scalar`).
+In a busy layer that is about one solve per round, not one per neuron.
+
+*Simultaneous crossings.* Neurons whose cached crossings are equal to the earliest one fire
+in the same round, in index order: each one's current is read (it includes the recurrent
+jumps of the lower-indexed neurons of the round, as the merged-event replay of
+``eventprop/forward/recurrent.py`` has it), then it is reset and its row is added. The
+spikes come out in time order, ties by neuron index.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from neurotwin.engines.event_kernel import kernel_factor, next_crossing_scalar
+
+__all__ = ["recurrent_forward"]
+
+_FIRST_CAPACITY = 64
+"""Spike slots of the first output buffer (all samples together; doubled when full)."""
+
+
+@numba.njit(cache=True)
+def _flow_all(
+    v: np.ndarray, i: np.ndarray, free_at: np.ndarray, t: float, t_to: float,
+    tau_mem: float, tau_syn: float, cm: float, tau_long: float, rate: float,
+) -> None:
+    """Flow every neuron of a sample from the common time ``t`` to ``t_to`` (ms), in place:
+    the engine's ``flow`` (v held at v_reset until ``free_at``, i decaying throughout)."""
+    elapsed = t_to - t
+    if not elapsed > 0.0:
+        return
+    decay_mem = math.exp(-elapsed / tau_mem)
+    decay_syn = math.exp(-elapsed / tau_syn)
+    k_cm = kernel_factor(elapsed, tau_long, rate) / cm
+    for j in range(v.shape[0]):
+        if free_at[j] > t:  # refractory for part of the step: its own free evolution
+            start = min(free_at[j], t_to)
+            i_start = i[j] * math.exp(-(start - t) / tau_syn)
+            free = t_to - start
+            v[j] = v[j] * math.exp(-free / tau_mem) + i_start * (
+                kernel_factor(free, tau_long, rate) / cm
+            )
+            i[j] = i_start * math.exp(-free / tau_syn)
+        else:
+            v[j] = v[j] * decay_mem + i[j] * k_cm
+            i[j] = i[j] * decay_syn
+
+
+@numba.njit(cache=True)
+def _crossing(
+    v: float, i: float, free_at: float, t: float, t_end: float, tau_mem: float,
+    tau_syn: float, cm: float, v_thresh: float, tau_long: float, rate: float, k_peak: float,
+    xtol: float,
+) -> float:
+    """Absolute time (ms) of a neuron's next crossing in (max(t, free_at), t_end]; inf if
+    none (the engine's ``next_crossing`` on one neuron at time ``t``)."""
+    start = max(t, free_at)
+    i_start = i * math.exp(-(start - t) / tau_syn) if start > t else i
+    dt = next_crossing_scalar(
+        v, i_start, t_end - start, tau_mem, tau_syn, cm, v_thresh, tau_long, rate, k_peak,
+        xtol,
+    )
+    return start + dt
+
+
+_BOUND_MARGIN = 1.0 - 1e-9
+"""Factor on the time to the bound's crossing: keeps a rounded bound below the crossing
+that the solver returns."""
+
+
+@numba.njit(cache=True)
+def _lower_bound(
+    v: float, i: float, free_at: float, t: float, t_end: float, tau_syn: float, cm: float,
+    v_thresh: float, k_peak: float,
+) -> tuple[float, bool]:
+    """(time, exact) for a neuron at time ``t``: its next crossing in (max(t, free_at),
+    t_end] if ``exact`` (inf: none, by the reach bound of
+    :func:`~neurotwin.engines.event_kernel.next_crossing_scalar`; or now, if v is at the
+    threshold), else a time before which it cannot cross."""
+    start = max(t, free_at)
+    i_start = i * math.exp(-(start - t) / tau_syn) if start > t else i
+    horizon = t_end - start
+    if horizon < 0.0:
+        return math.inf, True
+    reach = horizon if horizon < k_peak else k_peak
+    bound = max(v, 0.0) + max(i_start, 0.0) / cm * reach
+    if not bound >= v_thresh:
+        return math.inf, True
+    if v >= v_thresh:
+        return start, True
+    return start + _BOUND_MARGIN * (v_thresh - max(v, 0.0)) * cm / i_start, False
+
+
+_CLEAR_MARGIN = 1e-12
+"""Relative margin below the threshold under which a screened v counts as clear of it;
+closer calls go to the solver."""
+
+
+@numba.njit(cache=True)
+def _stays_below(
+    v: float, i: float, decay_mem: float, decay_syn: float, k_cm: float, tau_mem: float,
+    cm: float, v_clear: float,
+) -> bool:
+    """Whether a free neuron below threshold certainly does not cross in the next ``dt``
+    ms (``decay_mem`` = exp(-dt / tau_mem), ``decay_syn`` = exp(-dt / tau_syn), ``k_cm`` =
+    K(dt) / cm): v has at most one extremum, so it stays below if v(dt) < ``v_clear`` and
+    no maximum lies inside (not rising at 0 and falling at dt)."""
+    v_end = v * decay_mem + i * k_cm
+    if not v_end < v_clear:
+        return False
+    rising = -v / tau_mem + i / cm > 0.0
+    return not rising or -v_end / tau_mem + i * decay_syn / cm > 0.0
+
+
+@numba.njit(cache=True)
+def _grow(buf_t: np.ndarray, buf_id: np.ndarray, buf_i: np.ndarray) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray
+]:
+    size = 2 * buf_t.shape[0]
+    new_t = np.empty(size)
+    new_id = np.empty(size, dtype=np.int64)
+    new_i = np.empty(size)
+    new_t[: buf_t.shape[0]] = buf_t
+    new_id[: buf_t.shape[0]] = buf_id
+    new_i[: buf_t.shape[0]] = buf_i
+    return new_t, new_id, new_i
+
+
+@numba.njit(cache=True)
+def _forward(
+    arrive: np.ndarray, ids: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray, t_max: float,
+    tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
+    tau_refrac: float, k_peak: float, xtol: float, max_spikes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    batch, k_in = arrive.shape
+    n = w_in.shape[1]
+    tau_long = max(tau_mem, tau_syn)
+    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    v_clear = v_thresh * (1.0 - _CLEAR_MARGIN)
+    decay_mem = decay_syn = k_cm = 0.0
+    v = np.empty(n)
+    i = np.empty(n)
+    free_at = np.empty(n)
+    cross = np.empty(n)  # next crossing before t_input if exact, else a lower bound
+    exact = np.empty(n, dtype=np.bool_)
+    count = np.empty(n, dtype=np.int64)
+    changed = np.empty(n, dtype=np.bool_)
+    jump = np.empty(n)  # sum of the recurrent rows a neuron received in this round
+    buf_t = np.empty(_FIRST_CAPACITY)
+    buf_id = np.empty(_FIRST_CAPACITY, dtype=np.int64)
+    buf_i = np.empty(_FIRST_CAPACITY)
+    first = np.zeros(batch + 1, dtype=np.int64)  # sample b's spikes: first[b]:first[b + 1]
+    pos = 0
+    for b in range(batch):
+        n_valid = 0
+        while n_valid < k_in and ids[b, n_valid] >= 0 and arrive[b, n_valid] <= t_max:
+            n_valid += 1
+        v[:] = 0.0
+        i[:] = 0.0
+        free_at[:] = 0.0
+        cross[:] = math.inf  # at rest without current nothing crosses
+        exact[:] = True
+        count[:] = 0
+        changed[:] = False
+        jump[:] = 0.0
+        t = 0.0
+        pointer = 0
+        while True:
+            t_input = arrive[b, pointer] if pointer < n_valid else t_max
+            # earliest event: the exact crossings, then each bound that might beat them
+            t_first = t_input
+            fires = False
+            likely = -1  # the neuron with the lowest bound, solved first to narrow t_first
+            for j in range(n):
+                if exact[j]:
+                    if cross[j] <= t_first:
+                        t_first = cross[j]
+                        fires = True
+                elif likely < 0 or cross[j] < cross[likely]:
+                    likely = j
+            if likely >= 0 and cross[likely] <= t_first:
+                cross[likely] = _crossing(
+                    v[likely], i[likely], free_at[likely], t, t_input, tau_mem, tau_syn, cm,
+                    v_thresh, tau_long, rate, k_peak, xtol,
+                )
+                exact[likely] = True
+                if cross[likely] <= t_first:
+                    t_first = cross[likely]
+                    fires = True
+            screened_to = -math.inf  # the time that the screening factors below are for
+            for j in range(n):
+                if exact[j] or cross[j] > t_first:
+                    continue
+                if free_at[j] <= t:  # free: a cheap look at v up to t_first first
+                    if screened_to != t_first:
+                        elapsed = t_first - t
+                        decay_mem = math.exp(-elapsed / tau_mem)
+                        decay_syn = math.exp(-elapsed / tau_syn)
+                        k_cm = kernel_factor(elapsed, tau_long, rate) / cm
+                        screened_to = t_first
+                    if _stays_below(v[j], i[j], decay_mem, decay_syn, k_cm, tau_mem, cm,
+                                    v_clear):  # fmt: skip
+                        cross[j] = t_first
+                        continue
+                cross[j] = _crossing(
+                    v[j], i[j], free_at[j], t, t_input, tau_mem, tau_syn, cm, v_thresh,
+                    tau_long, rate, k_peak, xtol,
+                )
+                exact[j] = True
+                if cross[j] <= t_first:
+                    t_first = cross[j]
+                    fires = True
+            if fires:  # a crossing at an arrival's time comes first
+                _flow_all(v, i, free_at, t, t_first, tau_mem, tau_syn, cm, tau_long, rate)
+                t = t_first
+                for nrn in range(n):
+                    if not (exact[nrn] and cross[nrn] == t_first):
+                        continue
+                    if pos == buf_t.shape[0]:
+                        buf_t, buf_id, buf_i = _grow(buf_t, buf_id, buf_i)
+                    # a neuron found again at an earlier round's time (v rounded to the
+                    # threshold) goes before the higher indices of that time
+                    slot = pos
+                    while slot > first[b] and buf_t[slot - 1] == t and buf_id[slot - 1] > nrn:
+                        buf_t[slot] = buf_t[slot - 1]
+                        buf_id[slot] = buf_id[slot - 1]
+                        buf_i[slot] = buf_i[slot - 1]
+                        slot -= 1
+                    buf_t[slot] = t
+                    buf_id[slot] = nrn
+                    buf_i[slot] = i[nrn]
+                    pos += 1
+                    count[nrn] += 1
+                    v[nrn] = v_reset
+                    free_at[nrn] = t + tau_refrac
+                    exact[nrn] = False  # fresh bound below
+                    cross[nrn] = -math.inf
+                    changed[nrn] = True
+                    row = w_rec[nrn]
+                    for j in range(n):
+                        if row[j] != 0.0:
+                            i[j] += row[j]
+                            jump[j] += row[j]
+                            changed[j] = True
+                for j in range(n):
+                    if not changed[j]:
+                        continue
+                    changed[j] = False
+                    if count[j] >= max_spikes:
+                        cross[j], exact[j] = math.inf, True
+                    elif jump[j] <= 0.0 and exact[j] and cross[j] == math.inf:
+                        pass  # inhibition cannot make a crossing
+                    else:
+                        bound, is_exact = _lower_bound(
+                            v[j], i[j], free_at[j], t, t_input, tau_syn, cm, v_thresh, k_peak
+                        )
+                        if jump[j] <= 0.0 and not is_exact:
+                            bound = max(bound, cross[j])  # inhibition only delays it
+                        cross[j], exact[j] = bound, is_exact
+                    jump[j] = 0.0
+            elif pointer < n_valid:
+                _flow_all(v, i, free_at, t, t_input, tau_mem, tau_syn, cm, tau_long, rate)
+                t = t_input
+                row = w_in[ids[b, pointer]]
+                for j in range(n):
+                    i[j] += row[j]
+                pointer += 1
+                t_end = arrive[b, pointer] if pointer < n_valid else t_max
+                for j in range(n):
+                    if count[j] >= max_spikes:
+                        cross[j], exact[j] = math.inf, True
+                    else:
+                        cross[j], exact[j] = _lower_bound(
+                            v[j], i[j], free_at[j], t, t_end, tau_syn, cm, v_thresh, k_peak
+                        )
+            else:
+                break
+        first[b + 1] = pos
+    width = 0
+    for b in range(batch):
+        width = max(width, first[b + 1] - first[b])
+    times = np.full((batch, width), np.inf)
+    out_ids = np.full((batch, width), -1, dtype=np.int64)
+    current = np.zeros((batch, width))
+    for b in range(batch):
+        for c in range(first[b + 1] - first[b]):
+            times[b, c] = buf_t[first[b] + c]
+            out_ids[b, c] = buf_id[first[b] + c]
+            current[b, c] = buf_i[first[b] + c]
+    return times, out_ids, current
+
+
+def recurrent_forward(
+    arrive: np.ndarray,
+    ids: np.ndarray,
+    w_in: np.ndarray,
+    w_rec: np.ndarray,
+    t_max: float,
+    tau_mem: float,
+    tau_syn: float,
+    cm: float,
+    v_thresh: float,
+    v_reset: float,
+    tau_refrac: float,
+    k_peak: float,
+    xtol: float,
+    max_spikes: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Output spikes of a recurrent LIF layer, and the current at each spike.
+
+    Parameters
+    ----------
+    arrive
+        Input arrival times (spike time + delay), ms, float64 (B, K_in), ascending per row,
+        ``+inf`` padded (validated by the caller).
+    ids
+        Source indices, int64 (B, K_in), -1 at padding.
+    w_in
+        Signed input weights, nA, float64 (n_in, n).
+    w_rec
+        Signed recurrent weights, nA, float64 (n, n): row n is added to all currents when
+        neuron n spikes (zero delay).
+    t_max
+        End of the simulation, ms.
+    tau_mem, tau_syn, cm, v_thresh, v_reset, tau_refrac
+        The neuron (:class:`neurotwin.engines.event.EventLIF`): ms, ms, nF, mV, mV, ms.
+    k_peak
+        Largest value of the synaptic kernel K, ms (the reach bound).
+    xtol
+        Spike-time tolerance, ms.
+    max_spikes
+        Spikes per neuron and sample at most; None: unbounded.
+
+    Returns
+    -------
+    times, ids, current
+        (B, K_out): spike times (ms, ascending, ties by neuron, ``+inf`` padded), neuron
+        indices (-1 at padding), synaptic current of the spiking neuron just before its
+        spike, before its own recurrent jump (nA, 0 at padding).
+    """
+    limit = np.iinfo(np.int64).max if max_spikes is None else int(max_spikes)
+    return _forward(
+        arrive, ids, w_in, w_rec, float(t_max), tau_mem, tau_syn, cm, v_thresh, v_reset,
+        tau_refrac, k_peak, xtol, limit,
+    )
