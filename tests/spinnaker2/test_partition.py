@@ -7,7 +7,7 @@ import scipy.sparse as sp
 import neurotwin as nt
 from neurotwin.errors import CapacityError, MappingError
 from neurotwin.spinnaker2 import specs
-from neurotwin.spinnaker2.partition import partition, slice_bounds, slice_of
+from neurotwin.spinnaker2.partition import group_rows, partition, slice_bounds, slice_of
 
 
 def test_even_slices_and_slice_of_agree():
@@ -200,3 +200,55 @@ def test_rows_and_bytes_match_a_per_synapse_count(random_network):
     pops = np.isin(kinds, ["LIF", "AdEx"])
     expected = 4096 + width * per_neuron + 12 * master + dma
     assert np.array_equal(part.slice_bytes[pops], expected[pops])
+
+
+@pytest.mark.parametrize("table", [True, False])
+def test_short_and_long_rows_match_a_per_synapse_count(monkeypatch, table):
+    """Rows shorter and longer than the number of target slices (the counting pass treats
+    them differently), empty rows, and the slice of a post by table or computed."""
+    if not table:
+        monkeypatch.setattr("neurotwin.spinnaker2.partition.LUT_NEURONS", 0)
+    rng = np.random.default_rng(11)
+    net = nt.Network(dt=1.0)
+    net.add(nt.SpikeSourcePoisson(300, rate=5.0, label="src"))
+    net.add(nt.Population(401, nt.LIF(), label="pop"))
+    density = rng.choice([0.0, 0.003, 0.05, 0.3, 1.0], size=(300, 1))  # per source neuron
+    net.connect("src", "pop", (rng.random((300, 401)) < density) * 0.1, receptor="exc")
+    # short rows of consecutive posts: runs of several synapses in one slice
+    offset = np.arange(401)[None, :] - np.arange(401)[:, None]
+    band = (offset >= 0) & (offset < rng.integers(1, 30, size=(401, 1)))
+    net.connect("pop", "pop", band * 0.1, receptor="inh")
+    part = partition(net, 10, 7)  # 41 target slices: rows of 0 to 401 synapses
+    assert part.slice_offsets[2] - part.slice_offsets[1] == 41
+    count, synapses, dram, longest = per_synapse_rows(net, part)
+    assert np.array_equal(part.slice_rows, count)
+    assert np.array_equal(part.slice_synapses, synapses)
+    assert np.array_equal(part.slice_dram_bytes, dram)
+    pops = part.slice_node == 1
+    width = part.slice_hi - part.slice_lo
+    master = np.bincount(part.pair_tgt, minlength=part.n_slices)
+    dma = np.where(longest > 0, 2 * (4 + 4 * ((2 * longest + 3) // 4)), 0)
+    expected = 4096 + width * 116 + 12 * master + dma
+    assert np.array_equal(part.slice_bytes[pops], expected[pops])
+    n_src = int(part.slice_offsets[1])
+    for proj, n_pre, cut in zip(net.projections, (300, 401), (n_src, 41), strict=True):
+        syn = proj.synapses()
+        runs: dict[tuple[int, int], int] = {}  # (pre neuron, target slice) -> synapses
+        for a, b in zip(syn.pre.tolist(), slice_of(syn.post, 401, 41).tolist(), strict=True):
+            runs[(a, b)] = runs.get((a, b), 0) + 1
+        want = np.zeros(41, np.int64)
+        for (_, b), c in runs.items():
+            want[b] = max(want[b], c)
+        assert np.array_equal(group_rows([proj.csr()], n_pre, 401, cut, 41).longest, want)
+    pairs: dict[tuple[int, int], int] = {}
+    for proj in net.projections:
+        syn = proj.synapses()
+        pre_i = part.labels.index(proj.pre)
+        n_pre = part.slice_offsets[pre_i + 1] - part.slice_offsets[pre_i]
+        s = slice_of(syn.pre, part.sizes[pre_i], n_pre) + part.slice_offsets[pre_i]
+        t = slice_of(syn.post, 401, 41) + part.slice_offsets[1]
+        for a, b in zip(s.tolist(), t.tolist(), strict=True):
+            pairs[(a, b)] = pairs.get((a, b), 0) + 1
+    got = zip(part.pair_src.tolist(), part.pair_tgt.tolist(), part.pair_synapses.tolist(),
+              strict=True)
+    assert {(a, b): c for a, b, c in got} == pairs

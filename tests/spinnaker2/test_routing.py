@@ -42,6 +42,24 @@ def test_random_networks_route_exactly(random_network, few_pe_machine, seed):
     check_synapses_reached(p, net)
 
 
+def test_trees_built_in_batches_route_the_same(random_network, few_pe_machine, monkeypatch):
+    """Source chips' trees are built a few at a time on large machines: one chip per batch
+    gives the same tables and link loads, and every synapse is still reached."""
+    net = random_network(3, scale=3)
+    m = few_pe_machine(2, 3)
+    rates = {"a": np.linspace(0.5, 9.5, net.nodes["a"].size), "b": 3.3, "c": 0.7}
+    whole = map_network(net, m, neurons_per_pe=9, sources_per_pe=11, rates=rates)
+    monkeypatch.setattr("neurotwin.spinnaker2.routing.TREE_BATCH_ELEMENTS", m.n_chips)
+    batched = map_network(net, m, neurons_per_pe=9, sources_per_pe=11, rates=rates)
+    assert len(np.unique(whole.slice_chip)) > 10
+    for name in ("offsets", "key", "mask", "route"):
+        assert np.array_equal(getattr(whole.tables, name), getattr(batched.tables, name))
+    assert np.array_equal(whole.entries_before, batched.entries_before)
+    assert np.array_equal(whole.link_load, batched.link_load)
+    check_every_synapse_is_routed(batched, neurons_per_slice=1)
+    check_synapses_reached(batched, net)
+
+
 def test_routes_avoid_faults(random_network, few_pe_machine):
     faults = (DeadChip(1, 1), DeadChip(2, 2), DeadLink(0, 0, "E"), DeadLink(3, 3, "N"),
               DeadPE(0, 0, 3), DeadPE(1, 0, 0))

@@ -9,6 +9,7 @@ space allows: slices of a chip with the same route then merge into few table ent
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from neurotwin.errors import CapacityError
@@ -17,7 +18,6 @@ from neurotwin.spinnaker2.specs import KEY_BITS
 __all__ = ["allocate_keys", "block_bits"]
 
 KEY_SPACE = 1 << KEY_BITS
-FULL_MASK = KEY_SPACE - 1
 
 
 def block_bits(size: np.ndarray) -> np.ndarray:
@@ -25,8 +25,55 @@ def block_bits(size: np.ndarray) -> np.ndarray:
     return np.frexp(np.asarray(size, dtype=np.float64) - 1)[1].astype(np.int64)
 
 
-def _next_pow2(n: np.ndarray) -> np.ndarray:
-    return np.left_shift(np.int64(1), block_bits(n))
+@numba.njit(cache=True, nogil=True)
+def _key_blocks(
+    slice_chip: np.ndarray, slice_size: np.ndarray, key_space: int
+) -> tuple[np.ndarray, np.ndarray, int, int]:  # pragma: no cover - compiled
+    """(keys, masks) as int64, or empty arrays with the keys needed and the chip count
+    when the blocks do not fit ``key_space`` (see :func:`allocate_keys`)."""
+    n = slice_chip.size
+    bits = np.empty(n, np.int64)
+    for s in range(n):
+        b = 0
+        while (1 << b) < slice_size[s]:  # ceil(log2(size)), 0 for size 1
+            b += 1
+        bits[s] = b
+    starts = [0]
+    for s in range(1, n):
+        if slice_chip[s] != slice_chip[s - 1]:
+            starts.append(s)
+    n_runs = len(starts)
+    starts.append(n)
+    block = np.zeros(n_runs, np.int64)  # one block size per chip: its largest slice's
+    span = np.empty(n_runs, np.int64)
+    for c in range(n_runs):
+        for s in range(starts[c], starts[c + 1]):
+            block[c] = max(block[c], 1 << bits[s])
+        span[c] = (starts[c + 1] - starts[c]) * block[c]
+    base = np.empty(n_runs, np.int64)
+    cursor = 0
+    for aligned in (True, False):
+        cursor = 0
+        for c in range(n_runs):
+            a = block[c]
+            if aligned:  # the chip's range aligned to its size rounded up to a power of 2
+                a = 1
+                while a < span[c]:
+                    a <<= 1
+            cursor = -(-cursor // a) * a
+            base[c] = cursor
+            cursor += span[c]
+        if cursor <= key_space:
+            break
+    if cursor > key_space:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), cursor, n_runs
+    keys = np.empty(n, np.int64)
+    masks = np.empty(n, np.int64)
+    for c in range(n_runs):
+        for s in range(starts[c], starts[c + 1]):
+            keys[s] = base[c] + (s - starts[c]) * block[c]
+            masks[s] = (key_space - 1) ^ ((1 << bits[s]) - 1)  # all bits but the block's
+    return keys, masks, cursor, n_runs
 
 
 def allocate_keys(slice_chip: np.ndarray, slice_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,30 +99,12 @@ def allocate_keys(slice_chip: np.ndarray, slice_size: np.ndarray) -> tuple[np.nd
     n = len(slice_chip)
     if n == 0:
         return np.zeros(0, np.uint32), np.zeros(0, np.uint32)
-    bits = block_bits(slice_size)
-    starts = np.flatnonzero(np.concatenate([[True], slice_chip[1:] != slice_chip[:-1]]))
-    counts = np.diff(np.append(starts, n))
-    block = np.maximum.reduceat(np.left_shift(np.int64(1), bits), starts)
-    rank = np.arange(n) - np.repeat(starts, counts)
-    span = counts * block
-    base = None
-    for aligned in (True, False):
-        align = _next_pow2(span) if aligned else block
-        chip_base = np.empty(len(starts), np.int64)
-        cursor = 0
-        for c in range(len(starts)):
-            a = int(align[c])
-            cursor = -(-cursor // a) * a
-            chip_base[c] = cursor
-            cursor += int(span[c])
-        if cursor <= KEY_SPACE:
-            base = chip_base
-            break
-    if base is None:
+    keys, masks, cursor, n_chips = _key_blocks(
+        np.asarray(slice_chip, np.int64), np.asarray(slice_size, np.int64), KEY_SPACE
+    )
+    if keys.size < n:
         raise CapacityError(
             "routing keys", cursor, KEY_SPACE,
-            f"{n} slices on {len(starts)} chips; lower the slice count or neurons per PE",
+            f"{n} slices on {n_chips} chips; lower the slice count or neurons per PE",
         )
-    keys = np.repeat(base, counts) + rank * np.repeat(block, counts)
-    masks = FULL_MASK ^ (np.left_shift(np.int64(1), bits) - 1)
     return keys.astype(np.uint32), masks.astype(np.uint32)

@@ -33,6 +33,8 @@ def split(cum: np.ndarray, parts: int | None = None) -> np.ndarray:
     """
     n = cum.size - 1
     total = int(cum[-1] - cum[0])
+    if total < 2 * MIN_PART_WORK or parts == 1:  # one part: no numpy calls
+        return np.array([0, n], np.int64)
     k = numba.get_num_threads() if parts is None else parts
     k = max(1, min(k, total // MIN_PART_WORK, n))
     targets = cum[0] + (np.arange(1, k) * total) // k

@@ -25,11 +25,15 @@ rounds). The chips' shared DRAM is packed at placement (:mod:`.mapping`).
 
 Rows and (source slice, target slice) pairs are counted by one compiled pass over each
 projection's compressed rows (:func:`group_rows`), without per-synapse temporaries: a
-billion synapses need no memory beyond the network's own arrays.
+billion synapses need no memory beyond the network's own arrays. Posts ascend within a
+compressed row and slices are contiguous ranges of posts, so the synapses of one row onto
+one slice (one synaptic row) are consecutive: a run. Per synapse the pass only finds
+where runs end; counters are updated per run.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -67,11 +71,13 @@ from neurotwin.spinnaker2.specs import (
 )
 
 __all__ = [
+    "LUT_NEURONS",
     "GroupRows",
     "Partition",
     "group_rows",
     "node_kind",
     "partition",
+    "post_slice",
     "post_slice_table",
     "row_bytes",
     "slice_bounds",
@@ -83,10 +89,10 @@ MAX_ROUNDS = 64
 SECANT_MARGIN = 0.005
 """A secant step aims this fraction below the memory limit (the byte count is not
 exactly linear in the slice size), to avoid one more round for a few bytes."""
-PAIR_CAPACITY = 1 << 16
+PAIR_CAPACITY = 1 << 12
 """Initial room for (source slice, target slice) pairs while counting rows (doubles)."""
 LUT_NEURONS = 1 << 18
-"""Largest target population whose neuron -> slice table (int32, 1 MiB) is used while
+"""Largest target population whose neuron -> slice table (int16, 512 KiB) is used while
 counting rows; larger ones compute the slice (the table would miss the cache)."""
 SRAM = "PE data memory (bytes)"
 DRAM = "chip DRAM (bytes)"
@@ -107,14 +113,18 @@ def post_slice_table(size: int, n_slices: int) -> np.ndarray:
     """(size,) int16 (int32 beyond 32,767 slices) slice of every neuron of a node cut
     evenly in ``n_slices``."""
     dtype = np.int16 if n_slices <= np.iinfo(np.int16).max else np.int32
-    return np.repeat(np.arange(n_slices, dtype=dtype), np.diff(slice_bounds(size, n_slices)))
+    return _fill_slice_table(np.empty(size, dtype), n_slices)
 
 
-def word_starts() -> np.ndarray:
-    """(4,) int64: 1 where the synapse at position ``p`` (mod 4) of a row starts a new 32-bit
-    word of the row (the pattern of ``SYNAPSE_WORD_BYTES`` per synapse repeats every 4)."""
-    p = np.arange(4)
-    return ((p + 1) * SYNAPSE_WORD_BYTES + 3) // 4 - (p * SYNAPSE_WORD_BYTES + 3) // 4
+@numba.njit(cache=True, nogil=True)
+def _fill_slice_table(out: np.ndarray, n_slices: int) -> np.ndarray:  # pragma: no cover
+    """``out[i]`` = slice of neuron ``i`` of ``out.size`` neurons cut evenly (compiled: a
+    table is built per mapping, numpy's few calls cost more than the loop)."""
+    size = out.size
+    for k in range(n_slices):
+        for i in range(k * size // n_slices, (k + 1) * size // n_slices):
+            out[i] = k
+    return out
 
 
 def node_kind(node: Node) -> str:
@@ -176,7 +186,8 @@ class GroupRows(NamedTuple):
     """Synaptic rows of one (pre node -> population) group for one slicing of both.
 
     Per target slice (n_tgt,) int64: ``rows``, ``synapses``, ``dram`` (bytes of its rows),
-    ``longest`` (synapses of its longest row). Pairs, sorted by (source, target) slice:
+    ``longest`` (synapses of its longest row), ``sources`` (source slices with synapses
+    onto it: its master-table entries). Pairs, sorted by (source, target) slice:
     ``pair_src``, ``pair_tgt`` (local slice indices) and ``pair_synapses``.
     """
 
@@ -184,62 +195,110 @@ class GroupRows(NamedTuple):
     synapses: np.ndarray
     dram: np.ndarray
     longest: np.ndarray
+    sources: np.ndarray
     pair_src: np.ndarray
     pair_tgt: np.ndarray
     pair_synapses: np.ndarray
 
 
+@numba.njit(inline="always")
+def post_slice(q, post_lut, post_bounds, scale):  # pragma: no cover - compiled
+    """Slice (uint64) of post ``q`` of an even cut with bounds ``post_bounds``, for
+    compiled kernels: ``post_lut[q]`` if the table is given (non-empty; faster while it
+    stays in cache), else computed (a float estimate, off by at most one; ``scale`` =
+    slices / posts). Inlined into the kernels' loops (numba IR inlining: no call, no
+    reference counting per synapse)."""
+    if post_lut.size > 0:
+        return np.uint64(post_lut[np.uint64(q)])
+    n = post_bounds.size - 1
+    t = np.uint64(min(int(q * scale), n - 1))
+    if post_bounds[t] > q:
+        t -= np.uint64(1)
+    elif post_bounds[t + np.uint64(1)] <= q:
+        t += np.uint64(1)
+    return t
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _count_rows(
-    indptr, post, post_lut, post_bounds, src_bounds, s_lo, s_hi, header_bytes, word_inc
+    indptr, post, post_lut, n_post, n_tgt, src_bounds, s_lo, s_hi, header_bytes, word_bytes
 ):  # pragma: no cover - compiled; tested through group_rows
     """Rows and pairs of compressed rows ``(indptr, post)`` (see :class:`GroupRows`).
 
-    Target slice ``t`` holds posts ``post_bounds[t]:post_bounds[t + 1]`` (an even cut);
-    ``post_lut[post]`` is the slice of a post if given (non-empty), else it is computed
-    (a table lookup is faster only while the table stays in cache). No helper functions
-    in the loop: a compiled call taking an array costs reference counting per synapse.
-    Posts ascend within each row, so a row is a run of one target slice. ``word_inc[p % 4]``
-    is 1 if the synapse at position ``p`` of a row starts a new 32-bit word (a table: no
-    division per synapse).
-    Presynaptic neurons ``src_bounds[s]:src_bounds[s + 1]`` form source slice ``s``; only
-    source slices ``s_lo:s_hi`` are counted (one part of a parallel run). One pass,
-    memory O(n_tgt + pairs).
+    The ``n_post`` posts are cut evenly into ``n_tgt`` target slices (:func:`slice_bounds`);
+    ``post_lut`` is the slice of every post or empty (:func:`post_slice`). Presynaptic neurons
+    ``src_bounds[s]:src_bounds[s + 1]`` form source slice ``s``; only source slices
+    ``s_lo:s_hi`` are counted (one part of a parallel run). A row of ``c`` synapses takes
+    ``header_bytes + 4 * ceil(c * word_bytes / 4)`` bytes.
+
+    Two loops per presynaptic neuron, none of which makes a synapse wait for the previous
+    one (counting each synapse into its slice's counters would: a run's synapses update
+    one counter in turn). Posts ascend, so the synapses of a row onto one slice are
+    consecutive (a run, one synaptic row) and the runs of a row have distinct slices.
+    A row with fewer synapses than target slices: the first loop lists its runs (slice,
+    end), the second adds each run to its slice's counters. A longer row: the first loop
+    stores, per slice, the position of its last synapse in the row; the second walks all
+    target slices, a slice's run ending at that position and starting after the previous
+    slice's. Memory O(n_tgt + pairs + longest row).
+
+    Indices whose sign numba cannot see are unsigned (slices) or loop counters from 0
+    (positions in a row's view): numba checks every signed index for a negative value,
+    which here made the pass 1.7 times slower.
     """
-    n_tgt = post_bounds.size - 1
-    scale = n_tgt / max(post_bounds[n_tgt], 1)
-    use_lut = post_lut.size > 0
-    # per target of the current source slice (int32: a source slice has < 2**16 neurons,
-    # a row < 2**16 synapses): rows, synapses, 32-bit words, longest row
-    acc = np.zeros((n_tgt, 4), np.int32)
-    total = np.zeros((n_tgt, 4), np.int64)
+    post_bounds = (np.arange(n_tgt + 1) * n_post) // n_tgt
+    scale = n_tgt / max(n_post, 1)
+    longest_row = 0
+    for i in range(src_bounds[s_lo], src_bounds[s_hi]):
+        longest_row = max(longest_row, indptr[i + 1] - indptr[i])
+    run_slice = np.empty(longest_row + 1, np.uint64)
+    run_end = np.empty(longest_row + 1, np.int64)  # end of each run within its row
+    run_end[0] = 0
+    last = np.full(n_tgt, -1, np.int64)  # last synapse of each slice in a long row
+    # per target slice: rows, synapses, 32-bit words (of the current source slice)
+    acc = np.zeros((n_tgt, 3), np.int64)
+    total = np.zeros((n_tgt, 4), np.int64)  # rows, synapses, words, source slices
+    longest = np.zeros(n_tgt, np.int64)
     cap = PAIR_CAPACITY
     ps = np.empty(cap, np.int64)
     pt = np.empty(cap, np.int64)
     pn = np.empty(cap, np.int64)
     n_pairs = 0
+    no_slice = np.uint64(n_tgt)
     for s in range(s_lo, s_hi):
         for i in range(src_bounds[s], src_bounds[s + 1]):
-            prev = -1
-            p = 0  # position of the synapse in its row
-            for j in range(indptr[i], indptr[i + 1]):
-                q = post[j]
-                if use_lut:
-                    t = int(post_lut[q])
-                else:  # the even cut's slice: the float estimate is off by at most one
-                    t = min(int(q * scale), n_tgt - 1)
-                    if post_bounds[t] > q:
-                        t -= 1
-                    elif post_bounds[t + 1] <= q:
-                        t += 1
-                # branch-free counting: a row's end is unpredictable
-                same = t == prev
-                p = p + 1 if same else 0
-                acc[t, 0] += 1 - same
-                acc[t, 1] += 1
-                acc[t, 2] += word_inc[p & 3]
-                acc[t, 3] = max(acc[t, 3], p + 1)
+            a = np.int64(indptr[i])
+            n = np.int64(indptr[i + 1]) - a
+            row = post[a : a + n]
+            if n >= n_tgt:
+                for k in range(n):
+                    last[post_slice(row[k], post_lut, post_bounds, scale)] = k
+                end = -1  # end of the previous run; slices not in this row add zeros
+                for t in range(n_tgt):
+                    e = max(last[t], end)
+                    c = e - end
+                    end = e
+                    acc[t, 0] += c > 0
+                    acc[t, 1] += c
+                    acc[t, 2] += (c * word_bytes + 3) >> 2
+                    longest[t] = max(longest[t], c)
+                    last[t] = -1
+                continue
+            m = np.uint64(0)
+            prev = no_slice
+            for k in range(n):
+                t = post_slice(row[k], post_lut, post_bounds, scale)
+                m += np.uint64(t != prev)
+                run_slice[m] = t
+                run_end[m] = k + 1
                 prev = t
+            for r in range(1, np.int64(m) + 1):
+                t = run_slice[r]
+                c = run_end[r] - run_end[r - 1]
+                acc[t, 0] += 1
+                acc[t, 1] += c
+                acc[t, 2] += (c * word_bytes + 3) >> 2
+                if c > longest[t]:  # rarely true: a branch, not a store per run
+                    longest[t] = c
         if n_pairs + n_tgt > cap:
             while n_pairs + n_tgt > cap:
                 cap *= 2
@@ -256,14 +315,13 @@ def _count_rows(
                 total[k, 0] += acc[k, 0]
                 total[k, 1] += c
                 total[k, 2] += acc[k, 2]
-                total[k, 3] = max(total[k, 3], acc[k, 3])
+                total[k, 3] += 1
                 acc[k, 0] = 0
                 acc[k, 1] = 0
                 acc[k, 2] = 0
-                acc[k, 3] = 0
     rows = total[:, 0].copy()
     dram = header_bytes * rows + 4 * total[:, 2]
-    return (rows, total[:, 1].copy(), dram, total[:, 3].copy(),
+    return (rows, total[:, 1].copy(), dram, longest, total[:, 3].copy(),
             ps[:n_pairs].copy(), pt[:n_pairs].copy(), pn[:n_pairs].copy())
 
 
@@ -292,12 +350,11 @@ def group_rows(
     # a lookup table is fastest while it stays in cache; beyond, the slice is computed
     small = n_post <= LUT_NEURONS
     lut = post_slice_table(n_post, n_tgt) if small else np.zeros(0, np.int16)
-    post_bounds = slice_bounds(n_post, n_tgt)
     src_bounds = slice_bounds(n_pre, n_src)
 
     def count(s_lo: int, s_hi: int) -> tuple[np.ndarray, ...]:
-        return _count_rows(indptr, post, lut, post_bounds, src_bounds, s_lo, s_hi,
-                           ROW_HEADER_BYTES, word_starts())
+        return _count_rows(indptr, post, lut, n_post, n_tgt, src_bounds, s_lo, s_hi,
+                           ROW_HEADER_BYTES, SYNAPSE_WORD_BYTES)
 
     parts = run_parts(count, split(np.asarray(indptr)[src_bounds]))
     if len(parts) == 1:
@@ -307,9 +364,10 @@ def group_rows(
         synapses=np.sum([p[1] for p in parts], axis=0),
         dram=np.sum([p[2] for p in parts], axis=0),
         longest=np.max([p[3] for p in parts], axis=0),
-        pair_src=np.concatenate([p[4] for p in parts]),
-        pair_tgt=np.concatenate([p[5] for p in parts]),
-        pair_synapses=np.concatenate([p[6] for p in parts]),
+        sources=np.sum([p[4] for p in parts], axis=0),
+        pair_src=np.concatenate([p[5] for p in parts]),
+        pair_tgt=np.concatenate([p[6] for p in parts]),
+        pair_synapses=np.concatenate([p[7] for p in parts]),
     )
 
 
@@ -346,6 +404,8 @@ def _smaller(
 class _NodeSlices(NamedTuple):
     """Per-slice data of one node for one slicing (local slice indices)."""
 
+    bounds: np.ndarray
+    """(n + 1,) first neuron of each slice and the end."""
     sram: np.ndarray
     """PE data SRAM per slice, bytes."""
     dram: np.ndarray
@@ -407,42 +467,45 @@ def partition(
     def evaluate(i: int) -> _NodeSlices:
         node, n = nodes[i], n_slices[i]
         bounds = slice_bounds(sizes[i], n)
-        width = np.diff(bounds)
-        none = np.zeros(n, np.int64)
-        if isinstance(node, SpikeSourceArray):
-            counts = np.array([np.size(t) for t in node.spike_times], dtype=np.int64)
-            cum = np.concatenate([[0], np.cumsum(counts)])
-            spikes = cum[bounds[1:]] - cum[bounds[:-1]]
-            used = (
-                PE_RESERVED_DATA_BYTES
-                + width * SPIKE_ARRAY_BYTES_PER_SOURCE
-                + spikes * SPIKE_ARRAY_BYTES_PER_SPIKE
-            )
-            return _NodeSlices(used, none, none, none, [])
-        if isinstance(node, SpikeSourcePoisson):
-            used = PE_RESERVED_DATA_BYTES + width * POISSON_SOURCE_BYTES
-            return _NodeSlices(used, none, none, none, [])
+        width = bounds[1:] - bounds[:-1]
+        if isinstance(node, SpikeSourceArray | SpikeSourcePoisson):
+            none = np.zeros(n, np.int64)
+            if isinstance(node, SpikeSourceArray):
+                counts = np.array([np.size(t) for t in node.spike_times], dtype=np.int64)
+                cum = np.concatenate([[0], np.cumsum(counts)])
+                spikes = cum[bounds[1:]] - cum[bounds[:-1]]
+                used = (
+                    PE_RESERVED_DATA_BYTES
+                    + width * SPIKE_ARRAY_BYTES_PER_SOURCE
+                    + spikes * SPIKE_ARRAY_BYTES_PER_SPIKE
+                )
+            else:
+                used = PE_RESERVED_DATA_BYTES + width * POISSON_SOURCE_BYTES
+            return _NodeSlices(bounds, used, none, none, none, [])
         sram = PE_RESERVED_DATA_BYTES + width * neuron_bytes(kinds[i])
-        dram = np.zeros(n, np.int64)
-        synapses = np.zeros(n, np.int64)
-        rows = np.zeros(n, np.int64)
-        longest = np.zeros(n, np.int64)
-        pairs = []
+        rows_of = []
         for pre, csrs in groups[i].items():
             cut = (n_slices[pre], n)
             cached = rows_cache.get((i, pre))
             if cached is None or cached[0] != cut:
                 cached = (cut, group_rows(csrs, sizes[pre], sizes[i], *cut))
                 rows_cache[(i, pre)] = cached
-            g = cached[1]
-            sram = sram + MASTER_TABLE_ENTRY_BYTES * np.bincount(g.pair_tgt, minlength=n)
-            dram += g.dram
-            synapses += g.synapses
-            rows += g.rows
-            np.maximum(longest, g.longest, out=longest)
-            pairs.append((pre, g.pair_src, g.pair_tgt, g.pair_synapses))
-        sram = sram + ROW_DMA_BUFFERS * np.where(longest > 0, row_bytes(longest), 0)
-        return _NodeSlices(sram, dram, synapses, rows, pairs)
+            rows_of.append((pre, cached[1]))
+        if not rows_of:
+            none = np.zeros(n, np.int64)
+            return _NodeSlices(bounds, sram, none, none, none, [])
+        g = rows_of[0][1]
+        dram, synapses, rows, longest, sources = g.dram, g.synapses, g.rows, g.longest, g.sources
+        for _, g in rows_of[1:]:
+            dram = dram + g.dram
+            synapses = synapses + g.synapses
+            rows = rows + g.rows
+            longest = np.maximum(longest, g.longest)
+            sources = sources + g.sources
+        sram += MASTER_TABLE_ENTRY_BYTES * sources
+        sram += ROW_DMA_BUFFERS * (longest > 0) * row_bytes(longest)
+        pairs = [(pre, g.pair_src, g.pair_tgt, g.pair_synapses) for pre, g in rows_of]
+        return _NodeSlices(bounds, sram, dram, synapses, rows, pairs)
 
     results: list[_NodeSlices] = []
     signature: list[tuple[int, ...] | None] = [None] * len(nodes)
@@ -460,17 +523,18 @@ def partition(
                     results.append(result)
                 signature[i] = sig
             r = results[i]
-            over_sram = r.sram / data_bytes
-            over_dram = r.dram / dram_bytes
-            if max(over_sram.max(), over_dram.max()) <= 1.0:
+            # the largest share of each resource (as float64, as numpy would divide)
+            over_sram = float(r.sram.max()) / data_bytes
+            over_dram = float(r.dram.max()) / dram_bytes
+            if max(over_sram, over_dram) <= 1.0:
                 continue
-            if over_sram.max() >= over_dram.max():
+            if over_sram >= over_dram:
                 resource, used, available, base = SRAM, r.sram, data_bytes, PE_RESERVED_DATA_BYTES
             else:
                 resource, used, available, base = DRAM, r.dram, dram_bytes, 0
             worst = int(np.argmax(used))
             need = int(used[worst])
-            bounds = slice_bounds(sizes[i], n_slices[i])
+            bounds = r.bounds
             per_slice = int(bounds[worst + 1] - bounds[worst])
             if per_slice <= 1:
                 detail = f"one source of {labels[i]!r} needs {need} bytes"
@@ -490,17 +554,17 @@ def partition(
     else:
         raise MappingError(f"slicing did not settle in {MAX_ROUNDS} rounds; lower neurons_per_pe")
 
-    offsets = np.concatenate([[0], np.cumsum(n_slices)]).astype(np.int64)
-    bounds_all = [slice_bounds(sizes[i], n) for i, n in enumerate(n_slices)]
-    empty = np.zeros(0, np.int64)
-    pair_src, pair_tgt, pair_syn = [empty], [empty], [empty]
+    offsets = np.array([0, *itertools.accumulate(n_slices)], np.int64)
+    pair_src, pair_tgt, pair_syn = [], [], []
     for i, result in enumerate(results):
-        for pre, s, t, syn in result.pairs:
-            pair_src.append(s + offsets[pre])
-            pair_tgt.append(t + offsets[i])
+        for pre, s, t, syn in result.pairs:  # global slice numbers (no copy where the same)
+            pair_src.append(s + offsets[pre] if offsets[pre] else s)
+            pair_tgt.append(t + offsets[i] if offsets[i] else t)
             pair_syn.append(syn)
 
     def cat(parts: list[np.ndarray]) -> np.ndarray:
+        if not parts:
+            return np.zeros(0, np.int64)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     return Partition(
@@ -509,13 +573,13 @@ def partition(
         sizes=np.array(sizes, dtype=np.int64),
         slice_offsets=offsets,
         slice_node=np.repeat(np.arange(len(nodes), dtype=np.int64), n_slices),
-        slice_lo=cat([b[:-1] for b in bounds_all]),
-        slice_hi=cat([b[1:] for b in bounds_all]),
-        slice_bytes=cat([r.sram for r in results]).astype(np.int64),
-        slice_dram_bytes=cat([r.dram for r in results]).astype(np.int64),
-        slice_synapses=cat([r.synapses for r in results]).astype(np.int64),
-        slice_rows=cat([r.rows for r in results]).astype(np.int64),
-        pair_src=cat(pair_src[1:] or pair_src).astype(np.int64, copy=False),
-        pair_tgt=cat(pair_tgt[1:] or pair_tgt).astype(np.int64, copy=False),
-        pair_synapses=cat(pair_syn[1:] or pair_syn).astype(np.int64, copy=False),
+        slice_lo=cat([r.bounds[:-1] for r in results]),
+        slice_hi=cat([r.bounds[1:] for r in results]),
+        slice_bytes=cat([r.sram for r in results]),
+        slice_dram_bytes=cat([r.dram for r in results]),
+        slice_synapses=cat([r.synapses for r in results]),
+        slice_rows=cat([r.rows for r in results]),
+        pair_src=cat(pair_src),
+        pair_tgt=cat(pair_tgt),
+        pair_synapses=cat(pair_syn),
     )

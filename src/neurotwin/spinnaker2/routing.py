@@ -116,16 +116,6 @@ class Tables:
         return np.repeat(np.arange(len(self.offsets) - 1), self.sizes)
 
 
-def _or_reduce(code: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique codes and the bitwise OR of ``values`` (n, w) per code."""
-    if code.size == 0:
-        return code, values
-    order = np.argsort(code, kind="stable")
-    code = code[order]
-    starts = np.flatnonzero(np.concatenate([[True], code[1:] != code[:-1]]))
-    return code[starts], np.bitwise_or.reduceat(values[order], starts, axis=0)
-
-
 @numba.njit(cache=True, nogil=True)
 def _destination_kernel(
     pair_src: np.ndarray,
@@ -183,6 +173,101 @@ def _destination_kernel(
     return out_slice[:n_out].copy(), out_chip[:n_out].copy(), out_route[:n_out].copy()
 
 
+@numba.njit(cache=True, nogil=True)
+def _tree_kernel(  # pragma: no cover - compiled; tested through build_routes
+    dest_slice: np.ndarray,
+    dest_chip: np.ndarray,
+    dest_route: np.ndarray,
+    slice_chip: np.ndarray,
+    parent: np.ndarray,
+    link: np.ndarray,
+    row_of_chip: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Route entries of the slices whose source chip has a tree row, from their
+    destinations ``dest_*`` (sorted by slice, as :func:`_destination_kernel` gives them).
+
+    ``row_of_chip[c]``: row of chip ``c`` in ``parent`` / ``link`` (its shortest-path
+    tree), -2 if the slices of ``c`` have local destinations only (their entries are their
+    destinations), -1 to skip them. Returns (slice, chip, route) of every entry, sorted by
+    slice then chip; (slice, chip * 6 + link) of every tree edge, slices ascending; and
+    the (source chip, chip) of a destination without a working path, else (-1, -1).
+    """
+    n = dest_slice.size
+    n_chips = row_of_chip.size
+    words = np.zeros((n_chips, ROUTE_WORDS), np.uint64)
+    on_tree = np.full(n_chips, -1, np.int64)  # slice whose tree holds the chip
+    edge_up = np.full(n_chips, -1, np.int64)  # slice whose tree holds the chip's uplink
+    tree = np.empty(n_chips, np.int64)
+    cap = max(16, 2 * n)
+    out_slice = np.empty(cap, np.int64)
+    out_chip = np.empty(cap, np.int64)
+    out_route = np.empty((cap, ROUTE_WORDS), np.uint64)
+    cap_e = max(16, n)
+    edge_slice = np.empty(cap_e, np.int64)
+    edge_link = np.empty(cap_e, np.int64)
+    n_out = 0
+    n_edges = 0
+    k = 0
+    while k < n:
+        s = dest_slice[k]
+        end = k
+        while end < n and dest_slice[end] == s:
+            end += 1
+        source = slice_chip[s]
+        row = row_of_chip[source]
+        if row == -1:
+            k = end
+            continue
+        n_tree = 0
+        for e in range(k, end):
+            c = dest_chip[e]
+            if on_tree[c] != s:
+                on_tree[c] = s
+                tree[n_tree] = c
+                n_tree += 1
+            for w in range(ROUTE_WORDS):
+                words[c, w] |= dest_route[e, w]
+            x = c
+            while row >= 0 and x != source and edge_up[x] != s:
+                p = parent[row, x]
+                if p < 0:
+                    return (out_slice[:0], out_chip[:0], out_route[:0], edge_slice[:0],
+                            edge_link[:0], source, x)
+                d = link[row, x]
+                edge_up[x] = s
+                words[p, 0] |= np.uint64(1) << np.uint64(d)
+                if n_edges == cap_e:
+                    cap_e *= 2
+                    edge_slice = np.concatenate((edge_slice, np.empty(n_edges, np.int64)))
+                    edge_link = np.concatenate((edge_link, np.empty(n_edges, np.int64)))
+                edge_slice[n_edges] = s
+                edge_link[n_edges] = p * LINKS_PER_CHIP + d
+                n_edges += 1
+                if on_tree[p] != s:
+                    on_tree[p] = s
+                    tree[n_tree] = p
+                    n_tree += 1
+                x = p
+        if n_out + n_tree > cap:
+            while n_out + n_tree > cap:
+                cap *= 2
+            grown = np.empty((cap, ROUTE_WORDS), np.uint64)
+            grown[:n_out] = out_route[:n_out]
+            out_route = grown
+            out_slice = np.concatenate((out_slice[:n_out], np.empty(cap - n_out, np.int64)))
+            out_chip = np.concatenate((out_chip[:n_out], np.empty(cap - n_out, np.int64)))
+        for c in np.sort(tree[:n_tree]):
+            out_slice[n_out] = s
+            out_chip[n_out] = c
+            for w in range(ROUTE_WORDS):
+                out_route[n_out, w] = words[c, w]
+                words[c, w] = 0
+            n_out += 1
+        k = end
+    return (out_slice[:n_out].copy(), out_chip[:n_out].copy(), out_route[:n_out].copy(),
+            edge_slice[:n_edges].copy(), edge_link[:n_edges].copy(), -1, -1)
+
+
 def build_routes(
     machine: Machine,
     slice_chip: np.ndarray,
@@ -206,68 +291,64 @@ def build_routes(
         (packets per second, or a synapse count).
     """
     n_chips = machine.n_chips
-    word_dtype = np.uint64
+    slice_chip = np.asarray(slice_chip, np.int64)
     # destinations: (slice, chip) -> PE bits
     dest_slice, dest_chip, dest_route = _destination_kernel(
         np.asarray(pair_src, np.int64),
         np.asarray(pair_tgt, np.int64),
-        np.asarray(slice_chip, np.int64),
+        slice_chip,
         np.asarray(slice_pe, np.int64),
         n_chips,
     )
-    dest_code = dest_slice * n_chips + dest_chip
-    sources = np.unique(slice_chip[dest_slice])
+    src_chip = slice_chip[dest_slice]
+    # only chips whose slices reach other chips need a tree
+    sources = np.unique(src_chip[dest_chip != src_chip])
+    if sources.size == 0:
+        return RouteEntries(
+            chip=dest_chip,
+            slice=dest_slice,
+            route=dest_route,
+            link_load=np.zeros((n_chips, LINKS_PER_CHIP)),
+        )
     batch = max(1, TREE_BATCH_ELEMENTS // max(n_chips, 1))
-    node_codes, edge_codes, edge_links = [], [], []
-    load = np.zeros(n_chips * LINKS_PER_CHIP, dtype=np.float64)
+    row_of_chip = np.full(n_chips, -2, np.int64)
+    row_of_chip[sources] = -1
+    parts = []
     for first in range(0, len(sources), batch):
         chips = sources[first : first + batch]
         parent = np.empty((len(chips), n_chips), np.int64)
         link = np.empty((len(chips), n_chips), np.int64)
         for row, chip in enumerate(chips):
             parent[row], link[row] = machine.shortest_path_tree(int(chip))
-        in_batch = np.isin(slice_chip[dest_slice], chips)
-        frontier = dest_code[in_batch]
-        collected = [frontier]
-        while frontier.size:
-            k, c = frontier // n_chips, frontier % n_chips
-            row = np.searchsorted(chips, slice_chip[k])
-            up = c != slice_chip[k]
-            k, c, row = k[up], c[up], row[up]
-            p = parent[row, c]
-            if np.any(p < 0):
-                bad = int(np.flatnonzero(p < 0)[0])
-                raise MappingError(
-                    f"no working path from chip {machine.xy(int(slice_chip[k[bad]]))} to chip "
-                    f"{machine.xy(int(c[bad]))}"
-                )
-            edge_codes.append(k * n_chips + p)
-            edge_links.append(link[row, c])
-            frontier = np.unique(k * n_chips + p)
-            collected.append(frontier)
-        node_codes.append(np.unique(np.concatenate(collected)))
-    nodes = np.unique(np.concatenate(node_codes)) if node_codes else np.zeros(0, np.int64)
-    route = np.zeros((len(nodes), ROUTE_WORDS), dtype=word_dtype)
-    if edge_codes:
-        e_code = np.concatenate(edge_codes)
-        e_link = np.concatenate(edge_links)
-        e_code = np.unique(e_code * LINKS_PER_CHIP + e_link)
-        e_link = e_code % LINKS_PER_CHIP
-        e_node = e_code // LINKS_PER_CHIP
-        e_slice, e_chip = e_node // n_chips, e_node % n_chips
-        load = np.bincount(
-            e_chip * LINKS_PER_CHIP + e_link,
-            weights=np.asarray(slice_weight, dtype=np.float64)[e_slice],
-            minlength=n_chips * LINKS_PER_CHIP,
-        ).astype(np.float64)
-        bits = np.zeros((len(e_node), ROUTE_WORDS), dtype=word_dtype)
-        bits[:, 0] = np.left_shift(np.uint64(1), e_link.astype(np.uint64))
-        code, bits = _or_reduce(e_node, bits)
-        route[np.searchsorted(nodes, code)] |= bits
-    route[np.searchsorted(nodes, dest_code)] |= dest_route
+        row_of_chip[chips] = np.arange(len(chips))
+        *part, bad_source, bad_chip = _tree_kernel(
+            dest_slice, dest_chip, dest_route, slice_chip, parent, link, row_of_chip
+        )
+        if bad_source >= 0:
+            raise MappingError(
+                f"no working path from chip {machine.xy(bad_source)} to chip "
+                f"{machine.xy(bad_chip)}"
+            )
+        parts.append(part)
+        row_of_chip[row_of_chip != -1] = -1  # local-only slices are emitted by the first batch
+    if len(parts) == 1:
+        e_slice, e_chip, route, edge_slice, edge_link = parts[0]
+    else:  # entries by (slice, chip), edges by slice (the order of the load sums)
+        e_slice, e_chip, route, edge_slice, edge_link = (
+            np.concatenate([p[i] for p in parts]) for i in range(5)
+        )
+        order = np.argsort(e_slice * n_chips + e_chip, kind="stable")
+        e_slice, e_chip, route = e_slice[order], e_chip[order], route[order]
+        order = np.argsort(edge_slice, kind="stable")
+        edge_slice, edge_link = edge_slice[order], edge_link[order]
+    load = np.bincount(
+        edge_link,
+        weights=np.asarray(slice_weight, dtype=np.float64)[edge_slice],
+        minlength=n_chips * LINKS_PER_CHIP,
+    ).astype(np.float64)
     return RouteEntries(
-        chip=nodes % n_chips,
-        slice=nodes // n_chips,
+        chip=e_chip,
+        slice=e_slice,
         route=route,
         link_load=load.reshape(n_chips, LINKS_PER_CHIP),
     )

@@ -35,6 +35,7 @@ from neurotwin.spinnaker2.numerics import WeightFormat
 from neurotwin.spinnaker2.parallel import run_parts, split
 from neurotwin.spinnaker2.partition import (
     LUT_NEURONS,
+    post_slice,
     post_slice_table,
     slice_bounds,
 )
@@ -194,29 +195,28 @@ def _fill(
 ):  # pragma: no cover - compiled; tested through build_rows
     """Write the synapses of a block: row i goes to unit ``unit0 + i`` at ``pos[unit]``
     (which advances); word = ``high`` (per synapse, or one value) | index in the slice.
-    The slice of a post is ``post_lut[post]`` if given (non-empty), else computed."""
+    The slice of a post is ``post_lut[post]`` if given (non-empty), else computed
+    (:func:`~neurotwin.spinnaker2.partition.post_slice`). Indices are unsigned or loop
+    counters from 0 where numba could not see their sign (a signed index costs a
+    negative-index check per access)."""
     n_tgt = post_bounds.size - 1
     scale = n_tgt / max(post_bounds[n_tgt], 1)
-    use_lut = post_lut.size > 0
     one = high.size == 1
     for i in range(indptr.size - 1):
         u = unit0 + i
-        p = pos[u]
-        for j in range(indptr[i], indptr[i + 1]):
-            q = post[j]
-            if use_lut:
-                t = int(post_lut[q])
-            else:  # as in partition._count_rows (no helper: reference counting per call)
-                t = min(int(q * scale), n_tgt - 1)
-                if post_bounds[t] > q:
-                    t -= 1
-                elif post_bounds[t + 1] <= q:
-                    t += 1
-            h = high[0] if one else high[j]
-            out_slice[p] = slice0 + t
+        p = np.uint64(pos[u])
+        a = np.int64(indptr[i])
+        n = np.int64(indptr[i + 1]) - a
+        row = post[a : a + n]
+        row_high = high if one else high[a : a + n]
+        for k in range(n):
+            q = row[k]
+            t = post_slice(q, post_lut, post_bounds, scale)
+            h = row_high[0] if one else row_high[k]
+            out_slice[p] = slice0 + np.int64(t)
             out_word[p] = h | np.uint16(q - post_bounds[t])
-            p += 1
-        pos[u] = p
+            p += np.uint64(1)
+        pos[u] = np.int64(p)
 
 
 @numba.njit(cache=True, nogil=True)
