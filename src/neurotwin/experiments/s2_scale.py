@@ -48,7 +48,10 @@ class S2ScaleConfig:
     max_synapses
         Sizes with more synapses are skipped. Building the network peaks at about 8 bytes
         per synapse (4 stay: int32 indices, one stored weight) and mapping adds little
-        (1M neurons x 100: 1.6 GB peak in all); the default keeps the peak near 3 GB.
+        (1M neurons x 100: 1.6 GB peak in all). The default stops at 1M x 100: at 3M x 100
+        random sources the master table (one entry per incoming source slice) no longer
+        fits 250 neurons per PE, and the partitioner's re-slicing rounds, each counting
+        every synapse's row and (source slice, target slice) pair, ran over 5 minutes here.
     time_limit_s
         After a size whose build + mapping took longer than this, larger sizes are skipped.
     dt
@@ -59,7 +62,7 @@ class S2ScaleConfig:
                               10_000_000)
     fan_in: int = 100
     weight: float = 0.1
-    max_synapses: int = 300_000_000
+    max_synapses: int = 100_000_000
     time_limit_s: float = 240.0
     dt: float = 1.0
     neurons_per_pe: int = field(default=250)
