@@ -34,15 +34,6 @@ _FIRST_CAPACITY = 8
 
 
 @numba.njit(cache=True)
-def kernel_factor(s: float, tau_long: float, rate: float) -> float:
-    """K(s), ms, as :func:`neurotwin.dynamics.lif.exp_kernel_factor` (``tau_long`` the
-    longer time constant, ``rate`` = |1/tau_mem - 1/tau_syn|, 1/ms)."""
-    y = -rate * s
-    ratio = 1.0 if y == 0.0 else math.expm1(y) / y
-    return math.exp(-s / tau_long) * s * ratio
-
-
-@numba.njit(cache=True)
 def _decays(s: float, tau_mem: float, tau_long: float, rate: float
             ) -> tuple[float, float, float]:
     """(exp(-s/tau_mem), exp(-s/tau_syn), K(s)) from two transcendental calls: the shorter
@@ -56,6 +47,13 @@ def _decays(s: float, tau_mem: float, tau_long: float, rate: float
     if tau_mem == tau_long:
         return e_long, e_short, k
     return e_short, e_long, k
+
+
+@numba.njit(cache=True)
+def kernel_factor(s: float, tau_long: float, rate: float) -> float:
+    """K(s), ms, as :func:`neurotwin.dynamics.lif.exp_kernel_factor` (``tau_long`` the
+    longer time constant, ``rate`` = |1/tau_mem - 1/tau_syn|, 1/ms)."""
+    return _decays(s, tau_long, tau_long, rate)[2]
 
 
 @numba.njit(cache=True)
