@@ -403,6 +403,43 @@ def test_fixed_fan_in_statistics(n_pre, n_post, allow_self):
     assert chi2 < n_pre + 5 * math.sqrt(2 * n_pre)
 
 
+@pytest.mark.parametrize(("n_pre", "n_post", "window", "fan_in", "allow_self"),
+                         [(300, 300, 40, 12, False), (300, 100, 31, 8, True),
+                          (100, 300, 20, 15, False), (60, 60, 60, 30, True)])
+def test_fixed_fan_in_window(n_pre, n_post, window, fan_in, allow_self):
+    """Local connectivity: every source lies in the target's ring window, exactly fan_in
+    distinct ones, own index excluded without self, and every position of the window is
+    used about equally (sparse and dense draws)."""
+    w = fixed_fan_in(n_pre, n_post, fan_in, 0.5, np.random.default_rng(5),
+                     allow_self=allow_self, window=window)
+    dense = w.toarray() != 0
+    np.testing.assert_array_equal(dense.sum(axis=0), fan_in)
+    offset_counts = np.zeros(window, np.int64)
+    for q in range(n_post):
+        centre = math.floor((q + 0.5) * n_pre / n_post)
+        first = centre - window // 2
+        offsets = (np.flatnonzero(dense[:, q]) - first) % n_pre
+        assert offsets.max() < window, (q, offsets)
+        if not allow_self and q < n_pre and (q - first) % n_pre < window:
+            assert not dense[q, q]
+        offset_counts[offsets] += 1
+    # positions used uniformly (own position excluded: it sits at window // 2 or nearby)
+    expected = n_post * fan_in / window
+    inner = np.delete(offset_counts, np.arange(window // 2 - 1, window // 2 + 2))
+    assert np.all(np.abs(inner - expected) < 6 * math.sqrt(expected) + 2), offset_counts
+    with pytest.raises(ConfigError, match=r"window must be None or an integer in \[1, n_pre"):
+        fixed_fan_in(n_pre, n_post, 1, 0.5, np.random.default_rng(0), window=n_pre + 1)
+    with pytest.raises(ConfigError, match=r"fan_in must lie in \[0, "):
+        fixed_fan_in(n_pre, n_post, window + 1, 0.5, np.random.default_rng(0), window=window)
+
+
+def test_fixed_fan_in_window_of_everything_draws_as_random():
+    """window = n_pre centred on each target is the whole population: same distribution
+    (here: same support and exact fan-in); the draws differ only in where offsets start."""
+    w = fixed_fan_in(50, 50, 49, 1.0, np.random.default_rng(1), allow_self=False, window=50)
+    np.testing.assert_array_equal(w.toarray(), 1 - np.eye(50))
+
+
 def test_fixed_fan_in_reproducible_and_limits():
     a = fixed_fan_in(30, 20, 5, 1.0, np.random.default_rng(4))
     b = fixed_fan_in(30, 20, 5, 1.0, np.random.default_rng(4))

@@ -1,14 +1,17 @@
-"""How the SpiNNaker2 mapper scales: one recurrent LIF population with a fixed random fan-in,
-from 10 thousand to 10 million neurons, mapped (not run) onto the fewest 48-chip boards
-that hold it.
+"""How the SpiNNaker2 mapper scales: one recurrent LIF population with a fixed fan-in, from
+10 thousand to 10 million neurons, mapped (not run) onto the fewest 48-chip boards that
+hold it, in two series: sources drawn from the whole population ("random") and from a
+window of neighbours on a ring ("local", the spatially structured connectivity of
+large-scale models).
 
 For every size the network is built (:func:`neurotwin.network.fixed_fan_in`), then
 :func:`~neurotwin.spinnaker2.map_network` partitions, places, allocates keys, routes and
 compresses; its wall time, the PEs, chips and boards used and the router-table sizes
 (max and mean over used chips, before and after compression) are recorded. A size that
 does not fit (``CapacityError``: router entries, PEs, keys) is recorded with the error's
-message and the series goes on; a size whose network would exceed ``max_synapses`` is
-recorded as skipped (the description alone would not fit this machine's memory).
+message; the larger sizes of that series are then skipped (with a fixed fan-in the
+demand on every resource grows with the size), unless ``stop_at_capacity_error`` is off.
+A size whose network would exceed ``max_synapses`` is recorded as skipped.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from neurotwin.network import Network, Population, fixed_fan_in
 from neurotwin.spinnaker2 import Machine, map_network
 from neurotwin.spinnaker2.specs import ROUTER_ENTRIES
 
-__all__ = ["S2ScaleConfig", "build_network", "run"]
+__all__ = ["CONNECTIVITY", "S2ScaleConfig", "build_network", "run"]
 
+CONNECTIVITY = ("random", "local")
+"""Series of the experiment (see :class:`S2ScaleConfig`)."""
 
 
 @dataclass(frozen=True)
@@ -42,18 +47,27 @@ class S2ScaleConfig:
     sizes
         Network sizes (neurons), in the order they are mapped.
     fan_in
-        Synapses per neuron, from distinct random sources of the same population.
+        Synapses per neuron, from distinct sources of the same population.
+    connectivity
+        The series: "random" (sources drawn from the whole population) and/or "local"
+        (from the ``local_window`` neurons around the target on a ring:
+        ``fixed_fan_in(..., window=local_window)``).
+    local_window
+        Candidate sources per target of the "local" series (sizes below it are random).
     weight
         Synaptic weight, nA (mapping does not depend on it).
     max_synapses
         Sizes with more synapses are skipped. Building the network peaks at about 8 bytes
-        per synapse (4 stay: int32 indices, one stored weight) and mapping adds little
-        (1M neurons x 100: 1.6 GB peak in all). The default stops at 1M x 100: at 3M x 100
-        random sources the master table (one entry per incoming source slice) no longer
-        fits 250 neurons per PE, and the partitioner's re-slicing rounds, each counting
-        every synapse's row and (source slice, target slice) pair, ran over 5 minutes here.
+        per synapse (4 stay: int32 indices, one stored weight): 10M x 100 local peaks at
+        8.5 GB, mapping adds little. Random connectivity beyond ~1M neurons needs slices
+        narrower than 250 neurons (the master table, one entry per incoming source slice)
+        and then has about one (source slice, target slice) pair per synapse (12 bytes
+        each while mapping: 3M x 100 peaks at 9.1 GB).
+    stop_at_capacity_error
+        After a size of a series that does not fit, skip that series' larger sizes.
     time_limit_s
-        After a size whose build + mapping took longer than this, larger sizes are skipped.
+        After a size whose build + mapping took longer than this, the larger sizes of its
+        series are skipped.
     dt
         Time step of the network, ms (delays are one step).
     """
@@ -61,8 +75,11 @@ class S2ScaleConfig:
     sizes: tuple[int, ...] = (10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000,
                               10_000_000)
     fan_in: int = 100
+    connectivity: tuple[str, ...] = ("random", "local")
+    local_window: int = 10_000
     weight: float = 0.1
-    max_synapses: int = 100_000_000
+    max_synapses: int = 1_000_000_000
+    stop_at_capacity_error: bool = True
     time_limit_s: float = 240.0
     dt: float = 1.0
     neurons_per_pe: int = field(default=250)
@@ -81,14 +98,27 @@ class S2ScaleConfig:
         if self.fan_in < 1 or self.fan_in > min(sizes):
             raise ConfigError(f"fan_in must lie in [1, smallest size {min(sizes)}], "
                               f"got {self.fan_in}")
+        series = tuple(self.connectivity)
+        if not series or any(c not in CONNECTIVITY for c in series):
+            raise ConfigError(f"connectivity must be a non-empty list of {CONNECTIVITY}, "
+                              f"got {self.connectivity!r}")
+        object.__setattr__(self, "connectivity", series)
+        if "local" in series and not self.fan_in <= self.local_window:
+            raise ConfigError(f"local_window must be at least fan_in {self.fan_in}, "
+                              f"got {self.local_window}")
 
 
-def build_network(n: int, fan_in: int, weight: float, dt: float, seed: int) -> Network:
-    """One recurrent LIF population ``"pop"`` of ``n`` neurons with fixed fan-in."""
+def build_network(
+    n: int, fan_in: int, weight: float, dt: float, seed: int, window: int | None = None
+) -> Network:
+    """One recurrent LIF population ``"pop"`` of ``n`` neurons with fixed fan-in, sources
+    from the whole population (``window`` None) or from a ring window around each target."""
     rng = np.random.default_rng(seed)
     net = Network(dt=dt)
     pop = net.add(Population(n, LIF(), label="pop"))
-    net.connect(pop, pop, fixed_fan_in(n, n, fan_in, weight, rng), receptor="exc", delays=dt)
+    window = None if window is None or window >= n else window
+    conn = fixed_fan_in(n, n, fan_in, weight, rng, window=window)
+    net.connect(pop, pop, conn, receptor="exc", delays=dt)
     return net
 
 
@@ -113,35 +143,38 @@ def _entry(net_s: float, placement: Any) -> dict[str, Any]:
     }
 
 
-def _plot(rows: list[dict[str, Any]], path: Path, fan_in: int) -> Figure:
-    ok = [r for r in rows if r["status"] == "ok"]
-    n = np.array([r["n_neurons"] for r in ok], float)
-    fig = Figure(figsize=(12.0, 3.8), layout="constrained")
+def _plot(rows: list[dict[str, Any]], path: Path, config: S2ScaleConfig) -> Figure:
+    fig = Figure(figsize=(13.0, 4.0), layout="constrained")
     ax_t, ax_c, ax_r = fig.subplots(1, 3)
-    ax_t.loglog(n, [r["map_s"] for r in ok], "o-", label="map_network")
-    ax_t.loglog(n, [r["build_network_s"] for r in ok], "s--", label="build network")
+    colours = {"random": "tab:blue", "local": "tab:green"}
+    for series in config.connectivity:
+        ok = [r for r in rows if r["connectivity"] == series and r["status"] == "ok"]
+        n = np.array([r["n_neurons"] for r in ok], float)
+        c = colours[series]
+        ax_t.loglog(n, [r["map_s"] for r in ok], "o-", color=c, label=f"{series}: map")
+        ax_t.loglog(n, [r["build_network_s"] for r in ok], "s:", color=c,
+                    label=f"{series}: build network")
+        ax_c.loglog(n, [r["chips"] for r in ok], "o-", color=c, label=f"{series}: chips")
+        ax_c.loglog(n, [r["pes"] for r in ok], "s:", color=c, label=f"{series}: PEs")
+        ax_r.loglog(n, [max(r["entries_before_max"], 0.5) for r in ok], "o:", color=c,
+                    label=f"{series}: max, before")
+        ax_r.loglog(n, [max(r["entries_after_max"], 0.5) for r in ok], "o-", color=c,
+                    label=f"{series}: max, after")
+        for r in rows:
+            if r["connectivity"] == series and r["status"] == "capacity_error":
+                for ax in (ax_t, ax_c, ax_r):
+                    ax.axvline(r["n_neurons"], color=c, alpha=0.4, linestyle="--")
+    available = [r["router_entries_available"] for r in rows if r["status"] == "ok"]
+    if available:
+        ax_r.axhline(available[0], color="0.4", linestyle=":", label="capacity")
     ax_t.set_ylabel("wall time (s)")
-    ax_t.legend()
-    ax_c.loglog(n, [r["chips"] for r in ok], "o-", label="chips")
-    ax_c.loglog(n, [r["pes"] for r in ok], "s-", label="PEs")
     ax_c.set_ylabel("used")
-    ax_c.legend()
-    for key, style, label in (("entries_before_max", "o-", "max, before"),
-                              ("entries_after_max", "o--", "max, after"),
-                              ("entries_before_mean", "s-", "mean, before"),
-                              ("entries_after_mean", "s--", "mean, after")):
-        ax_r.loglog(n, [max(r[key], 0.5) for r in ok], style, label=label)
-    if ok:
-        ax_r.axhline(ok[0]["router_entries_available"], color="0.4", linestyle=":",
-                     label="capacity")
     ax_r.set_ylabel("router entries per chip")
-    ax_r.legend(fontsize="small")
-    failed = [r for r in rows if r["status"] == "capacity_error"]
     for ax in (ax_t, ax_c, ax_r):
         ax.set_xlabel("neurons")
-        for r in failed:
-            ax.axvline(r["n_neurons"], color="tab:red", alpha=0.4)
-    fig.suptitle(f"SpiNNaker2 mapping, fixed fan-in {fan_in} (red: does not fit)")
+        ax.legend(fontsize="small")
+    fig.suptitle(f"SpiNNaker2 mapping, fixed fan-in {config.fan_in}, local window "
+                 f"{config.local_window} (dashed: first size that does not fit)")
     plots.save(fig, path)
     return fig
 
@@ -157,46 +190,57 @@ def run(
     """SpiNNaker2 mapping from 10k to 10M neurons: mapping time, chips, router tables.
 
     Mapping only (``backend`` is not used). Writes ``scale.png`` and returns one entry per
-    size: ``status`` "ok" (with times, PEs, chips, boards, table sizes),
-    "capacity_error" (with the error's resource and message) or "skipped" (reason).
+    (series, size), with ``connectivity`` and ``status``: "ok" (with times, PEs, chips,
+    boards, table sizes), "capacity_error" (with the error's resource and message) or
+    "skipped" (reason).
     """
     rows: list[dict[str, Any]] = []
-    over_time = None
-    for k, n in enumerate(config.sizes):
-        base = {"n_neurons": n, "n_synapses": n * config.fan_in}
-        if n * config.fan_in > config.max_synapses:
-            rows.append({**base, "status": "skipped",
-                         "reason": f"{n * config.fan_in} synapses > max_synapses "
-                                   f"{config.max_synapses} (memory of this machine)"})
-            continue
-        if over_time is not None:
-            rows.append({**base, "status": "skipped",
-                         "reason": f"the previous size took {over_time:.0f} s > time_limit_s "
-                                   f"{config.time_limit_s:g} s"})
-            continue
-        start = time.perf_counter()
-        net = build_network(n, config.fan_in, config.weight, config.dt, seed)
-        net_s = time.perf_counter() - start
-        machine = None
-        if config.n_boards is not None or config.router_entries is not None:
-            entries = config.router_entries or ROUTER_ENTRIES
-            machine = Machine(n_boards=config.n_boards or 1, router_entries=entries)
-        try:
-            placement = map_network(net, machine, neurons_per_pe=config.neurons_per_pe)
-            rows.append({**base, **_entry(net_s, placement)})
-            del placement
-        except (CapacityError, MappingError) as err:
-            rows.append({**base, "status": "capacity_error", "build_network_s": net_s,
-                         "map_s": time.perf_counter() - start - net_s,
-                         "resource": getattr(err, "resource", None), "reason": str(err)})
-        except MemoryError:
-            rows.append({**base, "status": "skipped", "build_network_s": net_s,
-                         "reason": "MemoryError while mapping"})
-        del net
-        elapsed = time.perf_counter() - start
-        if elapsed > config.time_limit_s:
-            over_time = elapsed
-        if progress is not None:
-            progress(k + 1, len(config.sizes))
-    _plot(rows, out_dir / "scale.png", config.fan_in)
-    return {"fan_in": config.fan_in, "sizes": rows, "files": ["scale.png"]}
+    steps = len(config.sizes) * len(config.connectivity)
+    for j, series in enumerate(config.connectivity):
+        window = config.local_window if series == "local" else None
+        stop: str | None = None
+        for k, n in enumerate(config.sizes):
+            base = {"connectivity": series, "n_neurons": n, "n_synapses": n * config.fan_in}
+            if n * config.fan_in > config.max_synapses:
+                rows.append({**base, "status": "skipped",
+                             "reason": f"{n * config.fan_in} synapses > max_synapses "
+                                       f"{config.max_synapses} (memory of this machine)"})
+                continue
+            if stop is not None:
+                rows.append({**base, "status": "skipped", "reason": stop})
+                continue
+            row = _map_size(config, n, window, seed)
+            rows.append({**base, **row})
+            if row["status"] == "capacity_error" and config.stop_at_capacity_error:
+                stop = (f"{n} neurons did not fit ({row['resource']}); a larger network of "
+                        "this series needs more")
+            elapsed = row["build_network_s"] + row["map_s"]
+            if elapsed > config.time_limit_s:
+                stop = (f"the previous size took {elapsed:.0f} s > time_limit_s "
+                        f"{config.time_limit_s:g} s")
+            if progress is not None:
+                progress(j * len(config.sizes) + k + 1, steps)
+    _plot(rows, out_dir / "scale.png", config)
+    return {"fan_in": config.fan_in, "local_window": config.local_window, "sizes": rows,
+            "files": ["scale.png"]}
+
+
+def _map_size(config: S2ScaleConfig, n: int, window: int | None, seed: int) -> dict[str, Any]:
+    """Build and map one size; the entry of :func:`run` (without the size fields)."""
+    start = time.perf_counter()
+    net = build_network(n, config.fan_in, config.weight, config.dt, seed, window)
+    net_s = time.perf_counter() - start
+    machine = None
+    if config.n_boards is not None or config.router_entries is not None:
+        entries = config.router_entries or ROUTER_ENTRIES
+        machine = Machine(n_boards=config.n_boards or 1, router_entries=entries)
+    start = time.perf_counter()
+    try:
+        return _entry(net_s, map_network(net, machine, neurons_per_pe=config.neurons_per_pe))
+    except (CapacityError, MappingError) as err:
+        return {"status": "capacity_error", "build_network_s": net_s,
+                "map_s": time.perf_counter() - start,
+                "resource": getattr(err, "resource", None), "reason": str(err)}
+    except MemoryError:
+        return {"status": "skipped", "build_network_s": net_s,
+                "map_s": time.perf_counter() - start, "reason": "MemoryError while mapping"}

@@ -307,11 +307,21 @@ def fixed_fan_in(
     weight: float,
     rng: np.random.Generator,
     allow_self: bool = True,
+    window: int | None = None,
 ) -> sp.csr_array:
     """Every target neuron receives exactly ``fan_in`` synapses from distinct sources,
     drawn for all targets at once (millions of targets in seconds).
 
-    Parameters as :func:`fixed_probability`; ``fan_in`` <= n_pre (n_pre - 1 without self).
+    Parameters as :func:`fixed_probability`; ``fan_in`` <= the candidate sources (n_pre,
+    or ``window``; one fewer without self where the own index is a candidate).
+
+    window
+        None: sources drawn from the whole pre population. Otherwise local connectivity on
+        a ring: target ``q`` sits at pre position ``c = floor((q + 1/2) n_pre / n_post)``
+        and draws its sources from the ``window`` pre neurons ``c - window // 2 ...
+        c - window // 2 + window - 1`` (modulo n_pre), so that sources are near in index
+        (a 1-D sheet; neurons that are near are placed near).
+
     The result is a CSR matrix by presynaptic neuron with int32 indices where they fit and
     the one weight stored once: about 4 bytes per synapse (1M x 1000 synapses: 4 GB).
     """
@@ -319,36 +329,54 @@ def fixed_fan_in(
     _check_count("n_post", n_post)
     if isinstance(fan_in, bool) or not isinstance(fan_in, int | np.integer):
         raise ConfigError(f"fan_in must be an integer, got {fan_in!r}")
-    limit = n_pre if allow_self else n_pre - 1
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int | np.integer)
+        or not 1 <= window <= n_pre
+    ):
+        raise ConfigError(f"window must be None or an integer in [1, n_pre {n_pre}], "
+                          f"got {window!r}")
+    m = n_pre if window is None else int(window)  # candidate sources per target
+    targets = np.arange(n_post, dtype=np.int64)
+    if window is None:
+        start = np.zeros(n_post, np.int64)
+        own = targets  # the own index among the candidates
+    else:
+        start = (2 * targets + 1) * n_pre // (2 * n_post) - m // 2
+        # targets beyond the pre population have no own index; >= m: not a candidate
+        own = np.where(targets < n_pre, (targets - start) % n_pre, m)
+    own_inside = bool(np.any(own < m)) if n_post else False
+    limit = m if allow_self or not own_inside else m - 1
     if not 0 <= fan_in <= limit:
         raise ConfigError(f"fan_in must lie in [0, {limit}], got {int(fan_in)}")
     check_finite("weight", weight)
     dtype = _index_dtype(n_pre)
-    if fan_in > 0.25 * n_pre:
+    if fan_in > 0.25 * m:
         # dense: the fan_in smallest of uniform keys per row, own source pushed last
-        keys = rng.random((n_post, n_pre))
+        keys = rng.random((n_post, m))
         if not allow_self:
-            rows = np.arange(min(n_post, n_pre))
-            keys[rows, rows] = 2.0
+            rows = np.flatnonzero(own < m)
+            keys[rows, own[rows]] = 2.0
         pre = np.argsort(keys, axis=1)[:, :fan_in].astype(dtype)
     else:
         # sparse: draw with replacement for all rows at once, redraw repeats (and, without
         # self, own indices) until none is left; every set of sources is equally likely.
         # Only rows that got a redraw are sorted and checked again (the others are clean),
         # which draws exactly the numbers a full pass would.
-        pre = rng.integers(0, n_pre, (n_post, fan_in), dtype=dtype)
-        rows = np.arange(n_post, dtype=np.int64)
+        pre = rng.integers(0, m, (n_post, fan_in), dtype=dtype)
+        rows = targets
         while rows.size:
             block = pre if rows.size == n_post else pre[rows]
             block.sort(axis=1)
-            bad = _mark_repeats(block, rows, allow_self)
+            bad = _mark_repeats(block, own[rows], allow_self)
             n_bad = int(np.count_nonzero(bad))
             if n_bad:
-                block[bad] = rng.integers(0, n_pre, n_bad, dtype=dtype)
+                block[bad] = rng.integers(0, m, n_bad, dtype=dtype)
             if block is not pre:
                 pre[rows] = block
             rows = rows[bad.any(axis=1)] if n_bad else rows[:0]
             del bad
+    if window is not None:  # candidate k of target q is pre neuron (start_q + k) mod n_pre
+        _shift_to_window(pre, start % n_pre, n_pre)
     nnz = n_post * fan_in
     indptr, post = _by_pre(pre, n_pre, _index_dtype(max(nnz, n_post)))
     del pre
@@ -358,15 +386,25 @@ def fixed_fan_in(
 
 
 @numba.njit(cache=True)
-def _mark_repeats(block: np.ndarray, rows: np.ndarray, allow_self: bool) -> np.ndarray:
+def _shift_to_window(pre: np.ndarray, start: np.ndarray, n_pre: int) -> None:
+    """``pre[q, j] = (start[q] + pre[q, j]) mod n_pre`` in place (``start`` in [0, n_pre))."""
+    for q in range(pre.shape[0]):
+        s = start[q]
+        for j in range(pre.shape[1]):
+            v = s + pre[q, j]
+            pre[q, j] = v - n_pre if v >= n_pre else v
+
+
+@numba.njit(cache=True)
+def _mark_repeats(block: np.ndarray, own: np.ndarray, allow_self: bool) -> np.ndarray:
     """(r, k) bool: entries of the row-sorted ``block`` equal to their left neighbour
-    or, without self connections, to the row's own index ``rows[i]``."""
+    or, without self connections, to the row's own index ``own[i]``."""
     bad = np.zeros(block.shape, np.bool_)
     for i in range(block.shape[0]):
-        own = rows[i]
+        mine = own[i]
         for j in range(block.shape[1]):
             v = block[i, j]
-            if (j > 0 and v == block[i, j - 1]) or (not allow_self and v == own):
+            if (j > 0 and v == block[i, j - 1]) or (not allow_self and v == mine):
                 bad[i, j] = True
     return bad
 

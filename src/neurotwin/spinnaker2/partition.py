@@ -89,6 +89,9 @@ MAX_ROUNDS = 64
 SECANT_MARGIN = 0.005
 """A secant step aims this fraction below the memory limit (the byte count is not
 exactly linear in the slice size), to avoid one more round for a few bytes."""
+FIRST_ROUND_PAIRS = 1 << 25
+"""Pairs are counted in the first round only if a group can have at most this many
+(synapses or source x target slices); beyond, they wait for the final cut."""
 PAIR_CAPACITY = 1 << 12
 """Initial room for (source slice, target slice) pairs while counting rows (doubles)."""
 LUT_NEURONS = 1 << 18
@@ -187,7 +190,7 @@ class GroupRows(NamedTuple):
 
     Per target slice (n_tgt,) int64: ``rows``, ``synapses``, ``dram`` (bytes of its rows),
     ``longest`` (synapses of its longest row), ``sources`` (source slices with synapses
-    onto it: its master-table entries). Pairs, sorted by (source, target) slice:
+    onto it: its master-table entries). Pairs (int32), sorted by (source, target) slice:
     ``pair_src``, ``pair_tgt`` (local slice indices) and ``pair_synapses``.
     """
 
@@ -221,7 +224,8 @@ def post_slice(q, post_lut, post_bounds, scale):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _count_rows(
-    indptr, post, post_lut, n_post, n_tgt, src_bounds, s_lo, s_hi, header_bytes, word_bytes
+    indptr, post, post_lut, n_post, n_tgt, src_bounds, s_lo, s_hi, header_bytes, word_bytes,
+    with_pairs, pair_capacity,
 ):  # pragma: no cover - compiled; tested through group_rows
     """Rows and pairs of compressed rows ``(indptr, post)`` (see :class:`GroupRows`).
 
@@ -229,7 +233,12 @@ def _count_rows(
     ``post_lut`` is the slice of every post or empty (:func:`post_slice`). Presynaptic neurons
     ``src_bounds[s]:src_bounds[s + 1]`` form source slice ``s``; only source slices
     ``s_lo:s_hi`` are counted (one part of a parallel run). A row of ``c`` synapses takes
-    ``header_bytes + 4 * ceil(c * word_bytes / 4)`` bytes.
+    ``header_bytes + 4 * ceil(c * word_bytes / 4)`` bytes. Without ``with_pairs`` the pair
+    arrays come back empty (re-slicing rounds need only the per-slice sums; with random
+    connectivity and narrow slices there are nearly as many pairs as synapses). Pairs are
+    int32 (slices and synapses per pair stay far below 2**31) in arrays of
+    ``pair_capacity`` that double when full; the pairs are returned as views (pages
+    never written are never touched, so a generous capacity costs no memory).
 
     Two loops per presynaptic neuron, none of which makes a synapse wait for the previous
     one (counting each synapse into its slice's counters would: a run's synapses update
@@ -258,10 +267,10 @@ def _count_rows(
     acc = np.zeros((n_tgt, 3), np.int64)
     total = np.zeros((n_tgt, 4), np.int64)  # rows, synapses, words, source slices
     longest = np.zeros(n_tgt, np.int64)
-    cap = PAIR_CAPACITY
-    ps = np.empty(cap, np.int64)
-    pt = np.empty(cap, np.int64)
-    pn = np.empty(cap, np.int64)
+    cap = pair_capacity
+    ps = np.empty(cap, np.int32)
+    pt = np.empty(cap, np.int32)
+    pn = np.empty(cap, np.int32)
     n_pairs = 0
     no_slice = np.uint64(n_tgt)
     for s in range(s_lo, s_hi):
@@ -299,19 +308,20 @@ def _count_rows(
                 acc[t, 2] += (c * word_bytes + 3) >> 2
                 if c > longest[t]:  # rarely true: a branch, not a store per run
                     longest[t] = c
-        if n_pairs + n_tgt > cap:
+        if with_pairs and n_pairs + n_tgt > cap:
             while n_pairs + n_tgt > cap:
                 cap *= 2
-            ps = np.concatenate((ps[:n_pairs], np.empty(cap - n_pairs, np.int64)))
-            pt = np.concatenate((pt[:n_pairs], np.empty(cap - n_pairs, np.int64)))
-            pn = np.concatenate((pn[:n_pairs], np.empty(cap - n_pairs, np.int64)))
+            ps = np.concatenate((ps[:n_pairs], np.empty(cap - n_pairs, np.int32)))
+            pt = np.concatenate((pt[:n_pairs], np.empty(cap - n_pairs, np.int32)))
+            pn = np.concatenate((pn[:n_pairs], np.empty(cap - n_pairs, np.int32)))
         for k in range(n_tgt):
             c = acc[k, 1]
             if c > 0:
-                ps[n_pairs] = s
-                pt[n_pairs] = k
-                pn[n_pairs] = c
-                n_pairs += 1
+                if with_pairs:
+                    ps[n_pairs] = s
+                    pt[n_pairs] = k
+                    pn[n_pairs] = c
+                    n_pairs += 1
                 total[k, 0] += acc[k, 0]
                 total[k, 1] += c
                 total[k, 2] += acc[k, 2]
@@ -322,7 +332,7 @@ def _count_rows(
     rows = total[:, 0].copy()
     dram = header_bytes * rows + 4 * total[:, 2]
     return (rows, total[:, 1].copy(), dram, longest, total[:, 3].copy(),
-            ps[:n_pairs].copy(), pt[:n_pairs].copy(), pn[:n_pairs].copy())
+            ps[:n_pairs], pt[:n_pairs], pn[:n_pairs])
 
 
 def _merged(csrs: list[SynapseCSR], n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
@@ -339,10 +349,18 @@ def _merged(csrs: list[SynapseCSR], n_pre: int, n_post: int) -> tuple[np.ndarray
 
 
 def group_rows(
-    csrs: list[SynapseCSR], n_pre: int, n_post: int, n_src: int, n_tgt: int
+    csrs: list[SynapseCSR],
+    n_pre: int,
+    n_post: int,
+    n_src: int,
+    n_tgt: int,
+    with_pairs: bool = True,
+    pairs_hint: int = 0,
 ) -> GroupRows:
     """Rows and pairs of the projections ``csrs`` from one node (``n_pre`` neurons cut in
-    ``n_src`` slices) into one population (``n_post`` neurons cut in ``n_tgt``)."""
+    ``n_src`` slices) into one population (``n_post`` neurons cut in ``n_tgt``); without
+    ``with_pairs`` the pair arrays are empty. ``pairs_hint``: the number of pairs if known
+    (from a count without pairs), allocated at once."""
     if len(csrs) == 1:
         indptr, post = csrs[0].indptr, csrs[0].post
     else:
@@ -354,7 +372,8 @@ def group_rows(
 
     def count(s_lo: int, s_hi: int) -> tuple[np.ndarray, ...]:
         return _count_rows(indptr, post, lut, n_post, n_tgt, src_bounds, s_lo, s_hi,
-                           ROW_HEADER_BYTES, SYNAPSE_WORD_BYTES)
+                           ROW_HEADER_BYTES, SYNAPSE_WORD_BYTES, with_pairs,
+                           max(pairs_hint, PAIR_CAPACITY) if with_pairs else 1)
 
     parts = run_parts(count, split(np.asarray(indptr)[src_bounds]))
     if len(parts) == 1:
@@ -401,6 +420,39 @@ def _smaller(
     return max(1, min(per_slice - 1, math.floor(guess)))
 
 
+def _width_for_masters(
+    per_slice: int,
+    fixed: int,
+    per_neuron: int,
+    masters: list[tuple[int, int, int | None]],
+    size: int,
+    available: int,
+) -> int | None:
+    """Largest slice below ``per_slice`` neurons whose PE data memory is predicted to fit
+    ``available`` bytes, or None if none is.
+
+    The master table does not shrink in proportion to the slice: with random sources a
+    slice of ``w`` neurons receiving ``lam`` distinct sources per neuron from a node cut
+    in ``S`` slices has about ``S (1 - exp(-lam w / S))`` source slices, and where the
+    source is the node itself ``S = size / w`` grows as ``w`` shrinks (narrower slices
+    can need more entries). ``lam`` is calibrated per pre node so that the model gives
+    the ``entries`` counted in the worst slice (``masters``: (entries, source slices then,
+    source slices if fixed else None)); ``fixed`` bytes (reserved + DMA buffers) stay. The
+    next round counts again, so the model only has to point in the right direction.
+    """
+    w = np.arange(per_slice - 1, 0, -1, dtype=np.float64)
+    need = fixed + per_neuron * w
+    for entries, s_then, s_fixed in masters:
+        if entries == 0:
+            continue
+        fraction = min(entries / s_then, 1.0 - 0.5 / s_then)
+        lam = -s_then / per_slice * math.log1p(-fraction)
+        s_now = np.full_like(w, s_fixed) if s_fixed is not None else np.ceil(size / w)
+        need = need + MASTER_TABLE_ENTRY_BYTES * s_now * -np.expm1(-lam * w / s_now)
+    fits = np.flatnonzero(need <= available * (1 - SECANT_MARGIN))
+    return int(w[fits[0]]) if fits.size else None
+
+
 class _NodeSlices(NamedTuple):
     """Per-slice data of one node for one slicing (local slice indices)."""
 
@@ -412,8 +464,11 @@ class _NodeSlices(NamedTuple):
     """Chip DRAM of the slice's rows, bytes."""
     synapses: np.ndarray
     rows: np.ndarray
-    pairs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]
-    """Per pre node: (pre node, source slice, target slice, synapses), local indices."""
+    dma: np.ndarray
+    """Bytes of the row DMA buffers per slice."""
+    sources: dict[int, np.ndarray]
+    """Per pre node: its source slices with synapses onto each slice (master-table
+    entries)."""
 
 
 def partition(
@@ -461,15 +516,31 @@ def partition(
 
     limits = [neurons_per_pe if isinstance(n, Population) else sources_per_pe for n in nodes]
     n_slices = [math.ceil(s / lim) for s, lim in zip(sizes, limits, strict=True)]
-    rows_cache: dict[tuple[int, int], tuple[tuple[int, int], GroupRows]] = {}
-    """(target node, pre node) -> ((source slices, target slices), rows for them)."""
+    rows_cache: dict[tuple[int, int], tuple[tuple[int, int], bool, GroupRows]] = {}
+    """(target node, pre node) -> ((source slices, target slices), pairs counted?, rows).
+    The first count of a group lists its pairs when there can be few (most networks
+    settle in that round); re-slicing rounds count without (:func:`_count_rows`) and the
+    pairs of the final cut are counted once at the end."""
+
+    def rows_for(i: int, pre: int, need_pairs: bool) -> GroupRows:
+        cut = (n_slices[pre], n_slices[i])
+        cached = rows_cache.get((i, pre))
+        if cached is None or cached[0] != cut or (need_pairs and not cached[1]):
+            bound = min(sum(int(c.indptr[-1]) for c in groups[i][pre]), cut[0] * cut[1])
+            with_pairs = need_pairs or (cached is None and bound <= FIRST_ROUND_PAIRS)
+            hint = int(cached[2].sources.sum()) if cached is not None and cached[0] == cut else 0
+            g = group_rows(groups[i][pre], sizes[pre], sizes[i], *cut, with_pairs=with_pairs,
+                           pairs_hint=hint)
+            cached = (cut, with_pairs, g)
+            rows_cache[(i, pre)] = cached
+        return cached[2]
 
     def evaluate(i: int) -> _NodeSlices:
         node, n = nodes[i], n_slices[i]
         bounds = slice_bounds(sizes[i], n)
         width = bounds[1:] - bounds[:-1]
+        none = np.zeros(n, np.int64)
         if isinstance(node, SpikeSourceArray | SpikeSourcePoisson):
-            none = np.zeros(n, np.int64)
             if isinstance(node, SpikeSourceArray):
                 counts = np.array([np.size(t) for t in node.spike_times], dtype=np.int64)
                 cum = np.concatenate([[0], np.cumsum(counts)])
@@ -481,31 +552,22 @@ def partition(
                 )
             else:
                 used = PE_RESERVED_DATA_BYTES + width * POISSON_SOURCE_BYTES
-            return _NodeSlices(bounds, used, none, none, none, [])
+            return _NodeSlices(bounds, used, none, none, none, none, {})
         sram = PE_RESERVED_DATA_BYTES + width * neuron_bytes(kinds[i])
-        rows_of = []
-        for pre, csrs in groups[i].items():
-            cut = (n_slices[pre], n)
-            cached = rows_cache.get((i, pre))
-            if cached is None or cached[0] != cut:
-                cached = (cut, group_rows(csrs, sizes[pre], sizes[i], *cut))
-                rows_cache[(i, pre)] = cached
-            rows_of.append((pre, cached[1]))
+        rows_of = {pre: rows_for(i, pre, False) for pre in groups[i]}
         if not rows_of:
-            none = np.zeros(n, np.int64)
-            return _NodeSlices(bounds, sram, none, none, none, [])
-        g = rows_of[0][1]
-        dram, synapses, rows, longest, sources = g.dram, g.synapses, g.rows, g.longest, g.sources
-        for _, g in rows_of[1:]:
+            return _NodeSlices(bounds, sram, none, none, none, none, {})
+        dram, synapses, rows, longest = none, none, none, none
+        for g in rows_of.values():
             dram = dram + g.dram
             synapses = synapses + g.synapses
             rows = rows + g.rows
             longest = np.maximum(longest, g.longest)
-            sources = sources + g.sources
-        sram += MASTER_TABLE_ENTRY_BYTES * sources
-        sram += ROW_DMA_BUFFERS * (longest > 0) * row_bytes(longest)
-        pairs = [(pre, g.pair_src, g.pair_tgt, g.pair_synapses) for pre, g in rows_of]
-        return _NodeSlices(bounds, sram, dram, synapses, rows, pairs)
+            sram = sram + MASTER_TABLE_ENTRY_BYTES * g.sources
+        dma = ROW_DMA_BUFFERS * (longest > 0) * row_bytes(longest)
+        sram = sram + dma
+        sources = {pre: g.sources for pre, g in rows_of.items()}
+        return _NodeSlices(bounds, sram, dram, synapses, rows, dma, sources)
 
     results: list[_NodeSlices] = []
     signature: list[tuple[int, ...] | None] = [None] * len(nodes)
@@ -545,8 +607,18 @@ def partition(
                         "synapses)"
                     )
                 raise CapacityError(resource, need, available, detail)
-            smaller = _smaller(per_slice, need, available, base, last.get((i, resource)))
-            n_slices[i] = math.ceil(sizes[i] / smaller)
+            smaller = None
+            if resource == SRAM and r.sources:
+                fixed = PE_RESERVED_DATA_BYTES + int(r.dma[worst])
+                masters = [
+                    (int(src[worst]), n_slices[pre], None if pre == i else n_slices[pre])
+                    for pre, src in r.sources.items()
+                ]
+                smaller = _width_for_masters(per_slice, fixed, neuron_bytes(kinds[i]),
+                                             masters, sizes[i], available)
+            if smaller is None:
+                smaller = _smaller(per_slice, need, available, base, last.get((i, resource)))
+            n_slices[i] = max(n_slices[i] + 1, math.ceil(sizes[i] / smaller))
             last[(i, resource)] = (per_slice, need)
             changed = True
         if not changed:
@@ -556,11 +628,13 @@ def partition(
 
     offsets = np.array([0, *itertools.accumulate(n_slices)], np.int64)
     pair_src, pair_tgt, pair_syn = [], [], []
-    for i, result in enumerate(results):
-        for pre, s, t, syn in result.pairs:  # global slice numbers (no copy where the same)
-            pair_src.append(s + offsets[pre] if offsets[pre] else s)
-            pair_tgt.append(t + offsets[i] if offsets[i] else t)
-            pair_syn.append(syn)
+    for i in range(len(nodes)):
+        for pre in groups[i]:  # global slice numbers (no copy where the same)
+            g = rows_for(i, pre, True)
+            del rows_cache[(i, pre)]
+            pair_src.append(g.pair_src + offsets[pre] if offsets[pre] else g.pair_src)
+            pair_tgt.append(g.pair_tgt + offsets[i] if offsets[i] else g.pair_tgt)
+            pair_syn.append(g.pair_synapses)
 
     def cat(parts: list[np.ndarray]) -> np.ndarray:
         if not parts:

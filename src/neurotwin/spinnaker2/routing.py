@@ -133,7 +133,7 @@ def _destination_kernel(
     for s in range(n_slices):
         start[s + 1] += start[s]
     fill = start[:-1].copy()
-    by_src = np.empty(pair_src.size, np.int64)
+    by_src = np.empty(pair_src.size, pair_tgt.dtype)
     for k in range(pair_src.size):
         s = pair_src[k]
         by_src[fill[s]] = pair_tgt[k]
@@ -294,8 +294,8 @@ def build_routes(
     slice_chip = np.asarray(slice_chip, np.int64)
     # destinations: (slice, chip) -> PE bits
     dest_slice, dest_chip, dest_route = _destination_kernel(
-        np.asarray(pair_src, np.int64),
-        np.asarray(pair_tgt, np.int64),
+        np.asarray(pair_src),  # int32 or int64: compiled for each
+        np.asarray(pair_tgt),
         slice_chip,
         np.asarray(slice_pe, np.int64),
         n_chips,
