@@ -61,3 +61,40 @@ def test_missing_spynnaker_env_is_a_skip(tmp_path, monkeypatch):
     monkeypatch.setattr(s2_mapping, "SPYNNAKER_PYTHON", tmp_path / "none" / "python")
     out = s2_mapping._spynnaker(1000, 10, 0, tmp_path, 10.0, skip=False)
     assert out["status"] == "skipped" and "missing" in out["reason"]
+
+
+def _timer(category, algorithm, seconds, skipped=None, work="Other"):
+    return {"category": category, "algorithm": algorithm, "work": work, "time_s": seconds,
+            "skipped": skipped}
+
+
+def test_a_peer_failing_in_data_generation_keeps_its_mapping_time():
+    """sPyNNaker's timer rows after a MemoryError in the data writer: (a) sums the mapping
+    algorithms (no reports, no virtual machine), (b) is unknown but at least (a) plus the
+    data generation until the failure; a failure before the tables exist is raised."""
+    from neurotwin.bench.peers_spynnaker import stage_times
+
+    rows = [
+        _timer("Mapping Stage", "Splitter partitioner", 3.5),
+        _timer("Mapping Stage", "Virtual machine generator", 4.2),
+        _timer("Mapping Stage", "Partitioner report", 0.1, "cfg off", work="Reporting"),
+        _timer("Mapping Stage", "Application Router", 147.5),
+        _timer("Mapping Stage", "Merged routing table generator", 13.9),
+        _timer("Loading Stage", "Pair compressor", 0.04, "Tables already small enough"),
+        _timer("Loading Stage", "SDRAM outgoing partition allocator", 0.2),
+        _timer("Loading Stage", "Graph data specification writer", 66.0, "MemoryError"),
+    ]
+    out = stage_times(rows, MemoryError("Unable to allocate"))
+    assert out["status"] == "partial" and "MemoryError" in out["reason"]
+    assert out["path_a_s"] == pytest.approx(3.5 + 147.5 + 13.9)
+    assert out["path_b_s"] is None
+    assert out["path_b_at_least_s"] == pytest.approx(3.5 + 147.5 + 13.9 + 0.2 + 66.0)
+    done = stage_times(rows[:-1])
+    assert done["status"] == "ok" and done["path_b_s"] == pytest.approx(165.1)
+    with pytest.raises(MemoryError):
+        stage_times(rows[:2], MemoryError("early"))
+    # the ratios: (a) from a partial run, (b) only bounded
+    ours = {"status": "ok", "path_a_s": 0.0165, "path_b_s": 0.033}
+    assert s2_mapping._ratio(ours, out, "path_a_s") == pytest.approx(0.0165 / 164.9)
+    assert s2_mapping._ratio(ours, out, "path_b_s") is None
+    assert s2_mapping._bound(ours, out) == pytest.approx(0.033 / 231.1)

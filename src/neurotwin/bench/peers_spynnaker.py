@@ -66,6 +66,8 @@ MAPPING = "Mapping Stage"
 MACHINE = "Virtual machine generator"
 DATA_GENERATION = ("SDRAM outgoing partition allocator", "Graph data specification writer")
 REPORT = "Reporting"
+ROUTING_TABLES = "Merged routing table generator"
+"""The last algorithm of path (a) in the mapping stage: once it has run, (a) is complete."""
 
 
 def _timings(root: str) -> list[dict[str, Any]]:
@@ -113,7 +115,11 @@ def run_spynnaker(n_neurons: int, fan_in: int, seed: int, workdir: str, width: i
                    receptor_type="excitatory")
     build_s = time.perf_counter() - start
     start = time.perf_counter()
-    sim.run(1.0)
+    failure: Exception | None = None
+    try:
+        sim.run(1.0)
+    except Exception as err:  # e.g. MemoryError while drawing the connections (path b)
+        failure = err
     run_wall_s = time.perf_counter() - start
     rows = _timings(workdir)
     cores = chips = None
@@ -126,28 +132,53 @@ def run_spynnaker(n_neurons: int, fan_in: int, seed: int, workdir: str, width: i
         chips = len({(p.x, p.y) for p in mine})
     except Exception:
         pass
-    sim.end()
+    try:
+        sim.end()
+    except Exception:
+        if failure is None:
+            raise
+    out = stage_times(rows, failure)
+    out.update(import_s=import_s, setup_s=setup_s, build_s=build_s, run_wall_s=run_wall_s,
+               cores=cores, chips=chips, algorithms=rows)
+    return out
+
+
+def stage_times(rows: list[dict[str, Any]], failure: Exception | None = None) -> dict[str, Any]:
+    """Paths (a) and (b) from sPyNNaker's timer rows (module doc), seconds.
+
+    If ``sim.run`` failed (``failure``) after the mapping stage had finished (its
+    routing tables were generated), the outcome is "partial": (a) is complete, (b) is not
+    (``path_b_s`` None), and ``path_b_at_least_s`` is (a) plus the data generation up to
+    the failure (FecTimer records the failing algorithm's time with the error as its skip
+    reason). A failure before that is raised again.
+    """
     mapping_s = _sum(rows, lambda r: r["category"] == MAPPING and r["work"] != REPORT
                      and r["algorithm"] != MACHINE)
     machine_s = _sum(rows, lambda r: r["algorithm"] == MACHINE)
     compress_s = _sum(rows, lambda r: "ompress" in r["algorithm"] and r["work"] != REPORT
                       and r["category"] != MAPPING)
     data_s = _sum(rows, lambda r: r["algorithm"] in DATA_GENERATION)
-    return {
-        "import_s": import_s,
-        "setup_s": setup_s,
-        "build_s": build_s,
-        "run_wall_s": run_wall_s,
+    out: dict[str, Any] = {
+        "status": "ok",
+        "reason": None,
         "mapping_s": mapping_s + compress_s,
         "compression_s": compress_s,
         "machine_s": machine_s,
         "data_generation_s": data_s,
         "path_a_s": mapping_s + compress_s,
         "path_b_s": mapping_s + compress_s + data_s,
-        "cores": cores,
-        "chips": chips,
-        "algorithms": rows,
     }
+    if failure is None:
+        return out
+    mapped = any(r["algorithm"] == ROUTING_TABLES and r["skipped"] is None for r in rows)
+    if not mapped:
+        raise failure
+    until = float(sum(r["time_s"] for r in rows if r["algorithm"] in DATA_GENERATION))
+    out.update(status="partial", path_b_s=None, data_generation_s=None,
+               path_b_at_least_s=mapping_s + compress_s + until,
+               reason=f"sim.run failed after the mapping stage: {type(failure).__name__}: "
+                      f"{failure}"[:600])
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -160,7 +191,6 @@ def main(argv: list[str]) -> int:
     try:
         out = run_spynnaker(job["n_neurons"], job["fan_in"], job["seed"], job["workdir"],
                             job["width"], job["height"])
-        out.update(status="ok", reason=None)
     except ImportError as err:
         out = {"status": "skipped", "reason": f"ImportError: {err}"}
     except Exception as err:
