@@ -1,6 +1,7 @@
 """The recurrent event engine: spike times against closed forms (tau_mem = 2 tau_syn) and a
-root-bracketed closed-form voltage, against the feed-forward engine (w_rec = 0) and the
-time-stepped ideal backend as dt -> 0, batching, and bad input."""
+root-bracketed closed-form voltage, against the feed-forward engine (w_rec = 0, and a
+delayed recurrent spike as a delayed input) and the time-stepped ideal backend as dt -> 0
+(zero and nonzero recurrent delay), batching, and bad input."""
 
 import math
 
@@ -11,6 +12,7 @@ from scipy.optimize import brentq
 
 import neurotwin as nt
 from neurotwin.dynamics.lif import exp_kernel_factor
+from neurotwin.engines import event_recurrent
 from neurotwin.engines.event import EventLIF, lif_layer_forward
 from neurotwin.engines.event_recurrent import recurrent_lif_forward
 from neurotwin.errors import ConfigError
@@ -104,13 +106,14 @@ def test_zero_recurrent_weights_give_the_feed_forward_layer():
     torch.testing.assert_close(rec.times, ff.times, atol=50 * TOL, rtol=0)
 
 
-def stepped_spikes(p, w_in, w_rec, source_times, dt, t_max):
-    """Spikes of the same network on the time-stepped ideal backend (numba kernel)."""
+def stepped_spikes(p, w_in, w_rec, source_times, dt, t_max, rec_delay=None):
+    """Spikes of the same network on the time-stepped ideal backend (numba kernel); the
+    recurrent projection has delay ``rec_delay`` (ms, a multiple of dt; None: dt)."""
     net = nt.Network(dt=dt)
     src = net.add(nt.SpikeSourceArray(source_times, label="in"))
     pop = net.add(nt.Population(w_in.shape[1], p.to_lif(v_rest=-65.0), label="rec"))
     net.connect(src, pop, w_in, receptor=None, delays=dt)
-    net.connect(pop, pop, w_rec, receptor=None, delays=dt)
+    net.connect(pop, pop, w_rec, receptor=None, delays=dt if rec_delay is None else rec_delay)
     net.record(pop, "spikes")
     return nt.simulate(net, t_max, backend="ideal").spikes(pop)
 
@@ -146,6 +149,111 @@ def test_converges_to_time_stepped_engine_as_dt_shrinks():
         errors.append(np.abs(e).max())
         assert errors[-1] < 50 * dt
     assert errors[1] < errors[0] / 5
+
+
+def test_recurrent_delay_converges_to_time_stepped_engine():
+    """Recurrent delay d = 1 ms (a multiple of both dt): the stepped engine lets a spike
+    stamped at the end of its step act d later, so each recurrent arrival is late by at
+    most dt (not 2 dt as at zero delay); counts agree and the error shrinks ~ dt."""
+    p = EventLIF(tau_mem=10.0, tau_syn=5.0, v_thresh=1.0, cm=1.0, tau_refrac=0.5)
+    w_in = np.array([[0.5, 0.0, 0.25, 0.1], [0.3, 0.2, 0.0, 0.1], [0.0, 0.4, 0.2, 0.1]])
+    w_rec = np.array(
+        [[0.0, 0.15, -0.1, 0.12], [0.1, 0.0, 0.15, -0.08], [-0.05, 0.1, 0.05, 0.1],
+         [0.08, -0.1, 0.1, 0.0]]
+    )  # fmt: skip
+    source_times = [[1.0, 6.0], [2.5, 9.0], [4.0, 4.5]]
+    t_max, d = 25.0, 1.0
+    flat = sorted((t, k) for k, ts in enumerate(source_times) for t in ts)
+    times = torch.tensor([[t for t, _ in flat]], dtype=F64)
+    ids = torch.tensor([[k for _, k in flat]])
+    undelayed = recurrent_lif_forward(times, ids, torch.tensor(w_in), torch.tensor(w_rec), p,
+                                      t_max, delay=0.01)  # fmt: skip
+    errors = []
+    for dt in (0.01, 0.001):
+        exact = recurrent_lif_forward(times, ids, torch.tensor(w_in), torch.tensor(w_rec), p,
+                                      t_max, delay=dt, rec_delay=d)  # fmt: skip
+        n_exact = int(torch.isfinite(exact.times).sum())
+        t_step, id_step = stepped_spikes(p, w_in, w_rec, source_times, dt, t_max, rec_delay=d)
+        assert n_exact >= 10 and t_step.size == n_exact
+        err = []
+        for n in range(w_in.shape[1]):
+            ref = exact.times[exact.ids == n].numpy()
+            got = t_step[id_step == n]
+            assert got.size == ref.size
+            err.append(got - ref)
+        errors.append(np.abs(np.concatenate(err)).max())
+        assert errors[-1] < 50 * dt
+    assert errors[1] < errors[0] / 5
+    # the delay matters: without it the network fires 26 spikes, with it 24
+    assert int(torch.isfinite(undelayed.times).sum()) == n_exact + 2
+
+
+def _both_paths(monkeypatch, *args, **kw):
+    """recurrent_lif_forward on the compiled kernel and on the torch maps."""
+    compiled = recurrent_lif_forward(*args, **kw)
+    with monkeypatch.context() as m:
+        m.setattr(event_recurrent, "compiled_path", lambda w: False)
+        maps = recurrent_lif_forward(*args, **kw)
+    return compiled, maps
+
+
+def test_zero_rec_delay_is_the_default(monkeypatch):
+    p = EventLIF(tau_mem=20.0, tau_syn=5.0, v_thresh=1.0, v_reset=-0.2)
+    gen = torch.Generator().manual_seed(11)
+    times = torch.sort(10.0 * torch.rand(2, 6, generator=gen, dtype=F64), dim=1).values
+    ids = torch.randint(0, 3, (2, 6), generator=gen)
+    w_in = 0.3 + 0.3 * torch.randn(3, 5, generator=gen, dtype=F64)
+    w_rec = 0.15 * torch.randn(5, 5, generator=gen, dtype=F64)
+    plain = _both_paths(monkeypatch, times, ids, w_in, w_rec, p, 20.0)
+    for zero in (0.0, torch.tensor(0.0, dtype=F64)):
+        explicit = _both_paths(monkeypatch, times, ids, w_in, w_rec, p, 20.0, rec_delay=zero)
+        for a, b in zip(plain, explicit, strict=True):
+            assert torch.equal(a.ids, b.ids) and torch.equal(a.times, b.times)
+    assert int(torch.isfinite(plain[0].times).sum()) >= 10
+    delayed = recurrent_lif_forward(times, ids, w_in, w_rec, p, 20.0, rec_delay=0.5)
+    assert not torch.equal(delayed.times, plain[0].times)
+
+
+@pytest.mark.parametrize("d", [0.0, 1.5, 7.25, 40.0])
+def test_delayed_recurrent_spike_acts_as_a_delayed_input(monkeypatch, d):
+    """Neuron 0 fires at t0 from one input; each of its spikes reaches itself (w_rec[0, 0])
+    and neuron 1 (w_rec[0, 1], no input of its own) d later, if before t_max. So neuron 0
+    is a feed-forward neuron with inputs w at t_in and w_rec[0, 0] at t0 + d, and neuron 1
+    one with inputs w_rec[0, 1] at each spike of neuron 0 plus d (two spikes each at most).
+    At d = 40 ms the arrivals lie after t_max and nothing follows the first spike."""
+    p = EventLIF(tau_mem=20.0, tau_syn=10.0, v_thresh=1.0, cm=2.0)
+    w, u, w00, t_in, t_max = 0.45, 0.6, 0.5, 2.0, 40.0
+
+    def feed_forward(times, weights):
+        keep = [k for k, t in enumerate(times) if t <= t_max]
+        out = lif_layer_forward(torch.tensor([[times[k] for k in keep]], dtype=F64),
+                                torch.tensor([keep], dtype=torch.long),
+                                torch.tensor(weights, dtype=F64)[:, None],
+                                p, t_max, max_spikes=2)  # fmt: skip
+        return out.times[0].tolist()
+
+    t0 = feed_forward([t_in], [w])[0]
+    spikes_0 = feed_forward([t_in, t0 + d], [w, w00])
+    spikes_1 = feed_forward([t + d for t in spikes_0], [u] * len(spikes_0))
+    expect = sorted([(t, 0) for t in spikes_0] + [(t, 1) for t in spikes_1])
+    assert len(expect) == (1 if d == 40.0 else 4)  # neuron 0 fires again, neuron 1 twice
+    runs = _both_paths(monkeypatch, torch.tensor([[t_in]], dtype=F64), torch.tensor([[0]]),
+                       torch.tensor([[w, 0.0]], dtype=F64),
+                       torch.tensor([[w00, u], [0.0, 0.0]], dtype=F64), p, t_max,
+                       max_spikes=2, rec_delay=d, xtol=1e-13)  # fmt: skip
+    for out in runs:
+        assert out.ids[0].tolist() == [k for _, k in expect]
+        np.testing.assert_allclose(out.times[0].numpy(), [t for t, _ in expect], atol=TOL,
+                                   rtol=0)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "rec_delay", [-0.5, math.nan, math.inf, [0.5, 1.0], torch.tensor([0.5, 1.0]), True, "1"]
+)
+def test_bad_rec_delay_names_the_limit(rec_delay):
+    with pytest.raises(ConfigError, match=r"rec_delay.*>= 0"):
+        run([[1.0]], [[0]], [[0.5, 0.5]], [[0.0, 0.1], [0.1, 0.0]], EventLIF(), 10.0,
+            rec_delay=rec_delay)  # fmt: skip
 
 
 def test_batch_equals_samples_run_one_by_one():

@@ -6,31 +6,44 @@ nF)::
     dv_j/dt = -v_j / tau_mem + i_j / cm
     di_j/dt = -i_j / tau_syn
     input spike of source m arriving at s:      i_j += w_in[m, j]        (all j)
-    v_n >= v_thresh at t  ->  spike of n at t:  v_n <- v_reset,  i_j += w_rec[n, j]  (all j)
+    v_n >= v_thresh at t  ->  spike of n at t:  v_n <- v_reset
+                              at t + rec_delay: i_j += w_rec[n, j]       (all j, if <= t_max)
 
-*Zero recurrent delay.* An output spike of neuron n at t adds the row ``w_rec[n, :]`` to
-every current at the same time t (the diagonal ``w_rec[n, n]`` is a self-connection).
-A current jump leaves v continuous, so the spike acts on the membranes only after t:
-the dynamics stay well posed, a neuron cannot make another fire at the very instant it
-fires, and a neuron's consecutive spikes are separated (v must climb from v_reset again). Input
-spikes act at ``time + delay`` (one delay for all inputs).
+*Recurrent delay.* One delay ``rec_delay`` (ms, >= 0) for all recurrent connections: an
+output spike of neuron n at t adds the row ``w_rec[n, :]`` (the diagonal ``w_rec[n, n]`` is
+a self-connection) to every current at t + rec_delay, if that is <= t_max (later arrivals
+are dropped). At rec_delay = 0 the row is added at the spike time itself: a current jump
+leaves v continuous, so the spike acts on the membranes only after t, the dynamics stay
+well posed, a neuron cannot make another fire at the very instant it fires, and a neuron's
+consecutive spikes are separated (v must climb from v_reset again). Input spikes act at
+``time + delay`` (one delay for all inputs).
+
+*Order of simultaneous events.* At one time, threshold crossings come first (the spikes,
+and at rec_delay = 0 their rows, in neuron index order: a neuron crossing at the same time
+as a lower-indexed one reads a current that holds that one's row), then input arrivals,
+then recurrent arrivals (rec_delay > 0) in the order of their spikes. A crossing at an
+arrival's time is thus not affected by the arrival (as in the feed-forward engine). Spike
+times do not depend on the order (jumps of the current leave v continuous); it fixes which
+current is recorded at such a tie and which one-sided derivative the adjoint takes.
 
 *Algorithm.* Unlike the feed-forward layer, neurons interact, so their spikes must be
 taken in time order. Per sample, each round takes the sample's earliest event: the
-earliest threshold crossing over all its neurons before the next input arrival
+earliest threshold crossing over all its neurons before the next arrival
 (:func:`~neurotwin.engines.event.next_crossing`, searched in (now, arrival]), or, if there
-is none, the arrival itself. A crossing resets the neuron(s) that cross at that time
+is none, the arrival itself. The next arrival is the earlier of the next input and the next
+pending recurrent arrival (rec_delay > 0): the delay is the same for all connections, so
+the pending arrivals of a sample form a queue in the order of their spikes (a FIFO, no
+sorting). A crossing resets the neuron(s) that cross at that time
 (:func:`~neurotwin.engines.event.spike_jump`), flows the sample's other neurons to it
-(:func:`~neurotwin.engines.event.flow`) and adds their recurrent rows
-(:func:`~neurotwin.engines.event.input_jump`); an arrival flows all neurons to it and adds
-its input row. A crossing at exactly an arrival's time comes first (as in the feed-forward
-engine). Neurons crossing at exactly the same time fire in the same round (the jumps
-commute, and none of them changes another's v at that time). The rounds are vectorised
-over the batch: every sample advances by its own earliest event, so a batch needs as many
-rounds as its busiest sample has events (inputs plus output spikes). Each round searches
-all neurons of the samples still running, since every event changes every current.
-Refractoriness is exact as in the feed-forward engine (v held at v_reset, currents still
-jump).
+(:func:`~neurotwin.engines.event.flow`) and, at rec_delay = 0, adds their recurrent rows
+(:func:`~neurotwin.engines.event.input_jump`), else queues their arrivals; an arrival flows
+all neurons to it and adds its input row or recurrent row. Neurons crossing at exactly the
+same time fire in the same round (the jumps commute, and none of them changes another's v
+at that time). The rounds are vectorised over the batch: every sample advances by its own
+earliest event, so a batch needs as many rounds as its busiest sample has events (inputs,
+output spikes and recurrent arrivals). Each round searches all neurons of the samples still
+running, since every event changes every current. Refractoriness is exact as in the
+feed-forward engine (v held at v_reset, currents still jump).
 
 On CPU in float64 (:func:`~neurotwin.engines.event.compiled_path`) the same algorithm runs
 compiled, one sample at a time (:mod:`neurotwin.engines.event_recurrent_kernel`,
@@ -40,6 +53,7 @@ EventProp; other devices and dtypes run the torch maps.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -62,7 +76,12 @@ from neurotwin.engines.event import (
 )
 from neurotwin.errors import ConfigError, check_finite
 
-__all__ = ["check_recurrent_weights", "recurrent_kernel", "recurrent_lif_forward"]
+__all__ = [
+    "check_rec_delay",
+    "check_recurrent_weights",
+    "recurrent_kernel",
+    "recurrent_lif_forward",
+]
 
 
 def check_recurrent_weights(w_rec: Any, w_in: torch.Tensor) -> torch.Tensor:
@@ -85,6 +104,28 @@ def check_recurrent_weights(w_rec: Any, w_in: torch.Tensor) -> torch.Tensor:
     return w.to(dtype=w_in.dtype, device=w_in.device)
 
 
+def check_rec_delay(rec_delay: Any) -> float:
+    """Validate the recurrent delay (ms): one finite scalar >= 0 (a Python or numpy number,
+    or a tensor with one element); return it as a float.
+
+    Raises
+    ------
+    ConfigError
+        ``rec_delay`` not a scalar (e.g. one value per connection), NaN, infinite or < 0.
+    """
+    value = rec_delay.detach().cpu() if isinstance(rec_delay, torch.Tensor) else rec_delay
+    arr = np.asarray(value)
+    if isinstance(value, bool) or arr.size != 1 or not np.issubdtype(arr.dtype, np.number):
+        raise ConfigError(
+            f"rec_delay must be one number >= 0 ms (one delay for all recurrent "
+            f"connections), got {value!r}"
+        )
+    delay = float(arr.reshape(()))
+    if not (math.isfinite(delay) and delay >= 0.0):
+        raise ConfigError(f"rec_delay must be finite and >= 0 ms, got {delay!r}")
+    return delay
+
+
 def recurrent_lif_forward(
     input_times: Any,
     input_ids: Any,
@@ -95,6 +136,7 @@ def recurrent_lif_forward(
     *,
     max_spikes: int | None = None,
     delay: float = 0.0,
+    rec_delay: float = 0.0,
     xtol: float = 1e-10,
 ) -> Spikes:
     """Exact spikes of a recurrent LIF layer driven by a batch of input spikes.
@@ -109,8 +151,8 @@ def recurrent_lif_forward(
         Signed input weights, nA, shape (n_in, n). Their dtype (float64 for spike times
         exact to ``xtol``) and device are those of the computation and output.
     w_rec
-        Signed recurrent weights, nA, shape (n, n): row n is added to all currents when
-        neuron n spikes, with zero delay (the diagonal is a self-connection).
+        Signed recurrent weights, nA, shape (n, n): row n is added to all currents
+        ``rec_delay`` after neuron n spikes (the diagonal is a self-connection).
     params
         Neuron parameters shared by the layer; every neuron starts at rest at 0 ms.
     t_max
@@ -120,8 +162,10 @@ def recurrent_lif_forward(
         At most this many spikes per neuron and sample (a neuron that reached it no longer
         fires, but still receives input); None: no limit.
     delay
-        Axonal delay of the inputs, ms (>= 0): input spikes act at time + delay. The
-        recurrent connections have no delay.
+        Axonal delay of the inputs, ms (>= 0): input spikes act at time + delay.
+    rec_delay
+        Delay of all recurrent connections, ms (finite, >= 0): a spike at t acts at
+        t + rec_delay if that is <= t_max. 0: at the spike itself.
     xtol
         Spike-time tolerance, ms: each returned time lies within ``xtol`` after the exact
         crossing, up to rounding (n spikes in a chain accumulate at most about n xtol).
@@ -136,7 +180,7 @@ def recurrent_lif_forward(
     ------
     ConfigError
         Bad shapes, NaN or negative times, unsorted rows, ids out of range, t_max <= 0,
-        ``w_rec`` not (n, n) or not finite ...
+        ``w_rec`` not (n, n) or not finite, ``rec_delay`` not one number >= 0 ...
     """
     if not isinstance(params, EventLIF):
         raise ConfigError(
@@ -145,11 +189,14 @@ def recurrent_lif_forward(
         )
     times, ids, w = check_spike_inputs(input_times, input_ids, w_in, t_max, max_spikes, delay)
     w_r = check_recurrent_weights(w_rec, w)
+    d_rec = check_rec_delay(rec_delay)
     if compiled_path(w):
-        return recurrent_kernel(times + delay, ids, w, w_r, params, t_max, max_spikes, xtol)[0]
+        return recurrent_kernel(
+            times + delay, ids, w, w_r, params, t_max, max_spikes, xtol, d_rec
+        )[0]
     with torch.no_grad():
         return _run(times, ids, w.detach(), w_r.detach(), params, float(t_max),
-                    max_spikes, delay, xtol)  # fmt: skip
+                    max_spikes, delay, d_rec, xtol)  # fmt: skip
 
 
 def recurrent_kernel(
@@ -161,14 +208,15 @@ def recurrent_kernel(
     t_max: float,
     max_spikes: int | None,
     xtol: float,
+    rec_delay: float = 0.0,
 ) -> tuple[Spikes, torch.Tensor]:
     """A recurrent layer on the compiled CPU kernel: its spikes and the synaptic current of
     the spiking neuron just before each spike, before its own recurrent jump (nA,
     (B, K_out), 0 at padding).
 
     ``arrive`` = input times + delay (ms, ascending per row, ``+inf`` padded), ``ids``,
-    ``w_in`` and ``w_rec`` as :func:`recurrent_lif_forward` takes them, already validated;
-    CPU float64 tensors (:func:`~neurotwin.engines.event.compiled_path`).
+    ``w_in``, ``w_rec`` and ``rec_delay`` (ms) as :func:`recurrent_lif_forward` takes them,
+    already validated; CPU float64 tensors (:func:`~neurotwin.engines.event.compiled_path`).
     """
     times, out_ids, current = event_recurrent_kernel.recurrent_forward(
         np.ascontiguousarray(arrive.detach().numpy()),
@@ -177,6 +225,7 @@ def recurrent_kernel(
         np.ascontiguousarray(w_rec.detach().numpy()),
         float(t_max), params.tau_mem, params.tau_syn, params.cm, params.v_thresh,
         params.v_reset, params.tau_refrac, kernel_peak(params), float(xtol), max_spikes,
+        float(rec_delay),
     )
     return (
         Spikes(torch.from_numpy(times), torch.from_numpy(out_ids)),
@@ -193,6 +242,7 @@ def _run(
     t_max: float,
     max_spikes: int | None,
     delay: float,
+    rec_delay: float,
     xtol: float,
 ) -> Spikes:
     """The event loop of :func:`recurrent_lif_forward` on validated tensors."""
@@ -208,28 +258,64 @@ def _run(
     # rows are ascending with padding last, so the inputs that act form a prefix of each row
     n_inputs = ((source != PAD_ID) & (arrive <= t_max)).sum(dim=1)
     pointer = torch.zeros(batch, dtype=torch.long, device=device)
+    # pending recurrent arrivals (rec_delay > 0): per sample a FIFO of spike times and
+    # neurons, [head, tail); the spare last column keeps queue[head] readable
+    queue_t = torch.full((batch, 1), math.inf, dtype=dtype, device=device)
+    queue_id = torch.zeros((batch, 1), dtype=torch.long, device=device)
+    head = torch.zeros(batch, dtype=torch.long, device=device)
+    tail = torch.zeros(batch, dtype=torch.long, device=device)
     running = torch.full((batch,), n > 0, dtype=torch.bool, device=device)
     rows = torch.arange(batch, device=device)
     while bool(running.any()):
         has_input = pointer < n_inputs
         t_input = torch.where(has_input, arrive[rows, pointer], t_max)
+        t_queued = queue_t[rows, head] + rec_delay
+        has_rec = (head < tail) & (t_queued <= t_max)
+        t_next = torch.minimum(t_input, torch.where(has_rec, t_queued, t_max))
         active = running[:, None].expand(batch, n)
         if max_spikes is not None:
             active = active & (counts < max_spikes)
-        t_cross = next_crossing(state, t_input[:, None], p, active, xtol)
+        t_cross = next_crossing(state, t_next[:, None], p, active, xtol)
         t_first = t_cross.min(dim=1).values
         fires = torch.isfinite(t_first)
-        takes = running & ~fires & has_input
-        running = fires | takes
+        # at one time: crossings, then inputs, then recurrent arrivals
+        takes = running & ~fires & has_input & (t_input <= t_next)
+        receives = running & ~fires & has_rec & ~takes
+        running = fires | takes | receives
         fired = (t_cross == t_first[:, None]) & fires[:, None]
         b, nrn = fired.nonzero(as_tuple=True)
         if b.numel():
             emitted.append((b, nrn, t_cross[b, nrn]))
             counts += fired
         state = spike_jump(state, fired, t_cross, p)
-        t_to = torch.where(fires, t_first, torch.where(takes, t_input, state.t.amax(dim=1)))
+        t_to = torch.where(fires, t_first, torch.where(takes | receives, t_next,
+                                                       state.t.amax(dim=1)))  # fmt: skip
         state = flow(state, t_to[:, None], p)
         feed = w_in[source[rows, pointer].clamp(min=0)] * takes[:, None]
-        state = input_jump(state, fired.to(dtype) @ w_rec + feed)
+        if rec_delay == 0.0:
+            state = input_jump(state, fired.to(dtype) @ w_rec + feed)
+        else:
+            arrival = w_rec[queue_id[rows, head]] * receives[:, None]
+            state = input_jump(state, feed + arrival)
+            head = head + receives
+            if b.numel():  # queue the new spikes, per sample in neuron index order
+                slot = tail[b] + (fired.cumsum(dim=1) - 1)[b, nrn]
+                tail = tail + fired.sum(dim=1)
+                if int(tail.max()) >= queue_t.shape[1]:
+                    queue_t, queue_id = _grow_queue(queue_t, queue_id, int(tail.max()) + 1)
+                queue_t[b, slot] = t_cross[b, nrn]
+                queue_id[b, slot] = nrn
         pointer = pointer + takes
     return collect_spikes(emitted, batch, dtype, device)
+
+
+def _grow_queue(
+    queue_t: torch.Tensor, queue_id: torch.Tensor, needed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pending-arrival queue (B, capacity) widened to at least ``needed`` columns
+    (doubling), new slots ``+inf`` / 0."""
+    batch, size = queue_t.shape
+    extra = max(needed - size, size)
+    more_t = torch.full((batch, extra), math.inf, dtype=queue_t.dtype, device=queue_t.device)
+    more_id = torch.zeros((batch, extra), dtype=queue_id.dtype, device=queue_id.device)
+    return torch.cat([queue_t, more_t], dim=1), torch.cat([queue_id, more_id], dim=1)

@@ -2,7 +2,10 @@ r"""Compiled CPU kernel of the recurrent event layer (numba), one sample at a ti
 
 The neurons of a sample interact through ``w_rec``, so a sample is simulated as a whole:
 each round takes the sample's earliest event, either the earliest threshold crossing over
-all neurons before the next input arrival or else the arrival itself. This is
+all neurons before the next arrival or else the arrival itself, the next arrival being the
+earlier of the next input and the next pending recurrent arrival (spike time + rec_delay;
+with one delay for all connections the pending arrivals are a FIFO queue in spike order).
+At one time: crossings, then inputs, then recurrent arrivals. This is
 :func:`neurotwin.engines.event_recurrent.recurrent_lif_forward`'s algorithm with the
 scalar arithmetic of :mod:`neurotwin.engines.event_kernel` (free evolution with the
 overflow-free kernel factor, :func:`~neurotwin.engines.event_kernel.next_crossing_scalar`),
@@ -12,7 +15,10 @@ so the two paths give the same spikes up to rounding (tested). Samples are indep
 flowing them to the next event needs exp(-dt / tau_mem), exp(-dt / tau_syn) and K(dt)
 once per event, not per neuron (a refractory neuron flows on its own). The threshold search
 is lazy: each neuron holds either its next crossing before the next arrival (an absolute
-time, which flowing does not move) or a lower bound of it. A neuron whose current jumped
+time, which flowing does not move) or a lower bound of it. The horizon (the next arrival)
+only grows after an arrival, when every neuron is bounded afresh; a spike that queues an
+arrival can only shrink it, and what was found for a longer horizon still holds for a
+shorter one. A neuron whose current jumped
 gets the bound v(s) <= max(v, 0) + i s / cm (K(s) <= s), i.e. no crossing before
 (v_thresh - max(v, 0)) cm / i, or "none" by the engine's reach bound; an inhibitory jump
 only delays a crossing, so a known crossing stays a bound and a known "none" stays
@@ -23,10 +29,10 @@ get the exact crossing (:func:`~neurotwin.engines.event_kernel.next_crossing_sca
 In a busy layer that is about one solve per round, not one per neuron.
 
 *Simultaneous crossings.* Neurons whose cached crossings are equal to the earliest one fire
-in the same round, in index order: each one's current is read (it includes the recurrent
-jumps of the lower-indexed neurons of the round, as the merged-event replay of
-``eventprop/forward/recurrent.py`` has it), then it is reset and its row is added. The
-spikes come out in time order, ties by neuron index.
+in the same round, in index order: each one's current is read (at rec_delay = 0 it includes
+the recurrent jumps of the lower-indexed neurons of the round, as the merged-event replay of
+``eventprop/forward/recurrent.py`` has it), then it is reset and its row is added (or, at
+rec_delay > 0, queued). The spikes come out in time order, ties by neuron index.
 """
 
 from __future__ import annotations
@@ -152,10 +158,20 @@ def _grow(buf_t: np.ndarray, buf_id: np.ndarray, buf_i: np.ndarray) -> tuple[
 
 
 @numba.njit(cache=True)
+def _grow_queue(queue_t: np.ndarray, queue_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    size = 2 * queue_t.shape[0]
+    new_t = np.empty(size)
+    new_id = np.empty(size, dtype=np.int64)
+    new_t[: queue_t.shape[0]] = queue_t
+    new_id[: queue_t.shape[0]] = queue_id
+    return new_t, new_id
+
+
+@numba.njit(cache=True)
 def _forward(
     arrive: np.ndarray, ids: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray, t_max: float,
     tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
-    tau_refrac: float, k_peak: float, xtol: float, max_spikes: int,
+    tau_refrac: float, k_peak: float, xtol: float, max_spikes: int, rec_delay: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     batch, k_in = arrive.shape
     n = w_in.shape[1]
@@ -174,6 +190,8 @@ def _forward(
     buf_t = np.empty(_FIRST_CAPACITY)
     buf_id = np.empty(_FIRST_CAPACITY, dtype=np.int64)
     buf_i = np.empty(_FIRST_CAPACITY)
+    queue_t = np.empty(_FIRST_CAPACITY)  # pending recurrent arrivals: spike times, neurons
+    queue_id = np.empty(_FIRST_CAPACITY, dtype=np.int64)
     first = np.zeros(batch + 1, dtype=np.int64)  # sample b's spikes: first[b]:first[b + 1]
     pos = 0
     for b in range(batch):
@@ -190,8 +208,12 @@ def _forward(
         jump[:] = 0.0
         t = 0.0
         pointer = 0
+        head = tail = 0  # the sample's queue: queue_t[head:tail]
         while True:
-            t_input = arrive[b, pointer] if pointer < n_valid else t_max
+            t_ext = arrive[b, pointer] if pointer < n_valid else t_max
+            t_rec = queue_t[head] + rec_delay if head < tail else math.inf
+            has_rec = t_rec <= t_max  # later arrivals are dropped
+            t_input = t_rec if has_rec and t_rec < t_ext else t_ext  # the next arrival
             # earliest event: the exact crossings, then each bound that might beat them
             t_first = t_input
             fires = False
@@ -261,6 +283,13 @@ def _forward(
                     exact[nrn] = False  # fresh bound below
                     cross[nrn] = -math.inf
                     changed[nrn] = True
+                    if rec_delay > 0.0:
+                        if tail == queue_t.shape[0]:
+                            queue_t, queue_id = _grow_queue(queue_t, queue_id)
+                        queue_t[tail] = t
+                        queue_id[tail] = nrn
+                        tail += 1
+                        continue
                     row = w_rec[nrn]
                     for j in range(n):
                         if row[j] != 0.0:
@@ -283,14 +312,20 @@ def _forward(
                             bound = max(bound, cross[j])  # inhibition only delays it
                         cross[j], exact[j] = bound, is_exact
                     jump[j] = 0.0
-            elif pointer < n_valid:
+            elif pointer < n_valid or has_rec:
                 _flow_all(v, i, free_at, t, t_input, tau_mem, tau_syn, cm, tau_long, rate)
                 t = t_input
-                row = w_in[ids[b, pointer]]
+                if pointer < n_valid and t_ext <= t_rec:  # an input before a recurrent arrival
+                    row = w_in[ids[b, pointer]]
+                    pointer += 1
+                else:
+                    row = w_rec[queue_id[head]]
+                    head += 1
                 for j in range(n):
                     i[j] += row[j]
-                pointer += 1
                 t_end = arrive[b, pointer] if pointer < n_valid else t_max
+                if head < tail:
+                    t_end = min(t_end, queue_t[head] + rec_delay)
                 for j in range(n):
                     if count[j] >= max_spikes:
                         cross[j], exact[j] = math.inf, True
@@ -330,6 +365,7 @@ def recurrent_forward(
     k_peak: float,
     xtol: float,
     max_spikes: int | None,
+    rec_delay: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Output spikes of a recurrent LIF layer, and the current at each spike.
 
@@ -343,8 +379,8 @@ def recurrent_forward(
     w_in
         Signed input weights, nA, float64 (n_in, n).
     w_rec
-        Signed recurrent weights, nA, float64 (n, n): row n is added to all currents when
-        neuron n spikes (zero delay).
+        Signed recurrent weights, nA, float64 (n, n): row n is added to all currents
+        ``rec_delay`` after neuron n spikes.
     t_max
         End of the simulation, ms.
     tau_mem, tau_syn, cm, v_thresh, v_reset, tau_refrac
@@ -355,6 +391,9 @@ def recurrent_forward(
         Spike-time tolerance, ms.
     max_spikes
         Spikes per neuron and sample at most; None: unbounded.
+    rec_delay
+        Delay of the recurrent connections, ms (>= 0, validated by the caller): a spike at
+        t acts at t + rec_delay if that is <= t_max.
 
     Returns
     -------
@@ -366,5 +405,5 @@ def recurrent_forward(
     limit = np.iinfo(np.int64).max if max_spikes is None else int(max_spikes)
     return _forward(
         arrive, ids, w_in, w_rec, float(t_max), tau_mem, tau_syn, cm, v_thresh, v_reset,
-        tau_refrac, k_peak, xtol, limit,
+        tau_refrac, k_peak, xtol, limit, float(rec_delay),
     )

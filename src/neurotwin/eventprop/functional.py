@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from neurotwin.engines.event import EventLIF, Spikes, compiled_path
+from neurotwin.engines.event_recurrent import check_rec_delay
 from neurotwin.errors import ConfigError, check_positive
 from neurotwin.eventprop.adjoint.kernel import layer_backward, recurrent_backward
 from neurotwin.eventprop.adjoint.layer import lif_layer_backward
@@ -21,7 +22,7 @@ from neurotwin.eventprop.adjoint.recurrent import recurrent_lif_backward
 from neurotwin.eventprop.forward.events import merge_events
 from neurotwin.eventprop.forward.layer import check_eventprop_params, lif_layer_record
 from neurotwin.eventprop.forward.readout import li_vmax
-from neurotwin.eventprop.forward.recurrent import recurrent_lif_record
+from neurotwin.eventprop.forward.recurrent import recurrent_events, recurrent_lif_record
 
 __all__ = [
     "LIFLayerFunction",
@@ -168,11 +169,12 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
     """Autograd node of one recurrent layer: forward by the recurrent event engine, backward
     by its adjoint (``adjoint/recurrent.py``).
 
-    ``apply(input_times, w_in, w_rec, input_ids, params, t_max, max_spikes, delay, xtol,
-    min_slope)`` returns (output times, output ids); only the times carry gradients, with
-    respect to the input times, ``w_in`` and ``w_rec``. Saved for the backward pass: the
-    input arrivals, the output spikes and the current at each output spike. Both halves run
-    compiled on CPU in float64 (:mod:`neurotwin.engines.event_recurrent_kernel`,
+    ``apply(input_times, w_in, w_rec, rec_delay, input_ids, params, t_max, max_spikes, delay,
+    xtol, min_slope)`` returns (output times, output ids); only the times carry gradients,
+    with respect to the input times, ``w_in``, ``w_rec`` and ``rec_delay`` (a 0-d tensor,
+    ms). Saved for the backward pass: the input arrivals, the output spikes and the current
+    at each output spike. Both halves run compiled on CPU in float64
+    (:mod:`neurotwin.engines.event_recurrent_kernel`,
     :func:`~neurotwin.eventprop.adjoint.kernel.recurrent_backward`), else the torch maps.
     """
 
@@ -182,6 +184,7 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
         input_times: torch.Tensor,
         w_in: torch.Tensor,
         w_rec: torch.Tensor,
+        rec_delay: torch.Tensor,
         input_ids: torch.Tensor,
         params: EventLIF,
         t_max: float,
@@ -190,9 +193,10 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
         xtol: float,
         min_slope: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        d_rec = check_rec_delay(rec_delay)
         record = recurrent_lif_record(
             input_times.detach(), input_ids, w_in.detach(), w_rec.detach(), params, t_max,
-            max_spikes=max_spikes, delay=delay, xtol=xtol,
+            max_spikes=max_spikes, delay=delay, rec_delay=d_rec, xtol=xtol,
         )
         ctx.save_for_backward(
             record.arrive, record.input_ids, record.spikes.times, record.spikes.ids,
@@ -200,6 +204,7 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
         )
         ctx.params, ctx.t_max, ctx.k_in = params, float(t_max), input_times.shape[1]
         ctx.min_slope = float(min_slope)
+        ctx.rec_delay, ctx.delay_dtype, ctx.delay_device = d_rec, rec_delay.dtype, rec_delay.device
         ctx.mark_non_differentiable(record.spikes.ids)
         return record.spikes.times, record.spikes.ids
 
@@ -210,28 +215,33 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
         arrive, input_ids, out_times, out_ids, current, w_in, w_rec = ctx.saved_tensors
         none = (None,) * 7
         if grad_times is None:
-            return (None, None, None, *none)
+            return (None, None, None, None, *none)
         # padding (+inf) carries no gradient; a loss that touched it could leave NaN there
         grad = torch.nan_to_num(grad_times, nan=0.0, posinf=0.0, neginf=0.0)
         grad = torch.where(torch.isfinite(out_times), grad, 0.0)
         w, w_r, p = w_in.detach(), w_rec.detach(), ctx.params
         if compiled_path(w):
-            grads = recurrent_backward(
+            *arrays, grad_d = recurrent_backward(
                 arrive.numpy(), input_ids.numpy(), w.contiguous().numpy(),
                 w_r.contiguous().numpy(), out_times.numpy(), out_ids.numpy(), current.numpy(),
                 grad.contiguous().numpy(), ctx.t_max, p.tau_mem, p.tau_syn, p.cm, p.v_thresh,
-                p.v_reset, ctx.min_slope,
+                p.v_reset, ctx.min_slope, ctx.rec_delay,
             )
-            grad_w_in, grad_w_rec, grad_in = (torch.from_numpy(g) for g in grads)
+            grad_w_in, grad_w_rec, grad_in = (torch.from_numpy(g) for g in arrays)
+            grad_delay = torch.tensor(grad_d, dtype=torch.float64)
         else:
-            events = merge_events(arrive, input_ids, out_times, out_ids, ctx.t_max)
-            grad_w_in, grad_w_rec, grad_in = recurrent_lif_backward(
-                events, current, grad, w, w_r, p, ctx.t_max, ctx.k_in, ctx.min_slope
+            events = recurrent_events(arrive, input_ids, Spikes(out_times, out_ids), ctx.t_max,
+                                      w.shape[0], ctx.rec_delay)  # fmt: skip
+            grad_w_in, grad_w_rec, grad_in, grad_delay = recurrent_lif_backward(
+                events, current, grad, w, w_r, p, ctx.t_max, ctx.k_in, ctx.min_slope,
+                ctx.rec_delay,
             )
         return (
             grad_in if ctx.needs_input_grad[0] else None,
             grad_w_in if ctx.needs_input_grad[1] else None,
             grad_w_rec if ctx.needs_input_grad[2] else None,
+            grad_delay.to(dtype=ctx.delay_dtype, device=ctx.delay_device)
+            if ctx.needs_input_grad[3] else None,
             *none,
         )
 
@@ -246,13 +256,15 @@ def recurrent_lif_layer(
     *,
     max_spikes: int | None = None,
     delay: float = 0.0,
+    rec_delay: float | torch.Tensor = 0.0,
     xtol: float = 1e-10,
     min_slope: float = 0.0,
 ) -> Spikes:
     """Exact output spikes of a recurrent LIF layer, differentiable by EventProp.
 
     The forward is :func:`neurotwin.engines.event_recurrent.recurrent_lif_forward`: an
-    output spike of neuron n at t adds ``w_rec[n, :]`` to all currents at t (zero delay).
+    output spike of neuron n at t adds ``w_rec[n, :]`` to all currents at t + ``rec_delay``
+    (if <= t_max).
 
     Parameters
     ----------
@@ -273,7 +285,10 @@ def recurrent_lif_layer(
     max_spikes
         At most this many spikes per neuron and sample; None: no limit.
     delay
-        Delay of every input, ms (>= 0); the recurrent connections have none.
+        Delay of every input, ms (>= 0).
+    rec_delay
+        Delay of all recurrent connections, ms (finite, >= 0): a number, or a tensor with
+        one element, which then gets dL/d(rec_delay) (at 0: the derivative from the right).
     xtol
         Spike-time tolerance of the forward solver, ms.
     min_slope
@@ -289,7 +304,7 @@ def recurrent_lif_layer(
     ConfigError
         Bad shapes (``w_rec`` not (n, n)), NaN or negative times, unsorted rows, ids out of
         range, weights not float tensors of one dtype and device, ``tau_refrac`` != 0,
-        negative ``min_slope``.
+        negative ``min_slope``, ``rec_delay`` not one number >= 0.
     """
     check_eventprop_params(params)
     check_positive("min_slope", min_slope, "mV/ms", allow_zero=True)
@@ -304,7 +319,12 @@ def recurrent_lif_layer(
     times = input_times if isinstance(input_times, torch.Tensor) else torch.as_tensor(input_times)
     times = times.to(dtype=w_in.dtype, device=w_in.device)
     ids = torch.as_tensor(input_ids, device=w_in.device)
+    d_rec = check_rec_delay(rec_delay)
+    if isinstance(rec_delay, torch.Tensor):
+        d = rec_delay.reshape(())
+    else:
+        d = torch.tensor(d_rec, dtype=w_in.dtype, device=w_in.device)
     out_times, out_ids = RecurrentLIFLayerFunction.apply(
-        times, w_in, w_rec, ids, params, t_max, max_spikes, delay, xtol, min_slope
+        times, w_in, w_rec, d, ids, params, t_max, max_spikes, delay, xtol, min_slope
     )
     return Spikes(out_times, out_ids)

@@ -1,8 +1,8 @@
 """nn.Modules of EventProp: they hold weights and call :mod:`neurotwin.eventprop.functional`.
 
 ``LIFLayer`` (feed-forward), ``RecurrentLIFLayer`` (input weights and one weight matrix to
-itself, zero recurrent delay; adjoint in ``adjoint/recurrent.py``), ``ConvLIFLayer`` (the
-feed-forward layer with weights gathered from a shared kernel,
+itself, one recurrent delay, optionally learnt; adjoint in ``adjoint/recurrent.py``),
+``ConvLIFLayer`` (the feed-forward layer with weights gathered from a shared kernel,
 :mod:`neurotwin.engines.event_conv`) and the readout ``LILayer``.
 """
 
@@ -15,6 +15,7 @@ from torch import nn
 
 from neurotwin.engines.event import EventLIF, Spikes
 from neurotwin.engines.event_conv import conv_dense_weights, conv_output_shape, conv_weight_index
+from neurotwin.engines.event_recurrent import check_rec_delay
 from neurotwin.errors import ConfigError, check_finite, check_positive
 from neurotwin.eventprop.forward.layer import check_eventprop_params
 from neurotwin.eventprop.functional import li_vmax, lif_layer, recurrent_lif_layer
@@ -163,8 +164,8 @@ class LILayer(nn.Module):
 class RecurrentLIFLayer(nn.Module):
     """A recurrent layer of LIF neurons trained by EventProp: padded spikes in, out.
 
-    A spike of neuron n adds ``w_rec[n, :]`` to all currents of the layer at once (zero
-    recurrent delay, :mod:`neurotwin.engines.event_recurrent`); the layer's output spikes
+    A spike of neuron n at t adds ``w_rec[n, :]`` to all currents of the layer at
+    t + ``rec_delay`` (:mod:`neurotwin.engines.event_recurrent`); the layer's output spikes
     are all its spikes.
 
     Parameters
@@ -178,7 +179,12 @@ class RecurrentLIFLayer(nn.Module):
     max_spikes
         Spikes per neuron and sample at most; None: all.
     delay
-        Delay of every input, ms (>= 0); the recurrent connections have none.
+        Delay of every input, ms (>= 0).
+    rec_delay
+        Delay of all recurrent connections, ms (>= 0; 0: at the spike).
+    learn_rec_delay
+        Make ``rec_delay`` an ``nn.Parameter`` trained with the weights (one value for the
+        layer); it acts as max(rec_delay, 0), as :class:`~neurotwin.eventprop.Delay` does.
     xtol
         Forward spike-time tolerance, ms.
     min_slope
@@ -205,6 +211,8 @@ class RecurrentLIFLayer(nn.Module):
         *,
         max_spikes: int | None = None,
         delay: float = 0.0,
+        rec_delay: float = 0.0,
+        learn_rec_delay: bool = False,
         xtol: float = 1e-10,
         min_slope: float = 0.0,
         weight_mean: float = 0.0,
@@ -223,13 +231,20 @@ class RecurrentLIFLayer(nn.Module):
         self.min_slope = float(min_slope)
         self.w_in = init_weights(n_in, n_out, weight_mean, weight_std, seed, dtype)
         self.w_rec = init_weights(n_out, n_out, rec_weight_mean, rec_weight_std, seed + 1, dtype)
+        d_rec = check_rec_delay(rec_delay)
+        self.rec_delay: nn.Parameter | float = (
+            nn.Parameter(torch.tensor(d_rec, dtype=dtype)) if learn_rec_delay else d_rec
+        )
+        """Recurrent delay, ms: a float, or a 0-d parameter (acting as max(d, 0))."""
 
     def forward(self, spikes: Spikes) -> Spikes:
         """Output spikes (B, K_out) of input spikes (B, K_in); times differentiable."""
         times, ids = _check_spikes(spikes)
+        d = self.rec_delay
+        rec_delay = d.clamp(min=0.0) if isinstance(d, torch.Tensor) else d
         return recurrent_lif_layer(
             times, ids, self.w_in, self.w_rec, self.params, self.t_max,
-            max_spikes=self.max_spikes, delay=self.delay, xtol=self.xtol,
+            max_spikes=self.max_spikes, delay=self.delay, rec_delay=rec_delay, xtol=self.xtol,
             min_slope=self.min_slope,
         )
 

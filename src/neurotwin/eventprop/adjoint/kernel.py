@@ -19,11 +19,12 @@ spike at the same time.
 :mod:`neurotwin.engines.event_recurrent_kernel`, equations in
 :mod:`neurotwin.eventprop.adjoint.recurrent`): an output spike is an input to every neuron
 of the layer, so the costates of a sample's neurons are coupled and the sample walks back
-as a whole, all events (inputs and outputs) merged. Every event reads every costate (the
-weight gradient dL/dw[., j] += lam_i_j is due for all j), so all neurons are carried to
-each event; they share one time, and the adjoint flow's exponentials and K are computed
-once per event. Until the last output spike of the sample (in forward time) the costate
-is zero and the inputs there are skipped.
+as a whole, all events (inputs, outputs and, at rec_delay > 0, the recurrent arrivals
+t_k + rec_delay <= t_max, a third time-ordered stream read off the output spikes) merged.
+Every event reads every costate (the weight gradient dL/dw[., j] += lam_i_j is due for all
+j), so all neurons are carried to each event; they share one time, and the adjoint flow's
+exponentials and K are computed once per event. Until the last output spike of the sample
+(in forward time) the costate is zero and the inputs and arrivals there are skipped.
 """
 
 from __future__ import annotations
@@ -167,16 +168,19 @@ def _recurrent_backward(
     arrive: np.ndarray, ids: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray,
     out_times: np.ndarray, out_ids: np.ndarray, current: np.ndarray, grad_out: np.ndarray,
     t_max: float, tau_mem: float, tau_syn: float, cm: float, v_thresh: float,
-    v_reset: float, min_slope: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    v_reset: float, min_slope: float, rec_delay: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     batch, k_in = arrive.shape
     n = w_in.shape[1]
     k_out = out_times.shape[1]
     tau_long = max(tau_mem, tau_syn)
     rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    delayed = rec_delay > 0.0
     grad_w_in = np.zeros(w_in.shape)
     grad_w_rec = np.zeros((n, n))
     grad_arrive = np.zeros((batch, k_in))
+    grad_delay = 0.0
+    grad_rec_arrive = np.zeros(k_out)  # R_k of the sample's spikes (d > 0)
     lam_v = np.empty(n)
     lam_i = np.empty(n)
     for b in range(batch):
@@ -186,20 +190,29 @@ def _recurrent_backward(
         c = k_out - 1
         while c >= 0 and out_ids[b, c] < 0:
             c -= 1
+        a = c if delayed else -1  # the last spike whose recurrent arrival acted (d > 0)
+        while a >= 0 and out_times[b, a] + rec_delay > t_max:
+            a -= 1
+        grad_rec_arrive[:] = 0.0
         lam_v[:] = 0.0
         lam_i[:] = 0.0
         live = False  # whether any costate is nonzero yet
         t = t_max
         k = n_valid - 1
-        while k >= 0 or c >= 0:
+        while k >= 0 or c >= 0 or a >= 0:
             t_in = arrive[b, k] if k >= 0 else -math.inf
             t_out = out_times[b, c] if c >= 0 else -math.inf
-            is_input = t_in >= t_out  # at equal times the forward fired first
-            if is_input and not live:
-                k -= 1
+            t_arr = out_times[b, a] + rec_delay if a >= 0 else -math.inf
+            # the reverse of the forward order at one time: recurrent arrivals, inputs, spikes
+            is_arrival = a >= 0 and t_arr >= t_in and t_arr >= t_out
+            is_input = not is_arrival and t_in >= t_out
+            if not live and (is_arrival or is_input):
+                if is_arrival:
+                    a -= 1
+                else:
+                    k -= 1
                 continue
-            t_event = t_in if is_input else t_out
-            nrn = 0 if is_input else out_ids[b, c]
+            t_event = t_arr if is_arrival else (t_in if is_input else t_out)
             if live and t_event < t:  # adjoint flow of all neurons back to the event
                 back = t - t_event
                 decay_syn = math.exp(-back / tau_syn)
@@ -210,16 +223,18 @@ def _recurrent_backward(
                     lam_v[j] = lam_v[j] * decay_mem
             t = t_event
             # the event as an input to the layer: a source row of w_in, or w_rec of the
-            # spiking neuron (zero delay)
+            # spiking neuron at its arrival (at the spike itself for d = 0)
             if is_input:
                 src = ids[b, k]
                 row = w_in[src]
                 g_row = grad_w_in[src]
             else:
-                row = w_rec[nrn]
-                g_row = grad_w_rec[nrn]
+                src = out_ids[b, a] if is_arrival else out_ids[b, c]
+                row = w_rec[src]
+                g_row = grad_w_rec[src]
+            jumps = is_input or is_arrival or not delayed  # d > 0: no row at the spike
             grad_t = 0.0
-            if live:
+            if live and jumps:
                 for j in range(n):
                     g_row[j] += lam_i[j]
                     grad_t += row[j] * (lam_i[j] / tau_syn - lam_v[j] / cm)
@@ -227,6 +242,16 @@ def _recurrent_backward(
                 grad_arrive[b, k] = grad_t
                 k -= 1
                 continue
+            if is_arrival:
+                grad_rec_arrive[a] = grad_t
+                grad_delay += grad_t
+                a -= 1
+                continue
+            if delayed:
+                grad_t = grad_rec_arrive[c]
+            else:
+                grad_delay += grad_t
+            nrn = out_ids[b, c]
             i_spike = current[b, c]
             slope_before = -v_thresh / tau_mem + i_spike / cm
             if min_slope > 0.0:
@@ -235,7 +260,7 @@ def _recurrent_backward(
             lam_v[nrn] = (slope_after * lam_v[nrn] - (grad_out[b, c] + grad_t)) / slope_before
             live = live or lam_v[nrn] != 0.0
             c -= 1
-    return grad_w_in, grad_w_rec, grad_arrive
+    return grad_w_in, grad_w_rec, grad_arrive, grad_delay
 
 
 def recurrent_backward(
@@ -254,8 +279,10 @@ def recurrent_backward(
     v_thresh: float,
     v_reset: float,
     min_slope: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of a loss with respect to a recurrent layer's weights and input times.
+    rec_delay: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Gradients of a loss with respect to a recurrent layer's weights, input times and
+    recurrent delay.
 
     Parameters
     ----------
@@ -276,6 +303,8 @@ def recurrent_backward(
         The neuron: ms, ms, nF, mV, mV (``tau_refrac`` = 0).
     min_slope
         Floor of dv/dt just before a spike in the spike jump, mV/ms (0: exact).
+    rec_delay
+        Recurrent delay d, ms (>= 0): a spike at t acted at t + d if that is <= t_max.
 
     Returns
     -------
@@ -283,8 +312,11 @@ def recurrent_backward(
         dL/dw_in (n_in, n) and dL/dw_rec (n, n), summed over the batch.
     grad_arrive
         dL/d(arrival time), 1/ms, (B, K_in); zero for padding and inputs after t_max.
+    grad_rec_delay
+        dL/d(rec_delay), 1/ms: the sum of dL/d(arrival) over the recurrent arrivals and the
+        batch (at d = 0 the derivative from the right).
     """
     return _recurrent_backward(
         arrive, ids, w_in, w_rec, out_times, out_ids, current, grad_out_times, float(t_max),
-        tau_mem, tau_syn, cm, v_thresh, v_reset, float(min_slope),
+        tau_mem, tau_syn, cm, v_thresh, v_reset, float(min_slope), float(rec_delay),
     )

@@ -5,7 +5,8 @@ lam_v_j in 1/mV, lam_i_j in 1/nA) and flow field f(v, i) = (-v / tau_mem + i / c
 -i / tau_syn). Input spikes and the adjoint flow are as in the feed-forward layer; what is
 new is the output spike, which is now also an input to every neuron of the layer.
 
-*Output spike* of neuron n at t_k (zero recurrent delay), with current i_n just before it::
+*Output spike* of neuron n at t_k (zero recurrent delay, d = 0), with current i_n just
+before it::
 
     v_n^+ = v_reset,   i_j^+ = i_j^- + w_rec[n, j]  (all j, n included),   other v_j continuous
 
@@ -42,6 +43,22 @@ the layer. Simultaneous spikes are taken one at a time in the order of the forwa
 (``forward/recurrent.py``). Input spikes of source m at s: dL/dw_in[m, j] += lam_i_j(s),
 dL/ds = sum_j w_in[m, j] (lam_i_j / tau_syn - lam_v_j / cm) (``adjoint/jump.py``).
 ``tau_refrac`` = 0 (no adjoint of the refractory hold).
+
+*Recurrent delay* d > 0: the spike at t_k only resets v_n (vdot_n^+ as above); its row
+arrives at a_k = t_k + d, an input jump at its own time, where the costate is continuous::
+
+    dL/dw_rec[n, j] += lam_i_j(a_k)
+    R_k = dL/da_k = sum_j w_rec[n, j] (lam_i_j(a_k) / tau_syn - lam_v_j(a_k) / cm)
+
+a_k moves with t_k (da_k / dt_k = 1), so the spike jump at t_k takes g_k + R_k with R_k from
+the costates at the *arrival* a_k, which the reverse walk meets first (a_k >= t_k, and at an
+equal time the forward fired first)::
+
+    lam_v_n^-(t_k) = (vdot_n^+ lam_v_n^+ - (g_k + R_k)) / vdot_n^-
+
+Arrivals after t_max did nothing: no jump, R_k = 0. The delay itself enters only through
+the arrivals, so dL/dd = sum_k R_k; at d = 0 the same sum (R_k from the costate after the
+spike) is the derivative from the right, d -> 0+.
 """
 
 from __future__ import annotations
@@ -65,17 +82,22 @@ def recurrent_lif_backward(
     t_max: float,
     k_in: int,
     min_slope: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients of a loss with respect to a recurrent layer's weights and input times.
+    rec_delay: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of a loss with respect to a recurrent layer's weights, input times and
+    recurrent delay.
 
-    :func:`~neurotwin.eventprop.adjoint.layer.layer_walk` with ``w_rec``: at an output
-    spike the recurrent input's jump comes before the spike jump (equations in the module
-    docstring).
+    :func:`~neurotwin.eventprop.adjoint.layer.layer_walk` with ``w_rec`` and ``rec_delay``:
+    the jump of an input, a recurrent arrival (d > 0) or an output spike, whose recurrent
+    input (d = 0) or arrival's R_k (d > 0) comes before its spike jump (equations in the
+    module docstring).
 
     Parameters
     ----------
     events
-        The layer's inputs and outputs in time order, (B, K_in + K_out).
+        The layer's events in time order, from
+        :func:`~neurotwin.eventprop.forward.recurrent.recurrent_events` (at d > 0 they hold
+        the recurrent arrivals, as inputs of source n_in + neuron in column K_in + spike).
     current_at_spike
         Synaptic current of the spiking neuron just before each output spike (before its
         own recurrent jump), nA, (B, K_out).
@@ -94,6 +116,8 @@ def recurrent_lif_backward(
     min_slope
         Floor of vdot^- in the spike jump, mV/ms (0: exact;
         :func:`~neurotwin.eventprop.adjoint.jump.adjoint_spike_jump`).
+    rec_delay
+        Recurrent delay d, ms (>= 0).
 
     Returns
     -------
@@ -103,10 +127,13 @@ def recurrent_lif_backward(
         dL/dw_rec, (n, n), summed over the batch.
     grad_arrive
         dL/d(input arrival time), 1/ms, (B, K_in); zero for padding and late inputs.
+    grad_rec_delay
+        dL/d(rec_delay), 1/ms, a 0-d tensor: the sum over the recurrent arrivals of
+        dL/d(arrival), summed over the batch (at d = 0 the derivative from the right).
     """
-    grad_w_in, grad_arrive, grad_w_rec = layer_walk(
+    grad_w_in, grad_arrive, grad_w_rec, grad_rec_delay = layer_walk(
         events, current_at_spike, grad_out_times, w_in, params, t_max, k_in, min_slope,
-        w_rec=w_rec,
+        w_rec=w_rec, rec_delay=rec_delay,
     )
-    assert grad_w_rec is not None
-    return grad_w_in, grad_w_rec, grad_arrive
+    assert grad_w_rec is not None and grad_rec_delay is not None
+    return grad_w_in, grad_w_rec, grad_arrive, grad_rec_delay
