@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurotwin.datasets import SpikeBatch
+from neurotwin.datasets import SpikeBatch, yinyang_splits
 from neurotwin.engines.event import EventLIF
 from neurotwin.errors import ConfigError
 from neurotwin.experiments import run_experiment
@@ -39,6 +39,9 @@ def tiny_run(tmp_path_factory):
         ({"seeds": [1, -2]}, "seed"),
         ({"t_max": 30.005}, "multiple of the time step"),
         ({"resume": "yes"}, "resume"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"lr_schedule": "linear"}, "lr_schedule"),
+        ({"bump_follows_lr": 1}, "bump_follows_lr"),
     ],
 )
 def test_config_checks(override, message, tmp_path):
@@ -76,16 +79,26 @@ def test_tiny_run_writes_checkpoint_metrics_and_plots(tiny_run):
     assert (out / "best.pt").stat().st_size > 0
 
 
-def test_resume_continues_identically(tiny_run, tmp_path):
-    out, record = tiny_run
-    run_experiment("yinyang", {**TINY, "epochs": 1}, seed=1, out_dir=tmp_path)
-    again = run_experiment("yinyang", {**TINY, "resume": True}, seed=1, out_dir=tmp_path)
+def test_resume_continues_identically(tmp_path):
+    # exponential schedule: a finished shorter run may be extended; under the default
+    # cosine schedule epochs fix the schedule (the resume of an interrupted run is tested
+    # in test_weight_average_is_what_is_reported_and_resumes_exactly)
+    config = {**TINY, "lr_schedule": "exponential", "deploy_samples": 2}
+    record = run_experiment("yinyang", config, seed=1, out_dir=tmp_path / "a")
+    run_experiment("yinyang", {**config, "epochs": 1}, seed=1, out_dir=tmp_path / "b")
+    again = run_experiment("yinyang", {**config, "resume": True}, seed=1, out_dir=tmp_path / "b")
     assert again["metrics"]["per_seed"]["1"]["resumed_from_epoch"] == 1
-    a, b = load_checkpoint(out), load_checkpoint(tmp_path)
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
     assert a.epoch == b.epoch == 2
     for key, value in a.model.items():
         torch.testing.assert_close(b.model[key], value, rtol=0, atol=0)
     assert again["metrics"]["test_accuracy"] == record["metrics"]["test_accuracy"]
+
+
+def test_cosine_resume_refuses_other_epochs(tiny_run):
+    out, _ = tiny_run
+    with pytest.raises(ConfigError, match="epochs"):
+        run_experiment("yinyang", {**TINY, "epochs": 3, "resume": True}, seed=1, out_dir=out)
 
 
 def test_resume_refuses_a_different_network(tiny_run):
@@ -153,3 +166,58 @@ def test_deployment_check_reports_disagreement_under_coarse_steps():
     assert fine.event_classes.tolist() == [1] and fine.agreement == 1.0
     assert coarse.ties == 1 and coarse.stepped_classes.tolist() == [0]
     assert coarse.agreement == 0.0
+
+
+@pytest.mark.parametrize("follows", [True, False])
+def test_weight_bump_follows_the_learning_rate(follows, monkeypatch, tmp_path):
+    deltas = []
+    real = yy.WeightBump
+
+    def recording(delta):
+        deltas.append(delta)
+        return real(delta)
+
+    monkeypatch.setattr(yy, "WeightBump", recording)
+    config = {**TINY, "epochs": 3, "lr_schedule": "exponential", "lr_decay": 0.5,
+              "bump_follows_lr": follows, "deploy_samples": 2}
+    run_experiment("yinyang", config, seed=1, out_dir=tmp_path)
+    bump = yy.YinYangConfig().weight_bump
+    if follows:  # the initial bump, then one per epoch: bump * lr / learning_rate
+        assert deltas == pytest.approx([bump, bump, bump / 2, bump / 4], rel=1e-12)
+    else:
+        assert deltas == [bump]
+
+
+def test_weight_average_is_what_is_reported_and_resumes_exactly(monkeypatch, tmp_path):
+    config = {**TINY, "ema_decay": 0.8, "select_best": False, "deploy_samples": 2}
+    record = run_experiment("yinyang", config, seed=1, out_dir=tmp_path / "a")
+    checkpoint = load_checkpoint(tmp_path / "a")
+    assert checkpoint.average is not None
+    model = yy.YinYangNet(yy.YinYangConfig(**TINY), seed=1)
+    assert not torch.equal(checkpoint.average[0], checkpoint.model["hidden.weight"])
+    with torch.no_grad():
+        for p, a in zip(model.parameters(), checkpoint.average, strict=True):
+            p.copy_(a)
+    splits = yinyang_splits(train_size=64, validation_size=16, test_size=24)
+    test = yy.encode(splits.test.inputs, yy.YinYangConfig(**TINY))
+    expected = yy.accuracy(model, test, splits.test.labels, yy.YinYangConfig(**TINY))
+    assert record["metrics"]["test_accuracy"]["mean"] == expected
+
+    # interrupt the same run (the cosine schedule is fixed by epochs) in its second epoch
+    real, calls = yy.ttfs_loss, {"n": 0}
+
+    def interrupted(first, labels, cfg):
+        calls["n"] += 1
+        if calls["n"] > 3:  # 2 batches per epoch
+            raise KeyboardInterrupt
+        return real(first, labels, cfg)
+
+    monkeypatch.setattr(yy, "ttfs_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment("yinyang", config, seed=1, out_dir=tmp_path / "b")
+    monkeypatch.setattr(yy, "ttfs_loss", real)
+    again = run_experiment("yinyang", {**config, "resume": True}, seed=1, out_dir=tmp_path / "b")
+    assert again["metrics"]["per_seed"]["1"]["resumed_from_epoch"] == 1
+    resumed = load_checkpoint(tmp_path / "b")
+    for a, b in zip(checkpoint.average, resumed.average, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)

@@ -133,6 +133,8 @@ def test_damaged_checkpoint_is_a_data_error(tmp_path):
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"lr_decay": 1.5}, "lr_decay"),
         ({"seed": True}, "seed"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"ema_decay": 0.0}, "ema_decay"),
     ],
 )
 def test_loop_config_checks(kwargs, message):
@@ -209,3 +211,148 @@ def test_select_names_a_missing_metric(tmp_path):
     with pytest.raises(ConfigError, match="select = 'val' is not a metric"):
         fit(model, N, batch_step, lambda: {"test_accuracy": 1.0}, config, tmp_path,
             select="val")
+
+
+def _scripted_fit(out, epochs, *, ema_decay, resume=False, evaluated=None):
+    """A fit whose parameters are set to the step number after every step (after_step), so
+    the moving average has a closed form; the model starts at 0."""
+    model = nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.zero_()
+    step = {"n": 0}
+
+    def batch_step(indices):
+        return model.weight.sum() * 0.0, 0
+
+    def after_step():
+        step["n"] += 1
+        with torch.no_grad():
+            model.weight.fill_(float(step["n"]))
+        return {}
+
+    def evaluate():
+        if evaluated is not None:
+            evaluated.append(model.weight.item())
+        return {"validation_accuracy": 0.0}
+
+    config = LoopConfig(epochs=epochs, batch_size=10, learning_rate=0.1, ema_decay=ema_decay)
+    if resume:  # the scripted values continue from the checkpoint's step count
+        step["n"] = len(json.loads((out / HISTORY_NAME).read_text())) * N // 10
+    fit(model, N, batch_step, evaluate, config, out, resume=resume, after_step=after_step,
+        select="validation_accuracy")
+    return model
+
+
+def _ema_of_steps(n, d):
+    """d^n a_0 + (1 - d) sum_k d^(n - k) k for parameters 1, 2, ..., n after steps, a_0 = 0."""
+    return (1 - d) * sum(d ** (n - k) * k for k in range(1, n + 1))
+
+
+def test_ema_is_the_analytic_moving_average_and_is_what_evaluate_sees(tmp_path):
+    d, seen = 0.7, []
+    model = _scripted_fit(tmp_path, 2, ema_decay=d, evaluated=seen)
+    steps_per_epoch = N // 10
+    expected = [_ema_of_steps(steps_per_epoch * (e + 1), d) for e in range(2)]
+    assert seen == pytest.approx(expected, rel=1e-12)
+    assert model.weight.item() == pytest.approx(expected[-1], rel=1e-12)  # the average
+    checkpoint = load_checkpoint(tmp_path)
+    assert checkpoint is not None and checkpoint.average is not None
+    assert float(checkpoint.model["weight"]) == 2 * steps_per_epoch  # raw weights go on
+    assert float(checkpoint.average[0]) == pytest.approx(expected[-1], rel=1e-12)
+    from neurotwin.train import load_best
+
+    _, best = load_best(tmp_path)  # selection saw (and kept) the averaged weights
+    assert float(best["weight"]) == pytest.approx(expected[0], rel=1e-12)
+
+
+def test_without_ema_evaluate_sees_the_raw_weights(tmp_path):
+    seen = []
+    _scripted_fit(tmp_path, 2, ema_decay=None, evaluated=seen)
+    assert seen == [N // 10, 2 * N // 10]
+    assert load_checkpoint(tmp_path).average is None
+
+
+def test_resume_restores_the_average_exactly(tmp_path):
+    straight = _scripted_fit(tmp_path / "a", 3, ema_decay=0.9)
+    _scripted_fit(tmp_path / "b", 1, ema_decay=0.9)
+    resumed = _scripted_fit(tmp_path / "b", 3, ema_decay=0.9, resume=True)
+    assert torch.equal(straight.weight, resumed.weight)
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    assert torch.equal(a.average[0], b.average[0])
+    with pytest.raises(ConfigError, match="ema_decay"):
+        _scripted_fit(tmp_path / "b", 3, ema_decay=0.8, resume=True)
+
+
+def test_ema_resume_is_exact_with_real_gradients(tmp_path):
+    def run(out, epochs, resume=False):
+        model = _model()
+
+        def batch_step(indices):
+            return nn.functional.cross_entropy(model(X[indices]), Y[indices]), 0
+
+        config = LoopConfig(epochs=epochs, batch_size=10, learning_rate=0.05, ema_decay=0.9)
+        fit(model, N, batch_step, dict, config, out, resume=resume)
+        return model
+
+    straight = run(tmp_path / "a", 3)
+    run(tmp_path / "b", 1)
+    resumed = run(tmp_path / "b", 3, resume=True)
+    for x, y in zip(straight.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    raw = load_checkpoint(tmp_path / "a").model
+    assert not torch.equal(raw["weight"], straight.weight.detach())  # average != raw
+
+
+def test_on_epoch_gets_each_trained_epoch_and_its_learning_rate(tmp_path):
+    def run(epochs, resume):
+        model, calls = _model(), []
+
+        def batch_step(indices):
+            return nn.functional.cross_entropy(model(X[indices]), Y[indices]), 0
+
+        config = LoopConfig(epochs=epochs, batch_size=10, learning_rate=0.05, lr_decay=0.5)
+        fit(model, N, batch_step, dict, config, tmp_path, resume=resume,
+            on_epoch=lambda epoch, lr: calls.append((epoch, lr)))
+        return calls
+
+    assert run(2, False) == [(0, 0.05), (1, pytest.approx(0.025))]
+    assert run(3, True) == [(2, pytest.approx(0.0125))]  # only the epoch trained after resume
+
+
+def _cosine_fit(out, epochs, resume=False):
+    model = _model()
+
+    def batch_step(indices):
+        return nn.functional.cross_entropy(model(X[indices]), Y[indices]), 0
+
+    config = LoopConfig(epochs=epochs, batch_size=10, learning_rate=0.05, lr_schedule="cosine")
+    return model, fit(model, N, batch_step, dict, config, out, resume=resume)
+
+
+def test_cosine_schedule_follows_the_formula_and_fixes_the_epochs(tmp_path):
+    _, result = _cosine_fit(tmp_path, 4)
+    expected = [0.05 * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)]
+    assert [r["learning_rate"] for r in result.history] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ConfigError, match="epochs"):  # 6 epochs is another schedule
+        _cosine_fit(tmp_path, 6, resume=True)
+
+
+def test_cosine_resume_after_an_interruption_is_exact(tmp_path, monkeypatch):
+    straight, _ = _cosine_fit(tmp_path / "a", 3)
+    calls = {"n": 0}
+    real = torch.optim.Adam.step
+
+    def interrupted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 4:  # 4 batches per epoch: stop in the second epoch
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _cosine_fit(tmp_path / "b", 3)
+    monkeypatch.setattr(torch.optim.Adam, "step", real)
+    resumed, result = _cosine_fit(tmp_path / "b", 3, resume=True)
+    assert result.resumed_from == 1
+    for x, y in zip(straight.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)

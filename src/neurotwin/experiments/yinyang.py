@@ -20,9 +20,10 @@ paper's weight initialisation and learning rate carry over unchanged.
 ``t_max``, plus ``silent_pull`` (v_thresh - V_max) of each sample's label neuron that stayed
 silent (:func:`~neurotwin.eventprop.silent_label_pull`: without it a silent label neuron
 has no gradient, a few percent of the samples end with every output silent, and training
-can collapse into silence). *Training*: Adam, learning rate decayed by ``lr_decay`` per
-epoch, weight bumping of neurons silent over a batch
-(:class:`~neurotwin.eventprop.WeightBump`); a checkpoint per epoch (:mod:`neurotwin.train`).
+can collapse into silence). *Training*: Adam, learning rate annealed over the epochs
+(cosine by default), weight bumping of neurons silent over a batch
+(:class:`~neurotwin.eventprop.WeightBump`) scaled by the same schedule, optionally a moving
+average of the weights; a checkpoint per epoch (:mod:`neurotwin.train`).
 
 *Deployment check* (:func:`deployment_check`): the trained weights run as an
 :class:`~neurotwin.network.Network` on a time-stepped backend (dt = 0.01 ms); the predicted
@@ -40,7 +41,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,6 +72,7 @@ from neurotwin.experiments import plots
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.train import (
+    SCHEDULES,
     LoopConfig,
     fit,
     learning_curves,
@@ -146,10 +148,21 @@ class YinYangConfig:
         Initial weights ~ N(mean, std^2), nA.
     tau_0, tau_1, alpha
         Loss constants (ms, ms, dimensionless).
-    learning_rate, lr_decay, batch_size, epochs
-        Adam step size (nA), its factor per epoch, samples per step, passes over the data.
+    learning_rate, batch_size, epochs
+        Adam step size at epoch 0 (nA), samples per step, passes over the data.
+    lr_schedule, lr_decay
+        Learning-rate schedule (:class:`~neurotwin.train.LoopConfig`): ``"cosine"`` anneals
+        it to near zero over ``epochs``; ``"exponential"`` multiplies it by ``lr_decay``
+        after every epoch (``lr_decay`` is unused with ``"cosine"``).
+    ema_decay
+        Factor per step of the exponential moving average of the weights that is evaluated,
+        selected and deployed (:class:`~neurotwin.train.LoopConfig`); None: the raw weights.
     weight_bump
-        Increment of the input weights of a neuron silent over a batch, nA; None: off.
+        Increment of the input weights of a neuron silent over a batch, nA, at the initial
+        learning rate; None: off.
+    bump_follows_lr
+        Scale ``weight_bump`` by the learning-rate schedule (``lr / learning_rate``), so
+        that it anneals with the optimiser's steps; False: constant.
     silent_pull
         Weight (1/mV) of the V_max pull on silent label neurons added to the loss
         (:func:`~neurotwin.eventprop.silent_label_pull`); 0: off.
@@ -197,9 +210,12 @@ class YinYangConfig:
     alpha: float = 3e-3
     learning_rate: float = 5e-3
     lr_decay: float = 0.9
+    lr_schedule: Literal["exponential", "cosine"] = "cosine"
     batch_size: int = 32
     epochs: int = 40
+    ema_decay: float | None = None
     weight_bump: float | None = 1e-2
+    bump_follows_lr: bool = True
     silent_pull: float = 100.0
     xtol: float = 1e-10
     eval_batch_size: int = 500
@@ -235,6 +251,12 @@ class YinYangConfig:
             raise ConfigError(f"t_late must be > t_early = {self.t_early} ms, got {self.t_late}")
         if self.lr_decay > 1.0:
             raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(
+                f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}"
+            )
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must lie in (0, 1) or be null, got {self.ema_decay!r}")
         if self.weight_bump is not None:
             check_positive("weight_bump", self.weight_bump, "nA")
         check_multiple_of("t_max", self.t_max, self.deploy_dt)
@@ -586,6 +608,13 @@ def _train_seed(
     bump = WeightBump(config.weight_bump) if config.weight_bump is not None else None
     last: dict[str, Spikes] = {}
 
+    def on_epoch(epoch: int, learning_rate: float) -> None:
+        nonlocal bump
+        if config.weight_bump is not None and config.bump_follows_lr:
+            # a fixed bump outweighs the annealed optimiser steps in the last epochs and
+            # pushes the weights off the optimum found so far
+            bump = WeightBump(config.weight_bump * learning_rate / config.learning_rate)
+
     def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
         hidden, out = model(_spikes(train.take(indices)))
         first = first_spike_times(out, N_CLASSES)
@@ -620,12 +649,13 @@ def _train_seed(
     loop = LoopConfig(
         epochs=config.epochs, batch_size=config.batch_size,
         learning_rate=config.learning_rate, lr_decay=config.lr_decay, seed=seed,
+        ema_decay=config.ema_decay, lr_schedule=config.lr_schedule,
     )
     fingerprint = {k: v for k, v in asdict(config).items() if k not in NOT_TRAINING}
     result = fit(
         model, len(train), batch_step, evaluate, loop, out_dir, resume=config.resume,
-        after_step=after_step, progress=progress, fingerprint={"seed": seed, **fingerprint},
-        select="validation_accuracy",
+        after_step=after_step, on_epoch=on_epoch, progress=progress,
+        fingerprint={"seed": seed, **fingerprint}, select="validation_accuracy",
     )
     history = result.history
     if history:

@@ -8,6 +8,7 @@ from neurotwin.train.checkpoint import Checkpoint as Checkpoint
 from neurotwin.train.checkpoint import load_best as load_best
 from neurotwin.train.checkpoint import load_checkpoint as load_checkpoint
 from neurotwin.train.checkpoint import save_checkpoint as save_checkpoint
+from neurotwin.train.loop import SCHEDULES as SCHEDULES
 from neurotwin.train.loop import FitResult as FitResult
 from neurotwin.train.loop import LoopConfig as LoopConfig
 from neurotwin.train.loop import fit as fit

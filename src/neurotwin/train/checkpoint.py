@@ -1,8 +1,9 @@
 """Checkpoints of a training run: one file, ``checkpoint.pt``, replaced atomically.
 
 A checkpoint holds everything needed to continue a run exactly where it stopped: the model
-and optimiser state, the learning-rate schedule, the state of the shuffling generator, the
-number of completed epochs and the metrics of every epoch so far. It is written to a
+and optimiser state, the weight average (if any), the learning-rate schedule, the state of
+the shuffling generator, the number of completed epochs and the metrics of every epoch so
+far. It is written to a
 temporary file in the same folder and then renamed over the old one (``os.replace`` is
 atomic on POSIX and Windows), so a crash while writing leaves the previous checkpoint intact.
 The metrics history is also written as ``history.json`` for reading without torch.
@@ -63,6 +64,9 @@ class Checkpoint:
         ``scheduler.state_dict()`` of the learning-rate schedule.
     rng
         ``numpy.random.Generator.bit_generator.state`` of the shuffling generator.
+    average
+        The exponential moving average of the trainable parameters (in the order of
+        ``model.parameters()``), None without weight averaging.
     history
         One dict of metrics per completed epoch.
     fingerprint
@@ -74,6 +78,7 @@ class Checkpoint:
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     rng: dict[str, Any]
+    average: list[Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     fingerprint: dict[str, Any] = field(default_factory=dict)
 

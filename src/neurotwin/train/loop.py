@@ -1,5 +1,6 @@
-"""A small training loop: epochs of shuffled mini-batches, Adam with an exponential
-learning-rate decay per epoch, a checkpoint after every epoch, exact resume, NaN guard.
+"""A small training loop: epochs of shuffled mini-batches, Adam with an exponential or
+cosine learning-rate schedule over the epochs, optional weight averaging, a checkpoint
+after every epoch, exact resume, NaN guard.
 
 The loop knows nothing about spikes. An experiment supplies
 
@@ -8,15 +9,24 @@ The loop knows nothing about spikes. An experiment supplies
   correctly before the update (for the running training accuracy);
 * ``evaluate() -> dict``: metrics after each epoch (validation and test accuracy ...);
 * optionally ``after_step() -> dict``: work after each optimiser step (weight bumping),
-  returning counts that are summed over the epoch.
+  returning counts that are summed over the epoch;
+* optionally ``on_epoch(epoch, learning_rate)``: called before each trained epoch (0-based,
+  also after a resume) with its learning rate, for work that follows the schedule.
+
+*Weight averaging* (``LoopConfig.ema_decay = d``): after every optimiser step (and
+``after_step``) an exponential moving average of the trainable parameters is updated,
+``a <- d a + (1 - d) p``, starting from the initial parameters (Polyak averaging; it
+smooths the step-to-step noise of the last epochs, about ``1 / (1 - d)`` steps long).
+``evaluate`` and model selection see the averaged parameters, training continues from the
+raw ones, and after :func:`fit` the model holds the average.
 
 Resuming is exact: with the same configuration a run of 2 epochs and a run of 1 epoch
 resumed for a second give identical weights, because the checkpoint holds the model,
-Adam's moments, the schedule and the state of the shuffling generator
+the average, Adam's moments, the schedule and the state of the shuffling generator
 (numpy PCG64 seeded with ``seed``).
 
 *Model selection* (``select="validation_accuracy"``): after each epoch, if the named metric
-of ``evaluate`` beats every earlier epoch's, the model's weights are saved to ``best.pt``;
+of ``evaluate`` beats every earlier epoch's, the evaluated weights are saved to ``best.pt``;
 :attr:`FitResult.best_epoch` names that epoch and
 :func:`~neurotwin.train.checkpoint.load_best` reads it back. Resume keeps it.
 
@@ -30,16 +40,16 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from neurotwin.errors import ConfigError, check_positive
+from neurotwin.errors import ConfigError, DataError, check_positive
 from neurotwin.train.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
@@ -48,7 +58,10 @@ from neurotwin.train.checkpoint import (
     save_checkpoint,
 )
 
-__all__ = ["BatchStep", "FitResult", "LoopConfig", "fit"]
+__all__ = ["SCHEDULES", "BatchStep", "FitResult", "LoopConfig", "fit"]
+
+SCHEDULES = ("exponential", "cosine")
+"""Learning-rate schedules of :class:`LoopConfig`."""
 
 BatchStep = Callable[[np.ndarray], tuple[torch.Tensor, int]]
 """``batch_step(indices) -> (loss, n_correct)`` for the training samples at ``indices``."""
@@ -72,9 +85,18 @@ class LoopConfig:
     learning_rate
         Adam's step size at epoch 0 (> 0), in units of the parameters.
     lr_decay
-        Factor applied to the learning rate after every epoch, in (0, 1].
+        Factor applied to the learning rate after every epoch, in (0, 1] (exponential
+        schedule only).
+    lr_schedule
+        ``"exponential"``: ``learning_rate lr_decay^e`` in epoch e (0-based);
+        ``"cosine"``: ``learning_rate (1 + cos(pi e / epochs)) / 2``, annealed to near zero
+        over ``epochs`` (SGDR without restarts, Loshchilov & Hutter 2017), so a run resumes
+        only with the same ``epochs``.
     seed
         Seed of the shuffling generator (>= 0).
+    ema_decay
+        Factor per optimiser step of the exponential moving average of the parameters, in
+        (0, 1) (module docstring); None: no averaging.
     """
 
     epochs: int
@@ -82,6 +104,8 @@ class LoopConfig:
     learning_rate: float
     lr_decay: float = 1.0
     seed: int = 0
+    ema_decay: float | None = None
+    lr_schedule: Literal["exponential", "cosine"] = "exponential"
 
     def __post_init__(self) -> None:
         _check_count("epochs", self.epochs, low=0)
@@ -91,6 +115,12 @@ class LoopConfig:
         check_positive("lr_decay", self.lr_decay)
         if self.lr_decay > 1.0:
             raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(
+                f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}"
+            )
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must lie in (0, 1) or be None, got {self.ema_decay!r}")
 
 
 @dataclass(frozen=True)
@@ -140,6 +170,12 @@ def _all_finite(tensors: Any) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors if t is not None)
 
 
+@torch.no_grad()
+def _copy_into(targets: Sequence[torch.Tensor], sources: Sequence[torch.Tensor]) -> None:
+    for target, source in zip(targets, sources, strict=True):
+        target.copy_(source)
+
+
 def fit(
     model: nn.Module,
     n_train: int,
@@ -150,6 +186,7 @@ def fit(
     *,
     resume: bool = False,
     after_step: Callable[[], Mapping[str, float]] | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     fingerprint: Mapping[str, Any] | None = None,
     select: str | None = None,
@@ -162,10 +199,10 @@ def fit(
         Its parameters are optimised; its ``state_dict`` is checkpointed.
     n_train
         Number of training samples; ``batch_step`` gets indices in [0, n_train).
-    batch_step, evaluate, after_step
+    batch_step, evaluate, after_step, on_epoch
         See the module docstring.
     config
-        Epochs, batch size, learning rate and its decay, shuffling seed.
+        Epochs, batch size, learning rate and its decay, shuffling seed, weight averaging.
     out_dir
         Folder of ``checkpoint.pt`` and ``history.json`` (created if missing).
     resume
@@ -175,10 +212,14 @@ def fit(
     fingerprint
         JSON-able description of everything else that defines the run (model, data ...);
         stored in the checkpoint and compared on resume, together with the batch size,
-        learning rate, decay and seed (not ``epochs``: a resumed run may train longer).
+        learning rate, schedule, averaging and seed (not ``epochs``, with which a resumed
+        run may train longer, except under the cosine schedule, which ``epochs`` sets).
     select
         Name of a metric of ``evaluate`` to maximise: the weights of the best epoch are
         kept in ``out_dir/best.pt`` (module docstring); None: no selection.
+
+    After the call the model holds the parameters of the last epoch, averaged with
+    ``config.ema_decay``.
 
     Returns
     -------
@@ -194,12 +235,21 @@ def fit(
     _check_count("n_train", n_train)
     out_dir = Path(out_dir)
     path = out_dir / CHECKPOINT_NAME
-    loop = {k: v for k, v in asdict(config).items() if k != "epochs"}
+    cosine = config.lr_schedule == "cosine"
+    loop = {k: v for k, v in asdict(config).items() if k != "epochs" or cosine}
     wanted = _normalised({"loop": loop, **(fingerprint or {})})
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    if cosine:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(config.epochs, 1)
+        )
+    else:
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
     rng = np.random.default_rng(config.seed)
+    ema = config.ema_decay
+    average = None if ema is None else [p.detach().clone() for p in params]
     history: list[dict[str, Any]] = []
     start = 0
     found = load_checkpoint(out_dir) if resume else None
@@ -211,6 +261,10 @@ def fit(
                 f"epochs = {config.epochs}"
             )
         model.load_state_dict(found.model)
+        if average is not None:
+            if found.average is None:
+                raise DataError(f"{path}: the checkpoint holds no weight average")
+            _copy_into(average, found.average)
         optimizer.load_state_dict(found.optimizer)
         scheduler.load_state_dict(found.scheduler)
         rng.bit_generator.state = found.rng
@@ -237,6 +291,8 @@ def fit(
         began = time.perf_counter()
         order = rng.permutation(n_train)
         lr = float(scheduler.get_last_lr()[0])
+        if on_epoch is not None:
+            on_epoch(epoch, lr)
         loss_sum, correct, counts = 0.0, 0, dict[str, float]()
         for batch in range(n_batches):
             indices = order[batch * config.batch_size : (batch + 1) * config.batch_size]
@@ -253,6 +309,10 @@ def fit(
                 raise diverged("a parameter is not finite after the update", epoch, batch)
             for key, count in (after_step() if after_step is not None else {}).items():
                 counts[key] = counts.get(key, 0.0) + count
+            if average is not None and ema is not None:
+                with torch.no_grad():
+                    for a, p in zip(average, params, strict=True):
+                        a.lerp_(p, 1.0 - ema)
             loss_sum += value * len(indices)
             correct += int(n_correct)
             if progress is not None:
@@ -267,6 +327,9 @@ def fit(
             **counts,
         }
         began = time.perf_counter()
+        raw = None if average is None else [p.detach().clone() for p in params]
+        if average is not None:
+            _copy_into(params, average)  # evaluate and select the averaged weights
         record.update(evaluate())
         record["eval_time_s"] = time.perf_counter() - began
         if select is not None:
@@ -279,12 +342,15 @@ def fit(
                 float(r[select]) for r in history
             ):
                 save_best(out_dir, epoch + 1, model.state_dict())
+        if raw is not None:
+            _copy_into(params, raw)  # training continues from the raw weights
         history.append(record)
         save_checkpoint(
             out_dir,
             Checkpoint(
                 epoch=epoch + 1,
                 model=model.state_dict(),
+                average=None if average is None else [a.clone() for a in average],
                 optimizer=optimizer.state_dict(),
                 scheduler=scheduler.state_dict(),
                 rng=dict(rng.bit_generator.state),
@@ -292,6 +358,8 @@ def fit(
                 fingerprint=wanted,
             ),
         )
+    if average is not None:
+        _copy_into(params, average)
     best = None if select is None else _best_epoch(history, select)
     return FitResult(history=history, resumed_from=start, checkpoint=path, best_epoch=best)
 
