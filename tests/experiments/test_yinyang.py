@@ -42,6 +42,7 @@ def tiny_run(tmp_path_factory):
         ({"ema_decay": 1.0}, "ema_decay"),
         ({"lr_schedule": "linear"}, "lr_schedule"),
         ({"bump_follows_lr": 1}, "bump_follows_lr"),
+        ({"fresh_samples": 0}, "fresh_samples"),
     ],
 )
 def test_config_checks(override, message, tmp_path):
@@ -221,3 +222,53 @@ def test_weight_average_is_what_is_reported_and_resumes_exactly(monkeypatch, tmp
     resumed = load_checkpoint(tmp_path / "b")
     for a, b in zip(checkpoint.average, resumed.average, strict=True):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_fresh_samples_draw_a_new_training_set_every_epoch_and_resume_exactly(
+    monkeypatch, tmp_path
+):
+    """GeNN's protocol: epoch e of seed s trains on yinyang_samples(n, FRESH_SEED + 1000 s +
+    e); validation and test stay the published ones; an interrupted run resumes with the
+    same draws and ends with the same weights."""
+    drawn = []
+    real = yy.yinyang_samples
+
+    def recording(size, seed, **kwargs):
+        drawn.append((size, seed))
+        return real(size, seed, **kwargs)
+
+    monkeypatch.setattr(yy, "yinyang_samples", recording)
+    config = {**TINY, "epochs": 3, "fresh_samples": 48, "deploy_samples": 2}
+    record = run_experiment("yinyang", config, seed=2, out_dir=tmp_path / "a")
+    base = yy.FRESH_SEED + 2000
+    assert drawn == [(48, base), (48, base + 1), (48, base + 2)]
+    history = json.loads((tmp_path / "a" / "history.json").read_text())
+    assert len(history) == 3
+    # a different protocol is a different run: the published split trains otherwise
+    published = run_experiment("yinyang", {**config, "fresh_samples": None}, seed=2,
+                               out_dir=tmp_path / "p")
+    a, p = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "p")
+    assert not torch.equal(a.model["hidden.weight"], p.model["hidden.weight"])
+    assert published["metrics"]["per_seed"]["2"]["epochs"] == 3
+
+    drawn.clear()
+    real_loss, calls = yy.ttfs_loss, {"n": 0}
+
+    def interrupted(first, labels, cfg):
+        calls["n"] += 1
+        if calls["n"] > 3:  # 2 batches per epoch: stop in the second epoch
+            raise KeyboardInterrupt
+        return real_loss(first, labels, cfg)
+
+    monkeypatch.setattr(yy, "ttfs_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment("yinyang", config, seed=2, out_dir=tmp_path / "b")
+    monkeypatch.setattr(yy, "ttfs_loss", real_loss)
+    drawn.clear()
+    again = run_experiment("yinyang", {**config, "resume": True}, seed=2, out_dir=tmp_path / "b")
+    assert again["metrics"]["per_seed"]["2"]["resumed_from_epoch"] == 1
+    assert drawn[-2:] == [(48, base + 1), (48, base + 2)]
+    b = load_checkpoint(tmp_path / "b")
+    for key, value in a.model.items():
+        torch.testing.assert_close(b.model[key], value, rtol=0, atol=0)
+    assert again["metrics"]["test_accuracy"] == record["metrics"]["test_accuracy"]

@@ -51,7 +51,13 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from neurotwin.backends import simulate
-from neurotwin.datasets import SpikeBatch, latency_encode, yinyang_class, yinyang_splits
+from neurotwin.datasets import (
+    SpikeBatch,
+    latency_encode,
+    yinyang_class,
+    yinyang_samples,
+    yinyang_splits,
+)
 from neurotwin.datasets.yinyang import CLASS_NAMES, R_BIG
 from neurotwin.engines.event import (
     PAD_ID,
@@ -96,6 +102,9 @@ __all__ = [
 N_INPUTS = 5
 """x, y, 1 - x, 1 - y and the bias source."""
 N_CLASSES = 3
+FRESH_SEED = 10_000
+"""First seed of freshly generated training sets (``YinYangConfig.fresh_samples``), far
+from the published splits' 40 (test), 41 (validation) and 42 (train)."""
 
 NOT_TRAINING = frozenset(
     {"epochs", "resume", "seeds", "eval_batch_size", "decision_grid", "deploy_dt",
@@ -130,6 +139,12 @@ class YinYangConfig:
     ----------
     train_size, validation_size, test_size
         Samples of the published splits used (prefixes; 5000 / 1000 / 1000 published).
+    fresh_samples
+        None: every epoch trains on the published training split. n: every epoch trains on
+        n freshly generated samples instead (GeNN's EventProp protocol), epoch e of seed s
+        drawn by ``yinyang_samples(n, FRESH_SEED + 1000 s + e)`` (reproducible, so resume
+        stays exact; never the seeds 40-42 of the published splits); the published
+        validation and test sets stay.
     n_hidden
         Hidden LIF neurons.
     tau_mem, tau_syn
@@ -214,6 +229,7 @@ class YinYangConfig:
     batch_size: int = 32
     epochs: int = 40
     ema_decay: float | None = None
+    fresh_samples: int | None = None
     weight_bump: float | None = 1e-2
     bump_follows_lr: bool = True
     silent_pull: float = 100.0
@@ -229,6 +245,8 @@ class YinYangConfig:
 
     def __post_init__(self) -> None:
         _check_int("train_size", self.train_size, 1)
+        if self.fresh_samples is not None:
+            _check_int("fresh_samples", self.fresh_samples, 1)
         _check_int("validation_size", self.validation_size, 0)
         _check_int("test_size", self.test_size, 1)
         _check_int("n_hidden", self.n_hidden, 1)
@@ -600,16 +618,25 @@ def _train_seed(
     )
     val_samples = splits.validation
     assert val_samples is not None  # yinyang_splits always has one
-    train = encode(splits.train.inputs, config)
     validation = encode(val_samples.inputs, config)
     test = encode(splits.test.inputs, config)
-    train_labels = torch.as_tensor(splits.train.labels)
     model = YinYangNet(config, seed)
     bump = WeightBump(config.weight_bump) if config.weight_bump is not None else None
     last: dict[str, Spikes] = {}
 
+    def training_set(epoch: int) -> tuple[SpikeBatch, torch.Tensor]:
+        """The epoch's training samples: the published split, or freshly drawn ones."""
+        if config.fresh_samples is None:
+            return encode(splits.train.inputs, config), torch.as_tensor(splits.train.labels)
+        fresh = yinyang_samples(config.fresh_samples, FRESH_SEED + 1000 * seed + epoch)
+        return encode(fresh.inputs, config), torch.as_tensor(fresh.labels)
+
+    train, train_labels = training_set(0)
+
     def on_epoch(epoch: int, learning_rate: float) -> None:
-        nonlocal bump
+        nonlocal bump, train, train_labels
+        if config.fresh_samples is not None and epoch > 0:
+            train, train_labels = training_set(epoch)
         if config.weight_bump is not None and config.bump_follows_lr:
             # a fixed bump outweighs the annealed optimiser steps in the last epochs and
             # pushes the weights off the optimum found so far
