@@ -9,9 +9,12 @@ file readers, backends' ``map``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "CapacityError",
@@ -19,6 +22,7 @@ __all__ = [
     "DataError",
     "MappingError",
     "NeurotwinError",
+    "check_device",
     "check_finite",
     "check_in_range",
     "check_multiple_of",
@@ -129,3 +133,36 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> ConfigError:
     choices = ", ".join(sorted(known)) or "(none registered)"
     return ConfigError(f"unknown {kind} {name!r}; known: {choices}")
 
+
+
+def check_device(device: Any) -> torch.device:
+    """The torch device named by ``device`` ("cpu", "cuda", "cuda:1", a ``torch.device``),
+    checked to exist on this machine.
+
+    Raises
+    ------
+    ConfigError
+        ``device`` names no torch device, or a CUDA device that this machine lacks (no CUDA
+        build or driver, or an index past ``torch.cuda.device_count()``).
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"device {device!r} is not a torch device: {err}") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(
+                f"device {device!r} needs CUDA, but torch sees no CUDA device on this "
+                f"machine; use device 'cpu'"
+            )
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(
+                f"device {device!r}: this machine has {count} CUDA device(s), "
+                f"cuda:0 ... cuda:{count - 1}"
+            )
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {device!r}: neurotwin runs on 'cpu' or 'cuda', got {dev.type!r}")
+    return dev

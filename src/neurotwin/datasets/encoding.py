@@ -25,11 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike
 
 from neurotwin.errors import ConfigError, check_finite, check_in_range, check_positive
+
+if TYPE_CHECKING:
+    from neurotwin.engines.event import Spikes
 
 __all__ = ["PAD_ID", "SpikeBatch", "latency_encode", "to_source_times"]
 
@@ -89,6 +94,14 @@ class SpikeBatch:
 
     def __len__(self) -> int:
         return int(self.times.shape[0])
+
+    def to_torch(self, device: str | torch.device = "cpu") -> Spikes:
+        """The batch as the event engine's :class:`~neurotwin.engines.event.Spikes` (float64
+        times, int64 ids) on a torch device."""
+        from neurotwin.engines.event import Spikes
+
+        return Spikes(torch.as_tensor(self.times, device=device),
+                      torch.as_tensor(self.ids, device=device))
 
     def take(self, indices: int | slice | Sequence[int] | np.ndarray) -> SpikeBatch:
         """The samples at ``indices`` (integer array or slice-like index), as a new batch."""

@@ -252,7 +252,9 @@ def next_crossing(
     active
         Optional bool mask: only these neurons are searched (others get +inf).
     xtol
-        Solver tolerance, ms: a returned time lies at most ``xtol`` after the true crossing.
+        Solver tolerance, ms: a returned time lies at most ``xtol`` after the true crossing
+        from the state it starts at (earlier spikes' errors carry over through resets:
+        docs/event_engine.md, "Tolerance").
 
     Returns
     -------

@@ -168,7 +168,8 @@ def recurrent_lif_forward(
         t + rec_delay if that is <= t_max. 0: at the spike itself.
     xtol
         Spike-time tolerance, ms: each returned time lies within ``xtol`` after the exact
-        crossing, up to rounding (n spikes in a chain accumulate at most about n xtol).
+        crossing from the state it starts at; errors of earlier spikes carry over through
+        resets and arrivals (docs/event_engine.md, "Tolerance").
 
     Returns
     -------

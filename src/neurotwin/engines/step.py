@@ -42,7 +42,7 @@ import torch
 from neurotwin.dynamics.adex import AdExConstants, AdExState, adex_constants, adex_step
 from neurotwin.dynamics.lif import LIF, LIFConstants, LIFState, lif_constants, lif_step
 from neurotwin.engines.result import Cost, Result, SpikeRecord
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, check_device
 from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
 
 __all__ = [
@@ -339,10 +339,7 @@ def compile_network(
         raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if kernel not in KERNELS:
         raise ConfigError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ConfigError(f"device {device!r} is not a torch device: {err}") from None
+    dev = check_device(device)
     if kernel == "auto":
         kernel = "numba" if dev.type == "cpu" else "torch"
     if kernel == "numba" and dev.type != "cpu":
@@ -794,7 +791,7 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
             if mat.layout == torch.strided:
                 target += pre @ mat
             else:
-                target += torch.sparse.mm(mat, pre.T).T
+                target += torch.sparse.mm(mat, pre.T.contiguous()).T
         return spikes[:, rec]
 
     def advance(j0: int, j1: int, src_ptr: np.ndarray, src_ids: np.ndarray) -> ChunkSpikes:

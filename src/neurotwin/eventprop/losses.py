@@ -28,7 +28,10 @@ from neurotwin.errors import ConfigError, check_finite, check_positive
 __all__ = ["spike_count_loss", "spike_time_mse", "ttfs_cross_entropy", "vmax_cross_entropy"]
 
 
-def _check_labels(labels: torch.Tensor, batch: int, n: int) -> torch.Tensor:
+def _check_labels(
+    labels: torch.Tensor, batch: int, n: int, device: torch.device
+) -> torch.Tensor:
+    """Integer labels (B,) in [0, n) as int64 on ``device`` (that of the outputs)."""
     labels = torch.as_tensor(labels)
     if labels.shape != (batch,) or labels.is_floating_point():
         raise ConfigError(
@@ -37,7 +40,7 @@ def _check_labels(labels: torch.Tensor, batch: int, n: int) -> torch.Tensor:
         )
     if batch and (int(labels.min()) < 0 or int(labels.max()) >= n):
         raise ConfigError(f"labels must lie in [0, {n}), got {labels.tolist()!r}")
-    return labels.long()
+    return labels.long().to(device)
 
 
 def _check_times(name: str, times: torch.Tensor) -> None:
@@ -83,7 +86,9 @@ def ttfs_cross_entropy(
     Scalar tensor: the batch mean.
     """
     _check_times("first_times", first_times)
-    labels = _check_labels(labels, first_times.shape[0], first_times.shape[1])
+    labels = _check_labels(
+        labels, first_times.shape[0], first_times.shape[1], first_times.device
+    )
     check_positive("tau_0", tau_0, "ms")
     check_positive("tau_1", tau_1, "ms")
     check_positive("alpha", alpha, allow_zero=True)
@@ -109,7 +114,7 @@ def vmax_cross_entropy(
         Voltage that one unit of logit stands for, mV (> 0).
     """
     _check_times("vmax", vmax)
-    labels = _check_labels(labels, vmax.shape[0], vmax.shape[1])
+    labels = _check_labels(labels, vmax.shape[0], vmax.shape[1], vmax.device)
     check_positive("v_scale", v_scale, "mV")
     return F.cross_entropy(vmax / v_scale, labels)
 
@@ -129,7 +134,7 @@ def spike_time_mse(
         Time used for a silent neuron, ms.
     """
     _check_times("first_times", first_times)
-    target = torch.as_tensor(target_times, dtype=first_times.dtype)
+    target = torch.as_tensor(target_times, dtype=first_times.dtype, device=first_times.device)
     if target.shape != first_times.shape:
         raise ConfigError(
             f"target_times must have shape {tuple(first_times.shape)}, got {tuple(target.shape)}"

