@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from neurotwin.datasets import SpikeBatch, yinyang_splits
+from neurotwin.datasets import SpikeBatch, yinyang_samples, yinyang_splits
 from neurotwin.engines.event import EventLIF
 from neurotwin.errors import ConfigError
 from neurotwin.experiments import run_experiment
 from neurotwin.experiments import yinyang as yy
-from neurotwin.train import load_checkpoint
+from neurotwin.train import load_best, load_checkpoint
 
 TINY = {
     "train_size": 64, "validation_size": 16, "test_size": 24, "n_hidden": 30,
@@ -43,6 +43,9 @@ def tiny_run(tmp_path_factory):
         ({"lr_schedule": "linear"}, "lr_schedule"),
         ({"bump_follows_lr": 1}, "bump_follows_lr"),
         ({"fresh_samples": 0}, "fresh_samples"),
+        ({"holdout_size": -1}, "holdout_size"),
+        ({"device": "tpu"}, "not a torch device"),
+        ({"device": "cuda:7"}, "CUDA device"),
     ],
 )
 def test_config_checks(override, message, tmp_path):
@@ -94,6 +97,53 @@ def test_resume_continues_identically(tmp_path):
     for key, value in a.model.items():
         torch.testing.assert_close(b.model[key], value, rtol=0, atol=0)
     assert again["metrics"]["test_accuracy"] == record["metrics"]["test_accuracy"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_trains_as_the_cpu_and_resumes_across_devices(tmp_path):
+    config = {**TINY, "lr_schedule": "exponential", "deploy_samples": 4}
+    cpu = run_experiment("yinyang", config, seed=1, out_dir=tmp_path / "cpu")
+    gpu = run_experiment("yinyang", {**config, "device": "cuda"}, seed=1,
+                         out_dir=tmp_path / "gpu")
+    run_experiment("yinyang", {**config, "epochs": 1, "device": "cuda"}, seed=1,
+                   out_dir=tmp_path / "mixed")
+    mixed = run_experiment("yinyang", {**config, "resume": True}, seed=1,
+                           out_dir=tmp_path / "mixed")  # epoch 2 on the CPU
+    assert mixed["metrics"]["per_seed"]["1"]["resumed_from_epoch"] == 1
+    reference = json.loads((tmp_path / "cpu" / "history.json").read_text())
+    for run in ("gpu", "mixed"):
+        history = json.loads((tmp_path / run / "history.json").read_text())
+        for a, b in zip(history, reference, strict=True):
+            assert a["loss"] == pytest.approx(b["loss"], rel=1e-6), run
+            for key in ("train_accuracy", "validation_accuracy", "test_accuracy"):
+                assert a[key] == b[key], (run, key)
+        weights = load_checkpoint(tmp_path / run).model
+        for key, value in load_checkpoint(tmp_path / "cpu").model.items():
+            torch.testing.assert_close(weights[key], value, rtol=1e-6, atol=1e-9)
+    assert gpu["metrics"]["test_accuracy"] == cpu["metrics"]["test_accuracy"]
+    deploy, reference_deploy = (r["metrics"]["per_seed"]["1"]["deployment"] for r in (gpu, cpu))
+    for key in ("agreement", "n_samples", "ties"):
+        assert deploy[key] == reference_deploy[key], key
+
+
+def test_holdout_scores_the_selected_and_the_last_weights(tmp_path):
+    config = {**TINY, "epochs": 3, "holdout_size": 40, "deploy_samples": 2}
+    m = run_experiment("yinyang", config, seed=1, out_dir=tmp_path)["metrics"]
+    held = yinyang_samples(40, yy.HOLDOUT_SEED)
+    assert yy.HOLDOUT_SEED not in (40, 41, 42)
+    cfg = yy.YinYangConfig(**config)
+    batch = yy.encode(held.inputs, cfg)
+    model = yy.YinYangNet(cfg, seed=1)
+    selected, state = load_best(tmp_path)
+    assert selected == m["per_seed"]["1"]["selected_epoch"]
+    model.load_state_dict(state)
+    assert m["holdout_accuracy"]["mean"] == yy.accuracy(model, batch, held.labels, cfg)
+    model.load_state_dict(load_checkpoint(tmp_path).model)
+    last = yy.accuracy(model, batch, held.labels, cfg)
+    assert m["last_epoch_holdout_accuracy"]["mean"] == last
+    assert "holdout_accuracy" not in run_experiment(
+        "yinyang", {**config, "holdout_size": 0, "resume": True}, seed=1, out_dir=tmp_path
+    )["metrics"]
 
 
 def test_cosine_resume_refuses_other_epochs(tiny_run):

@@ -66,7 +66,13 @@ from neurotwin.engines.event import (
     first_spike_times,
     lif_layer_forward,
 )
-from neurotwin.errors import ConfigError, check_finite, check_multiple_of, check_positive
+from neurotwin.errors import (
+    ConfigError,
+    check_device,
+    check_finite,
+    check_multiple_of,
+    check_positive,
+)
 from neurotwin.eventprop import (
     LIFLayer,
     WeightBump,
@@ -102,13 +108,16 @@ __all__ = [
 N_INPUTS = 5
 """x, y, 1 - x, 1 - y and the bias source."""
 N_CLASSES = 3
+HOLDOUT_SEED = 39
+"""Seed of the selection holdout (``YinYangConfig.holdout_size``): none of the published
+splits' 40-42 and below :data:`FRESH_SEED`."""
 FRESH_SEED = 10_000
 """First seed of freshly generated training sets (``YinYangConfig.fresh_samples``), far
 from the published splits' 40 (test), 41 (validation) and 42 (train)."""
 
 NOT_TRAINING = frozenset(
     {"epochs", "resume", "seeds", "eval_batch_size", "decision_grid", "deploy_dt",
-     "deploy_samples", "deploy_chunk", "select_best"}
+     "deploy_samples", "deploy_chunk", "select_best", "device", "holdout_size"}
 )
 """Config fields that do not change what training computes (a run may resume across them)."""
 
@@ -193,6 +202,15 @@ class YinYangConfig:
         Test samples in the deployment check (None: all).
     deploy_chunk
         Samples simulated side by side (as separate populations) per backend run.
+    holdout_size
+        0: off. n: also report the accuracy of the selected and of the last epoch's weights
+        on ``yinyang_samples(n, HOLDOUT_SEED)``, a "selection holdout" that plays no part in
+        training or selection, for choosing between recipes without the test set
+        (docs/experiments/yinyang.md).
+    device
+        Torch device of training and evaluation: "cpu" (the compiled float64 kernels) or
+        "cuda" / "cuda:k" (the torch event loop, float64). Both compute the same spikes
+        and gradients to rounding, so a run may resume on another device.
     seeds
         Train one network per seed (into ``out_dir/seed<k>/``) and report mean and std;
         None: the run's seed only, into ``out_dir``.
@@ -227,7 +245,7 @@ class YinYangConfig:
     lr_decay: float = 0.9
     lr_schedule: Literal["exponential", "cosine"] = "cosine"
     batch_size: int = 32
-    epochs: int = 40
+    epochs: int = 60
     ema_decay: float | None = None
     fresh_samples: int | None = None
     weight_bump: float | None = 1e-2
@@ -242,6 +260,8 @@ class YinYangConfig:
     seeds: tuple[int, ...] | None = None
     resume: bool = False
     select_best: bool = True
+    holdout_size: int = 0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         _check_int("train_size", self.train_size, 1)
@@ -255,6 +275,7 @@ class YinYangConfig:
         _check_int("eval_batch_size", self.eval_batch_size, 1)
         _check_int("decision_grid", self.decision_grid, 2)
         _check_int("deploy_chunk", self.deploy_chunk, 1)
+        _check_int("holdout_size", self.holdout_size, 0)
         if self.deploy_samples is not None:
             _check_int("deploy_samples", self.deploy_samples, 0)
         for name in ("tau_mem", "tau_syn", "v_thresh", "cm", "t_max", "tau_0", "tau_1",
@@ -279,6 +300,7 @@ class YinYangConfig:
             check_positive("weight_bump", self.weight_bump, "nA")
         check_multiple_of("t_max", self.t_max, self.deploy_dt)
         object.__setattr__(self, "seeds", check_seeds(self.seeds))
+        check_device(self.device)
 
     def neuron(self) -> EventLIF:
         """The neuron parameters of both layers."""
@@ -325,10 +347,6 @@ def encode(inputs: np.ndarray, config: YinYangConfig) -> SpikeBatch:
     )
 
 
-def _spikes(batch: SpikeBatch) -> Spikes:
-    return Spikes(torch.as_tensor(batch.times), torch.as_tensor(batch.ids))
-
-
 def ttfs_loss(first: torch.Tensor, labels: torch.Tensor, config: YinYangConfig) -> torch.Tensor:
     """The training loss: TTFS cross-entropy with the config's constants (batch mean)."""
     return losses.ttfs_cross_entropy(
@@ -352,9 +370,10 @@ def _forward_layers(
     t_max: float,
     xtol: float,
 ) -> list[Spikes]:
-    """Event-engine spikes of every layer of a feed-forward stack (no autograd); the last
-    layer stops at its first spike."""
-    spikes = _spikes(batch)
+    """Event-engine spikes of every layer of a feed-forward stack (no autograd), on the
+    device of the first weights; the last layer stops at its first spike."""
+    first = weights[0]
+    spikes = batch.to_torch(first.device if isinstance(first, torch.Tensor) else "cpu")
     out: list[Spikes] = []
     for k, w in enumerate(weights):
         w_t = w.detach() if isinstance(w, torch.Tensor) else torch.as_tensor(w)
@@ -376,7 +395,7 @@ def first_times(
     for start in range(0, len(batch), config.eval_batch_size):
         chunk = batch.take(slice(start, start + config.eval_batch_size))
         out = _forward_layers(weights, config.neuron(), chunk, config.t_max, config.xtol)[-1]
-        parts.append(first_spike_times(out, N_CLASSES).numpy())
+        parts.append(first_spike_times(out, N_CLASSES).cpu().numpy())
     return np.concatenate(parts) if parts else np.empty((0, N_CLASSES))
 
 
@@ -592,7 +611,7 @@ def _raster(model: YinYangNet, batch: SpikeBatch, label: int, config: YinYangCon
 
     def arrays(s: Spikes) -> tuple[np.ndarray, np.ndarray]:
         real = s.ids[0] != PAD_ID
-        return s.times[0][real].numpy(), s.ids[0][real].numpy()
+        return s.times[0][real].cpu().numpy(), s.ids[0][real].cpu().numpy()
 
     first = first_spike_times(out, N_CLASSES)
     sample_raster(
@@ -620,7 +639,8 @@ def _train_seed(
     assert val_samples is not None  # yinyang_splits always has one
     validation = encode(val_samples.inputs, config)
     test = encode(splits.test.inputs, config)
-    model = YinYangNet(config, seed)
+    device = check_device(config.device)
+    model = YinYangNet(config, seed).to(device)
     bump = WeightBump(config.weight_bump) if config.weight_bump is not None else None
     last: dict[str, Spikes] = {}
 
@@ -643,7 +663,7 @@ def _train_seed(
             bump = WeightBump(config.weight_bump * learning_rate / config.learning_rate)
 
     def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
-        hidden, out = model(_spikes(train.take(indices)))
+        hidden, out = model(train.take(indices).to_torch(device))
         first = first_spike_times(out, N_CLASSES)
         labels = train_labels[indices]
         last["hidden"], last["output"] = hidden, out
@@ -688,6 +708,11 @@ def _train_seed(
     if history:
         learning_curves(history, out_dir / "learning_curves.png",
                         title=f"Yin-Yang, EventProp, seed {seed}")
+    holdout: dict[str, float] = {}
+    if config.holdout_size:
+        samples = yinyang_samples(config.holdout_size, HOLDOUT_SEED)
+        held = encode(samples.inputs, config)
+        holdout["last_epoch_holdout_accuracy"] = accuracy(model, held, samples.labels, config)
     selected = len(history)
     if config.select_best and history:
         selected, state = load_best(out_dir)
@@ -695,6 +720,8 @@ def _train_seed(
     final = evaluate() if not history else {
         k: history[selected - 1][k] for k in ("validation_accuracy", "test_accuracy")
     }
+    if config.holdout_size:
+        holdout["holdout_accuracy"] = accuracy(model, held, samples.labels, config)
     _raster(model, test, int(splits.test.labels[0]), config, out_dir / "raster.png")
     _, map_agreement = decision_map(model, config, out_dir / "decision_map.png")
     n_deploy = len(test) if config.deploy_samples is None else min(config.deploy_samples,
@@ -717,6 +744,7 @@ def _train_seed(
         "decision_map_accuracy": map_agreement,
         "epoch_time_s": epoch_times,
         "deployment": deploy.summary(),
+        **holdout,
     }
 
 
@@ -759,6 +787,8 @@ def run(
         "validation_accuracy": mean_std([r["validation_accuracy"] for r in per_seed]),
         "train_accuracy": mean_std([r["train_accuracy"] for r in per_seed]),
         "deployment_agreement": mean_std([r["deployment"]["agreement"] for r in per_seed]),
+        **{key: mean_std([r[key] for r in per_seed]) for key in
+           ("holdout_accuracy", "last_epoch_holdout_accuracy") if config.holdout_size},
         "epoch_time_s": statistics.fmean(epoch_times) if epoch_times else math.nan,
         "per_seed": {str(r["seed"]): r for r in per_seed},
         "files": [f"{d}{name}" for d in folders for name in
