@@ -14,6 +14,7 @@ from neurotwin.errors import (
     NeurotwinError,
     check_finite,
     check_in_range,
+    check_int,
     check_multiple_of,
     check_positive,
     unknown_name,
@@ -112,3 +113,33 @@ def test_unknown_name_lists_known_sorted():
     assert str(unknown_name("experiment", "x", [])) == (
         "unknown experiment 'x'; known: (none registered)"
     )
+
+
+@pytest.mark.parametrize("value", ["20", b"20", True, np.bool_(False), [1.0, "x"], None, {}])
+def test_numeric_checks_refuse_strings_bools_and_objects(value):
+    with pytest.raises(ConfigError, match="must be a number"):
+        check_positive("tau_mem", value, "ms")
+
+
+@pytest.mark.parametrize("value", [3, np.int64(3), np.uint8(3)])
+def test_check_int_takes_integers(value):
+    out = check_int("n", value, 1, 10)
+    assert out == 3 and type(out) is int
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [(3.0, "must be an integer, got 3.0"), (True, "must be an integer"), ("3", "integer"),
+     (0, r"in \[1, 10\], got 0"), (11, r"in \[1, 10\], got 11")],
+)
+def test_check_int_refuses(value, match):
+    with pytest.raises(ConfigError, match=match):
+        check_int("n", value, 1, 10)
+
+
+def test_check_int_one_sided_bounds():
+    with pytest.raises(ConfigError, match=">= 1 neurons, got 0"):
+        check_int("n", 0, low=1, unit="neurons")
+    with pytest.raises(ConfigError, match="<= 5"):
+        check_int("n", 6, high=5)
+    assert check_int("n", -(10**12)) == -(10**12)

@@ -22,9 +22,11 @@ __all__ = [
     "DataError",
     "MappingError",
     "NeurotwinError",
+    "as_numbers",
     "check_device",
     "check_finite",
     "check_in_range",
+    "check_int",
     "check_multiple_of",
     "check_positive",
     "unknown_name",
@@ -78,9 +80,52 @@ def _describe(value: Any) -> str:
     return f"array of shape {arr.shape}"
 
 
+def as_numbers(name: str, value: Any) -> np.ndarray:
+    """``value`` (scalar or array) as a float array; :class:`ConfigError` unless it holds
+    numbers (a string such as ``"20"``, a bool or an object array is refused, not parsed)."""
+    if isinstance(value, str | bytes) or isinstance(value, bool | np.bool_):
+        raise ConfigError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as err:  # ragged nesting
+        raise ConfigError(f"{name} must be a number or an array of numbers: {err}") from None
+    if arr.dtype.kind not in "iuf":
+        raise ConfigError(
+            f"{name} must be a number or an array of numbers, got {_describe_kind(arr)}"
+        )
+    return arr.astype(float, copy=False)
+
+
+def _describe_kind(arr: np.ndarray) -> str:
+    kinds = {"b": "booleans", "U": "strings", "S": "bytes", "O": "Python objects",
+             "c": "complex numbers", "M": "dates", "m": "time deltas"}
+    what = kinds.get(arr.dtype.kind, f"dtype {arr.dtype}")
+    return what if arr.ndim else f"{arr.item()!r} ({what})"
+
+
+def check_int(
+    name: str, value: Any, low: int | None = None, high: int | None = None, unit: str = ""
+) -> int:
+    """``value`` as a Python int; :class:`ConfigError` unless it is an integer (not a bool,
+    not a float such as 3.0) within [low, high] (either bound may be None)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise ConfigError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    out = int(value)
+    if (low is not None and out < low) or (high is not None and out > high):
+        if high is None:
+            limit = f">= {low}"
+        elif low is None:
+            limit = f"<= {high}"
+        else:
+            limit = f"in [{low}, {high}]"
+        raise ConfigError(f"{name} must be an integer {limit} {unit}".rstrip() + f", got {out}")
+    return out
+
+
 def check_finite(name: str, value: Any) -> None:
-    """Raise :class:`ConfigError` if ``value`` (scalar or array) holds NaN or infinity."""
-    arr = np.asarray(value, dtype=float)
+    """Raise :class:`ConfigError` unless ``value`` (scalar or array) holds numbers without
+    NaN or infinity."""
+    arr = as_numbers(name, value)
     if not np.all(np.isfinite(arr)):
         bad = arr[~np.isfinite(arr)].ravel()[0].item()
         raise ConfigError(f"{name} must be finite, got {bad!r} in {_describe(value)}")
@@ -89,7 +134,7 @@ def check_finite(name: str, value: Any) -> None:
 def check_positive(name: str, value: Any, unit: str = "", allow_zero: bool = False) -> None:
     """Raise :class:`ConfigError` unless ``value`` is finite and > 0 (>= 0 with allow_zero)."""
     check_finite(name, value)
-    arr = np.asarray(value, dtype=float)
+    arr = as_numbers(name, value)
     bad = arr < 0 if allow_zero else arr <= 0
     if np.any(bad):
         limit = ">= 0" if allow_zero else "> 0"
@@ -102,7 +147,7 @@ def check_in_range(
 ) -> None:
     """Raise :class:`ConfigError` unless every element of ``value`` lies in [low, high]."""
     check_finite(name, value)
-    arr = np.asarray(value, dtype=float)
+    arr = as_numbers(name, value)
     bad = (arr < low) | (arr > high)
     if np.any(bad):
         worst = arr[bad].ravel()[0].item()
@@ -117,11 +162,11 @@ def check_multiple_of(name: str, value: Any, step: float, unit: str = "ms") -> n
     A relative tolerance of 1e-6 of a step absorbs decimal round-off (0.3 / 0.1).
     """
     check_finite(name, value)
-    ratio = np.asarray(value, dtype=float) / step
+    ratio = as_numbers(name, value) / step
     steps = np.rint(ratio)
     off = np.abs(ratio - steps) > 1e-6 * np.maximum(1.0, np.abs(ratio))
     if np.any(off):
-        bad = np.asarray(value, dtype=float)[off].ravel()[0].item()
+        bad = as_numbers(name, value)[off].ravel()[0].item()
         raise ConfigError(
             f"{name} must be a multiple of the time step dt = {step} {unit}, got {bad!r} {unit}"
         )
@@ -132,7 +177,6 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> ConfigError:
     """Build the error for an unknown registry name, listing the known ones."""
     choices = ", ".join(sorted(known)) or "(none registered)"
     return ConfigError(f"unknown {kind} {name!r}; known: {choices}")
-
 
 
 def check_device(device: Any) -> torch.device:
