@@ -41,6 +41,44 @@ def test_unknown_backend_exits_2(capsys, tmp_path):
     assert "unknown backend 'nope'; known: " in err and "ideal" in err
 
 
+def test_impossible_out_folder_fails_before_the_run(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["run", "cuba", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert f"output folder '{blocker / 'sub'}' cannot be written" in err
+    assert "cuba (ideal)" not in err  # no progress bar: nothing ran
+
+
+def test_non_utf8_config_is_a_data_error(capsys, tmp_path):
+    config = tmp_path / "c.json"
+    config.write_bytes(b'{"n_neurons": 200, "label": "\xe9"}')
+    assert main(["run", "cuba", "--config", str(config), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text (byte 0xe9 at offset 29)" in err and "Traceback" not in err
+
+
+def test_experiment_with_its_own_backend_refuses_another(capsys, tmp_path):
+    assert main(["run", "s2-balanced", "--backend", "ideal", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'s2-balanced' always runs on spinnaker2; a backend ('ideal') does not apply" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "runs_on"),
+    [("s2-balanced", "spinnaker2"), ("bss2-neuron", "bss2"), ("mnist-latency", "event engine"),
+     ("cuba", None), ("yinyang", None)],
+)
+def test_experiments_declare_where_they_run(name, runs_on):
+    from neurotwin.experiments import EXPERIMENTS
+
+    exp = EXPERIMENTS.get(name)
+    assert exp.runs_on == runs_on
+    assert exp.backend_for(None) == (runs_on or "ideal")
+    if runs_on is None:
+        assert exp.backend_for("spinnaker2") == "spinnaker2"
+
+
 def test_config_with_unknown_key_lists_valid_keys(capsys, tmp_path):
     config = write_config(tmp_path / "c.json", {**TINY, "n_neurone": 3})
     assert main(["run", "cuba", "--config", str(config), "--out", str(tmp_path)]) == 2

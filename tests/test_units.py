@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+import neurotwin as nt
 from neurotwin import units as u
 
 # each base unit of neurotwin in SI units
@@ -28,13 +29,27 @@ def test_constants_against_si(constant, si_value, base):
     assert constant * SI[base] == pytest.approx(si_value, rel=1e-12)
 
 
-def test_unit_system_is_closed():
-    # mV / ms = nA / nF: dv/dt = i / cm needs no factor
-    assert SI["mV"] / SI["ms"] == pytest.approx(SI["nA"] / SI["nF"], rel=1e-12)
-    # nA / mV = uS: a conductance times a voltage is a current
-    assert SI["nA"] / SI["mV"] == pytest.approx(SI["uS"], rel=1e-12)
-    # nF / uS = ms: a capacitance over a conductance is a time constant
-    assert SI["nF"] / SI["uS"] == pytest.approx(SI["ms"], rel=1e-12)
+def test_unit_system_is_closed_in_the_dynamics():
+    """The package relies on mV / ms = nA / nF and nF / µS = ms: dv/dt = i / cm takes no
+    factor. A LIF neuron driven by a bias current settles at v_rest + i tau_mem / cm
+    (mV = nA ms / nF, from the SI values of the base units) and reaches 63.2 % of that at
+    t = tau_mem; a missing or extra factor of 1000 anywhere in the chain fails this."""
+    i_na, tau_mem_ms, cm_nf, v_rest = 0.5, 10.0, 0.25, -65.0
+    # SI: i tau / C in volts, then into mV through the table above
+    v_inf_mv = (i_na * SI["nA"]) * (tau_mem_ms * SI["ms"]) / (cm_nf * SI["nF"]) / SI["mV"]
+    assert v_inf_mv == pytest.approx(20.0, rel=1e-12)
+    # a conductance: tau_mem = cm / g_leak, in ms from nF / µS
+    g_leak_us = cm_nf / tau_mem_ms
+    assert (cm_nf * SI["nF"]) / (g_leak_us * SI["uS"]) / SI["ms"] == pytest.approx(tau_mem_ms)
+
+    net = nt.Network(dt=0.1)
+    pop = net.add(nt.Population(1, nt.LIF(tau_mem=tau_mem_ms, cm=cm_nf, v_rest=v_rest,
+                                          v_reset=v_rest, v_thresh=1e3, i_offset=i_na)))
+    net.record(pop, "v")
+    v = nt.simulate(net, duration=200.0, backend="ideal", seed=0).trace(pop, "v")[:, 0]
+    assert float(v[-1]) == pytest.approx(v_rest + v_inf_mv, rel=1e-6)
+    # the trace holds v at the start of each step: v(tau_mem) is sample 100
+    assert float(v[100]) - v_rest == pytest.approx(v_inf_mv * (1 - math.exp(-1.0)), rel=1e-9)
 
 
 @pytest.mark.parametrize(

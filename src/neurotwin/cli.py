@@ -32,6 +32,7 @@ from rich.table import Table
 import neurotwin
 from neurotwin.errors import ConfigError, NeurotwinError
 from neurotwin.experiments import EXPERIMENTS, load_config, run_experiment
+from neurotwin.experiments.base import writable_folder
 from neurotwin.registry import Registry
 
 __all__ = ["main", "parse_options"]
@@ -138,7 +139,7 @@ def _progress_bar(console: Console) -> Progress:
 def run(args: argparse.Namespace, console: Console, errors: Console) -> None:
     """``neurotwin run``: run an experiment, write its results, print a summary."""
     experiment = EXPERIMENTS.get(args.experiment)
-    neurotwin.BACKENDS.get(args.backend)
+    backend = experiment.backend_for(args.backend)
     config = (
         experiment.config_type()
         if args.config is None
@@ -149,9 +150,11 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> None:
             raise ConfigError(f"experiment {args.experiment!r} does not checkpoint; --resume "
                               "applies to training experiments only")
         config = dataclasses.replace(config, resume=True)
-    out_dir = Path("results") / args.experiment if args.out is None else Path(args.out)
+    out_dir = writable_folder(
+        Path("results") / args.experiment if args.out is None else Path(args.out)
+    )
     with _progress_bar(errors) as bar:
-        task = bar.add_task(f"{args.experiment} ({args.backend})", total=None)
+        task = bar.add_task(f"{args.experiment} ({backend})", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -230,7 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument(
         "--config", type=Path, help='JSON file of config overrides, e.g. {"n_neurons": 200}'
     )
-    run_parser.add_argument("--backend", default="ideal", help="backend name (default: ideal)")
+    run_parser.add_argument(
+        "--backend",
+        help="backend name (default: ideal) for experiments that take one; the others run "
+        "where they must (bss2, spinnaker2, the event engine) and refuse another",
+    )
     run_parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run_parser.add_argument(
         "--out", type=Path, help="output directory (default: results/<experiment>)"

@@ -46,6 +46,12 @@ class Registry(Generic[T]):
         """Registered names, sorted."""
         return sorted(self._entries)
 
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {', '.join(self.names()) or 'empty'})"
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

@@ -179,7 +179,7 @@ def test_noisy_chip_is_different_but_statistically_similar():
     chip = Chip(0, replace(Deviations.ideal(), membrane_noise_mv=3.0))
     noisy = nt.simulate(net, 200.0, backend="bss2", seed=3, trials=4, chip=chip,
                         weight_scale=WEIGHT_SCALE)
-    assert not np.array_equal(ideal.spikes("pop")[0], noisy.spikes("pop")[0])
+    assert not np.array_equal(ideal.spikes("pop", 0)[0], noisy.spikes("pop", 0)[0])
     assert noisy.mean_rate("pop") == pytest.approx(ideal.mean_rate("pop"), rel=0.25)
 
 

@@ -125,6 +125,61 @@ def test_damaged_checkpoint_is_a_data_error(tmp_path):
         load_checkpoint(tmp_path)
 
 
+def test_truncated_checkpoint_says_truncated(tmp_path):
+    _train(_model(), tmp_path, 1)
+    path = tmp_path / CHECKPOINT_NAME
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(DataError, match=r"truncated or not a file written by torch.save") as err:
+        load_checkpoint(tmp_path)
+    assert "Errno" not in str(err.value)
+
+
+class _Payload:
+    """An object that ``weights_only`` loading must refuse."""
+
+
+def test_checkpoint_with_python_objects_is_refused_without_torch_hints(tmp_path):
+    torch.save({"format": 1, "epoch": _Payload()}, tmp_path / CHECKPOINT_NAME)
+    with pytest.raises(DataError, match="refused to read the checkpoint") as err:
+        load_checkpoint(tmp_path)
+    assert "weights_only" not in str(err.value)
+
+
+def _tamper(tmp_path, **changes):
+    path = tmp_path / CHECKPOINT_NAME
+    data = torch.load(path, weights_only=True)
+    data.update(changes)
+    torch.save(data, path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"epoch": "1"}, "'epoch' has the wrong type"),
+        ({"epoch": -1}, "epoch must be >= 0"),
+        ({"history": {"a": 1}}, "'history' has the wrong type"),
+        ({"history": [1, 2]}, "list of per-epoch dicts"),
+        ({"model": {"weight": torch.full((2, 3), torch.nan), "bias": torch.zeros(2)}},
+         "'weight' holds NaN"),
+        ({"model": {"weight": [1.0]}}, "'weight' is not a tensor"),
+        ({"extra": 1}, "unexpected \\['extra'\\]"),
+    ],
+)
+def test_loadable_but_tampered_checkpoint_is_a_data_error(tmp_path, changes, match):
+    _train(_model(), tmp_path, 1)
+    _tamper(tmp_path, **changes)
+    with pytest.raises(DataError, match=match):
+        load_checkpoint(tmp_path)
+
+
+def test_resume_from_a_checkpoint_of_another_shape_is_a_data_error(tmp_path):
+    _train(_model(), tmp_path, 1)
+    _tamper(tmp_path, model={"weight": torch.zeros(5, 3, dtype=torch.float64),
+                             "bias": torch.zeros(5, dtype=torch.float64)})
+    with pytest.raises(DataError, match="does not fit this model and optimiser"):
+        _train(_model(), tmp_path, 2, resume=True)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -82,29 +82,52 @@ class Result:
             raise ConfigError(f"{label!r} is not a node of this network")
         return str(label)
 
-    def _trial(self, trial: int) -> None:
+    def _trial(self, trial: int | None) -> int:
+        """The trial asked for: required when the run had several (no silent trial 0)."""
+        if trial is None:
+            if self.n_trials == 1:
+                return 0
+            raise ConfigError(
+                f"this result holds {self.n_trials} trials: pass trial=k (0 <= k < "
+                f"{self.n_trials}), or use all_spikes(node) for every trial at once"
+            )
+        if isinstance(trial, bool) or not isinstance(trial, int | np.integer):
+            raise ConfigError(f"trial must be an integer, got {trial!r}")
         if not 0 <= trial < self.n_trials:
             raise ConfigError(f"trial must lie in [0, {self.n_trials - 1}], got {trial!r}")
+        return int(trial)
 
-    def spikes(self, node: Node | str, trial: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Spike times (ms) and neuron ids of ``node`` in ``trial``, sorted by time."""
+    def all_spikes(self, node: Node | str) -> SpikeRecord:
+        """Spikes of ``node`` in every trial, with their trial index, sorted by (trial, time,
+        id)."""
         label = self._label(node)
-        self._trial(trial)
         if label not in self.spike_records:
             raise ConfigError(f"spikes of {label!r} were not recorded; net.record({label!r}, "
                               "'spikes') before running")
-        rec = self.spike_records[label]
-        sel = rec.trials == trial
+        return self.spike_records[label]
+
+    def spikes(
+        self, node: Node | str, trial: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Spike times (ms) and neuron ids of ``node`` in one trial, sorted by time.
+
+        ``trial`` may be left out only when the run had one trial; with several it is
+        required (see :meth:`all_spikes` for all of them with their trial index).
+        """
+        rec = self.all_spikes(node)
+        sel = rec.trials == self._trial(trial)
         return rec.times[sel], rec.ids[sel]
 
-    def trace(self, node: Node | str, variable: str, trial: int = 0) -> torch.Tensor:
-        """Recorded ``variable`` of ``node`` in ``trial``: shape (steps, n)."""
+    def trace(self, node: Node | str, variable: str, trial: int | None = None) -> torch.Tensor:
+        """Recorded ``variable`` of ``node`` in one trial: shape (steps, n). ``trial`` is
+        required when the run had several (``traces[(label, variable)]`` holds all of them,
+        shape (trials, steps, n))."""
         label = self._label(node)
-        self._trial(trial)
+        k = self._trial(trial)
         if (label, variable) not in self.traces:
             raise ConfigError(f"{variable!r} of {label!r} was not recorded; "
                               f"net.record({label!r}, {variable!r}) before running")
-        return self.traces[(label, variable)][trial]
+        return self.traces[(label, variable)][k]
 
     def trace_times(self) -> np.ndarray:
         """Sample times of traces, ms: ``k * dt`` for every step k."""
@@ -112,9 +135,8 @@ class Result:
         return np.arange(steps) * self.network.dt
 
     def mean_rate(self, node: Node | str) -> float:
-        """Mean firing rate of ``node`` over neurons, trials and the run, in Hz."""
-        label = self._label(node)
-        self.spikes(label)  # raises if spikes were not recorded
-        n = self.network.nodes[label].size
-        count = self.spike_records[label].times.size
-        return count / (n * self.n_trials * self.duration * 1e-3)
+        """Mean firing rate of ``node`` in Hz: all its spikes in all trials, divided by
+        (neurons x trials x duration); the trials count as repeated runs of one network."""
+        rec = self.all_spikes(node)  # raises if spikes were not recorded
+        n = self.network.nodes[self._label(node)].size
+        return rec.times.size / (n * self.n_trials * self.duration * 1e-3)

@@ -38,6 +38,7 @@ __all__ = [
     "load_config",
     "register_experiment",
     "run_experiment",
+    "writable_folder",
     "write_json",
 ]
 
@@ -74,12 +75,31 @@ class Experiment:
         The experiment itself (see :class:`RunFunction`).
     description
         One line saying what it does (the first line of ``run``'s docstring).
+    runs_on
+        Where the experiment always runs when the backend is not the user's choice
+        (``"bss2"``, ``"spinnaker2"``, ``"event engine"``); None when it runs on the
+        backend it is given.
     """
 
     name: str
     config_type: type[Any]
     run: RunFunction
     description: str
+    runs_on: str | None = None
+
+    def backend_for(self, backend: str | None) -> str:
+        """The backend a run uses: ``backend`` (default ``"ideal"``) for an experiment
+        that takes one; its own for one that does not, where naming another is an error."""
+        if self.runs_on is None:
+            name = "ideal" if backend is None else backend
+            BACKENDS.get(name)  # fail before any work if the name is unknown
+            return name
+        if backend is not None and backend != self.runs_on:
+            raise ConfigError(
+                f"experiment {self.name!r} always runs on {self.runs_on}; a backend "
+                f"({backend!r}) does not apply to it"
+            )
+        return self.runs_on
 
 
 EXPERIMENTS: Registry[Experiment] = Registry("experiment")
@@ -88,15 +108,18 @@ EXPERIMENTS: Registry[Experiment] = Registry("experiment")
 F = TypeVar("F", bound=RunFunction)
 
 
-def register_experiment(name: str, config_type: type[Any]) -> Callable[[F], F]:
-    """Decorator registering a ``run`` function as experiment ``name`` with its config."""
+def register_experiment(
+    name: str, config_type: type[Any], runs_on: str | None = None
+) -> Callable[[F], F]:
+    """Decorator registering a ``run`` function as experiment ``name`` with its config;
+    ``runs_on`` names where it always runs if the backend is not the user's choice."""
     if not dataclasses.is_dataclass(config_type):
         raise ConfigError(f"config of experiment {name!r} must be a dataclass")
 
     def add(run: F) -> F:
         doc = (run.__doc__ or "").strip()
         description = doc.splitlines()[0] if doc else name
-        EXPERIMENTS.register(name)(Experiment(name, config_type, run, description))
+        EXPERIMENTS.register(name)(Experiment(name, config_type, run, description, runs_on))
         return run
 
     return add
@@ -177,6 +200,11 @@ def load_config(config_type: type[Any], path: str | Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DataError(f"cannot read config file {str(path)!r}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"config file {str(path)!r} is not UTF-8 text (byte {err.object[err.start]:#04x} "
+            f"at offset {err.start}); write the JSON as UTF-8"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -205,11 +233,33 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n", encoding="utf-8")
 
 
+def writable_folder(path: str | Path) -> Path:
+    """``path`` created if missing and checked to take new files, before any work is done.
+
+    Raises
+    ------
+    ConfigError
+        If the folder cannot be created (a file in the way, no permission) or written.
+    """
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".neurotwin-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            f"output folder {str(out)!r} cannot be written: {err.strerror or err}; "
+            f"choose another with --out"
+        ) from None
+    return out
+
+
 def run_experiment(
     name: str,
     config: Any = None,
     seed: int = 0,
-    backend: str = "ideal",
+    backend: str | None = None,
     out_dir: str | Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
@@ -224,9 +274,12 @@ def run_experiment(
     seed
         Seed of every random draw (network construction and simulation), >= 0.
     backend
-        A registered backend name.
+        A registered backend name (default ``"ideal"``), for experiments that run on the
+        backend they are given; None for the others, which name their own
+        (:attr:`Experiment.runs_on`, recorded in ``metrics.json``).
     out_dir
-        Where metrics and plots go; default ``results/<name>`` in the working directory.
+        Where metrics and plots go; default ``results/<name>`` in the working directory;
+        checked to be writable before the run starts.
     progress
         Optional ``progress(done_steps, total_steps)`` callback for the simulation.
 
@@ -247,9 +300,8 @@ def run_experiment(
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
-    BACKENDS.get(backend)  # fail before any work if the name is unknown
-    out = Path("results") / name if out_dir is None else Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    backend = exp.backend_for(backend)
+    out = writable_folder(Path("results") / name if out_dir is None else Path(out_dir))
     metrics = exp.run(config, seed=seed, backend=backend, out_dir=out, progress=progress)
     record = {
         "experiment": name,

@@ -236,7 +236,7 @@ def _fi_curves(chip: Chip, configs: dict[str, NeuronConfig], config: Bss2NeuronC
     return rates_hz, {label: per_set[s] for s, label in enumerate(configs)}
 
 
-@register_experiment("bss2-neuron", Bss2NeuronConfig)
+@register_experiment("bss2-neuron", Bss2NeuronConfig, runs_on="bss2")
 def run(
     config: Bss2NeuronConfig,
     seed: int,

@@ -476,7 +476,7 @@ def _train_seed(
     }
 
 
-@register_experiment("mnist-latency", MnistLatencyConfig)
+@register_experiment("mnist-latency", MnistLatencyConfig, runs_on="event engine")
 def run(
     config: MnistLatencyConfig,
     seed: int,

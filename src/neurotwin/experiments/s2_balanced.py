@@ -194,7 +194,7 @@ def _tables(placement: Placement) -> dict[str, Any]:
             "capacity": placement.machine.router_entries}
 
 
-@register_experiment("s2-balanced", S2BalancedConfig)
+@register_experiment("s2-balanced", S2BalancedConfig, runs_on="spinnaker2")
 def run(
     config: S2BalancedConfig,
     seed: int,

@@ -179,7 +179,7 @@ def _plot(rows: list[dict[str, Any]], path: Path, config: S2ScaleConfig) -> Figu
     return fig
 
 
-@register_experiment("s2-scale", S2ScaleConfig)
+@register_experiment("s2-scale", S2ScaleConfig, runs_on="spinnaker2 (mapping only)")
 def run(
     config: S2ScaleConfig,
     seed: int,

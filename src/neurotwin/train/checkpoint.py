@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+import pickle
+import zipfile
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +35,16 @@ __all__ = [
     "Checkpoint",
     "load_best",
     "load_checkpoint",
+    "read_torch_file",
     "save_best",
     "save_checkpoint",
     "write_json_atomic",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+"""File name of the checkpoint inside a run's output folder."""
 BEST_NAME = "best.pt"
 """File of the selected model's weights (:func:`save_best`)."""
-"""File name of the checkpoint inside a run's output folder."""
 HISTORY_NAME = "history.json"
 """File name of the per-epoch metrics inside a run's output folder."""
 FORMAT_VERSION = 1
@@ -102,31 +105,88 @@ def save_checkpoint(out_dir: Path, checkpoint: Checkpoint) -> Path:
     return path
 
 
+def read_torch_file(path: Path, what: str) -> Any:
+    """The content of a file written by :func:`torch.save`, loaded with ``weights_only``
+    (tensors and plain containers only: no code runs).
+
+    Raises
+    ------
+    DataError
+        If the file is missing, truncated, not a torch file, or holds other Python objects
+        (a file tampered with, or not written by neurotwin).
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the {what}: {err.strerror}") from None
+    if not zipfile.is_zipfile(path):
+        raise DataError(
+            f"{path}: cannot read the {what}: the file ({size} bytes) is truncated or not a "
+            f"file written by torch.save"
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise DataError(
+            f"{path}: refused to read the {what}: it holds Python objects that a neurotwin "
+            f"file never contains (only tensors, numbers, strings and containers are "
+            f"loaded); it was changed after writing or comes from another program"
+        ) from None
+    except Exception as err:  # torch raises many types for a damaged zip member
+        raise DataError(f"{path}: cannot read the {what}: the file is damaged ({err})") from None
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "epoch": int, "model": dict, "optimizer": dict, "scheduler": dict, "rng": dict,
+    "average": (list, type(None)), "history": list, "fingerprint": dict,
+}
+
+
+def _check_fields(path: Path, data: dict[str, Any]) -> None:
+    """Every field present with its type, the epoch >= 0 and the weights finite: a file that
+    loads but was edited is refused here, not deep inside ``load_state_dict``."""
+    names = {f.name for f in fields(Checkpoint)}
+    missing, extra = sorted(names - set(data)), sorted(set(data) - names)
+    if missing or extra:
+        raise DataError(f"{path}: checkpoint fields do not match: missing {missing}, "
+                        f"unexpected {extra}")
+    for name, kind in _FIELD_TYPES.items():
+        value = data[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise DataError(f"{path}: checkpoint field {name!r} has the wrong type "
+                            f"({type(value).__name__})")
+    if data["epoch"] < 0:
+        raise DataError(f"{path}: checkpoint epoch must be >= 0, got {data['epoch']}")
+    for key, value in data["model"].items():
+        if not isinstance(value, torch.Tensor):
+            raise DataError(f"{path}: model entry {key!r} is not a tensor")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise DataError(f"{path}: model entry {key!r} holds NaN or infinity")
+    if not all(isinstance(h, dict) for h in data["history"]):
+        raise DataError(f"{path}: checkpoint history must be a list of per-epoch dicts")
+
+
 def load_checkpoint(out_dir: Path) -> Checkpoint | None:
     """The checkpoint in ``out_dir``, or None if there is none.
 
     Raises
     ------
     DataError
-        If the file cannot be read as a checkpoint of this format.
+        If the file cannot be read as a checkpoint of this format (truncated, tampered
+        with, fields of the wrong type, non-finite weights).
     """
     path = out_dir / CHECKPOINT_NAME
     if not path.is_file():
         return None
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a damaged or foreign file
-        raise DataError(f"{path}: cannot read the checkpoint: {err}") from err
+    data = read_torch_file(path, "checkpoint")
     if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise DataError(
             f"{path}: not a neurotwin checkpoint of format {FORMAT_VERSION} (found {found!r})"
         )
     data.pop("format")
-    try:
-        return Checkpoint(**data)
-    except TypeError as err:
-        raise DataError(f"{path}: checkpoint fields do not match: {err}") from None
+    _check_fields(path, data)
+    return Checkpoint(**data)
 
 
 def save_best(out_dir: Path, epoch: int, model_state: dict[str, Any]) -> Path:
@@ -149,12 +209,11 @@ def load_best(out_dir: Path) -> tuple[int, dict[str, Any]]:
         If the file is missing or not a best-model file of this format.
     """
     path = out_dir / BEST_NAME
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as err:
-        raise DataError(f"{path}: no selected model was saved (fit without select?)") from err
-    except Exception as err:  # torch raises many types for a damaged or foreign file
-        raise DataError(f"{path}: cannot read the selected model: {err}") from err
-    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION or "model" not in data:
+    if not path.is_file():
+        raise DataError(f"{path}: no selected model was saved (fit without select?)")
+    data = read_torch_file(path, "selected model")
+    if (not isinstance(data, dict) or data.get("format") != FORMAT_VERSION
+            or not isinstance(data.get("model"), dict)
+            or isinstance(data.get("epoch"), bool) or not isinstance(data.get("epoch"), int)):
         raise DataError(f"{path}: not a neurotwin best-model file of format {FORMAT_VERSION}")
     return int(data["epoch"]), data["model"]

@@ -260,14 +260,20 @@ def fit(
                 f"cannot resume from {path}: it holds {found.epoch} epochs, more than "
                 f"epochs = {config.epochs}"
             )
-        model.load_state_dict(found.model)
-        if average is not None:
-            if found.average is None:
-                raise DataError(f"{path}: the checkpoint holds no weight average")
-            _copy_into(average, found.average)
-        optimizer.load_state_dict(found.optimizer)
-        scheduler.load_state_dict(found.scheduler)
-        rng.bit_generator.state = found.rng
+        if average is not None and found.average is None:
+            raise DataError(f"{path}: the checkpoint holds no weight average")
+        try:
+            model.load_state_dict(found.model)
+            if average is not None and found.average is not None:
+                _copy_into(average, found.average)
+            optimizer.load_state_dict(found.optimizer)
+            scheduler.load_state_dict(found.scheduler)
+            rng.bit_generator.state = found.rng
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
+            raise DataError(
+                f"{path}: the checkpoint does not fit this model and optimiser (changed "
+                f"after writing?): {str(err).splitlines()[0]}"
+            ) from None
         history, start = list(found.history), found.epoch
 
     n_batches = math.ceil(n_train / config.batch_size)
