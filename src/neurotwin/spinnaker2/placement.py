@@ -5,7 +5,10 @@ travel: slices of every node and the PE each runs on, routing keys, router table
 the synaptic traffic between slices. It does not hold the network (weights, neuron
 parameters); :meth:`Placement.check_network` verifies that a network is the one that was
 mapped. Saved as one ``.npz`` file (arrays plus a JSON header), reloadable without the
-network.
+network. What is shown of it lives beside it, as functions of a placement:
+:func:`~neurotwin.spinnaker2.report.report_text`, :func:`~neurotwin.spinnaker2.report.utilisation`,
+:func:`~neurotwin.spinnaker2.report.resources` and
+:func:`~neurotwin.spinnaker2.draw.draw_placement`.
 """
 
 from __future__ import annotations
@@ -19,11 +22,10 @@ import numpy as np
 
 from neurotwin.errors import ConfigError, DataError, MappingError
 from neurotwin.network import Network
-from neurotwin.spinnaker2 import draw as _draw
-from neurotwin.spinnaker2 import report as _report
 from neurotwin.spinnaker2.machine import Machine
 from neurotwin.spinnaker2.partition import slice_of
-from neurotwin.spinnaker2.routing import Tables, follow
+from neurotwin.spinnaker2.router import follow
+from neurotwin.spinnaker2.routing import Tables
 
 __all__ = ["FORMAT", "Placement"]
 
@@ -176,23 +178,6 @@ class Placement:
             raise MappingError(
                 f"the placement was made for dt = {self.options.get('dt')} ms, got {network.dt}"
             )
-
-    # ---- reporting -------------------------------------------------------------------
-    def utilisation(self) -> dict[str, dict[str, np.ndarray]]:
-        """Per-chip and per-PE utilisation arrays (see :func:`report.utilisation`)."""
-        return _report.utilisation(self)
-
-    def resources(self) -> dict[str, tuple[float, float]]:
-        """Resource name -> (used, available), for ``Result.cost.resources``."""
-        return _report.resources(self)
-
-    def report(self) -> str:
-        """Human-readable summary: machine, nodes, memory, tables, links."""
-        return _report.report_text(self)
-
-    def draw(self, path: str | os.PathLike[str], title: str | None = None) -> None:
-        """Write a PNG of the machine coloured by PE occupancy, with link loads."""
-        _draw.draw_placement(self, path, title=title)
 
     # ---- (de)serialisation -----------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
