@@ -268,3 +268,17 @@ def test_default_machine_counts_chips_by_dram():
     assert _default_machine(part).n_boards == 1  # 300 PEs: two chips
     heavy = replace(part, slice_dram_bytes=np.full(300, 2**30))  # 1 GiB each: 2 per chip
     assert _default_machine(heavy).n_boards == 4  # 150 chips of 48 per board
+
+
+def test_a_placement_is_its_partition_placed(random_network):
+    from dataclasses import fields
+
+    from neurotwin.spinnaker2.partition import Partition, partition
+
+    net = random_network(1)
+    p = map_network(net, neurons_per_pe=20, sources_per_pe=30)
+    part = partition(net, 20, 30, tick_ms=net.dt)
+    assert isinstance(p, Partition)
+    for f in fields(Partition):
+        assert np.array_equal(getattr(p, f.name), getattr(part, f.name)), f.name
+    assert p.n_slices == part.n_slices == p.slice_chip.size

@@ -23,7 +23,7 @@ import numpy as np
 from neurotwin.errors import ConfigError, DataError, MappingError
 from neurotwin.network import Network
 from neurotwin.spinnaker2.machine import Machine
-from neurotwin.spinnaker2.partition import slice_of
+from neurotwin.spinnaker2.partition import Partition, slice_of
 from neurotwin.spinnaker2.router import follow
 from neurotwin.spinnaker2.routing import Tables
 
@@ -55,8 +55,9 @@ _ARRAYS = (
 
 
 @dataclass(frozen=True, eq=False)
-class Placement:
-    """A network mapped onto a machine: slices, PEs, keys, router tables, traffic.
+class Placement(Partition):
+    """A :class:`~neurotwin.spinnaker2.partition.Partition` placed on a machine: the
+    slices, pairs and memory of the partition, plus PEs, keys, router tables, link loads.
 
     Slices are numbered globally, node by node in network order; slice ``s`` holds
     neurons ``slice_lo[s]:slice_hi[s]`` of node ``labels[slice_node[s]]`` and runs on PE
@@ -67,31 +68,12 @@ class Placement:
     machine: Machine
     options: dict[str, Any]
     """Mapping options used (neurons_per_pe, sources_per_pe, compress, dt in ms)."""
-    labels: tuple[str, ...]
-    kinds: tuple[str, ...]
-    """Per node: "LIF", "AdEx", "SpikeSourceArray" or "SpikeSourcePoisson"."""
-    sizes: np.ndarray
-    slice_offsets: np.ndarray
-    """(n_nodes + 1,) first slice of each node."""
-    slice_node: np.ndarray
-    slice_lo: np.ndarray
-    slice_hi: np.ndarray
     slice_chip: np.ndarray
     slice_pe: np.ndarray
     slice_key: np.ndarray
     """(n_slices,) uint32 base key."""
     slice_mask: np.ndarray
     """(n_slices,) uint32 mask matching every key of the slice."""
-    slice_bytes: np.ndarray
-    """PE data SRAM used, bytes (neurons, ring buffers, master table, row buffers)."""
-    slice_dram_bytes: np.ndarray
-    """Chip DRAM used by the slice's synaptic rows, bytes."""
-    slice_synapses: np.ndarray
-    slice_rows: np.ndarray
-    pair_src: np.ndarray
-    pair_tgt: np.ndarray
-    pair_synapses: np.ndarray
-    """Synapses from slice ``pair_src`` to slice ``pair_tgt``."""
     tables: Tables
     """Router tables as loaded into the chips (compressed unless options say otherwise)."""
     entries_before: np.ndarray
@@ -111,11 +93,6 @@ class Placement:
         )
 
     # ---- queries ---------------------------------------------------------------------
-    @property
-    def n_slices(self) -> int:
-        """Slices (= PEs used)."""
-        return len(self.slice_node)
-
     def node_index(self, label: str) -> int:
         """Index of the node ``label``; ConfigError listing the labels if unknown."""
         try:
