@@ -4,8 +4,8 @@ chunks from the projections' compressed rows (no per-synapse int64 temporaries).
 A synaptic row is the synapses of one presynaptic unit onto one target slice (PE); it
 lives in the DRAM of the slice's chip (:mod:`.partition`). Here all rows are held as one
 CSR over units (units: the neurons of all populations in network order, then the spike
-sources, the runtime's numbering), the synapses of a unit sorted by target slice, so
-each row is a run of one slice. Per synapse: its slice (int16 or int32) and its word.
+sources, as :mod:`.program` numbers them), the synapses of a unit sorted by target slice,
+so each row is a run of one slice. Per synapse: its slice (int16 or int32) and its word.
 
 Synapse word (``uint16``), bit fields from :mod:`.specs`::
 
