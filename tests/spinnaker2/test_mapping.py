@@ -150,11 +150,11 @@ def test_load_rejects_other_files(tmp_path):
 
 def test_report_utilisation_and_resources(random_network):
     p = map_network(random_network(3, scale=2), neurons_per_pe=20)
-    text = p.report()
+    text = s2.report_text(p)
     for label in p.labels:
         assert label in text
     assert "router entries" in text and "link load (synapses)" in text
-    u = p.utilisation()
+    u = s2.utilisation(p)
     assert u["chip"]["pes_used"].sum() == p.n_slices
     assert u["chip"]["neurons"].sum() == p.sizes.sum()
     assert u["chip"]["data_bytes_used"].sum() == p.slice_bytes.sum()
@@ -162,7 +162,7 @@ def test_report_utilisation_and_resources(random_network):
     assert "chip DRAM used by synaptic rows" in text
     assert np.array_equal(u["chip"]["entries_after"], p.tables.sizes)
     assert np.all(u["pe"]["data_fraction"] <= 1.0)
-    r = p.resources()
+    r = s2.resources(p)
     assert r["PEs"] == (p.n_slices, 48 * 152)
     assert r["routing entries, max per chip"][1] == 16_384
 
@@ -171,7 +171,7 @@ def test_draw_writes_a_png(random_network, tmp_path):
     m = Machine(faults=[DeadChip(4, 4)])
     p = map_network(random_network(4, scale=2), m, neurons_per_pe=5)
     path = tmp_path / "machine.png"
-    p.draw(path)
+    s2.draw_placement(p, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -228,9 +228,9 @@ def test_chip_dram_limits_slices_per_chip():
     pop = np.asarray(p.slices_of("pop"))
     assert p.slice_dram_bytes[pop].tolist() == [100 * (4 + 20)] * 4
     assert np.bincount(p.slice_chip[pop]).max() == 2  # a third would need 7,200 bytes
-    used = p.utilisation()["chip"]["dram_bytes_used"]
+    used = s2.utilisation(p)["chip"]["dram_bytes_used"]
     assert used.max() <= 5_000 and used.sum() == 4 * 2_400
-    assert p.resources()["chip DRAM, max per chip (bytes)"] == (4_800.0, 5_000.0)
+    assert s2.resources(p)["chip DRAM, max per chip (bytes)"] == (4_800.0, 5_000.0)
     check = map_network(dram_network(), Machine(), neurons_per_pe=10)
     assert len(np.unique(check.slice_chip)) == 1  # 2 GiB: everything on one chip
 
@@ -268,3 +268,17 @@ def test_default_machine_counts_chips_by_dram():
     assert _default_machine(part).n_boards == 1  # 300 PEs: two chips
     heavy = replace(part, slice_dram_bytes=np.full(300, 2**30))  # 1 GiB each: 2 per chip
     assert _default_machine(heavy).n_boards == 4  # 150 chips of 48 per board
+
+
+def test_a_placement_is_its_partition_placed(random_network):
+    from dataclasses import fields
+
+    from neurotwin.spinnaker2.partition import Partition, partition
+
+    net = random_network(1)
+    p = map_network(net, neurons_per_pe=20, sources_per_pe=30)
+    part = partition(net, 20, 30, tick_ms=net.dt)
+    assert isinstance(p, Partition)
+    for f in fields(Partition):
+        assert np.array_equal(getattr(p, f.name), getattr(part, f.name)), f.name
+    assert p.n_slices == part.n_slices == p.slice_chip.size

@@ -9,7 +9,8 @@ import neurotwin as nt
 from neurotwin.errors import ConfigError, MappingError
 from neurotwin.network import fixed_fan_in
 from neurotwin.spinnaker2 import map_network
-from neurotwin.spinnaker2.rows import build_rows, largest_weights
+from neurotwin.spinnaker2.numerics import get_format
+from neurotwin.spinnaker2.rows import build_rows, largest_weights, weight_scales
 
 
 def lif_network(seed: int) -> nt.Network:
@@ -139,3 +140,26 @@ def test_threads_give_the_same_rows_and_partition(monkeypatch):
     for name in ("slice_bytes", "slice_dram_bytes", "slice_rows", "pair_src", "pair_tgt",
                  "pair_synapses"):
         assert np.array_equal(getattr(part_one, name), getattr(part_many, name)), name
+
+
+def test_weight_scales_default_override_and_errors():
+    """The one place the weight scale is chosen: the largest incoming weight per (population,
+    receptor) maps to the format's 15 LSB; a float or per-population values override."""
+    net = nt.Network(dt=1.0)
+    net.add(nt.SpikeSourceArray([[1.0], [2.0]], label="in"))
+    net.add(nt.Population(3, nt.LIF(), label="a"))
+    net.add(nt.Population(2, nt.LIF(), label="b"))
+    net.connect("in", "a", np.array([[0.375, -0.75, 0.0], [0.125, 0.25, 0.0]]), receptor=None)
+    net.connect("in", "b", np.full((2, 2), 0.5), receptor="exc")
+    fmt = get_format("int4_delay")
+    want = {("a", "exc"): 0.375 / 15, ("a", "inh"): 0.75 / 15, ("b", "exc"): 0.5 / 15,
+            ("b", "inh"): 1.0}
+    assert weight_scales(net, fmt) == want
+    assert build_rows(net, map_network(net), tick_ms=1.0).scales == want
+    assert set(weight_scales(net, fmt, 0.01).values()) == {0.01}
+    some = weight_scales(net, fmt, {"b": 0.02})
+    assert some == {**want, ("b", "exc"): 0.02, ("b", "inh"): 0.02}
+    with pytest.raises(ConfigError, match="unknown populations"):
+        weight_scales(net, fmt, {"c": 1.0})
+    with pytest.raises(ConfigError, match="weight scale"):
+        weight_scales(net, fmt, -1.0)

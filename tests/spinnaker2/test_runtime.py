@@ -120,7 +120,8 @@ def test_corrupted_router_entry_changes_spikes():
     np.testing.assert_array_equal(no_exc.spikes("noise")[0], good.spikes("noise")[0])
 
 
-def test_follow_block_agrees_with_follow_per_key(random_network, few_pe_machine):
+def test_follow_block_agrees_with_the_reference_walk_per_key(random_network, few_pe_machine,
+                                                            reference_walk):
     net = random_network(3)
     placement = s2.map(net, few_pe_machine(3), tick_ms=1.0)
     t = placement.tables
@@ -133,10 +134,12 @@ def test_follow_block_agrees_with_follow_per_key(random_network, few_pe_machine)
         chip = int(placement.slice_chip[s])
         got = s2.follow_block(placement.machine, tables, keys, chip)
         for i, key in enumerate(keys):
-            want = s2.follow(placement.machine, tables, int(key), chip, loops="drop")
+            want = reference_walk(placement.machine, tables, int(key), chip)
             sel = got.deliver_key == i
             pairs = np.stack([got.deliver_chip[sel], got.deliver_pe[sel]], axis=1)
-            np.testing.assert_array_equal(pairs[np.lexsort(pairs.T[::-1])], want)
+            np.testing.assert_array_equal(pairs[np.lexsort(pairs.T[::-1])], want.deliveries)
+            np.testing.assert_array_equal(np.sort(got.hop_link[got.hop_key == i]), want.hops)
+            assert got.looped[i] == (want.loop_chip >= 0)
 
 
 def dense_network(rate: float) -> nt.Network:
@@ -180,6 +183,20 @@ def test_deadline_misses_at_low_clock_with_pe_tick_and_amount():
     assert slow.cost.deadline_miss_count == len(want)
     with pytest.raises(nt.CapacityError, match="PE cycles per tick"):
         nt.simulate(net, 50.0, backend="spinnaker2", clock_mhz=150.0, deadline="raise", **half)
+
+
+def test_one_simulate_checks_the_placement_once(monkeypatch):
+    calls = []
+    check = s2.Placement.check_network
+
+    def counted(self: s2.Placement, network: nt.Network) -> None:
+        calls.append(network)
+        check(self, network)
+
+    monkeypatch.setattr(s2.Placement, "check_network", counted)
+    net = dense_network(10.0)
+    nt.simulate(net, 5.0, backend="spinnaker2")
+    assert calls == [net]
 
 
 def test_link_packets_count_the_routed_packets(few_pe_machine):
@@ -312,7 +329,8 @@ def edited_tables(placement: s2.Placement, edit: str, seed: int) -> s2.Placement
 
 
 @pytest.mark.parametrize("edit", ["mask", "remove", "flip"])
-def test_route_classes_are_what_the_tables_say_key_by_key(few_pe_machine, edit):
+def test_route_classes_are_what_the_tables_say_key_by_key(few_pe_machine, reference_walk,
+                                                          edit):
     net = traffic_network()
     machine = few_pe_machine(3, faults=(s2.DeadLink(*s2.Machine(1).xy(1), "E"),))
     placement = edited_tables(s2.map(net, machine, tick_ms=1.0, **SMALL_SLICES), edit, seed=4)
@@ -332,15 +350,14 @@ def test_route_classes_are_what_the_tables_say_key_by_key(few_pe_machine, edit):
                     assert c == 0
                     continue
                 key = int(pl.key_of(label, [i])[0])
-                want = s2.follow(pl.machine, tables, key, chip, loops="drop")
+                want = reference_walk(pl.machine, tables, key, chip)
                 pe = prog.class_pe[prog.class_ptr[c] : prog.class_ptr[c + 1]]
                 got = np.stack(np.divmod(pe, 152), axis=1)
-                np.testing.assert_array_equal(got[np.lexsort(got.T[::-1])], want)
-                one = s2.follow_block(pl.machine, tables, np.array([key]), chip)
+                np.testing.assert_array_equal(got[np.lexsort(got.T[::-1])], want.deliveries)
                 hops = prog.hops[[c]]
-                np.testing.assert_array_equal(np.sort(hops.indices), np.sort(one.hop_link))
-                assert hops.sum() == one.hop_link.size
-                assert prog.looped[unit] == one.looped[0]
+                np.testing.assert_array_equal(np.sort(hops.indices), want.hops)
+                assert hops.sum() == want.hops.size
+                assert prog.looped[unit] == (want.loop_chip >= 0)
         n_classes = max(n_classes, int(prog.unit_class.max()))
     if edit == "mask":  # entries that match one key split slices into several classes
         assert n_classes > pl.n_slices
@@ -348,7 +365,8 @@ def test_route_classes_are_what_the_tables_say_key_by_key(few_pe_machine, edit):
         assert prog.looped.any()
 
 
-def test_pe_cycles_count_the_packets_and_synapses_the_tables_deliver(few_pe_machine):
+def test_pe_cycles_count_the_packets_and_synapses_the_tables_deliver(few_pe_machine,
+                                                                    reference_walk):
     from neurotwin.spinnaker2 import specs
 
     net = traffic_network()
@@ -384,9 +402,9 @@ def test_pe_cycles_count_the_packets_and_synapses_the_tables_deliver(few_pe_mach
                 continue
             sent[max(j, 0), s] += 1
             key = int(pl.key_of(label, [i])[0])
-            dest = s2.follow(pl.machine, pl.tables, key, int(pl.slice_chip[s]), loops="drop")
-            hops += s2.follow_block(pl.machine, pl.tables, np.array([key]),
-                                    int(pl.slice_chip[s])).hop_link.size
+            walk = reference_walk(pl.machine, pl.tables, key, int(pl.slice_chip[s]))
+            dest = walk.deliveries
+            hops += walk.hops.size
             delivered += len(dest)
             for chip, pe in dest.tolist():
                 t = pe_slice.get((chip, pe))

@@ -21,7 +21,7 @@ Two paths are timed (wall-clock seconds):
     there). neurotwin draws its connections when building the network, reported as
     ``build_network_s`` and not part of (b); ``path_b_with_network_s`` adds it.
     Separately, up to :data:`COMPILE_SYNAPSE_LIMIT` synapses, ``compile_s`` times the
-    runtime's whole :func:`~neurotwin.spinnaker2.runtime.compile_program` (rows, every key
+    runtime's whole :func:`~neurotwin.spinnaker2.program.compile_program` (rows, every key
     followed through the router tables, simulation arrays); it is not part of (b).
 
 Before timing, each neurotwin process maps a 300-neuron network (``warmup_s``), once with
@@ -132,8 +132,8 @@ def child_main(job_path: str) -> None:
     from neurotwin.errors import CapacityError, MappingError
     from neurotwin.experiments.s2_scale import build_network
     from neurotwin.spinnaker2 import map_network
+    from neurotwin.spinnaker2.program import compile_program
     from neurotwin.spinnaker2.rows import build_rows
-    from neurotwin.spinnaker2.runtime import compile_program
 
     job = json.loads(Path(job_path).read_text())
     out: dict[str, Any] = {"status": "ok", "reason": None}

@@ -31,7 +31,10 @@ from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, SpikeSourcePoisson, fixed_fan_in
 from neurotwin.spinnaker2 import Machine, Placement, map_network
 from neurotwin.spinnaker2.cost import S2Cost
-from neurotwin.spinnaker2.runtime import compile_program, run_program
+from neurotwin.spinnaker2.draw import draw_placement
+from neurotwin.spinnaker2.program import compile_program
+from neurotwin.spinnaker2.report import utilisation
+from neurotwin.spinnaker2.runtime import run_program
 from neurotwin.spinnaker2.specs import CHIP_PES
 
 __all__ = ["S2BalancedConfig", "build_network", "run"]
@@ -184,7 +187,7 @@ def _load_plot(placement: Placement, costs: dict[float, S2Cost], path: Path) -> 
 
 
 def _tables(placement: Placement) -> dict[str, Any]:
-    chip = placement.utilisation()["chip"]
+    chip = utilisation(placement)["chip"]
     used = chip["pes_used"] > 0
     before, after = chip["entries_before"][used], chip["entries_after"][used]
     return {"entries_before_max": int(before.max()), "entries_before_mean": float(before.mean()),
@@ -214,7 +217,7 @@ def run(
     network_s = time.perf_counter() - start
     machine = Machine(n_boards=config.n_boards)
     placement = map_network(net, machine, tick_ms=1.0)
-    placement.draw(out_dir / "placement.png",
+    draw_placement(placement, out_dir / "placement.png",
                    title=f"s2-balanced: {config.n_exc + config.n_inh} LIF neurons")
     start = time.perf_counter()
     prog = compile_program(net, placement, tick_ms=1.0, clock_mhz=config.clocks_mhz[0],

@@ -30,6 +30,7 @@ from neurotwin.experiments import plots
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, fixed_fan_in
 from neurotwin.spinnaker2 import Machine, map_network
+from neurotwin.spinnaker2.report import utilisation
 from neurotwin.spinnaker2.specs import ROUTER_ENTRIES
 
 __all__ = ["CONNECTIVITY", "S2ScaleConfig", "build_network", "run"]
@@ -123,7 +124,7 @@ def build_network(
 
 
 def _entry(net_s: float, placement: Any) -> dict[str, Any]:
-    util = placement.utilisation()["chip"]
+    util = utilisation(placement)["chip"]
     used = util["pes_used"] > 0
     before, after = util["entries_before"][used], util["entries_after"][used]
     return {

@@ -1,6 +1,7 @@
 """The ``spinnaker2`` backend: map a network onto a SpiNNaker2 machine and run it tick by
-tick with the chip's numerics (:mod:`.runtime`), routing every packet through the
-generated router tables.
+tick with the chip's numerics, routing every packet through the generated router tables:
+``map`` compiles (:mod:`.program`), ``run`` runs (:mod:`.runtime`, the compiled tick loop
+of :mod:`.tick`).
 
     res = nt.simulate(net, 1000.0, backend="spinnaker2", machine=s2.Machine(1),
                       tick_ms=1.0, weight_format="int4_delay", clock_mhz=300.0)
@@ -20,7 +21,8 @@ from neurotwin.network import Network
 from neurotwin.spinnaker2.machine import Machine
 from neurotwin.spinnaker2.mapping import map_network
 from neurotwin.spinnaker2.placement import Placement
-from neurotwin.spinnaker2.runtime import S2Program, compile_program, run_program
+from neurotwin.spinnaker2.program import S2Program, compile_program
+from neurotwin.spinnaker2.runtime import run_program
 from neurotwin.spinnaker2.specs import DEFAULT_TICK_MS
 
 __all__ = ["SpiNNaker2Backend"]
@@ -28,7 +30,7 @@ __all__ = ["SpiNNaker2Backend"]
 
 @BACKENDS.register("spinnaker2")
 class SpiNNaker2Backend(Backend):
-    """The SpiNNaker2 twin (see :mod:`neurotwin.spinnaker2.runtime`)."""
+    """The SpiNNaker2 twin (see :mod:`neurotwin.spinnaker2.program` and :mod:`.tick`)."""
 
     name = "spinnaker2"
 

@@ -15,11 +15,12 @@ over-estimate a 22 nm SpiNNaker2 chip and are labelled as such (see ``docs/spinn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neurotwin.engines.result import Cost
+from neurotwin.spinnaker2.program import S2Program
+from neurotwin.spinnaker2.report import resources as placement_resources
 from neurotwin.spinnaker2.specs import (
     CHIP_IDLE_POWER_W,
     ENERGY_PER_BIT_ROUTED_J,
@@ -27,9 +28,6 @@ from neurotwin.spinnaker2.specs import (
     LINKS_PER_CHIP,
     PACKET_BITS,
 )
-
-if TYPE_CHECKING:
-    from neurotwin.spinnaker2.runtime import S2Program
 
 __all__ = ["DeadlineMiss", "S2Cost", "estimate_cost"]
 
@@ -159,7 +157,7 @@ def estimate_cost(
         "pe_cycles": ENERGY_PER_CYCLE_J * float(total_cycles.sum()),
         "links": ENERGY_PER_BIT_ROUTED_J * PACKET_BITS * float(link.sum()),
     }
-    resources = dict(pl.resources())
+    resources = placement_resources(pl)
     resources["PE cycles per tick, max"] = (float(max_cycles.max(initial=0)),
                                             float(prog.budget_cycles))
     return S2Cost(

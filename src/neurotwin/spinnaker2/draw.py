@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -13,10 +12,8 @@ from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import RegularPolygon
 
+from neurotwin.spinnaker2.placement import Placement
 from neurotwin.spinnaker2.specs import LINK_DELTAS
-
-if TYPE_CHECKING:
-    from neurotwin.spinnaker2.placement import Placement
 
 __all__ = ["chip_positions", "draw_placement"]
 

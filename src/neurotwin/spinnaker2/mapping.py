@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -280,6 +281,7 @@ def map_network(
         tables = compress_tables(tables, machine.router_entries)
     _check_tables(machine, tables, entries, part, before, compress)
     return Placement(
+        **{f.name: getattr(part, f.name) for f in fields(Partition)},
         machine=machine,
         options={
             "neurons_per_pe": neurons_per_pe,
@@ -288,24 +290,10 @@ def map_network(
             "dt": float(network.dt),
             "tick_ms": tick,
         },
-        labels=part.labels,
-        kinds=part.kinds,
-        sizes=part.sizes,
-        slice_offsets=part.slice_offsets,
-        slice_node=part.slice_node,
-        slice_lo=part.slice_lo,
-        slice_hi=part.slice_hi,
         slice_chip=slice_chip,
         slice_pe=slice_pe,
         slice_key=keys,
         slice_mask=masks,
-        slice_bytes=part.slice_bytes,
-        slice_dram_bytes=part.slice_dram_bytes,
-        slice_synapses=part.slice_synapses,
-        slice_rows=part.slice_rows,
-        pair_src=part.pair_src,
-        pair_tgt=part.pair_tgt,
-        pair_synapses=part.pair_synapses,
         tables=tables,
         entries_before=before,
         link_load=entries.link_load,

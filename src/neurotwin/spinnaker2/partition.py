@@ -157,6 +157,7 @@ class Partition:
 
     labels: tuple[str, ...]
     kinds: tuple[str, ...]
+    """Per node: "LIF", "AdEx", "SpikeSourceArray" or "SpikeSourcePoisson"."""
     sizes: np.ndarray
     """(n_nodes,) neurons per node."""
     slice_offsets: np.ndarray
@@ -181,7 +182,7 @@ class Partition:
 
     @property
     def n_slices(self) -> int:
-        """Number of slices (= PEs needed)."""
+        """Number of slices (= PEs needed, or used once placed)."""
         return len(self.slice_node)
 
 

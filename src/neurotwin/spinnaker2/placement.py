@@ -5,7 +5,10 @@ travel: slices of every node and the PE each runs on, routing keys, router table
 the synaptic traffic between slices. It does not hold the network (weights, neuron
 parameters); :meth:`Placement.check_network` verifies that a network is the one that was
 mapped. Saved as one ``.npz`` file (arrays plus a JSON header), reloadable without the
-network.
+network. What is shown of it lives beside it, as functions of a placement:
+:func:`~neurotwin.spinnaker2.report.report_text`, :func:`~neurotwin.spinnaker2.report.utilisation`,
+:func:`~neurotwin.spinnaker2.report.resources` and
+:func:`~neurotwin.spinnaker2.draw.draw_placement`.
 """
 
 from __future__ import annotations
@@ -19,11 +22,10 @@ import numpy as np
 
 from neurotwin.errors import ConfigError, DataError, MappingError
 from neurotwin.network import Network
-from neurotwin.spinnaker2 import draw as _draw
-from neurotwin.spinnaker2 import report as _report
 from neurotwin.spinnaker2.machine import Machine
-from neurotwin.spinnaker2.partition import slice_of
-from neurotwin.spinnaker2.routing import Tables, follow
+from neurotwin.spinnaker2.partition import Partition, slice_of
+from neurotwin.spinnaker2.router import follow
+from neurotwin.spinnaker2.routing import Tables
 
 __all__ = ["FORMAT", "Placement"]
 
@@ -53,8 +55,9 @@ _ARRAYS = (
 
 
 @dataclass(frozen=True, eq=False)
-class Placement:
-    """A network mapped onto a machine: slices, PEs, keys, router tables, traffic.
+class Placement(Partition):
+    """A :class:`~neurotwin.spinnaker2.partition.Partition` placed on a machine: the
+    slices, pairs and memory of the partition, plus PEs, keys, router tables, link loads.
 
     Slices are numbered globally, node by node in network order; slice ``s`` holds
     neurons ``slice_lo[s]:slice_hi[s]`` of node ``labels[slice_node[s]]`` and runs on PE
@@ -65,31 +68,12 @@ class Placement:
     machine: Machine
     options: dict[str, Any]
     """Mapping options used (neurons_per_pe, sources_per_pe, compress, dt in ms)."""
-    labels: tuple[str, ...]
-    kinds: tuple[str, ...]
-    """Per node: "LIF", "AdEx", "SpikeSourceArray" or "SpikeSourcePoisson"."""
-    sizes: np.ndarray
-    slice_offsets: np.ndarray
-    """(n_nodes + 1,) first slice of each node."""
-    slice_node: np.ndarray
-    slice_lo: np.ndarray
-    slice_hi: np.ndarray
     slice_chip: np.ndarray
     slice_pe: np.ndarray
     slice_key: np.ndarray
     """(n_slices,) uint32 base key."""
     slice_mask: np.ndarray
     """(n_slices,) uint32 mask matching every key of the slice."""
-    slice_bytes: np.ndarray
-    """PE data SRAM used, bytes (neurons, ring buffers, master table, row buffers)."""
-    slice_dram_bytes: np.ndarray
-    """Chip DRAM used by the slice's synaptic rows, bytes."""
-    slice_synapses: np.ndarray
-    slice_rows: np.ndarray
-    pair_src: np.ndarray
-    pair_tgt: np.ndarray
-    pair_synapses: np.ndarray
-    """Synapses from slice ``pair_src`` to slice ``pair_tgt``."""
     tables: Tables
     """Router tables as loaded into the chips (compressed unless options say otherwise)."""
     entries_before: np.ndarray
@@ -109,11 +93,6 @@ class Placement:
         )
 
     # ---- queries ---------------------------------------------------------------------
-    @property
-    def n_slices(self) -> int:
-        """Slices (= PEs used)."""
-        return len(self.slice_node)
-
     def node_index(self, label: str) -> int:
         """Index of the node ``label``; ConfigError listing the labels if unknown."""
         try:
@@ -176,23 +155,6 @@ class Placement:
             raise MappingError(
                 f"the placement was made for dt = {self.options.get('dt')} ms, got {network.dt}"
             )
-
-    # ---- reporting -------------------------------------------------------------------
-    def utilisation(self) -> dict[str, dict[str, np.ndarray]]:
-        """Per-chip and per-PE utilisation arrays (see :func:`report.utilisation`)."""
-        return _report.utilisation(self)
-
-    def resources(self) -> dict[str, tuple[float, float]]:
-        """Resource name -> (used, available), for ``Result.cost.resources``."""
-        return _report.resources(self)
-
-    def report(self) -> str:
-        """Human-readable summary: machine, nodes, memory, tables, links."""
-        return _report.report_text(self)
-
-    def draw(self, path: str | os.PathLike[str], title: str | None = None) -> None:
-        """Write a PNG of the machine coloured by PE occupancy, with link loads."""
-        _draw.draw_placement(self, path, title=title)
 
     # ---- (de)serialisation -----------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:

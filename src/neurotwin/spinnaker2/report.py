@@ -3,15 +3,11 @@ per node, as arrays and as text."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from neurotwin.spinnaker2.keys import KEY_SPACE
+from neurotwin.spinnaker2.placement import Placement
 from neurotwin.spinnaker2.specs import CHIP_PES, LINK_NAMES, PE_DATA_BYTES
-
-if TYPE_CHECKING:
-    from neurotwin.spinnaker2.placement import Placement
 
 __all__ = ["report_text", "resources", "utilisation"]
 

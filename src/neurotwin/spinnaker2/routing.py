@@ -1,4 +1,4 @@
-"""Multicast routing: route trees over the chip mesh, router tables, and a packet follower.
+"""Multicast routing: route trees over the chip mesh and the router tables they give.
 
 Route word (158 bits, stored as three little-endian uint64 words): bit ``d`` (0..5) sends
 the packet out of link ``d`` (E, NE, N, W, SW, S); bit ``6 + p`` delivers it to PE ``p``.
@@ -8,11 +8,8 @@ links rooted at its source chip (neighbours tried in link order E, NE, N, W, SW,
 the tree is deterministic), pruned to the chips that hold target PEs. One entry per
 (slice, chip on the tree): links to the children, bits of the target PEs on that chip.
 
-Router semantics (:func:`follow`): a chip takes the first entry with
-``key & mask == entry_key``; with no match, a packet that arrived over a link leaves by
-the opposite link (SpiNNaker's default routing) and a packet from a local PE is dropped.
-The generated tables never rely on default routing; the follower models it so that a
-wrong table gives wrong (not impossible) deliveries.
+What a router does with a packet (first matching entry, default routing) is
+:mod:`.router`; the tables built here never rely on default routing.
 """
 
 from __future__ import annotations
@@ -22,18 +19,15 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from neurotwin.errors import ConfigError, MappingError
+from neurotwin.errors import MappingError
 from neurotwin.spinnaker2.machine import Machine
 from neurotwin.spinnaker2.specs import CHIP_PES, LINKS_PER_CHIP, ROUTE_BITS
 
 __all__ = [
     "ROUTE_WORDS",
-    "BlockRoutes",
     "RouteEntries",
     "Tables",
     "build_routes",
-    "follow",
-    "follow_block",
     "route_links",
     "route_pes",
     "route_words_for_pes",
@@ -351,188 +345,4 @@ def build_routes(
         slice=e_slice,
         route=route,
         link_load=load.reshape(n_chips, LINKS_PER_CHIP),
-    )
-
-
-def follow(
-    machine: Machine, tables: Tables, key: int, source_chip: int, loops: str = "raise"
-) -> np.ndarray:
-    """Deliveries of one packet with ``key`` sent by a PE of ``source_chip``.
-
-    Follows the tables hop by hop (first matching entry per chip; default routing for a
-    packet that arrived over a link and matches nothing; links that do not work drop the
-    packet).
-
-    Parameters
-    ----------
-    machine, tables
-        Where the packet travels and the router tables it follows.
-    key
-        32-bit routing key.
-    source_chip
-        Chip index of the sending PE.
-    loops
-        "raise" (MappingError when a chip is reached twice) or "drop" (the copy that
-        arrives again is dropped, as a router would after its timeout).
-
-    Returns
-    -------
-    (n, 2) int64 array of (chip, PE) deliveries, sorted.
-
-    Raises
-    ------
-    MappingError
-        The packet reaches a chip twice (a loop, or duplicate deliveries).
-    """
-    if loops not in ("raise", "drop"):
-        raise ConfigError(f"loops must be 'raise' or 'drop', got {loops!r}")
-    key = int(key) & 0xFFFFFFFF
-    ukey = np.uint32(key)
-    out: list[tuple[int, int]] = []
-    seen: set[int] = set()
-    stack: list[tuple[int, int]] = [(int(source_chip), -1)]
-    while stack:
-        chip, travel = stack.pop()
-        if chip in seen:
-            if loops == "drop":
-                continue
-            raise MappingError(
-                f"key {key:#010x} reaches chip {machine.xy(chip)} twice (routing loop or "
-                "duplicate path)"
-            )
-        seen.add(chip)
-        lo, hi = int(tables.offsets[chip]), int(tables.offsets[chip + 1])
-        hit = np.flatnonzero((ukey & tables.mask[lo:hi]) == tables.key[lo:hi])
-        if hit.size:
-            route = tables.route[lo + int(hit[0])]
-            out.extend((chip, int(p)) for p in route_pes(route))
-            links = route_links(route)
-        elif travel >= 0:
-            links = np.array([travel])
-        else:
-            links = np.zeros(0, np.int64)
-        for d in links:
-            if machine.link_alive[chip, d]:
-                stack.append((int(machine.neighbour[chip, d]), int(d)))
-    return np.array(sorted(out), dtype=np.int64).reshape(-1, 2)
-
-
-@dataclass(frozen=True, eq=False)
-class BlockRoutes:
-    """Where every key of a block of keys goes (:func:`follow_block`).
-
-    Deliveries and link hops are listed per key (index into the block's keys).
-    """
-
-    deliver_key: np.ndarray
-    """(n,) key index of each delivery."""
-    deliver_chip: np.ndarray
-    deliver_pe: np.ndarray
-    hop_key: np.ndarray
-    """(h,) key index of each link traversal."""
-    hop_link: np.ndarray
-    """(h,) chip * 6 + link of each traversal (outgoing link of that chip)."""
-    looped: np.ndarray
-    """(n_keys,) the key reached a chip twice (the later copy was dropped)."""
-
-
-def _entry_route(tables: Tables, entry: int, cache: dict[int, tuple[np.ndarray, np.ndarray]]):
-    hit = cache.get(entry)
-    if hit is None:
-        route = tables.route[entry]
-        hit = (route_links(route), route_pes(route))
-        cache[entry] = hit
-    return hit
-
-
-def follow_block(
-    machine: Machine,
-    tables: Tables,
-    keys: np.ndarray,
-    source_chip: int,
-    cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
-) -> BlockRoutes:
-    """:func:`follow` for many keys sent from one chip at once (vectorised over keys).
-
-    Same router semantics as :func:`follow` (first matching entry, default routing over
-    the opposite link, dead links drop), with ``loops="drop"``: a copy of a key that
-    reaches a chip again is dropped and the key is marked in ``looped``. Keys travel
-    together while they take the same entries; at a chip whose entries tell them apart
-    they are split. Runs in time proportional to the chips visited, not to the keys,
-    when a block's keys route alike (the mapper's tables).
-
-    Parameters
-    ----------
-    machine, tables
-        Where the packets travel and the router tables they follow.
-    keys
-        (n_keys,) 32-bit routing keys.
-    source_chip
-        Chip index of the sending PE.
-    cache
-        Optional decoded-route cache (entry index -> (links, PEs)) shared across calls
-        on the same tables.
-    """
-    cache = {} if cache is None else cache
-    k_all = np.asarray(keys, dtype=np.int64) & 0xFFFFFFFF
-    n = k_all.size
-    looped = np.zeros(n, bool)
-    seen: dict[int, np.ndarray] = {}
-    d_key: list[np.ndarray] = []
-    d_chip: list[np.ndarray] = []
-    d_pe: list[np.ndarray] = []
-    h_key: list[np.ndarray] = []
-    h_link: list[np.ndarray] = []
-    stack: list[tuple[int, int, np.ndarray]] = [(int(source_chip), -1, np.arange(n))]
-    while stack:
-        chip, travel, idx = stack.pop()
-        mark = seen.setdefault(chip, np.zeros(n, bool))
-        again = mark[idx]
-        if again.any():
-            looped[idx[again]] = True
-            idx = idx[~again]
-        if idx.size == 0:
-            continue
-        mark[idx] = True
-        lo, hi = int(tables.offsets[chip]), int(tables.offsets[chip + 1])
-        ek = tables.key[lo:hi].astype(np.int64)
-        em = tables.mask[lo:hi].astype(np.int64)
-        k = k_all[idx]
-        k_and = int(np.bitwise_and.reduce(k))
-        agree = ~(k_and ^ int(np.bitwise_or.reduce(k))) & 0xFFFFFFFF
-        # an entry whose key has bits outside its mask matches nothing
-        cand = np.flatnonzero((((k_and ^ ek) & em & agree) | (ek & ~em)) == 0)
-        if cand.size == 0:
-            entry = np.full(idx.size, -1, np.int64)
-        elif (int(em[cand[0]]) & ~agree & 0xFFFFFFFF) == 0:
-            entry = np.full(idx.size, lo + int(cand[0]), np.int64)
-        else:
-            match = (k[:, None] & em[cand][None, :]) == ek[cand][None, :]
-            entry = np.where(match.any(axis=1), lo + cand[np.argmax(match, axis=1)], -1)
-        for e in np.unique(entry):
-            group = idx[entry == e]
-            if e < 0:
-                links = np.array([travel]) if travel >= 0 else np.zeros(0, np.int64)
-            else:
-                links, pes = _entry_route(tables, int(e), cache)
-                if pes.size:
-                    d_key.append(np.repeat(group, pes.size))
-                    d_chip.append(np.full(group.size * pes.size, chip, np.int64))
-                    d_pe.append(np.tile(pes, group.size))
-            for d in links:
-                if machine.link_alive[chip, d]:
-                    h_key.append(group)
-                    h_link.append(np.full(group.size, chip * LINKS_PER_CHIP + int(d), np.int64))
-                    stack.append((int(machine.neighbour[chip, d]), int(d), group))
-
-    def cat(parts: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-    return BlockRoutes(
-        deliver_key=cat(d_key),
-        deliver_chip=cat(d_chip),
-        deliver_pe=cat(d_pe),
-        hop_key=cat(h_key),
-        hop_link=cat(h_link),
-        looped=looped,
     )

@@ -4,8 +4,8 @@ chunks from the projections' compressed rows (no per-synapse int64 temporaries).
 A synaptic row is the synapses of one presynaptic unit onto one target slice (PE); it
 lives in the DRAM of the slice's chip (:mod:`.partition`). Here all rows are held as one
 CSR over units (units: the neurons of all populations in network order, then the spike
-sources, the runtime's numbering), the synapses of a unit sorted by target slice, so
-each row is a run of one slice. Per synapse: its slice (int16 or int32) and its word.
+sources, as :mod:`.program` numbers them), the synapses of a unit sorted by target slice,
+so each row is a run of one slice. Per synapse: its slice (int16 or int32) and its word.
 
 Synapse word (``uint16``), bit fields from :mod:`.specs`::
 
@@ -54,6 +54,7 @@ __all__ = [
     "build_rows",
     "largest_weights",
     "synapse_blocks",
+    "weight_scales",
     "word_layout",
 ]
 
@@ -138,6 +139,43 @@ def largest_weights(network: Network) -> dict[tuple[str, str], float]:
         for receptor, value in parts:
             add(str(proj.post), receptor, value)
     return largest
+
+
+def weight_scales(
+    network: Network, fmt: WeightFormat, weight_scale: float | Mapping[str, float] | None = None
+) -> dict[tuple[str, str], float]:
+    """Weight scale of every (population, receptor), nA per LSB: the one place it is chosen.
+
+    Parameters
+    ----------
+    network
+        The network whose incoming weights are scaled.
+    fmt
+        Synapse-word format (its largest integer weight).
+    weight_scale
+        None (the largest incoming weight maps to the format's largest integer weight,
+        :func:`~neurotwin.spinnaker2.numerics.weight_scale`), one float for all, or
+        population label -> float (the rest default).
+    """
+    largest = largest_weights(network)
+    if isinstance(weight_scale, Mapping):
+        unknown = sorted(set(weight_scale) - {str(p.label) for p in network.populations})
+        if unknown:
+            raise ConfigError(f"weight_scale names unknown populations {unknown}")
+    scales = {}
+    for pop in network.populations:
+        label = str(pop.label)
+        for name in ("exc", "inh"):
+            default = numerics.weight_scale(largest.get((label, name), 0.0), fmt)
+            if weight_scale is None:
+                value = default
+            elif isinstance(weight_scale, Mapping):
+                value = float(weight_scale.get(label, default))
+            else:
+                value = float(weight_scale)
+            check_positive(f"weight scale of {label!r}", value, "nA")
+            scales[(label, name)] = value
+    return scales
 
 
 @dataclass(frozen=True, eq=False)
@@ -292,8 +330,8 @@ def build_rows(
     weight_format
         "int4_delay" or "int8" (:data:`~neurotwin.spinnaker2.numerics.WEIGHT_FORMATS`).
     scales
-        (population, receptor) -> nA per LSB; default the largest incoming weight maps
-        to the format's largest weight (:func:`~neurotwin.spinnaker2.numerics.weight_scale`).
+        (population, receptor) -> nA per LSB; default :func:`weight_scales` (the largest
+        incoming weight maps to the format's largest weight).
     tick_ms
         Tick, ms (default the placement's).
     rounding
@@ -318,13 +356,9 @@ def build_rows(
     chunk = chunk_synapses
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ConfigError(f"chunk_synapses must be a positive integer, got {chunk_synapses!r}")
-    largest = largest_weights(network)
     pops = network.populations
     if scales is None:
-        scales = {
-            (str(p.label), r): numerics.weight_scale(largest.get((str(p.label), r), 0.0), fmt)
-            for p in pops for r in ("exc", "inh")
-        }
+        scales = weight_scales(network, fmt)
     # units: population neurons in network order, then sources
     base: dict[str, int] = {}
     n = 0

@@ -194,7 +194,7 @@ POISSON_SOURCE_BYTES: Final = 8
 
 # --- runtime: tick, numerics of the LIF application -----------------------------------
 DEFAULT_TICK_MS: Final = 1.0
-"""Real-time tick of the LIF application, ms of model time per tick (DESIGN §4; the
+"""Real-time tick of the LIF application, ms of model time per tick (the
 py-spinnaker2 and sPyNNaker default time step)."""
 INT4_WEIGHT_MAX: Final = 15
 """Largest weight magnitude of the "int4_delay" synapse word (py-spinnaker2: int4 weights
@@ -233,10 +233,10 @@ PACKET_BITS: Final = 40
 """Bits of a multicast packet without payload: 8-bit header + 32-bit key (SpiNNaker1
 packet format, kept by SpiNNaker2)."""
 ENERGY_PER_BIT_ROUTED_J: Final = 25e-12
-"""Energy per bit per chip-to-chip hop, J (SpiNNaker1 figure, DESIGN §4; no SpiNNaker2
+"""Energy per bit per chip-to-chip hop, J (SpiNNaker1 figure; no SpiNNaker2
 figure is published)."""
 CHIP_IDLE_POWER_W: Final = 0.35
-"""Idle power of a chip in use, W (SpiNNaker1 figure, DESIGN §4)."""
+"""Idle power of a chip in use, W (SpiNNaker1 figure)."""
 ENERGY_PER_CYCLE_J: Final = 10e-12
 """Energy of one active PE cycle above idle, J (assumption: order of a Cortex-M4F at
 SpiNNaker2's near-threshold supply)."""
