@@ -209,14 +209,6 @@ class Network:
         for var in variables:
             entry[var] = selection
 
-    @staticmethod
-    def from_nir(graph: Any, dt: float | None = None, **options: Any) -> Network:
-        """A network from a NIR graph (``nir.NIRGraph``); see :func:`neurotwin.network.nir.from_nir`
-        for ``dt``, ``inputs``, ``time_unit`` and ``discretisation``."""
-        from neurotwin.network.nir import from_nir  # nir.py builds on this module
-
-        return from_nir(graph, dt, **options)
-
     @property
     def populations(self) -> list[Population]:
         """The neuron populations, in insertion order."""
