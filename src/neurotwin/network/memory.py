@@ -38,6 +38,6 @@ def check_memory(what: str, n_bytes: float) -> None:
             "memory (bytes)",
             int(n_bytes),
             available,
-            f"{what} needs at least {n_bytes / 2**30:.3g} GiB, this machine has "
-            f"{available / 2**30:.3g} GiB",
+            f"{what}: at least {n_bytes / 2**30:.3g} GiB, this machine has "
+            f"{available / 2**30:.3g} GiB of memory",
         )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from neurotwin.errors import ConfigError, check_multiple_of, check_positive
+from neurotwin.network.checks import check_scalar
 from neurotwin.network.nodes import (
     DCSource,
     Node,
@@ -52,12 +53,16 @@ class Network:
     """label -> variable -> recorded neuron indices (None: all)."""
 
     def __post_init__(self) -> None:
+        check_scalar("dt", self.dt, "ms")
         check_positive("dt", self.dt, "ms")
 
     def add(self, node: Node) -> Any:
         """Add a population or spike source; return it with its label set.
 
-        Raises :class:`ConfigError` if the label is already taken.
+        A node without a label is added as a labelled copy ("pop0", "source0", ...):
+        use the returned node (or its label) afterwards, not the object passed in.
+        Raises :class:`ConfigError` if the label is already taken, or if this very node
+        is already in the network.
         """
         if not isinstance(node, Population | SpikeSourceArray | SpikeSourcePoisson):
             raise ConfigError(
@@ -65,6 +70,9 @@ class Network:
                 f"got {type(node).__name__}"
             )
         label = node.label
+        if label is not None and self.nodes.get(label) is node:
+            raise ConfigError(f"{type(node).__name__} {label!r} is already in this network; "
+                              "add() each node once")
         if label is None:
             prefix = "pop" if isinstance(node, Population) else "source"
             k = 0
@@ -78,8 +86,31 @@ class Network:
         return node
 
     def _label(self, node: Node | str, role: str) -> str:
-        label = node if isinstance(node, str) else node.label
-        if label is None or label not in self.nodes:
+        """The label of ``node`` in this network: a label names a node, a node object
+        must be this network's own (by identity: a node of another network may carry the
+        same label)."""
+        if isinstance(node, str):
+            label: str | None = node
+        elif isinstance(node, Population | SpikeSourceArray | SpikeSourcePoisson):
+            label = node.label
+            if label is None:
+                raise ConfigError(
+                    f"{role}: this {type(node).__name__} has no label, so it is not a node "
+                    "of this network; add() returns the labelled node to use "
+                    "(node = net.add(node)), the object passed to add() stays unlabelled"
+                )
+            if label in self.nodes and self.nodes[label] is not node:
+                raise ConfigError(
+                    f"{role} {label!r} is not this network's node {label!r} but another "
+                    "object with that label (a node of another network, or a copy); pass "
+                    "the node this network's add() returned, or its label"
+                )
+        else:
+            raise ConfigError(
+                f"{role} must be a node of this network or its label, "
+                f"got {type(node).__name__}"
+            )
+        if label not in self.nodes:
             raise ConfigError(
                 f"{role} {label!r} is not in this network; add() it first "
                 f"(known: {', '.join(self.nodes) or 'none'})"
@@ -221,6 +252,7 @@ class Network:
 
     def steps(self, duration: float) -> int:
         """Number of time steps in ``duration`` ms (must be a positive multiple of dt)."""
+        check_scalar("duration", duration, "ms")
         check_positive("duration", duration, "ms")
         if math.isinf(duration):
             raise ConfigError("duration must be finite")
