@@ -7,9 +7,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from neurotwin.errors import ConfigError, as_numbers, check_positive
+import numpy as np
 
-__all__ = ["check_interval", "check_scalar"]
+from neurotwin.errors import (
+    ConfigError,
+    as_numbers,
+    check_finite,
+    check_multiple_of,
+    check_positive,
+)
+
+__all__ = ["MAX_STEPS", "check_interval", "check_scalar", "check_steps"]
+
+MAX_STEPS = 2**53
+"""Most time steps a duration or delay may span: beyond 2**53, float64 holds no
+consecutive whole numbers (and int64 step counts are near overflow)."""
 
 
 def check_scalar(name: str, value: Any, unit: str = "") -> float:
@@ -31,3 +43,17 @@ def check_interval(start: Any, stop: Any) -> None:
     end = check_scalar("stop", stop, "ms")
     if math.isnan(end) or end < start:
         raise ConfigError(f"stop must be >= start ({start} ms), got {stop!r}")
+
+
+def check_steps(name: str, value: Any, dt: float) -> np.ndarray:
+    """``value`` (ms, scalar or array) in whole time steps of ``dt`` ms, as int64;
+    :class:`ConfigError` unless every value is a multiple of dt spanning at most
+    :data:`MAX_STEPS` steps (:func:`~neurotwin.errors.check_multiple_of` plus that bound)."""
+    check_finite(name, value)
+    ratio = np.abs(as_numbers(name, value)) / dt
+    if ratio.size and ratio.max() > MAX_STEPS:
+        worst = as_numbers(name, value).ravel()[int(np.argmax(ratio))].item()
+        raise ConfigError(
+            f"{name} must span at most 2**53 time steps of dt = {dt} ms, got {worst!r} ms"
+        )
+    return check_multiple_of(name, value, dt)

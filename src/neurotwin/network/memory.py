@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 from neurotwin.errors import CapacityError
@@ -34,10 +35,12 @@ def check_memory(what: str, n_bytes: float) -> None:
     """
     available = machine_memory()
     if available is not None and n_bytes > available:
+        # beyond 1e300 a Python int has no float value to divide
+        gib = n_bytes / 2**30 if n_bytes < 1e300 else math.inf
         raise CapacityError(
             "memory (bytes)",
             int(n_bytes),
             available,
-            f"{what}: at least {n_bytes / 2**30:.3g} GiB, this machine has "
-            f"{available / 2**30:.3g} GiB of memory",
+            f"{what}: at least {gib:.3g} GiB, this machine has {available / 2**30:.3g} GiB "
+            "of memory",
         )

@@ -294,7 +294,11 @@ def _metadata_array(node: Any, key: str) -> np.ndarray | None:
 def _neuron(node: Any, kind: str, **fields: np.ndarray | None) -> NeuronPart:
     r = _array(node, "r")
     n = r.shape[0]
+    if n == 0:
+        raise ConfigError("r is empty: a neuron node needs at least one neuron")
     w_in = _array(node, "w_in") if hasattr(node, "w_in") else np.ones(n)
+    if w_in.shape not in ((1,), (n,)):
+        raise ConfigError(f"w_in must have one value per neuron ({n}), got shape {w_in.shape}")
     for name, value in fields.items():
         if value is not None and value.shape != (n,):
             raise ConfigError(
@@ -423,13 +427,13 @@ def _spike_trains(times: np.ndarray, ids: np.ndarray, size: int) -> tuple[np.nda
     bad = ~np.isfinite(times) | (times < 0)
     if np.any(bad):
         raise DataError(
-            f"{META_SPIKE_TIMES} must be finite and >= 0 ms, got {times[bad][0]!r}"
+            f"{META_SPIKE_TIMES} must be finite and >= 0 ms, got {times[bad][0].item()!r}"
         )
     bad = ~np.isfinite(ids) | (ids < 0) | (ids >= size) | (ids != np.round(ids))
     if np.any(bad):
         raise DataError(
             f"{META_SPIKE_IDS} must be integers in [0, {size - 1}] (the Input has {size} "
-            f"elements), got {ids[bad][0]!r}; such spikes would belong to no source"
+            f"elements), got {ids[bad][0].item()!r}; such spikes would belong to no source"
         )
     whole = ids.astype(np.int64)
     order = np.lexsort((times, whole))

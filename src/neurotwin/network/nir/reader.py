@@ -556,7 +556,9 @@ def read(
     """
     try:
         graph = nir.read(path, type_check=False)
-    except (OSError, KeyError, ValueError, TypeError, AssertionError, AttributeError) as exc:
+    # what h5py and nir raise on files that are not NIR (RuntimeError: damaged HDF5)
+    except (OSError, KeyError, ValueError, TypeError, AssertionError, AttributeError,
+            RuntimeError) as exc:
         raise DataError(_read_failure(path, exc)) from exc
     return from_nir(
         graph, dt, inputs=inputs, time_unit=time_unit, discretisation=discretisation
@@ -575,7 +577,7 @@ def _read_failure(path: str | Path, exc: Exception) -> str:
     try:
         with h5py.File(path, "r") as f:
             f.visititems(visit)
-    except (OSError, ValueError):
+    except (OSError, ValueError, KeyError, RuntimeError):  # damaged beyond listing its types
         return message
     unknown = sorted(t for t in found if not hasattr(nir, t))
     if unknown:
