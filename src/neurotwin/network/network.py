@@ -138,7 +138,9 @@ class Network:
         Parameters
         ----------
         pre, post
-            Nodes (or labels) in this network; ``post`` must be a population.
+            Nodes of this network (the objects its ``add`` returned) or their labels;
+            ``post`` must be a population. A node of another network is refused even if
+            its label names a node here.
         weights
             (n_pre, n_post) dense array, torch tensor or scipy sparse matrix, in nA.
         receptor
