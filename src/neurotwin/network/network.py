@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from neurotwin.errors import ConfigError, check_multiple_of, check_positive
+from neurotwin.errors import ConfigError, check_positive
+from neurotwin.network.checks import check_scalar, check_steps
 from neurotwin.network.nodes import (
     DCSource,
     Node,
@@ -52,12 +53,16 @@ class Network:
     """label -> variable -> recorded neuron indices (None: all)."""
 
     def __post_init__(self) -> None:
+        check_scalar("dt", self.dt, "ms")
         check_positive("dt", self.dt, "ms")
 
     def add(self, node: Node) -> Any:
         """Add a population or spike source; return it with its label set.
 
-        Raises :class:`ConfigError` if the label is already taken.
+        A node without a label is added as a labelled copy ("pop0", "source0", ...):
+        use the returned node (or its label) afterwards, not the object passed in.
+        Raises :class:`ConfigError` if the label is already taken, or if this very node
+        is already in the network.
         """
         if not isinstance(node, Population | SpikeSourceArray | SpikeSourcePoisson):
             raise ConfigError(
@@ -65,6 +70,9 @@ class Network:
                 f"got {type(node).__name__}"
             )
         label = node.label
+        if label is not None and self.nodes.get(label) is node:
+            raise ConfigError(f"{type(node).__name__} {label!r} is already in this network; "
+                              "add() each node once")
         if label is None:
             prefix = "pop" if isinstance(node, Population) else "source"
             k = 0
@@ -78,8 +86,31 @@ class Network:
         return node
 
     def _label(self, node: Node | str, role: str) -> str:
-        label = node if isinstance(node, str) else node.label
-        if label is None or label not in self.nodes:
+        """The label of ``node`` in this network: a label names a node, a node object
+        must be this network's own (by identity: a node of another network may carry the
+        same label)."""
+        if isinstance(node, str):
+            label: str | None = node
+        elif isinstance(node, Population | SpikeSourceArray | SpikeSourcePoisson):
+            label = node.label
+            if label is None:
+                raise ConfigError(
+                    f"{role}: this {type(node).__name__} has no label, so it is not a node "
+                    "of this network; add() returns the labelled node to use "
+                    "(node = net.add(node)), the object passed to add() stays unlabelled"
+                )
+            if label in self.nodes and self.nodes[label] is not node:
+                raise ConfigError(
+                    f"{role} {label!r} is not this network's node {label!r} but another "
+                    "object with that label (a node of another network, or a copy); pass "
+                    "the node this network's add() returned, or its label"
+                )
+        else:
+            raise ConfigError(
+                f"{role} must be a node of this network or its label, "
+                f"got {type(node).__name__}"
+            )
+        if label not in self.nodes:
             raise ConfigError(
                 f"{role} {label!r} is not in this network; add() it first "
                 f"(known: {', '.join(self.nodes) or 'none'})"
@@ -107,7 +138,9 @@ class Network:
         Parameters
         ----------
         pre, post
-            Nodes (or labels) in this network; ``post`` must be a population.
+            Nodes of this network (the objects its ``add`` returned) or their labels;
+            ``post`` must be a population. A node of another network is refused even if
+            its label names a node here.
         weights
             (n_pre, n_post) dense array, torch tensor or scipy sparse matrix, in nA.
         receptor
@@ -139,7 +172,7 @@ class Network:
         """:meth:`delay_steps`'s checks on the delays as stored (a scalar delay once, not
         per synapse: a billion-synapse projection is checked without copies)."""
         delay = proj.csr().delay
-        steps = check_multiple_of(f"delays of {proj.pre}->{proj.post}", delay, self.dt)
+        steps = check_steps(f"delays of {proj.pre}->{proj.post}", delay, self.dt)
         if steps.size and proj.n_synapses and steps.min() < 1:
             raise ConfigError(
                 f"delays of {proj.pre}->{proj.post} must be >= dt = {self.dt} ms, "
@@ -150,7 +183,7 @@ class Network:
         """Per-synapse delays of ``proj`` in whole time steps (>= 1), aligned with
         ``proj.synapses()``; ConfigError if a delay is off the grid or below dt."""
         syn = proj.synapses()
-        steps = check_multiple_of(f"delays of {proj.pre}->{proj.post}", syn.delay, self.dt)
+        steps = check_steps(f"delays of {proj.pre}->{proj.post}", syn.delay, self.dt)
         if steps.size and steps.min() < 1:
             raise ConfigError(
                 f"delays of {proj.pre}->{proj.post} must be >= dt = {self.dt} ms, "
@@ -195,7 +228,11 @@ class Network:
                 )
         selection = None
         if neurons is not None:
-            selection = np.asarray(neurons)
+            try:
+                selection = np.asarray(neurons)
+            except (ValueError, TypeError):  # ragged nesting
+                raise ConfigError(f"neurons must be a 1-D sequence of integer indices, got "
+                                  f"{neurons!r}") from None
             if selection.ndim != 1 or not np.issubdtype(selection.dtype, np.integer):
                 raise ConfigError(f"neurons must be a 1-D sequence of integer indices, got "
                                   f"{selection.dtype} array of shape {selection.shape}")
@@ -209,14 +246,6 @@ class Network:
         for var in variables:
             entry[var] = selection
 
-    @staticmethod
-    def from_nir(graph: Any, dt: float | None = None, **options: Any) -> Network:
-        """A network from a NIR graph (``nir.NIRGraph``); see :func:`neurotwin.network.nir.from_nir`
-        for ``dt``, ``inputs``, ``time_unit`` and ``discretisation``."""
-        from neurotwin.network.nir import from_nir  # nir.py builds on this module
-
-        return from_nir(graph, dt, **options)
-
     @property
     def populations(self) -> list[Population]:
         """The neuron populations, in insertion order."""
@@ -229,7 +258,12 @@ class Network:
 
     def steps(self, duration: float) -> int:
         """Number of time steps in ``duration`` ms (must be a positive multiple of dt)."""
+        check_scalar("duration", duration, "ms")
         check_positive("duration", duration, "ms")
         if math.isinf(duration):
             raise ConfigError("duration must be finite")
-        return int(check_multiple_of("duration", duration, self.dt))
+        steps = int(check_steps("duration", duration, self.dt))
+        if steps < 1:  # a multiple of dt to rounding, yet shorter than one step
+            raise ConfigError(f"duration must be at least one time step dt = {self.dt} ms, "
+                              f"got {duration!r} ms")
+        return steps

@@ -7,6 +7,7 @@ added to a :class:`~neurotwin.network.Network` (``Network.add`` returns the labe
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,9 @@ from numpy.typing import ArrayLike
 
 from neurotwin.dynamics.adex import AdEx
 from neurotwin.dynamics.lif import LIF
-from neurotwin.errors import ConfigError, check_finite, check_positive
+from neurotwin.errors import ConfigError, as_numbers, check_finite, check_positive
+from neurotwin.network.checks import check_interval
+from neurotwin.network.memory import check_memory
 
 __all__ = ["DCSource", "Node", "Population", "SpikeSourceArray", "SpikeSourcePoisson"]
 
@@ -57,6 +60,12 @@ class Population:
             raise ConfigError(
                 f"model must be a neuron model (LIF, AdEx), got {type(self.model).__name__}"
             )
+        # every engine holds at least each state variable of each neuron as a float64
+        check_memory(
+            f"a population of {self.size} {type(self.model).__name__} neurons "
+            f"({len(self.model.state_variables)} state variables of 8 bytes)",
+            self.size * len(self.model.state_variables) * 8,
+        )
         checked = {}
         for name, value in self.initial.items():
             if name not in self.model.state_variables:
@@ -64,7 +73,7 @@ class Population:
                     f"initial value for unknown state variable {name!r} of "
                     f"{type(self.model).__name__}; known: {', '.join(self.model.state_variables)}"
                 )
-            arr = np.asarray(value, dtype=np.float64)
+            arr = as_numbers(f"initial[{name!r}]", value)
             if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape[0] != self.size):
                 raise ConfigError(
                     f"initial[{name!r}] must be a scalar or of shape ({self.size},), "
@@ -90,7 +99,12 @@ class SpikeSourceArray:
     Parameters
     ----------
     spike_times
-        One sequence of spike times (ms, >= 0, finite) per source; sorted on input.
+        One sequence of spike times (ms, >= 0, finite) per source, e.g.
+        ``[[1.0, 5.0], [2.0]]`` (two sources; ``[[]]`` is one source without spikes) or a
+        2-D array, one row per source; each train is sorted on input. A flat sequence of
+        numbers (a list or a 1-D array such as ``[1.0, 5.0]``) is refused with
+        :class:`~neurotwin.errors.ConfigError`, as it could mean one source or several:
+        write ``[[1.0, 5.0]]`` for one source.
     label
         Unique name in the network; assigned ("source0", ...) by ``Network.add`` if None.
     """
@@ -99,26 +113,58 @@ class SpikeSourceArray:
     label: str | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.spike_times, np.ndarray) and self.spike_times.ndim == 1:
-            raise ConfigError(
-                "spike_times must hold one sequence per source, e.g. [[1.0, 5.0], [2.0]]; "
-                "got a flat array"
-            )
         times = []
-        for k, row in enumerate(self.spike_times):
-            arr = np.sort(np.asarray(row, dtype=np.float64).ravel())
+        for k, row in enumerate(_trains(self.spike_times)):
+            arr = np.sort(as_numbers(f"spike_times[{k}]", row).ravel())
             check_finite(f"spike_times[{k}]", arr)
             if arr.size and arr[0] < 0:
                 raise ConfigError(f"spike_times[{k}] must be >= 0 ms, got {float(arr[0])!r}")
             times.append(arr)
         if not times:
-            raise ConfigError("spike_times must hold at least one source")
+            raise ConfigError(
+                "spike_times must hold at least one source (one source without spikes: [[]])"
+            )
         object.__setattr__(self, "spike_times", tuple(times))
 
     @property
     def size(self) -> int:
         """Number of sources."""
         return len(self.spike_times)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Number | np.generic) or (
+        isinstance(x, np.ndarray) and x.ndim == 0
+    )
+
+
+def _trains(spike_times: Any) -> list[Any]:
+    """``spike_times`` as one entry per source; a flat sequence of numbers is refused:
+    ``[1.0, 5.0]`` could mean one source or two, and neither guess may be silent."""
+    if hasattr(spike_times, "detach"):  # torch tensor
+        spike_times = spike_times.detach().cpu().numpy()
+    if isinstance(spike_times, str | bytes | Mapping) or not isinstance(
+        spike_times, Sequence | np.ndarray
+    ) or (isinstance(spike_times, np.ndarray) and spike_times.ndim == 0):
+        raise ConfigError(
+            "spike_times must hold one sequence of spike times per source, "
+            f"got {type(spike_times).__name__}"
+        )
+    rows = list(spike_times)
+    flat = [_is_number(x) for x in rows]
+    if len(rows) and all(flat):
+        shown = np.asarray(rows).ravel()[:4].tolist()
+        raise ConfigError(
+            "spike_times must hold one sequence per source, e.g. [[1.0, 5.0], [2.0]]; got "
+            f"a flat sequence of numbers {shown}{' ...' if len(rows) > 4 else ''}: write "
+            "[[1.0, 5.0]] for one source with two spikes, [[1.0], [5.0]] for two sources"
+        )
+    if any(flat):
+        raise ConfigError(
+            "spike_times mixes numbers and sequences; give one sequence per source, "
+            "e.g. [[1.0, 5.0], [2.0]]"
+        )
+    return rows
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,15 +194,14 @@ class SpikeSourcePoisson:
 
     def __post_init__(self) -> None:
         _check_size(self.size)
-        rate = np.asarray(self.rate, dtype=np.float64)
+        check_memory(f"{self.size} Poisson sources (a rate of 8 bytes each)", 8 * self.size)
+        rate = as_numbers("rate", self.rate)
         if rate.ndim not in (0, 1) or (rate.ndim == 1 and rate.shape[0] != self.size):
             raise ConfigError(
                 f"rate must be a scalar or of shape ({self.size},), got shape {rate.shape}"
             )
         check_positive("rate", rate, "Hz", allow_zero=True)
-        check_positive("start", self.start, "ms", allow_zero=True)
-        if math.isnan(self.stop) or self.stop < self.start:
-            raise ConfigError(f"stop must be >= start ({self.start} ms), got {self.stop!r}")
+        check_interval(self.start, self.stop)
         object.__setattr__(self, "rate", np.broadcast_to(rate, (self.size,)).copy())
 
 
@@ -177,13 +222,11 @@ class DCSource:
     stop: float = math.inf
 
     def __post_init__(self) -> None:
-        amp = np.asarray(self.amplitude, dtype=np.float64)
+        amp = as_numbers("amplitude", self.amplitude)
         if amp.ndim > 1:
             raise ConfigError(f"amplitude must be a scalar or 1-D, got shape {amp.shape}")
         check_finite("amplitude", amp)
-        check_positive("start", self.start, "ms", allow_zero=True)
-        if math.isnan(self.stop) or self.stop < self.start:
-            raise ConfigError(f"stop must be >= start ({self.start} ms), got {self.stop!r}")
+        check_interval(self.start, self.stop)
         object.__setattr__(self, "amplitude", amp)
 
 

@@ -18,7 +18,14 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from neurotwin.errors import ConfigError, check_finite, check_in_range, check_positive
+from neurotwin.errors import (
+    ConfigError,
+    as_numbers,
+    check_finite,
+    check_in_range,
+    check_positive,
+)
+from neurotwin.network.checks import check_scalar
 
 __all__ = ["Projection", "SynapseCSR", "Synapses", "fixed_fan_in", "fixed_probability"]
 
@@ -86,13 +93,7 @@ def _as_weights(weights: Any) -> np.ndarray | sp.csr_array:
         return sp.csr_array(weights, dtype=np.float64)
     if hasattr(weights, "detach"):  # torch tensor
         weights = weights.detach().cpu().numpy()
-    try:
-        return np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(
-            f"weights must be a numeric (n_pre, n_post) array or sparse matrix, "
-            f"got {type(weights).__name__} ({err})"
-        ) from None
+    return as_numbers("weights", weights)
 
 
 def _canonical(w: sp.csr_array, delays: Any) -> tuple[sp.csr_array, Any]:
@@ -189,7 +190,7 @@ class Projection:
             delays = d.data
         if hasattr(delays, "detach"):
             delays = delays.detach().cpu().numpy()
-        arr = np.asarray(delays, dtype=np.float64)
+        arr = as_numbers("delays", delays)
         if arr.ndim == 0:
             check_positive("delays", arr, "ms")
             return float(arr)
@@ -287,7 +288,9 @@ def fixed_probability(
     """
     _check_count("n_pre", n_pre)
     _check_count("n_post", n_post)
+    check_scalar("p", p)
     check_in_range("p", p, 0.0, 1.0)
+    check_scalar("weight", weight, "nA")
     check_finite("weight", weight)
     counts = rng.binomial(n_post, p, size=n_pre)
     indices = [np.sort(rng.choice(n_post, size=k, replace=False)) for k in counts]
@@ -348,6 +351,7 @@ def fixed_fan_in(
     limit = m if allow_self or not own_inside else m - 1
     if not 0 <= fan_in <= limit:
         raise ConfigError(f"fan_in must lie in [0, {limit}], got {int(fan_in)}")
+    check_scalar("weight", weight, "nA")
     check_finite("weight", weight)
     dtype = _index_dtype(n_pre)
     if fan_in > 0.25 * m:
