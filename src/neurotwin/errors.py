@@ -8,6 +8,8 @@ file readers, backends' ``map``).
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "MAX_STEPS",
     "CapacityError",
     "ConfigError",
     "DataError",
@@ -27,10 +30,17 @@ __all__ = [
     "check_finite",
     "check_in_range",
     "check_int",
+    "check_memory",
     "check_multiple_of",
     "check_positive",
+    "check_scalar",
+    "machine_memory",
     "unknown_name",
 ]
+
+MAX_STEPS = 2**53
+"""Most time steps a duration or delay may span: beyond 2**53, float64 holds no
+consecutive whole numbers (and int64 step counts are near overflow)."""
 
 
 class NeurotwinError(Exception):
@@ -156,21 +166,76 @@ def check_in_range(
         )
 
 
+def check_scalar(name: str, value: Any, unit: str = "") -> float:
+    """``value`` as a float; :class:`ConfigError` unless it is one number (NaN and
+    infinity pass: range checks come after)."""
+    arr = as_numbers(name, value)
+    if arr.ndim != 0:
+        in_unit = f" (in {unit})" if unit else ""
+        raise ConfigError(f"{name} must be a single number{in_unit}, got an array of shape "
+                          f"{arr.shape}")
+    return float(arr)
+
+
 def check_multiple_of(name: str, value: Any, step: float, unit: str = "ms") -> np.ndarray:
-    """Return ``value / step`` as integers; raise unless every value is a multiple of ``step``.
+    """Return ``value / step`` as int64; raise unless every value is a multiple of ``step``
+    spanning at most :data:`MAX_STEPS` steps.
 
     A relative tolerance of 1e-6 of a step absorbs decimal round-off (0.3 / 0.1).
     """
     check_finite(name, value)
-    ratio = as_numbers(name, value) / step
+    values = as_numbers(name, value)
+    ratio = values / step
+    if ratio.size and np.abs(ratio).max() > MAX_STEPS:
+        worst = values.ravel()[int(np.argmax(np.abs(ratio)))].item()
+        raise ConfigError(
+            f"{name} must span at most 2**53 time steps of dt = {step} {unit}, got "
+            f"{worst!r} {unit}"
+        )
     steps = np.rint(ratio)
     off = np.abs(ratio - steps) > 1e-6 * np.maximum(1.0, np.abs(ratio))
     if np.any(off):
-        bad = as_numbers(name, value)[off].ravel()[0].item()
+        bad = values[off].ravel()[0].item()
         raise ConfigError(
             f"{name} must be a multiple of the time step dt = {step} {unit}, got {bad!r} {unit}"
         )
     return steps.astype(np.int64)
+
+
+def machine_memory() -> int | None:
+    """Physical memory of this machine in bytes; None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+        return None
+
+
+def check_memory(what: str, n_bytes: float) -> None:
+    """Raise :class:`CapacityError` if ``n_bytes`` exceed this machine's physical memory.
+
+    Call it with an estimate (a lower bound is enough) before allocating ``what``, so that
+    the user gets the need and the limit instead of a ``MemoryError`` (or minutes of
+    swapping) halfway through.
+
+    Parameters
+    ----------
+    what
+        What needs the memory, for the message (e.g. ``"population 'exc' of 10**10 LIF
+        neurons"``).
+    n_bytes
+        The estimate, bytes.
+    """
+    available = machine_memory()
+    if available is not None and n_bytes > available:
+        # beyond 1e300 a Python int has no float value to divide
+        gib = n_bytes / 2**30 if n_bytes < 1e300 else math.inf
+        raise CapacityError(
+            "memory (bytes)",
+            int(n_bytes),
+            available,
+            f"{what}: at least {gib:.3g} GiB, this machine has {available / 2**30:.3g} GiB "
+            "of memory",
+        )
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> ConfigError:

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import neurotwin as nt
-from neurotwin.errors import CapacityError, ConfigError
+from neurotwin.errors import CapacityError, ConfigError, check_memory, check_scalar, machine_memory
 from neurotwin.network import fixed_fan_in, fixed_probability
-from neurotwin.network.checks import check_interval, check_scalar
-from neurotwin.network.memory import check_memory, machine_memory
+from neurotwin.network.nodes import check_interval
 
 # --- nodes by identity ----------------------------------------------------------------------
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from neurotwin.errors import ConfigError, check_positive
-from neurotwin.network.checks import check_scalar, check_steps
+from neurotwin.errors import ConfigError, check_multiple_of, check_positive, check_scalar
 from neurotwin.network.nodes import (
     DCSource,
     Node,
@@ -172,7 +171,7 @@ class Network:
         """:meth:`delay_steps`'s checks on the delays as stored (a scalar delay once, not
         per synapse: a billion-synapse projection is checked without copies)."""
         delay = proj.csr().delay
-        steps = check_steps(f"delays of {proj.pre}->{proj.post}", delay, self.dt)
+        steps = check_multiple_of(f"delays of {proj.pre}->{proj.post}", delay, self.dt)
         if steps.size and proj.n_synapses and steps.min() < 1:
             raise ConfigError(
                 f"delays of {proj.pre}->{proj.post} must be >= dt = {self.dt} ms, "
@@ -183,7 +182,7 @@ class Network:
         """Per-synapse delays of ``proj`` in whole time steps (>= 1), aligned with
         ``proj.synapses()``; ConfigError if a delay is off the grid or below dt."""
         syn = proj.synapses()
-        steps = check_steps(f"delays of {proj.pre}->{proj.post}", syn.delay, self.dt)
+        steps = check_multiple_of(f"delays of {proj.pre}->{proj.post}", syn.delay, self.dt)
         if steps.size and steps.min() < 1:
             raise ConfigError(
                 f"delays of {proj.pre}->{proj.post} must be >= dt = {self.dt} ms, "
@@ -262,7 +261,7 @@ class Network:
         check_positive("duration", duration, "ms")
         if math.isinf(duration):
             raise ConfigError("duration must be finite")
-        steps = int(check_steps("duration", duration, self.dt))
+        steps = int(check_multiple_of("duration", duration, self.dt))
         if steps < 1:  # a multiple of dt to rounding, yet shorter than one step
             raise ConfigError(f"duration must be at least one time step dt = {self.dt} ms, "
                               f"got {duration!r} ms")

@@ -17,13 +17,35 @@ from numpy.typing import ArrayLike
 
 from neurotwin.dynamics.adex import AdEx
 from neurotwin.dynamics.lif import LIF
-from neurotwin.errors import ConfigError, as_numbers, check_finite, check_positive
-from neurotwin.network.checks import check_interval
-from neurotwin.network.memory import check_memory
+from neurotwin.errors import (
+    ConfigError,
+    as_numbers,
+    check_finite,
+    check_memory,
+    check_positive,
+    check_scalar,
+)
 
-__all__ = ["DCSource", "Node", "Population", "SpikeSourceArray", "SpikeSourcePoisson"]
+__all__ = [
+    "DCSource",
+    "Node",
+    "Population",
+    "SpikeSourceArray",
+    "SpikeSourcePoisson",
+    "check_interval",
+]
 
 NeuronModel = LIF | AdEx
+
+
+def check_interval(start: Any, stop: Any) -> None:
+    """Check an active interval [start, stop) in ms: start finite and >= 0, stop a
+    number >= start (``math.inf``: for ever)."""
+    check_scalar("start", start, "ms")
+    check_positive("start", start, "ms", allow_zero=True)
+    end = check_scalar("stop", stop, "ms")
+    if math.isnan(end) or end < start:
+        raise ConfigError(f"stop must be >= start ({start} ms), got {stop!r}")
 
 
 def _check_size(size: int) -> None:

@@ -24,8 +24,8 @@ from neurotwin.errors import (
     check_finite,
     check_in_range,
     check_positive,
+    check_scalar,
 )
-from neurotwin.network.checks import check_scalar
 
 __all__ = ["Projection", "SynapseCSR", "Synapses", "fixed_fan_in", "fixed_probability"]
 

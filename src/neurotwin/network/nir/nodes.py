@@ -24,9 +24,9 @@ from neurotwin.errors import (
     DataError,
     as_numbers,
     check_finite,
+    check_memory,
     check_positive,
 )
-from neurotwin.network.memory import check_memory
 from neurotwin.registry import Registry
 
 __all__ = [
