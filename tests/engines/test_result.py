@@ -58,3 +58,13 @@ def test_mean_rate_of_poisson_sources_over_trials():
     assert sum(per_trial) == res.all_spikes(src).times.size
     # 16,000 expected spikes: the Poisson spread of the mean is 0.8 % (5 sigma: 4 %)
     assert res.mean_rate(src) == pytest.approx(40.0, rel=0.04)
+
+
+def test_a_node_of_another_network_is_not_read_by_its_label():
+    res, _ = _sources(1)
+    other = nt.Network(dt=0.1)
+    impostor = other.add(nt.SpikeSourceArray([[3.0]], label="src"))
+    with pytest.raises(ConfigError, match="not this network's node 'src'"):
+        res.spikes(impostor)
+    with pytest.raises(ConfigError, match="not in this network"):
+        res.spikes("nope")

@@ -77,10 +77,9 @@ class Result:
     """Backend-specific details (kernel used, device, dtype ...)."""
 
     def _label(self, node: Node | str) -> str:
-        label = node if isinstance(node, str) else node.label
-        if label not in self.network.nodes:
-            raise ConfigError(f"{label!r} is not a node of this network")
-        return str(label)
+        """The label of ``node`` in this result's network (a node object must be that
+        network's own, not another with the same label)."""
+        return self.network.label_of(node)
 
     def _trial(self, trial: int | None) -> int:
         """The trial asked for: required when the run had several (no silent trial 0)."""

@@ -84,7 +84,7 @@ class Network:
         self.nodes[label] = node
         return node
 
-    def _label(self, node: Node | str, role: str) -> str:
+    def label_of(self, node: Node | str, role: str = "node") -> str:
         """The label of ``node`` in this network: a label names a node, a node object
         must be this network's own (by identity: a node of another network may carry the
         same label)."""
@@ -118,7 +118,7 @@ class Network:
 
     def population(self, node: Node | str) -> Population:
         """The population with this label (or handle); ConfigError if it is a source."""
-        label = self._label(node, "population")
+        label = self.label_of(node, "population")
         pop = self.nodes[label]
         if not isinstance(pop, Population):
             raise ConfigError(f"{label!r} is a spike source, not a population")
@@ -148,7 +148,7 @@ class Network:
             Scalar or per-synapse delays in ms, multiples of dt and >= dt;
             default one time step.
         """
-        pre_label = self._label(pre, "pre")
+        pre_label = self.label_of(pre, "pre")
         post_pop = self.population(post)
         proj = Projection(
             pre=pre_label,
@@ -215,7 +215,7 @@ class Network:
             column per index, in this order; spike ids stay indices within the node.
             Recording again replaces the selection for the variables named.
         """
-        label = self._label(node, "recorded node")
+        label = self.label_of(node, "recorded node")
         target = self.nodes[label]
         allowed: tuple[str, ...] = ("spikes",)
         if isinstance(target, Population):
