@@ -37,6 +37,7 @@ from neurotwin.engines.step import RecordingPlan, SourcePlan, recording_plan, so
 from neurotwin.errors import CapacityError, ConfigError, check_positive
 from neurotwin.network import Network
 from neurotwin.spinnaker2 import numerics
+from neurotwin.spinnaker2.machine import check_clock
 from neurotwin.spinnaker2.numerics import WeightFormat
 from neurotwin.spinnaker2.placement import Placement
 from neurotwin.spinnaker2.router import route_classes
@@ -301,7 +302,8 @@ def compile_program(
     tick_ms
         Tick, ms of model time.
     clock_mhz
-        PE clock, MHz (sets the per-tick cycle budget).
+        PE clock, MHz: a DVFS level (150 or 300; :func:`~neurotwin.spinnaker2.machine.check_clock`),
+        sets the per-tick cycle budget and the energy per cycle.
     weight_format
         "int4_delay" or "int8" (:data:`~neurotwin.spinnaker2.numerics.WEIGHT_FORMATS`).
     weight_scale
@@ -318,7 +320,7 @@ def compile_program(
             f"deadline must be one of {', '.join(DEADLINE_POLICIES)}, got {deadline!r}"
         )
     check_positive("tick_ms", tick_ms, "ms")
-    check_positive("clock_mhz", clock_mhz, "MHz")
+    clock_mhz = check_clock(clock_mhz)
     for pop in network.populations:
         if not isinstance(pop.model, LIF):
             raise ConfigError(
