@@ -10,8 +10,9 @@ What is decided once, before any tick runs:
 2. **Synapses.** The quantised rows (:func:`~neurotwin.spinnaker2.rows.build_rows`, with
    the weight scales of :func:`~neurotwin.spinnaker2.rows.weight_scales`) become one
    64-bit word per synapse, stored per presynaptic unit. Only rows on PEs that the unit's
-   route class reaches are kept; a PE reached without a row costs the lookup and changes
-   nothing; a PE not reached never sees the spike.
+   route class reaches are kept; a PE reached without a row drops the packet at its
+   bit-field filter (a cheap filtered packet, :mod:`.tick`) and changes nothing; a PE not
+   reached never sees the spike.
 3. **Packet counts.** Per class the receiving slices, or, for a class that reaches most
    PEs, the complement of its receivers within the PEs that receive anything
    (:func:`_receive_lists`), so that the tick kernel (:mod:`.tick`) charges a spike to

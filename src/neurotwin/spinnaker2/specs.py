@@ -137,7 +137,8 @@ routing entries"; SpiNNMachine ``n_router_entries``)."""
 LINKS_PER_CHIP: Final = 6
 """Bidirectional chip-to-chip links (Datasheet: "6 high-speed serial inter-chip links")."""
 ROUTE_BITS: Final = LINKS_PER_CHIP + CHIP_PES
-"""Bits of a route word: one per link, then one per PE (158)."""
+"""Bits of a route word: one per link, then one per PE (158; SpiNNaker1's layout of links
+then cores, widened to 152 PEs: assumption)."""
 
 LINK_NAMES: Final = ("E", "NE", "N", "W", "SW", "S")
 """Link directions in route-bit order (SpiNNaker1 numbering, kept by SpiNNMachine for
@@ -182,7 +183,8 @@ SYNAPSE_SIGN_BITS: Final = 1
 SYNAPSE_DELAY_BITS: Final = 3
 """Delay bits of a synapse word (py-spinnaker2: 1..8 ticks)."""
 SYNAPSE_TARGET_BITS: Final = 8
-"""Target-neuron index bits of a synapse word (<= 256 neurons per PE)."""
+"""Target-neuron index bits of a synapse word, <= 256 neurons per PE (our reading of
+py-spinnaker2's 16-bit word, with ``DEFAULT_NEURONS_PER_PE`` = 250)."""
 SYNAPSE_WORD_BYTES: Final = (
     SYNAPSE_WEIGHT_BITS + SYNAPSE_SIGN_BITS + SYNAPSE_DELAY_BITS + SYNAPSE_TARGET_BITS
 ) // 8
