@@ -390,6 +390,7 @@ def test_pe_cycles_count_the_packets_and_synapses_the_tables_deliver(few_pe_mach
             synapses[(proj.pre, pre, t)] = synapses.get((proj.pre, pre, t), 0) + 1
     senders = set(pl.pair_src.tolist())
     recv = np.zeros((ticks + 1, n_sl), np.int64)
+    rows = np.zeros((ticks + 1, n_sl), np.int64)  # packets whose key has a row there
     syn_n = np.zeros((ticks + 1, n_sl), np.int64)
     sent = np.zeros((ticks + 1, n_sl), np.int64)
     delivered = hops = 0
@@ -411,13 +412,16 @@ def test_pe_cycles_count_the_packets_and_synapses_the_tables_deliver(few_pe_mach
                 if t is not None:
                     recv[j + 1, t] += 1
                     syn_n[j + 1, t] += synapses.get((label, i, t), 0)
+                    rows[j + 1, t] += (label, i, t) in synapses
     width = pl.slice_hi - pl.slice_lo
     kinds = np.array(pl.kinds)[pl.slice_node]
     base = (specs.CYCLES_TICK_OVERHEAD + (kinds == "LIF") * width * specs.CYCLES_PER_NEURON
             + (kinds == "SpikeSourcePoisson") * width * specs.CYCLES_PER_POISSON_SOURCE)
-    cycles = (base + recv * specs.CYCLES_PER_PACKET + syn_n * specs.CYCLES_PER_SYNAPSE
-              + sent * specs.CYCLES_PER_SPIKE_SENT)[:ticks]
+    cycles = (base + rows * specs.CYCLES_PER_PACKET
+              + (recv - rows) * specs.CYCLES_PER_FILTERED_PACKET
+              + syn_n * specs.CYCLES_PER_SYNAPSE + sent * specs.CYCLES_PER_SPIKE_SENT)[:ticks]
     assert recv[1:ticks].sum() > 1000 and (recv[:ticks] == 0).any()
+    assert 0 < rows.sum() < recv.sum()  # packets with and without rows
     np.testing.assert_array_equal(res.cost.pe_max_cycles, cycles.max(axis=0))
     np.testing.assert_allclose(res.cost.pe_mean_cycles * ticks, cycles.sum(axis=0), rtol=1e-12)
     assert res.cost.packets_delivered == delivered
@@ -462,3 +466,38 @@ def test_synapse_words_hold_the_quantised_rows(fmt):
     assert got.shape[0] == sum(p.synapses().pre.size for p in net.projections)
     np.testing.assert_array_equal(got[np.lexsort(got.T[::-1])], want[np.lexsort(want.T[::-1])])
     assert prog.n_slots == delay.max() + 1
+
+
+def held_network(dt: float) -> nt.Network:
+    """The same network on any dt grid that divides 1 ms: Poisson and array drive, a
+    recurrent population, delays in whole ms, every state variable recorded."""
+    rng = np.random.default_rng(5)
+    net = nt.Network(dt=dt)
+    noise = net.add(nt.SpikeSourcePoisson(40, rate=rng.uniform(20, 60, 40), label="noise"))
+    arr = net.add(nt.SpikeSourceArray([[0.0, 4.0], [9.0], [2.0, 13.0]], label="arr"))
+    pop = net.add(nt.Population(60, nt.LIF(tau_mem=10.0, tau_syn_exc=3.0, tau_syn_inh=6.0,
+                                           v_thresh=-58.0, tau_refrac=2.0), label="pop"))
+    net.connect(noise, pop, rng.integers(1, 16, (40, 60)) * LSB * (rng.random((40, 60)) < 0.4),
+                receptor="exc", delays=rng.integers(1, 5, (40, 60)).astype(float))
+    net.connect(arr, pop, np.full((3, 60), 8 * LSB), receptor="exc", delays=1.0)
+    net.connect(pop, pop, rng.integers(1, 16, (60, 60)) * LSB * (rng.random((60, 60)) < 0.1),
+                receptor="inh", delays=rng.integers(1, 4, (60, 60)).astype(float))
+    net.record(pop, "spikes", "v", "i_exc", "i_inh")
+    net.record(noise, "spikes")
+    return net
+
+
+def test_tick_longer_than_dt_gives_the_spikes_and_held_traces_of_dt_equal_tick():
+    """tick 1 ms on a dt 0.1 ms network equals the dt = tick = 1 ms run: the same spikes,
+    and every trace sample k * dt holds the tick that contains it (floor(k * dt / tick))."""
+    kw = {"backend": "spinnaker2", "tick_ms": 1.0, "seed": 2, "rounding": "exact",
+          "weight_scale": LSB}
+    coarse = nt.simulate(held_network(1.0), 30.0, **kw)
+    fine = nt.simulate(held_network(0.1), 30.0, **kw)
+    assert assert_same_spikes(coarse, fine, ["pop", "noise"], trials=1) > 50
+    for var in ("v", "i_exc", "i_inh"):
+        a = coarse.trace("pop", var).numpy()
+        b = fine.trace("pop", var).numpy()
+        assert a.shape == (30, 60) and b.shape == (300, 60)
+        assert np.unique(a, axis=0).shape[0] > 20  # the traces move from tick to tick
+        np.testing.assert_array_equal(b, a[np.arange(300) // 10])

@@ -10,7 +10,8 @@ so that they are exact in the ``int4_delay`` format: excitatory ``w_lsb`` LSB, i
 
 The network is mapped (:func:`~neurotwin.spinnaker2.map_network`), compiled and run on
 the ``spinnaker2`` backend once per clock in ``clocks_mhz`` (the same spikes each time:
-the clock only changes the deadline budget).
+the clock changes the deadline budget, how far late ticks stretch the run, and the energy
+per cycle through the level's supply voltage).
 """
 
 from __future__ import annotations
@@ -32,15 +33,36 @@ from neurotwin.network import Network, Population, SpikeSourcePoisson, fixed_fan
 from neurotwin.spinnaker2 import Machine, Placement, map_network
 from neurotwin.spinnaker2.cost import S2Cost
 from neurotwin.spinnaker2.draw import draw_placement
+from neurotwin.spinnaker2.machine import check_clock
 from neurotwin.spinnaker2.program import compile_program
 from neurotwin.spinnaker2.report import utilisation
 from neurotwin.spinnaker2.runtime import run_program
 from neurotwin.spinnaker2.specs import CHIP_PES
 
-__all__ = ["S2BalancedConfig", "build_network", "run"]
+__all__ = ["S2BalancedConfig", "build_network", "run", "tick_rate"]
 
 RATE_BIN_MS = 5.0
 """Bin width of the population-rate plot, ms."""
+TICK_MS = 1.0
+"""The tick the network runs with, ms."""
+
+
+def tick_rate(
+    times: np.ndarray, n_neurons: int, duration: float, bin_ms: float, tick_ms: float = TICK_MS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Population rate in bins of ``bin_ms`` from spikes stamped at the end of their tick.
+
+    A spike of tick j (model time [j, j + 1) * tick_ms) is stamped (j + 1) * tick_ms, so
+    binning the stamps would put tick j into the bin of its end: the first bin would hold
+    one tick too few and the last (closed) bin one too many. Each spike is binned at the
+    start of its tick instead, so a bin of 5 ms holds exactly 5 ticks.
+
+    Returns
+    -------
+    (centres, rate): bin centres, ms, and the rate, Hz (as
+    :func:`~neurotwin.experiments.plots.binned_rate`).
+    """
+    return plots.binned_rate(np.asarray(times) - tick_ms, n_neurons, duration, bin_ms)
 
 
 @dataclass(frozen=True)
@@ -67,7 +89,7 @@ class S2BalancedConfig:
     n_boards
         48-chip boards of the machine.
     clocks_mhz
-        PE clocks to check the deadline at (each a DVFS level: 150, 300).
+        PE clocks to run at (each a DVFS level: 150, 300).
     raster_neurons
         Neurons per population shown in the raster.
     """
@@ -108,7 +130,7 @@ class S2BalancedConfig:
             raise ConfigError(f"fan_in_ext must be <= n_ext = {self.n_ext}")
         for name in ("rate_ext", "scale_na", "duration", "tau_mem", "tau_syn"):
             check_positive(name, getattr(self, name))
-        object.__setattr__(self, "clocks_mhz", tuple(float(c) for c in self.clocks_mhz))
+        object.__setattr__(self, "clocks_mhz", tuple(check_clock(c) for c in self.clocks_mhz))
         if not self.clocks_mhz:
             raise ConfigError("clocks_mhz must name at least one clock")
 
@@ -210,17 +232,17 @@ def run(
     Always runs on the SpiNNaker2 twin (``backend`` is not used). Writes
     ``placement.png``, ``load.png``, ``raster.png`` and ``rate.png``; returns wall times
     (network, mapping, compilation, run per clock), PEs/chips used, router-table sizes,
-    deadline misses per clock, rates and the energy estimate.
+    deadline misses, rates, and per clock the hardware time and the energy estimate.
     """
     start = time.perf_counter()
     net = build_network(config, seed)
     network_s = time.perf_counter() - start
     machine = Machine(n_boards=config.n_boards)
-    placement = map_network(net, machine, tick_ms=1.0)
+    placement = map_network(net, machine, tick_ms=TICK_MS)
     draw_placement(placement, out_dir / "placement.png",
                    title=f"s2-balanced: {config.n_exc + config.n_inh} LIF neurons")
     start = time.perf_counter()
-    prog = compile_program(net, placement, tick_ms=1.0, clock_mhz=config.clocks_mhz[0],
+    prog = compile_program(net, placement, tick_ms=TICK_MS, clock_mhz=config.clocks_mhz[0],
                            weight_format="int4_delay", weight_scale=config.scale_na,
                            rounding="exact")
     compile_s = time.perf_counter() - start
@@ -248,8 +270,8 @@ def run(
     plots.raster(shown, {label: min(config.raster_neurons, sizes[label]) for label in labels},
                  config.duration, out_dir / "raster.png",
                  title=f"first {config.raster_neurons} neurons of each population")
-    binned = {label: plots.binned_rate(spikes[label][0], sizes[label], config.duration,
-                                       RATE_BIN_MS) for label in labels}
+    binned = {label: tick_rate(spikes[label][0], sizes[label], config.duration, RATE_BIN_MS)
+              for label in labels}
     plots.rate(binned["exc"][0], {label: r for label, (_, r) in binned.items()},
                out_dir / "rate.png", title=f"Population rate ({RATE_BIN_MS:g} ms bins)")
 
@@ -257,8 +279,8 @@ def run(
     deadline = {
         f"{clock:g}": {"budget_cycles": c.budget_cycles, "misses": c.deadline_miss_count,
                        "pes_missing": int((c.pe_max_cycles > c.budget_cycles).sum()),
-                       "max_pe_cycles": c.max_pe_cycles,
-                       "max_over_us": max((m.over_us for m in c.deadline_misses), default=0.0)}
+                       "max_pe_cycles": c.max_pe_cycles, "max_over_us": c.max_over_us,
+                       "late_us": c.late_us}
         for clock, c in costs.items()
     }
     counts = {label: int(spikes[label][0].size) for label in labels}
@@ -277,8 +299,9 @@ def run(
         "spike_count": counts,
         "packets_sent": first.packets_sent,
         "packets_delivered": first.packets_delivered,
-        "energy_j": first.energy_j,
-        "energy_breakdown_j": dict(first.energy_breakdown),
-        "hardware_time_us": first.hardware_time_us,
+        "energy_j": {f"{clock:g}": c.energy_j for clock, c in costs.items()},
+        "energy_breakdown_j": {f"{clock:g}": dict(c.energy_breakdown)
+                               for clock, c in costs.items()},
+        "hardware_time_us": {f"{clock:g}": c.hardware_time_us for clock, c in costs.items()},
         "files": ["placement.png", "load.png", "raster.png", "rate.png"],
     }

@@ -190,10 +190,11 @@ def run(
 ) -> dict[str, Any]:
     """SpiNNaker2 mapping from 10k to 10M neurons: mapping time, chips, router tables.
 
-    Mapping only (``backend`` is not used). Writes ``scale.png`` and returns one entry per
-    (series, size), with ``connectivity`` and ``status``: "ok" (with times, PEs, chips,
-    boards, table sizes), "capacity_error" (with the error's resource and message) or
-    "skipped" (reason).
+    Mapping only (``backend`` is not used). Writes ``scale.png`` and returns under
+    ``sizes`` one entry per series and size (``sizes[series][str(n)]``, so that the summary
+    prints one line per field), with ``status``: "ok" (with times, PEs, chips, boards,
+    table sizes), "capacity_error" (with the error's resource and message) or "skipped"
+    (reason).
     """
     rows: list[dict[str, Any]] = []
     steps = len(config.sizes) * len(config.connectivity)
@@ -222,7 +223,11 @@ def run(
             if progress is not None:
                 progress(j * len(config.sizes) + k + 1, steps)
     _plot(rows, out_dir / "scale.png", config)
-    return {"fan_in": config.fan_in, "local_window": config.local_window, "sizes": rows,
+    by_series: dict[str, dict[str, Any]] = {series: {} for series in config.connectivity}
+    for row in rows:
+        entry = {k: v for k, v in row.items() if k not in ("connectivity", "n_neurons")}
+        by_series[row["connectivity"]][str(row["n_neurons"])] = entry
+    return {"fan_in": config.fan_in, "local_window": config.local_window, "sizes": by_series,
             "files": ["scale.png"]}
 
 

@@ -62,7 +62,8 @@ class SpiNNaker2Backend(Backend):
         weight_format
             "int4_delay" (4-bit weights, 1..8 tick delays) or "int8" (no delays).
         clock_mhz
-            PE clock for the deadline check, MHz (default the machine's DVFS level).
+            PE clock, MHz: a DVFS level (150 or 300), for the cycle budget and the energy
+            per cycle (default the machine's level).
         weight_scale
             nA per weight LSB: None (per population and receptor: largest weight maps to
             the format's limit), a float, or population label -> float.

@@ -48,7 +48,25 @@ from neurotwin.spinnaker2.specs import (
     TRIAD_SIZE,
 )
 
-__all__ = ["DeadChip", "DeadLink", "DeadPE", "Fault", "Machine", "link_index"]
+__all__ = ["DeadChip", "DeadLink", "DeadPE", "Fault", "Machine", "check_clock", "link_index"]
+
+
+def check_clock(clock_mhz: object) -> float:
+    """``clock_mhz`` as a float, MHz, if it is a DVFS performance level
+    (``specs.CLOCK_LEVELS_MHZ``: 150 or 300). The one check of a PE clock: a Machine and
+    the backend's ``clock_mhz`` option both use it.
+
+    Raises
+    ------
+    ConfigError
+        Anything else (another number, a string, a bool).
+    """
+    if isinstance(clock_mhz, int | float | np.integer | np.floating) and not isinstance(
+        clock_mhz, bool
+    ) and float(clock_mhz) in CLOCK_LEVELS_MHZ:
+        return float(clock_mhz)
+    levels = ", ".join(f"{f:g}" for f in CLOCK_LEVELS_MHZ)
+    raise ConfigError(f"clock_mhz must be a DVFS level ({levels} MHz), got {clock_mhz!r}")
 
 
 def link_index(link: str | int) -> int:
@@ -203,11 +221,7 @@ class Machine:
             raise ConfigError(f"board_chips must be 1 or {BOARD_CHIPS}, got {self.board_chips!r}")
         if self.board_chips == 1 and n != 1:
             raise ConfigError(f"single-chip boards do not tile; n_boards must be 1, got {n}")
-        if self.clock_mhz not in CLOCK_LEVELS_MHZ:
-            levels = ", ".join(f"{f:g}" for f in CLOCK_LEVELS_MHZ)
-            raise ConfigError(
-                f"clock_mhz must be a DVFS level ({levels} MHz), got {self.clock_mhz!r}"
-            )
+        check_clock(self.clock_mhz)
         r = self.router_entries
         if isinstance(r, bool) or not isinstance(r, int | np.integer) or r < 1:
             raise ConfigError(f"router_entries must be a positive integer, got {r!r}")

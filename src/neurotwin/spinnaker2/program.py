@@ -10,8 +10,9 @@ What is decided once, before any tick runs:
 2. **Synapses.** The quantised rows (:func:`~neurotwin.spinnaker2.rows.build_rows`, with
    the weight scales of :func:`~neurotwin.spinnaker2.rows.weight_scales`) become one
    64-bit word per synapse, stored per presynaptic unit. Only rows on PEs that the unit's
-   route class reaches are kept; a PE reached without a row costs the lookup and changes
-   nothing; a PE not reached never sees the spike.
+   route class reaches are kept; a PE reached without a row drops the packet at its
+   bit-field filter (a cheap filtered packet, :mod:`.tick`) and changes nothing; a PE not
+   reached never sees the spike.
 3. **Packet counts.** Per class the receiving slices, or, for a class that reaches most
    PEs, the complement of its receivers within the PEs that receive anything
    (:func:`_receive_lists`), so that the tick kernel (:mod:`.tick`) charges a spike to
@@ -37,6 +38,7 @@ from neurotwin.engines.step import RecordingPlan, SourcePlan, recording_plan, so
 from neurotwin.errors import CapacityError, ConfigError, check_positive
 from neurotwin.network import Network
 from neurotwin.spinnaker2 import numerics
+from neurotwin.spinnaker2.machine import check_clock
 from neurotwin.spinnaker2.numerics import WeightFormat
 from neurotwin.spinnaker2.placement import Placement
 from neurotwin.spinnaker2.router import route_classes
@@ -301,7 +303,8 @@ def compile_program(
     tick_ms
         Tick, ms of model time.
     clock_mhz
-        PE clock, MHz (sets the per-tick cycle budget).
+        PE clock, MHz: a DVFS level (150 or 300; :func:`~neurotwin.spinnaker2.machine.check_clock`),
+        sets the per-tick cycle budget and the energy per cycle.
     weight_format
         "int4_delay" or "int8" (:data:`~neurotwin.spinnaker2.numerics.WEIGHT_FORMATS`).
     weight_scale
@@ -318,7 +321,7 @@ def compile_program(
             f"deadline must be one of {', '.join(DEADLINE_POLICIES)}, got {deadline!r}"
         )
     check_positive("tick_ms", tick_ms, "ms")
-    check_positive("clock_mhz", clock_mhz, "MHz")
+    clock_mhz = check_clock(clock_mhz)
     for pop in network.populations:
         if not isinstance(pop.model, LIF):
             raise ConfigError(

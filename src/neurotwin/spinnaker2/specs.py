@@ -12,6 +12,12 @@ Sources (short names used below):
   ``version_248.py`` (the SpiNNaker2 chip and 48-chip board descriptions) and
   ``version_48_chips.py`` (board shape and triad tiling, shared with SpiNNaker1).
 * **py-spinnaker2** -- the SpiNNaker2 Python front end; numbers of its LIF application.
+* **eeNews 2021** -- P. Clarke, "Manchester, Dresden, Globalfoundries produce SpiNNaker2
+  chip", eeNews Analog, 27 July 2021 (the DVFS range of the 22FDX chip: 0.45 V at 100 MHz,
+  250 MHz at 0.5 V, up to 500 MHz at 0.6 V; the minimum-energy point at 0.5 V).
+* **Höppner 2019** -- S. Höppner et al., "Dynamic Power Management for Neuromorphic
+  Many-Core Systems", IEEE TCAS-I 2019 (arXiv:1903.08941): per-PE DVFS between
+  performance levels; lower levels lower the energy per neuron and synapse update.
 * **SpiNNaker1** -- numbers of the first-generation machine, used only where SpiNNaker2
   has no published figure; every such constant says so.
 * **assumption** -- a choice of this twin where no source gives a number; documented
@@ -29,11 +35,27 @@ __all__ = [
     "BOARD_CHIP_OFFSETS",
     "BOARD_SHAPE",
     "CHIP_DRAM_BYTES",
+    "CHIP_IDLE_POWER_W",
     "CHIP_PES",
     "CLOCK_LEVELS_MHZ",
+    "CYCLES_PER_FILTERED_PACKET",
+    "CYCLES_PER_NEURON",
+    "CYCLES_PER_PACKET",
+    "CYCLES_PER_POISSON_SOURCE",
+    "CYCLES_PER_SPIKE_SENT",
+    "CYCLES_PER_SYNAPSE",
+    "CYCLES_TICK_OVERHEAD",
     "DEFAULT_CLOCK_MHZ",
     "DEFAULT_NEURONS_PER_PE",
     "DEFAULT_SOURCES_PER_PE",
+    "DEFAULT_TICK_MS",
+    "DVFS_SUPPLY_V",
+    "ENERGY_PER_BIT_ROUTED_J",
+    "ENERGY_PER_CYCLE_J",
+    "ENERGY_REFERENCE_V",
+    "INT4_WEIGHT_MAX",
+    "INT8_DELAY_TICKS",
+    "INT8_WEIGHT_MAX",
     "KEY_BITS",
     "LINKS_PER_CHIP",
     "LINK_DELTAS",
@@ -42,6 +64,7 @@ __all__ = [
     "MAX_BOARDS",
     "MAX_DELAY_TICKS",
     "NEURON_BYTES",
+    "PACKET_BITS",
     "PES_PER_QPE",
     "PE_DATA_BYTES",
     "PE_INSTRUCTION_BYTES",
@@ -51,6 +74,7 @@ __all__ = [
     "QPES_PER_CHIP",
     "RECEPTORS",
     "RING_BUFFER_ENTRY_BYTES",
+    "RING_BUFFER_MAX",
     "RING_BUFFER_SLOTS",
     "ROUTER_ENTRIES",
     "ROUTE_BITS",
@@ -92,11 +116,17 @@ as sPyNNaker keeps its synaptic matrices in SDRAM and fetches a row by DMA per i
 spike (assumption: SpiNNaker2 software is taken to use the same split between PE SRAM
 and chip DRAM)."""
 
-CLOCK_LEVELS_MHZ: Final = (150.0, 300.0)
-"""DVFS performance levels, PE clock in MHz (SpiNNMachine ``clock_speeds_hz`` = [150, 300];
-Gonzalez 2024)."""
+DVFS_SUPPLY_V: Final = {150.0: 0.50, 300.0: 0.60}
+"""DVFS performance levels: PE clock (MHz) -> PE supply voltage (V). The clocks are
+SpiNNMachine's ``clock_speeds_hz`` = [150, 300] (also Gonzalez 2024). The voltages are our
+reading of eeNews 2021 (assumption where the two meet): the 0.50 V level reaches 250 MHz,
+so 150 MHz runs at 0.50 V (the minimum-energy point) and 300 MHz needs the 0.60 V level
+(which reaches 500 MHz). No source lists the voltage of each of the two clocks."""
+CLOCK_LEVELS_MHZ: Final = tuple(DVFS_SUPPLY_V)
+"""DVFS performance levels, PE clock in MHz (150, 300; see ``DVFS_SUPPLY_V``)."""
 DEFAULT_CLOCK_MHZ: Final = 300.0
-"""Performance level a machine runs at unless told otherwise (the highest)."""
+"""Performance level a machine runs at unless told otherwise (assumption: the highest, as
+a real-time application needs the most cycles per tick)."""
 
 # --- router -------------------------------------------------------------------------
 KEY_BITS: Final = 32
@@ -107,7 +137,8 @@ routing entries"; SpiNNMachine ``n_router_entries``)."""
 LINKS_PER_CHIP: Final = 6
 """Bidirectional chip-to-chip links (Datasheet: "6 high-speed serial inter-chip links")."""
 ROUTE_BITS: Final = LINKS_PER_CHIP + CHIP_PES
-"""Bits of a route word: one per link, then one per PE (158)."""
+"""Bits of a route word: one per link, then one per PE (158; SpiNNaker1's layout of links
+then cores, widened to 152 PEs: assumption)."""
 
 LINK_NAMES: Final = ("E", "NE", "N", "W", "SW", "S")
 """Link directions in route-bit order (SpiNNaker1 numbering, kept by SpiNNMachine for
@@ -152,7 +183,8 @@ SYNAPSE_SIGN_BITS: Final = 1
 SYNAPSE_DELAY_BITS: Final = 3
 """Delay bits of a synapse word (py-spinnaker2: 1..8 ticks)."""
 SYNAPSE_TARGET_BITS: Final = 8
-"""Target-neuron index bits of a synapse word (<= 256 neurons per PE)."""
+"""Target-neuron index bits of a synapse word, <= 256 neurons per PE (our reading of
+py-spinnaker2's 16-bit word, with ``DEFAULT_NEURONS_PER_PE`` = 250)."""
 SYNAPSE_WORD_BYTES: Final = (
     SYNAPSE_WEIGHT_BITS + SYNAPSE_SIGN_BITS + SYNAPSE_DELAY_BITS + SYNAPSE_TARGET_BITS
 ) // 8
@@ -219,8 +251,13 @@ CYCLES_TICK_OVERHEAD: Final = 2_000
 CYCLES_PER_NEURON: Final = 100
 """Cycles of one LIF neuron update in float32 on the Cortex-M4F (assumption)."""
 CYCLES_PER_PACKET: Final = 200
-"""Cycles to receive one multicast packet: interrupt, master-table lookup, row DMA
-(assumption; also charged for packets whose key finds no row)."""
+"""Cycles to receive one multicast packet whose key has a synaptic row on the PE:
+interrupt, master-table lookup, row DMA (assumption)."""
+CYCLES_PER_FILTERED_PACKET: Final = 20
+"""Cycles to receive and drop one multicast packet whose key has no synaptic row on the
+PE: interrupt entry and exit and one bit test (assumption, after sPyNNaker's bit-field
+filter, which marks per source neuron whether the PE holds a row for it so that such
+packets skip the master-table lookup and the row DMA; no cycle count is published)."""
 CYCLES_PER_SYNAPSE: Final = 20
 """Cycles to process one synaptic word into the ring buffer (assumption)."""
 CYCLES_PER_SPIKE_SENT: Final = 30
@@ -236,7 +273,16 @@ ENERGY_PER_BIT_ROUTED_J: Final = 25e-12
 """Energy per bit per chip-to-chip hop, J (SpiNNaker1 figure; no SpiNNaker2
 figure is published)."""
 CHIP_IDLE_POWER_W: Final = 0.35
-"""Idle power of a chip in use, W (SpiNNaker1 figure)."""
+"""Idle power of one powered chip, W (SpiNNaker1 figure), drawn by every chip of the
+machine whether it holds a slice or not (assumption: a board has no per-chip power
+switch, so all its chips, dead ones included, are powered), at every DVFS level
+(assumption: the leakage share that DVFS would lower is not modelled)."""
 ENERGY_PER_CYCLE_J: Final = 10e-12
-"""Energy of one active PE cycle above idle, J (assumption: order of a Cortex-M4F at
-SpiNNaker2's near-threshold supply)."""
+"""Energy of one active PE cycle above idle at ``ENERGY_REFERENCE_V``, J (assumption: order
+of a Cortex-M4F at SpiNNaker2's near-threshold supply). At supply V a cycle costs
+``ENERGY_PER_CYCLE_J * (V / ENERGY_REFERENCE_V) ** 2``: the CV^2 switching energy of CMOS
+logic (assumption that a PE's active energy is dynamic; Höppner 2019 measures the energy
+per neuron and synapse update falling with the performance level)."""
+ENERGY_REFERENCE_V: Final = DVFS_SUPPLY_V[DEFAULT_CLOCK_MHZ]
+"""Supply at which ``ENERGY_PER_CYCLE_J`` holds: that of the default level, 0.60 V
+(assumption)."""

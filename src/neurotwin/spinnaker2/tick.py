@@ -23,18 +23,27 @@ Cost per PE and tick (cycles; constants in :mod:`.specs`)::
 
     cycles = CYCLES_TICK_OVERHEAD + neurons * CYCLES_PER_NEURON
              (+ Poisson sources * CYCLES_PER_POISSON_SOURCE on source PEs)
-             + packets received * CYCLES_PER_PACKET + synapses processed * CYCLES_PER_SYNAPSE
-             + packets sent * CYCLES_PER_SPIKE_SENT
+             + packets with a row * CYCLES_PER_PACKET
+             + packets without a row * CYCLES_PER_FILTERED_PACKET
+             + synapses processed * CYCLES_PER_SYNAPSE + packets sent * CYCLES_PER_SPIKE_SENT
 
-and the deadline is ``clock_mhz * 1e3 * tick_ms`` cycles; a PE over it is a deadline
-miss (PE, tick, cycles over). The simulation itself goes on as if the PE had caught up
-(the spikes are those of a machine fast enough); the misses say it would not be.
+A packet "with a row" is one whose key has a synaptic row on the receiving PE; the others
+are dropped by the bit-field filter before the row lookup (as sPyNNaker does).
+
+The deadline is ``clock_mhz * 1e3 * tick_ms`` cycles; a PE over it is a deadline miss
+(PE, tick, cycles over). **Late ticks** (the model of time): a tick ends when its slowest
+PE finishes, so a tick whose busiest PE needs ``c > budget`` cycles lasts
+``c / clock_mhz`` µs instead of ``tick_ms``, and the next tick starts that much later; the
+kernel sums the cycles by which each tick runs over (``late``). The machine then runs
+slower than real time; the model time of a tick, hence every spike, is unchanged.
 
 How the kernel counts (integers, inside the compiled tick loop): packets sent per PE;
-synapses processed per receiving PE (one count per delivered synapse); packets received
-per PE from the spikes per route class, each class adding its count to its receiving
-PEs (:func:`count_packets`). A class stored as the complement of its receivers adds its
-count to all receiving PEs once and takes it back from the few it misses.
+synapses processed per receiving PE (one count per delivered synapse); rows found per
+receiving PE (one per spike and PE its synapses reach: a unit's synapses are sorted by
+PE); packets received per PE from the spikes per route class, each class adding its count
+to its receiving PEs (:func:`count_packets`). A class stored as the complement of its
+receivers adds its count to all receiving PEs once and takes it back from the few it
+misses.
 """
 
 from __future__ import annotations
@@ -108,12 +117,13 @@ def _prefetch(typingctx, arr, index):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def deliver_spikes(
-    units, m, base, ring, syn, unit_slice, class_count, touched, syn_next, sent
+    units, m, base, ring, syn, unit_slice, class_count, touched, syn_next, row_next, sent
 ):  # pragma: no cover - compiled
     """Spikes of ``units[:m]``: one packet sent by each unit's PE, counted for its route
     class (expanded to packets per PE by :func:`count_packets`), and its delivered synapses
     added to the ring buffer from the slot at ``base`` on and counted per receiving PE
-    (``syn`` = unit_class, syn_ptr, syn_word). The rows of the spikes
+    (``syn`` = unit_class, syn_ptr, syn_word), as are the PEs where it finds a row
+    (``row_next``; the synapses are sorted by PE, so a new PE is a new row). The rows of the spikes
     ``PREFETCH_AHEAD`` ahead are prefetched: a row lies anywhere in the synapse table,
     and waiting for it one spike at a time dominates otherwise."""
     unit_class, syn_ptr, syn_word = syn
@@ -133,13 +143,18 @@ def deliver_spikes(
         class_count[c] += 1
         lo, hi = syn_ptr[u], syn_ptr[u + 1]
         row = syn_word[lo:hi]
+        last = np.int64(-1)  # the PE of the previous synapse
         for q in range(hi - lo):
             word = row[q]
             x = base + np.int64(word & np.uint64(0xFFFFFFFF))
             if x >= size:
                 x -= size
             ring[x] += np.int64((word >> np.uint64(WEIGHT_SHIFT)) & np.uint64(0xFF))
-            syn_next[np.int64(word >> np.uint64(SLICE_SHIFT))] += 1
+            target = np.int64(word >> np.uint64(SLICE_SHIFT))
+            syn_next[target] += 1
+            if target != last:
+                row_next[target] += 1
+                last = target
 
 
 @numba.njit(cache=True, nogil=True)
@@ -166,12 +181,15 @@ def run_ticks(
     b0, b1, j0, j1, reached, state, refrac, flags, ring, seg_ptr, seg_consts, seg_refrac,
     seg_scale, syn, recv, universe, unit_slice, sends, src_ptr, src_ids, class_count, touched,
     spiking,
-    base_cycles, c_pkt, c_syn, c_sent, budget, pkt, bcast, syn_count, sent,
-    max_cycles, total_cycles, miss_trial, miss_tick, miss_slice, miss_cycles, miss_count,
+    base_cycles, c_pkt, c_filtered, c_syn, c_sent, budget, pkt, bcast, syn_count, row_count,
+    sent, max_cycles, total_cycles, late, miss_trial, miss_tick, miss_slice, miss_cycles,
+    miss_count,
     record, spike_step, spike_id, spike_count, n_record, unit_spikes,
     trace_code, trace_neuron, traces,
 ):  # pragma: no cover - compiled; tested through run_program
-    """Advance trials b0..b1-1 from their ``reached`` tick to ``j1`` (see module doc)."""
+    """Advance trials b0..b1-1 from their ``reached`` tick to ``j1`` (see module doc);
+    ``late[b]`` sums the cycles by which the busiest PE of each tick of trial ``b`` runs
+    over the budget."""
     n = state.shape[2]
     span = 2 * n
     n_slots = ring.shape[1] // span
@@ -224,17 +242,21 @@ def run_ticks(
                     spiking[m] = unit
                     m += 1
             deliver_spikes(spiking, m, base, rg, syn, unit_slice, class_count[b], touched[b],
-                           syn_count[b, nxt], sent_b)
+                           syn_count[b, nxt], row_count[b, nxt], sent_b)
             bcast[b, nxt] = count_packets(class_count[b], touched[b], pkt[b, nxt], bcast[b, nxt],
                                           recv)
             pkt_cur = pkt[b, cur]
             syn_cur = syn_count[b, cur]
+            row_cur = row_count[b, cur]
             everyone = bcast[b, cur]
+            slowest = 0
             for s in range(n_slices):
                 received = pkt_cur[s] + (everyone if universe[s] else 0)
-                cycles = (base_cycles[s] + received * c_pkt + syn_cur[s] * c_syn
+                cycles = (base_cycles[s] + row_cur[s] * c_pkt
+                          + (received - row_cur[s]) * c_filtered + syn_cur[s] * c_syn
                           + sent_b[s] * c_sent)
                 total_cycles[b, s] += cycles
+                slowest = max(slowest, cycles)
                 if cycles > max_cycles[b, s]:
                     max_cycles[b, s] = cycles
                 if cycles > budget:
@@ -247,6 +269,9 @@ def run_ticks(
                     miss_count[0] = m + 1
                 pkt_cur[s] = 0
                 syn_cur[s] = 0
+                row_cur[s] = 0
                 sent_b[s] = 0
+            if slowest > budget:
+                late[b] += slowest - budget
             bcast[b, cur] = 0
             reached[b] = j + 1
