@@ -66,7 +66,7 @@ from neurotwin.dynamics.lif import LIF, lif_constants
 from neurotwin.engines.result import SpikeRecord
 
 # the source playback of the ideal engine, so that both backends see the same Poisson spikes
-from neurotwin.engines.step import CHUNK_STEPS, source_spikes, trial_rngs
+from neurotwin.engines.plan import CHUNK_STEPS, source_spikes, trial_rngs
 from neurotwin.errors import CapacityError, ConfigError
 from neurotwin.network import Network
 
