@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numba
 import numpy as np
@@ -260,7 +261,7 @@ def run_steps(state: EmulationState, tables: EmulationTables, member_ptr: np.nda
                 list(pool.map(lambda b, m=m: noise_rngs[b].standard_normal(
                     out=noise_buf[b, :m]), range(trials)))
             cuts = [j0, *due[(due >= j0) & (due < j1)].tolist(), j1]
-            for a, z in zip(cuts[:-1], cuts[1:], strict=True):
+            for a, z in pairwise(cuts):
                 while next_call < len(calls) and calls[next_call][0] == a:
                     calls[next_call][2].call(a, state)
                     state.current[:] = tables.synapses.currents(state.weight)

@@ -44,7 +44,6 @@ from numba.core.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from neurotwin.dynamics.adex import AdExConstants
-from neurotwin.dynamics.lif import LIFConstants
 
 __all__ = ["Adaptation", "Noise", "SynapticInput", "lif_update"]
 
@@ -154,7 +153,8 @@ def lif_update(
     How each twin calls it
     ----------------------
     * ideal engine (``engines/step.py``): per population ``lo:hi``, scalar ``k``, float
-      slots as currents (``SynapticInput(bex[lo:hi], bin[lo:hi], None, None, None)``), ``i_ext[lo:hi]``,
+      slots as currents (``SynapticInput(bex[lo:hi], bin[lo:hi], None, None, None)``),
+      ``i_ext[lo:hi]``,
       ``noise=None``, ``members=None``, ``Adaptation(True, w[lo:hi], constants)`` for
       AdEx populations, rails ``-inf, inf``.
     * BrainScaleS-2 (``bss2/emulation.py``): all neurons of a trial at once, per-neuron
@@ -165,7 +165,7 @@ def lif_update(
       ``_lif_segment(lo, hi, ..., c, n_refrac, scale_e, scale_i)`` bit for bit::
 
           k = LIFConstants(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9],
-                           n_refrac)  # numerics.lif_tick_constants rows, float32
+                           n_refrac)  # numerics.lif_constants_f32 rows (float32)
           syn = SynapticInput(r_exc[lo:hi], r_inh[lo:hi], scale_e, scale_i,
                               numerics.RING_BUFFER_MAX)  # counts x float32 scale
           lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], k, syn,

@@ -28,7 +28,6 @@ multiples of a power of two) and otherwise to rounding.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor

@@ -65,7 +65,6 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from neurotwin.dynamics.lif import LIF
-from neurotwin.engines.result import Result
 from neurotwin.engines.plan import (
     CHUNK_STEPS,
     RecordingPlan,
@@ -76,6 +75,7 @@ from neurotwin.engines.plan import (
     spike_records,
     trial_rngs,
 )
+from neurotwin.engines.result import Result
 from neurotwin.errors import CapacityError, ConfigError, check_positive
 from neurotwin.network import Network
 from neurotwin.spinnaker2 import numerics
