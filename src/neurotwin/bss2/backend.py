@@ -1,6 +1,9 @@
 r"""The ``bss2`` backend: a network mapped onto one virtual HICANN-X and emulated there.
 
-``map`` is :func:`~neurotwin.bss2.mapping.map_network`; ``run`` emulates the chip:
+``map`` is :func:`~neurotwin.bss2.mapping.map_network` (which also resolves the
+emulation's tables, :mod:`~neurotwin.bss2.tables`); ``run`` emulates the chip through
+the loop of :mod:`~neurotwin.bss2.run_loop` (periodic programs between steps:
+``run(..., programs=...)``):
 
 * every used circuit with its *actual* analog parameters (what the mapped CapMem codes
   give on this chip, :meth:`Chip.circuit_parameters`, deviations included), stepped as
@@ -29,8 +32,8 @@ r"""The ``bss2`` backend: a network mapped onto one virtual HICANN-X and emulate
   equal to µs of hardware time); traces "v" in model mV through the population's inverse
   voltage map, "i_exc"/"i_inh" in model nA (hardware nA divided by the current scale);
 * the chip's readouts asked for with the ``readout`` option (CADC membrane samples, one
-  MADC trace, correlation sensors of one projection; :mod:`~neurotwin.bss2.readout`) in
-  the returned :class:`~neurotwin.bss2.readout.Bss2Result`.
+  MADC trace, correlation sensors of one projection; :mod:`~neurotwin.bss2.readout`,
+  :mod:`~neurotwin.bss2.readings`) in the returned :class:`~neurotwin.bss2.readout.Bss2Result`.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from neurotwin.bss2.readings import (
     membrane_requests,
 )
 from neurotwin.bss2.readout import Bss2Result, Readout, check_readout
-from neurotwin.bss2.run_loop import PeriodicProgram, add_early_sources, initial_state, run_steps
+from neurotwin.bss2.run_loop import PeriodicProgram, add_early_sources, run_steps, start_state
 from neurotwin.engines.plan import STATE_CODES, recording_plan, trial_rngs
 from neurotwin.engines.result import SpikeRecord
 from neurotwin.errors import CapacityError, ConfigError
@@ -129,7 +132,7 @@ class Bss2Backend(Backend):
         n = mapping.n_neurons
         dt = mapping.dt
         tables = mapping.tables
-        state = initial_state(tables, trials)
+        state = start_state(tables, trials)
         add_early_sources(state, tables, mapping.sources, n)
 
         slices = {label: (p.first_neuron, p.first_neuron + p.size)

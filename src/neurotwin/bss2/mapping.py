@@ -3,9 +3,13 @@ r"""Mapping a :class:`~neurotwin.network.Network` onto one HICANN-X chip.
 The result is a :class:`Mapping`: a full :class:`~neurotwin.bss2.ChipConfig` (CapMem codes,
 synapse weights, address labels, row modes) plus what execution needs to feed and read
 the chip (where each population sits, which synapse drivers each source reaches, the
-model <-> hardware scales). It is inspectable (:meth:`Mapping.usage`), saveable
-(:meth:`Mapping.save` / :meth:`Mapping.load`, JSON) and drawable
-(:func:`neurotwin.bss2.draw.draw_mapping`).
+model <-> hardware scales) and the tables a run steps on this chip
+(:attr:`Mapping.tables`, :mod:`~neurotwin.bss2.tables`: resolved here, so that ``run``
+only runs). It is inspectable (:meth:`Mapping.usage`, ``tables``), saveable
+(:meth:`Mapping.save` / :meth:`Mapping.load`, JSON; the tables are rebuilt on load) and
+drawable (:func:`neurotwin.bss2.draw.draw_mapping`). Populations onto circuits live in
+:mod:`~neurotwin.bss2.neuron_mapping`, synapses onto the arrays in
+:mod:`~neurotwin.bss2.synapse_mapping`.
 
 Placement. Populations take consecutive neuron circuits 0..511 in the order they were
 added (circuit ``i`` sits in hemisphere ``i // 256``, column ``i % 256``). A neuron is a

@@ -100,7 +100,7 @@ class PeriodicProgram:
         return due if self.count is None else due[: self.count]
 
 
-def initial_state(tables: EmulationTables, trials: int) -> EmulationState:
+def start_state(tables: EmulationTables, trials: int) -> EmulationState:
     """The state at t = 0 of ``trials`` trials (the initial values, pending input of the
     sources played before the run)."""
     init, kc, table = tables.initial, tables.constants, tables.synapses
@@ -225,7 +225,7 @@ def run_steps(state: EmulationState, tables: EmulationTables, member_ptr: np.nda
     Parameters
     ----------
     state
-        From :func:`initial_state` (and :func:`add_early_sources`); advanced in place.
+        From :func:`start_state` (and :func:`add_early_sources`); advanced in place.
     tables, member_ptr
         The mapping's tables and neuron -> circuits offsets.
     sources, rngs
