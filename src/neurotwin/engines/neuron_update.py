@@ -2,7 +2,7 @@ r"""One compiled LIF/AdEx update for every time-stepped engine and twin.
 
 The step is :func:`neurotwin.dynamics.lif.lif_step`'s (and, with adaptation,
 :func:`neurotwin.dynamics.adex.adex_step`'s) arithmetic, compiled with numba, for the
-neurons ``lo..hi-1`` of one step:
+neurons of one step (the views a caller passes, e.g. one population ``lo:hi``):
 
 .. math::
 
@@ -28,9 +28,10 @@ membrane (BrainScaleS-2's multi-circuit neurons); ``members=None`` means one mem
 neuron. Arguments that are ``None`` are compiled out (numba prunes the branch), so a
 caller pays only for the numerics it uses.
 
-Constants may be scalars (one value shared by ``lo..hi``, a population: the loop then
-vectorises) or per-neuron arrays indexed by the absolute neuron index (per-member arrays
-for the synaptic fields when ``members`` is given).
+Constants may be scalars (one value shared by all the neurons passed, a population: the
+loop then vectorises) or per-neuron arrays indexed like ``v`` (per-member arrays for the
+synaptic fields when ``members`` is given). Units: mV, nA, steps; dimensionless
+propagators (see :class:`~neurotwin.dynamics.lif.LIFConstants`).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Adaptation(NamedTuple):
     """AdEx's exponential term and adaptation current for the neurons where ``on``."""
 
     on: Any
-    """True (all of lo..hi) or a per-neuron bool array."""
+    """True (every neuron passed) or a per-neuron bool array."""
     w: Any
     """Adaptation current per neuron, nA (updated in place)."""
     constants: AdExConstants
