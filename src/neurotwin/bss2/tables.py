@@ -220,12 +220,11 @@ def kernel_constants(config: ChipConfig, chip: Chip, circuits: np.ndarray,
             rows[name] = np.where(adex, getattr(adex_c, name).numpy(), 0.0)
     neuron = np.repeat(np.arange(n), np.diff(member_ptr))
     # each member's synaptic current onto the merged membrane (tau_mem, C of the neuron)
-    cs = np.array([
-        [getattr(lif_constants(LIF(tau_mem=float(params.tau_mem[i]), tau_syn_exc=float(te),
-                                   tau_syn_inh=float(ti), cm=float(params.c_mem[i])), dt),
-                 name) for name in CIRCUIT_ROWS]
-        for i, te, ti in zip(neuron, circuit.tau_syn_exc, circuit.tau_syn_inh, strict=True)
-    ]).T
+    members = [lif_constants(LIF(tau_mem=float(params.tau_mem[i]), tau_syn_exc=float(te),
+                                 tau_syn_inh=float(ti), cm=float(params.c_mem[i])), dt)
+               for i, te, ti in zip(neuron, circuit.tau_syn_exc, circuit.tau_syn_inh,
+                                    strict=True)]
+    cs = np.array([[getattr(m, name) for name in CIRCUIT_ROWS] for m in members]).T
     return KernelConstants(np.stack([rows[name] for name in NEURON_ROWS]), cs, adex,
                            const.refrac_steps.numpy().astype(np.int64),
                            circuit.syn_gain_exc, circuit.syn_gain_inh)
