@@ -9,7 +9,8 @@ import pytest
 import neurotwin as nt
 from neurotwin.bss2 import Chip, Deviations, calibrate, specs
 from neurotwin.bss2.draw import draw_mapping
-from neurotwin.bss2.mapping import Mapping, map_network, offset_schedule, place_neurons
+from neurotwin.bss2.mapping import Mapping, map_network, offset_schedule
+from neurotwin.bss2.neuron_mapping import place_neurons
 
 LIF = nt.LIF(tau_mem=20.0, tau_syn_exc=5.0, tau_syn_inh=5.0, v_rest=-65.0, v_reset=-65.0,
              v_thresh=-55.0, tau_refrac=1.0)

@@ -17,13 +17,15 @@ from neurotwin.bss2.chip import FixedPattern as FixedPattern
 from neurotwin.bss2.config import ChipConfig as ChipConfig
 from neurotwin.bss2.config import NeuronConfig as NeuronConfig
 from neurotwin.bss2.mapping import Mapping as Mapping
-from neurotwin.bss2.mapping import PopulationMap as PopulationMap
 from neurotwin.bss2.mapping import map_network as map_network
 from neurotwin.bss2.neuron import CircuitParameters as CircuitParameters
 from neurotwin.bss2.neuron import Emulation as Emulation
 from neurotwin.bss2.neuron import emulate as emulate
 from neurotwin.bss2.neuron import merge_compartments as merge_compartments
+from neurotwin.bss2.neuron_mapping import PopulationMap as PopulationMap
 from neurotwin.bss2.readout import Bss2Result as Bss2Result
 from neurotwin.bss2.readout import CorrelationReadout as CorrelationReadout
 from neurotwin.bss2.readout import Readout as Readout
+from neurotwin.bss2.run_loop import EmulationState as EmulationState
+from neurotwin.bss2.run_loop import PeriodicProgram as PeriodicProgram
 from neurotwin.bss2.specs import SaturationWarning as SaturationWarning

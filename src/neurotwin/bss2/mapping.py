@@ -3,9 +3,13 @@ r"""Mapping a :class:`~neurotwin.network.Network` onto one HICANN-X chip.
 The result is a :class:`Mapping`: a full :class:`~neurotwin.bss2.ChipConfig` (CapMem codes,
 synapse weights, address labels, row modes) plus what execution needs to feed and read
 the chip (where each population sits, which synapse drivers each source reaches, the
-model <-> hardware scales). It is inspectable (:meth:`Mapping.usage`), saveable
-(:meth:`Mapping.save` / :meth:`Mapping.load`, JSON) and drawable
-(:func:`neurotwin.bss2.draw.draw_mapping`).
+model <-> hardware scales) and the tables a run steps on this chip
+(:attr:`Mapping.tables`, :mod:`~neurotwin.bss2.tables`: resolved here, so that ``run``
+only runs). It is inspectable (:meth:`Mapping.usage`, ``tables``), saveable
+(:meth:`Mapping.save` / :meth:`Mapping.load`, JSON; the tables are rebuilt on load) and
+drawable (:func:`neurotwin.bss2.draw.draw_mapping`). Populations onto circuits live in
+:mod:`~neurotwin.bss2.neuron_mapping`, synapses onto the arrays in
+:mod:`~neurotwin.bss2.synapse_mapping`.
 
 Placement. Populations take consecutive neuron circuits 0..511 in the order they were
 added (circuit ``i`` sits in hemisphere ``i // 256``, column ``i % 256``). A neuron is a
@@ -71,91 +75,26 @@ import numpy as np
 from neurotwin.bss2 import specs
 from neurotwin.bss2.calibration import Calibration
 from neurotwin.bss2.chip import Chip, Deviations
-from neurotwin.bss2.config import SWITCHES, ChipConfig, NeuronConfig, nominal_potential_code
-from neurotwin.bss2.readout import Readout
+from neurotwin.bss2.config import SWITCHES, ChipConfig, NeuronConfig
+from neurotwin.bss2.neuron_mapping import (
+    PopulationMap,
+    compartments,
+    place_neurons,
+    population_settings,
+)
+from neurotwin.bss2.readout import Readout, check_readout
+from neurotwin.bss2.synapse_mapping import place_synapses
+from neurotwin.bss2.tables import EmulationTables, emulation_tables
 from neurotwin.dynamics.adex import AdEx
 from neurotwin.dynamics.lif import LIF
-from neurotwin.engines.step import StepProgram, compile_network
+from neurotwin.engines.plan import SourcePlan, dc_events, source_plan
 from neurotwin.errors import CapacityError, ConfigError, DataError, MappingError
-from neurotwin.network import Network, Population, SpikeSourcePoisson
+from neurotwin.network import Network, SpikeSourcePoisson
 
-__all__ = ["Mapping", "PopulationMap", "map_network", "offset_schedule", "place_neurons"]
+__all__ = ["Mapping", "map_network", "offset_schedule"]
 
 FORMAT = "neurotwin.bss2.mapping"
 VERSION = 2
-
-WINDOW_LOW_READ = specs.CALIX_TARGET_RESET
-"""CADC read at which v_low (the lower of v_rest and v_reset) sits."""
-WINDOW_HIGH_READ = specs.CALIX_TARGET_THRESHOLD
-"""CADC read of v_thresh at the widest voltage window."""
-WINDOW_MIN_CODES = 20
-"""Narrowest voltage window [v_low, v_thresh] in CapMem codes (~23 mV); below it the
-membrane noise and code steps would dominate."""
-GAIN_PER_CODE_NA = specs.SYN_GAIN_NOMINAL_NA / specs.SYNIN_GM_NOMINAL_CODE
-"""Nominal synaptic current per weight LSB per i_bias_synin_gm code, nA."""
-RECEPTORS = ("exc", "inh")
-ROW_MODE = {"exc": specs.ROW_MODES.index("excitatory"), "inh": specs.ROW_MODES.index("inhibitory")}
-
-
-@dataclass(frozen=True)
-class PopulationMap:
-    """Where one population sits and how its model quantities scale onto the chip."""
-
-    label: str
-    first_circuit: int
-    size: int
-    v_low_mv: float
-    """Model potential (mV) placed at ``v_zero_hw_mv``: min(v_rest, v_reset)."""
-    v_zero_hw_mv: float
-    """Nominal hardware potential of ``v_low_mv``, mV."""
-    voltage_scale: float
-    """Hardware mV per model mV."""
-    current_scale: float
-    """Hardware nA per model nA (``voltage_scale * C_hw / cm``)."""
-    weight_lsb_na: float
-    """Model weight (nA) of one 6-bit weight LSB."""
-    circuits_per_neuron: int = 1
-    """Circuits joined into each of the population's logical neurons."""
-    first_neuron: int = 0
-    """Index of the population's first neuron among all mapped (logical) neurons."""
-
-    @property
-    def anchors(self) -> np.ndarray:
-        """First circuit of each of the population's neurons, (size,)."""
-        return place_neurons(self.first_circuit, self.size, self.circuits_per_neuron)[0]
-
-    @property
-    def circuits(self) -> np.ndarray:
-        """All circuits of the population, neuron by neuron, (size * circuits_per_neuron,)."""
-        k = self.circuits_per_neuron
-        return (self.anchors[:, None] + np.arange(k)[None, :]).ravel()
-
-    @property
-    def neurons(self) -> slice:
-        """The population's neurons among all mapped (logical) neurons."""
-        return slice(self.first_neuron, self.first_neuron + self.size)
-
-    def to_hardware_mv(self, v_model: Any) -> np.ndarray:
-        """Model potential(s), mV, to nominal hardware potential(s), mV."""
-        return self.v_zero_hw_mv + self.voltage_scale * (np.asarray(v_model) - self.v_low_mv)
-
-    def to_model_mv(self, v_hw: Any) -> np.ndarray:
-        """Hardware potential(s), mV, to model potential(s), mV (inverse of the above)."""
-        return self.v_low_mv + (np.asarray(v_hw) - self.v_zero_hw_mv) / self.voltage_scale
-
-
-def place_neurons(first: int, size: int, k: int) -> tuple[np.ndarray, int]:
-    """Anchors of ``size`` neurons of ``k`` circuits from circuit ``first`` on, and the
-    circuit after the last; a neuron never straddles the end of a neuron row."""
-    anchors = np.empty(size, np.int64)
-    pos = first
-    row = specs.N_NEURON_COLUMNS
-    for j in range(size):
-        if pos % row + k > row:
-            pos = (pos // row + 1) * row
-        anchors[j] = pos
-        pos += k
-    return anchors, pos
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,15 +127,22 @@ class Mapping:
     readout: Readout = field(default_factory=Readout)
     """The chip readouts a run records (:class:`~neurotwin.bss2.readout.Readout`); not
     saved with the mapping."""
-    program: StepProgram = field(init=False, repr=False)
-    """The network compiled for source playback (Poisson streams shared with ``ideal``)."""
+    sources: SourcePlan = field(init=False, repr=False)
+    """The spike sources on the time grid (playback; Poisson streams shared with ``ideal``)."""
+    source_slices: dict[str, tuple[int, int]] = field(init=False, repr=False)
+    """Source label -> (first, end) source index (sources in network order)."""
     circuits: np.ndarray = field(init=False, repr=False)
     """Circuits in use, neuron by neuron (anchor first), (n_circuits,)."""
     member_ptr: np.ndarray = field(init=False, repr=False)
     """(n_neurons + 1,) offsets of each neuron's circuits in ``circuits``."""
+    tables: EmulationTables = field(init=False, repr=False)
+    """What a run steps on this chip (:mod:`~neurotwin.bss2.tables`), resolved here so
+    that ``run`` only runs."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "program", compile_network(self.network))
+        sources, source_slices = source_plan(self.network, self.network.dt)
+        object.__setattr__(self, "sources", sources)
+        object.__setattr__(self, "source_slices", source_slices)
         pmaps = list(self.populations.values())
         circuits = np.concatenate([p.circuits for p in pmaps] + [np.zeros(0, np.int64)])
         sizes = np.concatenate([np.full(p.size, p.circuits_per_neuron) for p in pmaps]
@@ -204,6 +150,10 @@ class Mapping:
         object.__setattr__(self, "circuits", circuits.astype(np.int64))
         object.__setattr__(self, "member_ptr",
                            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+        object.__setattr__(self, "tables", emulation_tables(
+            self.network, self.chip, self.config, self.populations, self.circuits,
+            self.member_ptr, self.routes, self.address, self.delay_steps,
+            offset_schedule(self), self.dt))
 
     @property
     def n_circuits(self) -> int:
@@ -344,350 +294,12 @@ def poisson_input_rate(network: Network, address: np.ndarray, n_neurons: int) ->
     return total
 
 
-# ---------------------------------------------------------------------------------------
-# neuron parameters
-
-
-def _code(what: str, value: float | np.ndarray, label: str) -> np.ndarray:
-    """Round CapMem code(s) and check 1..1022 (0 would switch the bias off)."""
-    codes = np.floor(np.asarray(value, dtype=np.float64) + 0.5)
-    bad = (codes < 1) | (codes > specs.CAPMEM_MAX)
-    if np.any(bad):
-        worst = float(np.asarray(value, dtype=np.float64)[bad].ravel()[0])
-        raise ConfigError(f"{what} of population {label!r} is not expressible: it needs "
-                          f"CapMem code {worst:.1f}, outside [1, {specs.CAPMEM_MAX}]")
-    return codes.astype(np.int64)
-
-
-def _read_of(v_hw: float) -> float:
-    """Mean CADC read of a potential (mV) on a calibrated channel."""
-    return (v_hw - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV - 0.5
-
-
-def _top(model: LIF | AdEx) -> float:
-    """Highest potential of the voltage window: the comparator's threshold."""
-    return model.v_spike if isinstance(model, AdEx) else model.v_thresh
-
-
-def _window_codes(model: LIF | AdEx) -> int:
-    """Widest window G (codes) <= the calix span whose v_rest, v_reset (and AdEx' V_T)
-    fall on codes."""
-    widest = round((WINDOW_HIGH_READ - WINDOW_LOW_READ) * specs.CADC_LSB_MV / specs.CAPMEM_LSB_MV)
-    v_low = min(model.v_rest, model.v_reset)
-    gap = _top(model) - v_low
-    inner = [model.v_rest, model.v_reset] + ([model.v_thresh] if isinstance(model, AdEx) else [])
-
-    def error(g: int) -> float:
-        x = (np.array(inner) - v_low) / gap * g
-        return float(np.sum(np.abs(x - np.round(x))))
-
-    return min(range(widest, widest - 12, -1), key=lambda g: (round(error(g), 9), -g))
-
-
-def _calibrated_positions(calibration: Calibration, circuits: np.ndarray, label: str
-                          ) -> np.ndarray:
-    """Positions in the calibration of ``circuits``."""
-    cal = calibration.neurons
-    where = {int(c): i for i, c in enumerate(cal.circuits)}
-    missing = [int(c) for c in circuits if int(c) not in where]
-    if missing:
-        raise ConfigError(f"circuit {missing[0]} of population {label!r} is not in the "
-                          f"calibration (it calibrates {cal.n} circuits)")
-    return np.array([where[int(c)] for c in circuits], dtype=np.int64)
-
-
-def _adex_codes(model: AdEx, s: float, k: float, c_hw: float, label: str
-                ) -> dict[str, np.ndarray]:
-    """Nominal codes of the AdEx cells (module docstring); ConfigError naming the
-    parameter and its expressible range at this population's scales."""
-    top = specs.CAPMEM_MAX
-    tau_w_code = specs.TAU_W_NOMINAL_US * specs.ADAPT_TAU_NOMINAL_CODE
-    table = (  # parameter, value, cell, model units per code, lowest code, unit
-        ("delta_t", model.delta_t, "i_bias_exp", specs.DELTA_T_MV_PER_CODE / s, 1, "mV"),
-        ("a", model.a, "i_bias_adapt_a", specs.ADAPT_A_NS_PER_CODE * model.cm / c_hw, 0, "nS"),
-        ("b", model.b, "i_bias_adapt_b", specs.ADAPT_B_NA_PER_CODE / k, 0, "nA"),
-    )
-    codes: dict[str, np.ndarray] = {}
-    for name, value, cell, per_code, low, unit in table:
-        code = math.floor(value / per_code + 0.5)
-        if not low <= code <= top:
-            raise ConfigError(
-                f"{name} {value} {unit} of population {label!r} is not expressible: it "
-                f"needs {cell} code {value / per_code:.1f}; the range at this population's "
-                f"scales is [{low * per_code:.4g}, {top * per_code:.4g}] {unit}")
-        codes[cell] = np.array(code)
-    tau_code = tau_w_code / model.tau_w
-    if not (1 <= math.floor(tau_code + 0.5) <= top and model.tau_w <= specs.TAU_W_MAX_US):
-        raise ConfigError(
-            f"tau_w {model.tau_w} ms of population {label!r} is not expressible: it needs "
-            f"i_bias_adapt_tau code {tau_code:.1f}; the range is "
-            f"[{tau_w_code / top:.4g}, {specs.TAU_W_MAX_US:.4g}] ms")
-    codes["i_bias_adapt_tau"] = np.array(math.floor(tau_code + 0.5))
-    return codes
-
-
-def _population_settings(
-    pop: Population, first_neuron: int, circuits: np.ndarray, k_circuits: int, w_max: float,
-    calibration: Calibration | None, weight_scale: float | None,
-) -> tuple[PopulationMap, dict[str, np.ndarray], np.ndarray]:
-    """Scales, CapMem codes by cell (each (n_circuits,)) and refractory counts of one
-    population placed on ``circuits`` (neuron by neuron, anchor first)."""
-    model = pop.model
-    assert isinstance(model, LIF | AdEx)
-    label = str(pop.label)
-    n = circuits.size
-    anchor = np.arange(n) % k_circuits == 0
-    u = specs.CAPMEM_LSB_MV
-    cap = (specs.CALIX_TARGET_MEMBRANE_CAPACITANCE if calibration is None
-           else calibration.targets.membrane_capacitance)
-    c_circuit = specs.MEMBRANE_CAPACITANCE_MAX_PF * (cap + 1) / (specs.MEMBRANE_CAPACITANCE_MAX + 1)
-    c_hw = k_circuits * c_circuit  # the merged membrane of the logical neuron
-    v_low = min(model.v_rest, model.v_reset)
-    gap = _top(model) - v_low
-    low_code = nominal_potential_code(WINDOW_LOW_READ)
-    g = _window_codes(model)
-
-    def scales(g: int) -> tuple[float, float]:
-        s = g * u / gap
-        return s, s * c_hw / model.cm
-
-    s, k = scales(g)
-    if calibration is not None:
-        gm_reference = float(calibration.targets.i_synin_gm)
-        pick = _calibrated_positions(calibration, circuits, label)
-        cal_gm = np.stack([calibration.neurons.cell(f"i_bias_synin_{r}_gm")[pick]
-                           for r in RECEPTORS])
-        spread = float(cal_gm.max()) / gm_reference  # the strongest circuit's code factor
-    else:
-        gm_reference, spread = float(specs.SYNIN_GM_NOMINAL_CODE), 1.0
-    if weight_scale is not None:
-        lsb: float | None = weight_scale
-    elif calibration is not None:
-        lsb = None  # the calibration's strength sets the LSB
-    elif w_max > 0:
-        lsb = w_max / specs.WEIGHT_MAX
-    else:
-        lsb = None
-    if lsb is None:
-        gm = gm_reference
-    else:
-        gm = lsb * k / GAIN_PER_CODE_NA
-        if gm * spread > specs.CAPMEM_MAX:  # weights too strong for this window: narrow it
-            g = math.floor(g * specs.CAPMEM_MAX / (gm * spread))
-            if g < WINDOW_MIN_CODES:
-                raise ConfigError(
-                    f"weights onto population {label!r} are too strong for the chip: "
-                    f"{lsb:.4g} nA per LSB needs a voltage window of {g} CapMem codes "
-                    f"(at least {WINDOW_MIN_CODES})")
-            s, k = scales(g)
-            gm = lsb * k / GAIN_PER_CODE_NA
-        if calibration is None:
-            # auto scale: round up so that the largest weight stays within 63 LSB
-            gm = float(math.ceil(gm - 1e-9)) if weight_scale is None else float(round(gm))
-    lsb_real = GAIN_PER_CODE_NA * gm / k
-
-    def v_code_offset(v: float) -> float:
-        return (v - v_low) * g / gap
-
-    v_zero = low_code * u
-    potentials = {"v_leak": model.v_rest, "v_reset": model.v_reset,
-                  "v_threshold": _top(model)}
-    if isinstance(model, AdEx):
-        potentials["v_exp"] = model.v_thresh
-    for cell, v in potentials.items():
-        read = _read_of(v_zero + s * (v - v_low))
-        if not specs.CALIX_CADC_RELIABLE_LOW <= read <= specs.CALIX_CADC_RELIABLE_HIGH:
-            raise ConfigError(
-                f"{cell} ({v} mV) of population {label!r} maps to CADC read {read:.1f}, "
-                f"outside the reliable range [{specs.CALIX_CADC_RELIABLE_LOW}, "
-                f"{specs.CALIX_CADC_RELIABLE_HIGH}]")
-    for name, tau, limit in (("tau_mem", model.tau_mem, specs.TAU_MEM_MAX_US),
-                             ("tau_syn_exc", model.tau_syn_exc, specs.TAU_SYN_MAX_US),
-                             ("tau_syn_inh", model.tau_syn_inh, specs.TAU_SYN_MAX_US)):
-        if tau > limit:
-            raise ConfigError(f"{name} {tau} ms of population {label!r} is not expressible: "
-                              f"at most {limit} µs on the chip")
-    try:
-        offset_code = int(specs.offset_current_code(model.i_offset * k))
-    except ConfigError as err:
-        raise ConfigError(f"i_offset {model.i_offset} nA of population {label!r}: "
-                          f"{err}") from None
-
-    codes: dict[str, np.ndarray] = {}
-    tau_nominal = specs.TAU_MEM_NOMINAL_US * specs.LEAK_BIAS_NOMINAL_CODE * (cap + 1) \
-        / (specs.MEMBRANE_CAPACITANCE_MAX + 1)
-    syn_nominal = specs.TAU_SYN_NOMINAL_US * specs.SYNIN_TAU_NOMINAL_CODE
-    if calibration is None:
-        for cell, v in potentials.items():
-            codes[cell] = np.full(n, low_code + round(v_code_offset(v)))
-        codes["i_bias_leak"] = np.full(n, tau_nominal / model.tau_mem)
-        codes["i_bias_synin_exc_tau"] = np.full(n, syn_nominal / model.tau_syn_exc)
-        codes["i_bias_synin_inh_tau"] = np.full(n, syn_nominal / model.tau_syn_inh)
-        for r in RECEPTORS:
-            codes[f"i_bias_synin_{r}_gm"] = np.full(n, gm)
-    else:
-        cal = calibration.neurons
-        t = calibration.targets
-        reads = {"v_leak": t.leak, "v_reset": t.reset, "v_threshold": t.threshold}
-        for cell, v in potentials.items():
-            if cell not in reads:  # v_exp: not calibrated, nominal code
-                codes[cell] = np.full(n, low_code + round(v_code_offset(v)))
-                continue
-            v_cal = specs.CADC_ZERO_MV + (reads[cell] + 0.5) * specs.CADC_LSB_MV
-            shift = np.round((v_zero + s * (v - v_low) - v_cal) / u)
-            codes[cell] = cal.cell(cell)[pick] + shift
-        codes["i_bias_leak"] = cal.cell("i_bias_leak")[pick] * t.tau_mem_us / model.tau_mem
-        codes["i_bias_synin_exc_tau"] = cal.cell("i_bias_synin_exc_tau")[pick] \
-            * t.tau_syn_exc_us / model.tau_syn_exc
-        codes["i_bias_synin_inh_tau"] = cal.cell("i_bias_synin_inh_tau")[pick] \
-            * t.tau_syn_inh_us / model.tau_syn_inh
-        for r in RECEPTORS:
-            cell = f"i_bias_synin_{r}_gm"
-            codes[cell] = cal.cell(cell)[pick] * gm / gm_reference
-    checked = {cell: _code(cell, value, label) for cell, value in codes.items()}
-    if isinstance(model, AdEx):
-        checked.update({cell: np.full(n, code)
-                        for cell, code in _adex_codes(model, s, k, c_hw, label).items()})
-    checked["i_mem_offset"] = np.where(anchor, offset_code, 0)
-    try:
-        refractory = specs.refractory_counter(model.tau_refrac)
-    except ConfigError as err:
-        raise ConfigError(f"tau_refrac of population {label!r}: {err}") from None
-    pmap = PopulationMap(label=label, first_circuit=int(circuits[0]) if n else 0,
-                         size=pop.size, v_low_mv=float(v_low),
-                         v_zero_hw_mv=float(v_zero), voltage_scale=float(s),
-                         current_scale=float(k), weight_lsb_na=float(lsb_real),
-                         circuits_per_neuron=k_circuits, first_neuron=first_neuron)
-    return pmap, checked, np.full(n, int(refractory))
-
-
-# ---------------------------------------------------------------------------------------
-# synapse arrays
-
-
-@dataclass
-class _Hemisphere:
-    """Packing state of one synapse array (rows may grow past 256 to count the need)."""
-
-    free: np.ndarray = field(default_factory=lambda: np.ones((0, specs.SYNRAM_COLUMNS), bool))
-    mode: list[int] = field(default_factory=list)
-    owner: dict[tuple[int, int], int] = field(default_factory=dict)
-    """(driver, address) -> presynaptic unit."""
-
-    def open_row(self, mode: int) -> int:
-        self.free = np.vstack([self.free, np.ones((1, specs.SYNRAM_COLUMNS), bool)])
-        self.mode.append(mode)
-        return len(self.mode) - 1
-
-
-def _pack(hemi: _Hemisphere, unit: int, mode: int, targets: np.ndarray, owner: np.ndarray,
-          address: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """Place ``unit``'s synapses onto the neurons ``targets`` (one entry per synapse,
-    repeats allowed) in rows of ``mode``, each into a free column of its neuron.
-
-    ``owner`` gives the neuron of every column of the hemisphere (-1: none); a neuron's
-    columns are contiguous and owners rise with the column. Returns (row, entry
-    positions, columns) triples; sets ``address[unit]`` on first placement.
-    """
-    remaining = np.ones(targets.size, bool)
-    placed: list[tuple[int, np.ndarray, np.ndarray]] = []
-    stride = specs.SYNRAM_COLUMNS + 1
-
-    def accepts(row: int) -> bool:
-        driver = row // 2
-        a = int(address[unit])
-        if a < 0:
-            used = {addr for (d, addr) in hemi.owner if d == driver}
-            free = [x for x in range(specs.ADDRESS_MAX + 1) if x not in used]
-            if not free:
-                return False
-            a = free[0]
-            address[unit] = a
-        holder = hemi.owner.get((driver, a), unit)
-        if holder != unit:
-            return False
-        hemi.owner[(driver, a)] = unit
-        return True
-
-    def matches(row: int) -> tuple[np.ndarray, np.ndarray]:
-        """Entries that find a free column of their neuron in ``row``, and the columns."""
-        entries = np.nonzero(remaining)[0]
-        order = entries[np.argsort(targets[entries], kind="stable")]
-        t = targets[order]
-        rank = np.arange(t.size) - np.searchsorted(t, t)  # k-th synapse onto its neuron
-        cols = np.nonzero(hemi.free[row] & (owner >= 0))[0]
-        o = owner[cols]
-        col_rank = np.arange(o.size) - np.searchsorted(o, o)  # k-th free column of it
-        col_keys = o * stride + col_rank
-        keys = t * stride + rank
-        if not col_keys.size:
-            return order[:0], cols
-        pos = np.minimum(np.searchsorted(col_keys, keys), col_keys.size - 1)
-        hit = col_keys[pos] == keys
-        return order[hit], cols[pos[hit]]
-
-    def take(row: int) -> bool:
-        entries, cols = matches(row)
-        if not entries.size or not accepts(row):
-            return False
-        hemi.free[row, cols] = False
-        remaining[entries] = False
-        placed.append((row, entries, cols))
-        return True
-
-    modes = np.asarray(hemi.mode)
-    if modes.size:
-        wanted = np.isin(owner, targets)
-        candidates = np.nonzero((modes == mode) & (hemi.free & wanted).any(axis=1))[0]
-        for row in candidates:
-            take(int(row))
-            if not remaining.any():
-                return placed
-    while remaining.any():
-        take(hemi.open_row(mode))
-    return placed
-
-
-def _compartments(network: Network, first: dict[str, int], n_neurons: int,
-                  circuits_per_neuron: int | dict[str, int] | None) -> dict[str, int]:
-    """Circuits per neuron of every population: given, or enough synapse slots (256 per
-    circuit) for its largest fan-in."""
-    labels = [str(p.label) for p in network.populations]
-    if isinstance(circuits_per_neuron, dict):
-        unknown = set(circuits_per_neuron) - set(labels)
-        if unknown:
-            raise ConfigError(f"circuits_per_neuron names unknown populations "
-                              f"{sorted(unknown)}; populations: {', '.join(labels)}")
-    fan_in = np.zeros(n_neurons, np.int64)
-    for proj in network.projections:
-        post = proj.synapses().post + first[proj.post]
-        fan_in += np.bincount(post, minlength=n_neurons)
-    out: dict[str, int] = {}
-    for pop in network.populations:
-        label = str(pop.label)
-        given = circuits_per_neuron.get(label) if isinstance(circuits_per_neuron, dict) \
-            else circuits_per_neuron
-        if given is None:
-            most = int(fan_in[first[label]:first[label] + pop.size].max(initial=0))
-            k = max(1, math.ceil(most / specs.SYNRAM_ROWS))
-        else:
-            k = int(specs.check_integer_range(f"circuits_per_neuron of {label!r}", given, 1,
-                                              specs.CIRCUITS_PER_NEURON_MAX))
-        if k > specs.CIRCUITS_PER_NEURON_MAX:
-            raise CapacityError("circuits per neuron", k, specs.CIRCUITS_PER_NEURON_MAX,
-                                f"population {label!r}: one neuron row")
-        if k > 1 and isinstance(pop.model, AdEx):
-            raise MappingError(f"AdEx population {label!r} needs {k} circuits per neuron; "
-                               f"the bss2 mapping places AdEx neurons on one circuit only")
-        out[label] = k
-    return out
-
-
 def offset_schedule(mapping: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where injected currents rewrite the ``i_mem_offset`` code of a neuron's anchor.
 
-    The ``ideal`` engine's step-boundary schedule of each neuron's total injected current
-    (``StepProgram.dc_step``), as codes of ``i_offset + DC`` on the neuron's scale.
+    The step-boundary schedule of each neuron's total injected current that the
+    ``ideal`` engine uses (:func:`~neurotwin.engines.plan.dc_events`), as codes of
+    ``i_offset + DC`` on the neuron's scale.
 
     Returns
     -------
@@ -700,24 +312,23 @@ def offset_schedule(mapping: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarra
     ConfigError
         A total current outside the offset cell's range, naming the population.
     """
-    prog = mapping.program
-    neurons = np.empty(prog.dc_neuron.size, np.int64)
-    codes = np.empty(prog.dc_neuron.size, np.int64)
+    slices = {label: (p.first_neuron, p.first_neuron + p.size)
+              for label, p in mapping.populations.items()}
+    steps, neurons, values = dc_events(mapping.network, slices, mapping.n_neurons)
+    codes = np.empty(neurons.size, np.int64)
     for pop in mapping.network.populations:
         label = str(pop.label)
-        pmap = mapping.populations[label]
-        lo, hi = prog.pop_slices[label]
-        sel = (prog.dc_neuron >= lo) & (prog.dc_neuron < hi)
+        lo, hi = slices[label]
+        sel = (neurons >= lo) & (neurons < hi)
         if not sel.any():
             continue
-        neurons[sel] = prog.dc_neuron[sel] - lo + pmap.first_neuron
-        total = pop.model.i_offset + prog.dc_value[sel]
+        total = pop.model.i_offset + values[sel]
         try:
-            codes[sel] = specs.offset_current_code(total * pmap.current_scale)
+            codes[sel] = specs.offset_current_code(total * mapping.populations[label].current_scale)
         except ConfigError as err:
             raise ConfigError(f"injected current into population {label!r} (i_offset plus "
                               f"DCSource amplitudes): {err}") from None
-    return prog.dc_step.astype(np.int64), neurons, codes
+    return steps.astype(np.int64), neurons, codes
 
 
 def map_network(
@@ -726,6 +337,7 @@ def map_network(
     calibration: Calibration | None = None,
     weight_scale: float | None = None,
     circuits_per_neuron: int | dict[str, int] | None = None,
+    readout: Readout | None = None,
 ) -> Mapping:
     """Map ``network`` onto ``chip``.
 
@@ -745,6 +357,9 @@ def map_network(
     circuits_per_neuron
         Circuits joined into one logical neuron, for all populations (int) or by label
         (dict; others automatic). Default: ``ceil(largest fan-in / 256)`` per population.
+    readout
+        The chip readouts a run records (default: none); ConfigError naming an unknown
+        population, neuron index or projection.
 
     Raises
     ------
@@ -766,6 +381,7 @@ def map_network(
     if weight_scale is not None and not (math.isfinite(weight_scale) and weight_scale > 0):
         raise ConfigError(f"weight_scale must be a positive number of nA per LSB, "
                           f"got {weight_scale!r}")
+    readout = check_readout(Readout() if readout is None else readout, network)
     for pop in network.populations:
         if not isinstance(pop.model, LIF | AdEx):
             raise MappingError(f"the bss2 mapping places LIF and AdEx populations only; "
@@ -786,7 +402,7 @@ def map_network(
         pre_first[str(src.label)] = offset
         offset += src.size
 
-    k_of = _compartments(network, first, n_neurons, circuits_per_neuron)
+    k_of = compartments(network, first, n_neurons, circuits_per_neuron)
     placement: dict[str, np.ndarray] = {}
     end = 0
     for pop in network.populations:
@@ -813,7 +429,7 @@ def map_network(
     for pop in network.populations:
         label = str(pop.label)
         circuits = placement[label]
-        pmap, codes, counts = _population_settings(pop, first[label], circuits, k_of[label],
+        pmap, codes, counts = population_settings(pop, first[label], circuits, k_of[label],
                                                    w_max[label], calibration, weight_scale)
         for cell, value in codes.items():
             capmem[specs.CAPMEM_CELLS.index(cell), circuits] = value
@@ -825,87 +441,25 @@ def map_network(
         pops[label] = pmap
     neurons = replace(neurons, capmem=capmem, refractory_counter=refrac, **switches)
 
-    # synapses: (unit, neuron, mode, q, delay), packed per hemisphere and (unit, mode)
-    entries: list[tuple[np.ndarray, ...]] = []
-    for proj in network.projections:
-        syn = proj.synapses()
-        lsb = pops[proj.post].weight_lsb_na
-        magnitude = np.abs(syn.weight)
-        if magnitude.size and float(magnitude.max()) / lsb >= specs.WEIGHT_MAX + 0.5:
-            raise ConfigError(
-                f"weights of projection {proj.pre}->{proj.post} overflow the 6-bit synapse: "
-                f"the largest, {float(magnitude.max()):.6g} nA, is "
-                f"{float(magnitude.max()) / lsb:.1f} LSB at {lsb:.6g} nA per LSB "
-                f"(at most {specs.WEIGHT_MAX}); pass a larger weight_scale")
-        q = specs.quantize_weight(magnitude / lsb).astype(np.int64)
-        if proj.receptor is None:
-            mode = np.where(syn.weight < 0, ROW_MODE["inh"], ROW_MODE["exc"])
-        else:
-            mode = np.full(syn.pre.shape, ROW_MODE[proj.receptor])
-        entries.append((syn.pre + pre_first[proj.pre], syn.post + first[proj.post], mode, q,
-                        network.delay_steps(proj)))
-    anchor_of = np.concatenate([pops[str(p.label)].anchors for p in network.populations]
-                               + [np.zeros(0, np.int64)])
-    size_of = np.concatenate([np.full(p.size, k_of[str(p.label)])
-                              for p in network.populations] + [np.zeros(0, np.int64)])
-    shape = (specs.N_HEMISPHERES, specs.SYNRAM_ROWS, specs.SYNRAM_COLUMNS)
-    weights = np.zeros(shape, np.int64)
-    addresses = np.zeros(shape, np.int64)
-    delays = np.zeros(shape, np.int64)
-    row_modes = np.zeros((specs.N_HEMISPHERES, specs.SYNRAM_ROWS), np.int64)
-    address = np.full(n_pre, -1, np.int64)
-    routes: set[tuple[int, int, int]] = set()
-    slots = np.full((sum(e[0].size for e in entries), 3), -1, np.int64)
-    if entries:
-        unit, post, mode, q, dsteps = (np.concatenate(x) for x in zip(*entries, strict=True))
-        hemisphere = anchor_of[post] // specs.SYNRAM_COLUMNS
-        order = np.lexsort((post, mode, unit, hemisphere))
-        for h in range(specs.N_HEMISPHERES):
-            owner = np.full(specs.SYNRAM_COLUMNS, -1, np.int64)
-            here = np.nonzero(anchor_of // specs.SYNRAM_COLUMNS == h)[0]
-            for i in here:
-                col = anchor_of[i] % specs.SYNRAM_COLUMNS
-                owner[col:col + size_of[i]] = i
-            hemi = _Hemisphere()
-            sel = order[hemisphere[order] == h]
-            if not sel.size:
-                continue
-            keys = np.stack([unit[sel], mode[sel]], axis=1)
-            bounds = np.nonzero(np.any(np.diff(keys, axis=0) != 0, axis=1))[0] + 1
-            for group in np.split(sel, bounds):
-                u_, m_ = int(unit[group[0]]), int(mode[group[0]])
-                for row, at, cols in _pack(hemi, u_, m_, post[group], owner, address):
-                    idx = group[at]
-                    if row < specs.SYNRAM_ROWS:
-                        weights[h, row, cols] = q[idx]
-                        addresses[h, row, cols] = address[u_]
-                        delays[h, row, cols] = dsteps[idx]
-                    slots[idx] = np.stack([np.full(cols.size, h), np.full(cols.size, row),
-                                           cols], axis=1)
-                    routes.add((u_, h, row // 2))
-            if len(hemi.mode) > specs.SYNRAM_ROWS:
-                raise CapacityError(
-                    "synapse rows", len(hemi.mode), specs.SYNRAM_ROWS,
-                    f"hemisphere {h}; {math.ceil(len(hemi.mode) / 2)} synapse drivers needed, "
-                    f"{specs.N_SYNAPSE_DRIVERS} available")
-            row_modes[h, :len(hemi.mode)] = hemi.mode
+    synapses = place_synapses(network, pops, first, pre_first, k_of, n_pre)
+    # constructing the mapping resolves its tables (and checks the injected currents
+    # against the offset cell's range)
     mapping = Mapping(
         network=network,
         chip=chip,
-        config=ChipConfig(neurons=neurons, weights=weights, addresses=addresses,
-                          row_modes=row_modes,
+        config=ChipConfig(neurons=neurons, weights=synapses.weights,
+                          addresses=synapses.addresses, row_modes=synapses.row_modes,
                           cadc_offset=None if calibration is None else calibration.cadc_offset),
         populations=pops,
         n_neurons=n_neurons,
-        address=address,
-        routes=np.array(sorted(routes), dtype=np.int64).reshape(-1, 3),
-        delay_steps=delays,
+        address=synapses.address,
+        routes=synapses.routes,
+        delay_steps=synapses.delay_steps,
         calibration_serial=None if calibration is None else calibration.serial,
-        placements=tuple(np.split(slots, np.cumsum([e[0].size for e in entries])[:-1]))
-        if entries else (),
+        placements=synapses.placements,
+        readout=readout,
     )
-    offset_schedule(mapping)  # injected currents within the offset cell's range
-    rate = poisson_input_rate(network, address, n_neurons)
+    rate = poisson_input_rate(network, synapses.address, n_neurons)
     limit = specs.INPUT_EVENT_RATE_MAX_HZ / specs.ACCELERATION
     if rate > limit:
         raise CapacityError("input bandwidth", rate, limit,

@@ -28,7 +28,6 @@ multiples of a power of two) and otherwise to rounding.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,28 +40,24 @@ import torch
 
 from neurotwin.dynamics.adex import AdExConstants, AdExState, adex_constants, adex_step
 from neurotwin.dynamics.lif import LIF, LIFConstants, LIFState, lif_constants, lif_step
-from neurotwin.engines.result import Cost, Result, SpikeRecord
+from neurotwin.engines.neuron_update import Adaptation, SynapticInput, lif_update
+from neurotwin.engines.plan import (
+    CHUNK_STEPS,
+    STATE_CODES,
+    RecordingPlan,
+    SourcePlan,
+    dc_events,
+    recording_plan,
+    source_plan,
+    source_spikes,
+    spike_records,
+    trial_rngs,
+)
+from neurotwin.engines.result import Cost, Result
 from neurotwin.errors import ConfigError, check_device
-from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
+from neurotwin.network import Network, Population
 
-__all__ = [
-    "RecordingPlan",
-    "SourcePlan",
-    "StepProgram",
-    "compile_network",
-    "recording_plan",
-    "run_program",
-    "source_plan",
-    "source_spikes",
-    "spike_records",
-    "trial_rngs",
-]
-
-STATE_CODES = {"v": 0, "i_exc": 1, "i_inh": 2, "w": 3}
-"""Row of each state variable in the kernels' state stack."""
-
-CHUNK_STEPS = 1000
-"""Steps per kernel call: bounds the memory of source spikes and sets progress updates."""
+__all__ = ["StepProgram", "compile_network", "run_program"]
 
 KERNELS = ("auto", "numba", "torch")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -73,59 +68,6 @@ SEGMENT_CONSTANTS = tuple(n for n in LIF_CONSTANT_NAMES if n != "refrac_steps") 
     ADEX_CONSTANT_NAMES
 )
 """Float constants of a segment (population) in the numba kernel, in its row order."""
-
-
-@dataclass(frozen=True, eq=False)
-class SourcePlan:
-    """Spike-source emissions on a time grid of step ``dt``: what :func:`source_spikes`
-    reads. Shared by every engine and twin that must see the same source spikes."""
-
-    array_emit_step: np.ndarray
-    """Step in which each SpikeSourceArray spike is emitted (round(t/dt) - 1), sorted."""
-    array_source: np.ndarray
-    """Source index of each SpikeSourceArray spike."""
-    poisson: list[tuple[int, np.ndarray, int, int]]
-    """Per Poisson node: (first source index, probability per step, first step, end step)."""
-
-
-def source_plan(network: Network, dt: float) -> tuple[SourcePlan, dict[str, tuple[int, int]]]:
-    """The network's spike sources on a grid of ``dt`` ms, and source label -> (first, end)
-    source index (sources numbered in network order).
-
-    A spike emitted in step j is stamped (j + 1) dt; an array spike at t is rounded to the
-    grid; a Poisson source is active in step j when start <= (j + 1) dt < stop, with
-    probability rate * dt per step (ConfigError if that exceeds 1).
-    """
-    source_slices: dict[str, tuple[int, int]] = {}
-    emit, which = [], []
-    poisson = []
-    first = 0
-    for src in network.sources:
-        source_slices[str(src.label)] = (first, first + src.size)
-        if isinstance(src, SpikeSourceArray):
-            for k, times in enumerate(src.spike_times):
-                steps = np.rint(np.asarray(times) / dt).astype(np.int64)
-                emit.append(steps - 1)
-                which.append(np.full(steps.size, first + k, np.int64))
-        elif isinstance(src, SpikeSourcePoisson):
-            prob = np.asarray(src.rate) * dt * 1e-3
-            if np.any(prob > 1.0):
-                raise ConfigError(
-                    f"rate of {src.label!r} must be <= 1/dt = {1e3 / dt} Hz on this grid, "
-                    f"got {np.max(src.rate)} Hz"
-                )
-            start = math.ceil(src.start / dt - 1e-9) - 1
-            stop = math.ceil(src.stop / dt - 1e-9) - 1 if math.isfinite(src.stop) else 2**62
-            poisson.append((first, prob, max(start, 0), stop))
-        first += src.size
-    if emit:
-        emit_all = np.concatenate(emit)
-        which_all = np.concatenate(which)
-        order = np.lexsort((which_all, emit_all))
-        plan = SourcePlan(emit_all[order], which_all[order], poisson)
-    else:
-        plan = SourcePlan(np.zeros(0, np.int64), np.zeros(0, np.int64), poisson)
-    return plan, source_slices
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,137 +125,6 @@ def _constants_for(pop: Population, dt: float) -> dict[str, float]:
     values = c.lif._asdict()
     values.update({name: getattr(c, name) for name in ADEX_CONSTANT_NAMES})
     return values
-
-
-def _dc_events(net: Network, pop_slices: dict[str, tuple[int, int]], n_neurons: int):
-    """Piecewise-constant injected current as (step, neuron, new total value) events.
-
-    Totals are recomputed from scratch at each change, so switching a source off
-    restores the previous value exactly.
-    """
-    windows = []
-    for source, label in net.currents:
-        first, end = pop_slices[label]
-        start = round(source.start / net.dt)
-        stop = round(source.stop / net.dt) if math.isfinite(source.stop) else 2**62
-        amp = np.broadcast_to(np.asarray(source.amplitude, np.float64), (end - first,))
-        windows.append((start, stop, np.arange(first, end), amp))
-    boundaries = sorted({s for w in windows for s in w[:2] if s < 2**62})
-    steps, neurons, values = [], [], []
-    current = np.zeros(n_neurons)
-    for step in boundaries:
-        total = np.zeros(n_neurons)
-        for start, stop, idx, amp in windows:
-            if start <= step < stop:
-                total[idx] += amp
-        changed = np.nonzero(total != current)[0]
-        steps.append(np.full(changed.size, step))
-        neurons.append(changed)
-        values.append(total[changed])
-        current = total
-    if not steps:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    return (
-        np.concatenate(steps).astype(np.int64),
-        np.concatenate(neurons).astype(np.int64),
-        np.concatenate(values),
-    )
-
-
-@dataclass(frozen=True)
-class RecordingPlan:
-    """What a run records, in a kernel's index spaces (neurons; sources)."""
-
-    record_spikes: np.ndarray
-    """Per neuron: record its spikes (bool)."""
-    record_sources: dict[str, np.ndarray]
-    """Source label -> indices (within the node) whose spikes are recorded."""
-    trace_code: np.ndarray
-    """Per recorded trace column: state row (``state_codes`` of :func:`recording_plan`)."""
-    trace_neuron: np.ndarray
-    """Per recorded trace column: neuron index."""
-    trace_columns: dict[tuple[str, str], tuple[int, int]]
-    """(label, variable) -> (first, end) trace column."""
-
-
-def recording_plan(
-    network: Network,
-    pop_slices: dict[str, tuple[int, int]],
-    source_slices: dict[str, tuple[int, int]],
-    n_neurons: int,
-    state_codes: dict[str, int] = STATE_CODES,
-) -> RecordingPlan:
-    """The network's recordings as index arrays; ConfigError for a state variable the
-    kernel does not hold (``state_codes``: variable -> state row)."""
-    record_spikes = np.zeros(n_neurons, bool)
-    record_sources: dict[str, np.ndarray] = {}
-    trace_code, trace_neuron = [], []
-    trace_columns: dict[tuple[str, str], tuple[int, int]] = {}
-    column = 0
-    for label, variables in network.recordings.items():
-        size = network.nodes[label].size
-        for var, chosen in variables.items():
-            local = np.arange(size) if chosen is None else np.asarray(chosen)
-            if label in source_slices:
-                record_sources[label] = local
-                continue
-            first = pop_slices[label][0]
-            if var == "spikes":
-                record_spikes[first + local] = True
-                continue
-            if var not in state_codes:
-                raise ConfigError(f"{var!r} of {label!r} cannot be recorded here; "
-                                  f"recordable: spikes, {', '.join(state_codes)}")
-            trace_code.append(np.full(local.size, state_codes[var]))
-            trace_neuron.append(first + local)
-            trace_columns[(label, var)] = (column, column + local.size)
-            column += local.size
-
-    def cat(parts: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-    return RecordingPlan(record_spikes, record_sources, cat(trace_code), cat(trace_neuron),
-                         trace_columns)
-
-
-def spike_records(
-    plan: RecordingPlan,
-    pop_slices: dict[str, tuple[int, int]],
-    source_slices: dict[str, tuple[int, int]],
-    dt: float,
-    trials: int,
-    neuron_chunks: list[list[tuple[np.ndarray, np.ndarray]]],
-    source_chunks: list[list[tuple[np.ndarray, np.ndarray]]],
-) -> dict[str, SpikeRecord]:
-    """Spike records per node from per-trial (step, global index) chunks, sorted by
-    (trial, time, id); a spike emitted in step j is stamped (j + 1) dt."""
-    wanted: list[tuple[str, tuple[int, int], Any, np.ndarray | None]] = [
-        (lbl, sl, neuron_chunks, None)
-        for lbl, sl in pop_slices.items()
-        if plan.record_spikes[sl[0] : sl[1]].any()
-    ]
-    wanted += [(lbl, source_slices[lbl], source_chunks, ids)
-               for lbl, ids in plan.record_sources.items()]
-    records: dict[str, SpikeRecord] = {}
-    for label, (first, end), chunks, chosen in wanted:
-        times, ids, trial_ids = [], [], []
-        for b in range(trials):
-            k = np.concatenate([s for s, _ in chunks[b]])
-            i = np.concatenate([i for _, i in chunks[b]])
-            sel = (i >= first) & (i < end)
-            if chosen is not None:
-                sel &= np.isin(i - first, chosen)
-            k, i = k[sel], i[sel] - first
-            order = np.lexsort((i, k))
-            times.append((k[order] + 1) * dt)
-            ids.append(i[order])
-            trial_ids.append(np.full(order.size, b))
-        records[label] = SpikeRecord(
-            np.concatenate(times).astype(np.float64),
-            np.concatenate(ids).astype(np.int64),
-            np.concatenate(trial_ids).astype(np.int64),
-        )
-    return records
 
 
 def compile_network(
@@ -403,7 +214,7 @@ def compile_network(
         indptr = np.zeros(n_pre + 1, np.int64)
     n_slots = int(delay_steps.max()) + 1 if delay_steps.size else 2
 
-    dc_step, dc_neuron, dc_value = _dc_events(network, pop_slices, n_neurons)
+    dc_step, dc_neuron, dc_value = dc_events(network, pop_slices, n_neurons)
 
     recording = recording_plan(network, pop_slices, source_slices, n_neurons)
     return StepProgram(
@@ -436,40 +247,6 @@ def compile_network(
 # source spikes, shared by both kernels
 
 
-def source_spikes(
-    plan: SourcePlan, rngs: list[np.random.Generator], j0: int, j1: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Source emissions in steps [j0, j1) per trial, as CSR over (trial, step).
-
-    Returns ``ptr`` of shape (trials, j1 - j0 + 1) (absolute offsets into ``ids``) and
-    ``ids`` (source indices, by trial, then step, then index). Poisson draws consume each
-    trial's stream in step order, so the result does not depend on the chunking.
-    """
-    n = j1 - j0
-    lo, hi = np.searchsorted(plan.array_emit_step, [j0, j1])
-    arr_k = plan.array_emit_step[lo:hi] - j0
-    arr_id = plan.array_source[lo:hi]
-    ptrs, ids = [], []
-    total = 0
-    for rng in rngs:
-        ks, idx = [arr_k], [arr_id]
-        for first, prob, start, stop in plan.poisson:
-            draws = rng.random((n, prob.size))
-            steps = np.arange(j0, j1)[:, None]
-            active = (steps >= start) & (steps < stop)
-            k, i = np.nonzero((draws < prob) & active)
-            ks.append(k)
-            idx.append(i + first)
-        k_all = np.concatenate(ks)
-        id_all = np.concatenate(idx)
-        order = np.lexsort((id_all, k_all))
-        k_all, id_all = k_all[order], id_all[order]
-        ptrs.append(total + np.searchsorted(k_all, np.arange(n + 1)))
-        ids.append(id_all)
-        total += id_all.size
-    return np.stack(ptrs).astype(np.int64), np.concatenate(ids).astype(np.int64)
-
-
 def _initial_buffer(prog: StepProgram, trials: int) -> np.ndarray:
     """Ring buffer (slots, trials, 2 * n_neurons) holding spikes of sources at t = 0,
     which are emitted before the first step."""
@@ -495,73 +272,6 @@ def _dc_chunk(prog: StepProgram, j0: int, j1: int) -> tuple[np.ndarray, np.ndarr
 # numba kernel
 
 
-@numba.njit(cache=True)
-def _lif_segment(
-    lo, hi, v, ie, ii, rf, fl, bex, bin_, i_ext,
-    v_rest, v_reset, v_thresh, i_offset, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, n_refrac,
-):  # pragma: no cover - compiled
-    """One step of LIF neurons lo..hi-1 sharing their constants (lif_step's arithmetic).
-
-    Works on views starting at 0 so that the compiler sees non-negative indices (no
-    wrap-around test) and vectorises the loop.
-    """
-    v, ie, ii, rf, fl = v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi]
-    bex, bin_, i_ext = bex[lo:hi], bin_[lo:hi], i_ext[lo:hi]
-    for i in range(hi - lo):
-        free = rf[i] <= 0
-        v_free = (
-            v_rest
-            + (v[i] - v_rest) * p_vv
-            + (i_offset + i_ext[i]) * p_vi
-            + ie[i] * p_ve
-            - ii[i] * p_vn
-        )
-        vi = v_free if free else v[i]
-        ri = rf[i] if free else rf[i] - 1
-        ie[i] = ie[i] * p_ee + bex[i]
-        ii[i] = ii[i] * p_nn + bin_[i]
-        bex[i] = 0.0
-        bin_[i] = 0.0
-        spike = vi >= v_thresh
-        v[i] = v_reset if spike else vi
-        rf[i] = n_refrac if spike else ri
-        fl[i] = spike
-
-
-@numba.njit(cache=True)
-def _adex_segment(
-    lo, hi, v, ie, ii, w, rf, fl, bex, bin_, i_ext,
-    v_rest, v_reset, v_thresh, i_offset, p_vv, p_vi, p_ve, p_vn, p_ee, p_nn, n_refrac,
-    g_l_delta_t, v_exp, delta_t, p_ww, a_us, b_adapt,
-):  # pragma: no cover - compiled
-    """One step of AdEx neurons lo..hi-1 sharing their constants (adex_step's arithmetic);
-    on views starting at 0, as :func:`_lif_segment`."""
-    v, ie, ii, w, rf, fl = v[lo:hi], ie[lo:hi], ii[lo:hi], w[lo:hi], rf[lo:hi], fl[lo:hi]
-    bex, bin_, i_ext = bex[lo:hi], bin_[lo:hi], i_ext[lo:hi]
-    for i in range(hi - lo):
-        free = rf[i] <= 0
-        i_nl = g_l_delta_t * np.exp((v[i] - v_exp) / delta_t) - w[i]
-        v_free = (
-            v_rest
-            + (v[i] - v_rest) * p_vv
-            + (i_offset + i_ext[i] + i_nl) * p_vi
-            + ie[i] * p_ve
-            - ii[i] * p_vn
-        )
-        wi = w[i] * p_ww + a_us * (v[i] - v_rest) * (1.0 - p_ww)
-        vi = v_free if free else v[i]
-        ri = rf[i] if free else rf[i] - 1
-        ie[i] = ie[i] * p_ee + bex[i]
-        ii[i] = ii[i] * p_nn + bin_[i]
-        bex[i] = 0.0
-        bin_[i] = 0.0
-        spike = vi >= v_thresh
-        v[i] = v_reset if spike else vi
-        w[i] = wi + b_adapt if spike else wi
-        rf[i] = n_refrac if spike else ri
-        fl[i] = spike
-
-
 @numba.njit(cache=True, nogil=True)
 def _numba_chunk(
     b0, b1, j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
@@ -569,7 +279,7 @@ def _numba_chunk(
     indptr, target, weight, delay_steps,
     src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
     record, spike_step, spike_id, spike_count, n_record,
-    trace_code, trace_neuron, traces,
+    trace_code, trace_neuron, traces, rails,
 ):  # pragma: no cover - compiled; tested through run_program
     """Advance trials b0..b1-1, each from its ``reached`` step to ``j1``.
 
@@ -603,19 +313,19 @@ def _numba_chunk(
             bex = slots4[slot, b, 0]
             bin_ = slots4[slot, b, 1]
             for s in range(segments.shape[0] - 1):
+                lo, hi = segments[s], segments[s + 1]
+                lif_c = LIFConstants(c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s],
+                                     c[6, s], c[7, s], c[8, s], c[9, s], n_refrac[s])
+                syn = SynapticInput(bex[lo:hi], bin_[lo:hi], None, None, None)
                 if s < n_lif_segments:
-                    _lif_segment(
-                        segments[s], segments[s + 1], v, ie, ii, rf, fl, bex, bin_, ix,
-                        c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s], c[6, s],
-                        c[7, s], c[8, s], c[9, s], n_refrac[s],
-                    )
+                    lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
+                               ix[lo:hi], None, None, None, rails[0], rails[1])
                 else:
-                    _adex_segment(
-                        segments[s], segments[s + 1], v, ie, ii, w, rf, fl, bex, bin_, ix,
-                        c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s], c[6, s],
-                        c[7, s], c[8, s], c[9, s], n_refrac[s],
-                        c[10, s], c[11, s], c[12, s], c[13, s], c[14, s], c[15, s],
-                    )
+                    extras = AdExConstants(lif_c, c[10, s], c[11, s], c[12, s], c[13, s],
+                                           c[14, s], c[15, s])
+                    lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
+                               ix[lo:hi], None, None, Adaptation(True, w[lo:hi], extras),
+                               rails[0], rails[1])
             for word in range(fl_words.shape[0]):  # 8 flags at a time: spikes are rare
                 if fl_words[word] == 0:
                     continue
@@ -669,6 +379,7 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     spike_count = np.zeros(trials, np.int64)
     traces = np.zeros((trials, steps, prog.recording.trace_code.size), dtype)
     reached = np.zeros(trials, np.int64)
+    rails = np.array([-np.inf, np.inf], dtype)  # no rails: the membrane is unbounded
 
     n_threads = min(trials, numba.get_num_threads())
     bounds = np.linspace(0, trials, n_threads + 1).astype(np.int64)
@@ -684,7 +395,7 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
                 prog.indptr, prog.target, weight, prog.delay_steps,
                 src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
                 prog.recording.record_spikes, spike_step, spike_id, spike_count, n_record,
-                prog.recording.trace_code, prog.recording.trace_neuron, traces,
+                prog.recording.trace_code, prog.recording.trace_neuron, traces, rails,
             )  # fmt: skip
 
         while reached.min() < j1:  # a trial stops early when its spike buffer is full
@@ -815,15 +526,6 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
 
 
 # ---------------------------------------------------------------------------------------
-
-
-def trial_rngs(seed: int, trials: int) -> list[np.random.Generator]:
-    """One random generator per trial: PCG64 seeded by ``(seed, trial)``, so a trial's
-    draws do not depend on how many trials run together."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return [np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, b])))
-            for b in range(trials)]
 
 
 def run_program(

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurotwin.dynamics.lif import LIF
-from neurotwin.engines.step import RecordingPlan, SourcePlan, recording_plan, source_plan
+from neurotwin.engines.plan import RecordingPlan, SourcePlan, recording_plan, source_plan
 from neurotwin.errors import CapacityError, ConfigError, check_positive
 from neurotwin.network import Network
 from neurotwin.spinnaker2 import numerics

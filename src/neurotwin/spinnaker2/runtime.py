@@ -15,8 +15,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from neurotwin.engines.plan import CHUNK_STEPS, source_spikes, spike_records, trial_rngs
 from neurotwin.engines.result import Result
-from neurotwin.engines.step import CHUNK_STEPS, source_spikes, spike_records, trial_rngs
 from neurotwin.errors import CapacityError, ConfigError
 from neurotwin.spinnaker2.cost import DeadlineMiss, estimate_cost
 from neurotwin.spinnaker2.program import S2Program

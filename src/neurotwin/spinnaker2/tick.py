@@ -17,7 +17,7 @@ Per tick ``j`` (length ``tick_ms``), on every PE of a population slice:
 
 Spike sources run on their own PEs and send packets the same way (arrays at their
 times rounded to the tick, Poisson sources drawn per tick from the ideal engine's
-streams: :func:`~neurotwin.engines.step.source_spikes`, :func:`~neurotwin.engines.step.trial_rngs`).
+streams: :func:`~neurotwin.engines.plan.source_spikes`, :func:`~neurotwin.engines.plan.trial_rngs`).
 
 Cost per PE and tick (cycles; constants in :mod:`.specs`)::
 
