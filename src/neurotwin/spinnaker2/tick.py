@@ -2,7 +2,7 @@ r"""The compiled tick loop of the SpiNNaker2 twin: what every PE does in one tic
 
 Per tick ``j`` (length ``tick_ms``), on every PE of a population slice:
 
-1. **Neuron update** (float32, :mod:`.numerics`; :func:`_lif_segment`): each LIF neuron
+1. **Neuron update** (float32, :mod:`.numerics`; :func:`update_segment`): each LIF neuron
    is propagated with the per-tick constants of its population, its synaptic currents
    decay and take the ring-buffer slot of tick ``j`` (integer sum of weights x the
    receptor's scale), the slot is cleared, the threshold is tested. The arithmetic is that
@@ -56,10 +56,16 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from neurotwin.spinnaker2 import numerics
+from neurotwin.dynamics.lif import LIFConstants
+from neurotwin.engines.neuron_update import SynapticInput, lif_update
+from neurotwin.spinnaker2.numerics import RING_BUFFER_MAX
 from neurotwin.spinnaker2.program import SLICE_SHIFT, WEIGHT_SHIFT
 
-__all__ = ["count_packets", "deliver_spikes", "run_ticks"]
+__all__ = ["count_packets", "deliver_spikes", "run_ticks", "update_segment"]
+
+NO_RAIL_LOW = np.float32(-np.inf)
+NO_RAIL_HIGH = np.float32(np.inf)
+"""The membrane has no rails on SpiNNaker2 (float32 state, unbounded)."""
 
 PREFETCH_AHEAD = 8
 """Spikes ahead whose synaptic rows are prefetched while one is delivered."""
@@ -68,29 +74,19 @@ PREFETCH_SYNAPSES = 1024
 
 
 @numba.njit(cache=True, nogil=True)
-def _lif_segment(
+def update_segment(
     lo, hi, v, ie, ii, rf, fl, r_exc, r_inh, c, n_refrac, scale_e, scale_i
 ):  # pragma: no cover - compiled
-    """One tick of neurons lo..hi-1 of one population (constants ``c``, float32): the
-    arithmetic of the ideal engine's ``_lif_segment``, the input read from the ring-buffer
-    slots ``r_exc``/``r_inh`` (cleared). On views from 0, so the loop vectorises."""
-    v, ie, ii, rf, fl = v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi]
-    r_exc, r_inh = r_exc[lo:hi], r_inh[lo:hi]
-    v_rest, v_reset, v_thresh, i_offset = c[0], c[1], c[2], c[3]
-    p_vv, p_vi, p_ve, p_vn, p_ee, p_nn = c[4], c[5], c[6], c[7], c[8], c[9]
-    for i in range(hi - lo):
-        free = rf[i] <= 0
-        v_free = v_rest + (v[i] - v_rest) * p_vv + i_offset * p_vi + ie[i] * p_ve - ii[i] * p_vn
-        vi = v_free if free else v[i]
-        ri = rf[i] if free else rf[i] - 1
-        ie[i] = ie[i] * p_ee + numerics.ring_current(r_exc[i], scale_e)
-        ii[i] = ii[i] * p_nn + numerics.ring_current(r_inh[i], scale_i)
-        r_exc[i] = 0
-        r_inh[i] = 0
-        spike = vi >= v_thresh
-        v[i] = v_reset if spike else vi
-        rf[i] = n_refrac if spike else ri
-        fl[i] = spike
+    """One tick of neurons lo..hi-1 of one population: the shared update
+    (:func:`~neurotwin.engines.neuron_update.lif_update`) with SpiNNaker2's numerics —
+    float32 state and constants ``c`` (rows of :func:`.numerics.lif_constants_f32`), no
+    injected current, no noise, no rails, and the input read from the ring-buffer slots
+    ``r_exc``/``r_inh`` as integer counts saturated at the accumulator's limit and
+    multiplied by the population's float32 scale (the slots are cleared)."""
+    k = LIFConstants(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], n_refrac)
+    syn = SynapticInput(r_exc[lo:hi], r_inh[lo:hi], scale_e, scale_i, RING_BUFFER_MAX)
+    lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], k, syn,
+               None, None, None, None, NO_RAIL_LOW, NO_RAIL_HIGH)
 
 
 @intrinsic
@@ -214,8 +210,9 @@ def run_ticks(
             r_exc = rg[base : base + n]
             r_inh = rg[base + n : base + span]
             for s in range(seg_ptr.shape[0] - 1):
-                _lif_segment(seg_ptr[s], seg_ptr[s + 1], v, ie, ii, rf, fl, r_exc, r_inh,
-                             seg_consts[:, s], seg_refrac[s], seg_scale[0, s], seg_scale[1, s])
+                update_segment(seg_ptr[s], seg_ptr[s + 1], v, ie, ii, rf, fl, r_exc, r_inh,
+                               seg_consts[:, s], seg_refrac[s], seg_scale[0, s],
+                               seg_scale[1, s])
             cur = j % 2
             nxt = 1 - cur
             sent_b = sent[b]
