@@ -73,3 +73,34 @@ def test_bad_duration_and_trials(backend):
         nt.simulate(small_network(), -1.0, backend=backend)
     with pytest.raises(nt.ConfigError, match="trials"):
         nt.simulate(small_network(), 10.0, backend=backend, trials=0)
+
+
+@pytest.mark.parametrize("duration", ["10", [10.0], None, float("nan")])
+def test_duration_must_be_a_number_on_every_backend(backend, duration):
+    with pytest.raises(nt.ConfigError, match="duration"):
+        nt.simulate(small_network(), duration, backend=backend)
+
+
+def test_unknown_option_is_the_same_error_on_every_backend(backend):
+    with pytest.raises(nt.ConfigError) as err:
+        nt.simulate(small_network(), 10.0, backend=backend, bogus=1, other=2)
+    name = backend.name
+    assert str(err.value).startswith(f"unknown options 'bogus', 'other' for backend {name!r}")
+    assert f"known: {', '.join(backend.map_options)}" in str(err.value)
+    with pytest.raises(nt.ConfigError, match="unknown option 'bogus'"):
+        backend.map(small_network(), bogus=1)
+
+
+def test_every_declared_option_is_taken_by_map(backend):
+    """map_options names only what map accepts (its parameters, or those it passes on)."""
+    import inspect
+
+    params = inspect.signature(backend.map).parameters
+    passed_on = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    for option in backend.map_options:
+        assert option in params or passed_on, option
+
+
+def test_seed_is_checked_on_every_backend(backend):
+    with pytest.raises(nt.ConfigError, match="seed"):
+        nt.simulate(small_network(), 10.0, backend=backend, seed=-1)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
+
+import numpy as np
 
 from neurotwin.engines.result import Result
 from neurotwin.errors import ConfigError
@@ -24,6 +27,19 @@ class Backend(ABC):
     """What every backend implements."""
 
     name: ClassVar[str]
+    map_options: ClassVar[tuple[str, ...]] = ()
+    """The keyword options ``map`` takes (what :func:`simulate` passes on to it)."""
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """Raise :class:`ConfigError` naming every option ``map`` does not take, with the
+        ones it does: the same error whatever the backend."""
+        unknown = sorted(set(options) - set(self.map_options))
+        if unknown:
+            raise ConfigError(
+                f"unknown option{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(k) for k in unknown)} for backend {self.name!r}; known: "
+                f"{', '.join(self.map_options) or '(none)'}"
+            )
 
     @abstractmethod
     def map(self, network: Network, **options: Any) -> Any:
@@ -83,11 +99,24 @@ def simulate(
     progress
         Optional callback ``progress(done_steps, total_steps)``.
     **options
-        Passed to the backend's ``map`` (e.g. ``device``, ``dtype`` for "ideal").
+        Passed to the backend's ``map`` (e.g. ``device``, ``dtype`` for "ideal"; each
+        backend's ``map_options``).
+
+    Raises
+    ------
+    ConfigError
+        Before any work: a bad duration, trial count or seed, an unknown backend or an
+        option the backend does not take.
     """
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials must be a positive integer, got {trials!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
+    if not isinstance(network, Network):
+        raise ConfigError(f"network must be a Network, got {type(network).__name__}")
+    network.steps(duration)  # checks the duration (a number, a multiple of dt)
     chosen = get_backend(backend)
+    chosen.check_options(options)
     start = time.perf_counter()
     artefact = chosen.map(network, **options)
     build = time.perf_counter() - start

@@ -22,9 +22,11 @@ class IdealBackend(Backend):
     """
 
     name = "ideal"
+    map_options = ("dtype", "device", "kernel")
 
     def map(self, network: Network, **options: Any) -> StepProgram:
-        """Compile ``network`` for the time-stepped engine."""
+        """Compile ``network`` for the time-stepped engine (``options``: :attr:`map_options`)."""
+        self.check_options(options)
         return compile_network(network, **options)
 
     def run(

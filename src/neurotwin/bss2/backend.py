@@ -93,6 +93,7 @@ class Bss2Backend(Backend):
     """
 
     name = "bss2"
+    map_options = ("chip", "calibration", "weight_scale", "circuits_per_neuron", "readout")
 
     def map(self, network: Network, chip: Chip | None = None,
             calibration: Calibration | None = None, weight_scale: float | None = None,
@@ -100,9 +101,7 @@ class Bss2Backend(Backend):
             readout: Readout | None = None, **options: Any) -> Mapping:
         """Map ``network`` onto the chip (:func:`~neurotwin.bss2.mapping.map_network`,
         which also resolves the emulation's tables and checks the ``readout`` options)."""
-        if options:
-            raise ConfigError(f"unknown bss2 map options {sorted(options)}; known: chip, "
-                              f"calibration, weight_scale, circuits_per_neuron, readout")
+        self.check_options(options)
         return map_network(network, chip=chip, calibration=calibration,
                            weight_scale=weight_scale, circuits_per_neuron=circuits_per_neuron,
                            readout=readout)

@@ -33,6 +33,9 @@ class SpiNNaker2Backend(Backend):
     """The SpiNNaker2 twin (see :mod:`neurotwin.spinnaker2.program` and :mod:`.tick`)."""
 
     name = "spinnaker2"
+    map_options = ("machine", "tick_ms", "weight_format", "clock_mhz", "weight_scale",
+                   "rounding", "deadline", "placement", "neurons_per_pe", "sources_per_pe",
+                   "rates", "compress")
 
     def map(
         self,
@@ -78,6 +81,7 @@ class SpiNNaker2Backend(Backend):
             Passed to :func:`~neurotwin.spinnaker2.map_network` (``neurons_per_pe``,
             ``sources_per_pe``, ``rates``, ``compress``).
         """
+        self.check_options(mapping_options)
         if placement is None:
             placement = map_network(network, machine, tick_ms=tick_ms, **mapping_options)
         elif machine is not None or mapping_options:
