@@ -68,3 +68,24 @@ def test_a_node_of_another_network_is_not_read_by_its_label():
         res.spikes(impostor)
     with pytest.raises(ConfigError, match="not in this network"):
         res.spikes("nope")
+
+
+def test_runs_beyond_memory_are_capacity_errors_before_allocation():
+    """A long delay (ring buffer of delay / dt slots) or a tiny dt with recording (traces
+    of every step) is refused with the need and the machine's memory, within seconds."""
+    import time
+
+    net = nt.Network(dt=0.1)
+    src = net.add(nt.SpikeSourceArray([[1.0]]))
+    pop = net.add(nt.Population(1000, nt.LIF(), label="pop"))
+    net.connect(src, pop, weights=np.ones((1, 1000)), receptor="exc", delays=1e8)
+    start = time.perf_counter()
+    with pytest.raises(nt.CapacityError, match="ring buffer of 1000000001 delay slots") as err:
+        nt.simulate(net, 10.0, backend="ideal")
+    assert "this machine has" in str(err.value) and time.perf_counter() - start < 10
+
+    net = nt.Network(dt=1e-9)
+    pop = net.add(nt.Population(1000, nt.LIF(), label="pop"))
+    net.record(pop, "v")
+    with pytest.raises(nt.CapacityError, match="traces"):
+        nt.simulate(net, 100.0, backend="ideal")

@@ -54,10 +54,10 @@ from neurotwin.engines.plan import (
     trial_rngs,
 )
 from neurotwin.engines.result import Cost, Result
-from neurotwin.errors import ConfigError, check_device
+from neurotwin.errors import ConfigError, check_device, check_memory
 from neurotwin.network import Network, Population
 
-__all__ = ["StepProgram", "compile_network", "run_program"]
+__all__ = ["StepProgram", "check_run_memory", "compile_network", "run_program"]
 
 KERNELS = ("auto", "numba", "torch")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -528,6 +528,28 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
 # ---------------------------------------------------------------------------------------
 
 
+def check_run_memory(prog: StepProgram, steps: int, trials: int) -> None:
+    """Refuse a run whose arrays this machine cannot hold, before allocating them: the
+    ring buffer of synaptic input (one slot per step of the longest delay, two receptors
+    per neuron), the recorded traces (every step) and the state, per trial.
+
+    Raises
+    ------
+    CapacityError
+        Naming the need (and which array dominates) and the machine's memory.
+    """
+    itemsize = 4 if prog.dtype == torch.float32 else 8
+    ring = prog.n_slots * trials * 2 * prog.n_neurons * itemsize
+    traces = trials * steps * prog.recording.trace_code.size * itemsize
+    state = trials * prog.n_neurons * 6 * itemsize
+    check_memory(
+        f"a run of {steps} steps x {trials} trial(s): ring buffer of {prog.n_slots} delay "
+        f"slots {ring / 2**30:.3g} GiB (longest delay / dt), traces {traces / 2**30:.3g} GiB "
+        f"(steps x recorded variables)",
+        ring + traces + state,
+    )
+
+
 def run_program(
     prog: StepProgram,
     duration: float,
@@ -553,6 +575,7 @@ def run_program(
     steps = prog.network.steps(duration)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials must be a positive integer, got {trials!r}")
+    check_run_memory(prog, steps, trials)
     rngs = trial_rngs(seed, trials)
     start = time.perf_counter()
     make = _numba_advance if prog.kernel == "numba" else _torch_advance
