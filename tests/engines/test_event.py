@@ -10,16 +10,11 @@ import torch
 from scipy.special import lambertw
 
 import neurotwin as nt
-from neurotwin.engines.event import (
-    EventLIF,
-    Spikes,
-    first_spike_times,
-    flow,
-    initial_state,
-    input_jump,
-    lif_layer_forward,
-)
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event import lif_layer_forward
+from neurotwin.engines.event_maps import flow, initial_state, input_jump
 from neurotwin.errors import ConfigError
+from neurotwin.spikes import Spikes, first_spike_times
 
 TOL = 1e-9  # ms: the solver shrinks brackets to 1e-10 ms
 F64 = torch.float64

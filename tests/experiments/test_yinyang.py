@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from neurotwin.datasets import SpikeBatch, yinyang_samples, yinyang_splits
-from neurotwin.engines.event import EventLIF
+from neurotwin.datasets import yinyang_samples, yinyang_splits
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError
 from neurotwin.experiments import run_experiment
 from neurotwin.experiments import yinyang as yy
+from neurotwin.spikes import SpikeBatch
 from neurotwin.train import load_best, load_checkpoint
 
 TINY = {

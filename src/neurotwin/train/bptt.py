@@ -45,10 +45,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.dynamics.lif import LIFConstants, lif_constants
-from neurotwin.engines.event import PAD_ID, EventLIF, Spikes
 from neurotwin.errors import ConfigError, check_finite, check_multiple_of, check_positive
 from neurotwin.eventprop.modules import init_weights  # the same initial weights as EventProp
+from neurotwin.spikes import PAD_ID, Spikes
 
 __all__ = [
     "DEFAULT_BETA",
