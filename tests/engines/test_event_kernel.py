@@ -12,7 +12,7 @@ import torch
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines import event
 from neurotwin.engines.event import lif_layer_forward
-from neurotwin.engines.event_kernels import COMPILED, TORCH, event_kernels
+from neurotwin.engines.event_kernels import COMPILED, TORCH
 from neurotwin.eventprop import forward as ep_forward
 from neurotwin.eventprop import functional, lif_layer
 
@@ -49,12 +49,6 @@ def _both(monkeypatch: pytest.MonkeyPatch, fn: object, *args: object, **kw: obje
             m.setattr(module, "event_kernels", lambda w: TORCH)
         reference = fn(*args, **kw)  # type: ignore[operator]
     return compiled, reference
-
-
-def test_kernels_compiled_only_for_cpu_float64() -> None:
-    assert event_kernels(torch.zeros(2, 2, dtype=torch.float64)) is COMPILED
-    assert event_kernels(torch.zeros(2, 2, dtype=torch.float32)) is TORCH
-    assert event_kernels(torch.zeros(2, 2, dtype=torch.float64, device="meta")) is TORCH
 
 
 @pytest.mark.parametrize("params", PARAMS)
