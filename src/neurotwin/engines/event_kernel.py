@@ -3,17 +3,17 @@ r"""Compiled CPU kernel of the event engine's feed-forward layer (numba), one ne
 Neurons of a feed-forward layer do not interact, so each (sample, neuron) pair is simulated
 on its own: walk the sample's input arrivals in time order; before each arrival, fire every
 threshold crossing up to it; then flow to the arrival and add the weight. This is
-:func:`neurotwin.engines.event.lif_layer_forward`'s algorithm with the same arithmetic on
+:func:`neurotwin.engines.event_torch.layer_forward`'s algorithm with the same arithmetic on
 scalars instead of tensors (free evolution with the overflow-free kernel factor, the
 analytic extremum, the safeguarded Newton bracket to ``xtol``, the reach bound that skips
 the solver), so the two paths give the same spikes up to rounding (tested). Consecutive
 arrivals at one time cost one flow (the Yin-Yang encoding repeats each input spike).
 
 :func:`layer_forward` returns the padded output batch and, for EventProp, the synaptic
-current of the spiking neuron just before each spike (``eventprop.forward.layer``);
-:func:`vmax_time` finds the maximum of a non-spiking (leaky-integrator) neuron
-(``eventprop.forward.readout``).
-Only CPU float64 tensors take this path; other devices and dtypes use the torch path.
+current of the spiking neuron just before each spike; :func:`vmax_time` finds the maximum
+of a non-spiking (leaky-integrator) neuron. Both take the neuron as one
+:class:`~neurotwin.dynamics.event_lif.EventLIFConstants` record. They are the compiled half
+of :class:`neurotwin.engines.event_kernels.EventKernels` (CPU float64 only).
 """
 
 from __future__ import annotations

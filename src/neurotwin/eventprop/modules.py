@@ -56,7 +56,7 @@ class LIFLayer(nn.Module):
     n_in, n_out
         Number of input sources and of neurons.
     params
-        Neuron parameters (:class:`~neurotwin.engines.event.EventLIF`, ``tau_refrac`` = 0).
+        Neuron parameters (:class:`~neurotwin.dynamics.event_lif.EventLIF`, ``tau_refrac`` = 0).
     t_max
         End of the simulation, ms (> 0).
     max_spikes
@@ -174,7 +174,7 @@ class RecurrentLIFLayer(nn.Module):
     n_in, n_out
         Number of input sources and of neurons.
     params
-        Neuron parameters (:class:`~neurotwin.engines.event.EventLIF`, ``tau_refrac`` = 0).
+        Neuron parameters (:class:`~neurotwin.dynamics.event_lif.EventLIF`, ``tau_refrac`` = 0).
     t_max
         End of the simulation, ms (> 0).
     max_spikes

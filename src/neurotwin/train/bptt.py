@@ -1,6 +1,6 @@
 r"""Surrogate-gradient BPTT: the time-stepped baseline against which EventProp is measured.
 
-The neuron is EventProp's (:class:`~neurotwin.engines.event.EventLIF`: one synaptic
+The neuron is EventProp's (:class:`~neurotwin.dynamics.event_lif.EventLIF`: one synaptic
 current, signed weights; ms, mV from rest, nA, nF)::
 
     dv/dt = -v / tau_mem + i / cm,    di/dt = -i / tau_syn     (input spike: i += w)
@@ -333,14 +333,14 @@ class LIFLayer(_GridLayer):
     """A feed-forward layer of LIF neurons trained by surrogate-gradient BPTT.
 
     Mirrors :class:`neurotwin.eventprop.LIFLayer` on a grid: spike grid (or a padded
-    :class:`~neurotwin.engines.event.Spikes` batch, binned) in, spike grid out.
+    :class:`~neurotwin.spikes.Spikes` batch, binned) in, spike grid out.
 
     Parameters
     ----------
     n_in, n_out
         Number of input sources and of neurons.
     params
-        Neuron parameters (:class:`~neurotwin.engines.event.EventLIF`).
+        Neuron parameters (:class:`~neurotwin.dynamics.event_lif.EventLIF`).
     t_max
         End of the simulation, ms (a multiple of dt).
     dt
