@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurotwin.dynamics.event_lif import EventLIF, event_lif_constants, kernel_peak
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event_kernels import COMPILED, TORCH, EventKernels, event_kernels
 from neurotwin.spikes import Spikes
 
@@ -43,17 +43,6 @@ def test_both_sets_fulfil_the_contract() -> None:
         for op in ("forward", "record", "recurrent", "record_recurrent", "backward",
                    "backward_recurrent", "vmax"):  # fmt: skip
             assert callable(getattr(kernels, op))
-
-
-def test_neuron_record_holds_the_derived_constants() -> None:
-    c = event_lif_constants(P)
-    assert (c.tau_mem, c.tau_syn, c.cm, c.v_thresh, c.v_reset, c.tau_refrac) == (
-        10.0, 4.0, 2.0, 1.0, -0.2, 0.0
-    )
-    assert c.tau_long == 10.0
-    assert c.rate == abs(1.0 / 10.0 - 1.0 / 4.0)
-    assert c.k_peak == kernel_peak(P)
-    assert all(isinstance(x, float) for x in c)
 
 
 def _close(fast: torch.Tensor, ref: torch.Tensor, scale: float = 1.0) -> None:
