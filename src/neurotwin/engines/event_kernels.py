@@ -113,6 +113,11 @@ def _np(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(x.detach().numpy())
 
 
+def _spikes(times: np.ndarray, ids: np.ndarray) -> Spikes:
+    """A kernel's padded output batch as tensors (sharing the arrays' memory)."""
+    return Spikes(torch.from_numpy(times), torch.from_numpy(ids))
+
+
 class CompiledKernels:
     """The numba kernels: CPU float64 tensors only (:func:`event_kernels` picks them)."""
 
@@ -130,9 +135,7 @@ class CompiledKernels:
             _np(arrive), _np(ids), _np(w), float(t_max), event_lif_constants(params),
             float(xtol), max_spikes,
         )
-        return Spikes(torch.from_numpy(times), torch.from_numpy(out_ids)), torch.from_numpy(
-            current
-        )
+        return _spikes(times, out_ids), torch.from_numpy(current)
 
     def recurrent(
         self, arrive: torch.Tensor, ids: torch.Tensor, w_in: torch.Tensor,
@@ -151,9 +154,7 @@ class CompiledKernels:
             _np(arrive), _np(ids), _np(w_in), _np(w_rec), float(t_max),
             event_lif_constants(params), float(xtol), max_spikes, float(rec_delay),
         )
-        return Spikes(torch.from_numpy(times), torch.from_numpy(out_ids)), torch.from_numpy(
-            current
-        )
+        return _spikes(times, out_ids), torch.from_numpy(current)
 
     def backward(
         self, arrive: torch.Tensor, ids: torch.Tensor, w: torch.Tensor, spikes: Spikes,
