@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import neurotwin as nt
-from neurotwin.datasets import PAD_ID, SpikeBatch, latency_encode, to_source_times
+from neurotwin.datasets import latency_encode, to_source_times
 from neurotwin.errors import ConfigError
+from neurotwin.spikes import PAD_ID, SpikeBatch
 
 INF = math.inf
 

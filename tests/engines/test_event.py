@@ -10,16 +10,11 @@ import torch
 from scipy.special import lambertw
 
 import neurotwin as nt
-from neurotwin.engines.event import (
-    EventLIF,
-    Spikes,
-    first_spike_times,
-    flow,
-    initial_state,
-    input_jump,
-    lif_layer_forward,
-)
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event import lif_layer_forward
+from neurotwin.engines.event_maps import flow, initial_state, input_jump
 from neurotwin.errors import ConfigError
+from neurotwin.spikes import Spikes, first_spike_times
 
 TOL = 1e-9  # ms: the solver shrinks brackets to 1e-10 ms
 F64 = torch.float64
@@ -234,32 +229,8 @@ def test_bad_input_names_the_parameter(kwargs, name):
                           **extra)  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        ({"tau_mem": 0.0}, "tau_mem"),
-        ({"tau_syn": -1.0}, "tau_syn"),
-        ({"tau_syn": math.nan}, "tau_syn"),
-        ({"v_thresh": 0.0}, "v_thresh"),
-        ({"v_reset": 2.0}, "v_reset"),
-        ({"cm": 0.0}, "cm"),
-        ({"tau_refrac": -0.1}, "tau_refrac"),
-    ],
-)
-def test_bad_parameters_name_the_parameter(kwargs, name):
-    with pytest.raises(ConfigError, match=name):
-        EventLIF(**kwargs)
-
-
-def test_lif_round_trip_and_refusals():
-    p = EventLIF(tau_mem=12.0, tau_syn=4.0, v_thresh=15.0, v_reset=-2.0, cm=0.3, tau_refrac=1.0)
-    lif = p.to_lif(v_rest=-65.0)
-    assert lif.v_thresh == -50.0 and lif.v_reset == -67.0 and lif.tau_syn_inh == 4.0
-    assert EventLIF.from_lif(lif) == p
-    with pytest.raises(ConfigError, match="tau_syn_exc"):
-        EventLIF.from_lif(nt.LIF(tau_syn_exc=5.0, tau_syn_inh=6.0))
-    with pytest.raises(ConfigError, match="i_offset"):
-        EventLIF.from_lif(nt.LIF(i_offset=0.1))
+def test_engine_refuses_a_lif_without_conversion():
+    lif = EventLIF(tau_mem=12.0, tau_syn=4.0, v_thresh=15.0, cm=0.3).to_lif(v_rest=-65.0)
     with pytest.raises(ConfigError, match="params"):
         lif_layer_forward(torch.tensor([[1.0]]), torch.tensor([[0]]), torch.ones(1, 1),
                           lif, 10.0)  # fmt: skip

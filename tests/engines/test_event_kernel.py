@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines import event
-from neurotwin.engines.event import EventLIF, compiled_path, lif_layer_forward
+from neurotwin.engines.event import lif_layer_forward
+from neurotwin.engines.event_kernels import COMPILED, TORCH
 from neurotwin.eventprop import forward as ep_forward
 from neurotwin.eventprop import functional, lif_layer
 
@@ -44,14 +46,9 @@ def _both(monkeypatch: pytest.MonkeyPatch, fn: object, *args: object, **kw: obje
     compiled = fn(*args, **kw)  # type: ignore[operator]
     with monkeypatch.context() as m:
         for module in (event, ep_forward.layer, functional):
-            m.setattr(module, "compiled_path", lambda w: False)
+            m.setattr(module, "event_kernels", lambda w: TORCH)
         reference = fn(*args, **kw)  # type: ignore[operator]
     return compiled, reference
-
-
-def test_compiled_path_only_for_cpu_float64() -> None:
-    assert compiled_path(torch.zeros(2, 2, dtype=torch.float64))
-    assert not compiled_path(torch.zeros(2, 2, dtype=torch.float32))
 
 
 @pytest.mark.parametrize("params", PARAMS)
@@ -122,19 +119,15 @@ def test_silent_layer_and_empty_input() -> None:
 
 
 @pytest.mark.parametrize("params", PARAMS)
-def test_vmax_time_matches_torch_walk(monkeypatch: pytest.MonkeyPatch, params: EventLIF) -> None:
+def test_vmax_time_matches_torch_walk(params: EventLIF) -> None:
     """The compiled leaky-integrator maximum: same time and kink as the torch walk, with
     inhibitory inputs (kinks), repeated times, padding and late inputs."""
-    from neurotwin.eventprop.forward import readout
-
     times, ids, _ = _inputs(4, duplicate=True)
     gen = torch.Generator().manual_seed(5)
     w = 0.2 * torch.randn(12, 7, generator=gen, dtype=torch.float64)
     t_max = 25.0
-    fast = readout.li_vmax_time(times, ids, w, params, t_max)
-    with monkeypatch.context() as m:
-        m.setattr(readout, "compiled_path", lambda w: False)
-        ref = readout.li_vmax_time(times, ids, w, params, t_max)
+    fast = COMPILED.vmax(times, ids, w, params, t_max)
+    ref = TORCH.vmax(times, ids, w, params, t_max)
     assert torch.equal(fast[1], ref[1])
     assert bool((fast[1] >= 0).any()) and bool((fast[1] == -1).any())
     assert torch.allclose(fast[0], ref[0], rtol=0, atol=1e-12)

@@ -11,9 +11,11 @@ import torch
 from scipy.optimize import brentq
 
 import neurotwin as nt
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.dynamics.lif import exp_kernel_factor
 from neurotwin.engines import event_recurrent
-from neurotwin.engines.event import EventLIF, lif_layer_forward
+from neurotwin.engines.event import lif_layer_forward
+from neurotwin.engines.event_kernels import TORCH
 from neurotwin.engines.event_recurrent import recurrent_lif_forward
 from neurotwin.errors import ConfigError
 
@@ -192,7 +194,7 @@ def _both_paths(monkeypatch, *args, **kw):
     """recurrent_lif_forward on the compiled kernel and on the torch maps."""
     compiled = recurrent_lif_forward(*args, **kw)
     with monkeypatch.context() as m:
-        m.setattr(event_recurrent, "compiled_path", lambda w: False)
+        m.setattr(event_recurrent, "event_kernels", lambda w: TORCH)
         maps = recurrent_lif_forward(*args, **kw)
     return compiled, maps
 

@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 import torch
 
+from neurotwin.dynamics.event_lif import EventLIF, event_lif_constants
 from neurotwin.engines import event_recurrent
-from neurotwin.engines.event import EventLIF
+from neurotwin.engines.event_adjoint.kernel import recurrent_backward
+from neurotwin.engines.event_adjoint.recurrent import recurrent_lif_backward
+from neurotwin.engines.event_kernels import TORCH
+from neurotwin.engines.event_list import merge_events, recurrent_events
 from neurotwin.engines.event_recurrent import recurrent_lif_forward
 from neurotwin.eventprop import functional, recurrent_lif_layer
-from neurotwin.eventprop.adjoint.kernel import recurrent_backward
-from neurotwin.eventprop.adjoint.recurrent import recurrent_lif_backward
 from neurotwin.eventprop.forward import recurrent as forward_recurrent
-from neurotwin.eventprop.forward.events import merge_events
-from neurotwin.eventprop.forward.recurrent import recurrent_events, recurrent_lif_record
+from neurotwin.eventprop.forward.recurrent import recurrent_lif_record
 
 torch.set_num_threads(1)
 
@@ -54,11 +55,11 @@ def _network(
 
 def _both(monkeypatch: pytest.MonkeyPatch, fn: Callable[..., Any], *args: Any,
           **kw: Any) -> tuple[Any, Any]:  # fmt: skip
-    """``fn`` on the compiled path, then on the torch maps (``compiled_path`` off)."""
+    """``fn`` on the compiled kernels, then on the torch kernels."""
     compiled = fn(*args, **kw)
     with monkeypatch.context() as m:
         for module in (event_recurrent, forward_recurrent, functional):
-            m.setattr(module, "compiled_path", lambda w: False)
+            m.setattr(module, "event_kernels", lambda w: TORCH)
         reference = fn(*args, **kw)
     return compiled, reference
 
@@ -213,7 +214,7 @@ def test_adjoint_undoes_an_input_at_a_spike_time_first() -> None:
     fast = recurrent_backward(
         record.arrive.numpy(), record.input_ids.numpy(), w_in.numpy(), w_rec.numpy(),
         out_t.numpy(), out_ids.numpy(), record.current_at_spike.numpy(), grad_out.numpy(),
-        T_MAX, p.tau_mem, p.tau_syn, p.cm, p.v_thresh, p.v_reset,
+        T_MAX, event_lif_constants(p),
     )
     events = merge_events(record.arrive, record.input_ids, out_t, out_ids, T_MAX)
     ref = recurrent_lif_backward(events, record.current_at_spike, grad_out, w_in, w_rec, p,
@@ -337,7 +338,7 @@ def test_adjoint_takes_an_input_and_a_recurrent_arrival_at_one_time() -> None:
     fast = recurrent_backward(
         record.arrive.numpy(), record.input_ids.numpy(), w_in.numpy(), w_rec.numpy(),
         out_t.numpy(), out_ids.numpy(), record.current_at_spike.numpy(), grad_out.numpy(),
-        T_MAX, p.tau_mem, p.tau_syn, p.cm, p.v_thresh, p.v_reset, rec_delay=d,
+        T_MAX, event_lif_constants(p), rec_delay=d,
     )
     events = recurrent_events(record.arrive, record.input_ids, record.spikes, T_MAX,
                               w_in.shape[0], d)  # fmt: skip

@@ -5,8 +5,8 @@ from __future__ import annotations
 import scipy.linalg
 import torch
 
-from neurotwin.engines.event import EventLIF
-from neurotwin.eventprop.adjoint import AdjointState, adjoint_flow, adjoint_params
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event_adjoint import AdjointState, adjoint_flow, adjoint_params
 
 
 def test_adjoint_flow_is_the_transposed_propagator() -> None:

@@ -10,9 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurotwin.engines.event import EventLIF, Spikes, lif_layer_forward
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event import lif_layer_forward
 from neurotwin.errors import ConfigError
 from neurotwin.eventprop import ConvLIFLayer, lif_layer
+from neurotwin.spikes import Spikes
 
 torch.set_num_threads(1)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurotwin.engines.event import EventLIF, Spikes, first_spike_times
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.eventprop import (
     ConvLIFLayer,
     Delay,
@@ -17,6 +17,7 @@ from neurotwin.eventprop import (
     RecurrentLIFLayer,
     losses,
 )
+from neurotwin.spikes import Spikes, first_spike_times
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from neurotwin.engines.event import EventLIF, lif_layer_forward
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event import lif_layer_forward
 from neurotwin.errors import ConfigError
 from neurotwin.eventprop import Delay, delay_spikes, lif_layer
 

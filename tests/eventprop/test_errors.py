@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from neurotwin.engines.event import EventLIF, Spikes
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError
 from neurotwin.eventprop import LIFLayer, LILayer, li_vmax, lif_layer, losses
+from neurotwin.spikes import Spikes
 
 P = EventLIF(tau_mem=20.0, tau_syn=5.0, v_thresh=1.0)
 W = torch.full((2, 3), 0.5, dtype=torch.float64)

@@ -9,8 +9,10 @@ import math
 import pytest
 import torch
 
-from neurotwin.engines.event import EventLIF, Spikes, first_spike_times, lif_layer_forward
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event import lif_layer_forward
 from neurotwin.eventprop import lif_layer
+from neurotwin.spikes import Spikes, first_spike_times
 
 torch.set_num_threads(1)
 

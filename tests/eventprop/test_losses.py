@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from neurotwin.engines.event import Spikes
 from neurotwin.eventprop import losses
+from neurotwin.spikes import Spikes
 
 
 def test_ttfs_cross_entropy_formula() -> None:

@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.dynamics.lif import exp_kernel_factor
-from neurotwin.engines.event import EventLIF
 from neurotwin.eventprop import li_vmax
 
 torch.set_num_threads(1)

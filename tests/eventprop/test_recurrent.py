@@ -9,9 +9,10 @@ import math
 import pytest
 import torch
 
-from neurotwin.engines.event import EventLIF, Spikes
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError
 from neurotwin.eventprop import RecurrentLIFLayer, lif_layer, recurrent_lif_layer
+from neurotwin.spikes import Spikes
 
 torch.set_num_threads(1)
 

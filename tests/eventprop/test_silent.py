@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neurotwin.engines.event import EventLIF, Spikes, first_spike_times
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError
 from neurotwin.eventprop import LIFLayer, WeightBump, losses, silent_neurons
+from neurotwin.spikes import Spikes, first_spike_times
 
 torch.set_num_threads(1)
 

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from neurotwin.datasets import SpikeBatch, yinyang_samples, yinyang_splits
-from neurotwin.engines.event import EventLIF
+from neurotwin.datasets import yinyang_samples, yinyang_splits
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError
-from neurotwin.experiments import run_experiment
+from neurotwin.experiments import deployment, run_experiment
 from neurotwin.experiments import yinyang as yy
+from neurotwin.spikes import SpikeBatch
 from neurotwin.train import load_best, load_checkpoint
 
 TINY = {
@@ -199,7 +200,7 @@ def test_deployment_check_agrees_on_hand_built_network():
         ids=np.array([[0, 1], [1, 0], [1, -1], [0, -1]]),
         n_sources=2,
     )
-    check = yy.deployment_check([relay, relay], p, batch, t_max=20.0, dt=0.01, chunk=3)
+    check = deployment.deployment_check([relay, relay], p, batch, t_max=20.0, dt=0.01, chunk=3)
     assert check.event_classes.tolist() == [0, 1, 1, -1]  # worked out by hand
     assert check.stepped_classes.tolist() == [0, 1, 1, -1]
     assert check.agreement == 1.0 and check.ties == 0 and check.n_samples == 4
@@ -212,8 +213,8 @@ def test_deployment_check_reports_disagreement_under_coarse_steps():
     p = EventLIF(tau_mem=20.0, tau_syn=5.0, v_thresh=1.0, cm=1.0)
     w = np.array([[2.0, 0.0], [0.0, 2.0]])
     batch = SpikeBatch(np.array([[1.02, 1.04]]), np.array([[1, 0]]), n_sources=2)
-    fine = yy.deployment_check([w], p, batch, t_max=20.0, dt=0.001)
-    coarse = yy.deployment_check([w], p, batch, t_max=20.0, dt=0.5)
+    fine = deployment.deployment_check([w], p, batch, t_max=20.0, dt=0.001)
+    coarse = deployment.deployment_check([w], p, batch, t_max=20.0, dt=0.5)
     assert fine.event_classes.tolist() == [1] and fine.agreement == 1.0
     assert coarse.ties == 1 and coarse.stepped_classes.tolist() == [0]
     assert coarse.agreement == 0.0

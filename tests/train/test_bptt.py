@@ -8,10 +8,11 @@ import pytest
 import torch
 
 import neurotwin as nt
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.dynamics.lif import LIFState, lif_constants, lif_step
-from neurotwin.engines.event import EventLIF, Spikes
 from neurotwin.errors import ConfigError
 from neurotwin.eventprop import losses
+from neurotwin.spikes import Spikes
 from neurotwin.train import bptt
 
 DT = 0.1

@@ -172,7 +172,7 @@ def _inputs(cfg: NetConfig, n: int, t_late: float, seed: int) -> tuple[Any, Any]
 
 
 def _network(cfg: NetConfig, method: str, t_max: float, dtype: Any) -> tuple[Any, Any]:
-    from neurotwin.engines.event import EventLIF
+    from neurotwin.dynamics.event_lif import EventLIF
 
     p = EventLIF(tau_mem=cfg.tau_mem, tau_syn=cfg.tau_syn, v_thresh=cfg.v_thresh)
     if method == "eventprop":
@@ -198,8 +198,8 @@ def _step_fn(method: str, hidden: Any, out: Any, t_max: float, dt: float,
     included; the numpy inputs are moved to ``device`` (that of the layers)."""
     import torch
 
-    from neurotwin.engines.event import Spikes, first_spike_times
     from neurotwin.eventprop import losses
+    from neurotwin.spikes import Spikes, first_spike_times
     from neurotwin.train import bptt
 
     def step(times: Any, ids: Any, labels: Any) -> tuple[float, Any, float]:

@@ -1,8 +1,6 @@
 """Data sets and input encodings: the Yin-Yang set (generated), latency encoding into
 spike batches, and offline MNIST loaders. Plain functions returning numpy arrays."""
 
-from neurotwin.datasets.encoding import PAD_ID as PAD_ID
-from neurotwin.datasets.encoding import SpikeBatch as SpikeBatch
 from neurotwin.datasets.encoding import latency_encode as latency_encode
 from neurotwin.datasets.encoding import to_source_times as to_source_times
 from neurotwin.datasets.idx import read_idx as read_idx

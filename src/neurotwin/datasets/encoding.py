@@ -1,4 +1,4 @@
-r"""Latency (time-to-first-spike) encoding of features in [0, 1], and spike batches.
+r"""Latency (time-to-first-spike) encoding of features in [0, 1] into spike batches.
 
 Each feature x of a sample becomes exactly one spike of its own source, linearly in x::
 
@@ -15,98 +15,20 @@ t_bias; Göltz et al. 2021): jaxsnn's Yin-Yang example uses t = x t_late with th
 t = t_min + x (t_max - t_min) with the bias last. For images, where a bright pixel should
 fire first, pass ``larger_earlier=True``.
 
-A batch is a :class:`SpikeBatch`: ``times`` (B, K) sorted per row with ``+inf`` padding
-at the end, ``ids`` (B, K) source indices with :data:`PAD_ID` at padded places
-(the padded event format of DESIGN.md, section 2). :func:`to_source_times` turns a batch
-into the per-source spike-time lists of a :class:`neurotwin.SpikeSourceArray`.
+A batch is a :class:`neurotwin.spikes.SpikeBatch` (the padded format of
+:mod:`neurotwin.spikes`). :func:`to_source_times` turns a batch into the per-source
+spike-time lists of a :class:`neurotwin.SpikeSourceArray`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
-import torch
 from numpy.typing import ArrayLike
 
 from neurotwin.errors import ConfigError, check_finite, check_in_range, check_positive
+from neurotwin.spikes import SpikeBatch
 
-if TYPE_CHECKING:
-    from neurotwin.engines.event import Spikes
-
-__all__ = ["PAD_ID", "SpikeBatch", "latency_encode", "to_source_times"]
-
-PAD_ID = -1
-"""Source index stored where a row of a :class:`SpikeBatch` is padded (time ``+inf``)."""
-
-
-@dataclass(frozen=True, eq=False)
-class SpikeBatch:
-    """A batch of spike patterns in padded form.
-
-    Parameters
-    ----------
-    times
-        Spike times in ms, float64 of shape (B, K); each row ascending, finite and >= 0
-        spikes first, then ``+inf`` padding.
-    ids
-        Source index of each spike, int64 of shape (B, K), in [0, n_sources);
-        :data:`PAD_ID` exactly where ``times`` is ``+inf``.
-    n_sources
-        Number of sources (the input width), >= 1.
-    """
-
-    times: np.ndarray
-    ids: np.ndarray
-    n_sources: int
-
-    def __post_init__(self) -> None:
-        times = np.asarray(self.times, np.float64)
-        ids = np.asarray(self.ids)
-        if times.ndim != 2 or ids.shape != times.shape:
-            raise ConfigError(
-                f"times and ids must both have shape (B, K), got {times.shape} and {ids.shape}"
-            )
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ConfigError(f"ids must be integers, got dtype {ids.dtype}")
-        if isinstance(self.n_sources, bool) or not isinstance(self.n_sources, int | np.integer):
-            raise ConfigError(f"n_sources must be an integer, got {self.n_sources!r}")
-        if self.n_sources < 1:
-            raise ConfigError(f"n_sources must be >= 1, got {self.n_sources!r}")
-        pad = np.isposinf(times)
-        check_finite("times (except +inf padding)", times[~pad])
-        if np.any(times[~pad] < 0):
-            raise ConfigError(f"times must be >= 0 ms, got {times[~pad].min()!r}")
-        # a comparison, not np.diff: inf - inf between paddings would be NaN
-        if times.shape[1] > 1 and np.any(times[:, 1:] < times[:, :-1]):
-            raise ConfigError("each row of times must be ascending, with +inf padding last")
-        if np.any(ids[pad] != PAD_ID):
-            raise ConfigError(f"ids must be PAD_ID = {PAD_ID} where times is +inf")
-        real = ids[~pad]
-        if real.size and (real.min() < 0 or real.max() >= self.n_sources):
-            bad = real[(real < 0) | (real >= self.n_sources)][0]
-            raise ConfigError(f"ids must lie in [0, {self.n_sources}), got {int(bad)}")
-        object.__setattr__(self, "times", times)
-        object.__setattr__(self, "ids", ids.astype(np.int64, copy=False))
-        object.__setattr__(self, "n_sources", int(self.n_sources))
-
-    def __len__(self) -> int:
-        return int(self.times.shape[0])
-
-    def to_torch(self, device: str | torch.device = "cpu") -> Spikes:
-        """The batch as the event engine's :class:`~neurotwin.engines.event.Spikes` (float64
-        times, int64 ids) on a torch device."""
-        from neurotwin.engines.event import Spikes
-
-        return Spikes(torch.as_tensor(self.times, device=device),
-                      torch.as_tensor(self.ids, device=device))
-
-    def take(self, indices: int | slice | Sequence[int] | np.ndarray) -> SpikeBatch:
-        """The samples at ``indices`` (integer array or slice-like index), as a new batch."""
-        rows = np.atleast_1d(np.arange(len(self))[indices])
-        return SpikeBatch(self.times[rows], self.ids[rows], self.n_sources)
+__all__ = ["latency_encode", "to_source_times"]
 
 
 def latency_encode(

@@ -6,6 +6,10 @@ from neurotwin.dynamics.adex import AdExConstants as AdExConstants
 from neurotwin.dynamics.adex import AdExState as AdExState
 from neurotwin.dynamics.adex import adex_constants as adex_constants
 from neurotwin.dynamics.adex import adex_step as adex_step
+from neurotwin.dynamics.event_lif import EventLIF as EventLIF
+from neurotwin.dynamics.event_lif import EventLIFConstants as EventLIFConstants
+from neurotwin.dynamics.event_lif import event_lif_constants as event_lif_constants
+from neurotwin.dynamics.event_lif import kernel_peak as kernel_peak
 from neurotwin.dynamics.lif import LIF as LIF
 from neurotwin.dynamics.lif import LIFConstants as LIFConstants
 from neurotwin.dynamics.lif import LIFState as LIFState

@@ -3,17 +3,17 @@ r"""Compiled CPU kernel of the event engine's feed-forward layer (numba), one ne
 Neurons of a feed-forward layer do not interact, so each (sample, neuron) pair is simulated
 on its own: walk the sample's input arrivals in time order; before each arrival, fire every
 threshold crossing up to it; then flow to the arrival and add the weight. This is
-:func:`neurotwin.engines.event.lif_layer_forward`'s algorithm with the same arithmetic on
+:func:`neurotwin.engines.event_torch.layer_forward`'s algorithm with the same arithmetic on
 scalars instead of tensors (free evolution with the overflow-free kernel factor, the
 analytic extremum, the safeguarded Newton bracket to ``xtol``, the reach bound that skips
 the solver), so the two paths give the same spikes up to rounding (tested). Consecutive
 arrivals at one time cost one flow (the Yin-Yang encoding repeats each input spike).
 
 :func:`layer_forward` returns the padded output batch and, for EventProp, the synaptic
-current of the spiking neuron just before each spike (``eventprop.forward.layer``);
-:func:`vmax_time` finds the maximum of a non-spiking (leaky-integrator) neuron
-(``eventprop.forward.readout``).
-Only CPU float64 tensors take this path; other devices and dtypes use the torch path.
+current of the spiking neuron just before each spike; :func:`vmax_time` finds the maximum
+of a non-spiking (leaky-integrator) neuron. Both take the neuron as one
+:class:`~neurotwin.dynamics.event_lif.EventLIFConstants` record. They are the compiled half
+of :class:`neurotwin.engines.event_kernels.EventKernels` (CPU float64 only).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import math
 
 import numba
 import numpy as np
+
+from neurotwin.dynamics.event_lif import EventLIFConstants
 
 __all__ = ["kernel_factor", "layer_forward", "next_crossing_scalar", "vmax_time"]
 
@@ -57,9 +59,9 @@ def kernel_factor(s: float, tau_long: float, rate: float) -> float:
 
 
 @numba.njit(cache=True)
-def _peak(dv0: float, i0: float, tau_mem: float, tau_syn: float, cm: float,
-          horizon: float) -> float:
+def _peak(dv0: float, i0: float, p: EventLIFConstants, horizon: float) -> float:
     """The one extremum of v in (0, horizon), or 0 (``spike_time.peak_time``)."""
+    tau_mem, tau_syn, cm = p.tau_mem, p.tau_syn, p.cm
     if i0 == 0.0:
         return 0.0
     c = dv0 * (tau_syn * cm) / i0
@@ -77,16 +79,17 @@ def _peak(dv0: float, i0: float, tau_mem: float, tau_syn: float, cm: float,
 
 @numba.njit(cache=True)
 def next_crossing_scalar(
-    v: float, i: float, horizon: float, tau_mem: float, tau_syn: float, cm: float,
-    v_thresh: float, tau_long: float, rate: float, k_peak: float, xtol: float,
+    v: float, i: float, horizon: float, p: EventLIFConstants, xtol: float
 ) -> float:
     """Time (ms, from now) of the first threshold crossing in (0, horizon]; inf if none.
 
     ``v`` (mV above rest), ``i`` (nA) now; the neuron is free (not refractory). Same rules as
     :func:`neurotwin.dynamics.spike_time.next_spike_times`: 0 if v >= v_thresh, the upper
     end of a bracket of width <= ``xtol`` (never early), preceded by the reach bound of
-    :func:`neurotwin.engines.event.next_crossing` (``k_peak`` = max K, ms).
+    :func:`neurotwin.engines.event_maps.next_crossing` (``p.k_peak`` = max K, ms).
     """
+    tau_mem, cm, v_thresh = p.tau_mem, p.cm, p.v_thresh
+    tau_long, rate, k_peak = p.tau_long, p.rate, p.k_peak
     if horizon < 0.0:
         return math.inf
     reach = horizon if horizon < k_peak else k_peak
@@ -96,7 +99,7 @@ def next_crossing_scalar(
     if v >= v_thresh:
         return 0.0
     dv0 = -v / tau_mem + i / cm
-    e1 = _peak(dv0, i, tau_mem, tau_syn, cm, horizon)
+    e1 = _peak(dv0, i, p, horizon)
     d_mem, _, k_e1 = _decays(e1, tau_mem, tau_long, rate)
     f_e1 = -v_thresh + (v * d_mem + i * (k_e1 / cm))
     if f_e1 >= 0.0:
@@ -137,13 +140,14 @@ def next_crossing_scalar(
 @numba.njit(cache=True)
 def _neuron(
     arrive: np.ndarray, ids: np.ndarray, n_valid: int, w_col: np.ndarray, t_max: float,
-    tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
-    tau_refrac: float, tau_long: float, rate: float, k_peak: float, xtol: float,
-    max_spikes: int, out_t: np.ndarray, out_i: np.ndarray,
+    p: EventLIFConstants, xtol: float, max_spikes: int, out_t: np.ndarray,
+    out_i: np.ndarray,
 ) -> tuple[int, bool]:
     """Simulate one neuron on one sample's first ``n_valid`` arrivals (ascending, ms) with
     weights ``w_col`` (nA, by source); write spike times and currents at spike into
     ``out_t``/``out_i``; return (spike count, whether more spikes than slots were due)."""
+    tau_mem, tau_syn, cm = p.tau_mem, p.tau_syn, p.cm
+    v_reset, tau_refrac, tau_long, rate = p.v_reset, p.tau_refrac, p.tau_long, p.rate
     capacity = out_t.shape[0]
     v = 0.0
     i = 0.0
@@ -159,10 +163,7 @@ def _neuron(
             if horizon < 0.0:
                 break
             i_start = i * math.exp(-(start - t) / tau_syn) if start > t else i
-            dt = next_crossing_scalar(
-                v, i_start, horizon, tau_mem, tau_syn, cm, v_thresh, tau_long, rate,
-                k_peak, xtol,
-            )
+            dt = next_crossing_scalar(v, i_start, horizon, p, xtol)
             if dt == math.inf:
                 break
             if count == capacity:
@@ -200,10 +201,8 @@ def _valid_inputs(arrive: np.ndarray, ids: np.ndarray, t_max: float) -> int:
 
 @numba.njit(cache=True)
 def _forward(
-    arrive: np.ndarray, ids: np.ndarray, w: np.ndarray, t_max: float,
-    tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
-    tau_refrac: float, tau_long: float, rate: float, k_peak: float, xtol: float,
-    max_spikes: int, capacity: int,
+    arrive: np.ndarray, ids: np.ndarray, w: np.ndarray, t_max: float, p: EventLIFConstants,
+    xtol: float, max_spikes: int, capacity: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     batch = arrive.shape[0]
     n_out = w.shape[1]
@@ -215,8 +214,7 @@ def _forward(
         n_valid = _valid_inputs(arrive[b], ids[b], t_max)
         for j in range(n_out):
             c, overflow = _neuron(
-                arrive[b], ids[b], n_valid, w_t[j], t_max, tau_mem, tau_syn, cm,
-                v_thresh, v_reset, tau_refrac, tau_long, rate, k_peak, xtol, max_spikes,
+                arrive[b], ids[b], n_valid, w_t[j], t_max, p, xtol, max_spikes,
                 slot_t[b, j], slot_i[b, j],
             )
             if overflow:
@@ -254,13 +252,7 @@ def layer_forward(
     ids: np.ndarray,
     weights: np.ndarray,
     t_max: float,
-    tau_mem: float,
-    tau_syn: float,
-    cm: float,
-    v_thresh: float,
-    v_reset: float,
-    tau_refrac: float,
-    k_peak: float,
+    p: EventLIFConstants,
     xtol: float,
     max_spikes: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -277,10 +269,8 @@ def layer_forward(
         Signed weights, nA, float64 (n_in, n_out).
     t_max
         End of the simulation, ms.
-    tau_mem, tau_syn, cm, v_thresh, v_reset, tau_refrac
-        The neuron (:class:`neurotwin.engines.event.EventLIF`): ms, ms, nF, mV, mV, ms.
-    k_peak
-        Largest value of the synaptic kernel K, ms (the reach bound).
+    p
+        The neuron (:func:`neurotwin.dynamics.event_lif.event_lif_constants`).
     xtol
         Spike-time tolerance, ms.
     max_spikes
@@ -293,14 +283,11 @@ def layer_forward(
         indices (-1 at padding), synaptic current of the neuron just before the spike (nA,
         0 at padding).
     """
-    tau_long = max(tau_mem, tau_syn)
-    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
     limit = np.iinfo(np.int64).max if max_spikes is None else int(max_spikes)
     capacity = min(limit, _FIRST_CAPACITY)
     while True:
         times, current, out_ids, overflow = _forward(
-            arrive, ids, weights, float(t_max), tau_mem, tau_syn, cm, v_thresh, v_reset,
-            tau_refrac, tau_long, rate, k_peak, xtol, limit, capacity,
+            arrive, ids, weights, float(t_max), p, xtol, limit, capacity
         )
         if not overflow:
             return times, out_ids, current
@@ -309,13 +296,11 @@ def layer_forward(
 
 @numba.njit(cache=True)
 def _vmax_time(
-    arrive: np.ndarray, ids: np.ndarray, w: np.ndarray, t_max: float, tau_mem: float,
-    tau_syn: float, cm: float,
+    arrive: np.ndarray, ids: np.ndarray, w: np.ndarray, t_max: float, p: EventLIFConstants
 ) -> tuple[np.ndarray, np.ndarray]:
     batch = arrive.shape[0]
     n_out = w.shape[1]
-    tau_long = max(tau_mem, tau_syn)
-    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    tau_mem, tau_syn, cm, tau_long, rate = p.tau_mem, p.tau_syn, p.cm, p.tau_long, p.rate
     w_t = np.ascontiguousarray(w.T)
     t_star = np.zeros((batch, n_out))
     kink = np.full((batch, n_out), -1, dtype=np.int64)
@@ -333,7 +318,7 @@ def _vmax_time(
                 t_to = arrive[b, k] if k < n_valid else t_max
                 horizon = t_to - t
                 # the one extremum of v before the next arrival (an interior maximum)
-                s = _peak(-v / tau_mem + i / cm, i, tau_mem, tau_syn, cm, horizon)
+                s = _peak(-v / tau_mem + i / cm, i, p, horizon)
                 if s > 0.0:
                     v_peak = v * math.exp(-s / tau_mem) + i * (
                         kernel_factor(s, tau_long, rate) / cm
@@ -356,12 +341,12 @@ def _vmax_time(
 
 
 def vmax_time(
-    arrive: np.ndarray, ids: np.ndarray, weights: np.ndarray, t_max: float, tau_mem: float,
-    tau_syn: float, cm: float,
+    arrive: np.ndarray, ids: np.ndarray, weights: np.ndarray, t_max: float,
+    p: EventLIFConstants,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Time of each leaky-integrator neuron's maximum, and the input column of a kink there.
 
-    The compiled form of :func:`neurotwin.eventprop.forward.readout.li_vmax_time` (same
+    The compiled form of :func:`neurotwin.engines.event_torch.vmax_time` (same
     rules: candidates are the analytic interior maximum between arrivals, each arrival and
     t_max; the earliest of equal maxima wins; v starts at 0 and 0 is the floor).
 
@@ -374,12 +359,12 @@ def vmax_time(
         Signed weights, nA, float64 (n_in, n_out).
     t_max
         End of the window, ms.
-    tau_mem, tau_syn, cm
-        ms, ms, nF.
+    p
+        The neuron (threshold and reset unused).
 
     Returns
     -------
     t_star, kink
         (B, n_out): time of the maximum, ms; input column of a kink maximum or -1.
     """
-    return _vmax_time(arrive, ids, weights, float(t_max), tau_mem, tau_syn, cm)
+    return _vmax_time(arrive, ids, weights, float(t_max), p)

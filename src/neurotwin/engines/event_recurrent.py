@@ -1,7 +1,7 @@
 r"""Exact event-driven simulation of a recurrent layer of LIF neurons, without a time grid.
 
-The neuron is the event engine's (:mod:`neurotwin.engines.event`; ms, mV from rest, nA,
-nF)::
+The neuron is the event engine's (:class:`neurotwin.dynamics.event_lif.EventLIF`; ms, mV
+from rest, nA, nF)::
 
     dv_j/dt = -v_j / tau_mem + i_j / cm
     di_j/dt = -i_j / tau_syn
@@ -26,29 +26,29 @@ arrival's time is thus not affected by the arrival (as in the feed-forward engin
 times do not depend on the order (jumps of the current leave v continuous); it fixes which
 current is recorded at such a tie and which one-sided derivative the adjoint takes.
 
-*Algorithm.* Unlike the feed-forward layer, neurons interact, so their spikes must be
-taken in time order. Per sample, each round takes the sample's earliest event: the
-earliest threshold crossing over all its neurons before the next arrival
-(:func:`~neurotwin.engines.event.next_crossing`, searched in (now, arrival]), or, if there
-is none, the arrival itself. The next arrival is the earlier of the next input and the next
-pending recurrent arrival (rec_delay > 0): the delay is the same for all connections, so
-the pending arrivals of a sample form a queue in the order of their spikes (a FIFO, no
-sorting). A crossing resets the neuron(s) that cross at that time
-(:func:`~neurotwin.engines.event.spike_jump`), flows the sample's other neurons to it
-(:func:`~neurotwin.engines.event.flow`) and, at rec_delay = 0, adds their recurrent rows
-(:func:`~neurotwin.engines.event.input_jump`), else queues their arrivals; an arrival flows
-all neurons to it and adds its input row or recurrent row. Neurons crossing at exactly the
-same time fire in the same round (the jumps commute, and none of them changes another's v
-at that time). The rounds are vectorised over the batch: every sample advances by its own
-earliest event, so a batch needs as many rounds as its busiest sample has events (inputs,
-output spikes and recurrent arrivals). Each round searches all neurons of the samples still
-running, since every event changes every current. Refractoriness is exact as in the
-feed-forward engine (v held at v_reset, currents still jump).
+*Algorithm.* Unlike the feed-forward layer, neurons interact, so their spikes must be taken
+in time order. Per sample, each round takes the sample's earliest event: the earliest
+threshold crossing over all its neurons before the next arrival
+(:func:`~neurotwin.engines.event_maps.next_crossing`, searched in (now, arrival]), or, if
+there is none, the arrival itself. The next arrival is the earlier of the next input and
+the next pending recurrent arrival (rec_delay > 0): the delay is the same for all
+connections, so the pending arrivals of a sample form a queue in the order of their spikes
+(a FIFO, no sorting). A crossing resets the neuron(s) that cross at that time
+(:func:`~neurotwin.engines.event_maps.spike_jump`), flows the sample's other neurons to it
+(:func:`~neurotwin.engines.event_maps.flow`) and, at rec_delay = 0, adds their recurrent
+rows (:func:`~neurotwin.engines.event_maps.input_jump`), else queues their arrivals; an
+arrival flows all neurons to it and adds its input row or recurrent row. Neurons crossing
+at exactly the same time fire in the same round (the jumps commute, and none of them
+changes another's v at that time). The rounds are vectorised over the batch: every sample
+advances by its own earliest event, so a batch needs as many rounds as its busiest sample
+has events (inputs, output spikes and recurrent arrivals). Each round searches all neurons
+of the samples still running, since every event changes every current. Refractoriness is
+exact as in the feed-forward engine (v held at v_reset, currents still jump).
 
-On CPU in float64 (:func:`~neurotwin.engines.event.compiled_path`) the same algorithm runs
-compiled, one sample at a time (:mod:`neurotwin.engines.event_recurrent_kernel`,
-:func:`recurrent_kernel`), which also returns the current of each spiking neuron for
-EventProp; other devices and dtypes run the torch maps.
+The kernels that :func:`~neurotwin.engines.event_kernels.event_kernels` chooses run it: on
+CPU in float64 compiled, one sample at a time (:mod:`neurotwin.engines.event_recurrent_kernel`,
+which also returns the current of each spiking neuron for EventProp), on other devices and
+dtypes the torch maps (:func:`neurotwin.engines.event_torch.recurrent_forward`).
 """
 
 from __future__ import annotations
@@ -59,27 +59,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurotwin.engines import event_recurrent_kernel
-from neurotwin.engines.event import (
-    PAD_ID,
-    EventLIF,
-    Spikes,
-    check_spike_inputs,
-    collect_spikes,
-    compiled_path,
-    flow,
-    initial_state,
-    input_jump,
-    kernel_peak,
-    next_crossing,
-    spike_jump,
-)
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event import check_event_params, check_spike_inputs
+from neurotwin.engines.event_kernels import event_kernels
 from neurotwin.errors import ConfigError, check_finite
+from neurotwin.spikes import Spikes
 
 __all__ = [
     "check_rec_delay",
     "check_recurrent_weights",
-    "recurrent_kernel",
     "recurrent_lif_forward",
 ]
 
@@ -183,140 +171,9 @@ def recurrent_lif_forward(
         Bad shapes, NaN or negative times, unsorted rows, ids out of range, t_max <= 0,
         ``w_rec`` not (n, n) or not finite, ``rec_delay`` not one number >= 0 ...
     """
-    if not isinstance(params, EventLIF):
-        raise ConfigError(
-            f"params must be an EventLIF (EventLIF.from_lif converts a LIF), got "
-            f"{type(params).__name__}"
-        )
+    check_event_params(params)
     times, ids, w = check_spike_inputs(input_times, input_ids, w_in, t_max, max_spikes, delay)
     w_r = check_recurrent_weights(w_rec, w)
     d_rec = check_rec_delay(rec_delay)
-    if compiled_path(w):
-        return recurrent_kernel(
-            times + delay, ids, w, w_r, params, t_max, max_spikes, xtol, d_rec
-        )[0]
-    with torch.no_grad():
-        return _run(times, ids, w.detach(), w_r.detach(), params, float(t_max),
-                    max_spikes, delay, d_rec, xtol)  # fmt: skip
-
-
-def recurrent_kernel(
-    arrive: torch.Tensor,
-    ids: torch.Tensor,
-    w_in: torch.Tensor,
-    w_rec: torch.Tensor,
-    params: EventLIF,
-    t_max: float,
-    max_spikes: int | None,
-    xtol: float,
-    rec_delay: float = 0.0,
-) -> tuple[Spikes, torch.Tensor]:
-    """A recurrent layer on the compiled CPU kernel: its spikes and the synaptic current of
-    the spiking neuron just before each spike, before its own recurrent jump (nA,
-    (B, K_out), 0 at padding).
-
-    ``arrive`` = input times + delay (ms, ascending per row, ``+inf`` padded), ``ids``,
-    ``w_in``, ``w_rec`` and ``rec_delay`` (ms) as :func:`recurrent_lif_forward` takes them,
-    already validated; CPU float64 tensors (:func:`~neurotwin.engines.event.compiled_path`).
-    """
-    times, out_ids, current = event_recurrent_kernel.recurrent_forward(
-        np.ascontiguousarray(arrive.detach().numpy()),
-        np.ascontiguousarray(ids.numpy()),
-        np.ascontiguousarray(w_in.detach().numpy()),
-        np.ascontiguousarray(w_rec.detach().numpy()),
-        float(t_max), params.tau_mem, params.tau_syn, params.cm, params.v_thresh,
-        params.v_reset, params.tau_refrac, kernel_peak(params), float(xtol), max_spikes,
-        float(rec_delay),
-    )
-    return (
-        Spikes(torch.from_numpy(times), torch.from_numpy(out_ids)),
-        torch.from_numpy(current),
-    )
-
-
-def _run(
-    times: torch.Tensor,
-    ids: torch.Tensor,
-    w_in: torch.Tensor,
-    w_rec: torch.Tensor,
-    p: EventLIF,
-    t_max: float,
-    max_spikes: int | None,
-    delay: float,
-    rec_delay: float,
-    xtol: float,
-) -> Spikes:
-    """The event loop of :func:`recurrent_lif_forward` on validated tensors."""
-    batch, n = times.shape[0], w_in.shape[1]
-    dtype, device = w_in.dtype, w_in.device
-    state = initial_state((batch, n), dtype, device)
-    counts = torch.zeros((batch, n), dtype=torch.long, device=device)
-    emitted: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    # one padding column more, so that a sample's input pointer can always be read
-    arrive = torch.cat([times + delay, torch.full((batch, 1), t_max, dtype=dtype,
-                                                  device=device)], dim=1)  # fmt: skip
-    source = torch.cat([ids, torch.full((batch, 1), PAD_ID, device=device)], dim=1)
-    # rows are ascending with padding last, so the inputs that act form a prefix of each row
-    n_inputs = ((source != PAD_ID) & (arrive <= t_max)).sum(dim=1)
-    pointer = torch.zeros(batch, dtype=torch.long, device=device)
-    # pending recurrent arrivals (rec_delay > 0): per sample a FIFO of spike times and
-    # neurons, [head, tail); the spare last column keeps queue[head] readable
-    queue_t = torch.full((batch, 1), math.inf, dtype=dtype, device=device)
-    queue_id = torch.zeros((batch, 1), dtype=torch.long, device=device)
-    head = torch.zeros(batch, dtype=torch.long, device=device)
-    tail = torch.zeros(batch, dtype=torch.long, device=device)
-    running = torch.full((batch,), n > 0, dtype=torch.bool, device=device)
-    rows = torch.arange(batch, device=device)
-    while bool(running.any()):
-        has_input = pointer < n_inputs
-        t_input = torch.where(has_input, arrive[rows, pointer], t_max)
-        t_queued = queue_t[rows, head] + rec_delay
-        has_rec = (head < tail) & (t_queued <= t_max)
-        t_next = torch.minimum(t_input, torch.where(has_rec, t_queued, t_max))
-        active = running[:, None].expand(batch, n)
-        if max_spikes is not None:
-            active = active & (counts < max_spikes)
-        t_cross = next_crossing(state, t_next[:, None], p, active, xtol)
-        t_first = t_cross.min(dim=1).values
-        fires = torch.isfinite(t_first)
-        # at one time: crossings, then inputs, then recurrent arrivals
-        takes = running & ~fires & has_input & (t_input <= t_next)
-        receives = running & ~fires & has_rec & ~takes
-        running = fires | takes | receives
-        fired = (t_cross == t_first[:, None]) & fires[:, None]
-        b, nrn = fired.nonzero(as_tuple=True)
-        if b.numel():
-            emitted.append((b, nrn, t_cross[b, nrn]))
-            counts += fired
-        state = spike_jump(state, fired, t_cross, p)
-        t_to = torch.where(fires, t_first, torch.where(takes | receives, t_next,
-                                                       state.t.amax(dim=1)))  # fmt: skip
-        state = flow(state, t_to[:, None], p)
-        feed = w_in[source[rows, pointer].clamp(min=0)] * takes[:, None]
-        if rec_delay == 0.0:
-            state = input_jump(state, fired.to(dtype) @ w_rec + feed)
-        else:
-            arrival = w_rec[queue_id[rows, head]] * receives[:, None]
-            state = input_jump(state, feed + arrival)
-            head = head + receives
-            if b.numel():  # queue the new spikes, per sample in neuron index order
-                slot = tail[b] + (fired.cumsum(dim=1) - 1)[b, nrn]
-                tail = tail + fired.sum(dim=1)
-                if int(tail.max()) >= queue_t.shape[1]:
-                    queue_t, queue_id = _grow_queue(queue_t, queue_id, int(tail.max()) + 1)
-                queue_t[b, slot] = t_cross[b, nrn]
-                queue_id[b, slot] = nrn
-        pointer = pointer + takes
-    return collect_spikes(emitted, batch, dtype, device)
-
-
-def _grow_queue(
-    queue_t: torch.Tensor, queue_id: torch.Tensor, needed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pending-arrival queue (B, capacity) widened to at least ``needed`` columns
-    (doubling), new slots ``+inf`` / 0."""
-    batch, size = queue_t.shape
-    extra = max(needed - size, size)
-    more_t = torch.full((batch, extra), math.inf, dtype=queue_t.dtype, device=queue_t.device)
-    more_id = torch.zeros((batch, extra), dtype=queue_id.dtype, device=queue_id.device)
-    return torch.cat([queue_t, more_t], dim=1), torch.cat([queue_id, more_id], dim=1)
+    return event_kernels(w).recurrent(times + delay, ids, w, w_r, params, t_max, max_spikes,
+                                      xtol, d_rec)  # fmt: skip

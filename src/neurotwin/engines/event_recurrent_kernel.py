@@ -42,6 +42,7 @@ import math
 import numba
 import numpy as np
 
+from neurotwin.dynamics.event_lif import EventLIFConstants
 from neurotwin.engines.event_kernel import kernel_factor, next_crossing_scalar
 
 __all__ = ["recurrent_forward"]
@@ -53,10 +54,11 @@ _FIRST_CAPACITY = 64
 @numba.njit(cache=True)
 def _flow_all(
     v: np.ndarray, i: np.ndarray, free_at: np.ndarray, t: float, t_to: float,
-    tau_mem: float, tau_syn: float, cm: float, tau_long: float, rate: float,
+    p: EventLIFConstants,
 ) -> None:
     """Flow every neuron of a sample from the common time ``t`` to ``t_to`` (ms), in place:
     the engine's ``flow`` (v held at v_reset until ``free_at``, i decaying throughout)."""
+    tau_mem, tau_syn, cm, tau_long, rate = p.tau_mem, p.tau_syn, p.cm, p.tau_long, p.rate
     elapsed = t_to - t
     if not elapsed > 0.0:
         return
@@ -79,18 +81,14 @@ def _flow_all(
 
 @numba.njit(cache=True)
 def _crossing(
-    v: float, i: float, free_at: float, t: float, t_end: float, tau_mem: float,
-    tau_syn: float, cm: float, v_thresh: float, tau_long: float, rate: float, k_peak: float,
+    v: float, i: float, free_at: float, t: float, t_end: float, p: EventLIFConstants,
     xtol: float,
 ) -> float:
     """Absolute time (ms) of a neuron's next crossing in (max(t, free_at), t_end]; inf if
     none (the engine's ``next_crossing`` on one neuron at time ``t``)."""
     start = max(t, free_at)
-    i_start = i * math.exp(-(start - t) / tau_syn) if start > t else i
-    dt = next_crossing_scalar(
-        v, i_start, t_end - start, tau_mem, tau_syn, cm, v_thresh, tau_long, rate, k_peak,
-        xtol,
-    )
+    i_start = i * math.exp(-(start - t) / p.tau_syn) if start > t else i
+    dt = next_crossing_scalar(v, i_start, t_end - start, p, xtol)
     return start + dt
 
 
@@ -101,13 +99,13 @@ that the solver returns."""
 
 @numba.njit(cache=True)
 def _lower_bound(
-    v: float, i: float, free_at: float, t: float, t_end: float, tau_syn: float, cm: float,
-    v_thresh: float, k_peak: float,
+    v: float, i: float, free_at: float, t: float, t_end: float, p: EventLIFConstants
 ) -> tuple[float, bool]:
     """(time, exact) for a neuron at time ``t``: its next crossing in (max(t, free_at),
     t_end] if ``exact`` (inf: none, by the reach bound of
     :func:`~neurotwin.engines.event_kernel.next_crossing_scalar`; or now, if v is at the
     threshold), else a time before which it cannot cross."""
+    tau_syn, cm, v_thresh, k_peak = p.tau_syn, p.cm, p.v_thresh, p.k_peak
     start = max(t, free_at)
     i_start = i * math.exp(-(start - t) / tau_syn) if start > t else i
     horizon = t_end - start
@@ -170,13 +168,12 @@ def _grow_queue(queue_t: np.ndarray, queue_id: np.ndarray) -> tuple[np.ndarray, 
 @numba.njit(cache=True)
 def _forward(
     arrive: np.ndarray, ids: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray, t_max: float,
-    tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
-    tau_refrac: float, k_peak: float, xtol: float, max_spikes: int, rec_delay: float,
+    p: EventLIFConstants, xtol: float, max_spikes: int, rec_delay: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     batch, k_in = arrive.shape
     n = w_in.shape[1]
-    tau_long = max(tau_mem, tau_syn)
-    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    tau_mem, tau_syn, cm, v_thresh = p.tau_mem, p.tau_syn, p.cm, p.v_thresh
+    v_reset, tau_refrac, tau_long, rate = p.v_reset, p.tau_refrac, p.tau_long, p.rate
     v_clear = v_thresh * (1.0 - _CLEAR_MARGIN)
     decay_mem = decay_syn = k_cm = 0.0
     v = np.empty(n)
@@ -227,8 +224,7 @@ def _forward(
                     likely = j
             if likely >= 0 and cross[likely] <= t_first:
                 cross[likely] = _crossing(
-                    v[likely], i[likely], free_at[likely], t, t_input, tau_mem, tau_syn, cm,
-                    v_thresh, tau_long, rate, k_peak, xtol,
+                    v[likely], i[likely], free_at[likely], t, t_input, p, xtol
                 )
                 exact[likely] = True
                 if cross[likely] <= t_first:
@@ -249,16 +245,13 @@ def _forward(
                                     v_clear):  # fmt: skip
                         cross[j] = t_first
                         continue
-                cross[j] = _crossing(
-                    v[j], i[j], free_at[j], t, t_input, tau_mem, tau_syn, cm, v_thresh,
-                    tau_long, rate, k_peak, xtol,
-                )
+                cross[j] = _crossing(v[j], i[j], free_at[j], t, t_input, p, xtol)
                 exact[j] = True
                 if cross[j] <= t_first:
                     t_first = cross[j]
                     fires = True
             if fires:  # a crossing at an arrival's time comes first
-                _flow_all(v, i, free_at, t, t_first, tau_mem, tau_syn, cm, tau_long, rate)
+                _flow_all(v, i, free_at, t, t_first, p)
                 t = t_first
                 for nrn in range(n):
                     if not (exact[nrn] and cross[nrn] == t_first):
@@ -305,15 +298,13 @@ def _forward(
                     elif jump[j] <= 0.0 and exact[j] and cross[j] == math.inf:
                         pass  # inhibition cannot make a crossing
                     else:
-                        bound, is_exact = _lower_bound(
-                            v[j], i[j], free_at[j], t, t_input, tau_syn, cm, v_thresh, k_peak
-                        )
+                        bound, is_exact = _lower_bound(v[j], i[j], free_at[j], t, t_input, p)
                         if jump[j] <= 0.0 and not is_exact:
                             bound = max(bound, cross[j])  # inhibition only delays it
                         cross[j], exact[j] = bound, is_exact
                     jump[j] = 0.0
             elif pointer < n_valid or has_rec:
-                _flow_all(v, i, free_at, t, t_input, tau_mem, tau_syn, cm, tau_long, rate)
+                _flow_all(v, i, free_at, t, t_input, p)
                 t = t_input
                 if pointer < n_valid and t_ext <= t_rec:  # an input before a recurrent arrival
                     row = w_in[ids[b, pointer]]
@@ -330,9 +321,7 @@ def _forward(
                     if count[j] >= max_spikes:
                         cross[j], exact[j] = math.inf, True
                     else:
-                        cross[j], exact[j] = _lower_bound(
-                            v[j], i[j], free_at[j], t, t_end, tau_syn, cm, v_thresh, k_peak
-                        )
+                        cross[j], exact[j] = _lower_bound(v[j], i[j], free_at[j], t, t_end, p)
             else:
                 break
         first[b + 1] = pos
@@ -356,13 +345,7 @@ def recurrent_forward(
     w_in: np.ndarray,
     w_rec: np.ndarray,
     t_max: float,
-    tau_mem: float,
-    tau_syn: float,
-    cm: float,
-    v_thresh: float,
-    v_reset: float,
-    tau_refrac: float,
-    k_peak: float,
+    p: EventLIFConstants,
     xtol: float,
     max_spikes: int | None,
     rec_delay: float = 0.0,
@@ -383,10 +366,8 @@ def recurrent_forward(
         ``rec_delay`` after neuron n spikes.
     t_max
         End of the simulation, ms.
-    tau_mem, tau_syn, cm, v_thresh, v_reset, tau_refrac
-        The neuron (:class:`neurotwin.engines.event.EventLIF`): ms, ms, nF, mV, mV, ms.
-    k_peak
-        Largest value of the synaptic kernel K, ms (the reach bound).
+    p
+        The neuron (:func:`neurotwin.dynamics.event_lif.event_lif_constants`).
     xtol
         Spike-time tolerance, ms.
     max_spikes
@@ -403,7 +384,4 @@ def recurrent_forward(
         spike, before its own recurrent jump (nA, 0 at padding).
     """
     limit = np.iinfo(np.int64).max if max_spikes is None else int(max_spikes)
-    return _forward(
-        arrive, ids, w_in, w_rec, float(t_max), tau_mem, tau_syn, cm, v_thresh, v_reset,
-        tau_refrac, k_peak, xtol, limit, float(rec_delay),
-    )
+    return _forward(arrive, ids, w_in, w_rec, float(t_max), p, xtol, limit, float(rec_delay))

@@ -1,9 +1,10 @@
 """EventProp: exact event-based gradients of LIF networks (Wunderlich & Pehle 2021).
 
-``forward/`` reuses the event engine (:mod:`neurotwin.engines.event`) and records the
-current at each spike; ``adjoint/`` mirrors it file by file (flow between events, jump at an
-event, the layer's reverse walk); :mod:`~neurotwin.eventprop.functional` wraps both in a
-``torch.autograd.Function``; :mod:`~neurotwin.eventprop.modules` holds the nn.Modules;
+The algorithms, forward and adjoint, torch and compiled, are the event kernels
+(:mod:`neurotwin.engines.event_kernels`; the adjoint maps and walks in
+:mod:`neurotwin.engines.event_adjoint`). ``forward/`` runs a layer on them and records the
+current at each spike; :mod:`~neurotwin.eventprop.functional` wraps the record and the
+adjoint in a ``torch.autograd.Function``; :mod:`~neurotwin.eventprop.modules` holds the nn.Modules;
 :mod:`~neurotwin.eventprop.losses` the losses; :mod:`~neurotwin.eventprop.silent` the
 silent-neuron remedy; :mod:`~neurotwin.eventprop.delays` learnable per-source delays.
 Equations: docs/eventprop.md.

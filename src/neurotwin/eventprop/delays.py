@@ -25,8 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurotwin.engines.event import PAD_ID, Spikes
 from neurotwin.errors import ConfigError, check_finite, check_positive
+from neurotwin.spikes import PAD_ID, Spikes
 
 __all__ = ["Delay", "delay_spikes"]
 

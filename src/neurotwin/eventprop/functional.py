@@ -1,5 +1,5 @@
 """EventProp as torch autograd: exact gradients of feed-forward LIF layers (Wunderlich &
-Pehle 2021), equations in ``adjoint/flow.py`` and ``adjoint/jump.py`` and docs/eventprop.md.
+Pehle 2021), equations in :mod:`neurotwin.engines.event_adjoint` and docs/eventprop.md.
 
 :func:`lif_layer` maps a padded input spike batch to the layer's output batch. Its output
 times are differentiable with respect to the weights and the input times; chaining layers
@@ -13,16 +13,14 @@ from typing import Any
 
 import torch
 
-from neurotwin.engines.event import EventLIF, Spikes, compiled_path
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event_kernels import event_kernels
 from neurotwin.engines.event_recurrent import check_rec_delay
 from neurotwin.errors import ConfigError, check_positive
-from neurotwin.eventprop.adjoint.kernel import layer_backward, recurrent_backward
-from neurotwin.eventprop.adjoint.layer import lif_layer_backward
-from neurotwin.eventprop.adjoint.recurrent import recurrent_lif_backward
-from neurotwin.eventprop.forward.events import merge_events
 from neurotwin.eventprop.forward.layer import check_eventprop_params, lif_layer_record
 from neurotwin.eventprop.forward.readout import li_vmax
-from neurotwin.eventprop.forward.recurrent import recurrent_events, recurrent_lif_record
+from neurotwin.eventprop.forward.recurrent import recurrent_lif_record
+from neurotwin.spikes import Spikes
 
 __all__ = [
     "LIFLayerFunction",
@@ -38,11 +36,10 @@ class LIFLayerFunction(torch.autograd.Function):
 
     ``apply(input_times, weights, input_ids, params, t_max, max_spikes, delay, xtol,
     min_slope)`` returns (output times, output ids); only the times carry gradients. Saved for
-    the
-    backward pass: the input arrivals, the output spikes and the current at each output
-    spike. The backward runs the compiled adjoint kernel where the forward ran the compiled
-    engine (CPU float64, :mod:`neurotwin.eventprop.adjoint.kernel`), else the torch walk
-    over the merged events (:func:`~neurotwin.eventprop.adjoint.layer.lif_layer_backward`).
+    the backward pass: the input arrivals, the output spikes and the current at each output
+    spike. Both passes run on the event kernels chosen from the weights
+    (:func:`~neurotwin.engines.event_kernels.event_kernels`: compiled on CPU in float64,
+    else torch).
     """
 
     @staticmethod
@@ -66,7 +63,7 @@ class LIFLayerFunction(torch.autograd.Function):
             record.arrive, record.input_ids, record.spikes.times, record.spikes.ids,
             record.current_at_spike, weights,
         )
-        ctx.params, ctx.t_max, ctx.k_in = params, float(t_max), input_times.shape[1]
+        ctx.params, ctx.t_max = params, float(t_max)
         ctx.min_slope = float(min_slope)
         ctx.mark_non_differentiable(record.spikes.ids)
         return record.spikes.times, record.spikes.ids
@@ -82,19 +79,10 @@ class LIFLayerFunction(torch.autograd.Function):
         grad = torch.nan_to_num(grad_times, nan=0.0, posinf=0.0, neginf=0.0)
         grad = torch.where(torch.isfinite(out_times), grad, 0.0)
         w = weights.detach()
-        p = ctx.params
-        if compiled_path(w):
-            grad_w_np, grad_in_np = layer_backward(
-                arrive.numpy(), input_ids.numpy(), w.numpy(), out_times.numpy(),
-                out_ids.numpy(), current.numpy(), grad.contiguous().numpy(), ctx.t_max,
-                p.tau_mem, p.tau_syn, p.cm, p.v_thresh, p.v_reset, ctx.min_slope,
-            )
-            grad_w, grad_in = torch.from_numpy(grad_w_np), torch.from_numpy(grad_in_np)
-        else:
-            events = merge_events(arrive, input_ids, out_times, out_ids, ctx.t_max)
-            grad_w, grad_in = lif_layer_backward(
-                events, current, grad, w, p, ctx.t_max, ctx.k_in, ctx.min_slope
-            )
+        grad_w, grad_in = event_kernels(w).backward(
+            arrive, input_ids, w, Spikes(out_times, out_ids), current, grad, ctx.params,
+            ctx.t_max, ctx.min_slope,
+        )
         return (
             grad_in if ctx.needs_input_grad[0] else None,
             grad_w if ctx.needs_input_grad[1] else None,
@@ -139,7 +127,7 @@ def lif_layer(
     min_slope
         Grazing-crossing remedy, mV/ms (>= 0): the adjoint's spike jump divides by
         max(dv/dt before the spike, min_slope); 0 (default) is the exact gradient
-        (:func:`~neurotwin.eventprop.adjoint.jump.adjoint_spike_jump`).
+        (:func:`~neurotwin.engines.event_adjoint.jump.adjoint_spike_jump`).
 
     Returns
     -------
@@ -173,9 +161,8 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
     xtol, min_slope)`` returns (output times, output ids); only the times carry gradients,
     with respect to the input times, ``w_in``, ``w_rec`` and ``rec_delay`` (a 0-d tensor,
     ms). Saved for the backward pass: the input arrivals, the output spikes and the current
-    at each output spike. Both halves run compiled on CPU in float64
-    (:mod:`neurotwin.engines.event_recurrent_kernel`,
-    :func:`~neurotwin.eventprop.adjoint.kernel.recurrent_backward`), else the torch maps.
+    at each output spike. Both halves run on the event kernels chosen from the weights
+    (:func:`~neurotwin.engines.event_kernels.event_kernels`).
     """
 
     @staticmethod
@@ -202,7 +189,7 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
             record.arrive, record.input_ids, record.spikes.times, record.spikes.ids,
             record.current_at_spike, w_in, w_rec,
         )
-        ctx.params, ctx.t_max, ctx.k_in = params, float(t_max), input_times.shape[1]
+        ctx.params, ctx.t_max = params, float(t_max)
         ctx.min_slope = float(min_slope)
         ctx.rec_delay, ctx.delay_dtype, ctx.delay_device = d_rec, rec_delay.dtype, rec_delay.device
         ctx.mark_non_differentiable(record.spikes.ids)
@@ -219,23 +206,11 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
         # padding (+inf) carries no gradient; a loss that touched it could leave NaN there
         grad = torch.nan_to_num(grad_times, nan=0.0, posinf=0.0, neginf=0.0)
         grad = torch.where(torch.isfinite(out_times), grad, 0.0)
-        w, w_r, p = w_in.detach(), w_rec.detach(), ctx.params
-        if compiled_path(w):
-            *arrays, grad_d = recurrent_backward(
-                arrive.numpy(), input_ids.numpy(), w.contiguous().numpy(),
-                w_r.contiguous().numpy(), out_times.numpy(), out_ids.numpy(), current.numpy(),
-                grad.contiguous().numpy(), ctx.t_max, p.tau_mem, p.tau_syn, p.cm, p.v_thresh,
-                p.v_reset, ctx.min_slope, ctx.rec_delay,
-            )
-            grad_w_in, grad_w_rec, grad_in = (torch.from_numpy(g) for g in arrays)
-            grad_delay = torch.tensor(grad_d, dtype=torch.float64)
-        else:
-            events = recurrent_events(arrive, input_ids, Spikes(out_times, out_ids), ctx.t_max,
-                                      w.shape[0], ctx.rec_delay)  # fmt: skip
-            grad_w_in, grad_w_rec, grad_in, grad_delay = recurrent_lif_backward(
-                events, current, grad, w, w_r, p, ctx.t_max, ctx.k_in, ctx.min_slope,
-                ctx.rec_delay,
-            )
+        w, w_r = w_in.detach(), w_rec.detach()
+        grad_w_in, grad_w_rec, grad_in, grad_delay = event_kernels(w).backward_recurrent(
+            arrive, input_ids, w, w_r, Spikes(out_times, out_ids), current, grad, ctx.params,
+            ctx.t_max, ctx.min_slope, ctx.rec_delay,
+        )
         return (
             grad_in if ctx.needs_input_grad[0] else None,
             grad_w_in if ctx.needs_input_grad[1] else None,

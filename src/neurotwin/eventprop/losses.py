@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from neurotwin.engines.event import PAD_ID, Spikes
 from neurotwin.errors import ConfigError, check_finite, check_positive
+from neurotwin.spikes import PAD_ID, Spikes
 
 __all__ = ["spike_count_loss", "spike_time_mse", "ttfs_cross_entropy", "vmax_cross_entropy"]
 

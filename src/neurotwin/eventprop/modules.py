@@ -13,12 +13,13 @@ import math
 import torch
 from torch import nn
 
-from neurotwin.engines.event import EventLIF, Spikes
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event_conv import conv_dense_weights, conv_output_shape, conv_weight_index
 from neurotwin.engines.event_recurrent import check_rec_delay
 from neurotwin.errors import ConfigError, check_finite, check_positive
 from neurotwin.eventprop.forward.layer import check_eventprop_params
 from neurotwin.eventprop.functional import li_vmax, lif_layer, recurrent_lif_layer
+from neurotwin.spikes import Spikes
 
 __all__ = ["ConvLIFLayer", "LIFLayer", "LILayer", "RecurrentLIFLayer", "init_weights"]
 
@@ -55,7 +56,7 @@ class LIFLayer(nn.Module):
     n_in, n_out
         Number of input sources and of neurons.
     params
-        Neuron parameters (:class:`~neurotwin.engines.event.EventLIF`, ``tau_refrac`` = 0).
+        Neuron parameters (:class:`~neurotwin.dynamics.event_lif.EventLIF`, ``tau_refrac`` = 0).
     t_max
         End of the simulation, ms (> 0).
     max_spikes
@@ -173,7 +174,7 @@ class RecurrentLIFLayer(nn.Module):
     n_in, n_out
         Number of input sources and of neurons.
     params
-        Neuron parameters (:class:`~neurotwin.engines.event.EventLIF`, ``tau_refrac`` = 0).
+        Neuron parameters (:class:`~neurotwin.dynamics.event_lif.EventLIF`, ``tau_refrac`` = 0).
     t_max
         End of the simulation, ms (> 0).
     max_spikes

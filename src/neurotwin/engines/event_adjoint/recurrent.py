@@ -1,6 +1,7 @@
-r"""The reverse-time walk of one recurrent LIF layer: mirror of ``forward/recurrent.py``.
+r"""The reverse-time walk of one recurrent LIF layer: mirror of
+:func:`neurotwin.engines.event_torch.recurrent_record`.
 
-Costate notation of ``adjoint/flow.py`` (lam = dL/d(state at t), per neuron j:
+Costate notation of ``event_adjoint/flow.py`` (lam = dL/d(state at t), per neuron j:
 lam_v_j in 1/mV, lam_i_j in 1/nA) and flow field f(v, i) = (-v / tau_mem + i / cm,
 -i / tau_syn). Input spikes and the adjoint flow are as in the feed-forward layer; what is
 new is the output spike, which is now also an input to every neuron of the layer.
@@ -40,8 +41,9 @@ is added to g_k before the feed-forward spike jump (``adjoint_spike_jump`` with 
 i_n recorded before the recurrent jump). This is the paper's "lambda_I of the targets
 weighted by W" term of the jump of lambda_V (Wunderlich & Pehle 2021, Table 2), here inside
 the layer. Simultaneous spikes are taken one at a time in the order of the forward record
-(``forward/recurrent.py``). Input spikes of source m at s: dL/dw_in[m, j] += lam_i_j(s),
-dL/ds = sum_j w_in[m, j] (lam_i_j / tau_syn - lam_v_j / cm) (``adjoint/jump.py``).
+(:func:`neurotwin.engines.event_torch.recurrent_record`). Input spikes of source m at
+s: dL/dw_in[m, j] += lam_i_j(s),
+dL/ds = sum_j w_in[m, j] (lam_i_j / tau_syn - lam_v_j / cm) (``event_adjoint/jump.py``).
 ``tau_refrac`` = 0 (no adjoint of the refractory hold).
 
 *Recurrent delay* d > 0: the spike at t_k only resets v_n (vdot_n^+ as above); its row
@@ -65,9 +67,9 @@ from __future__ import annotations
 
 import torch
 
-from neurotwin.engines.event import EventLIF
-from neurotwin.eventprop.adjoint.layer import layer_walk
-from neurotwin.eventprop.forward.events import EventList
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event_adjoint.layer import layer_walk
+from neurotwin.engines.event_list import EventList
 
 __all__ = ["recurrent_lif_backward"]
 
@@ -87,7 +89,7 @@ def recurrent_lif_backward(
     """Gradients of a loss with respect to a recurrent layer's weights, input times and
     recurrent delay.
 
-    :func:`~neurotwin.eventprop.adjoint.layer.layer_walk` with ``w_rec`` and ``rec_delay``:
+    :func:`~neurotwin.engines.event_adjoint.layer.layer_walk` with ``w_rec`` and ``rec_delay``:
     the jump of an input, a recurrent arrival (d > 0) or an output spike, whose recurrent
     input (d = 0) or arrival's R_k (d > 0) comes before its spike jump (equations in the
     module docstring).
@@ -96,7 +98,7 @@ def recurrent_lif_backward(
     ----------
     events
         The layer's events in time order, from
-        :func:`~neurotwin.eventprop.forward.recurrent.recurrent_events` (at d > 0 they hold
+        :func:`~neurotwin.engines.event_list.recurrent_events` (at d > 0 they hold
         the recurrent arrivals, as inputs of source n_in + neuron in column K_in + spike).
     current_at_spike
         Synaptic current of the spiking neuron just before each output spike (before its
@@ -115,7 +117,7 @@ def recurrent_lif_backward(
         Width of the input batch.
     min_slope
         Floor of vdot^- in the spike jump, mV/ms (0: exact;
-        :func:`~neurotwin.eventprop.adjoint.jump.adjoint_spike_jump`).
+        :func:`~neurotwin.engines.event_adjoint.jump.adjoint_spike_jump`).
     rec_delay
         Recurrent delay d, ms (>= 0).
 

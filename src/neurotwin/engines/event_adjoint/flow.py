@@ -17,7 +17,7 @@ uses the same kernel K (symmetric in the two time constants)::
     lam_v(t - s) = lam_v(t) exp(-s / tau_mem)
     lam_i(t - s) = lam_i(t) exp(-s / tau_syn) + lam_v(t) K(s) / cm
 
-so :func:`adjoint_flow` is :func:`neurotwin.engines.event.flow` on the mirrored neuron
+so :func:`adjoint_flow` is :func:`neurotwin.engines.event_maps.flow` on the mirrored neuron
 (:func:`adjoint_params`) in the time coordinate -t: no new integrator.
 
 (In Wunderlich & Pehle's notation, with their V = v, I = i tau_mem / cm:
@@ -33,8 +33,8 @@ from typing import NamedTuple
 
 import torch
 
-from neurotwin.engines.event import EventLIF, NeuronState
-from neurotwin.eventprop.forward.flow import flow
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event_maps import NeuronState, flow
 
 __all__ = ["AdjointState", "adjoint_flow", "adjoint_params"]
 

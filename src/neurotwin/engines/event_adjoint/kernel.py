@@ -2,12 +2,12 @@ r"""Compiled CPU kernel of the adjoint walk of a feed-forward LIF layer (numba):
 :mod:`neurotwin.engines.event_kernel`, one (sample, neuron) pair at a time.
 
 The costate of neuron j only depends on j's own events (its inputs and its spikes), so each
-pair walks back from ``t_max`` alone: :func:`~neurotwin.eventprop.adjoint.flow.adjoint_flow`
+pair walks back from ``t_max`` alone: :func:`~neurotwin.engines.event_adjoint.flow.adjoint_flow`
 between events, then at an input of source m the jump of
-:func:`~neurotwin.eventprop.adjoint.jump.adjoint_input_jump` (dL/dw_mj += lam_i,
+:func:`~neurotwin.engines.event_adjoint.jump.adjoint_input_jump` (dL/dw_mj += lam_i,
 dL/dt += w_mj (lam_i / tau_syn - lam_v / cm)) and at an own spike the jump of
-:func:`~neurotwin.eventprop.adjoint.jump.adjoint_spike_jump`. The equations are those
-modules' (same arithmetic on scalars); :mod:`neurotwin.eventprop.adjoint.layer` is the
+:func:`~neurotwin.engines.event_adjoint.jump.adjoint_spike_jump`. The equations are those
+modules' (same arithmetic on scalars); :mod:`neurotwin.engines.event_adjoint.layer` is the
 torch path for other devices and dtypes, and the two agree to rounding (tested).
 
 Inputs after a neuron's last spike meet a zero costate and are skipped. Events at one
@@ -17,7 +17,7 @@ spike at the same time.
 
 :func:`recurrent_backward` is the recurrent layer's walk (mirror of
 :mod:`neurotwin.engines.event_recurrent_kernel`, equations in
-:mod:`neurotwin.eventprop.adjoint.recurrent`): an output spike is an input to every neuron
+:mod:`neurotwin.engines.event_adjoint.recurrent`): an output spike is an input to every neuron
 of the layer, so the costates of a sample's neurons are coupled and the sample walks back
 as a whole, all events (inputs, outputs and, at rec_delay > 0, the recurrent arrivals
 t_k + rec_delay <= t_max, a third time-ordered stream read off the output spikes) merged.
@@ -34,6 +34,7 @@ import math
 import numba
 import numpy as np
 
+from neurotwin.dynamics.event_lif import EventLIFConstants
 from neurotwin.engines.event_kernel import kernel_factor
 
 __all__ = ["layer_backward", "recurrent_backward"]
@@ -43,14 +44,13 @@ __all__ = ["layer_backward", "recurrent_backward"]
 def _backward(
     arrive: np.ndarray, ids: np.ndarray, w: np.ndarray, out_times: np.ndarray,
     out_ids: np.ndarray, current: np.ndarray, grad_out: np.ndarray, t_max: float,
-    tau_mem: float, tau_syn: float, cm: float, v_thresh: float, v_reset: float,
-    min_slope: float,
+    p: EventLIFConstants, min_slope: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     batch, k_in = arrive.shape
     n_in, n_out = w.shape
     k_out = out_times.shape[1]
-    tau_long = max(tau_mem, tau_syn)
-    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    tau_mem, tau_syn, cm, v_thresh = p.tau_mem, p.tau_syn, p.cm, p.v_thresh
+    v_reset, tau_long, rate = p.v_reset, p.tau_long, p.rate
     grad_w_t = np.zeros((n_out, n_in))
     grad_arrive = np.zeros((batch, k_in))
     w_t = np.ascontiguousarray(w.T)
@@ -122,11 +122,7 @@ def layer_backward(
     current: np.ndarray,
     grad_out_times: np.ndarray,
     t_max: float,
-    tau_mem: float,
-    tau_syn: float,
-    cm: float,
-    v_thresh: float,
-    v_reset: float,
+    p: EventLIFConstants,
     min_slope: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of a loss with respect to a layer's weights and input arrival times.
@@ -144,11 +140,12 @@ def layer_backward(
         dL/d(output spike time), 1/ms, (B, K_out); zero at padding.
     t_max
         End of the simulation, ms.
-    tau_mem, tau_syn, cm, v_thresh, v_reset
-        The neuron: ms, ms, nF, mV, mV (``tau_refrac`` = 0).
+    p
+        The neuron (:func:`neurotwin.dynamics.event_lif.event_lif_constants`;
+        ``tau_refrac`` = 0).
     min_slope
         Floor of dv/dt just before a spike in the spike jump, mV/ms (0: exact; see
-        :func:`~neurotwin.eventprop.adjoint.jump.adjoint_spike_jump`).
+        :func:`~neurotwin.engines.event_adjoint.jump.adjoint_spike_jump`).
 
     Returns
     -------
@@ -158,8 +155,8 @@ def layer_backward(
         dL/d(arrival time), 1/ms, (B, K_in); zero for padding and inputs after t_max.
     """
     return _backward(
-        arrive, ids, weights, out_times, out_ids, current, grad_out_times, float(t_max),
-        tau_mem, tau_syn, cm, v_thresh, v_reset, float(min_slope),
+        arrive, ids, weights, out_times, out_ids, current, grad_out_times, float(t_max), p,
+        float(min_slope),
     )
 
 
@@ -167,14 +164,13 @@ def layer_backward(
 def _recurrent_backward(
     arrive: np.ndarray, ids: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray,
     out_times: np.ndarray, out_ids: np.ndarray, current: np.ndarray, grad_out: np.ndarray,
-    t_max: float, tau_mem: float, tau_syn: float, cm: float, v_thresh: float,
-    v_reset: float, min_slope: float, rec_delay: float,
+    t_max: float, p: EventLIFConstants, min_slope: float, rec_delay: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     batch, k_in = arrive.shape
     n = w_in.shape[1]
     k_out = out_times.shape[1]
-    tau_long = max(tau_mem, tau_syn)
-    rate = abs(1.0 / tau_mem - 1.0 / tau_syn)
+    tau_mem, tau_syn, cm, v_thresh = p.tau_mem, p.tau_syn, p.cm, p.v_thresh
+    v_reset, tau_long, rate = p.v_reset, p.tau_long, p.rate
     delayed = rec_delay > 0.0
     grad_w_in = np.zeros(w_in.shape)
     grad_w_rec = np.zeros((n, n))
@@ -273,11 +269,7 @@ def recurrent_backward(
     current: np.ndarray,
     grad_out_times: np.ndarray,
     t_max: float,
-    tau_mem: float,
-    tau_syn: float,
-    cm: float,
-    v_thresh: float,
-    v_reset: float,
+    p: EventLIFConstants,
     min_slope: float = 0.0,
     rec_delay: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -299,8 +291,9 @@ def recurrent_backward(
         dL/d(output spike time), 1/ms, (B, K_out); zero at padding.
     t_max
         End of the simulation, ms.
-    tau_mem, tau_syn, cm, v_thresh, v_reset
-        The neuron: ms, ms, nF, mV, mV (``tau_refrac`` = 0).
+    p
+        The neuron (:func:`neurotwin.dynamics.event_lif.event_lif_constants`;
+        ``tau_refrac`` = 0).
     min_slope
         Floor of dv/dt just before a spike in the spike jump, mV/ms (0: exact).
     rec_delay
@@ -318,5 +311,5 @@ def recurrent_backward(
     """
     return _recurrent_backward(
         arrive, ids, w_in, w_rec, out_times, out_ids, current, grad_out_times, float(t_max),
-        tau_mem, tau_syn, cm, v_thresh, v_reset, float(min_slope), float(rec_delay),
+        p, float(min_slope), float(rec_delay),
     )

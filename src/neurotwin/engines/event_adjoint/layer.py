@@ -1,14 +1,14 @@
 """The reverse-time walk of one LIF layer (feed-forward, or recurrent with ``w_rec``): mirror
-of ``forward/layer.py``."""
+of the feed-forward replay in :mod:`neurotwin.engines.event_torch`."""
 
 from __future__ import annotations
 
 import torch
 
-from neurotwin.engines.event import EventLIF
-from neurotwin.eventprop.adjoint.flow import AdjointState, adjoint_flow, adjoint_params
-from neurotwin.eventprop.adjoint.jump import adjoint_input_jump, adjoint_spike_jump
-from neurotwin.eventprop.forward.events import EventList
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event_adjoint.flow import AdjointState, adjoint_flow, adjoint_params
+from neurotwin.engines.event_adjoint.jump import adjoint_input_jump, adjoint_spike_jump
+from neurotwin.engines.event_list import EventList
 
 __all__ = ["layer_walk", "lif_layer_backward"]
 
@@ -33,9 +33,9 @@ def layer_walk(
     layer (``w_rec`` (n_out, n_out), nA) a spike is also an input to the layer: with
     ``rec_delay`` 0 its recurrent input's jump comes before its spike jump; with a delay
     d > 0 ms its row arrives later (an input of source n_in + neuron in column K_in + spike,
-    :func:`~neurotwin.eventprop.forward.recurrent.recurrent_events`), where the walk meets it
+    :func:`~neurotwin.engines.event_list.recurrent_events`), where the walk meets it
     first and keeps R_k = dL/d(arrival) for the spike jump (equations in
-    ``adjoint/recurrent.py``). Other arguments as :func:`lif_layer_backward`.
+    ``event_adjoint/recurrent.py``). Other arguments as :func:`lif_layer_backward`.
 
     Returns
     -------

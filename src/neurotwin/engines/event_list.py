@@ -1,4 +1,11 @@
-"""One time-ordered list of a layer's events: input arrivals and output spikes, per sample."""
+"""One time-ordered list of a layer's events: input arrivals and output spikes, per sample.
+
+The torch replay of the currents at the spikes (:func:`neurotwin.engines.event_torch.
+record_currents`) and the torch adjoint walk (:mod:`neurotwin.engines.event_adjoint.layer`)
+take a layer's events from it. On equal times an output spike comes first (the engine fires
+the crossings up to an input before it applies the input), then input arrivals, then (in a
+recurrent layer with rec_delay > 0) recurrent arrivals in spike order.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,9 @@ from typing import NamedTuple
 
 import torch
 
-from neurotwin.engines.event import PAD_ID
+from neurotwin.spikes import PAD_ID, Spikes
 
-__all__ = ["EventList", "merge_events"]
+__all__ = ["EventList", "merge_events", "recurrent_events"]
 
 
 class EventList(NamedTuple):
@@ -78,4 +85,44 @@ def merge_events(
     return EventList(
         times.gather(1, order), is_output.gather(1, order), ids.gather(1, order),
         column.gather(1, order),
+    )
+
+
+def recurrent_events(
+    arrive: torch.Tensor,
+    input_ids: torch.Tensor,
+    spikes: Spikes,
+    t_max: float,
+    n_in: int,
+    rec_delay: float,
+) -> EventList:
+    """A recurrent layer's events in time order: inputs, output spikes and, at
+    rec_delay > 0, the spikes' recurrent arrivals.
+
+    Parameters
+    ----------
+    arrive, input_ids
+        Input arrival times (ms, (B, K_in), ``+inf`` padded) and sources (-1 at padding).
+    spikes
+        The layer's output spikes, (B, K_out).
+    t_max
+        End of the simulation, ms: later arrivals become padding.
+    n_in
+        Number of input sources.
+    rec_delay
+        Recurrent delay, ms (>= 0).
+
+    Returns
+    -------
+    EventList
+        :func:`merge_events`; at rec_delay > 0 the
+        arrival of output spike c of neuron n is an input event of source n_in + n (a row of
+        ``[w_in; w_rec]``) in input column K_in + c, after the true inputs of its time.
+    """
+    if rec_delay == 0.0:
+        return merge_events(arrive, input_ids, spikes.times, spikes.ids, t_max)
+    rec_ids = torch.where(spikes.ids >= 0, spikes.ids + n_in, PAD_ID)
+    return merge_events(
+        torch.cat([arrive, spikes.times + rec_delay], dim=1),
+        torch.cat([input_ids, rec_ids], dim=1), spikes.times, spikes.ids, t_max,
     )

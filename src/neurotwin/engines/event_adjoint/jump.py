@@ -1,5 +1,6 @@
-r"""Adjoint jumps at events: mirror of ``forward/jump.py`` (costate notation of
-``adjoint/flow.py``; f(v, i) = (-v / tau_mem + i / cm, -i / tau_syn) is the flow field).
+r"""Adjoint jumps at events: mirror of the input and spike jumps of
+:mod:`neurotwin.engines.event_maps` (costate notation of
+``event_adjoint/flow.py``; f(v, i) = (-v / tau_mem + i / cm, -i / tau_syn) is the flow field).
 
 *Input spike* of source m at time t through weights w_m (nA) to the layer's neurons j
 (i_j += w_mj). The jump is additive, so the costate is continuous across it, and::
@@ -31,8 +32,8 @@ from __future__ import annotations
 
 import torch
 
-from neurotwin.engines.event import EventLIF
-from neurotwin.eventprop.adjoint.flow import AdjointState
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.engines.event_adjoint.flow import AdjointState
 
 __all__ = ["adjoint_input_jump", "adjoint_spike_jump"]
 
