@@ -129,7 +129,8 @@ def test_check_int_takes_integers(value):
 
 @pytest.mark.parametrize(
     ("value", "match"),
-    [(3.0, "must be an integer, got 3.0"), (True, "must be an integer"), ("3", "integer"),
+    [(3.0, r"must be an integer in \[1, 10\], got 3.0 \(float\)"),
+     (True, r"must be an integer in \[1, 10\], got True \(bool\)"), ("3", "integer"),
      (0, r"in \[1, 10\], got 0"), (11, r"in \[1, 10\], got 11")],
 )
 def test_check_int_refuses(value, match):
@@ -138,8 +139,12 @@ def test_check_int_refuses(value, match):
 
 
 def test_check_int_one_sided_bounds():
-    with pytest.raises(ConfigError, match=">= 1 neurons, got 0"):
+    with pytest.raises(ConfigError, match=r"n must be an integer >= 1 \(neurons\), got 0"):
         check_int("n", 0, low=1, unit="neurons")
+    with pytest.raises(ConfigError, match="n must be an integer >= 0, got -1"):
+        check_int("n", -1, low=0)
+    with pytest.raises(ConfigError, match="n must be an integer >= 5, got 4"):
+        check_int("n", 4, low=5)
     with pytest.raises(ConfigError, match="<= 5"):
         check_int("n", 6, high=5)
     assert check_int("n", -(10**12)) == -(10**12)

@@ -6,11 +6,17 @@ The public face::
     net = nt.Network(dt=0.1)
     pop = net.add(nt.Population(100, nt.LIF(), label="exc"))
     res = nt.simulate(net, duration=1000.0, backend="ideal", seed=0)
+
+and for training, ``nt.eventprop`` (layers, losses, spike batches, the training loop;
+docs/training.md) and ``nt.datasets``.
 """
 
 from neurotwin import backends as backends
 from neurotwin import bss2 as bss2  # registers the "bss2" backend
+from neurotwin import datasets as datasets
+from neurotwin import eventprop as eventprop
 from neurotwin import spinnaker2 as spinnaker2
+from neurotwin import train as train
 from neurotwin.backends import BACKENDS as BACKENDS
 from neurotwin.backends import Backend as Backend
 from neurotwin.backends import simulate as simulate

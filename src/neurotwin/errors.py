@@ -113,22 +113,23 @@ def _describe_kind(arr: np.ndarray) -> str:
     return what if arr.ndim else f"{arr.item()!r} ({what})"
 
 
+def _integer_kind(low: int | None, high: int | None) -> str:
+    if high is None:
+        return "an integer" if low is None else f"an integer >= {low}"
+    return f"an integer <= {high}" if low is None else f"an integer in [{low}, {high}]"
+
+
 def check_int(
     name: str, value: Any, low: int | None = None, high: int | None = None, unit: str = ""
 ) -> int:
     """``value`` as a Python int; :class:`ConfigError` unless it is an integer (not a bool,
     not a float such as 3.0) within [low, high] (either bound may be None)."""
+    kind = _integer_kind(low, high) + (f" ({unit})" if unit else "")
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise ConfigError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        raise ConfigError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
     out = int(value)
     if (low is not None and out < low) or (high is not None and out > high):
-        if high is None:
-            limit = f">= {low}"
-        elif low is None:
-            limit = f"<= {high}"
-        else:
-            limit = f"in [{low}, {high}]"
-        raise ConfigError(f"{name} must be an integer {limit} {unit}".rstrip() + f", got {out}")
+        raise ConfigError(f"{name} must be {kind}, got {out}")
     return out
 
 

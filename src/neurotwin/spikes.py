@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from neurotwin.errors import ConfigError, check_finite
+from neurotwin.errors import ConfigError, check_finite, check_int
 
 __all__ = [
     "PAD_ID",
@@ -116,10 +116,7 @@ class SpikeBatch:
     def __post_init__(self) -> None:
         times = np.asarray(self.times, np.float64)
         ids = np.asarray(self.ids)
-        if isinstance(self.n_sources, bool) or not isinstance(self.n_sources, int | np.integer):
-            raise ConfigError(f"n_sources must be an integer, got {self.n_sources!r}")
-        if self.n_sources < 1:
-            raise ConfigError(f"n_sources must be >= 1, got {self.n_sources!r}")
+        check_int("n_sources", self.n_sources, low=1)
         check_padded_batch(times, ids, int(self.n_sources))
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "ids", ids.astype(np.int64, copy=False))

@@ -221,7 +221,7 @@ def test_dc_source_amplitude_must_match_population(net):
 
 @pytest.mark.parametrize("size", [0, -3, 2.5, True, "4"])
 def test_population_size(size):
-    with pytest.raises(ConfigError, match=f"size must be a positive integer, got {size!r}"):
+    with pytest.raises(ConfigError, match=f"size must be an integer >= 1, got {size!r}"):
         nt.Population(size, nt.LIF())
 
 
@@ -289,7 +289,7 @@ def test_spike_source_array_sorts_and_counts():
         ({"size": 2, "rate": np.nan}, "rate must be finite, got nan"),
         ({"size": 2, "rate": np.ones(3)}, r"rate must be a scalar or of shape \(2,\), got shape "
                                           r"\(3,\)"),
-        ({"size": 0, "rate": 1.0}, "size must be a positive integer, got 0"),
+        ({"size": 0, "rate": 1.0}, "size must be an integer >= 1, got 0"),
         ({"size": 2, "rate": 1.0, "start": 5.0, "stop": 1.0},
          r"stop must be >= start \(5.0 ms\), got 1.0"),
     ],
@@ -372,8 +372,8 @@ def test_fixed_probability_edges_and_reproducibility():
         ((5, 5, -0.1, 1.0), r"p must lie in \[0.0, 1.0\], got -0.1"),
         ((5, 5, np.nan, 1.0), "p must be finite, got nan"),
         ((5, 5, 0.5, np.inf), "weight must be finite, got inf"),
-        ((-1, 5, 0.5, 1.0), "n_pre must be a non-negative integer, got -1"),
-        ((5, 2.5, 0.5, 1.0), "n_post must be a non-negative integer, got 2.5"),
+        ((-1, 5, 0.5, 1.0), "n_pre must be an integer >= 0, got -1"),
+        ((5, 2.5, 0.5, 1.0), "n_post must be an integer >= 0, got 2.5"),
     ],
 )
 def test_fixed_probability_rejects_bad_input(args, match):
@@ -427,7 +427,8 @@ def test_fixed_fan_in_window(n_pre, n_post, window, fan_in, allow_self):
     expected = n_post * fan_in / window
     inner = np.delete(offset_counts, np.arange(window // 2 - 1, window // 2 + 2))
     assert np.all(np.abs(inner - expected) < 6 * math.sqrt(expected) + 2), offset_counts
-    with pytest.raises(ConfigError, match=r"window must be None or an integer in \[1, n_pre"):
+    limit = rf"window \(None, or at most n_pre = {n_pre}\) must be an integer in \[1, {n_pre}\]"
+    with pytest.raises(ConfigError, match=rf"{limit}, got {n_pre + 1}"):
         fixed_fan_in(n_pre, n_post, 1, 0.5, np.random.default_rng(0), window=n_pre + 1)
     with pytest.raises(ConfigError, match=r"fan_in must lie in \[0, "):
         fixed_fan_in(n_pre, n_post, window + 1, 0.5, np.random.default_rng(0), window=window)

@@ -101,7 +101,7 @@ def test_first_spike_times_and_their_gradient() -> None:
     z[4, 0, 0] = 1.0
     z[5, 0, 1] = 1.0
     z.requires_grad_(True)
-    t = bptt.first_spike_times(z, 0.5)
+    t = bptt.grid_first_spike_times(z, 0.5)
     assert t.tolist() == [[1.0, 2.5, math.inf]]
     t[0, 0].backward()
     assert z.grad is not None
@@ -119,8 +119,8 @@ def test_gradients_are_finite_and_the_loss_decreases() -> None:
     t_in = np.concatenate([x, 1.0 - x, np.zeros((16, 1))], axis=1) * 5.0
     order = np.argsort(t_in, axis=1)
     batch = Spikes(torch.tensor(np.take_along_axis(t_in, order, 1)), torch.tensor(order))
-    hidden = bptt.LIFLayer(5, 30, p, t_max, DT, weight_mean=0.3, weight_std=0.3, seed=0)
-    out = bptt.LIFLayer(30, 2, p, t_max, DT, max_spikes=1, weight_mean=0.15,
+    hidden = bptt.SurrogateLIFLayer(5, 30, p, t_max, DT, weight_mean=0.3, weight_std=0.3, seed=0)
+    out = bptt.SurrogateLIFLayer(30, 2, p, t_max, DT, max_spikes=1, weight_mean=0.15,
                         weight_std=0.1, seed=1)
     opt = torch.optim.Adam([*hidden.parameters(), *out.parameters()], lr=0.01)
     history = []
@@ -139,7 +139,7 @@ def test_gradients_are_finite_and_the_loss_decreases() -> None:
 
 def test_li_layer_vmax() -> None:
     p = EventLIF(tau_mem=10.0, tau_syn=5.0)
-    layer = bptt.LILayer(1, 1, p, 50.0, DT, weight_mean=1.0, weight_std=0.0,
+    layer = bptt.SurrogateLILayer(1, 1, p, 50.0, DT, weight_mean=1.0, weight_std=0.0,
                          dtype=torch.float64)
     vmax = layer(Spikes(torch.tensor([[0.0]]), torch.tensor([[0]])))
     # one unit input at 0: v(t) = tau_m tau_s / (tau_m - tau_s) (e^-t/tau_m - e^-t/tau_s),
@@ -152,9 +152,9 @@ def test_li_layer_vmax() -> None:
 def test_bad_layer_arguments_raise() -> None:
     p = EventLIF()
     with pytest.raises(ConfigError, match="multiple of the time step"):
-        bptt.LIFLayer(2, 3, p, 10.0, DT, delay=0.05)
-    layer = bptt.LIFLayer(2, 3, p, 10.0, DT)
+        bptt.SurrogateLIFLayer(2, 3, p, 10.0, DT, delay=0.05)
+    layer = bptt.SurrogateLIFLayer(2, 3, p, 10.0, DT)
     with pytest.raises(ConfigError, match="input grid"):
         layer(torch.zeros((5, 1, 2)))
     with pytest.raises(ConfigError, match="EventLIF"):
-        bptt.LIFLayer(2, 3, p.to_lif(), 10.0, DT)  # type: ignore[arg-type]
+        bptt.SurrogateLIFLayer(2, 3, p.to_lif(), 10.0, DT)  # type: ignore[arg-type]

@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
-import numpy as np
-
 from neurotwin.engines.result import Result
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, check_int
 from neurotwin.network import Network
 from neurotwin.registry import Registry
 
@@ -108,10 +106,8 @@ def simulate(
         Before any work: a bad duration, trial count or seed, an unknown backend or an
         option the backend does not take.
     """
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ConfigError(f"trials must be a positive integer, got {trials!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
+    check_int("trials", trials, low=1)
+    check_int("seed", seed, low=0)
     if not isinstance(network, Network):
         raise ConfigError(f"network must be a Network, got {type(network).__name__}")
     network.steps(duration)  # checks the duration (a number, a multiple of dt)

@@ -48,7 +48,7 @@ from neurotwin.bss2.calibration import Calibration, calibrate
 from neurotwin.bss2.chip import Chip
 from neurotwin.bss2.mapping import Mapping
 from neurotwin.engines.result import Result
-from neurotwin.errors import ConfigError
+from neurotwin.errors import check_int
 
 __all__ = ["SCHEMA", "TARGETS_S", "full_chip_network", "run_bss2", "validate"]
 
@@ -242,8 +242,7 @@ def run_bss2(
     """
     for name, value, low in (("trials", trials, 1), ("repeats", repeats, 1),
                              ("calibration_circuits", calibration_circuits, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(name, value, low=low)
     specs.check_integer_range("calibration_circuits", calibration_circuits, 0, specs.N_NEURONS)
     if quick:
         repeats = 1

@@ -38,7 +38,7 @@ from neurotwin.bench.flat import FlatNetwork, flatten
 from neurotwin.bench.registry import BENCHMARKS
 from neurotwin.bench.report import check_schema, machine_info, write_result
 from neurotwin.bench.runner import check_tools, run_tool
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, check_int
 from neurotwin.experiments.cuba import CubaConfig, build_network
 from neurotwin.network import Network
 
@@ -353,15 +353,13 @@ def run_cuba(
         cold_start = scaling = False
     sizes = tuple(int(n) if isinstance(n, str) and n.isdigit() else n for n in _words(sizes))
     for n in sizes:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 5:
-            raise ConfigError(f"sizes must be integers >= 5, got {n!r}")
+        check_int("sizes", n, low=5)
     if not sizes and scaling:
         raise ConfigError("sizes must name at least one network size for the scaling series")
     config = CubaConfig(n_neurons=n_neurons, duration=duration)
     scaling_duration = duration if scaling_duration is None else scaling_duration
     for name, value in (("repeats", repeats), ("scaling_repeats", scaling_repeats)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        check_int(name, value, low=1)
     n_jobs = (len(tools) * repeats + 2 * ("neurotwin" in tools and cold_start)
               + len(sizes) * len(scaling_tools) * scaling_repeats * scaling)
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from neurotwin.bench.registry import BENCHMARKS
 from neurotwin.bench.report import check_schema, machine_info, write_result
-from neurotwin.errors import ConfigError, check_device
+from neurotwin.errors import ConfigError, check_device, check_int
 
 __all__ = [
     "DEFAULT_DURATIONS",
@@ -183,10 +183,10 @@ def _network(cfg: NetConfig, method: str, t_max: float, dtype: Any) -> tuple[Any
                        weight_std=cfg.w2_std, seed=1, dtype=dtype)
         return hidden, out
     from neurotwin.train import bptt
-    hidden_bptt = bptt.LIFLayer(5, cfg.n_hidden, p, t_max, cfg.dt, max_spikes=1,
+    hidden_bptt = bptt.SurrogateLIFLayer(5, cfg.n_hidden, p, t_max, cfg.dt, max_spikes=1,
                                 weight_mean=cfg.w1_mean, weight_std=cfg.w1_std, seed=0,
                                 dtype=dtype)
-    out_bptt = bptt.LIFLayer(cfg.n_hidden, 3, p, t_max, cfg.dt, max_spikes=1,
+    out_bptt = bptt.SurrogateLIFLayer(cfg.n_hidden, 3, p, t_max, cfg.dt, max_spikes=1,
                              weight_mean=cfg.w2_mean, weight_std=cfg.w2_std, seed=1,
                              dtype=dtype)
     return hidden_bptt, out_bptt
@@ -211,7 +211,7 @@ def _step_fn(method: str, hidden: Any, out: Any, t_max: float, dt: float,
             n_hidden = float((h.ids != -1).sum()) / len(labels)
         else:
             h = hidden(batch)
-            t_first = bptt.first_spike_times(out(h), dt)
+            t_first = bptt.grid_first_spike_times(out(h), dt)
             n_hidden = float(h.detach().sum()) / len(labels)
         loss = losses.ttfs_cross_entropy(t_first, torch.as_tensor(labels, device=device),
                                          t_silent=t_max)
@@ -389,8 +389,7 @@ def validate(result: dict[str, Any]) -> None:
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    check_int(name, value, low=1)
     return value
 
 

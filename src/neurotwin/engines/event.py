@@ -20,12 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event_kernels import event_kernels
-from neurotwin.errors import ConfigError, check_finite, check_positive
+from neurotwin.errors import ConfigError, check_finite, check_int, check_positive
 from neurotwin.spikes import Spikes, check_padded_batch
 
 __all__ = ["check_event_params", "check_spike_inputs", "lif_layer_forward"]
@@ -61,11 +60,8 @@ def check_spike_inputs(
     ids = ids.long()
     check_positive("t_max", t_max, "ms")
     check_positive("delay", delay, "ms", allow_zero=True)
-    if max_spikes is not None and (
-        isinstance(max_spikes, bool) or not isinstance(max_spikes, int | np.integer)
-        or max_spikes < 1
-    ):
-        raise ConfigError(f"max_spikes must be a positive integer or None, got {max_spikes!r}")
+    if max_spikes is not None:
+        check_int("max_spikes (or None)", max_spikes, low=1)
     return times, ids, w
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, check_int
 
 __all__ = ["conv_dense_weights", "conv_output_shape", "conv_weight_index"]
 
@@ -35,21 +35,17 @@ __all__ = ["conv_dense_weights", "conv_output_shape", "conv_weight_index"]
 def _pair(name: str, value: Any, low: int) -> tuple[int, int]:
     """An int or a pair of ints, each >= ``low``, as a pair."""
     pair = (value, value) if not isinstance(value, tuple | list) else tuple(value)
-    if len(pair) != 2 or any(
-        isinstance(v, bool) or not isinstance(v, int) or v < low for v in pair
-    ):
+    if len(pair) != 2:
         raise ConfigError(f"{name} must be an integer >= {low} or a pair of them, got {value!r}")
-    return int(pair[0]), int(pair[1])
+    return check_int(name, pair[0], low=low), check_int(name, pair[1], low=low)
 
 
 def _shape(name: str, value: Any, length: int, what: str) -> tuple[int, ...]:
     """A tuple of ``length`` positive ints."""
     shape = tuple(value) if isinstance(value, tuple | list | torch.Size) else (value,)
-    if len(shape) != length or any(
-        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape
-    ):
+    if len(shape) != length:
         raise ConfigError(f"{name} must be {length} positive integers {what}, got {value!r}")
-    return tuple(int(v) for v in shape)
+    return tuple(check_int(f"{name} {what}", v, low=1) for v in shape)
 
 
 def conv_output_shape(

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from neurotwin.engines.result import SpikeRecord
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, check_int
 from neurotwin.network import Network, SpikeSourceArray, SpikeSourcePoisson
 
 __all__ = [
@@ -270,7 +270,6 @@ def source_spikes(
 def trial_rngs(seed: int, trials: int) -> list[np.random.Generator]:
     """One random generator per trial: PCG64 seeded by ``(seed, trial)``, so a trial's
     draws do not depend on how many trials run together."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    check_int("seed", seed, low=0)
     return [np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, b])))
             for b in range(trials)]

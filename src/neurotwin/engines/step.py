@@ -54,7 +54,7 @@ from neurotwin.engines.plan import (
     trial_rngs,
 )
 from neurotwin.engines.result import Cost, Result
-from neurotwin.errors import ConfigError, check_device, check_memory
+from neurotwin.errors import ConfigError, check_device, check_int, check_memory
 from neurotwin.network import Network, Population
 
 __all__ = ["StepProgram", "check_run_memory", "compile_network", "run_program"]
@@ -573,8 +573,7 @@ def run_program(
         Optional callback ``progress(done_steps, total_steps)`` after each chunk.
     """
     steps = prog.network.steps(duration)
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ConfigError(f"trials must be a positive integer, got {trials!r}")
+    check_int("trials", trials, low=1)
     check_run_memory(prog, steps, trials)
     rngs = trial_rngs(seed, trials)
     start = time.perf_counter()

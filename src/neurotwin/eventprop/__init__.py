@@ -8,8 +8,14 @@ adjoint in a ``torch.autograd.Function``; :mod:`~neurotwin.eventprop.modules` ho
 :mod:`~neurotwin.eventprop.losses` the losses; :mod:`~neurotwin.eventprop.silent` the
 silent-neuron remedy; :mod:`~neurotwin.eventprop.delays` learnable per-source delays.
 Equations: docs/eventprop.md.
+
+This package is the face of EventProp training: with the neuron (:class:`EventLIF`) and
+the padded spike batches (:class:`Spikes`, :class:`SpikeBatch`, :func:`first_spike_times`)
+exported here, a training script needs ``nt.eventprop`` for the network and its loss,
+``nt.datasets`` for the data and ``nt.train`` for the loop (docs/training.md).
 """
 
+from neurotwin.dynamics.event_lif import EventLIF as EventLIF
 from neurotwin.eventprop import losses as losses
 from neurotwin.eventprop.delays import Delay as Delay
 from neurotwin.eventprop.delays import delay_spikes as delay_spikes
@@ -27,3 +33,6 @@ from neurotwin.eventprop.modules import RecurrentLIFLayer as RecurrentLIFLayer
 from neurotwin.eventprop.silent import WeightBump as WeightBump
 from neurotwin.eventprop.silent import silent_label_pull as silent_label_pull
 from neurotwin.eventprop.silent import silent_neurons as silent_neurons
+from neurotwin.spikes import SpikeBatch as SpikeBatch
+from neurotwin.spikes import Spikes as Spikes
+from neurotwin.spikes import first_spike_times as first_spike_times

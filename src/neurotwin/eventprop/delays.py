@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurotwin.errors import ConfigError, check_finite, check_positive
+from neurotwin.errors import ConfigError, check_finite, check_int, check_positive
 from neurotwin.spikes import PAD_ID, Spikes
 
 __all__ = ["Delay", "delay_spikes"]
@@ -100,8 +100,7 @@ class Delay(nn.Module):
     def __init__(self, n_sources: int, delay: float = 0.0,
                  dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
-        if isinstance(n_sources, bool) or not isinstance(n_sources, int) or n_sources < 1:
-            raise ConfigError(f"n_sources must be a positive integer, got {n_sources!r}")
+        check_int("n_sources", n_sources, low=1)
         check_positive("delay", delay, "ms", allow_zero=True)
         self.delay = nn.Parameter(torch.full((n_sources,), float(delay), dtype=dtype))
 

@@ -16,7 +16,7 @@ from torch import nn
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event_conv import conv_dense_weights, conv_output_shape, conv_weight_index
 from neurotwin.engines.event_recurrent import check_rec_delay
-from neurotwin.errors import ConfigError, check_finite, check_positive
+from neurotwin.errors import ConfigError, check_finite, check_int, check_positive
 from neurotwin.eventprop.forward.layer import check_eventprop_params
 from neurotwin.eventprop.functional import li_vmax, lif_layer, recurrent_lif_layer
 from neurotwin.spikes import Spikes
@@ -30,8 +30,7 @@ def init_weights(
     """Initial weights (n_in, n_out), nA: normal(mean, std) drawn from ``seed``
     (std None: 1/sqrt(n_in)), shared by EventProp and the BPTT baseline."""
     for name, value in (("n_in", n_in), ("n_out", n_out)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        check_int(name, value, low=1)
     check_finite("weight_mean", mean)
     scale = 1.0 / math.sqrt(n_in) if std is None else std
     check_positive("weight_std", scale, "nA", allow_zero=True)

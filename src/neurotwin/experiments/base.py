@@ -26,7 +26,7 @@ import numpy as np
 
 import neurotwin
 from neurotwin.backends import BACKENDS
-from neurotwin.errors import ConfigError, DataError
+from neurotwin.errors import ConfigError, DataError, check_int
 from neurotwin.registry import Registry
 
 __all__ = [
@@ -298,8 +298,7 @@ def run_experiment(
             f"config of {name!r} must be a {exp.config_type.__name__} or a mapping, "
             f"got {type(config).__name__}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
+    check_int("seed", seed, low=0)
     backend = exp.backend_for(backend)
     out = writable_folder(Path("results") / name if out_dir is None else Path(out_dir))
     metrics = exp.run(config, seed=seed, backend=backend, out_dir=out, progress=progress)

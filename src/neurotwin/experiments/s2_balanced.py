@@ -26,7 +26,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from neurotwin.dynamics import LIF
-from neurotwin.errors import ConfigError, check_positive
+from neurotwin.errors import ConfigError, check_int, check_positive
 from neurotwin.experiments import plots
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, SpikeSourcePoisson, fixed_fan_in
@@ -117,8 +117,7 @@ class S2BalancedConfig:
         for name in ("n_exc", "n_inh", "n_ext", "fan_in", "fan_in_ext", "w_lsb", "g",
                      "w_ext_lsb", "max_delay", "raster_neurons"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, value, low=1)
         if max(self.w_lsb * self.g, self.w_ext_lsb, self.w_lsb) > 15:
             raise ConfigError(f"weights must fit int4 (<= 15 LSB): g * w_lsb = "
                               f"{self.g * self.w_lsb}, w_ext_lsb = {self.w_ext_lsb}")

@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from neurotwin.dynamics import LIF
-from neurotwin.errors import CapacityError, ConfigError, MappingError
+from neurotwin.errors import CapacityError, ConfigError, MappingError, check_int
 from neurotwin.experiments import plots
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, fixed_fan_in
@@ -92,9 +92,10 @@ class S2ScaleConfig:
 
     def __post_init__(self) -> None:
         sizes = tuple(self.sizes)
-        if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
-                            for n in sizes):
-            raise ConfigError(f"sizes must be positive integers, got {self.sizes!r}")
+        if not sizes:
+            raise ConfigError("sizes must name at least one network size")
+        for n in sizes:
+            check_int("sizes", n, low=1)
         object.__setattr__(self, "sizes", sizes)
         if self.fan_in < 1 or self.fan_in > min(sizes):
             raise ConfigError(f"fan_in must lie in [1, smallest size {min(sizes)}], "

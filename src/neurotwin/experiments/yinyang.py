@@ -50,12 +50,7 @@ from torch import nn
 from neurotwin.datasets import latency_encode, yinyang_class, yinyang_samples, yinyang_splits
 from neurotwin.datasets.yinyang import CLASS_NAMES, R_BIG
 from neurotwin.dynamics.event_lif import EventLIF
-from neurotwin.errors import (
-    ConfigError,
-    check_device,
-    check_multiple_of,
-    check_positive,
-)
+from neurotwin.errors import ConfigError, check_device, check_int, check_multiple_of, check_positive
 from neurotwin.eventprop import (
     LIFLayer,
     WeightBump,
@@ -104,8 +99,7 @@ NOT_TRAINING = frozenset(
 
 
 def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    check_int(name, value, low=low)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from neurotwin.errors import (
     ConfigError,
     as_numbers,
     check_finite,
+    check_int,
     check_memory,
     check_positive,
     check_scalar,
@@ -49,8 +50,7 @@ def check_interval(start: Any, stop: Any) -> None:
 
 
 def _check_size(size: int) -> None:
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
-        raise ConfigError(f"size must be a positive integer, got {size!r}")
+    check_int("size", size, low=1)
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,6 +23,7 @@ from neurotwin.errors import (
     as_numbers,
     check_finite,
     check_in_range,
+    check_int,
     check_positive,
     check_scalar,
 )
@@ -330,14 +331,9 @@ def fixed_fan_in(
     """
     _check_count("n_pre", n_pre)
     _check_count("n_post", n_post)
-    if isinstance(fan_in, bool) or not isinstance(fan_in, int | np.integer):
-        raise ConfigError(f"fan_in must be an integer, got {fan_in!r}")
-    if window is not None and (
-        isinstance(window, bool) or not isinstance(window, int | np.integer)
-        or not 1 <= window <= n_pre
-    ):
-        raise ConfigError(f"window must be None or an integer in [1, n_pre {n_pre}], "
-                          f"got {window!r}")
+    check_int("fan_in", fan_in)
+    if window is not None:
+        check_int(f"window (None, or at most n_pre = {n_pre})", window, 1, n_pre)
     m = n_pre if window is None else int(window)  # candidate sources per target
     targets = np.arange(n_post, dtype=np.int64)
     if window is None:
@@ -441,6 +437,4 @@ def _by_pre(
 
 
 def _check_count(name: str, n: Any) -> None:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        shown = int(n) if isinstance(n, np.integer) else n
-        raise ConfigError(f"{name} must be a non-negative integer, got {shown!r}")
+    check_int(name, n, low=0)

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, check_int
 from neurotwin.spinnaker2.specs import (
     BOARD_CHIP_OFFSETS,
     BOARD_CHIPS,
@@ -215,19 +215,16 @@ class Machine:
 
     def __post_init__(self) -> None:
         n = self.n_boards
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= MAX_BOARDS:
-            raise ConfigError(f"n_boards must be an integer in [1, {MAX_BOARDS}], got {n!r}")
+        check_int("n_boards", n, 1, MAX_BOARDS)
         if self.board_chips not in (1, BOARD_CHIPS):
             raise ConfigError(f"board_chips must be 1 or {BOARD_CHIPS}, got {self.board_chips!r}")
         if self.board_chips == 1 and n != 1:
             raise ConfigError(f"single-chip boards do not tile; n_boards must be 1, got {n}")
         check_clock(self.clock_mhz)
         r = self.router_entries
-        if isinstance(r, bool) or not isinstance(r, int | np.integer) or r < 1:
-            raise ConfigError(f"router_entries must be a positive integer, got {r!r}")
+        check_int("router_entries", r, low=1)
         d = self.dram_bytes
-        if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
-            raise ConfigError(f"dram_bytes must be a positive integer (bytes), got {d!r}")
+        check_int("dram_bytes", d, low=1)
         width, height, wrap, xy, board = _layout(int(n), self.board_chips)
         grid = np.full((width, height), -1, dtype=np.int64)
         grid[xy[:, 0], xy[:, 1]] = np.arange(len(xy))

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from neurotwin.errors import CapacityError, ConfigError, check_positive
+from neurotwin.errors import CapacityError, ConfigError, check_int, check_positive
 from neurotwin.network import Network, SpikeSourceArray, SpikeSourcePoisson
 from neurotwin.spinnaker2.compression import compress as compress_tables
 from neurotwin.spinnaker2.keys import allocate_keys
@@ -46,9 +46,7 @@ __all__ = ["map_network"]
 
 
 def _check_count(name: str, value: Any, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 1 <= value <= high:
-        raise ConfigError(f"{name} must be an integer in [1, {high}], got {value!r}")
-    return int(value)
+    return check_int(name, value, 1, high)
 
 
 def _node_rates(network: Network, rates: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from neurotwin.errors import ConfigError, check_positive
+from neurotwin.errors import ConfigError, check_int, check_positive
 from neurotwin.network import Network
 from neurotwin.network.projection import Projection, SynapseCSR, constant_value
 from neurotwin.spinnaker2 import numerics
@@ -354,8 +354,7 @@ def build_rows(
     tick = float(placement.options.get("tick_ms", network.dt) if tick_ms is None else tick_ms)
     check_positive("tick_ms", tick, "ms")
     chunk = chunk_synapses
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ConfigError(f"chunk_synapses must be a positive integer, got {chunk_synapses!r}")
+    check_int("chunk_synapses", chunk, low=1)
     pops = network.populations
     if scales is None:
         scales = weight_scales(network, fmt)

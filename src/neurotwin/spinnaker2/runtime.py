@@ -17,7 +17,7 @@ import torch
 
 from neurotwin.engines.plan import CHUNK_STEPS, source_spikes, spike_records, trial_rngs
 from neurotwin.engines.result import Result
-from neurotwin.errors import CapacityError, ConfigError
+from neurotwin.errors import CapacityError, ConfigError, check_int
 from neurotwin.spinnaker2.cost import DeadlineMiss, estimate_cost
 from neurotwin.spinnaker2.program import S2Program
 from neurotwin.spinnaker2.specs import (
@@ -64,8 +64,7 @@ def run_program(
     """
     net = prog.network
     steps = net.steps(duration)
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ConfigError(f"trials must be a positive integer, got {trials!r}")
+    check_int("trials", trials, low=1)
     ticks_f = duration / prog.tick_ms
     ticks = round(ticks_f)
     if ticks < 1 or abs(ticks_f - ticks) > 1e-9 * max(1.0, ticks_f):

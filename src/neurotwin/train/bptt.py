@@ -29,9 +29,9 @@ fast sigmoid (Zenke & Ganguli 2018; Neftci, Mostafa & Zenke 2019)::
     dz/dv ~ 1 / (beta |v - v_thresh| + 1)^2           (beta in 1/mV)
 
 *Readouts*, so that the losses of :mod:`neurotwin.eventprop.losses` apply unchanged:
-:func:`first_spike_times` (ms, (B, n), +inf when silent) counts the steps before the first
+:func:`grid_first_spike_times` (ms, (B, n), +inf when silent) counts the steps before the
 spike, t = dt sum_k prod_{j <= k} (1 - z_j), whose gradient flows through the surrogate;
-:class:`LILayer` gives V_max = max_k v_k of a non-spiking membrane.
+:class:`SurrogateLILayer` gives V_max = max_k v_k of a non-spiking membrane.
 
 Memory: autograd keeps a few (B, n) tensors per step and layer, so one training step needs
 O(T B n) memory, against EventProp's O(spikes) (``neurotwin bench eventprop``).
@@ -47,16 +47,16 @@ from torch import nn
 
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.dynamics.lif import LIFConstants, lif_constants
-from neurotwin.errors import ConfigError, check_finite, check_multiple_of, check_positive
+from neurotwin.errors import ConfigError, check_finite, check_int, check_multiple_of, check_positive
 from neurotwin.eventprop.modules import init_weights  # the same initial weights as EventProp
 from neurotwin.spikes import PAD_ID, Spikes
 
 __all__ = [
     "DEFAULT_BETA",
-    "LIFLayer",
-    "LILayer",
+    "SurrogateLIFLayer",
+    "SurrogateLILayer",
     "SurrogateSpike",
-    "first_spike_times",
+    "grid_first_spike_times",
     "li_forward",
     "lif_forward",
     "n_steps",
@@ -226,8 +226,8 @@ def lif_forward(
     """
     _check_grid(x, weights)
     check_positive("beta", beta, "1/mV")
-    if max_spikes is not None and (isinstance(max_spikes, bool) or max_spikes < 1):
-        raise ConfigError(f"max_spikes must be a positive integer or None, got {max_spikes!r}")
+    if max_spikes is not None:
+        check_int("max_spikes (or None)", max_spikes, low=1)
     c = _constants(params, dt)
     # unbind, not current[k]: each indexing's backward would allocate a full-size gradient
     current = (_shift(x.to(weights.dtype), _delay_steps(delay, dt)) @ weights).unbind(0)
@@ -275,7 +275,7 @@ def li_forward(
     return torch.stack(trace)
 
 
-def first_spike_times(grid: torch.Tensor, dt: float) -> torch.Tensor:
+def grid_first_spike_times(grid: torch.Tensor, dt: float) -> torch.Tensor:
     """Time of each neuron's first spike on the grid, ms, (B, n); +inf when silent.
 
     t = dt sum_k prod_{j <= k} (1 - z_j): the grid time of the first nonzero row, with the
@@ -329,7 +329,7 @@ class _GridLayer(nn.Module):
         return f"n_in={self.n_in}, n_out={self.n_out}, t_max={self.t_max}, dt={self.dt}"
 
 
-class LIFLayer(_GridLayer):
+class SurrogateLIFLayer(_GridLayer):
     """A feed-forward layer of LIF neurons trained by surrogate-gradient BPTT.
 
     Mirrors :class:`neurotwin.eventprop.LIFLayer` on a grid: spike grid (or a padded
@@ -384,13 +384,13 @@ class LIFLayer(_GridLayer):
 
     def first_spike_times(self, grid: torch.Tensor) -> torch.Tensor:
         """First spike time per neuron of this layer's output ``grid``, ms, (B, n_out)."""
-        return first_spike_times(grid, self.dt)
+        return grid_first_spike_times(grid, self.dt)
 
 
-class LILayer(_GridLayer):
+class SurrogateLILayer(_GridLayer):
     """Non-spiking leaky-integrator readout on the grid: V_max per neuron, mV, (B, n_out).
 
-    Parameters as :class:`LIFLayer` (no threshold, spikes or surrogate).
+    Parameters as :class:`SurrogateLIFLayer` (no threshold, spikes or surrogate).
     """
 
     def __init__(

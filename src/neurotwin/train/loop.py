@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurotwin.errors import ConfigError, DataError, check_positive
+from neurotwin.errors import ConfigError, DataError, check_int, check_positive
 from neurotwin.train.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
@@ -68,8 +68,7 @@ BatchStep = Callable[[np.ndarray], tuple[torch.Tensor, int]]
 
 
 def _check_count(name: str, value: Any, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    check_int(name, value, low=low)
 
 
 @dataclass(frozen=True)
