@@ -145,7 +145,8 @@ def _plot_cycles(programs: dict[str, dnn.DnnProgram], path: Path) -> None:
 
 
 def _deploy_and_run(model: nn.Sequential, config: S2MnistInt8Config, calibration: torch.Tensor,
-                    x_test: torch.Tensor, labels: np.ndarray) -> tuple[dict[str, Any], dnn.DnnProgram]:
+                    x_test: torch.Tensor, labels: np.ndarray
+                    ) -> tuple[dict[str, Any], dnn.DnnProgram]:
     start = time.perf_counter()
     qmodel = dnn.quantise(model, calibration, per_channel=config.per_channel)
     quantise_s = time.perf_counter() - start

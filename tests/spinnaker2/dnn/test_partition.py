@@ -1,5 +1,7 @@
 """Cutting a model into PE slices: SRAM, accumulator range, PEs, placement."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -52,7 +54,7 @@ def test_reduction_chunks_keep_every_sum_in_the_accumulator():
     layer = qmodel.layers[0]
     chunks = reduction_chunks(layer)
     assert chunks[0][0] == 0 and chunks[-1][1] == 20_000
-    assert all(a[1] == b[0] for a, b in zip(chunks[:-1], chunks[1:], strict=True))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
     worst = 255 * np.abs(layer.weight.astype(np.int64))
     for start, stop in chunks:
         assert worst[:, start:stop].sum(axis=1).max() <= specs.MAC_ACCUMULATOR_MAX

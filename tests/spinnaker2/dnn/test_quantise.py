@@ -31,7 +31,7 @@ def test_unsupported_layers_are_named(model, match):
 
 
 def test_not_sequential_is_refused():
-    with pytest.raises(ConfigError, match="nn.Sequential"):
+    with pytest.raises(ConfigError, match=r"nn\.Sequential"):
         dnn.quantise(nn.Linear(784, 10), _calibration())  # type: ignore[arg-type]
 
 

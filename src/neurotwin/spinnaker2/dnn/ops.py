@@ -30,7 +30,7 @@ def im2col(layer: MacLayer, x: np.ndarray) -> np.ndarray:
     (ph, pw), (sh, sw), (kh, kw) = layer.padding, layer.stride, layer.kernel
     padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)),
                     constant_values=layer.input_zero_point)
-    windows = sliding_window_view(padded, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    windows = sliding_window_view(padded, (1, 1, kh, kw))[:, :, ::sh, ::sw, 0, 0]
     n, c, ho, wo = windows.shape[:4]
     cols = np.empty((n, ho, wo, c, kh, kw), dtype=np.float64)
     cols[...] = windows.transpose(0, 2, 3, 1, 4, 5)
@@ -91,7 +91,7 @@ def apply(layer: DnnLayer, x: np.ndarray) -> np.ndarray:
     assert isinstance(layer, Pool)
     (kh, kw), (sh, sw) = layer.kernel, layer.stride
     ho, wo = layer.out_shape[1:]
-    windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :ho, :wo]
+    windows = sliding_window_view(x, (1, 1, kh, kw))[:, :, ::sh, ::sw, 0, 0][:, :, :ho, :wo]
     if layer.mode == "max":
         return windows.max(axis=(4, 5))
     sums = windows.sum(axis=(4, 5), dtype=np.int64)

@@ -22,6 +22,7 @@ can leave the MAC array's 29-bit accumulator for any input; the ARM adds the par
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,7 +193,7 @@ def _slice_cost(layer: MacLayer, before: tuple[DnnLayer, ...], after: tuple[DnnL
 def _split(n_outputs: int, n: int) -> list[tuple[int, int]]:
     """``n`` near-equal consecutive parts of ``n_outputs`` (the larger ones first)."""
     edges = np.cumsum([0] + [n_outputs // n + (i < n_outputs % n) for i in range(n)])
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
 def _stage_parts(layers: tuple[DnnLayer, ...]
@@ -249,7 +250,8 @@ def deploy(qmodel: QuantisedModel, machine: Machine | None = None, *,
                                 f"{layer.in_shape}; layers are cut by output channels only")
         for n in range(1, layer.n_outputs + 1):
             sram, mac, arm = _slice_cost(layer, before, after, chunks, -(-layer.n_outputs // n))
-            if sram <= PE_DATA_BYTES and (max_cycles_per_pe is None or mac + arm <= max_cycles_per_pe):
+            fast = max_cycles_per_pe is None or mac + arm <= max_cycles_per_pe
+            if sram <= PE_DATA_BYTES and fast:
                 break
         parts = _split(layer.n_outputs, n)
         if used + len(parts) > len(free):

@@ -17,6 +17,7 @@ import copy
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,7 +82,8 @@ def check_model(model: nn.Module) -> None:
         batch; a weight or bias with NaN or infinite values; no Linear or Conv2d at all.
     """
     if not isinstance(model, nn.Sequential):
-        raise ConfigError(f"the SpiNNaker2 DNN twin takes an nn.Sequential, got {type(model).__name__}")
+        raise ConfigError(f"the SpiNNaker2 DNN twin takes an nn.Sequential, "
+                          f"got {type(model).__name__}")
     supported = ", ".join(t.__name__ for t in SUPPORTED_LAYERS)
     for i, module in enumerate(model):
         name = _name(i, module)
@@ -168,9 +170,10 @@ def quantise(model: nn.Sequential, calibration: torch.Tensor | np.ndarray, *,
         return _translate(model, wrapped, x[:1])
 
 
-def _mac_layer(name: str, module: nn.Module, h: torch.Tensor, out: torch.Tensor) -> MacLayer:
+def _mac_layer(name: str, module: Any, h: torch.Tensor, out: torch.Tensor) -> MacLayer:
     """A quantised Linear or Conv2d (with or without ReLU) as a :class:`MacLayer`; the
-    float32 constants are formed as torch's fbgemm kernels form them."""
+    float32 constants are formed as torch's fbgemm kernels form them. ``module`` is torch's
+    ``nnq.Linear`` or ``nnq.Conv2d`` (typed Any: their ``weight()`` is a method)."""
     w = module.weight()
     n_out = w.shape[0]
     if w.qscheme() in (torch.per_channel_symmetric, torch.per_channel_affine):
