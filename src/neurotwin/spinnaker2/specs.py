@@ -333,9 +333,10 @@ MACS_PER_CYCLE: Final = 64
 """Multiply-accumulates the MAC array does per clock cycle (S2 FAQ: "64 MAC units ...
 running 64 MAC operations per clock cycle"; Höppner 2021)."""
 MAC_ARRAY_ROWS: Final = 4
-"""Rows of the output-stationary MAC array: each row takes one operand of one input stream
-(our reading of Höppner 2021's 4 x 16 array; only the product 64 is confirmed by S2 FAQ, so
-the split is an assumption)."""
+"""Rows of the MAC array: each row takes one operand of one input stream. Output stationary
+with broadcast operands (summaries of Höppner 2021); the 4 x 16 split is our reading of
+Höppner 2021 and only the product 64 is confirmed (S2 FAQ), so the split is an
+assumption."""
 MAC_ARRAY_COLUMNS: Final = MACS_PER_CYCLE // MAC_ARRAY_ROWS
 """Columns of the MAC array, 16: each column takes one weight stream (see
 ``MAC_ARRAY_ROWS``)."""
