@@ -1,12 +1,15 @@
 """SpiNNaker2 twin: the machine (chips, boards, links, faults) and the mapper that turns a
 network into a :class:`Placement` (slices on PEs, routing keys, router tables), and the
-runtime that executes it tick by tick (backend "spinnaker2").
+runtime that executes it tick by tick (backend "spinnaker2"); the PE accelerators
+(:mod:`.accelerators`) and int8 DNN inference on them (:mod:`.dnn`).
 
     from neurotwin import spinnaker2 as s2
     placement = s2.map(net, s2.Machine(n_boards=1))
     print(s2.report_text(placement))
 """
 
+from neurotwin.spinnaker2 import accelerators as accelerators
+from neurotwin.spinnaker2 import dnn as dnn
 from neurotwin.spinnaker2 import numerics as numerics
 from neurotwin.spinnaker2 import specs as specs
 from neurotwin.spinnaker2.backend import SpiNNaker2Backend as SpiNNaker2Backend
@@ -43,6 +46,8 @@ __all__ = [
     "S2Program",
     "SpiNNaker2Backend",
     "Tables",
+    "accelerators",
+    "dnn",
     "draw_placement",
     "follow",
     "follow_block",

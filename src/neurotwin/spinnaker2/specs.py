@@ -18,6 +18,22 @@ Sources (short names used below):
 * **Höppner 2019** -- S. Höppner et al., "Dynamic Power Management for Neuromorphic
   Many-Core Systems", IEEE TCAS-I 2019 (arXiv:1903.08941): per-PE DVFS between
   performance levels; lower levels lower the energy per neuron and synapse update.
+* **Höppner 2021** -- S. Höppner et al., "The SpiNNaker 2 Processing Element Architecture
+  for Hybrid Digital Neuromorphic Computing", arXiv:2103.08392 (the PE's accelerators: an
+  8-bit MAC array for convolution and matrix multiplication, exp/log units, random-number
+  generators, a DMA controller; the text itself was not available to this twin, its
+  summaries were).
+* **S2 FAQ** -- TU Dresden, "SpiNNaker2 FAQ" (tu-dresden.de/ing/elektrotechnik/iee/hpsn/
+  spinnaker2-award/FAQ): "64 Multiply-Accumulate (MAC) units with 8 bit multiplier and 29 bit
+  accumulator running 64 MAC operations per clock cycle", 2D-convolution and matrix
+  modes, signed/unsigned integers, "Rectified Linear Unit (ReLU) and built-in quantization
+  at no extra cost", and MAC, EXP, LOG, PRNG, TRNG accelerators in every PE.
+* **Partzsch 2017** -- J. Partzsch et al., "A fixed point exponential function accelerator
+  for a neuromorphic many-core system", ISCAS 2017: 32-bit fixed point, single-LSB
+  precision, "a throughput multiplication of almost 50" over the software exponential.
+* **Mikaitis 2018** -- M. Mikaitis et al., "Approximate Fixed-Point Elementary Function
+  Accelerator for the SpiNNaker-2 Neuromorphic Chip", ARITH 2018: one unit for exp and
+  natural log whose iterations trade precision for latency.
 * **SpiNNaker1** -- numbers of the first-generation machine, used only where SpiNNaker2
   has no published figure; every such constant says so.
 * **assumption** -- a choice of this twin where no source gives a number; documented
@@ -38,20 +54,34 @@ __all__ = [
     "CHIP_IDLE_POWER_W",
     "CHIP_PES",
     "CLOCK_LEVELS_MHZ",
+    "CYCLES_MAC_CALL",
+    "CYCLES_MAC_TILE_DRAIN",
+    "CYCLES_PER_EXP",
     "CYCLES_PER_FILTERED_PACKET",
+    "CYCLES_PER_LOG",
     "CYCLES_PER_NEURON",
     "CYCLES_PER_PACKET",
+    "CYCLES_PER_PARTIAL_SUM",
     "CYCLES_PER_POISSON_SOURCE",
+    "CYCLES_PER_POOL_INPUT",
+    "CYCLES_PER_RANDOM_WORD",
+    "CYCLES_PER_RELU",
+    "CYCLES_PER_REQUANTISE",
     "CYCLES_PER_SPIKE_SENT",
     "CYCLES_PER_SYNAPSE",
+    "CYCLES_STAGE_OVERHEAD",
     "CYCLES_TICK_OVERHEAD",
     "DEFAULT_CLOCK_MHZ",
     "DEFAULT_NEURONS_PER_PE",
     "DEFAULT_SOURCES_PER_PE",
     "DEFAULT_TICK_MS",
+    "DRAM_BYTES_PER_S",
+    "DRAM_LATENCY_NS",
     "DVFS_SUPPLY_V",
     "ENERGY_PER_BIT_ROUTED_J",
     "ENERGY_PER_CYCLE_J",
+    "ENERGY_PER_DRAM_BYTE_J",
+    "ENERGY_PER_NOC_BYTE_J",
     "ENERGY_REFERENCE_V",
     "INT4_WEIGHT_MAX",
     "INT8_DELAY_TICKS",
@@ -60,10 +90,18 @@ __all__ = [
     "LINKS_PER_CHIP",
     "LINK_DELTAS",
     "LINK_NAMES",
+    "MACS_PER_CYCLE",
+    "MAC_ACCUMULATOR_BITS",
+    "MAC_ACCUMULATOR_MAX",
+    "MAC_ARRAY_COLUMNS",
+    "MAC_ARRAY_ROWS",
+    "MAC_OPERAND_BITS",
     "MASTER_TABLE_ENTRY_BYTES",
     "MAX_BOARDS",
     "MAX_DELAY_TICKS",
     "NEURON_BYTES",
+    "NOC_BYTES_PER_CYCLE",
+    "NOC_LATENCY_CYCLES",
     "PACKET_BITS",
     "PES_PER_QPE",
     "PE_DATA_BYTES",
@@ -286,3 +324,76 @@ per neuron and synapse update falling with the performance level)."""
 ENERGY_REFERENCE_V: Final = DVFS_SUPPLY_V[DEFAULT_CLOCK_MHZ]
 """Supply at which ``ENERGY_PER_CYCLE_J`` holds: that of the default level, 0.60 V
 (assumption)."""
+
+# --- PE accelerators: MAC array, exp/log unit, RNGs, DMA (used by spinnaker2.dnn) -------
+# What a PE has besides its Cortex-M4F (Höppner 2021; S2 FAQ). The MAC array's size, operand
+# and accumulator widths are sourced; every cycle count is an assumption (no per-operation
+# figure is published), and so is every energy figure below.
+MACS_PER_CYCLE: Final = 64
+"""Multiply-accumulates the MAC array does per clock cycle (S2 FAQ: "64 MAC units ...
+running 64 MAC operations per clock cycle"; Höppner 2021)."""
+MAC_ARRAY_ROWS: Final = 4
+"""Rows of the MAC array: each row takes one operand of one input stream. Output stationary
+with broadcast operands (summaries of Höppner 2021); the 4 x 16 split is our reading of
+Höppner 2021 and only the product 64 is confirmed (S2 FAQ), so the split is an
+assumption."""
+MAC_ARRAY_COLUMNS: Final = MACS_PER_CYCLE // MAC_ARRAY_ROWS
+"""Columns of the MAC array, 16: each column takes one weight stream (see
+``MAC_ARRAY_ROWS``)."""
+MAC_OPERAND_BITS: Final = 8
+"""Width of a MAC operand: 8-bit signed or unsigned integers (S2 FAQ; four units can also be
+combined into one 16-bit MAC, which the twin does not use)."""
+MAC_ACCUMULATOR_BITS: Final = 29
+"""Width of each MAC unit's accumulator, signed (S2 FAQ: "29 bit accumulator"). What it
+does beyond its range is not published; the twin wraps (two's complement, assumption) and
+cuts a layer's reduction into parts that cannot reach the range."""
+MAC_ACCUMULATOR_MAX: Final = 2 ** (MAC_ACCUMULATOR_BITS - 1) - 1
+"""Largest accumulator value, 2^28 - 1 (from ``MAC_ACCUMULATOR_BITS``)."""
+CYCLES_MAC_CALL: Final = 100
+"""ARM cycles to configure and start one MAC-array job (addresses, sizes, mode) and take
+its end-of-job interrupt (assumption)."""
+CYCLES_MAC_TILE_DRAIN: Final = 16
+"""Cycles to write one output tile's 64 32-bit accumulators to SRAM: 256 B at 16 B per
+cycle (assumption: a 128-bit SRAM port)."""
+CYCLES_PER_REQUANTISE: Final = 10
+"""ARM cycles to requantise one accumulator to an 8-bit activation as torch's int8 kernels
+do: int-to-float, add the bias term, multiply, round, add the zero point, clamp (float32
+on the M4F's FPU; assumption). The MAC array's own "built-in quantization at no extra cost"
+(S2 FAQ) is a shift, which cannot reproduce torch's float multipliers; it is not used."""
+CYCLES_PER_PARTIAL_SUM: Final = 2
+"""ARM cycles to add one 29-bit partial sum into a 32-bit total, where a reduction is cut
+into parts that keep the accumulator in range (assumption)."""
+CYCLES_PER_POOL_INPUT: Final = 2
+"""ARM cycles per input element of a max or average pooling window (assumption: a load and
+a compare or add)."""
+CYCLES_PER_RELU: Final = 2
+"""ARM cycles per element of a ReLU that is not fused into the requantisation
+(assumption)."""
+CYCLES_STAGE_OVERHEAD: Final = 500
+"""ARM cycles per PE and layer for receiving its input, synchronising and sending its output
+slice (assumption)."""
+CYCLES_PER_EXP: Final = 4
+"""Cycles per exponential on the exp/log unit (assumption, after Partzsch 2017's "almost 50"
+times the throughput of a software exponential of ~200 cycles; Mikaitis 2018 lets the
+iteration count trade precision for latency)."""
+CYCLES_PER_LOG: Final = 4
+"""Cycles per natural logarithm on the same unit (assumption, as ``CYCLES_PER_EXP``)."""
+CYCLES_PER_RANDOM_WORD: Final = 1
+"""Cycles per 32-bit word from the PE's pseudo-random number generator: one register read
+(assumption; S2 FAQ lists PRNG and TRNG per PE, no throughput is published)."""
+DRAM_BYTES_PER_S: Final = 6.4e9
+"""Sustained block-transfer rate of a chip's LPDDR4 interfaces, bytes/s, shared by its PEs'
+DMA controllers (Datasheet: "up to 6.4 Gbytes/s sustained block transfer rate")."""
+DRAM_LATENCY_NS: Final = 100.0
+"""Time from a DMA request to the first DRAM data, ns (assumption: LPDDR4 order)."""
+NOC_BYTES_PER_CYCLE: Final = 16
+"""Bytes per PE clock cycle that a PE receives from other PEs over the network-on-chip
+(assumption: one 128-bit payload per cycle; Höppner 2021 describes a wide-flit data NoC
+but no per-PE throughput)."""
+NOC_LATENCY_CYCLES: Final = 50
+"""Cycles from a PE's send to the first data at the receiving PE (assumption)."""
+ENERGY_PER_DRAM_BYTE_J: Final = 40e-12
+"""Energy to move one byte between DRAM and a PE, J (assumption: ~5 pJ/bit, the order of
+LPDDR4 interfaces)."""
+ENERGY_PER_NOC_BYTE_J: Final = 1e-12
+"""Energy to move one byte between two PEs of a chip over the NoC, J (assumption)."""
