@@ -9,5 +9,6 @@ from neurotwin.bench import bss2 as bss2  # registers "bss2"
 from neurotwin.bench import cuba as cuba  # registers "cuba"
 from neurotwin.bench import eventprop as eventprop  # registers "eventprop"
 from neurotwin.bench import s2_mapping as s2_mapping  # registers "s2-mapping"
+from neurotwin.bench import vmm as vmm  # registers "vmm"
 from neurotwin.bench.registry import BENCHMARKS as BENCHMARKS
 from neurotwin.bench.registry import run_benchmark as run_benchmark

@@ -27,3 +27,4 @@ from neurotwin.bss2.readout import Bss2Result as Bss2Result
 from neurotwin.bss2.readout import CorrelationReadout as CorrelationReadout
 from neurotwin.bss2.readout import Readout as Readout
 from neurotwin.bss2.specs import SaturationWarning as SaturationWarning
+from neurotwin.bss2 import vmm as vmm
