@@ -31,8 +31,8 @@ from neurotwin.bss2.vmm.target import VmmTarget, resolve_target
 from neurotwin.bss2.vmm.twin import Twin
 from neurotwin.errors import ConfigError, check_int
 
-__all__ = ["Conv1d", "Conv2d", "ConvertingReLU", "ExpandedConv1d", "Linear", "ReLU",
-           "clamp_weight_", "model_matrices", "scale_input", "scale_weight", "set_target"]
+__all__ = ["Conv1d", "Conv2d", "ConvertingReLU", "ExpandedConv1d", "Linear", "MACLayer", "ReLU",
+           "clamp_weight_", "model_matrices", "model_sends", "scale_input", "scale_weight", "set_target"]
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -61,8 +61,9 @@ def clamp_weight_(weight: torch.Tensor) -> torch.Tensor:
     return weight
 
 
-class _VmmLayer:
-    """What every MAC layer adds to its torch counterpart (hxtorch ``MACLayer``)."""
+class MACLayer:
+    """What every MAC layer adds to its torch counterpart (hxtorch ``MACLayer``): a mixin
+    of the layers below, not a layer by itself."""
 
     weight: torch.nn.Parameter
     bias: torch.nn.Parameter | None
@@ -127,7 +128,7 @@ class _VmmLayer:
                 "mock": self.mock, "target": self.target, "generator": self.generator}
 
 
-class Linear(_VmmLayer, torch.nn.Linear):
+class Linear(MACLayer, torch.nn.Linear):
     """``torch.nn.Linear`` on the VMM (hxtorch ``nn.Linear``); the bias is added with the
     saturating int8 :func:`~neurotwin.bss2.vmm.add`.
 
@@ -181,7 +182,7 @@ def _padded(layer: torch.nn.modules.conv._ConvNd, x: torch.Tensor) -> torch.Tens
     return torch.nn.functional.pad(x, pad, mode)
 
 
-class Conv1d(_VmmLayer, torch.nn.Conv1d):
+class Conv1d(MACLayer, torch.nn.Conv1d):
     """``torch.nn.Conv1d`` on the VMM (hxtorch ``nn.Conv1d``); arguments as torch's plus
     those of :class:`Linear`. Dilation and groups other than 1 raise ``ConfigError``."""
 
@@ -204,7 +205,7 @@ class Conv1d(_VmmLayer, torch.nn.Conv1d):
         return ops.conv1d(x, w, self.bias, self.stride[0], **self._vmm_kwargs())
 
 
-class ExpandedConv1d(_VmmLayer, torch.nn.Conv1d):
+class ExpandedConv1d(MACLayer, torch.nn.Conv1d):
     """:class:`Conv1d` with the kernel unrolled ``num_expansions`` times on the array
     (hxtorch ``nn.ExpandedConv1d``, :func:`~neurotwin.bss2.vmm.expanded_conv1d`).
 
@@ -245,7 +246,7 @@ class ExpandedConv1d(_VmmLayer, torch.nn.Conv1d):
         return f"num_expansions={self.num_expansions}, {super().extra_repr()}"
 
 
-class Conv2d(_VmmLayer, torch.nn.Conv2d):
+class Conv2d(MACLayer, torch.nn.Conv2d):
     """``torch.nn.Conv2d`` on the VMM (hxtorch ``nn.Conv2d``); arguments as torch's plus
     those of :class:`Linear`. Dilation and groups other than 1 raise ``ConfigError``."""
 
@@ -296,7 +297,7 @@ class ConvertingReLU(torch.nn.Module):
         return f"shift={self.shift}"
 
 
-def _rows_columns(layer: _VmmLayer) -> tuple[int, int]:
+def _rows_columns(layer: MACLayer) -> tuple[int, int]:
     """Signed rows and columns of the matrix a layer puts on the array."""
     w = layer.weight
     if isinstance(layer, ExpandedConv1d):
@@ -310,7 +311,13 @@ def _rows_columns(layer: _VmmLayer) -> tuple[int, int]:
 def model_matrices(model: torch.nn.Module) -> list[tuple[str, int, int]]:
     """(name, rows, columns) of the matrix of every VMM layer of ``model``, in module order."""
     return [(name, *_rows_columns(m)) for name, m in model.named_modules()
-            if isinstance(m, _VmmLayer)]
+            if isinstance(m, MACLayer)]
+
+
+def model_sends(model: torch.nn.Module) -> dict[str, int]:
+    """``num_sends`` of every VMM layer of ``model`` by name (for the schedule's times)."""
+    return {name: int(m.num_sends or 1) for name, m in model.named_modules()
+            if isinstance(m, MACLayer)}
 
 
 def set_target(model: torch.nn.Module, target: VmmTarget | MockParameter,
@@ -330,7 +337,7 @@ def set_target(model: torch.nn.Module, target: VmmTarget | MockParameter,
     chips = len(target.chips) if isinstance(target, Twin) else 1
     schedule = partition(model_matrices(model), chips=chips, max_runs=max_runs)
     for name, m in model.named_modules():
-        if isinstance(m, _VmmLayer):
+        if isinstance(m, MACLayer):
             m.mock = False
             m.target = target.at(schedule.first_slot(name)) if isinstance(target, Twin) \
                 else target

@@ -8,7 +8,7 @@ and, per run ``r``, its blocks of ``rows_b x cols_b``::
     host_preparation = R * host_program_s + host_s_per_value * (B * sum_b rows_b
                                                                 + sum_b 2 rows_b cols_b)
     transfers        = (sum_b 2 rows_b cols_b * synapse_bytes
-                        + B * num_sends * sum_b rows_b * event_bytes) / link_bytes_per_s
+                        + B * sum_b num_sends_b rows_b * event_bytes) / link_bytes_per_s
     fpga             = R * fpga_s_per_run
     chip_execution   = B * t_vector(schedule)          (partition.py: events, reset, CADC)
     readout          = B * sum_b cols_b * (output_bytes / link_bytes_per_s + host_s_per_value)
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from neurotwin.bss2 import specs
-from neurotwin.bss2.vmm.partition import Schedule
+from neurotwin.bss2.vmm.partition import Schedule, Sends
 from neurotwin.errors import check_int, check_positive
 
 __all__ = ["OverheadBreakdown", "OverheadModel", "inference_overhead"]
@@ -98,7 +98,7 @@ class OverheadBreakdown:
         return "\n".join(lines)
 
 
-def inference_overhead(schedule: Schedule, batch: int = 1, num_sends: int = 1,
+def inference_overhead(schedule: Schedule, batch: int = 1, num_sends: Sends = 1,
                        wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS,
                        model: OverheadModel | None = None) -> OverheadBreakdown:
     """Time of one inference of ``batch`` vectors through ``schedule`` (module docstring).
@@ -109,14 +109,17 @@ def inference_overhead(schedule: Schedule, batch: int = 1, num_sends: int = 1,
         Where the blocks run (:func:`~neurotwin.bss2.vmm.partition.partition`).
     batch
         Vectors per inference.
-    num_sends, wait_between_events
-        As for :func:`~neurotwin.bss2.vmm.matmul` (one value for all matrices).
+    num_sends
+        Sends per vector: one number, or one per matrix name of the schedule.
+    wait_between_events
+        FPGA cycles between events, as for :func:`~neurotwin.bss2.vmm.matmul`.
     model
         The cost constants (default :class:`OverheadModel`).
     """
     check_int("batch", batch, 1)
     m = model or OverheadModel()
     rows = sum(b.rows[1] - b.rows[0] for b in schedule.blocks)
+    events = sum((b.rows[1] - b.rows[0]) * schedule.sends(b, num_sends) for b in schedule.blocks)
     cols = sum(b.columns[1] - b.columns[0] for b in schedule.blocks)
     synapses = sum(2 * (b.rows[1] - b.rows[0]) * (b.columns[1] - b.columns[0])
                    for b in schedule.blocks)
@@ -124,7 +127,7 @@ def inference_overhead(schedule: Schedule, batch: int = 1, num_sends: int = 1,
     return OverheadBreakdown(
         host_preparation=schedule.runs * m.host_program_s
         + m.host_s_per_value * (batch * rows + synapses),
-        transfers=(synapses * m.synapse_bytes + batch * num_sends * rows * m.event_bytes)
+        transfers=(synapses * m.synapse_bytes + batch * events * m.event_bytes)
         / m.link_bytes_per_s,
         fpga=schedule.runs * m.fpga_s_per_run,
         chip_execution=chip,

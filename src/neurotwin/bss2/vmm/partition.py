@@ -21,13 +21,17 @@ sends them; the reset time is an assumption, ``specs``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from neurotwin.bss2 import specs
 from neurotwin.errors import CapacityError, ConfigError, check_int
 
-__all__ = ["Block", "Schedule", "block_time_us", "partition", "row_slices", "slot_location"]
+__all__ = ["Block", "Schedule", "Sends", "block_time_us", "partition", "row_slices",
+           "slot_location"]
+
+Sends = int | Mapping[str, int]
+"""Sends per vector: one number for every matrix, or one per matrix name."""
 
 
 def row_slices(rows: int) -> list[slice]:
@@ -95,16 +99,21 @@ class Schedule:
         """The first slot of matrix ``matrix``."""
         return min(b.slot for b in self.blocks if b.matrix == matrix)
 
-    def hardware_time_us(self, num_sends: int = 1,
+    def sends(self, block: Block, num_sends: Sends) -> int:
+        """Sends of ``block``'s vectors under ``num_sends``."""
+        return num_sends if isinstance(num_sends, int) else num_sends[block.matrix]
+
+    def hardware_time_us(self, num_sends: Sends = 1,
                          wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS) -> float:
         """Hardware time of one input vector through every run, µs (module docstring)."""
-        per_run: dict[int, int] = {}
+        per_run: dict[int, float] = {}
         for b in self.blocks:
-            per_run[b.run] = max(per_run.get(b.run, 0), b.rows[1] - b.rows[0])
-        return sum(block_time_us(rows, num_sends, wait_between_events)
-                   for rows in per_run.values())
+            t = block_time_us(b.rows[1] - b.rows[0], self.sends(b, num_sends),
+                              wait_between_events)
+            per_run[b.run] = max(per_run.get(b.run, 0.0), t)
+        return sum(per_run.values())
 
-    def table(self, num_sends: int = 1,
+    def table(self, num_sends: Sends = 1,
               wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS) -> str:
         """The schedule as text: one line per block, then runs, chips and hardware time."""
         lines = [f"{'run':>3} {'chip':>4} {'hemi':>4}  {'matrix':<12} {'rows':>11} "
