@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,6 @@ import torch
 from neurotwin.bench.registry import BENCHMARKS
 from neurotwin.bench.report import check_schema, machine_info, write_result
 from neurotwin.bss2 import vmm
-from neurotwin.bss2.chip import Chip
 from neurotwin.errors import check_int, check_positive
 
 __all__ = ["SCHEMA", "SHAPES", "run_vmm", "validate"]
@@ -141,7 +141,7 @@ def run_vmm(
 
 def _measure(repeats: int, min_time_s: float, seed: int, chip_serial: int) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(seed)
-    mock, twin = vmm.MockParameter(), vmm.Twin(Chip(seed=chip_serial))
+    mock, twin = vmm.MockParameter(), vmm.Twin.from_serials(chip_serial)
     measurements: dict[str, dict[str, Any]] = {}
     for rows, columns in SHAPES:
         w = torch.randint(-63, 64, (rows, columns), generator=gen)
@@ -150,10 +150,10 @@ def _measure(repeats: int, min_time_s: float, seed: int, chip_serial: int) -> di
             x = torch.randint(0, 32, (batch, rows), generator=gen)
             xf, wf, x8, w8 = x.float(), w.float(), x.to(torch.int8), w.to(torch.int8)
             calls: dict[str, Callable[[], Any]] = {
-                "torch_float32": lambda xf=xf, wf=wf: torch.matmul(xf, wf),
-                "torch_int8": lambda x8=x8, w8=w8: torch.matmul(x8, w8),
-                "mock": lambda xf=xf, wf=wf: vmm.matmul(xf, wf, target=mock, generator=gen),
-                "twin": lambda xf=xf, wf=wf: vmm.matmul(xf, wf, target=twin, generator=gen),
+                "torch_float32": partial(torch.matmul, xf, wf),
+                "torch_int8": partial(torch.matmul, x8, w8),
+                "mock": partial(vmm.matmul, xf, wf, target=mock, generator=gen),
+                "twin": partial(vmm.matmul, xf, wf, target=twin, generator=gen),
             }
             times = {name: _best_time(call, repeats, min_time_s) for name, call in calls.items()}
             measurements[f"{rows}x{columns}_batch{batch}"] = {

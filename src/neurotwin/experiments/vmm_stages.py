@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from neurotwin.bss2 import vmm
 from neurotwin.bss2.vmm import nn as vnn
@@ -56,6 +56,7 @@ class Stages:
     batch_size: int
     float_learning_rate: float
     vmm_learning_rate: float
+    hil_learning_rate: float
     lr_decay: float
     chip_serial: int
     resume: bool
@@ -73,9 +74,10 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
 def layer_outputs(model: torch.nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
     """Outputs (int8 values) of every VMM layer of ``model`` for inputs ``x``."""
     seen: dict[str, np.ndarray] = {}
+    layers = set(vnn.model_sends(model))
     hooks = [m.register_forward_hook(
         lambda _m, _i, out, name=name: seen.__setitem__(name, out.detach().numpy().ravel()))
-        for name, m in model.named_modules() if isinstance(m, vnn.MACLayer)]
+        for name, m in model.named_modules() if name in layers]
     try:
         with torch.no_grad():
             model(x)
@@ -143,7 +145,7 @@ def _run_stages(float_model: torch.nn.Module,
     mock_acc = accuracy(model, data.x_test, data.y_test)
     schedule = vnn.set_target(model, twin, generator=gen)
     twin_before = accuracy(model, data.x_test, data.y_test)
-    history["hil"] = _train(model, data, stages.hil_epochs, stages.vmm_learning_rate,
+    history["hil"] = _train(model, data, stages.hil_epochs, stages.hil_learning_rate,
                             stages, seed, out_dir, "hil", progress)
     twin_after = accuracy(model, data.x_test, data.y_test)
     outputs = layer_outputs(model, data.x_test[:500])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -31,10 +31,12 @@ from neurotwin.bss2.vmm.target import VmmTarget, resolve_target
 from neurotwin.bss2.vmm.twin import Twin
 from neurotwin.errors import ConfigError, check_int
 
-__all__ = ["Conv1d", "Conv2d", "ConvertingReLU", "ExpandedConv1d", "Linear", "MACLayer", "ReLU",
-           "clamp_weight_", "model_matrices", "model_sends", "scale_input", "scale_weight", "set_target"]
+__all__ = ["Conv1d", "Conv2d", "ConvertingReLU", "ExpandedConv1d", "Linear", "MACLayer",
+           "ReLU", "clamp_weight_", "model_matrices", "model_sends", "scale_input",
+           "scale_weight", "set_target"]
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 
 def scale_input(x_in: torch.Tensor) -> torch.Tensor:
@@ -65,8 +67,8 @@ class MACLayer:
     """What every MAC layer adds to its torch counterpart (hxtorch ``MACLayer``): a mixin
     of the layers below, not a layer by itself."""
 
-    weight: torch.nn.Parameter
-    bias: torch.nn.Parameter | None
+    weight: torch.Tensor
+    bias: Any  # torch types it Parameter in Linear, Tensor | None in the convolutions
     num_sends: int | None = None
     wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS
     mock: bool | MockParameter = False
@@ -160,7 +162,7 @@ class Linear(MACLayer, torch.nn.Linear):
         self._setup(num_sends, wait_between_events, mock, target, input_transform,
                     weight_transform)
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         x, w = self._transformed(input)
         out = ops.matmul(x, w.t().repeat_interleave(self.avg, -1), **self._vmm_kwargs())
         if self.avg > 1:
@@ -175,9 +177,10 @@ def _check_conv(layer: torch.nn.modules.conv._ConvNd) -> None:
 
 
 def _padded(layer: torch.nn.modules.conv._ConvNd, x: torch.Tensor) -> torch.Tensor:
-    if not any(layer.padding):  # type: ignore[arg-type]
+    padding = tuple(int(p) for p in layer.padding)
+    if not any(padding):
         return x
-    pad = [p for p in reversed(layer.padding) for _ in range(2)]  # type: ignore[arg-type]
+    pad = [p for p in reversed(padding) for _ in range(2)]
     mode = "constant" if layer.padding_mode == "zeros" else layer.padding_mode
     return torch.nn.functional.pad(x, pad, mode)
 
@@ -188,7 +191,7 @@ class Conv1d(MACLayer, torch.nn.Conv1d):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1,
-                 bias: bool = True, padding_mode: str = "zeros",
+                 bias: bool = True, padding_mode: PaddingMode = "zeros",
                  num_sends: int | None = None,
                  wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS,
                  mock: bool | MockParameter = False, *, target: VmmTarget | None = None,
@@ -200,7 +203,7 @@ class Conv1d(MACLayer, torch.nn.Conv1d):
         self._setup(num_sends, wait_between_events, mock, target, input_transform,
                     weight_transform)
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         x, w = self._transformed(_padded(self, input))
         return ops.conv1d(x, w, self.bias, self.stride[0], **self._vmm_kwargs())
 
@@ -218,7 +221,7 @@ class ExpandedConv1d(MACLayer, torch.nn.Conv1d):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1,
-                 bias: bool = True, padding_mode: str = "zeros",
+                 bias: bool = True, padding_mode: PaddingMode = "zeros",
                  num_sends: int | None = None,
                  wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS,
                  mock: bool | MockParameter = False, *, target: VmmTarget | None = None,
@@ -237,7 +240,7 @@ class ExpandedConv1d(MACLayer, torch.nn.Conv1d):
         self._setup(num_sends, wait_between_events, mock, target, input_transform,
                     weight_transform)
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         x, w = self._transformed(_padded(self, input))
         return ops.expanded_conv1d(x, w, self.bias, self.stride[0], self.num_expansions,
                                    **self._vmm_kwargs())
@@ -253,7 +256,7 @@ class Conv2d(MACLayer, torch.nn.Conv2d):
     def __init__(self, in_channels: int, out_channels: int,
                  kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
                  padding: int | tuple[int, int] = 0, dilation: int = 1, groups: int = 1,
-                 bias: bool = True, padding_mode: str = "zeros",
+                 bias: bool = True, padding_mode: PaddingMode = "zeros",
                  num_sends: int | None = None,
                  wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS,
                  mock: bool | MockParameter = False, *, target: VmmTarget | None = None,
@@ -265,9 +268,10 @@ class Conv2d(MACLayer, torch.nn.Conv2d):
         self._setup(num_sends, wait_between_events, mock, target, input_transform,
                     weight_transform)
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         x, w = self._transformed(_padded(self, input))
-        return ops.conv2d(x, w, self.bias, self.stride, **self._vmm_kwargs())
+        return ops.conv2d(x, w, self.bias, (self.stride[0], self.stride[1]),
+                          **self._vmm_kwargs())
 
 
 class ReLU(torch.nn.Module):
@@ -277,7 +281,7 @@ class ReLU(torch.nn.Module):
         super().__init__()
         self.mock = mock
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         return ops.relu(input)
 
 
@@ -290,7 +294,7 @@ class ConvertingReLU(torch.nn.Module):
         self.shift = check_int("shift", shift, 0)
         self.mock = mock
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         return ops.converting_relu(input, self.shift)
 
     def extra_repr(self) -> str:

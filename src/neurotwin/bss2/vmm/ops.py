@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from neurotwin.bss2 import specs
 from neurotwin.bss2.vmm.mock import MockParameter
@@ -58,7 +58,7 @@ class _MAC(torch.autograd.Function):
         return grad_x, grad_w, None, None, None, None
 
 
-def matmul(input: torch.Tensor, other: torch.Tensor, num_sends: int = 1,  # noqa: A002
+def matmul(input: torch.Tensor, other: torch.Tensor, num_sends: int = 1,
            wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS, mock: Mock = False, *,
            target: VmmTarget | None = None,
            generator: torch.Generator | None = None) -> torch.Tensor:
@@ -111,7 +111,7 @@ def matmul(input: torch.Tensor, other: torch.Tensor, num_sends: int = 1,  # noqa
     return out.squeeze(-1) if other.dim() == 1 else out
 
 
-def _conv(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,  # noqa: A002
+def _conv(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
           stride: tuple[int, ...], num_sends: int, wait_between_events: int, mock: Mock,
           target: VmmTarget | None, generator: torch.Generator | None) -> torch.Tensor:
     """A convolution as one matmul of the unrolled input windows (as hxtorch does):
@@ -140,7 +140,7 @@ def _conv(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, 
     return result
 
 
-def conv1d(input: torch.Tensor, weight: torch.Tensor,  # noqa: A002
+def conv1d(input: torch.Tensor, weight: torch.Tensor,
            bias: torch.Tensor | None = None, stride: int = 1, num_sends: int = 1,
            wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS, mock: Mock = False, *,
            target: VmmTarget | None = None,
@@ -151,7 +151,7 @@ def conv1d(input: torch.Tensor, weight: torch.Tensor,  # noqa: A002
                  target, generator)
 
 
-def conv2d(input: torch.Tensor, weight: torch.Tensor,  # noqa: A002
+def conv2d(input: torch.Tensor, weight: torch.Tensor,
            bias: torch.Tensor | None = None, stride: int | tuple[int, int] = 1,
            num_sends: int = 1, wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS,
            mock: Mock = False, *, target: VmmTarget | None = None,
@@ -163,7 +163,7 @@ def conv2d(input: torch.Tensor, weight: torch.Tensor,  # noqa: A002
                  target, generator)
 
 
-def expanded_conv1d(input: torch.Tensor, weight: torch.Tensor,  # noqa: A002
+def expanded_conv1d(input: torch.Tensor, weight: torch.Tensor,
                     bias: torch.Tensor | None = None, stride: int = 1,
                     num_expansions: int = 1, num_sends: int = 1,
                     wait_between_events: int = specs.VMM_WAIT_BETWEEN_EVENTS,
@@ -193,7 +193,7 @@ def expanded_conv1d(input: torch.Tensor, weight: torch.Tensor,  # noqa: A002
     l_out = (length - k) // stride + 1
     l_wide = ((length - wide.shape[2]) // wide_stride + 1) * e
     if l_out > l_wide or length < wide.shape[2]:
-        input = F.pad(input, (0, wide_stride))  # noqa: A001
+        input = F.pad(input, (0, wide_stride))
     out = _conv(input, wide, None if bias is None else bias.repeat_interleave(e),
                 (wide_stride,), num_sends, wait_between_events, mock, target, generator)
     n = input.shape[0]
@@ -218,12 +218,12 @@ class _ReLU(torch.autograd.Function):
         return (g if ctx.shift is None else g / 2**ctx.shift), None
 
 
-def relu(input: torch.Tensor, mock: Mock = False) -> torch.Tensor:  # noqa: A002
+def relu(input: torch.Tensor, mock: Mock = False) -> torch.Tensor:
     """ReLU in the SIMD processors (hxtorch ``relu``): ``clamp(floor(x), 0, 127)``."""
     return _ReLU.apply(input, None)
 
 
-def converting_relu(input: torch.Tensor, shift: int = 2,  # noqa: A002
+def converting_relu(input: torch.Tensor, shift: int = 2,
                     mock: Mock = False) -> torch.Tensor:
     """ReLU that shifts the int8 result right by ``shift`` bits and clamps it to the
     5-bit input range (hxtorch ``converting_relu``):
@@ -244,7 +244,7 @@ class _Add(torch.autograd.Function):
         return grad, grad.sum_to_size(ctx.shape)
 
 
-def add(input: torch.Tensor, other: torch.Tensor, alpha: float = 1.0,  # noqa: A002
+def add(input: torch.Tensor, other: torch.Tensor, alpha: float = 1.0,
         mock: Mock = False) -> torch.Tensor:
     """Saturating int8 addition in the SIMD processors (hxtorch ``add``): both summands
     floored and clamped to -128..127, the sum clamped again; ``other`` broadcasts.
@@ -261,7 +261,7 @@ def add(input: torch.Tensor, other: torch.Tensor, alpha: float = 1.0,  # noqa: A
     return _Add.apply(input, other)
 
 
-def argmax(input: torch.Tensor, dim: int | None = None, keepdim: bool = False,  # noqa: A002
+def argmax(input: torch.Tensor, dim: int | None = None, keepdim: bool = False,
            mock: Mock = False) -> torch.Tensor:
     """Index of the largest int8 value (hxtorch ``argmax``): the input is floored and
     clamped to -128..127 first, so saturated values tie (the first wins)."""

@@ -105,8 +105,9 @@ class _Pattern:
 def _realise(chip: Chip, d: VmmDeviations) -> _Pattern:
     h, rows, cols = specs.N_HEMISPHERES, specs.SYNRAM_ROWS, specs.SYNRAM_COLUMNS
     fp = chip.fixed_pattern
+    chip_gain = np.exp(d.chip_gain_spread * _normal(chip.serial, "vmm_chip_gain", (1,)))
     return _Pattern(
-        chip_gain=float(np.exp(d.chip_gain_spread * _normal(chip.serial, "vmm_chip_gain", (1,)))[0]),
+        chip_gain=float(chip_gain[0]),
         column_gain=torch.from_numpy(np.exp(d.column_gain_spread * _normal(
             chip.serial, "vmm_column_gain", (h, 2, cols)))),
         synapse_gain=torch.from_numpy(np.exp(d.synapse_gain_spread * _normal(
