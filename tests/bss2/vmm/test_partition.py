@@ -40,3 +40,12 @@ def test_overhead_breakdown_sums_its_parts():
     big = vmm.inference_overhead(s, batch=1000, model=m)
     assert big.total / 1000 < o.total / 10  # fixed costs amortise over the batch
     assert "chip_execution" in o.table()
+
+
+def test_sends_per_matrix():
+    s = vmm.partition([("a", 100, 10), ("b", 50, 10), ("c", 20, 10)])  # runs: (a, b), (c)
+    t = s.hardware_time_us({"a": 1, "b": 3, "c": 2}, wait_between_events=1)
+    fixed = specs.VMM_MEMBRANE_RESET_US + specs.CADC_SAMPLE_PERIOD_US
+    assert t == pytest.approx(2 * fixed + max(100 * 1, 50 * 3) * 0.008 + 20 * 2 * 0.008)
+    o = vmm.inference_overhead(s, 1, {"a": 1, "b": 3, "c": 2}, 1, vmm.OverheadModel())
+    assert o.transfers == pytest.approx((2 * 1700 * 1.5 + (100 + 150 + 40) * 4) / 125e6)
