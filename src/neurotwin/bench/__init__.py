@@ -10,5 +10,6 @@ from neurotwin.bench import cuba as cuba  # registers "cuba"
 from neurotwin.bench import eventprop as eventprop  # registers "eventprop"
 from neurotwin.bench import s2_dnn as s2_dnn  # registers "s2-dnn"
 from neurotwin.bench import s2_mapping as s2_mapping  # registers "s2-mapping"
+from neurotwin.bench import vmm as vmm  # registers "vmm"
 from neurotwin.bench.registry import BENCHMARKS as BENCHMARKS
 from neurotwin.bench.registry import run_benchmark as run_benchmark

@@ -7,6 +7,7 @@ model time is 1 µs on the chip (``specs.ACCELERATION``). See ``docs/bss2.md``.
 
 from neurotwin.bss2 import backend as backend  # registers the "bss2" backend
 from neurotwin.bss2 import specs as specs
+from neurotwin.bss2 import vmm as vmm
 from neurotwin.bss2.calibration import Calibration as Calibration
 from neurotwin.bss2.calibration import CalibrationReport as CalibrationReport
 from neurotwin.bss2.calibration import CalibrationTargets as CalibrationTargets

@@ -487,3 +487,48 @@ def offset_current_code(current_na: Any) -> np.ndarray:
             f"{worst / MEM_OFFSET_NA_PER_CODE:.1f}, outside [{CAPMEM_MIN}, {CAPMEM_MAX}] "
             f"(0 to {CAPMEM_MAX * MEM_OFFSET_NA_PER_CODE:.4g} nA on the chip)")
     return codes.astype(np.int64)
+
+
+# --- VMM mode (hxtorch.perceptron: the analog core as a vector-matrix multiplier) --------
+# Sources: hxtorch ``include/hxtorch/perceptron/constants.h`` (which takes its ranges from
+# grenade ``compute::MAC::Weight``, ``signal_flow::UInt5`` and ``signal_flow::Int8``) and
+# ``detail/mac.cpp`` (the mock model). The numerics are applied in
+# ``neurotwin.bss2.vmm.numerics`` (one function for the inputs, one for the CADC reads).
+
+VMM_INPUT_MIN = 0
+"""Smallest input activation: inputs are 5-bit pulse lengths (grenade UInt5; hxtorch
+``input_activation_min``)."""
+VMM_INPUT_MAX = 31
+"""Largest input activation (grenade UInt5; hxtorch ``input_activation_max``)."""
+VMM_WEIGHT_MIN = -WEIGHT_MAX
+"""Smallest signed weight, -63: the negative part sits in an inhibitory row (grenade
+``MAC::Weight``; hxtorch ``synaptic_weight_min``)."""
+VMM_WEIGHT_MAX = WEIGHT_MAX
+"""Largest signed weight, 63: the positive part sits in an excitatory row (grenade
+``MAC::Weight``; hxtorch ``synaptic_weight_max``)."""
+VMM_OUTPUT_MIN = -128
+"""Smallest CADC result of a VMM (grenade Int8; hxtorch ``output_activation_min``)."""
+VMM_OUTPUT_MAX = 127
+"""Largest CADC result of a VMM (grenade Int8; hxtorch ``output_activation_max``)."""
+VMM_MATRIX_HEIGHT = SYNRAM_ROWS // 2
+"""128 signed rows per synapse array: a signed weight takes an excitatory and an
+inhibitory row (hxtorch ``hardware_matrix_height``)."""
+VMM_MATRIX_WIDTH = SYNRAM_COLUMNS
+"""256 columns (output neurons) per synapse array (hxtorch ``hardware_matrix_width``)."""
+VMM_WAIT_BETWEEN_EVENTS = 5
+"""Default wait between two successive input events, FPGA cycles of 8 ns (hxtorch
+``defaults::wait_between_events``)."""
+VMM_GAIN = 0.002
+"""Default gain of the analog multiplication, CADC LSB per unit of x.W and send
+(hxtorch ``defaults::gain``)."""
+VMM_NOISE_STD = 2.0
+"""Default std of the membrane noise of one read, CADC LSB (hxtorch
+``defaults::noise_std``)."""
+VMM_SATURATION_LSB_PER_CYCLE = 80.0
+"""Twin: level (CADC LSB of membrane) at which the synaptic input saturates, per FPGA
+cycle of ``wait_between_events``; at the default wait of 5 cycles 400 LSB, far beyond
+the CADC's range, at 1 cycle 80 LSB. No public number exists; it only makes "too short
+a wait saturates the synaptic input" (hxtorch's documentation) visible."""
+VMM_MEMBRANE_RESET_US = 1.0
+"""Twin: time to reset the membranes before each vector, µs of hardware time (an
+assumption; the CADC read after the vector takes ``CADC_SAMPLE_PERIOD_US``)."""

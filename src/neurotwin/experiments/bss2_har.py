@@ -1,0 +1,136 @@
+"""``bss2-har``: human activity recognition from a smartwatch on the VMM mode, with 1-D
+convolutions as hxtorch runs them.
+
+Data: :func:`neurotwin.datasets.watch.watch_windows` (seglearn's watch data: 7 shoulder
+exercises, 6 inertial channels at 50 Hz; recordings split 70/30 by class, windows of
+2.56 s every 1.28 s). Each channel is standardised with the training windows' mean and
+std and split into its positive and negative part, each mapped to the unsigned input
+range: ``clamp(10 z, 0, 31)`` and ``clamp(-10 z, 0, 31)`` (12 input channels, zero at
+rest: an offset of half the range would add a large common term to every dot product);
+the float network sees the same values.
+
+Network: ExpandedConv1d 12 -> 16 (kernel 8, stride 4; as many kernel copies as fit 128
+rows: 12 x 8 = 96 rows leave room for one, so it runs as a plain Conv1d here),
+ConvertingReLU (shift 1), Linear 496 -> 64, ConvertingReLU (shift 1), Linear 64 -> 7; no
+biases, ``wait_between_events = 2``. The float reference is the same network in torch.
+Stages and metrics: :mod:`neurotwin.experiments.vmm_stages`; accuracy is per window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neurotwin.bss2 import specs, vmm
+from neurotwin.bss2.vmm import nn as vnn
+from neurotwin.datasets.watch import CLASSES, SAMPLE_RATE_HZ, watch_windows
+from neurotwin.errors import check_int, check_positive
+from neurotwin.experiments.base import ProgressCallback, register_experiment
+from neurotwin.experiments.vmm_stages import Data, Stages, run_stages
+
+__all__ = ["HarConfig", "float_network", "run", "vmm_network"]
+
+WINDOW = 128
+"""Samples per window (2.56 s at 50 Hz)."""
+HOP = 64
+"""Samples between window starts."""
+CHANNELS = 12
+"""Accelerometer and gyroscope, 3 axes each, each split into positive and negative part."""
+KERNEL, STRIDE, FILTERS, HIDDEN = 8, 4, 16, 64
+"""Convolution kernel (samples), stride, filters; hidden units of the dense layer."""
+FEATURES = FILTERS * ((WINDOW - KERNEL) // STRIDE + 1)
+"""Outputs of the convolution: 16 filters x 31 positions."""
+INPUT_SPREAD = 10.0
+"""Input LSB per standard deviation of a channel (3.1 std reach 31)."""
+WAIT_BETWEEN_EVENTS = 2
+"""FPGA cycles between events (hxtorch's examples)."""
+
+
+@dataclass(frozen=True)
+class HarConfig:
+    """Settings of ``bss2-har`` (fields as :class:`~neurotwin.experiments.bss2_mnist_vmm.
+    MnistVmmConfig`, plus ``test_fraction``, the share of recordings held out, and
+    ``max_train``, the most training windows used (None: all))."""
+
+    test_fraction: float = 0.3
+    max_train: int | None = None
+    float_epochs: int = 30
+    mock_epochs: int = 30
+    hil_epochs: int = 5
+    batch_size: int = 32
+    float_learning_rate: float = 3e-3
+    vmm_learning_rate: float = 1.0
+    hil_learning_rate: float = 0.1
+    lr_decay: float = 0.97
+    chip_serial: int = 7
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_train is not None:
+            check_int("max_train", self.max_train, 1)
+        for name in ("float_epochs", "mock_epochs", "hil_epochs"):
+            check_int(name, getattr(self, name), 0)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("chip_serial", self.chip_serial, 0)
+        check_positive("float_learning_rate", self.float_learning_rate)
+        check_positive("vmm_learning_rate", self.vmm_learning_rate)
+        check_positive("hil_learning_rate", self.hil_learning_rate)
+        check_positive("lr_decay", self.lr_decay)
+
+
+def load_data(config: HarConfig) -> Data:
+    """Windows mapped to the input range (module docstring), train and test."""
+    x_train, y_train, x_test, y_test = watch_windows(WINDOW, HOP, config.test_fraction)
+    x_train, y_train = x_train[:config.max_train], y_train[:config.max_train]
+    mean = x_train.mean(axis=(0, 2), keepdims=True)
+    std = x_train.std(axis=(0, 2), keepdims=True)
+
+    def encode(x: Any) -> torch.Tensor:
+        z = INPUT_SPREAD * torch.as_tensor((x - mean) / std)
+        return torch.cat([z, -z], dim=1).clamp(0, specs.VMM_INPUT_MAX)
+
+    return Data(encode(x_train), torch.as_tensor(y_train), encode(x_test),
+                torch.as_tensor(y_test))
+
+
+def float_network() -> torch.nn.Module:
+    """The network in plain torch (float32)."""
+    return torch.nn.Sequential(
+        torch.nn.Conv1d(CHANNELS, FILTERS, KERNEL, stride=STRIDE, bias=False), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.Linear(FEATURES, HIDDEN, bias=False), torch.nn.ReLU(),
+        torch.nn.Linear(HIDDEN, len(CLASSES), bias=False))
+
+
+def vmm_network(mock: vmm.MockParameter) -> torch.nn.Module:
+    """The network on the VMM (module docstring), initialised for ``mock``'s gain."""
+    wait = WAIT_BETWEEN_EVENTS
+    return torch.nn.Sequential(
+        vnn.ExpandedConv1d(CHANNELS, FILTERS, KERNEL, stride=STRIDE, bias=False,
+                           wait_between_events=wait, mock=mock),
+        vnn.ConvertingReLU(shift=1), torch.nn.Flatten(),
+        vnn.Linear(FEATURES, HIDDEN, bias=False, wait_between_events=wait, mock=mock),
+        vnn.ConvertingReLU(shift=1),
+        vnn.Linear(HIDDEN, len(CLASSES), bias=False, wait_between_events=wait, mock=mock))
+
+
+@register_experiment("bss2-har", HarConfig, runs_on="bss2 (VMM)")
+def run(config: HarConfig, seed: int, backend: str, out_dir: Path,
+        progress: ProgressCallback | None) -> dict[str, Any]:
+    """Activity recognition (smartwatch, 1-D convolutions) on the VMM: float, mock and twin
+    accuracy, with hardware-in-the-loop fine-tuning; time and energy per inference.
+
+    Writes ``accuracy_per_target.png``, ``output_distribution.png`` and a checkpoint
+    folder per stage (``float/``, ``mock/``, ``hil/``); ``backend`` is not used.
+    """
+    data = load_data(config)
+    torch.manual_seed(seed)
+    stages = Stages(config.float_epochs, config.mock_epochs, config.hil_epochs,
+                    config.batch_size, config.float_learning_rate, config.vmm_learning_rate,
+                    config.hil_learning_rate, config.lr_decay, config.chip_serial,
+                    config.resume)
+    metrics = run_stages(float_network(), vmm_network, data, stages, seed, out_dir, progress)
+    return {"data": "seglearn watch", "classes": list(CLASSES),
+            "window_s": WINDOW / SAMPLE_RATE_HZ, "seed": seed, **metrics}

@@ -1,0 +1,45 @@
+"""bss2-mnist-vmm and bss2-har: tiny runs report float, mock and twin accuracy; resume."""
+
+import json
+
+import pytest
+
+from neurotwin.errors import ConfigError
+from neurotwin.experiments import EXPERIMENTS, run_experiment
+from neurotwin.experiments.bss2_har import HarConfig
+from neurotwin.experiments.bss2_mnist_vmm import MnistVmmConfig
+
+TINY = {"float_epochs": 1, "mock_epochs": 1, "hil_epochs": 1}
+
+
+@pytest.mark.parametrize(("name", "config"), [
+    ("bss2-mnist-vmm", MnistVmmConfig(train_size=100, test_size=50, **TINY)),
+    ("bss2-har", HarConfig(max_train=100, **TINY)),
+])
+def test_tiny_run_reports_every_target(name, config, tmp_path):
+    assert EXPERIMENTS.get(name).runs_on == "bss2 (VMM)"
+    run_experiment(name, config, seed=0, out_dir=tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    for key in ("float_accuracy", "mock_accuracy", "twin_accuracy",
+                "twin_accuracy_mock_trained"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["chip_energy_per_inference_j"] > 0
+    assert metrics["schedule"]["blocks"] == 6
+    for stage in ("float", "mock", "hil"):
+        assert (tmp_path / stage / "checkpoint.pt").is_file()
+    assert (tmp_path / "accuracy_per_target.png").is_file()
+    assert (tmp_path / "output_distribution.png").is_file()
+
+
+def test_resume_continues_the_stages(tmp_path):
+    run_experiment("bss2-har", HarConfig(max_train=50, **TINY), seed=1, out_dir=tmp_path)
+    longer = HarConfig(max_train=50, float_epochs=1, mock_epochs=2, hil_epochs=1, resume=True)
+    metrics = run_experiment("bss2-har", longer, seed=1, out_dir=tmp_path)["metrics"]
+    assert [len(metrics["history"][s]) for s in ("float", "mock", "hil")] == [1, 2, 1]
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="hil_epochs"):
+        MnistVmmConfig(hil_epochs=-1)
+    with pytest.raises(ConfigError, match="max_train"):
+        HarConfig(max_train=0)
