@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
 DEPS := pyproject.toml constraints.txt
 
-.PHONY: demo test test-slow bench bench-eventprop bench-bss2 bench-s2-mapping lint
+.PHONY: demo test test-slow bench bench-eventprop bench-bss2 bench-s2-mapping lint docs clean-cache
 
 demo: $(VENV)/.installed
 	$(BIN)/neurotwin run cuba
@@ -43,6 +43,16 @@ bench/envs/spynnaker/.installed:
 	bench/envs/spynnaker/bin/python -m pip install --quiet 'sPyNNaker==1!7.4.1'
 	touch $@
 
+# the API reference from the docstrings; any Sphinx warning fails the build
+docs: $(VENV)/.installed-docs
+	$(BIN)/sphinx-build -q -W --keep-going -b html docs/api build/api
+	@echo "API reference in build/api/index.html"
+
+# numba caches compiled kernels per source file; a kernel calling a shared compiled
+# function (engines/neuron_update.py) is not recompiled when only that function changes
+clean-cache:
+	find src -name '*.nbi' -delete -o -name '*.nbc' -delete
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
@@ -56,6 +66,10 @@ $(VENV)/.installed: $(DEPS) | $(BIN)/python
 
 $(VENV)/.installed-dev: $(DEPS) | $(BIN)/python
 	$(PIP_INSTALL) -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-docs: $(DEPS) | $(BIN)/python
+	$(PIP_INSTALL) -e '.[docs]'
 	touch $@ $(VENV)/.installed
 
 $(VENV)/.installed-bench: $(DEPS) | $(BIN)/python

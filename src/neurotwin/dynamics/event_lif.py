@@ -133,7 +133,7 @@ class EventLIFConstants(NamedTuple):
     tau_long: float
     """The longer of the two time constants, ms (the kernel factor's decay)."""
     rate: float
-    """|1/tau_mem - 1/tau_syn|, 1/ms."""
+    """``|1/tau_mem - 1/tau_syn|``, 1/ms."""
     k_peak: float
     """Largest value of the synaptic kernel K, ms (:func:`kernel_peak`)."""
 

@@ -9,7 +9,7 @@ Equations (model time in ms, voltage in mV, current in nA, capacitance in nF)::
     v >= v_thresh  ->  spike; v <- v_reset; v held at v_reset for tau_refrac
 
 Between events the system is linear, so one step of length dt is propagated exactly
-(:func:`lif_constants`): with input current constant over the step,
+(:func:`lif_constants`): with input current constant over the step::
 
     v(t+dt) = v_rest + (v - v_rest) P_vv + (i_offset + i_ext) P_vi
               + i_exc P_ve - i_inh P_vn
@@ -105,7 +105,7 @@ def exp_kernel_factor(dt: Any, tau_mem: float, tau_syn: float) -> Any:
     """Integral of exp(-(dt-s)/tau_mem) exp(-s/tau_syn) ds over [0, dt], in ms.
 
     Equals tau_mem tau_syn / (tau_syn - tau_mem) (exp(-dt/tau_syn) - exp(-dt/tau_mem)),
-    evaluated as dt exp(-dt/tau_long) expm1(-|a| dt) / (-|a| dt), with tau_long the longer
+    evaluated as ``dt exp(-dt/tau_long) expm1(-|a| dt) / (-|a| dt)``, with tau_long the longer
     time constant and a = 1/tau_mem - 1/tau_syn: no cancellation as tau_syn -> tau_mem
     (the limit dt exp(-dt/tau_mem) is exact) and no overflow for dt >> tau.
 

@@ -44,7 +44,7 @@ v(t) >= v_thresh at the returned time, and the true crossing lies at most ``xtol
 as (v_inf - v_thresh) + (v(t) - v_inf), so an asymptote v_inf == v_thresh is never reached.
 A grazing crossing, where a maximum of v lies within rounding (~1e-14 mV) of v_thresh, is
 reported if and only if the computed v - v_thresh there is >= 0; its time is
-ill-conditioned (an error d in v moves it by ~sqrt(2 d / |v''|), up to ~1e-6 ms): the
+ill-conditioned (an error d in v moves it by ``~sqrt(2 d / |v''|)``, up to ~1e-6 ms): the
 1/(I - v_thresh) singularity of EventProp.
 """
 

@@ -54,7 +54,7 @@ def _decays(s: float, tau_mem: float, tau_long: float, rate: float
 @numba.njit(cache=True)
 def kernel_factor(s: float, tau_long: float, rate: float) -> float:
     """K(s), ms, as :func:`neurotwin.dynamics.lif.exp_kernel_factor` (``tau_long`` the
-    longer time constant, ``rate`` = |1/tau_mem - 1/tau_syn|, 1/ms)."""
+    longer time constant, ``rate`` = ``|1/tau_mem - 1/tau_syn|``, 1/ms)."""
     return _decays(s, tau_long, tau_long, rate)[2]
 
 

@@ -2,7 +2,7 @@
 
 The exact gradient sees only spikes that exist: a neuron that never fires on a batch has no
 spike time, its input weights get no gradient, and it stays silent (the "no gradient for
-spike creation" pitfall, DESIGN.md section 5). Two switchable remedies:
+spike creation" pitfall of Wunderlich & Pehle 2021). Two switchable remedies:
 
 * *Weight bumping* (used with EventProp on Yin-Yang and MNIST): after each batch, every
   neuron of a layer that fired in no sample of the batch gets ``delta`` (nA) added to all

@@ -51,9 +51,10 @@ WAIT_BETWEEN_EVENTS = 2
 
 @dataclass(frozen=True)
 class HarConfig:
-    """Settings of ``bss2-har`` (fields as :class:`~neurotwin.experiments.bss2_mnist_vmm.
-    MnistVmmConfig`, plus ``test_fraction``, the share of recordings held out, and
-    ``max_train``, the most training windows used (None: all))."""
+    """Settings of ``bss2-har``: the fields of
+    :class:`~neurotwin.experiments.bss2_mnist_vmm.MnistVmmConfig`, plus ``test_fraction``,
+    the share of recordings held out, and ``max_train``, the most training windows used
+    (None: all)."""
 
     test_fraction: float = 0.3
     max_train: int | None = None

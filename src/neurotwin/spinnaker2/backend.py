@@ -1,7 +1,7 @@
 """The ``spinnaker2`` backend: map a network onto a SpiNNaker2 machine and run it tick by
 tick with the chip's numerics, routing every packet through the generated router tables:
 ``map`` compiles (:mod:`.program`), ``run`` runs (:mod:`.runtime`, the compiled tick loop
-of :mod:`.tick`).
+of :mod:`.tick`)::
 
     res = nt.simulate(net, 1000.0, backend="spinnaker2", machine=s2.Machine(1),
                       tick_ms=1.0, weight_format="int4_delay", clock_mhz=300.0)

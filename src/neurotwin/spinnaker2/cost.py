@@ -1,4 +1,4 @@
-"""The ``spinnaker2`` backend's cost: ticks, deadline misses, packets per link, energy.
+"""The ``spinnaker2`` backend's cost: ticks, deadline misses, packets per link, energy::
 
     hardware_time_us = ticks * tick_ms * 1000 * trials      (real time: one tick per tick_ms;
                                                              trials one after the other)

@@ -19,7 +19,7 @@ so the forward pass is the ``ideal`` backend's, operation for operation (the ter
 
 *Spike grids.* Spikes live on the time points 0, dt, ..., T dt = t_max as tensors of shape
 (T + 1, B, n): row k counts the spikes at time k dt. :func:`spike_grid` bins a padded
-event batch (``times``, ``ids``, DESIGN.md section 2) onto it, rounding each arrival
+event batch (``times``, ``ids``: :mod:`neurotwin.spikes`) onto it, rounding each arrival
 (time + delay) to the nearest grid point; a layer's output row 0 is always empty. A
 delay of d steps shifts a grid by d rows.
 
@@ -69,7 +69,7 @@ DEFAULT_BETA = 10.0
 
 
 class SurrogateSpike(torch.autograd.Function):
-    """H(x) forward, SuperSpike's 1 / (beta |x| + 1)^2 backward.
+    """H(x) forward, SuperSpike's ``1 / (beta |x| + 1)^2`` backward.
 
     ``apply(x, beta)``: x = v - v_thresh (mV), beta (1/mV, > 0); returns 0/1 of x's dtype.
     """
@@ -94,7 +94,7 @@ def superspike(x: torch.Tensor, beta: float = DEFAULT_BETA) -> torch.Tensor:
     x
         Distance to threshold, v - v_thresh, mV (any shape).
     beta
-        Steepness, 1/mV (> 0): the surrogate is 1 at threshold and 1/4 at |x| = 1/beta.
+        Steepness, 1/mV (> 0): the surrogate is 1 at threshold and 1/4 at ``|x| = 1/beta``.
     """
     check_positive("beta", beta, "1/mV")
     return SurrogateSpike.apply(x, float(beta))

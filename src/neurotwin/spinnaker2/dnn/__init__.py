@@ -20,9 +20,9 @@ from neurotwin.spinnaker2.dnn.partition import DnnProgram as DnnProgram
 from neurotwin.spinnaker2.dnn.partition import PeSlice as PeSlice
 from neurotwin.spinnaker2.dnn.partition import Stage as Stage
 from neurotwin.spinnaker2.dnn.partition import deploy as deploy
-from neurotwin.spinnaker2.dnn.quantise import quantise as quantise
-from neurotwin.spinnaker2.dnn.quantise import quantise_input as quantise_input
-from neurotwin.spinnaker2.dnn.quantise import reference_codes as reference_codes
+from neurotwin.spinnaker2.dnn.quantisation import quantise as quantise
+from neurotwin.spinnaker2.dnn.quantisation import quantise_input as quantise_input
+from neurotwin.spinnaker2.dnn.quantisation import reference_codes as reference_codes
 from neurotwin.spinnaker2.dnn.run import run_dnn as run_dnn
 
 __all__ = [

@@ -153,7 +153,7 @@ class QuantisedModel:
         Shape of one input sample.
     reference
         torch's converted int8 model (``Quantize``, the quantised layers, ``DeQuantize``),
-        the reference the twin is compared with (:func:`.quantise.reference_codes`).
+        the reference the twin is compared with (:func:`.quantisation.reference_codes`).
     """
 
     layers: tuple[DnnLayer, ...]

@@ -23,7 +23,7 @@ CODE_MAX = 255
 def im2col(layer: MacLayer, x: np.ndarray) -> np.ndarray:
     """The MAC array's input operand: (N x positions, K) rows, one per output position, K
     in (channel, kernel row, kernel column) order, as float64 (exact: codes 0..255); ``x``
-    is (N, *in_shape) uint8. Computed once per stage: every PE of a stage reads the same
+    is ``(N, *in_shape)`` uint8. Computed once per stage: every PE of a stage reads the same
     input (float64 once here saves a conversion per PE and part of the reduction)."""
     if not layer.is_conv:
         return x.reshape(x.shape[0], -1).astype(np.float64)
@@ -57,7 +57,7 @@ def mac_layer(layer: MacLayer, cols: np.ndarray, outputs: slice,
     layer
         The layer.
     cols
-        :func:`im2col` of the (N, *in_shape) input codes (the whole input: every PE of a
+        :func:`im2col` of the ``(N, *in_shape)`` input codes (the whole input: every PE of a
         layer gets it).
     outputs
         The output features or channels this PE computes.

@@ -219,7 +219,7 @@ def deploy(qmodel: QuantisedModel, machine: Machine | None = None, *,
     Parameters
     ----------
     qmodel
-        From :func:`.quantise.quantise`.
+        From :func:`.quantisation.quantise`.
     machine
         Where to place it; default a single-chip machine (152 PEs).
     max_cycles_per_pe

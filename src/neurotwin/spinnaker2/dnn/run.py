@@ -43,11 +43,11 @@ def run_dnn(program: DnnProgram, codes: np.ndarray) -> np.ndarray:
     program
         From :func:`.partition.deploy`.
     codes
-        (N, *in_shape) uint8 input codes (:func:`.quantise.quantise_input`).
+        ``(N, *in_shape)`` uint8 input codes (:func:`.quantisation.quantise_input`).
 
     Returns
     -------
-    (N, *out_shape) uint8 output codes (real values: ``program.model.dequantise``).
+    ``(N, *out_shape)`` uint8 output codes (real values: ``program.model.dequantise``).
 
     Raises
     ------

@@ -238,7 +238,7 @@ def quantise_input(qmodel: QuantisedModel, x: torch.Tensor | np.ndarray) -> np.n
 
 
 def reference_codes(qmodel: QuantisedModel, x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """torch's int8 output codes (uint8, (N, *out_shape)) for float inputs ``x``: the
+    """torch's int8 output codes (uint8, shape ``(N, *out_shape)``) for float inputs ``x``: the
     reference the twin must equal bit for bit."""
     with torch_int8(), torch.no_grad():
         h = torch.as_tensor(np.asarray(x), dtype=torch.float32)
