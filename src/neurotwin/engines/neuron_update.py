@@ -158,12 +158,11 @@ def lif_update(
       ``i_ext[lo:hi]``,
       ``noise=None``, ``members=None``, ``Adaptation(True, w[lo:hi], constants)`` for
       AdEx populations, rails ``-inf, inf``.
-    * BrainScaleS-2 (``bss2/emulation.py``): all neurons of a trial at once, per-neuron
+    * BrainScaleS-2 (``bss2/run_loop.py``): all neurons of a trial at once, per-neuron
       ``k`` (the live offset current as ``i_offset``) and per-member synaptic constants,
       ``members=member_ptr``, ``Noise(amplitude, draws)``, ``Adaptation`` with a
       per-neuron ``on`` mask, the chip's membrane rails.
-    * SpiNNaker2 (``spinnaker2/runtime.py``'s tick; float32 state), replacing its
-      ``_lif_segment(lo, hi, ..., c, n_refrac, scale_e, scale_i)`` bit for bit::
+    * SpiNNaker2 (``spinnaker2/tick.py``, ``update_segment``; float32 state)::
 
           k = LIFConstants(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9],
                            n_refrac)  # numerics.lif_constants_f32 rows (float32)
