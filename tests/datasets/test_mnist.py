@@ -209,6 +209,11 @@ def test_load_mnist_takes_a_directory_of_idx_files(tmp_path):
         (((np.full((2, 784), 0.3, np.float32), np.zeros(2, np.int64)),) * 3, "8-bit levels"),
         (((np.zeros((2, 784), np.float32), np.array([0, 10])),) * 3, "outside the digits"),
         (((np.zeros((2, 784), np.float32), np.zeros(3, np.int64)),) * 3, "labels"),
+        # object arrays of plain Python values unpickle without any class lookup
+        (((np.full((2, 784), "x", object), np.zeros(2, np.int64)),) * 3,
+         "dtype object and int64; MNIST's are float"),
+        (((np.zeros((2, 784), np.float32), np.array(["a", "b"], object)),) * 3,
+         "dtype float32 and object"),
     ],
 )
 def test_bad_pickles_are_data_errors(tmp_path, content, match):

@@ -129,6 +129,11 @@ def _pickle_split(path: Path, part: Any, name: str) -> tuple[np.ndarray, np.ndar
     if not ok:
         raise DataError(f"{path}: the {name} split is not a pair (images, labels) of arrays")
     images, labels = part
+    if images.dtype.kind not in "fiu" or labels.dtype.kind not in "iu":  # object arrays
+        raise DataError(
+            f"{path}: the {name} split holds arrays of dtype {images.dtype} and "
+            f"{labels.dtype}; MNIST's are float (or 8-bit) pixels and integer labels"
+        )
     if images.ndim != 2 or images.shape[1] != _SIDE * _SIDE or labels.shape != images.shape[:1]:
         raise DataError(
             f"{path}: {name} images {images.shape} and labels {labels.shape}; expected "
