@@ -512,27 +512,6 @@ def test_snntorch_export_runs_spike_for_spike_in_euler_mode() -> None:
         np.testing.assert_allclose(v, np.array(mems[layer]), rtol=0, atol=1e-5)
 
 
-def test_norse_export_cannot_be_cross_checked() -> None:
-    """Norse 1.1 writes tau = dt / tau_inv = dt * tau (e.g. 1e-5 s for tau_mem = 10 ms
-    at dt = 1 ms) and exports its LIFCell as CubaLIF with w_in = 1, r = 1 while its own
-    step adds input spikes to i undivided; its graphs do not describe its own dynamics, so
-    there is nothing to compare spike for spike. The test checks that this is still so."""
-    pytest.importorskip("nirtorch")
-    torch = pytest.importorskip("torch")
-    norse = pytest.importorskip("norse.torch")
-    from norse.torch.utils.export_nir import to_nir as norse_to_nir
-
-    params = norse.LIFBoxParameters(tau_mem_inv=torch.full((2,), 100.0), v_th=torch.ones(2),
-                                    v_leak=torch.zeros(2), v_reset=torch.zeros(2))  # fmt: skip
-    model = norse.SequentialState(torch.nn.Linear(2, 2), norse.LIFBoxCell(params))
-    graph = norse_to_nir(model, torch.zeros(2), dt=1e-3)
-    (node,) = [n for n in graph.nodes.values() if isinstance(n, nir.LIF)]
-    tau = np.asarray(node.tau, dtype=np.float64)
-    if not np.allclose(tau, 1e-3 / 100.0):
-        pytest.fail(f"Norse now exports tau = {tau}; write the spike-for-spike cross-check")
-    pytest.skip("Norse exports tau = dt * tau_mem, not tau_mem; see the docstring")
-
-
 def test_euler_mode_reproduces_the_euler_recursion() -> None:
     """The recursion of docs/nir.md, computed here in float64, against neurotwin.
 
