@@ -91,13 +91,11 @@ class LIFLayer(nn.Module):
         weight_std: float | None = None,
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
-        spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
     ) -> None:
         super().__init__()
         self.params = check_eventprop_params(params)
         check_positive("t_max", t_max, "ms")
         check_positive("min_slope", min_slope, "mV/ms", allow_zero=True)
-        self.spike_budget = check_spike_budget(spike_budget)
         self.n_in, self.n_out, self.t_max = n_in, n_out, float(t_max)
         self.max_spikes, self.delay, self.xtol = max_spikes, float(delay), xtol
         self.min_slope = float(min_slope)
