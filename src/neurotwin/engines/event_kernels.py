@@ -38,6 +38,7 @@ from neurotwin.engines.event_adjoint import kernel as adjoint_kernel
 from neurotwin.engines.event_adjoint.layer import lif_layer_backward
 from neurotwin.engines.event_adjoint.recurrent import recurrent_lif_backward
 from neurotwin.engines.event_list import merge_events, recurrent_events
+from neurotwin.engines.event_recurrent_budget import DEFAULT_SPIKE_BUDGET
 from neurotwin.spikes import Spikes
 
 __all__ = ["COMPILED", "TORCH", "CompiledKernels", "EventKernels", "TorchKernels",
@@ -66,14 +67,18 @@ class EventKernels(Protocol):
         self, arrive: torch.Tensor, ids: torch.Tensor, w_in: torch.Tensor,
         w_rec: torch.Tensor, params: EventLIF, t_max: float, max_spikes: int | None,
         xtol: float, rec_delay: float,
+        spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
     ) -> Spikes:
-        """Spikes of a recurrent layer (:mod:`neurotwin.engines.event_recurrent`)."""
+        """Spikes of a recurrent layer (:mod:`neurotwin.engines.event_recurrent`); a sample
+        of more than ``spike_budget`` spikes per neuron raises ``CapacityError``
+        (:mod:`neurotwin.engines.event_recurrent_budget`; None: no limit)."""
         ...
 
     def record_recurrent(
         self, arrive: torch.Tensor, ids: torch.Tensor, w_in: torch.Tensor,
         w_rec: torch.Tensor, params: EventLIF, t_max: float, max_spikes: int | None,
         xtol: float, rec_delay: float,
+        spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
     ) -> tuple[Spikes, torch.Tensor]:
         """:meth:`recurrent`'s spikes and the current at each spike, before the spiking
         neuron's own recurrent jump (nA, 0 at padding)."""
@@ -141,18 +146,21 @@ class CompiledKernels:
         self, arrive: torch.Tensor, ids: torch.Tensor, w_in: torch.Tensor,
         w_rec: torch.Tensor, params: EventLIF, t_max: float, max_spikes: int | None,
         xtol: float, rec_delay: float,
+        spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
     ) -> Spikes:
         return self.record_recurrent(arrive, ids, w_in, w_rec, params, t_max, max_spikes,
-                                     xtol, rec_delay)[0]  # fmt: skip
+                                     xtol, rec_delay, spike_budget)[0]  # fmt: skip
 
     def record_recurrent(
         self, arrive: torch.Tensor, ids: torch.Tensor, w_in: torch.Tensor,
         w_rec: torch.Tensor, params: EventLIF, t_max: float, max_spikes: int | None,
         xtol: float, rec_delay: float,
+        spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
     ) -> tuple[Spikes, torch.Tensor]:
         times, out_ids, current = event_recurrent_kernel.recurrent_forward(
             _np(arrive), _np(ids), _np(w_in), _np(w_rec), float(t_max),
             event_lif_constants(params), float(xtol), max_spikes, float(rec_delay),
+            spike_budget,
         )
         return _spikes(times, out_ids), torch.from_numpy(current)
 
@@ -211,17 +219,21 @@ class TorchKernels:
         self, arrive: torch.Tensor, ids: torch.Tensor, w_in: torch.Tensor,
         w_rec: torch.Tensor, params: EventLIF, t_max: float, max_spikes: int | None,
         xtol: float, rec_delay: float,
+        spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
     ) -> Spikes:
         return event_torch.recurrent_forward(arrive, ids, w_in, w_rec, params, t_max,
-                                             max_spikes, xtol, rec_delay)  # fmt: skip
+                                             max_spikes, xtol, rec_delay,
+                                             spike_budget)  # fmt: skip
 
     def record_recurrent(
         self, arrive: torch.Tensor, ids: torch.Tensor, w_in: torch.Tensor,
         w_rec: torch.Tensor, params: EventLIF, t_max: float, max_spikes: int | None,
         xtol: float, rec_delay: float,
+        spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
     ) -> tuple[Spikes, torch.Tensor]:
         return event_torch.recurrent_record(arrive, ids, w_in, w_rec, params, t_max,
-                                            max_spikes, xtol, rec_delay)  # fmt: skip
+                                            max_spikes, xtol, rec_delay,
+                                            spike_budget)  # fmt: skip
 
     def backward(
         self, arrive: torch.Tensor, ids: torch.Tensor, w: torch.Tensor, spikes: Spikes,

@@ -62,6 +62,7 @@ import torch
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event import check_event_params, check_spike_inputs
 from neurotwin.engines.event_kernels import event_kernels
+from neurotwin.engines.event_recurrent_budget import DEFAULT_SPIKE_BUDGET, check_spike_budget
 from neurotwin.errors import ConfigError, check_finite
 from neurotwin.spikes import Spikes
 
@@ -126,6 +127,7 @@ def recurrent_lif_forward(
     delay: float = 0.0,
     rec_delay: float = 0.0,
     xtol: float = 1e-10,
+    spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
 ) -> Spikes:
     """Exact spikes of a recurrent LIF layer driven by a batch of input spikes.
 
@@ -158,6 +160,11 @@ def recurrent_lif_forward(
         Spike-time tolerance, ms: each returned time lies within ``xtol`` after the exact
         crossing from the state it starts at; errors of earlier spikes carry over through
         resets and arrivals (docs/event_engine.md, "Tolerance").
+    spike_budget
+        Runaway guard, spikes per neuron and sample on average (integer >= 1): a sample
+        with more than ``spike_budget n`` spikes stops the run with a ``CapacityError``
+        naming the layer size, the count and the time
+        (:mod:`neurotwin.engines.event_recurrent_budget`); None: no limit.
 
     Returns
     -------
@@ -169,11 +176,16 @@ def recurrent_lif_forward(
     ------
     ConfigError
         Bad shapes, NaN or negative times, unsorted rows, ids out of range, t_max <= 0,
-        ``w_rec`` not (n, n) or not finite, ``rec_delay`` not one number >= 0 ...
+        ``w_rec`` not (n, n) or not finite, ``rec_delay`` not one number >= 0,
+        ``spike_budget`` not an integer >= 1 or None ...
+    CapacityError
+        A sample exceeded the spike budget (recurrent excitation running away), or the
+        padded output would not fit this machine's memory.
     """
     check_event_params(params)
     times, ids, w = check_spike_inputs(input_times, input_ids, w_in, t_max, max_spikes, delay)
     w_r = check_recurrent_weights(w_rec, w)
     d_rec = check_rec_delay(rec_delay)
+    budget = check_spike_budget(spike_budget)
     return event_kernels(w).recurrent(times + delay, ids, w, w_r, params, t_max, max_spikes,
-                                      xtol, d_rec)  # fmt: skip
+                                      xtol, d_rec, budget)  # fmt: skip

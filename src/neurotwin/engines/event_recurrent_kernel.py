@@ -44,6 +44,13 @@ import numpy as np
 
 from neurotwin.dynamics.event_lif import EventLIFConstants
 from neurotwin.engines.event_kernel import kernel_factor, next_crossing_scalar
+from neurotwin.engines.event_recurrent_budget import (
+    DEFAULT_SPIKE_BUDGET,
+    NO_CAP,
+    runaway_error,
+    spike_cap,
+)
+from neurotwin.errors import check_memory
 
 __all__ = ["recurrent_forward"]
 
@@ -168,8 +175,8 @@ def _grow_queue(queue_t: np.ndarray, queue_id: np.ndarray) -> tuple[np.ndarray, 
 @numba.njit(cache=True)
 def _forward(
     arrive: np.ndarray, ids: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray, t_max: float,
-    p: EventLIFConstants, xtol: float, max_spikes: int, rec_delay: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p: EventLIFConstants, xtol: float, max_spikes: int, rec_delay: float, cap: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, float]:
     batch, k_in = arrive.shape
     n = w_in.shape[1]
     tau_mem, tau_syn, cm, v_thresh = p.tau_mem, p.tau_syn, p.cm, p.v_thresh
@@ -256,6 +263,8 @@ def _forward(
                 for nrn in range(n):
                     if not (exact[nrn] and cross[nrn] == t_first):
                         continue
+                    if pos - first[b] == cap:  # a runaway: stop before it takes all memory
+                        return buf_t, buf_id, buf_i, first, b, t
                     if pos == buf_t.shape[0]:
                         buf_t, buf_id, buf_i = _grow(buf_t, buf_id, buf_i)
                     # a neuron found again at an earlier round's time (v rounded to the
@@ -325,18 +334,7 @@ def _forward(
             else:
                 break
         first[b + 1] = pos
-    width = 0
-    for b in range(batch):
-        width = max(width, first[b + 1] - first[b])
-    times = np.full((batch, width), np.inf)
-    out_ids = np.full((batch, width), -1, dtype=np.int64)
-    current = np.zeros((batch, width))
-    for b in range(batch):
-        for c in range(first[b + 1] - first[b]):
-            times[b, c] = buf_t[first[b] + c]
-            out_ids[b, c] = buf_id[first[b] + c]
-            current[b, c] = buf_i[first[b] + c]
-    return times, out_ids, current
+    return buf_t, buf_id, buf_i, first, -1, 0.0
 
 
 def recurrent_forward(
@@ -349,6 +347,7 @@ def recurrent_forward(
     xtol: float,
     max_spikes: int | None,
     rec_delay: float = 0.0,
+    spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Output spikes of a recurrent LIF layer, and the current at each spike.
 
@@ -375,6 +374,10 @@ def recurrent_forward(
     rec_delay
         Delay of the recurrent connections, ms (>= 0, validated by the caller): a spike at
         t acts at t + rec_delay if that is <= t_max.
+    spike_budget
+        Runaway guard (:mod:`neurotwin.engines.event_recurrent_budget`): a sample that
+        reaches ``spike_budget n`` spikes stops the run; None: no limit (validated by the
+        caller).
 
     Returns
     -------
@@ -382,6 +385,33 @@ def recurrent_forward(
         (B, K_out): spike times (ms, ascending, ties by neuron, ``+inf`` padded), neuron
         indices (-1 at padding), synaptic current of the spiking neuron just before its
         spike, before its own recurrent jump (nA, 0 at padding).
+
+    Raises
+    ------
+    CapacityError
+        A sample reached the spike budget (a runaway), or the padded output would not fit
+        this machine's memory.
     """
-    limit = np.iinfo(np.int64).max if max_spikes is None else int(max_spikes)
-    return _forward(arrive, ids, w_in, w_rec, float(t_max), p, xtol, limit, float(rec_delay))
+    batch, n = arrive.shape[0], w_in.shape[1]
+    limit = NO_CAP if max_spikes is None else int(max_spikes)
+    cap = spike_cap(n, spike_budget, max_spikes)
+    buf_t, buf_id, buf_i, first, stopped, t_stop = _forward(
+        arrive, ids, w_in, w_rec, float(t_max), p, xtol, limit, float(rec_delay), cap
+    )
+    if stopped >= 0:
+        assert spike_budget is not None  # only a budget sets a cap
+        raise runaway_error(n, spike_budget, stopped, t_stop, t_max)
+    counts = np.diff(first)
+    width = int(counts.max()) if batch else 0
+    # the padded arrays hold the busiest sample's width for every sample
+    check_memory(f"the spikes of a recurrent layer, {batch} samples x {width} spikes",
+                 batch * width * (2 * buf_t.itemsize + buf_id.itemsize))  # fmt: skip
+    times = np.full((batch, width), np.inf)
+    out_ids = np.full((batch, width), -1, dtype=np.int64)
+    current = np.zeros((batch, width))
+    rows = np.repeat(np.arange(batch), counts)
+    cols = np.arange(first[-1]) - np.repeat(first[:-1], counts)
+    times[rows, cols] = buf_t[: first[-1]]
+    out_ids[rows, cols] = buf_id[: first[-1]]
+    current[rows, cols] = buf_i[: first[-1]]
+    return times, out_ids, current

@@ -47,6 +47,7 @@ from neurotwin.engines.event_maps import (
     next_crossing,
     spike_jump,
 )
+from neurotwin.engines.event_recurrent_budget import NO_CAP, runaway_error, spike_cap
 from neurotwin.spikes import PAD_ID, Spikes, collect_spikes
 
 __all__ = [
@@ -115,12 +116,13 @@ def recurrent_forward(
     max_spikes: int | None,
     xtol: float,
     rec_delay: float,
+    spike_budget: int | None,
 ) -> Spikes:
     """Spikes of a recurrent layer (arguments as
     :meth:`~neurotwin.engines.event_kernels.EventKernels.recurrent`)."""
     with torch.no_grad():
         return _run(arrive, ids, w_in.detach(), w_rec.detach(), params, float(t_max),
-                    max_spikes, rec_delay, xtol)  # fmt: skip
+                    max_spikes, rec_delay, xtol, spike_budget)  # fmt: skip
 
 
 def recurrent_record(
@@ -133,6 +135,7 @@ def recurrent_record(
     max_spikes: int | None,
     xtol: float,
     rec_delay: float,
+    spike_budget: int | None,
 ) -> tuple[Spikes, torch.Tensor]:
     """Spikes of a recurrent layer and the current at each (arguments and result as
     :meth:`~neurotwin.engines.event_kernels.EventKernels.record_recurrent`).
@@ -142,7 +145,7 @@ def recurrent_record(
     rec_delay > 0 its arrival is one more input event, of source n_in + n with the weights
     ``[w_in; w_rec]`` (:func:`~neurotwin.engines.event_list.recurrent_events`)."""
     spikes = recurrent_forward(arrive, ids, w_in, w_rec, params, t_max, max_spikes, xtol,
-                               rec_delay)  # fmt: skip
+                               rec_delay, spike_budget)  # fmt: skip
     with torch.no_grad():
         w, w_r = w_in.detach(), w_rec.detach()
         events = recurrent_events(arrive, ids, spikes, t_max, w.shape[0], rec_delay)
@@ -213,9 +216,11 @@ def _run(
     max_spikes: int | None,
     rec_delay: float,
     xtol: float,
+    spike_budget: int | None,
 ) -> Spikes:
     """The event loop of :func:`recurrent_forward` on validated tensors."""
     batch, n = arrive_in.shape[0], w_in.shape[1]
+    cap = spike_cap(n, spike_budget, max_spikes)
     dtype, device = w_in.dtype, w_in.device
     state = initial_state((batch, n), dtype, device)
     counts = torch.zeros((batch, n), dtype=torch.long, device=device)
@@ -256,6 +261,12 @@ def _run(
         if b.numel():
             emitted.append((b, nrn, t_cross[b, nrn]))
             counts += fired
+            if cap != NO_CAP:  # a runaway: stop before it takes all memory
+                over = (counts.sum(dim=1) > cap).nonzero()
+                if over.numel():
+                    k = int(over[0, 0])
+                    assert spike_budget is not None  # only a budget sets a cap
+                    raise runaway_error(n, spike_budget, k, float(t_first[k]), t_max)
         state = spike_jump(state, fired, t_cross, p)
         t_to = torch.where(fires, t_first, torch.where(takes | receives, t_next,
                                                        state.t.amax(dim=1)))  # fmt: skip

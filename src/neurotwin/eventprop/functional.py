@@ -16,6 +16,7 @@ import torch
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event_kernels import event_kernels
 from neurotwin.engines.event_recurrent import check_rec_delay
+from neurotwin.engines.event_recurrent_budget import DEFAULT_SPIKE_BUDGET
 from neurotwin.errors import ConfigError, check_positive
 from neurotwin.eventprop.forward.layer import check_eventprop_params, lif_layer_record
 from neurotwin.eventprop.forward.readout import li_vmax
@@ -158,11 +159,11 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
     by its adjoint (``adjoint/recurrent.py``).
 
     ``apply(input_times, w_in, w_rec, rec_delay, input_ids, params, t_max, max_spikes, delay,
-    xtol, min_slope)`` returns (output times, output ids); only the times carry gradients,
-    with respect to the input times, ``w_in``, ``w_rec`` and ``rec_delay`` (a 0-d tensor,
-    ms). Saved for the backward pass: the input arrivals, the output spikes and the current
-    at each output spike. Both halves run on the event kernels chosen from the weights
-    (:func:`~neurotwin.engines.event_kernels.event_kernels`).
+    xtol, min_slope, spike_budget)`` returns (output times, output ids); only the times
+    carry gradients, with respect to the input times, ``w_in``, ``w_rec`` and ``rec_delay``
+    (a 0-d tensor, ms). Saved for the backward pass: the input arrivals, the output spikes
+    and the current at each output spike. Both halves run on the event kernels chosen from
+    the weights (:func:`~neurotwin.engines.event_kernels.event_kernels`).
     """
 
     @staticmethod
@@ -179,11 +180,13 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
         delay: float,
         xtol: float,
         min_slope: float,
+        spike_budget: int | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         d_rec = check_rec_delay(rec_delay)
         record = recurrent_lif_record(
             input_times.detach(), input_ids, w_in.detach(), w_rec.detach(), params, t_max,
             max_spikes=max_spikes, delay=delay, rec_delay=d_rec, xtol=xtol,
+            spike_budget=spike_budget,
         )
         ctx.save_for_backward(
             record.arrive, record.input_ids, record.spikes.times, record.spikes.ids,
@@ -200,7 +203,7 @@ class RecurrentLIFLayerFunction(torch.autograd.Function):
         ctx: Any, grad_times: torch.Tensor | None, grad_ids: Any
     ) -> tuple[torch.Tensor | None, ...]:
         arrive, input_ids, out_times, out_ids, current, w_in, w_rec = ctx.saved_tensors
-        none = (None,) * 7
+        none = (None,) * 8
         if grad_times is None:
             return (None, None, None, None, *none)
         # padding (+inf) carries no gradient; a loss that touched it could leave NaN there
@@ -234,6 +237,7 @@ def recurrent_lif_layer(
     rec_delay: float | torch.Tensor = 0.0,
     xtol: float = 1e-10,
     min_slope: float = 0.0,
+    spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
 ) -> Spikes:
     """Exact output spikes of a recurrent LIF layer, differentiable by EventProp.
 
@@ -268,6 +272,10 @@ def recurrent_lif_layer(
         Spike-time tolerance of the forward solver, ms.
     min_slope
         Grazing-crossing remedy, mV/ms (>= 0), as for :func:`lif_layer` (0: exact).
+    spike_budget
+        Runaway guard: a sample with more than ``spike_budget n`` spikes stops the forward
+        with a ``CapacityError`` (:mod:`neurotwin.engines.event_recurrent_budget`); None:
+        no limit.
 
     Returns
     -------
@@ -279,7 +287,10 @@ def recurrent_lif_layer(
     ConfigError
         Bad shapes (``w_rec`` not (n, n)), NaN or negative times, unsorted rows, ids out of
         range, weights not float tensors of one dtype and device, ``tau_refrac`` != 0,
-        negative ``min_slope``, ``rec_delay`` not one number >= 0.
+        negative ``min_slope``, ``rec_delay`` not one number >= 0, ``spike_budget`` not an
+        integer >= 1 or None.
+    CapacityError
+        A sample exceeded the spike budget (recurrent excitation running away).
     """
     check_eventprop_params(params)
     check_positive("min_slope", min_slope, "mV/ms", allow_zero=True)
@@ -300,6 +311,7 @@ def recurrent_lif_layer(
     else:
         d = torch.tensor(d_rec, dtype=w_in.dtype, device=w_in.device)
     out_times, out_ids = RecurrentLIFLayerFunction.apply(
-        times, w_in, w_rec, d, ids, params, t_max, max_spikes, delay, xtol, min_slope
+        times, w_in, w_rec, d, ids, params, t_max, max_spikes, delay, xtol, min_slope,
+        spike_budget,
     )
     return Spikes(out_times, out_ids)

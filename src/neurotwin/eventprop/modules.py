@@ -16,6 +16,7 @@ from torch import nn
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event_conv import conv_dense_weights, conv_output_shape, conv_weight_index
 from neurotwin.engines.event_recurrent import check_rec_delay
+from neurotwin.engines.event_recurrent_budget import DEFAULT_SPIKE_BUDGET, check_spike_budget
 from neurotwin.errors import ConfigError, check_finite, check_int, check_positive
 from neurotwin.eventprop.forward.layer import check_eventprop_params
 from neurotwin.eventprop.functional import li_vmax, lif_layer, recurrent_lif_layer
@@ -200,6 +201,10 @@ class RecurrentLIFLayer(nn.Module):
         Seed of ``w_in``; ``w_rec`` is drawn from ``seed + 1``.
     dtype
         Float dtype of the weights and all spike times (float64: exact).
+    spike_budget
+        Runaway guard, spikes per neuron and sample on average: a sample with more than
+        ``spike_budget n_out`` spikes stops the forward with a ``CapacityError``
+        (:mod:`neurotwin.engines.event_recurrent_budget`); None: no limit.
     """
 
     def __init__(
@@ -221,11 +226,13 @@ class RecurrentLIFLayer(nn.Module):
         rec_weight_std: float | None = None,
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
+        spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
     ) -> None:
         super().__init__()
         self.params = check_eventprop_params(params)
         check_positive("t_max", t_max, "ms")
         check_positive("min_slope", min_slope, "mV/ms", allow_zero=True)
+        self.spike_budget = check_spike_budget(spike_budget)
         self.n_in, self.n_out, self.t_max = n_in, n_out, float(t_max)
         self.max_spikes, self.delay, self.xtol = max_spikes, float(delay), xtol
         self.min_slope = float(min_slope)
@@ -245,7 +252,7 @@ class RecurrentLIFLayer(nn.Module):
         return recurrent_lif_layer(
             times, ids, self.w_in, self.w_rec, self.params, self.t_max,
             max_spikes=self.max_spikes, delay=self.delay, rec_delay=rec_delay, xtol=self.xtol,
-            min_slope=self.min_slope,
+            min_slope=self.min_slope, spike_budget=self.spike_budget,
         )
 
     def extra_repr(self) -> str:

@@ -78,10 +78,6 @@ NOT_TRAINING = frozenset(
 """Config fields that do not change what training computes (a run may resume across them)."""
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
-    check_int(name, value, low=low)
-
-
 @dataclass(frozen=True)
 class MnistLatencyConfig:
     """Parameters of the latency-MNIST experiment (sources: docs/experiments/mnist_latency.md).
@@ -178,12 +174,12 @@ class MnistLatencyConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        _check_int("test_per_class", self.test_per_class, 1)
+        check_int("test_per_class", self.test_per_class, low=1)
         for name in ("train_size", "test_size"):
             if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), 1)
+                check_int(name, getattr(self, name), low=1)
         object.__setattr__(self, "seeds", check_latency_net(self))
-        _check_int("ann_epochs", self.ann_epochs, 0)
+        check_int("ann_epochs", self.ann_epochs, low=0)
         for name in ("v_scale", "ann_learning_rate"):
             check_positive(name, getattr(self, name))
         check_finite("input_dropout", self.input_dropout)
@@ -433,6 +429,10 @@ def _train_seed(
         learning_curves(history, out_dir / "learning_curves.png",
                         title=f"Latency MNIST, EventProp, seed {seed}")
     _raster(model, test, config, out_dir / "raster.png")
+    scores = {} if validation is None else {  # without a validation split: no such metric
+        "validation_accuracy": history[selected - 1]["validation_accuracy"] if history
+        else evaluate()["validation_accuracy"]
+    }
     return {
         "seed": seed,
         "epochs": len(history),
@@ -442,8 +442,7 @@ def _train_seed(
                           else evaluate()["test_accuracy"]),
         "selected_epoch": selected,
         "last_epoch_test_accuracy": history[-1]["test_accuracy"] if history else math.nan,
-        "validation_accuracy": (history[selected - 1].get("validation_accuracy", math.nan)
-                                if history else math.nan),
+        **scores,
         "epoch_time_s": [float(r["train_time_s"]) for r in history],
     }
 
@@ -496,7 +495,9 @@ def run(
         "last_epoch_test_accuracy": mean_std(
             [r["last_epoch_test_accuracy"] for r in per_seed]
         ),
-        "validation_accuracy": mean_std([r["validation_accuracy"] for r in per_seed]),
+        **({} if validation is None else {
+            "validation_accuracy": mean_std([r["validation_accuracy"] for r in per_seed])
+        }),
         "train_accuracy": mean_std([r["train_accuracy"] for r in per_seed]),
         "ann": ann,
         "epoch_time_s": float(np.mean(epoch_times)) if epoch_times else math.nan,

@@ -98,10 +98,6 @@ NOT_TRAINING = frozenset(
 """Config fields that do not change what training computes (a run may resume across them)."""
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
-    check_int(name, value, low=low)
-
-
 @dataclass(frozen=True)
 class YinYangConfig:
     """Parameters of the Yin-Yang experiment (sources: docs/experiments/yinyang.md).
@@ -226,15 +222,15 @@ class YinYangConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        _check_int("train_size", self.train_size, 1)
+        check_int("train_size", self.train_size, low=1)
         if self.fresh_samples is not None:
-            _check_int("fresh_samples", self.fresh_samples, 1)
-        _check_int("test_size", self.test_size, 1)
-        _check_int("decision_grid", self.decision_grid, 2)
-        _check_int("deploy_chunk", self.deploy_chunk, 1)
-        _check_int("holdout_size", self.holdout_size, 0)
+            check_int("fresh_samples", self.fresh_samples, low=1)
+        check_int("test_size", self.test_size, low=1)
+        check_int("decision_grid", self.decision_grid, low=2)
+        check_int("deploy_chunk", self.deploy_chunk, low=1)
+        check_int("holdout_size", self.holdout_size, low=0)
         if self.deploy_samples is not None:
-            _check_int("deploy_samples", self.deploy_samples, 0)
+            check_int("deploy_samples", self.deploy_samples, low=0)
         object.__setattr__(self, "seeds", check_latency_net(self))
         for name in ("tau_0", "tau_1", "deploy_dt"):
             check_positive(name, getattr(self, name))

@@ -24,6 +24,7 @@ from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event import check_spike_inputs
 from neurotwin.engines.event_kernels import event_kernels
 from neurotwin.engines.event_recurrent import check_rec_delay, check_recurrent_weights
+from neurotwin.engines.event_recurrent_budget import DEFAULT_SPIKE_BUDGET, check_spike_budget
 from neurotwin.eventprop.forward.layer import LayerRecord, check_eventprop_params
 
 __all__ = ["recurrent_lif_record"]
@@ -41,6 +42,7 @@ def recurrent_lif_record(
     delay: float = 0.0,
     rec_delay: float = 0.0,
     xtol: float = 1e-10,
+    spike_budget: int | None = DEFAULT_SPIKE_BUDGET,
 ) -> LayerRecord:
     """Run the recurrent layer with the event engine and record what its adjoint needs.
 
@@ -51,10 +53,11 @@ def recurrent_lif_record(
     times, ids, w = check_spike_inputs(input_times, input_ids, w_in, t_max, max_spikes, delay)
     w_r = check_recurrent_weights(w_rec, w)
     d_rec = check_rec_delay(rec_delay)
+    budget = check_spike_budget(spike_budget)
     with torch.no_grad():
         w, w_r = w.detach(), w_r.detach()
         arrive = times.detach() + delay
         spikes, current = event_kernels(w).record_recurrent(
-            arrive, ids, w, w_r, params, t_max, max_spikes, xtol, d_rec
+            arrive, ids, w, w_r, params, t_max, max_spikes, xtol, d_rec, budget
         )
     return LayerRecord(spikes, arrive, ids, current)
