@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import neurotwin as nt
-from neurotwin.bss2 import Chip, Deviations, calibrate, specs
+from neurotwin.bss2 import Chip, Deviations, specs
 from neurotwin.bss2.draw import draw_mapping
 from neurotwin.bss2.mapping import Mapping, map_network, offset_schedule
 from neurotwin.bss2.neuron_mapping import place_neurons
@@ -184,16 +184,16 @@ def test_noisy_chip_is_different_but_statistically_similar():
     assert noisy.mean_rate("pop") == pytest.approx(ideal.mean_rate("pop"), rel=0.25)
 
 
-def test_calibrated_deviating_chip_runs_close_to_ideal():
+def test_calibrated_deviating_chip_runs_close_to_ideal(calibrated):
     lsb = lsb_of(exact_network(WEIGHT_SCALE))
     net = exact_network(lsb)
-    chip = Chip(7)
-    cal = calibrate(chip, circuits=np.arange(24), seed=1)
+    chip, cal = calibrated
     hw = nt.simulate(net, 200.0, backend="bss2", seed=3, trials=2, chip=chip,
                      calibration=cal, weight_scale=WEIGHT_SCALE)
     ideal = nt.simulate(net, 200.0, backend="ideal", seed=3, trials=2)
-    assert hw.meta["calibration_serial"] == 7
-    assert hw.mean_rate("pop") == pytest.approx(ideal.mean_rate("pop"), rel=0.35)
+    assert hw.meta["calibration_serial"] == chip.serial
+    # measured 1 % apart; a 15 % error in the weight LSB moves the rate by 10 %
+    assert hw.mean_rate("pop") == pytest.approx(ideal.mean_rate("pop"), rel=0.05)
 
 
 # --- logical neurons of several circuits -----------------------------------------------
