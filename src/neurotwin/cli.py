@@ -1,4 +1,5 @@
-"""The ``neurotwin`` command: ``info``, ``run <experiment>``, ``bench <name>``.
+"""The ``neurotwin`` command: ``info``, ``run <experiment>``, ``bench <name>``,
+``compare <file.nir>``.
 
 Errors neurotwin raises on purpose (:class:`~neurotwin.errors.NeurotwinError`) are printed
 as one line, ``neurotwin: error: ...``, with exit status 2, as argparse does for bad
@@ -30,6 +31,7 @@ from rich.progress import (
 from rich.table import Table
 
 import neurotwin
+from neurotwin.compare import Comparison, compare, comparison_figure
 from neurotwin.errors import ConfigError, NeurotwinError
 from neurotwin.experiments import EXPERIMENTS, load_config, run_experiment
 from neurotwin.experiments.base import writable_folder
@@ -216,12 +218,104 @@ def bench(args: argparse.Namespace, console: Console) -> None:
     console.print(f"results in {output}")
 
 
+def backend_options(words: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Turn ``BACKEND.KEY=VALUE`` words into ``{backend: {key: value}}``, values read as
+    JSON where they parse (``1.0``, ``true``) and kept as text otherwise.
+
+    Raises
+    ------
+    ConfigError
+        For a word not of that form.
+    """
+    options: dict[str, dict[str, Any]] = {}
+    for word in words:
+        target, has_value, value = word.partition("=")
+        backend, dot, key = target.partition(".")
+        if not (has_value and dot and backend and key):
+            raise ConfigError(f"--option must look like BACKEND.KEY=VALUE (e.g. "
+                              f"spinnaker2.tick_ms=1.0), got {word!r}")
+        try:
+            options.setdefault(backend, {})[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options.setdefault(backend, {})[key] = value
+    return options
+
+
+def comparison_tables(comparison: Comparison) -> list[Table]:
+    """The agreement and cost tables of :meth:`Comparison.table` as rich tables."""
+    tables = []
+    for header, rows in ((comparison.AGREEMENT, comparison.agreement_rows()),
+                         (comparison.COST, comparison.cost_rows())):
+        table = Table()
+        for k, name in enumerate(header):
+            # Numbers never wrap; text (a resource, a "cannot run" reason) may.
+            is_number = 0 < k and name not in ("population", "most used resource")
+            table.add_column(name, justify="right" if is_number else "left",
+                             no_wrap=is_number or k == 0)
+        for row in rows:
+            table.add_row(*row)
+        tables.append(table)
+    return tables
+
+
+def compare_command(args: argparse.Namespace, console: Console) -> None:
+    """``neurotwin compare``: one NIR network on several backends; write compare.json and
+    compare.png, print the table."""
+    out_dir = writable_folder(args.out)
+    comparison = compare(
+        args.network,
+        args.duration,
+        [name.strip() for name in args.backends.split(",") if name.strip()],
+        seed=args.seed,
+        reference=args.reference,
+        window_ms=args.window,
+        options=backend_options(args.option),
+        dt=args.dt,
+        time_unit=args.time_unit,
+        discretisation=args.discretisation,
+    )
+    (out_dir / "compare.json").write_text(json.dumps(comparison.to_dict(), indent=2) + "\n")
+    comparison_figure(comparison, out_dir / "compare.png")
+    console.print(comparison.title())
+    for table in comparison_tables(comparison):
+        console.print(table)
+    console.print(f"results in {out_dir}/ (compare.json, compare.png)")
+
+
+def _add_compare_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "compare",
+        help="run one NIR network on several backends; write DIR/compare.json and .png",
+        description="Run a NIR network on several backends and compare each with the "
+        "reference: spike agreement (coincidence factor), rates, time, energy, resources.",
+    )
+    parser.add_argument("network", type=Path, help="NIR file (HDF5)")
+    parser.add_argument("--duration", type=float, required=True, help="model time, ms")
+    parser.add_argument("--backends", default="ideal,bss2,spinnaker2",
+                        help="comma-separated backend names (default: ideal,bss2,spinnaker2)")
+    parser.add_argument("--reference", default="ideal",
+                        help="backend the others are compared with (default: ideal)")
+    parser.add_argument("--out", type=Path, default=Path("results/compare"),
+                        help="output directory (default: results/compare)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--window", type=float, default=2.0,
+                        help="coincidence window, ms (default: 2)")
+    parser.add_argument("--option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
+                        help="a map option of one backend, e.g. spinnaker2.tick_ms=1.0 "
+                        "(repeatable)")
+    parser.add_argument("--dt", type=float, help="time step, ms (default: from the file)")
+    parser.add_argument("--time-unit", type=float,
+                        help="ms per NIR time unit (default: nir.read's; docs/nir.md)")
+    parser.add_argument("--discretisation",
+                        help="how NIR's ODEs are stepped (default: nir.read's; docs/nir.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neurotwin`` command."""
     parser = argparse.ArgumentParser(
         prog="neurotwin",
         description="Software twins of BrainScaleS-2 and SpiNNaker2: run experiments "
-        "and benchmarks.",
+        "and benchmarks, compare backends.",
     )
     parser.add_argument("--version", action="version", version=neurotwin.__version__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -253,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_parser.add_argument("name", help="benchmark name (see `neurotwin info`)")
     bench_parser.add_argument("options", nargs=argparse.REMAINDER, help="--key value ...")
+    _add_compare_parser(commands)
     return parser
 
 
@@ -265,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "info": lambda: info(console),
         "run": lambda: run(args, console, errors),
         "bench": lambda: bench(args, console),
+        "compare": lambda: compare_command(args, console),
     }
     try:
         commands[args.command]()

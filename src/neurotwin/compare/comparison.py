@@ -111,6 +111,16 @@ def _number(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def _text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Left-aligned columns two spaces apart under a dashed rule."""
+    # A "cannot run" reason flows past the columns rather than widening them.
+    fitted = [header, *(r for r in rows if not r[1].startswith("cannot run: "))]
+    widths = [max(len(line[c]) for line in fitted) for c in range(len(header))]
+    lines = [header, tuple("-" * w for w in widths), *rows]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
+                     .rstrip() for line in lines)
+
+
 def _jsonable(value: Any) -> Any:
     """Numbers, text and None as they are; anything else (a Chip, a Machine) as its repr."""
     if value is None or isinstance(value, bool | int | str):
@@ -147,39 +157,42 @@ class Comparison:
     populations: tuple[str, ...]
     runs: tuple[BackendRun, ...]
 
-    HEADER = ("backend", "population", "rate Hz", "x ref", "Gamma", "map s", "run s",
-              "hardware µs", "energy J", "tightest resource")
+    AGREEMENT = ("backend", "population", "rate Hz", "x ref", "Gamma")
+    COST = ("backend", "map s", "run s", "hw µs", "energy J", "most used resource")
 
-    def rows(self) -> list[tuple[str, ...]]:
-        """The table's rows as text: one per backend and population (the backend's own
-        columns on its first row), one ``cannot run: <reason>`` row per failed backend."""
+    def title(self) -> str:
+        """One line: duration, seed, reference and window."""
+        return (f"{self.duration:g} ms, seed {self.seed}, reference {self.reference}, "
+                f"Gamma window {self.window_ms:g} ms")
+
+    def agreement_rows(self) -> list[tuple[str, ...]]:
+        """Rows under :attr:`AGREEMENT`, as text: one per backend and population, one
+        ``cannot run: <reason>`` row per backend that could not run."""
         rows: list[tuple[str, ...]] = []
         for run in self.runs:
             if run.cannot_run is not None:
-                rows.append((run.backend, f"cannot run: {run.cannot_run}")
-                            + ("",) * (len(self.HEADER) - 2))
-                continue
-            own = (_number(run.map_time_s, 3), _number(run.run_time_s, 3),
-                   _number(run.hardware_time_us), _number(run.energy_j, 3) if
-                   run.energy_j is not None else "no model", run.tightest_resource())
+                rows.append((run.backend, f"cannot run: {run.cannot_run}", "", "", ""))
             for k, pop in enumerate(run.populations):
                 rows.append((run.backend if k == 0 else "", pop.label, _number(pop.rate_hz),
-                             _number(pop.rate_ratio, 3), _number(pop.coincidence, 3))
-                            + (own if k == 0 else ("",) * len(own)))
+                             _number(pop.rate_ratio, 3), _number(pop.coincidence, 3)))
         return rows
 
+    def cost_rows(self) -> list[tuple[str, ...]]:
+        """Rows under :attr:`COST`, as text: one per backend."""
+        return [
+            (run.backend, "cannot run", "", "", "", "") if run.cannot_run is not None else
+            (run.backend, _number(run.map_time_s, 3), _number(run.run_time_s, 3),
+             _number(run.hardware_time_us),
+             "no model" if run.energy_j is None else _number(run.energy_j, 3),
+             run.tightest_resource())
+            for run in self.runs
+        ]
+
     def table(self) -> str:
-        """The comparison as a plain-text table (the CLI prints the same rows with rich)."""
-        lines = [self.HEADER, *self.rows()]
-        # A "cannot run" reason flows past the columns rather than widening them.
-        fitted = [line for line in lines if not line[1].startswith("cannot run: ")]
-        widths = [max(len(line[c]) for line in fitted) for c in range(len(self.HEADER))]
-        text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-                for line in lines]
-        text.insert(1, "  ".join("-" * w for w in widths))
-        title = (f"{self.duration:g} ms, seed {self.seed}, reference {self.reference}, "
-                 f"Gamma window {self.window_ms:g} ms")
-        return "\n".join([title, *text])
+        """The comparison as plain text: the title, the agreement table, the cost table
+        (the CLI prints the same rows with rich)."""
+        return "\n\n".join([self.title(), _text_table(self.AGREEMENT, self.agreement_rows()),
+                             _text_table(self.COST, self.cost_rows())])
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the runs' spikes, as JSON-able values (units in the key names;
