@@ -15,7 +15,7 @@ __all__ = [
     "Comparison",
     "PopulationAgreement",
     "coincidence_factor",
-    "comparison_figure",
     "compare",
+    "comparison_figure",
     "population_coincidence",
 ]

@@ -21,6 +21,7 @@ the window is then too wide for the rate to tell a coincidence from chance.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 
@@ -97,7 +98,7 @@ def _by_neuron(times: np.ndarray, ids: np.ndarray, size: int) -> list[np.ndarray
     """Spike times per neuron, each sorted ascending."""
     order = np.lexsort((times, ids))
     bounds = np.searchsorted(ids[order], np.arange(size + 1))
-    return [times[order][a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [times[order][a:b] for a, b in pairwise(bounds)]
 
 
 def population_coincidence(

@@ -42,7 +42,7 @@ def comparison_figure(
                           f"{', '.join(comparison.populations)}")
     runs = comparison.runs
     fig = Figure(figsize=(3.2 * max(len(runs), 2), 6.0), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.2, 1.0])
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.2, 1.0], squeeze=False)[:, 0]
     rasters = top.subplots(1, len(runs), sharex=True, sharey=True, squeeze=False)[0]
     for ax, run in zip(rasters, runs, strict=True):
         ax.set_title(run.backend + (" (reference)" if run.backend == comparison.reference
