@@ -1,0 +1,121 @@
+r"""Plasticity rules shipped as PPU programs, in the vector unit's fixed point.
+
+Both rules work on whole rows of one hemisphere's synapse array, half a row (128
+synapses) per vector op, in 16-bit lanes. With ``c`` and ``a`` the causal and acausal
+sensor reads above the reset level (CADC LSB) and ``w`` the 6-bit weight::
+
+    pair STDP  (stdp):   dw = r(eta_plus * c) - r(eta_minus * a)
+    R-STDP     (rstdp):  dw = r(learning_rate * (R - R_bar) * c);  R_bar += (R - R_bar) / 2
+    then                 w  = min(max(w + dw, 0), 63); the row's sensors are reset
+
+where the factors are rounded to Q0.15 (``q = round(f * 2**15)``) and ``r`` is the
+fixed-point scale-and-round of :func:`scale_round`::
+
+    r(f * x) = floor((floor(64 x * q / 2**15) + 32) / 64)
+
+(x is shifted up by 6 bits first so that the truncating fractional multiply keeps 6
+fractional bits; adding half of them rounds half up). ``R`` comes from the program's
+``reward(call)``; on the chip a PPU computes it (the Pong experiment simulates its game
+on the PPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from neurotwin.bss2 import specs
+from neurotwin.bss2.ppu.errors import ProgramError
+from neurotwin.bss2.ppu.processor import PPU
+from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
+
+__all__ = ["rstdp", "saturate_weights", "scale_round", "stdp", "to_q15"]
+
+GUARD_BITS = 6
+"""Fractional bits kept by :func:`scale_round` (x < 2**9 keeps 64 x inside 16 bit)."""
+
+
+def to_q15(factor: float) -> int:
+    """``factor`` in [-1, 1) as a Q0.15 lane value (rounded to nearest, saturated)."""
+    return int(np.clip(np.rint(factor * 2**15), -2**15, 2**15 - 1))
+
+
+def scale_round(ppu: PPU, x: np.ndarray, q: int) -> np.ndarray:
+    """``round(x * q / 2**15)``, half up, in 16-bit lanes (x in 0..511, q in Q0.15)."""
+    scaled = ppu.mul_fs(ppu.shift(x, GUARD_BITS, bits=16),
+                        ppu.splat(q, x.size, bits=16), bits=16)
+    half = ppu.splat(1 << (GUARD_BITS - 1), x.size, bits=16)
+    return ppu.shift(ppu.add_fs(scaled, half, bits=16), -GUARD_BITS, bits=16)
+
+
+def saturate_weights(ppu: PPU, w: np.ndarray) -> np.ndarray:
+    """Clamp 16-bit lanes to the weight range 0..63 (two compare/selects)."""
+    zero = ppu.splat(0, w.size, bits=16)
+    w = ppu.select(w, w, zero, "gt", bits=16)
+    top = ppu.splat(specs.WEIGHT_MAX, w.size, bits=16)
+    return ppu.select(ppu.sub_fs(w, top, bits=16), top, w, "gt", bits=16)
+
+
+def _update_rows(ppu: PPU, rows: Sequence[int],
+                 delta: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    """For each half row: w = sat(w + delta(c, a)), then reset its sensors."""
+    base = ppu.baseline_code()
+    for row in rows:
+        for half in range(specs.PPU_SYNAPSE_ROW_VECTORS):
+            c = ppu.read_causal(row, half)
+            a = ppu.read_acausal(row, half)
+            # sensors read at or above the reset level; below it (read noise) counts as 0
+            c = np.maximum(ppu.sub_fs(c, ppu.splat(base, c.size, 16), bits=16), 0)
+            a = np.maximum(ppu.sub_fs(a, ppu.splat(base, a.size, 16), bits=16), 0)
+            w = ppu.read_weights(row, half)
+            w = saturate_weights(ppu, ppu.add_fs(w, delta(c, a), bits=16))
+            ppu.write_weights(row, half, w)
+            ppu.reset_correlation(row, half)
+
+
+def _rows(rows: Sequence[int]) -> tuple[int, ...]:
+    out = tuple(int(r) for r in rows)
+    if not out or min(out) < 0 or max(out) >= specs.SYNRAM_ROWS:
+        raise ProgramError(f"rows must be synapse rows 0..{specs.SYNRAM_ROWS - 1}, got {rows}")
+    return out
+
+
+def stdp(rows: Sequence[int], timer: Timer, eta_plus: float = 0.5, eta_minus: float = 0.5,
+         hemisphere: int = 0) -> PlasticityProgram:
+    """Nearest-neighbour pair STDP through the correlation sensors (module docstring).
+
+    ``eta_plus``, ``eta_minus``: weight LSB per sensor LSB, each in [0, 1).
+    """
+    q_plus, q_minus = to_q15(eta_plus), to_q15(eta_minus)
+    chosen = _rows(rows)
+
+    def body(ppu: PPU, call: int) -> None:
+        def delta(c: np.ndarray, a: np.ndarray) -> np.ndarray:
+            return ppu.sub_fs(scale_round(ppu, c, q_plus), scale_round(ppu, a, q_minus),
+                              bits=16)
+        _update_rows(ppu, chosen, delta)
+
+    return PlasticityProgram(body, timer, hemisphere)
+
+
+def rstdp(rows: Sequence[int], timer: Timer, reward: Callable[[int], float],
+          learning_rate: float = 0.125, hemisphere: int = 0) -> PlasticityProgram:
+    """Reward-modulated STDP: eligibility from the causal sensors (module docstring).
+
+    ``reward(call)`` gives R of the call (0..1); the running mean starts at the first R.
+    """
+    chosen = _rows(rows)
+    mean: list[float] = []
+
+    def body(ppu: PPU, call: int) -> None:
+        r = float(reward(call))
+        if not mean:
+            mean.append(r)
+        success = r - mean[0]
+        mean[0] += success / 2.0
+        ppu.scalar(4)
+        q = to_q15(learning_rate * success)
+        _update_rows(ppu, chosen, lambda c, a: scale_round(ppu, c, q))
+
+    return PlasticityProgram(body, timer, hemisphere)
