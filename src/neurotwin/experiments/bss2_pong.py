@@ -2,7 +2,8 @@
 
 The network and learning rule of electronicvisions/model-sw-pong (the NEST replica of the
 chip experiment, stated there to be equivalent to it): 32 input units, one per ball row,
-all-to-all onto 32 action neurons (LIF, tau_m 28.53 ms, t_ref 3.98 ms, tau_syn 5 ms: 1.8 ms is out of the twin's reach;
+all-to-all onto 32 action neurons (LIF, tau_m 28.53 ms, t_ref 3.98 ms; tau_syn 5 ms:
+model-sw-pong's 1.8 ms is out of the twin's reach;
 6-bit weights initialised round(N(14, 2)), at least 1), background noise (a Poisson
 source per action neuron; the chip's temporal membrane noise on top). The game, the
 decision and the weight updates run as one PPU program
@@ -87,7 +88,8 @@ class Bss2PongConfig:
 MODEL = LIF(tau_mem=28.53, tau_syn_exc=5.0, tau_syn_inh=5.0, tau_refrac=3.98,
             v_rest=-65.0, v_reset=-70.0, v_thresh=-50.0)
 """The action neurons: model-sw-pong's ``NEURON_DICT`` tau_m and t_ref; its tau_syn of
-1.8 ms is below what the twin's synaptic-input bias reaches on every calibrated circuit (about 4.2 ms on chip 1), so 5 ms;
+1.8 ms is below what the twin's synaptic-input bias reaches on every calibrated circuit
+(about 4.2 ms on chip 1), so 5 ms;
 potentials on the chip's calibratable scale."""
 WINDOW_MS = 200.0
 SPIKES = 20

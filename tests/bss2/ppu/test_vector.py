@@ -46,7 +46,8 @@ def test_16_bit_lanes_at_their_edges():
         vector.mul_fs(a, b, bits=16),
         [saturate((int(x) * int(y)) // 32768, 16) for x, y in zip(a, b, strict=True)])
     np.testing.assert_array_equal(
-        vector.add_fs(a, b, bits=16), [saturate(int(x) + int(y), 16) for x, y in zip(a, b, strict=True)])
+        vector.add_fs(a, b, bits=16),
+        [saturate(int(x) + int(y), 16) for x, y in zip(a, b, strict=True)])
 
 
 def test_hand_values():
@@ -60,7 +61,8 @@ def test_hand_values():
     # libnux' right shift by n is a multiply by 1 << (7 - n): the same numbers
     x = np.arange(-128, 128)
     for n in range(1, 8):
-        np.testing.assert_array_equal(vector.shift(x, -n), vector.mul_fs(x, np.full(256, 1 << (7 - n))))
+        factor = np.full(256, 1 << (7 - n))
+        np.testing.assert_array_equal(vector.shift(x, -n), vector.mul_fs(x, factor))
 
 
 def test_compare_select():

@@ -30,7 +30,7 @@ from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
 from neurotwin.bss2.ppu.rules import saturate_weights, scale_round, to_q15
 
-__all__ = ["PongGame", "PongProgram", "REWARDS"]
+__all__ = ["REWARDS", "PongGame", "PongProgram"]
 
 ONE = 1 << 16
 """1.0 in Q16.16."""
@@ -42,7 +42,7 @@ REWARDS = (1.0, 0.7, 0.4, 0.1)
 
 
 def _q(x: float) -> int:
-    return int(round(x * ONE))
+    return round(x * ONE)
 
 
 @dataclass
