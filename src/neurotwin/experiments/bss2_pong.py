@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -141,9 +142,17 @@ def _play(mapping: Mapping, iterations: int, learning: bool, seed: int
                          sensor_saturation_mv=STDP_SATURATION_LSB * specs.CADC_LSB_MV,
                          seed=seed + 1)
     start = time.perf_counter()
-    # one step past the last window: its decision is the program's call at its end
-    Bss2Backend().run(mapping, iterations * WINDOW_MS + mapping.dt, seed=seed,
-                      programs=runtime.periodic())
+    # one trial stepped 100 steps at a time between program calls: a parallel region per
+    # call costs more than it gains (10x slower on a loaded 2-core machine); the thread
+    # count changes no result
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        # one step past the last window: its decision is the program's call at its end
+        Bss2Backend().run(mapping, iterations * WINDOW_MS + mapping.dt, seed=seed,
+                          programs=runtime.periodic())
+    finally:
+        numba.set_num_threads(threads)
     return game, runtime, time.perf_counter() - start
 
 
