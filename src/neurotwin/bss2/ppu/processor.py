@@ -45,6 +45,9 @@ class PPU:
         self.hemisphere = hemisphere
         self.memory = memory
         self.cycles = 0
+        self.wrote_weights = False
+        """Whether the current invocation wrote weights (the runtime then updates the
+        synapses' currents)."""
         self._weights = weights  # (256, 256) of this hemisphere, written in place
         self._labels = labels
         self._sensors = sensors
@@ -153,6 +156,7 @@ class PPU:
                                f"range 0..{specs.WEIGHT_MAX} (saturate first)")
         self.charge("synapse_row_access")
         self._weights[r, cols] = w
+        self.wrote_weights = True
 
     def read_labels(self, row: int, half: int) -> np.ndarray:
         """The 6-bit address labels (0..63) of one half row, (128,) int64."""

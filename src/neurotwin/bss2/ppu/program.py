@@ -158,9 +158,20 @@ class PPURuntime:
         assert self._state is not None
         return self._state.v[0]
 
+    def _flush(self) -> None:
+        """Make the synapses carry what the programs wrote (weights -> event currents)."""
+        state = self._state
+        assert state is not None
+        if any(ppu.wrote_weights for ppu in self.ppus):
+            state.weight[:] = self.weights[self._entry_weight]
+            state.current[:] = self.table.currents(state.weight)
+            for ppu in self.ppus:
+                ppu.wrote_weights = False
+
     def _send(self, units: np.ndarray) -> None:
         """Queue one event of each table row in ``units``, emitted at the end of the step
-        before the current one."""
+        before the current one (with the weights written so far)."""
+        self._flush()
         state = self._state
         assert state is not None
         emit = np.full(units.size, self._step - 1)
@@ -194,9 +205,7 @@ class PPURuntime:
             self._state, self._step = state, step
             ppu.cycles = specs.PPU_CYCLES["call_overhead"]
             program.body(ppu, report.calls)
-            # what the program wrote is what the synapses now carry
-            state.weight[:] = self.weights[self._entry_weight]
-            state.current[:] = self.table.currents(state.weight)
+            self._flush()
             report.calls += 1
             report.cycles += ppu.cycles
             report.worst_cycles = max(report.worst_cycles, ppu.cycles)
