@@ -28,7 +28,7 @@ import numpy as np
 from neurotwin.bss2 import specs
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
-from neurotwin.bss2.ppu.rules import saturate_weights, scale_round, to_q15
+from neurotwin.bss2.ppu.rules import scale_round, to_q15, update_rows
 
 __all__ = ["REWARDS", "PongGame", "PongProgram"]
 
@@ -153,14 +153,8 @@ class PongProgram:
         if not self.learning:
             return
         q = to_q15(self.learning_rate * success)
-        base = ppu.baseline_code()
-        row = int(self.rows[k])
-        for half in range(specs.PPU_SYNAPSE_ROW_VECTORS):
-            c = ppu.read_causal(row, half)
-            c = np.maximum(ppu.sub_fs(c, ppu.splat(base, c.size, 16), bits=16), 0)
-            w = ppu.read_weights(row, half)
-            w = saturate_weights(ppu, ppu.add_fs(w, scale_round(ppu, c, q), bits=16))
-            ppu.write_weights(row, half, w)
+        update_rows(ppu, (int(self.rows[k]),), lambda c, a: scale_round(ppu, c, q),
+                    acausal=False)
 
     def body(self, ppu: PPU, call: int) -> None:
         """Every ``isi_us``: an input event; at an iteration's start the previous one is

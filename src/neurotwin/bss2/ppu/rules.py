@@ -30,7 +30,7 @@ from neurotwin.bss2.ppu.errors import ProgramError
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
 
-__all__ = ["rstdp", "saturate_weights", "scale_round", "stdp", "to_q15"]
+__all__ = ["rstdp", "saturate_weights", "scale_round", "stdp", "to_q15", "update_rows"]
 
 GUARD_BITS = 6
 """Fractional bits kept by :func:`scale_round` (x < 2**9 keeps 64 x inside 16 bit)."""
@@ -57,17 +57,22 @@ def saturate_weights(ppu: PPU, w: np.ndarray) -> np.ndarray:
     return ppu.select(ppu.sub_fs(w, top, bits=16), top, w, "gt", bits=16)
 
 
-def _update_rows(ppu: PPU, rows: Sequence[int],
-                 delta: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
-    """For each half row: w = sat(w + delta(c, a)), then reset its sensors."""
+def _above_reset(ppu: PPU, reads: np.ndarray, base: int) -> np.ndarray:
+    """Sensor reads above the reset level; below it (read noise) counts as 0."""
+    return np.maximum(ppu.sub_fs(reads, ppu.splat(base, reads.size, 16), bits=16), 0)
+
+
+def update_rows(ppu: PPU, rows: Sequence[int],
+                delta: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                acausal: bool = True) -> None:
+    """For each half row of ``rows``: ``w = sat(w + delta(c, a))``, then reset its
+    sensors (``acausal=False``: the acausal branch is not read, ``a`` is zeros)."""
     base = ppu.baseline_code()
     for row in rows:
         for half in range(specs.PPU_SYNAPSE_ROW_VECTORS):
-            c = ppu.read_causal(row, half)
-            a = ppu.read_acausal(row, half)
-            # sensors read at or above the reset level; below it (read noise) counts as 0
-            c = np.maximum(ppu.sub_fs(c, ppu.splat(base, c.size, 16), bits=16), 0)
-            a = np.maximum(ppu.sub_fs(a, ppu.splat(base, a.size, 16), bits=16), 0)
+            c = _above_reset(ppu, ppu.read_causal(row, half), base)
+            a = _above_reset(ppu, ppu.read_acausal(row, half), base) if acausal \
+                else np.zeros_like(c)
             w = ppu.read_weights(row, half)
             w = saturate_weights(ppu, ppu.add_fs(w, delta(c, a), bits=16))
             ppu.write_weights(row, half, w)
@@ -94,7 +99,7 @@ def stdp(rows: Sequence[int], timer: Timer, eta_plus: float = 0.5, eta_minus: fl
         def delta(c: np.ndarray, a: np.ndarray) -> np.ndarray:
             return ppu.sub_fs(scale_round(ppu, c, q_plus), scale_round(ppu, a, q_minus),
                               bits=16)
-        _update_rows(ppu, chosen, delta)
+        update_rows(ppu, chosen, delta)
 
     return PlasticityProgram(body, timer, hemisphere)
 
@@ -116,6 +121,6 @@ def rstdp(rows: Sequence[int], timer: Timer, reward: Callable[[int], float],
         mean[0] += success / 2.0
         ppu.scalar(4)
         q = to_q15(learning_rate * success)
-        _update_rows(ppu, chosen, lambda c, a: scale_round(ppu, c, q))
+        update_rows(ppu, chosen, lambda c, a: scale_round(ppu, c, q), acausal=False)
 
     return PlasticityProgram(body, timer, hemisphere)
