@@ -22,7 +22,7 @@ from neurotwin.bss2 import Chip, specs
 from neurotwin.bss2.backend import Bss2Backend
 from neurotwin.bss2.chip import Deviations
 from neurotwin.bss2.ppu import PPURuntime, Timer
-from neurotwin.bss2.ppu.rules import rstdp, stdp
+from neurotwin.bss2.ppu.rules import homeostasis, rstdp, stdp
 
 DT = 0.1
 T = 200.0
@@ -30,7 +30,7 @@ PERIOD = 20.0
 N_PRE, N_POST = 6, 4
 
 
-def network() -> nt.Network:
+def network(lsb: np.ndarray | None = None) -> nt.Network:
     rng = np.random.default_rng(5)
     times = [np.unique(np.round(rng.uniform(1.0, T - 1.0, 25), 1)) for _ in range(N_PRE)]
     net = nt.Network(dt=DT)
@@ -38,7 +38,8 @@ def network() -> nt.Network:
     model = nt.LIF(tau_mem=20.0, tau_syn_exc=5.0, tau_syn_inh=5.0, v_rest=-65.0,
                    v_reset=-65.0, v_thresh=-55.0, tau_refrac=1.0)
     pop = net.add(nt.Population(N_POST, model, label="pop"))
-    net.connect(src, pop, np.full((N_PRE, N_POST), 30 * 0.01), receptor="exc", delays=1.0)
+    lsb = np.full((N_PRE, N_POST), 30) if lsb is None else lsb
+    net.connect(src, pop, lsb * 0.01, receptor="exc", delays=1.0)
     net.record(pop, "spikes")
     net.record(src, "spikes")
     return net
@@ -149,3 +150,27 @@ def test_rstdp_matches_the_plain_reference():
     want = reference(mapping, result, update)
     assert learned(mapping, runtime) == want[-1]
     assert any(want[-1][k] != 30 for k in want[-1])
+
+
+def test_homeostasis_matches_the_plain_reference():
+    """Reference: per call, count = spikes of the column's neuron since the last call
+    (at most 255); w = clip(w + (+1 if count < 2, -1 if count > 2, else 0), 0, 63)."""
+    backend = Bss2Backend()
+    lsb = np.tile([15, 25, 35, 45], (N_PRE, 1))  # neurons firing at different rates
+    mapping = backend.map(network(lsb), chip=Chip(0, Deviations.ideal()), weight_scale=0.01)
+    table = mapping.tables.synapses
+    rows = sorted(set(table.placement[:, 1].tolist()))
+    runtime = PPURuntime(mapping, ())
+    program = homeostasis(rows, Timer(PERIOD, PERIOD), runtime.column_neurons(0), 2)
+    runtime = PPURuntime(mapping, (program,))
+    result = backend.run(mapping, T + DT, programs=runtime.periodic())
+    t_out, id_out = result.spikes("pop", 0)
+    k = np.rint(t_out / DT).astype(int)  # spike in step k - 1 ends at k dt
+    weights = {(i, j): int(lsb[i, j]) for (i, j) in learned(mapping, runtime)}
+    for s in np.arange(PERIOD / DT, T / DT + 1, PERIOD / DT):
+        for (i, j) in weights:
+            count = min(int(np.sum((id_out == j) & (k <= s) & (k > s - PERIOD / DT))), 255)
+            change = 1 if count < 2 else (-1 if count > 2 else 0)
+            weights[i, j] = min(max(weights[i, j] + change, 0), 63)
+    assert learned(mapping, runtime) == weights
+    assert len(set(weights.values())) > 1

@@ -234,6 +234,16 @@ class PPURuntime:
                                        observe=self._observe if index == 0 else None))
         return tuple(out)
 
+    def column_neurons(self, hemisphere: int) -> np.ndarray:
+        """(256,) the logical neuron of each column of ``hemisphere``'s synapse array
+        (every circuit of a neuron; -1 where no mapped circuit sits)."""
+        check_int("hemisphere", hemisphere, low=0, high=specs.PPU_COUNT - 1)
+        out = np.full(specs.SYNRAM_COLUMNS, -1, np.int64)
+        neuron = np.repeat(np.arange(self.mapping.n_neurons), np.diff(self.mapping.member_ptr))
+        h, col = np.divmod(self.mapping.circuits, specs.N_NEURON_COLUMNS)
+        out[col[h == hemisphere]] = neuron[h == hemisphere]
+        return out
+
     def report(self) -> list[ProgramReport]:
         """One report per program, in order."""
         return self.reports

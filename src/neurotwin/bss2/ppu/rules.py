@@ -13,6 +13,9 @@ fixed-point scale-and-round of :func:`scale_round`::
 
     r(f * x) = floor((floor(64 x * q / 2**15) + 32) / 64)
 
+    homeostasis:         dw = +step where count < target, -step where count > target
+                         (count: the column's neuron's spike counter since the last call)
+
 (x is shifted up by 6 bits first so that the truncating fractional multiply keeps 6
 fractional bits; adding half of them rounds half up). ``R`` comes from the program's
 ``reward(call)``; on the chip a PPU computes it (the Pong experiment simulates its game
@@ -30,7 +33,7 @@ from neurotwin.bss2.ppu.errors import ProgramError
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
 
-__all__ = ["rstdp", "saturate_weights", "scale_round", "stdp", "to_q15", "update_rows"]
+__all__ = ["homeostasis", "rstdp", "saturate_weights", "scale_round", "stdp", "to_q15", "update_rows"]
 
 GUARD_BITS = 6
 """Fractional bits kept by :func:`scale_round` (x < 2**9 keeps 64 x inside 16 bit)."""
@@ -122,5 +125,48 @@ def rstdp(rows: Sequence[int], timer: Timer, reward: Callable[[int], float],
         ppu.scalar(4)
         q = to_q15(learning_rate * success)
         update_rows(ppu, chosen, lambda c, a: scale_round(ppu, c, q), acausal=False)
+
+    return PlasticityProgram(body, timer, hemisphere)
+
+
+def homeostasis(rows: Sequence[int], timer: Timer, column_neurons: np.ndarray,
+                target_count: int, step: int = 1, hemisphere: int = 0) -> PlasticityProgram:
+    """Homeostatic rate control from the spike counters (module docstring).
+
+    ``column_neurons`` (256,): the logical neuron of each column, -1 for none
+    (:meth:`~neurotwin.bss2.ppu.program.PPURuntime.column_neurons`); ``target_count``
+    spikes per period (0..255); ``step`` LSB per call (1..63). Every call also resets the
+    counters it read.
+    """
+    chosen = _rows(rows)
+    cols = np.asarray(column_neurons, np.int64)
+    if cols.shape != (specs.SYNRAM_COLUMNS,):
+        raise ProgramError(f"column_neurons must have {specs.SYNRAM_COLUMNS} entries, got "
+                           f"shape {cols.shape}")
+    if not 0 <= target_count <= specs.PPU_SPIKE_COUNTER_MAX or not 1 <= step <= specs.WEIGHT_MAX:
+        raise ProgramError(f"target_count must lie in 0..{specs.PPU_SPIKE_COUNTER_MAX} and "
+                           f"step in 1..{specs.WEIGHT_MAX}, got {target_count}, {step}")
+    used = np.unique(cols[cols >= 0])
+
+    def body(ppu: PPU, call: int) -> None:
+        counts = np.zeros(specs.SYNRAM_COLUMNS, np.int64)
+        read = ppu.read_spike_counts(used)
+        lookup = np.zeros(int(used.max()) + 1 if used.size else 1, np.int64)
+        lookup[used] = read
+        counts[cols >= 0] = lookup[cols[cols >= 0]]
+        ppu.reset_spike_counts(used)
+        # columns without a neuron: count == target, no change
+        counts[cols < 0] = target_count
+        error = ppu.sub_fs(ppu.splat(target_count, counts.size, 16), counts, bits=16)
+        zero = ppu.splat(0, counts.size, 16)
+        down = ppu.select(error, ppu.splat(-step, counts.size, 16), zero, "lt", bits=16)
+        dw = ppu.select(error, ppu.splat(step, counts.size, 16), down, "gt", bits=16)
+        lanes = specs.PPU_LANES_8
+        for row in chosen:
+            for half in range(specs.PPU_SYNAPSE_ROW_VECTORS):
+                w = ppu.read_weights(row, half)
+                change = dw[half * lanes:(half + 1) * lanes]
+                ppu.write_weights(row, half,
+                                  saturate_weights(ppu, ppu.add_fs(w, change, bits=16)))
 
     return PlasticityProgram(body, timer, hemisphere)
