@@ -33,7 +33,8 @@ from neurotwin.bss2.ppu.errors import ProgramError
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
 
-__all__ = ["homeostasis", "rstdp", "saturate_weights", "scale_round", "stdp", "to_q15", "update_rows"]
+__all__ = ["homeostasis", "rstdp", "saturate_weights", "scale_round", "stdp", "to_q15",
+           "update_rows"]
 
 GUARD_BITS = 6
 """Fractional bits kept by :func:`scale_round` (x < 2**9 keeps 64 x inside 16 bit)."""
