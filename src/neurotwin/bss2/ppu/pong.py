@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurotwin.bss2 import specs
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
 from neurotwin.bss2.ppu.rules import scale_round, to_q15, update_rows
@@ -174,8 +173,6 @@ class PongProgram:
                 if self.game.step(ppu, target):
                     self.game.serve(ppu)
             self.ball = self.game.cell(self.game.ball_y)
-            row = int(self.rows[self.ball])
-            for half in range(specs.PPU_SYNAPSE_ROW_VECTORS):
-                ppu.reset_correlation(row, half)
+            ppu.reset_correlation(int(self.rows[self.ball]))
             ppu.reset_spike_counts(self.neurons)
         ppu.send_events(self.input_units[self.ball])

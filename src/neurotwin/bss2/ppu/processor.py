@@ -95,10 +95,10 @@ class PPU:
         self.charge("vector", vector.vector_ops(np.size(compared), bits))
         return self._vec(vector.select, compared, a, b, cond, bits=bits)
 
-    def splat(self, value: int, size: int, bits: int = 8) -> np.ndarray:
-        """``value`` in ``size`` lanes."""
-        self.charge("vector", vector.vector_ops(size, bits))
-        return vector.splat(value, size, bits)
+    def splat(self, value: int, shape: int | tuple[int, ...], bits: int = 8) -> np.ndarray:
+        """``value`` in lanes of ``shape``."""
+        self.charge("vector", vector.vector_ops(int(np.prod(shape)), bits))
+        return vector.splat(value, shape, bits)
 
     def load(self, buffer: Any, offset: int = 0, count: int | None = None) -> np.ndarray:
         """Lanes of a memory buffer (vector loads)."""
@@ -129,57 +129,71 @@ class PPU:
 
     # --- synapses, sensors, neurons --------------------------------------------------------
 
-    def _half(self, row: int, half: int) -> tuple[int, slice]:
-        check_int("row", row, low=0, high=specs.SYNRAM_ROWS - 1)
-        check_int("half", half, low=0, high=specs.PPU_SYNAPSE_ROW_VECTORS - 1)
-        return row, slice(half * specs.PPU_LANES_8, (half + 1) * specs.PPU_LANES_8)
+    def _cells(self, rows: Any, half: int | None) -> tuple[Any, Any, int]:
+        """Index of ``rows`` (one row: an int; several: a sequence) and the columns of
+        ``half`` (None: the whole row), and the vector accesses that takes."""
+        many = not isinstance(rows, (int, np.integer))
+        r = specs.check_integer_range("row", np.atleast_1d(rows), 0, specs.SYNRAM_ROWS - 1)
+        if half is None:
+            cols = np.arange(specs.SYNRAM_COLUMNS)
+        else:
+            check_int("half", half, low=0, high=specs.PPU_SYNAPSE_ROW_VECTORS - 1)
+            cols = np.arange(half * specs.PPU_LANES_8, (half + 1) * specs.PPU_LANES_8)
+        accesses = r.size * cols.size // specs.PPU_LANES_8
+        index = np.ix_(r, cols) if many else (int(r[0]), cols)
+        return index, r, accesses
 
-    def read_weights(self, row: int, half: int) -> np.ndarray:
-        """The 6-bit weights (0..63) of one half row, (128,) int64."""
-        r, cols = self._half(row, half)
-        self.charge("synapse_row_access")
-        return self._weights[r, cols].astype(np.int64)
+    def read_weights(self, rows: Any, half: int | None = None) -> np.ndarray:
+        """The 6-bit weights (0..63) of one row (an int: (128,) for a half, (256,) for
+        ``half=None``) or of several rows (a sequence: (R, 128) or (R, 256)), int64;
+        one access per 128 synapses."""
+        index, _, accesses = self._cells(rows, half)
+        self.charge("synapse_row_access", accesses)
+        return self._weights[index].astype(np.int64)
 
-    def write_weights(self, row: int, half: int, weights: Any, saturate: bool = False) -> None:
-        """Write one half row of weights; outside 0..63 is a ProgramError unless
-        ``saturate`` (then clamped, as a program that saturates first would)."""
-        r, cols = self._half(row, half)
+    def write_weights(self, rows: Any, half: int | None, weights: Any,
+                      saturate: bool = False) -> None:
+        """Write weights of the shape :meth:`read_weights` gives; outside 0..63 is a
+        ProgramError unless ``saturate`` (then clamped, as a program that saturates
+        first would)."""
+        index, r, accesses = self._cells(rows, half)
         w = np.asarray(weights, np.int64)
-        if w.shape != (specs.PPU_LANES_8,):
-            raise ProgramError(f"a half row holds {specs.PPU_LANES_8} weights, got shape "
-                               f"{w.shape}")
+        shape = self._weights[index].shape
+        if w.shape != shape:
+            raise ProgramError(f"rows {r.tolist()} (half {half}) hold weights of shape "
+                               f"{shape}, got shape {w.shape}")
         if saturate:
             w = np.clip(w, 0, specs.WEIGHT_MAX)
         elif w.min() < 0 or w.max() > specs.WEIGHT_MAX:
             bad = w[(w < 0) | (w > specs.WEIGHT_MAX)][0]
-            raise ProgramError(f"weight {bad} written to row {row} outside the 6-bit "
+            raise ProgramError(f"weight {bad} written to rows {r.tolist()} outside the 6-bit "
                                f"range 0..{specs.WEIGHT_MAX} (saturate first)")
-        self.charge("synapse_row_access")
-        self._weights[r, cols] = w
+        self.charge("synapse_row_access", accesses)
+        self._weights[index] = w
         self.wrote_weights = True
 
-    def read_labels(self, row: int, half: int) -> np.ndarray:
-        """The 6-bit address labels (0..63) of one half row, (128,) int64."""
-        r, cols = self._half(row, half)
-        self.charge("synapse_row_access")
-        return self._labels[r, cols].astype(np.int64)
+    def read_labels(self, rows: Any, half: int | None = None) -> np.ndarray:
+        """The 6-bit address labels (0..63), shaped as :meth:`read_weights`."""
+        index, _, accesses = self._cells(rows, half)
+        self.charge("synapse_row_access", accesses)
+        return self._labels[index].astype(np.int64)
 
-    def _sensor_codes(self, row: int, half: int, stores: np.ndarray) -> np.ndarray:
-        r, cols = self._half(row, half)
-        self.charge("cadc_row_read")
-        idx = self._sensor_at[r, cols]
+    def _sensor_codes(self, rows: Any, half: int | None, stores: np.ndarray) -> np.ndarray:
+        index, _, accesses = self._cells(rows, half)
+        self.charge("cadc_row_read", accesses)
+        idx = self._sensor_at[index]
         stored = np.where(idx >= 0, stores[np.maximum(idx, 0)], 0.0)
         volts = specs.CORRELATION_BASELINE_MV + stored
         return specs.cadc_read((volts - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV)
 
-    def read_causal(self, row: int, half: int) -> np.ndarray:
-        """CADC reads (0..255) of the causal sensors of one half row (nominal transfer:
-        ``baseline_code`` for an empty store)."""
-        return self._sensor_codes(row, half, self._sensors.causal).astype(np.int64)
+    def read_causal(self, rows: Any, half: int | None = None) -> np.ndarray:
+        """CADC reads (0..255) of the causal sensors, shaped as :meth:`read_weights`
+        (nominal transfer: ``baseline_code`` for an empty store)."""
+        return self._sensor_codes(rows, half, self._sensors.causal).astype(np.int64)
 
-    def read_acausal(self, row: int, half: int) -> np.ndarray:
-        """CADC reads (0..255) of the acausal sensors of one half row."""
-        return self._sensor_codes(row, half, self._sensors.acausal).astype(np.int64)
+    def read_acausal(self, rows: Any, half: int | None = None) -> np.ndarray:
+        """CADC reads (0..255) of the acausal sensors, shaped as :meth:`read_weights`."""
+        return self._sensor_codes(rows, half, self._sensors.acausal).astype(np.int64)
 
     @staticmethod
     def baseline_code() -> int:
@@ -187,11 +201,11 @@ class PPU:
         volts = specs.CORRELATION_BASELINE_MV - specs.CADC_ZERO_MV
         return int(specs.cadc_read(volts / specs.CADC_LSB_MV))
 
-    def reset_correlation(self, row: int, half: int) -> None:
-        """Reset both sensors of the synapses of one half row."""
-        r, cols = self._half(row, half)
-        self.charge("correlation_reset")
-        idx = self._sensor_at[r, cols]
+    def reset_correlation(self, rows: Any, half: int | None = None) -> None:
+        """Reset both sensors of the synapses of ``rows`` (as :meth:`read_weights`)."""
+        index, _, accesses = self._cells(rows, half)
+        self.charge("correlation_reset", accesses)
+        idx = self._sensor_at[index]
         self._sensors.reset_correlation(idx[idx >= 0])
 
     def read_spike_counts(self, neurons: Any) -> np.ndarray:

@@ -48,22 +48,22 @@ def to_q15(factor: float) -> int:
 def scale_round(ppu: PPU, x: np.ndarray, q: int) -> np.ndarray:
     """``round(x * q / 2**15)``, half up, in 16-bit lanes (x in 0..511, q in Q0.15)."""
     scaled = ppu.mul_fs(ppu.shift(x, GUARD_BITS, bits=16),
-                        ppu.splat(q, x.size, bits=16), bits=16)
-    half = ppu.splat(1 << (GUARD_BITS - 1), x.size, bits=16)
+                        ppu.splat(q, x.shape, bits=16), bits=16)
+    half = ppu.splat(1 << (GUARD_BITS - 1), x.shape, bits=16)
     return ppu.shift(ppu.add_fs(scaled, half, bits=16), -GUARD_BITS, bits=16)
 
 
 def saturate_weights(ppu: PPU, w: np.ndarray) -> np.ndarray:
     """Clamp 16-bit lanes to the weight range 0..63 (two compare/selects)."""
-    zero = ppu.splat(0, w.size, bits=16)
+    zero = ppu.splat(0, w.shape, bits=16)
     w = ppu.select(w, w, zero, "gt", bits=16)
-    top = ppu.splat(specs.WEIGHT_MAX, w.size, bits=16)
+    top = ppu.splat(specs.WEIGHT_MAX, w.shape, bits=16)
     return ppu.select(ppu.sub_fs(w, top, bits=16), top, w, "gt", bits=16)
 
 
 def _above_reset(ppu: PPU, reads: np.ndarray, base: int) -> np.ndarray:
     """Sensor reads above the reset level; below it (read noise) counts as 0."""
-    return np.maximum(ppu.sub_fs(reads, ppu.splat(base, reads.size, 16), bits=16), 0)
+    return np.maximum(ppu.sub_fs(reads, ppu.splat(base, reads.shape, 16), bits=16), 0)
 
 
 def update_rows(ppu: PPU, rows: Sequence[int],
@@ -72,15 +72,13 @@ def update_rows(ppu: PPU, rows: Sequence[int],
     """For each half row of ``rows``: ``w = sat(w + delta(c, a))``, then reset its
     sensors (``acausal=False``: the acausal branch is not read, ``a`` is zeros)."""
     base = ppu.baseline_code()
-    for row in rows:
-        for half in range(specs.PPU_SYNAPSE_ROW_VECTORS):
-            c = _above_reset(ppu, ppu.read_causal(row, half), base)
-            a = _above_reset(ppu, ppu.read_acausal(row, half), base) if acausal \
-                else np.zeros_like(c)
-            w = ppu.read_weights(row, half)
-            w = saturate_weights(ppu, ppu.add_fs(w, delta(c, a), bits=16))
-            ppu.write_weights(row, half, w)
-            ppu.reset_correlation(row, half)
+    # all rows at once: the lanes are independent, the cost is per 128 synapses anyway
+    chosen = list(rows)
+    c = _above_reset(ppu, ppu.read_causal(chosen), base)
+    a = _above_reset(ppu, ppu.read_acausal(chosen), base) if acausal else np.zeros_like(c)
+    w = ppu.read_weights(chosen)
+    ppu.write_weights(chosen, None, saturate_weights(ppu, ppu.add_fs(w, delta(c, a), bits=16)))
+    ppu.reset_correlation(chosen)
 
 
 def _rows(rows: Sequence[int]) -> tuple[int, ...]:
@@ -162,12 +160,9 @@ def homeostasis(rows: Sequence[int], timer: Timer, column_neurons: np.ndarray,
         zero = ppu.splat(0, counts.size, 16)
         down = ppu.select(error, ppu.splat(-step, counts.size, 16), zero, "lt", bits=16)
         dw = ppu.select(error, ppu.splat(step, counts.size, 16), down, "gt", bits=16)
-        lanes = specs.PPU_LANES_8
-        for row in chosen:
-            for half in range(specs.PPU_SYNAPSE_ROW_VECTORS):
-                w = ppu.read_weights(row, half)
-                change = dw[half * lanes:(half + 1) * lanes]
-                ppu.write_weights(row, half,
-                                  saturate_weights(ppu, ppu.add_fs(w, change, bits=16)))
+        w = ppu.read_weights(list(chosen))
+        # one add per row (the change vector is reused)
+        w = ppu.add_fs(w, np.broadcast_to(dw, w.shape), bits=16)
+        ppu.write_weights(list(chosen), None, saturate_weights(ppu, w))
 
     return PlasticityProgram(body, timer, hemisphere)

@@ -76,9 +76,9 @@ def _wrap(values: np.ndarray, bits: int) -> np.ndarray:
     return ((values + half) % (1 << bits)) - half
 
 
-def splat(value: int, size: int, bits: int) -> np.ndarray:
-    """``value`` in every one of ``size`` lanes (fxvsplatb / fxvsplath)."""
-    return np.full(size, _lane("splat", value, bits).item(), np.int64)
+def splat(value: int, shape: int | tuple[int, ...], bits: int) -> np.ndarray:
+    """``value`` in every lane of ``shape`` (fxvsplatb / fxvsplath)."""
+    return np.full(shape, _lane("splat", value, bits).item(), np.int64)
 
 
 def add_fs(a: Any, b: Any, bits: int = 8) -> np.ndarray:
