@@ -23,7 +23,7 @@ def network() -> nt.Network:
     noise = net.add(nt.SpikeSourcePoisson(20, rate=60.0, label="noise"))
     pop = net.add(nt.Population(16, model, label="pop"))
     net.connect(noise, pop, rng.uniform(0.0, 0.6, (20, 16)), receptor="exc")
-    net.connect(pop, pop, rng.uniform(-0.4, 0.3, (16, 16)), receptor=None, delays=1.0)
+    net.connect(pop, pop, rng.uniform(-0.4, 0.3, (16, 16)), receptor=None)
     net.record(pop, "spikes", "v")
     return net
 
