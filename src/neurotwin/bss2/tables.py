@@ -30,10 +30,10 @@ __all__ = [
     "InitialState",
     "KernelConstants",
     "SynapseTable",
+    "check_on_chip_delays",
     "emulation_tables",
     "kernel_constants",
     "synapse_table",
-    "check_on_chip_delays",
     "used_neurons",
 ]
 
