@@ -39,6 +39,7 @@ import numpy as np
 from neurotwin.errors import ConfigError, check_finite
 
 __all__ = [
+    "QuantizationWarning",
     "SaturationWarning",
     "cadc_read",
     "check_address",
@@ -307,6 +308,11 @@ CALIX_TAU_FIT_MIN_US = 0.1
 
 class SaturationWarning(RuntimeWarning):
     """A value hit a hardware limit and was clamped (the chip clamps silently)."""
+
+
+class QuantizationWarning(RuntimeWarning):
+    """Nonzero model values that quantise to 0 on the chip (weights below half an LSB:
+    the synapse vanishes)."""
 
 
 def check_integer_range(name: str, value: Any, low: int, high: int) -> np.ndarray:
