@@ -17,8 +17,10 @@ def small_network() -> nt.Network:
     noise = net.add(nt.SpikeSourcePoisson(8, rate=40.0, label="noise"))
     pop = net.add(nt.Population(16, nt.LIF(v_thresh=-58.0, tau_refrac=1.0), label="pop"))
     net.connect(src, pop, np.full((2, 16), 0.8), receptor="exc", delays=1.0)
-    net.connect(noise, pop, rng.uniform(0.0, 0.6, (8, 16)), receptor="exc")
-    net.connect(pop, pop, -rng.uniform(0.0, 0.2, (16, 16)), receptor=None, delays=0.5)
+    # weights at least one LSB of the bss2 mapping (0.8 / 63): none vanishes there
+    net.connect(noise, pop, rng.uniform(0.013, 0.6, (8, 16)), receptor="exc")
+    # recurrent: the default delay (on BrainScaleS-2 the only one an on-chip synapse has)
+    net.connect(pop, pop, -rng.uniform(0.013, 0.2, (16, 16)), receptor=None)
     net.record(pop, "spikes", "v")
     net.record(src, "spikes")
     return net

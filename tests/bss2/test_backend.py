@@ -28,7 +28,7 @@ def exact_network(lsb: float, poisson: bool = True) -> nt.Network:
         noise = net.add(nt.SpikeSourcePoisson(10, rate=80.0, label="noise"))
         net.connect(noise, pop, rng.integers(0, 40, (10, 24)) * lsb, receptor="exc")
     signed = rng.integers(-12, 6, (24, 24)) * lsb
-    net.connect(pop, pop, signed, receptor=None, delays=1.0)
+    net.connect(pop, pop, signed, receptor=None)  # on chip: the chip's delay
     net.record(pop, "spikes", "v")
     return net
 
@@ -213,7 +213,7 @@ def wide_network(lsb: float) -> nt.Network:
     src = net.add(nt.SpikeSourceArray(times, label="in"))
     pop = net.add(nt.Population(3, LIF, label="wide"))
     net.connect(src, pop, rng.integers(0, 12, (300, 3)) * lsb, receptor="exc", delays=0.5)
-    net.connect(pop, pop, rng.integers(0, 30, (3, 3)) * lsb, receptor="inh", delays=1.0)
+    net.connect(pop, pop, rng.integers(0, 30, (3, 3)) * lsb, receptor="inh")
     net.record(pop, "spikes", "v", "i_exc")
     return net
 

@@ -22,8 +22,10 @@ def network() -> nt.Network:
                    v_reset=-65.0, v_thresh=-55.0, tau_refrac=1.0)
     noise = net.add(nt.SpikeSourcePoisson(20, rate=60.0, label="noise"))
     pop = net.add(nt.Population(16, model, label="pop"))
-    net.connect(noise, pop, rng.uniform(0.0, 0.6, (20, 16)), receptor="exc")
-    net.connect(pop, pop, rng.uniform(-0.4, 0.3, (16, 16)), receptor=None, delays=1.0)
+    # every weight at least one LSB (0.6 / 63): none vanishes on the chip
+    net.connect(noise, pop, rng.uniform(0.01, 0.6, (20, 16)), receptor="exc")
+    signs = np.where(rng.random((16, 16)) < 4 / 7, -1.0, 1.0)
+    net.connect(pop, pop, signs * rng.uniform(0.01, 0.4, (16, 16)), receptor=None)
     net.record(pop, "spikes", "v")
     return net
 

@@ -118,8 +118,9 @@ class Mapping:
     """(R, 3) int: (presynaptic unit, hemisphere, driver) for every driver a unit reaches."""
     delay_steps: np.ndarray
     """(2, 256, 256) delay in time steps of the synapse's event path (0 where unused).
-    Not a HICANN-X field: FPGA playback times external events; for on-chip recurrence the
-    twin honours the model's delay (the chip's fixed routing latency is not modelled)."""
+    Not a HICANN-X field: FPGA playback times external events; on-chip synapses have the
+    chip's fixed delay of one step (any other is a MappingError when the tables are
+    built)."""
     calibration_serial: int | None = None
     placements: tuple[np.ndarray, ...] = ()
     """Per projection (in ``network.projections`` order) the (hemisphere, row, column) of

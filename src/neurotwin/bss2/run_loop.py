@@ -64,6 +64,11 @@ ProgramCall = Callable[[int, EmulationState], None]
 """``call(step, state)``: runs between steps ``step - 1`` and ``step``, in place on ``state``."""
 
 
+ChunkDone = Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None]
+"""``done(j0, j1, raster, src_ptr, src_ids)`` after steps [j0, j1): the spike raster
+(trials, j1 - j0, n) and the sources' emissions (CSR over (trial, step))."""
+
+
 @dataclass(frozen=True)
 class PeriodicProgram:
     """A program called at fixed steps of a run: ``start``, ``start + period``, ...
@@ -79,12 +84,17 @@ class PeriodicProgram:
         Steps between calls (>= 1).
     count
         Number of calls, or None for every due step before the end of the run.
+    observe
+        Optional ``observe(j0, j1, raster, src_ptr, src_ids)`` after every advance of
+        the run (as the run's own ``done``): what the chip's sensors and spike counters
+        see between calls.
     """
 
     call: ProgramCall
     start: int = 0
     period: int = 1
     count: int | None = None
+    observe: ChunkDone | None = None
 
     def __post_init__(self) -> None:
         check_int("start", self.start, low=0)
@@ -189,11 +199,6 @@ def _chunk(j0, j1, v, w, ie, ii, rf, ioff, buf, c, cs, adex, refrac_steps, membe
                     buf[(j + delay_steps[q]) % n_slots, b, target[q]] += current[q]
 
 
-ChunkDone = Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None]
-"""``done(j0, j1, raster, src_ptr, src_ids)`` after steps [j0, j1): the spike raster
-(trials, j1 - j0, n) and the sources' emissions (CSR over (trial, step))."""
-
-
 def _advance(j0: int, j1: int, st: EmulationState, tables: EmulationTables,
              noise: np.ndarray, src_ptr: np.ndarray, src_ids: np.ndarray,
              traces: tuple[np.ndarray, np.ndarray, np.ndarray], member_ptr: np.ndarray
@@ -248,6 +253,7 @@ def run_steps(state: EmulationState, tables: EmulationTables, member_ptr: np.nda
     calls = sorted(((int(s), i, p) for i, p in enumerate(programs) for s in p.steps(steps)),
                    key=lambda call: call[:2])
     due = np.array(sorted({s for s, _, _ in calls}), np.int64)
+    observers = [p.observe for p in programs if p.observe is not None]
     # one buffer for all blocks, filled in place: the trials' streams in parallel
     # threads (numpy's generators release the GIL), no per-block stacking copy
     noise_buf = np.empty((trials, min(CHUNK_STEPS, steps) if noisy else 0, n))
@@ -275,5 +281,7 @@ def run_steps(state: EmulationState, tables: EmulationTables, member_ptr: np.nda
                 ptr = np.ascontiguousarray(src_ptr[:, a - j0:z - j0 + 1])
                 raster = _advance(a, z, state, tables, noise, ptr, src_ids, traces, member_ptr)
                 done(a, z, raster, ptr, src_ids)
+                for p in observers:
+                    p(a, z, raster, ptr, src_ids)
             if progress is not None:
                 progress(j1, steps)

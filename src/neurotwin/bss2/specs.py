@@ -41,6 +41,7 @@ import numpy as np
 from neurotwin.errors import ConfigError, check_finite
 
 __all__ = [
+    "QuantizationWarning",
     "SaturationWarning",
     "cadc_read",
     "check_address",
@@ -48,6 +49,7 @@ __all__ = [
     "check_integer_range",
     "madc_read",
     "offset_current_code",
+    "ppu_saturate",
     "quantize_weight",
     "refractory_counter",
 ]
@@ -310,6 +312,11 @@ class SaturationWarning(RuntimeWarning):
     """A value hit a hardware limit and was clamped (the chip clamps silently)."""
 
 
+class QuantizationWarning(RuntimeWarning):
+    """Nonzero model values that quantise to 0 on the chip (weights below half an LSB:
+    the synapse vanishes)."""
+
+
 def check_integer_range(name: str, value: Any, low: int, high: int) -> np.ndarray:
     """Return ``value`` as int64 after checking that it holds integers in [low, high].
 
@@ -534,3 +541,77 @@ a wait saturates the synaptic input" (hxtorch's documentation) visible."""
 VMM_MEMBRANE_RESET_US = 1.0
 """Twin: time to reset the membranes before each vector, µs of hardware time (an
 assumption; the CADC read after the vector takes ``CADC_SAMPLE_PERIOD_US``)."""
+
+
+# --- plasticity processors (PPU) --------------------------------------------------------
+# Sources: *libnux* (electronicvisions, the PPU's C++ runtime: ``libnux/vx/vector_*.h``,
+# the ``fxv*`` vector instructions of its examples and ``VectorFracSat8``), *haldls /
+# halco* (``PPUMemory``, ``PPUOnDLS``), *pynn-brainscales* (``PlasticityRule`` and its
+# ``Timer``), *Pehle 2022* (sec. 2.4, the hybrid plasticity architecture), and the issue
+# that asked for the PPU twin (#13) where it states a documented figure. The numerics are
+# applied in exactly one function, :func:`ppu_saturate`; ``neurotwin.bss2.ppu.vector``
+# builds the instructions on it. Cycle costs are twin estimates (no public per-instruction
+# table exists); they only make "a program has a duration" checkable.
+
+PPU_COUNT = N_HEMISPHERES
+"""Two plasticity processors, one per hemisphere, each next to its synapse array
+(halco ``PPUOnDLS``; Pehle 2022 sec. 2.4)."""
+PPU_CLOCK_MHZ = 250.0
+"""PPU clock, MHz: the documented default frequency named in issue #13 (the chip's PLL
+can run it at other frequencies; the twin uses this one)."""
+PPU_MEMORY_BYTES = 16 * 1024
+"""Memory per PPU, bytes: 16 KiB for instructions and data (halco
+``PPUMemoryWordOnPPU``: 4096 words of 32 bit)."""
+PPU_VECTOR_BITS = 1024
+"""Width of one vector register, bits (libnux ``vx``: ``VectorFracSat8`` holds 128 bytes)."""
+PPU_LANES_8 = PPU_VECTOR_BITS // 8
+"""128 lanes of 8 bit per vector op (libnux ``VectorFracSat8::size``)."""
+PPU_LANES_16 = PPU_VECTOR_BITS // 16
+"""64 lanes of 16 bit per vector op (libnux ``VectorFracSat16::size``)."""
+PPU_FRACTION_BITS = {8: 7, 16: 15}
+"""Fractional bits of a signed lane (Q0.7 / Q0.15): the fractional multiply keeps the
+product's bits ``[bits - 1 + fraction, fraction]``. libnux implements its right shift by
+``n`` as ``fxvmulbfs`` with the factor ``1 << (7 - n)``, which fixes both the format and
+that the multiply truncates towards minus infinity (an arithmetic shift)."""
+PPU_SYNAPSE_ROW_VECTORS = SYNRAM_COLUMNS // PPU_LANES_8
+"""A 256-synapse row is two 128-lane vector accesses (libnux ``fxvinx``/``fxvoutx`` on
+the synapse array's vector bus)."""
+PPU_WEIGHT_SHIFT = 1
+"""libnux' STDP examples shift the 6-bit weight left by one before signed fractional
+arithmetic (``fxvshb w, w, 1``) and back after it: weights live in Q0.7 as ``2 w``."""
+PPU_CYCLES = {
+    "scalar": 1,           # one integer instruction of the Power core
+    "branch": 2,
+    "load": 2,             # scalar load/store to the PPU memory
+    "vector": 1,           # one fxv arithmetic / compare / select / shift instruction
+    "vector_load": 4,      # fxvlax/fxvstax: 128 bytes from / to PPU memory
+    "synapse_row_access": 8,   # fxvinx/fxvoutx of one 128-synapse half row
+    "correlation_reset": 8,    # one half row's sensors (a write on the same bus)
+    "cadc_row_read": 8,    # one half row of CADC channels (causal or acausal)
+    "spike_counter_read": 4,   # one neuron's counter over the on-chip bus
+    "capmem_write": 8,     # one CapMem cell over the on-chip bus
+    "random": 5,           # one xorshift32 number on the scalar core
+    "call_overhead": 200,  # timer interrupt, context save/restore, return
+}
+"""Twin: clock cycles per PPU operation (the cost model; estimates, see docs/ppu.md)."""
+PPU_RANDOM = "xorshift32"
+"""Random numbers are drawn on the scalar core by software (libnux ``random``:
+Marsaglia's xorshift32; shifts 13, 17, 5)."""
+PPU_SPIKE_COUNTER_BITS = 8
+"""Per-neuron spike counters saturate at 255 (haldls ``SpikeCounterRead::Count``,
+8 bit, with an overflow flag)."""
+PPU_SPIKE_COUNTER_MAX = (1 << PPU_SPIKE_COUNTER_BITS) - 1
+
+
+def ppu_saturate(values: Any, bits: int) -> np.ndarray:
+    """The vector unit's saturation: clamp integers to a signed ``bits``-bit lane.
+
+    Every fractional-saturating instruction (``fxv*fs``) ends here: add and subtract
+    saturate their exact sum, multiply its truncated fractional product; -1 * -1
+    saturates to the largest positive value. Returns int64 in ``[-2**(bits-1),
+    2**(bits-1) - 1]``; ``bits`` is 8 or 16.
+    """
+    if bits not in PPU_FRACTION_BITS:
+        raise ConfigError(f"PPU lanes are 8 or 16 bit, got {bits!r}")
+    high = (1 << (bits - 1)) - 1
+    return np.clip(np.asarray(values, dtype=np.int64), -high - 1, high)

@@ -10,6 +10,7 @@ the target neuron's columns is still free, opening new rows as needed; a unit ha
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,6 +157,15 @@ def place_synapses(network: Network, pops: dict[str, PopulationMap], first: dict
                 f"{float(magnitude.max()) / lsb:.1f} LSB at {lsb:.6g} nA per LSB "
                 f"(at most {specs.WEIGHT_MAX}); pass a larger weight_scale")
         q = specs.quantize_weight(magnitude / lsb).astype(np.int64)
+        vanished = int(np.count_nonzero((magnitude > 0) & (q == 0)))
+        if vanished:
+            # the chip has no such synapse: say so instead of dropping it silently
+            warnings.warn(
+                f"{vanished} of {magnitude.size} weights of projection {proj.pre}->"
+                f"{proj.post} quantise to 0 LSB and vanish: the smallest representable "
+                f"weight is {0.5 * lsb:.6g} nA (half of {lsb:.6g} nA per LSB, rounded up "
+                f"to 1 LSB); pass a smaller weight_scale", specs.QuantizationWarning,
+                stacklevel=3)
         if proj.receptor is None:
             mode = np.where(syn.weight < 0, ROW_MODE["inh"], ROW_MODE["exc"])
         else:

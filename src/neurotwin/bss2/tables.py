@@ -20,6 +20,7 @@ from neurotwin.bss2.config import ChipConfig, NeuronConfig
 from neurotwin.bss2.neuron import merge_compartments
 from neurotwin.bss2.neuron_mapping import PopulationMap
 from neurotwin.dynamics.lif import LIF, lif_constants
+from neurotwin.errors import MappingError
 from neurotwin.network import Network
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "InitialState",
     "KernelConstants",
     "SynapseTable",
+    "check_on_chip_delays",
     "emulation_tables",
     "kernel_constants",
     "synapse_table",
@@ -251,6 +253,31 @@ def initial_state(network: Network, populations: dict[str, PopulationMap],
     return InitialState(v0, w0, ie0, ii0)
 
 
+def check_on_chip_delays(table: SynapseTable, populations: dict[str, PopulationMap],
+                         dt: float) -> None:
+    """Raise MappingError for a synapse between two neurons on the chip whose delay is
+    not the chip's: one time step.
+
+    On HICANN-X a neuron's spike reaches the synapse drivers of its hemisphere through
+    the on-chip event router with a fixed latency (not modelled: the next step sees it);
+    there is no delay to configure, and the real stack refuses one ("Setting the delay
+    unequal 0 is not supported"). Events from off-chip sources are timed by the FPGA,
+    so their delays stay free.
+    """
+    for label, pmap in populations.items():
+        lo = table.indptr[pmap.first_neuron]
+        hi = table.indptr[pmap.first_neuron + pmap.size]
+        delays = table.delay_steps[lo:hi]
+        if delays.size and np.any(delays != 1):
+            worst = int(delays[delays != 1].max())
+            raise MappingError(
+                f"synapses from population {label!r} have a delay of {worst * dt:g} ms, but "
+                f"on-chip synapses (neuron to neuron) have the chip's fixed delay of one "
+                f"time step (dt = {dt:g} ms): the event router has no configurable delay "
+                "(the real stack: 'Setting the delay unequal 0 is not supported'); leave "
+                "the delays at their default")
+
+
 def emulation_tables(network: Network, chip: Chip, config: ChipConfig,
                      populations: dict[str, PopulationMap], circuits: np.ndarray,
                      member_ptr: np.ndarray, routes: np.ndarray, address: np.ndarray,
@@ -261,6 +288,7 @@ def emulation_tables(network: Network, chip: Chip, config: ChipConfig,
     kc = kernel_constants(config, chip, circuits, member_ptr, dt)
     table = synapse_table(config, chip, circuits, routes, address, delay_steps,
                           kc.gain_exc, kc.gain_inh)
+    check_on_chip_delays(table, populations, dt)
     step, neuron, code = offsets
     anchors = circuits[member_ptr[:-1]]
     current = chip.offset_current(code, anchors[neuron]) if code.size else np.zeros(0)

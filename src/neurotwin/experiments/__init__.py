@@ -7,6 +7,7 @@
 from neurotwin.experiments import bss2_har as bss2_har  # registers "bss2-har"
 from neurotwin.experiments import bss2_mnist_vmm as bss2_mnist_vmm  # registers "bss2-mnist-vmm"
 from neurotwin.experiments import bss2_neuron as bss2_neuron  # registers "bss2-neuron"
+from neurotwin.experiments import bss2_pong as bss2_pong  # registers "bss2-pong"
 from neurotwin.experiments import bss2_synfire as bss2_synfire  # registers "bss2-synfire"
 from neurotwin.experiments import cuba as cuba  # registers "cuba"
 from neurotwin.experiments import mnist_latency as mnist_latency  # registers "mnist-latency"

@@ -1,0 +1,236 @@
+"""One plasticity processor as a program sees it: vector unit, memory, cycle counter,
+random numbers, and row-wise access to its hemisphere's synapses and neurons.
+
+Every operation charges its cycles (:data:`~neurotwin.bss2.specs.PPU_CYCLES`) to the
+current invocation, so a call has a duration in hardware time (``cycles / 250 MHz``).
+Synapse access is by row, as the vector unit's bus gives it: a 256-synapse row is two
+half rows of 128 lanes (``half`` 0: columns 0..127, 1: 128..255).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from neurotwin.bss2 import specs
+from neurotwin.bss2.ppu import vector
+from neurotwin.bss2.ppu.errors import ProgramError
+from neurotwin.bss2.ppu.memory import Memory
+from neurotwin.bss2.ppu.sensors import Sensors
+from neurotwin.errors import check_int
+
+__all__ = ["PPU"]
+
+
+class PPU:
+    """The processor of one hemisphere (built by
+    :class:`~neurotwin.bss2.ppu.program.PPURuntime`; programs receive it).
+
+    Attributes
+    ----------
+    hemisphere
+        0 (top) or 1 (bottom).
+    memory
+        Its 16 KiB (:class:`~neurotwin.bss2.ppu.memory.Memory`).
+    cycles
+        Cycles charged by the current invocation.
+    """
+
+    def __init__(self, hemisphere: int, memory: Memory, weights: np.ndarray,
+                 labels: np.ndarray, sensors: Sensors, counters: Callable[[], np.ndarray],
+                 membranes: Callable[[], np.ndarray], send: Callable[[np.ndarray], None],
+                 seed: int) -> None:
+        self.hemisphere = hemisphere
+        self.memory = memory
+        self.cycles = 0
+        self.wrote_weights = False
+        """Whether the current invocation wrote weights (the runtime then updates the
+        synapses' currents)."""
+        self._weights = weights  # (256, 256) of this hemisphere, written in place
+        self._labels = labels
+        self._sensors = sensors
+        self._counters = counters
+        self._membranes = membranes
+        self._send = send
+        # the synapse -> sensor lookup of this hemisphere: -1 where no sensor is in use
+        self._sensor_at = np.full((specs.SYNRAM_ROWS, specs.SYNRAM_COLUMNS), -1, np.int64)
+        own = sensors.placement[:, 0] == hemisphere
+        rows, cols = sensors.placement[own, 1], sensors.placement[own, 2]
+        self._sensor_at[rows, cols] = np.nonzero(own)[0]
+        self._rng = np.uint32(seed or 1)  # xorshift32 is stuck at 0
+
+    # --- cost ---------------------------------------------------------------------------
+
+    def charge(self, operation: str, times: int = 1) -> None:
+        """Add ``times`` operations of a kind in :data:`specs.PPU_CYCLES` to this call."""
+        self.cycles += specs.PPU_CYCLES[operation] * int(times)
+
+    def _vec(self, op: Callable[..., np.ndarray], a: Any, *args: Any, bits: int) -> np.ndarray:
+        self.charge("vector", vector.vector_ops(np.size(a), bits))
+        return op(a, *args, bits=bits)
+
+    # --- vector unit (semantics in neurotwin.bss2.ppu.vector) -----------------------------
+
+    def add_fs(self, a: Any, b: Any, bits: int = 8) -> np.ndarray:
+        """Saturating add (one vector op per 128 / 64 lanes)."""
+        return self._vec(vector.add_fs, a, b, bits=bits)
+
+    def sub_fs(self, a: Any, b: Any, bits: int = 8) -> np.ndarray:
+        """Saturating subtract."""
+        return self._vec(vector.sub_fs, a, b, bits=bits)
+
+    def mul_fs(self, a: Any, b: Any, bits: int = 8) -> np.ndarray:
+        """Fractional saturating multiply (truncating)."""
+        return self._vec(vector.mul_fs, a, b, bits=bits)
+
+    def shift(self, a: Any, n: int, bits: int = 8) -> np.ndarray:
+        """Modulo left shift (n >= 0) or arithmetic right shift (n < 0)."""
+        return self._vec(vector.shift, a, n, bits=bits)
+
+    def select(self, compared: Any, a: Any, b: Any, cond: vector.Condition,
+               bits: int = 8) -> np.ndarray:
+        """``a`` where ``compared`` meets ``cond`` against 0, else ``b`` (compare + select)."""
+        self.charge("vector", vector.vector_ops(np.size(compared), bits))
+        return self._vec(vector.select, compared, a, b, cond, bits=bits)
+
+    def splat(self, value: int, shape: int | tuple[int, ...], bits: int = 8) -> np.ndarray:
+        """``value`` in lanes of ``shape``."""
+        self.charge("vector", vector.vector_ops(int(np.prod(shape)), bits))
+        return vector.splat(value, shape, bits)
+
+    def load(self, buffer: Any, offset: int = 0, count: int | None = None) -> np.ndarray:
+        """Lanes of a memory buffer (vector loads)."""
+        out = self.memory.read(buffer, offset, count)
+        self.charge("vector_load", vector.vector_ops(out.size, buffer.bits))
+        return out
+
+    def store(self, buffer: Any, values: np.ndarray, offset: int = 0) -> None:
+        """Write lanes into a memory buffer (vector stores)."""
+        self.memory.write(buffer, values, offset)
+        self.charge("vector_load", vector.vector_ops(np.size(values), buffer.bits))
+
+    # --- scalar core ---------------------------------------------------------------------
+
+    def scalar(self, instructions: int = 1) -> None:
+        """Charge ``instructions`` scalar instructions (a program's bookkeeping)."""
+        self.charge("scalar", instructions)
+
+    def random(self) -> int:
+        """The next 32-bit number of the core's xorshift32 generator (13, 17, 5)."""
+        self.charge("random")
+        x = int(self._rng)
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self._rng = np.uint32(x)
+        return x
+
+    # --- synapses, sensors, neurons --------------------------------------------------------
+
+    def _cells(self, rows: Any, half: int | None) -> tuple[Any, Any, int]:
+        """Index of ``rows`` (one row: an int; several: a sequence) and the columns of
+        ``half`` (None: the whole row), and the vector accesses that takes."""
+        many = not isinstance(rows, (int, np.integer))
+        r = specs.check_integer_range("row", np.atleast_1d(rows), 0, specs.SYNRAM_ROWS - 1)
+        if half is None:
+            cols = np.arange(specs.SYNRAM_COLUMNS)
+        else:
+            check_int("half", half, low=0, high=specs.PPU_SYNAPSE_ROW_VECTORS - 1)
+            cols = np.arange(half * specs.PPU_LANES_8, (half + 1) * specs.PPU_LANES_8)
+        accesses = r.size * cols.size // specs.PPU_LANES_8
+        index = np.ix_(r, cols) if many else (int(r[0]), cols)
+        return index, r, accesses
+
+    def read_weights(self, rows: Any, half: int | None = None) -> np.ndarray:
+        """The 6-bit weights (0..63) of one row (an int: (128,) for a half, (256,) for
+        ``half=None``) or of several rows (a sequence: (R, 128) or (R, 256)), int64;
+        one access per 128 synapses."""
+        index, _, accesses = self._cells(rows, half)
+        self.charge("synapse_row_access", accesses)
+        return self._weights[index].astype(np.int64)
+
+    def write_weights(self, rows: Any, half: int | None, weights: Any,
+                      saturate: bool = False) -> None:
+        """Write weights of the shape :meth:`read_weights` gives; outside 0..63 is a
+        ProgramError unless ``saturate`` (then clamped, as a program that saturates
+        first would)."""
+        index, r, accesses = self._cells(rows, half)
+        w = np.asarray(weights, np.int64)
+        shape = self._weights[index].shape
+        if w.shape != shape:
+            raise ProgramError(f"rows {r.tolist()} (half {half}) hold weights of shape "
+                               f"{shape}, got shape {w.shape}")
+        if saturate:
+            w = np.clip(w, 0, specs.WEIGHT_MAX)
+        elif w.min() < 0 or w.max() > specs.WEIGHT_MAX:
+            bad = w[(w < 0) | (w > specs.WEIGHT_MAX)][0]
+            raise ProgramError(f"weight {bad} written to rows {r.tolist()} outside the 6-bit "
+                               f"range 0..{specs.WEIGHT_MAX} (saturate first)")
+        self.charge("synapse_row_access", accesses)
+        self._weights[index] = w
+        self.wrote_weights = True
+
+    def read_labels(self, rows: Any, half: int | None = None) -> np.ndarray:
+        """The 6-bit address labels (0..63), shaped as :meth:`read_weights`."""
+        index, _, accesses = self._cells(rows, half)
+        self.charge("synapse_row_access", accesses)
+        return self._labels[index].astype(np.int64)
+
+    def _sensor_codes(self, rows: Any, half: int | None, stores: np.ndarray) -> np.ndarray:
+        index, _, accesses = self._cells(rows, half)
+        self.charge("cadc_row_read", accesses)
+        idx = self._sensor_at[index]
+        stored = np.where(idx >= 0, stores[np.maximum(idx, 0)], 0.0)
+        volts = specs.CORRELATION_BASELINE_MV + stored
+        return specs.cadc_read((volts - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV)
+
+    def read_causal(self, rows: Any, half: int | None = None) -> np.ndarray:
+        """CADC reads (0..255) of the causal sensors, shaped as :meth:`read_weights`
+        (nominal transfer: ``baseline_code`` for an empty store)."""
+        return self._sensor_codes(rows, half, self._sensors.causal).astype(np.int64)
+
+    def read_acausal(self, rows: Any, half: int | None = None) -> np.ndarray:
+        """CADC reads (0..255) of the acausal sensors, shaped as :meth:`read_weights`."""
+        return self._sensor_codes(rows, half, self._sensors.acausal).astype(np.int64)
+
+    @staticmethod
+    def baseline_code() -> int:
+        """The CADC read of an empty correlation store (the reset level)."""
+        volts = specs.CORRELATION_BASELINE_MV - specs.CADC_ZERO_MV
+        return int(specs.cadc_read(volts / specs.CADC_LSB_MV))
+
+    def reset_correlation(self, rows: Any, half: int | None = None) -> None:
+        """Reset both sensors of the synapses of ``rows`` (as :meth:`read_weights`)."""
+        index, _, accesses = self._cells(rows, half)
+        self.charge("correlation_reset", accesses)
+        idx = self._sensor_at[index]
+        self._sensors.reset_correlation(idx[idx >= 0])
+
+    def read_spike_counts(self, neurons: Any) -> np.ndarray:
+        """Spike counters (0..255) of logical ``neurons`` since their last reset."""
+        idx = np.asarray(neurons, np.int64)
+        self.charge("spike_counter_read", idx.size)
+        return self._counters()[idx].copy()
+
+    def reset_spike_counts(self, neurons: Any) -> None:
+        """Reset the spike counters of logical ``neurons``."""
+        idx = np.asarray(neurons, np.int64)
+        self.charge("spike_counter_read", idx.size)
+        self._sensors.reset_counts(idx)
+
+    def read_membranes(self, neurons: Any) -> np.ndarray:
+        """CADC reads (0..255) of the membranes of logical ``neurons`` (nominal transfer)."""
+        idx = np.asarray(neurons, np.int64)
+        self.charge("cadc_row_read", vector.vector_ops(idx.size, 8))
+        v = self._membranes()[idx]
+        return specs.cadc_read((v - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV).astype(np.int64)
+
+    def send_events(self, units: Any) -> None:
+        """Send one event of each presynaptic unit in ``units`` (rows of the synapse table:
+        neurons first, then sources) into the synapse drivers, as from the end of the
+        previous step; one scalar instruction each."""
+        idx = np.atleast_1d(np.asarray(units, np.int64))
+        self.charge("scalar", idx.size)
+        self._send(idx)

@@ -1,0 +1,249 @@
+"""Plasticity programs on a timer: what runs the PPUs during an emulation.
+
+A :class:`PlasticityProgram` is a Python function ``body(ppu, call)`` run on one
+hemisphere's :class:`~neurotwin.bss2.ppu.processor.PPU` at the times of its
+:class:`Timer` (start, period, count in hardware µs, as pynn-brainscales'
+``PlasticityRule.Timer``). :class:`PPURuntime` turns programs into the run loop's
+:class:`~neurotwin.bss2.run_loop.PeriodicProgram` s::
+
+    runtime = PPURuntime(mapping, (PlasticityProgram(body, Timer(0.0, 10.0)),))
+    result = Bss2Backend().run(mapping, T, programs=runtime.periodic())
+    runtime.report()        # calls, cycles, overruns (count, worst)
+
+Each call is charged its cycles; a call that takes longer than the period is an
+*overrun*: counted with the worst excess (``on_overrun="report"``) or a ProgramError
+(``"raise"``). The twin applies what a call writes at the step it is called (the chip
+would apply it while the program runs, within its duration). A plastic run has one
+trial: the weights are one copy for the whole run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from neurotwin.bss2 import specs
+from neurotwin.bss2.mapping import Mapping
+from neurotwin.bss2.ppu.errors import ProgramError
+from neurotwin.bss2.ppu.memory import Memory
+from neurotwin.bss2.ppu.processor import PPU
+from neurotwin.bss2.ppu.sensors import Sensors
+from neurotwin.bss2.run_loop import EmulationState, PeriodicProgram
+from neurotwin.errors import ConfigError, check_int, check_multiple_of, check_positive
+
+__all__ = ["PPURuntime", "PlasticityProgram", "ProgramReport", "Timer"]
+
+
+@dataclass(frozen=True)
+class Timer:
+    """When a program runs: at ``start_us``, then every ``period_us`` (hardware µs),
+    ``count`` times (None: until the run ends)."""
+
+    start_us: float = 0.0
+    period_us: float = 10.0
+    count: int | None = None
+
+    def __post_init__(self) -> None:
+        check_positive("start_us", self.start_us, "µs", allow_zero=True)
+        check_positive("period_us", self.period_us, "µs")
+        if self.count is not None:
+            check_int("count", self.count, low=0)
+
+
+@dataclass(frozen=True)
+class PlasticityProgram:
+    """A program for one hemisphere's PPU.
+
+    Parameters
+    ----------
+    body
+        ``body(ppu, call)``: the program, ``call`` counting its invocations from 0.
+    timer
+        When it runs (hardware µs).
+    hemisphere
+        Which PPU runs it (0 or 1).
+    setup
+        Optional ``setup(memory)`` run once before the run: allocate the program's data
+        (a CapacityError when it does not fit the 16 KiB).
+    code_bytes
+        Memory reserved for the program's instructions, bytes.
+    on_overrun
+        ``"report"`` (count overruns) or ``"raise"`` (ProgramError at the first one).
+    """
+
+    body: Callable[[PPU, int], None]
+    timer: Timer = field(default_factory=Timer)
+    hemisphere: int = 0
+    setup: Callable[[Memory], None] | None = None
+    code_bytes: int = 0
+    on_overrun: Literal["report", "raise"] = "report"
+
+    def __post_init__(self) -> None:
+        check_int("hemisphere", self.hemisphere, low=0, high=specs.PPU_COUNT - 1)
+        if self.on_overrun not in ("report", "raise"):
+            raise ConfigError(f"on_overrun must be 'report' or 'raise', got "
+                              f"{self.on_overrun!r}")
+
+
+@dataclass
+class ProgramReport:
+    """What a program did in a run: calls, cycles (total and worst call), and its
+    overruns of the period (count, worst excess in µs)."""
+
+    calls: int = 0
+    cycles: int = 0
+    worst_cycles: int = 0
+    overruns: int = 0
+    worst_overrun_us: float = 0.0
+
+    @property
+    def busy_us(self) -> float:
+        """Hardware time the program ran, µs."""
+        return self.cycles / specs.PPU_CLOCK_MHZ
+
+
+class PPURuntime:
+    """The two PPUs of a mapped chip and the programs they run in one run.
+
+    Parameters
+    ----------
+    mapping
+        The mapped network (its synapse table, placements and chip).
+    programs
+        The programs (any number per hemisphere; due at the same step they run in order).
+    sensor_eta_mv, sensor_tau_us, sensor_saturation_mv
+        The correlation sensors' nominal amplitude, time constant and saturation (the
+        sensor biases; defaults the twin's nominal sensor).
+    seed
+        Seed of the PPUs' random generators (PPU h starts from ``seed + h``).
+    """
+
+    def __init__(self, mapping: Mapping, programs: tuple[PlasticityProgram, ...],
+                 sensor_eta_mv: float = specs.CORRELATION_ETA_MV,
+                 sensor_tau_us: float = specs.CORRELATION_TAU_US,
+                 sensor_saturation_mv: float = specs.CORRELATION_SATURATION_MV,
+                 seed: int = 1) -> None:
+        self.mapping = mapping
+        self.programs = tuple(programs)
+        tables = mapping.tables
+        self.table = tables.synapses
+        n = mapping.n_neurons
+        nc = int(mapping.member_ptr[-1]) if mapping.member_ptr.size else 0
+        circuit_neuron = np.repeat(np.arange(n), np.diff(mapping.member_ptr))
+        entry_neuron = circuit_neuron[self.table.target % max(nc, 1)]
+        self.sensors = Sensors(self.table, entry_neuron, n, mapping.dt, mapping.chip,
+                               sensor_eta_mv, sensor_tau_us, sensor_saturation_mv)
+        config = mapping.config
+        self.weights = np.asarray(config.weights, np.int64).copy()
+        labels = np.asarray(config.addresses, np.int64)
+        self.reports = [ProgramReport() for _ in self.programs]
+        self._state: EmulationState | None = None
+        self._step = 0
+        self.ppus = []
+        for h in range(specs.PPU_COUNT):
+            memory = Memory(sum(p.code_bytes for p in self.programs if p.hemisphere == h))
+            for p in self.programs:
+                if p.hemisphere == h and p.setup is not None:
+                    p.setup(memory)
+            self.ppus.append(PPU(h, memory, self.weights[h], labels[h], self.sensors,
+                                 lambda: self.sensors.counts, self._membranes, self._send,
+                                 seed + h))
+        pl = self.table.placement
+        self._entry_weight = (pl[:, 0], pl[:, 1], pl[:, 2])
+
+    def _membranes(self) -> np.ndarray:
+        assert self._state is not None
+        return self._state.v[0]
+
+    def _flush(self) -> None:
+        """Make the synapses carry what the programs wrote (weights -> event currents)."""
+        state = self._state
+        assert state is not None
+        if any(ppu.wrote_weights for ppu in self.ppus):
+            state.weight[:] = self.weights[self._entry_weight]
+            state.current[:] = self.table.currents(state.weight)
+            for ppu in self.ppus:
+                ppu.wrote_weights = False
+
+    def _send(self, units: np.ndarray) -> None:
+        """Queue one event of each table row in ``units``, emitted at the end of the step
+        before the current one (with the weights written so far)."""
+        self._flush()
+        state = self._state
+        assert state is not None
+        emit = np.full(units.size, self._step - 1)
+        times, entries = self.sensors.emitted(units, emit)
+        n_slots = state.pending.shape[0]
+        slots = (self._step - 1 + self.table.delay_steps[entries]) % n_slots
+        np.add.at(state.pending[:, 0, :], (slots, self.table.target[entries]),
+                  state.current[entries])
+        self.sensors.queue((times, entries))
+
+    def _observe(self, j0: int, j1: int, raster: np.ndarray, src_ptr: np.ndarray,
+                 src_ids: np.ndarray) -> None:
+        k, i = np.nonzero(raster[0])
+        n = self.mapping.n_neurons
+        emitted = src_ids[src_ptr[0, 0]:src_ptr[0, -1]]
+        src_steps = np.repeat(np.arange(j0, j1), np.diff(src_ptr[0]))
+        units = np.concatenate([i, n + emitted]).astype(np.int64)
+        steps = np.concatenate([k + j0, src_steps]).astype(np.int64)
+        self.sensors.advance(j1, k + j0, i, self.sensors.emitted(units, steps))
+
+    def _runner(self, index: int) -> Callable[[int, EmulationState], None]:
+        program = self.programs[index]
+        report = self.reports[index]
+        ppu = self.ppus[program.hemisphere]
+        period_us = program.timer.period_us
+
+        def call(step: int, state: EmulationState) -> None:
+            if state.v.shape[0] != 1:
+                raise ConfigError(f"a plastic run has one trial (the weights are one copy), "
+                                  f"got {state.v.shape[0]}")
+            self._state, self._step = state, step
+            ppu.cycles = specs.PPU_CYCLES["call_overhead"]
+            program.body(ppu, report.calls)
+            self._flush()
+            report.calls += 1
+            report.cycles += ppu.cycles
+            report.worst_cycles = max(report.worst_cycles, ppu.cycles)
+            excess = ppu.cycles / specs.PPU_CLOCK_MHZ - period_us
+            if excess > 0:
+                if program.on_overrun == "raise":
+                    raise ProgramError(
+                        f"program call {report.calls - 1} took {ppu.cycles} cycles = "
+                        f"{ppu.cycles / specs.PPU_CLOCK_MHZ:.3f} µs at "
+                        f"{specs.PPU_CLOCK_MHZ:g} MHz, longer than its period of "
+                        f"{period_us:g} µs")
+                report.overruns += 1
+                report.worst_overrun_us = max(report.worst_overrun_us, excess)
+
+        return call
+
+    def periodic(self) -> tuple[PeriodicProgram, ...]:
+        """The run loop's programs (pass as ``Bss2Backend().run(..., programs=...)``)."""
+        dt = self.mapping.dt
+        out = []
+        for index, program in enumerate(self.programs):
+            t = program.timer
+            start = int(check_multiple_of("timer start_us", t.start_us, dt, "µs"))
+            period = int(check_multiple_of("timer period_us", t.period_us, dt, "µs"))
+            out.append(PeriodicProgram(self._runner(index), start, period, t.count,
+                                       observe=self._observe if index == 0 else None))
+        return tuple(out)
+
+    def column_neurons(self, hemisphere: int) -> np.ndarray:
+        """(256,) the logical neuron of each column of ``hemisphere``'s synapse array
+        (every circuit of a neuron; -1 where no mapped circuit sits)."""
+        check_int("hemisphere", hemisphere, low=0, high=specs.PPU_COUNT - 1)
+        out = np.full(specs.SYNRAM_COLUMNS, -1, np.int64)
+        neuron = np.repeat(np.arange(self.mapping.n_neurons), np.diff(self.mapping.member_ptr))
+        h, col = np.divmod(self.mapping.circuits, specs.N_NEURON_COLUMNS)
+        out[col[h == hemisphere]] = neuron[h == hemisphere]
+        return out
+
+    def report(self) -> list[ProgramReport]:
+        """One report per program, in order."""
+        return self.reports

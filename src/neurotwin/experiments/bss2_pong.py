@@ -1,0 +1,240 @@
+"""``bss2-pong``: the BrainScaleS-2 Pong pilot study, learned on the chip with R-STDP.
+
+The network and learning rule of electronicvisions/model-sw-pong (the NEST replica of the
+chip experiment, stated there to be equivalent to it): 32 input units, one per ball row,
+all-to-all onto 32 action neurons (LIF, tau_m 28.53 ms, t_ref 3.98 ms; tau_syn 5 ms:
+model-sw-pong's 1.8 ms is out of the twin's reach;
+6-bit weights initialised round(N(14, 2)), at least 1), background noise (a Poisson
+source per action neuron; the chip's temporal membrane noise on top). The game, the
+decision and the weight updates run as one PPU program
+(:class:`~neurotwin.bss2.ppu.pong.PongProgram`) while the analog core emulates; the
+correlation sensors are set to model-sw-pong's STDP kernel (amplitude 36 CADC LSB per
+pair, tau 64 µs hardware = 64 ms model, saturation 128 LSB).
+
+Per chip serial: the learning curve (reward per iteration), the same network with
+learning off for the untrained reward, the learned weights against each neuron's measured
+excitability (its mean spike count with learning off), hardware time and energy per
+iteration (200 µs at the chip's 57 mW) and the twin's wall time per iteration.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+from matplotlib.figure import Figure
+
+from neurotwin.bss2 import specs
+from neurotwin.bss2.backend import Bss2Backend
+from neurotwin.bss2.calibration import calibrate
+from neurotwin.bss2.chip import Chip
+from neurotwin.bss2.mapping import Mapping, map_network
+from neurotwin.bss2.ppu.pong import GRID, PongProgram
+from neurotwin.bss2.ppu.program import PPURuntime
+from neurotwin.dynamics import LIF
+from neurotwin.errors import ConfigError, check_int, check_positive
+from neurotwin.experiments.base import ProgressCallback, register_experiment
+from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
+
+__all__ = ["Bss2PongConfig", "build_network", "run"]
+
+STDP_AMPLITUDE_LSB = 36.0
+"""model-sw-pong ``STDP_AMPLITUDE``: sensor increment per pair at zero lag (CADC LSB)."""
+STDP_TAU_US = 64.0
+"""model-sw-pong ``STDP_TAU`` (64 ms model = 64 µs hardware)."""
+STDP_SATURATION_LSB = 128.0
+"""model-sw-pong ``STDP_SATURATION``."""
+
+
+@dataclass(frozen=True)
+class Bss2PongConfig:
+    """Parameters of the Pong experiment (model units: ms, mV, nA).
+
+    ``iterations`` learning iterations per serial on chips ``serials``; the untrained
+    reward from ``untrained_iterations`` (default a tenth of ``iterations``, at least
+    100) with learning off; ``calibrated`` calibrates the 32 circuits first.
+    ``drive`` sets the weight scale: the mean depolarisation of a neuron under the
+    input train at the initial mean weight, as a fraction of threshold - rest.
+    """
+
+    iterations: int = 2000
+    serials: tuple[int, ...] = (1, 2, 3, 4, 5)
+    calibrated: bool = True
+    untrained_iterations: int | None = None
+    weight_mean: float = 14.0
+    weight_std: float = 2.0
+    drive: float = 0.75
+    noise_rate_hz: float = 200.0
+    noise_weight: float = 0.1
+    dt: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_int("iterations", self.iterations, low=1)
+        if not self.serials:
+            raise ConfigError("serials must name at least one chip serial")
+        for s in self.serials:
+            check_int("serial", s, low=0)
+        if self.untrained_iterations is not None:
+            check_int("untrained_iterations", self.untrained_iterations, low=1)
+        for name in ("weight_mean", "drive", "noise_weight", "dt"):
+            check_positive(name, getattr(self, name))
+        check_positive("weight_std", self.weight_std, allow_zero=True)
+        check_positive("noise_rate_hz", self.noise_rate_hz, "Hz", allow_zero=True)
+
+
+MODEL = LIF(tau_mem=28.53, tau_syn_exc=5.0, tau_syn_inh=5.0, tau_refrac=3.98,
+            v_rest=-65.0, v_reset=-70.0, v_thresh=-50.0)
+"""The action neurons: model-sw-pong's ``NEURON_DICT`` tau_m and t_ref; its tau_syn of
+1.8 ms is below what the twin's synaptic-input bias reaches on every calibrated circuit
+(about 4.2 ms on chip 1), so 5 ms;
+potentials on the chip's calibratable scale."""
+WINDOW_MS = 200.0
+SPIKES = 20
+ISI_MS = 10.0
+
+
+def weight_lsb_na(config: Bss2PongConfig) -> float:
+    """Model nA per weight LSB such that the input train at the mean initial weight
+    depolarises a neuron by ``drive * (v_thresh - v_rest)`` on average
+    (``w q tau_syn rate tau_mem / C``)."""
+    rate = 1.0 / ISI_MS
+    gap = MODEL.v_thresh - MODEL.v_rest
+    per_lsb = MODEL.tau_syn_exc * rate * MODEL.tau_mem / MODEL.cm
+    return config.drive * gap / (config.weight_mean * per_lsb)
+
+
+def build_network(config: Bss2PongConfig, seed: int) -> tuple[Network, np.ndarray]:
+    """The network and its initial 6-bit weights (32 inputs x 32 neurons)."""
+    rng = np.random.default_rng([seed, 13])
+    lsb = np.clip(np.rint(rng.normal(config.weight_mean, config.weight_std, (GRID, GRID))),
+                  1, specs.WEIGHT_MAX)
+    net = Network(dt=config.dt)
+    ball = net.add(SpikeSourceArray([[] for _ in range(GRID)], label="ball"))
+    action = net.add(Population(GRID, MODEL, label="action"))
+    scale = weight_lsb_na(config)
+    net.connect(ball, action, lsb * scale, receptor="exc")
+    if config.noise_rate_hz > 0:
+        noise = net.add(SpikeSourcePoisson(GRID, rate=config.noise_rate_hz, label="noise"))
+        net.connect(noise, action, np.eye(GRID) * config.noise_weight * scale * 14.0,
+                    receptor="exc")
+    return net, lsb
+
+
+def _play(mapping: Mapping, iterations: int, learning: bool, seed: int
+          ) -> tuple[PongProgram, PPURuntime, float]:
+    """Run ``iterations`` Pong iterations on the mapped chip: (game record, runtime, wall s)."""
+    table = mapping.tables.synapses
+    n = mapping.n_neurons
+    first, _ = mapping.source_slices["ball"]
+    units = n + first + np.arange(GRID)
+    rows = table.placement[table.indptr[units], 1]
+    hemisphere = int(table.placement[table.indptr[units[0]], 0])
+    action = mapping.populations["action"]
+    game = PongProgram(units, np.arange(action.first_neuron, action.first_neuron + GRID),
+                       rows, hemisphere, learning=learning, spikes=SPIKES, isi_us=ISI_MS)
+    runtime = PPURuntime(mapping, (game.program(),),
+                         sensor_eta_mv=STDP_AMPLITUDE_LSB * specs.CADC_LSB_MV,
+                         sensor_tau_us=STDP_TAU_US,
+                         sensor_saturation_mv=STDP_SATURATION_LSB * specs.CADC_LSB_MV,
+                         seed=seed + 1)
+    start = time.perf_counter()
+    # one trial stepped 100 steps at a time between program calls: a parallel region per
+    # call costs more than it gains (10x slower on a loaded 2-core machine); the thread
+    # count changes no result
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        # one step past the last window: its decision is the program's call at its end
+        Bss2Backend().run(mapping, iterations * WINDOW_MS + mapping.dt, seed=seed,
+                          programs=runtime.periodic())
+    finally:
+        numba.set_num_threads(threads)
+    return game, runtime, time.perf_counter() - start
+
+
+def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
+    net, lsb = build_network(config, seed)
+    chip = Chip(serial)
+    calibration = calibrate(chip, circuits=np.arange(GRID), seed=seed) \
+        if config.calibrated else None
+    mapping = map_network(net, chip=chip, calibration=calibration,
+                          weight_scale=weight_lsb_na(config))
+    untrained_n = config.untrained_iterations or max(100, config.iterations // 10)
+    off, _, _ = _play(mapping, untrained_n, False, seed)
+    game, runtime, wall = _play(mapping, config.iterations, True, seed)
+    rewards = np.asarray(game.rewards[:config.iterations])
+    tail = max(1, config.iterations // 10)
+    # excitability, measured: how often each neuron wins with the initial weights
+    wins = np.bincount(np.asarray(off.targets), minlength=GRID) / max(len(off.targets), 1)
+    table = mapping.tables.synapses
+    h = int(table.placement[0, 0])
+    first, _ = mapping.source_slices["ball"]
+    units = mapping.n_neurons + first + np.arange(GRID)
+    rows = table.placement[table.indptr[units], 1]
+    cols = table.placement[table.indptr[units[0]]:table.indptr[units[0] + 1], 2]
+    learned = runtime.weights[h][np.ix_(rows, cols)]
+    initial = lsb
+    report = runtime.report()[0]
+    hw_us = WINDOW_MS  # 1 ms model = 1 µs hardware
+    return {
+        "mean_reward_last_10pct": float(rewards[-tail:].mean()),
+        "mean_reward_untrained": float(np.mean(off.rewards[:untrained_n])),
+        "mean_reward_first_10pct": float(rewards[:tail].mean()),
+        "learning_curve": _curve(rewards),
+        "weight_mean_initial": float(initial.mean()),
+        "weight_mean_learned": float(learned.mean()),
+        "diagonal_weight_mean_learned": float(np.diag(learned).mean()),
+        "corr_learned_diagonal_vs_untrained_wins": _corr(np.diag(learned), wins),
+        "ppu_overruns": report.overruns,
+        "ppu_worst_call_us": report.worst_cycles / specs.PPU_CLOCK_MHZ,
+        "ppu_busy_fraction": report.busy_us / (len(game.rewards) * hw_us + hw_us),
+        "hardware_time_per_iteration_us": hw_us,
+        "energy_per_iteration_j": specs.CHIP_POWER_W * hw_us * 1e-6,
+        "twin_wall_per_iteration_s": wall / max(len(game.rewards), 1),
+        "calibrated": config.calibrated,
+        "_rewards": rewards,
+    }
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    if np.std(a) == 0 or np.std(b) == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _curve(rewards: np.ndarray, points: int = 50) -> list[float]:
+    """Mean reward over ``points`` consecutive blocks of iterations."""
+    blocks = np.array_split(rewards, min(points, rewards.size))
+    return [float(b.mean()) for b in blocks]
+
+
+@register_experiment("bss2-pong", Bss2PongConfig, runs_on="bss2")
+def run(config: Bss2PongConfig, seed: int, backend: str, out_dir: Path,
+        progress: ProgressCallback | None) -> dict[str, Any]:
+    """Pong learned with R-STDP on the PPUs of virtual HICANN-X chips (learning curves)."""
+    per_serial: dict[str, Any] = {}
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    for k, serial in enumerate(config.serials):
+        result = _serial(config, serial, seed)
+        rewards = result.pop("_rewards")
+        per_serial[str(serial)] = result
+        window = max(1, rewards.size // 50)
+        smooth = np.convolve(rewards, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(smooth.size) + window, smooth, label=f"serial {serial}")
+        ax.axhline(result["mean_reward_untrained"], color=f"C{k}", ls=":", lw=0.8)
+        if progress is not None:
+            progress(k + 1, len(config.serials))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"mean reward (running, {max(1, config.iterations // 50)} iterations)")
+    ax.set_title("bss2-pong: R-STDP on the PPU (dotted: learning off)")
+    ax.legend(fontsize=7)
+    fig.savefig(out_dir / "learning_curves.png", dpi=120)
+    ratios = [s["mean_reward_last_10pct"] / s["mean_reward_untrained"]
+              for s in per_serial.values() if s["mean_reward_untrained"] > 0]
+    return {"serials": per_serial,
+            "min_ratio_trained_untrained": float(min(ratios)) if ratios else None}
