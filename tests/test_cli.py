@@ -192,3 +192,16 @@ def test_bench_without_bench_module_exits_2(monkeypatch, capsys):
 def test_resume_flag_needs_a_checkpointing_experiment(capsys):
     assert main(["run", "cuba", "--resume"]) == 2
     assert "does not checkpoint" in capsys.readouterr().err
+
+
+def test_inline_json_config(tmp_path):
+    assert main(["run", "cuba", "--config", json.dumps(TINY), "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["config"]["n_neurons"] == 200 and record["config"]["duration"] == 100.0
+
+
+def test_inline_json_config_errors_name_the_option(capsys, tmp_path):
+    assert main(["run", "cuba", "--config", '{"n_neurons": ', "--out", str(tmp_path)]) == 2
+    assert "--config JSON is not valid JSON" in capsys.readouterr().err
+    assert main(["run", "cuba", "--config", '{"bogus": 1}', "--out", str(tmp_path)]) == 2
+    assert "--config: unknown config key 'bogus'" in capsys.readouterr().err

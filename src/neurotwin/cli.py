@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser = commands.add_parser("run", help="run an experiment; write results/<experiment>/")
     run_parser.add_argument("experiment", help="experiment name (see `neurotwin info`)")
     run_parser.add_argument(
-        "--config", type=Path, help='JSON file of config overrides, e.g. {"n_neurons": 200}'
+        "--config",
+        help='config overrides: a JSON file, or the JSON itself, e.g. \'{"n_neurons": 200}\'',
     )
     run_parser.add_argument(
         "--backend",

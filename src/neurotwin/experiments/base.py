@@ -185,37 +185,42 @@ def config_from_dict(config_type: type[Any], data: Mapping[str, Any]) -> Any:
     return config_type(**values)
 
 
-def load_config(config_type: type[Any], path: str | Path) -> Any:
-    """Read a JSON file of config overrides and build ``config_type`` from it.
+def load_config(config_type: type[Any], source: str | Path) -> Any:
+    """Build ``config_type`` from JSON overrides: a file's path, or the JSON object itself
+    (a string starting with ``{``, as in ``--config '{"iterations": 2000}'``).
 
     Raises
     ------
     DataError
-        If the file cannot be read or is not valid JSON.
+        If the file cannot be read or the JSON is not valid.
     ConfigError
         As :func:`config_from_dict`.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise DataError(f"cannot read config file {str(path)!r}: {err.strerror}") from None
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"config file {str(path)!r} is not UTF-8 text (byte {err.object[err.start]:#04x} "
-            f"at offset {err.start}); write the JSON as UTF-8"
-        ) from None
+    inline = isinstance(source, str) and source.lstrip().startswith("{")
+    where = "--config JSON" if inline else f"config file {str(source)!r}"
+    if inline:
+        text = str(source)
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise DataError(f"cannot read {where}: {err.strerror}") from None
+        except UnicodeDecodeError as err:
+            raise DataError(
+                f"{where} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+                f"{err.start}); write the JSON as UTF-8"
+            ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise DataError(
-            f"config file {str(path)!r} is not valid JSON: {err.msg} "
-            f"(line {err.lineno}, column {err.colno})"
+            f"{where} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
         ) from None
     try:
         return config_from_dict(config_type, data)
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{'--config' if inline else source}: {err}") from None
 
 
 def _json_default(value: Any) -> Any:
