@@ -87,7 +87,8 @@ def _input_rate(mapping: Mapping, duration: float) -> float:
 class Bss2Backend(Backend):
     """The BrainScaleS-2 twin (see the module docstring and ``docs/bss2.md``).
 
-    ``map`` options: ``chip`` (default: an ideal chip, serial 0), ``calibration``,
+    ``map`` options: ``chip`` (default: an ideal chip, serial 0, without fixed-pattern
+    deviations; the result's ``meta["ideal_chip"]`` says so), ``calibration``,
     ``weight_scale`` (model nA per weight LSB), ``circuits_per_neuron`` (int or by label),
     ``readout`` (a :class:`~neurotwin.bss2.readout.Readout`: the chip readouts to record).
     """
@@ -224,7 +225,8 @@ class Bss2Backend(Backend):
                 list(zip(joined[2], joined[3], strict=True)), seed)
         return Bss2Result(network=net, duration=float(duration), n_trials=trials,
                           spike_records=records, traces=out_traces, cost=cost,
-                          meta={"chip_serial": mapping.chip.serial,
+                          meta={"chip_serial": mapping.chip_serial,
+                                "ideal_chip": mapping.ideal_chip,
                                 "calibration_serial": mapping.calibration_serial,
                                 "timestamp_resolution_us": specs.FPGA_TICK_US,
                                 "readout": readout},

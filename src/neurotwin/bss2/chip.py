@@ -258,6 +258,12 @@ class Chip:
         """The chip's serial number (its seed)."""
         return self.seed
 
+    @property
+    def is_ideal(self) -> bool:
+        """True where the chip has no fixed-pattern deviations and no noise
+        (:meth:`Deviations.ideal`): every circuit is exactly its design."""
+        return all(v == 0.0 for v in self.deviations.to_dict().values())
+
     def potential(self, cell: str, codes: Any, circuits: Any) -> np.ndarray:
         """Actual potential (mV) of voltage cell ``cell`` at ``codes`` on ``circuits``."""
         if cell not in specs.CAPMEM_VOLTAGE_CELLS:

@@ -59,7 +59,10 @@ moves them to the model's values (potentials by whole codes, time constants and 
 synaptic bias in proportion). The weight LSB is ``weight_scale`` (nA per LSB) if given,
 otherwise the calibration's strength (``i_synin_gm`` target), otherwise the largest
 weight onto the population maps to 63. A weight above 63 LSB raises ConfigError; it is
-never clamped.
+never clamped. A tau_mem or tau_syn outside what the chip can be calibrated to raises
+ConfigError with the reachable range
+(:func:`~neurotwin.bss2.neuron_mapping.check_time_constants`). Without a chip the
+mapping runs an ideal one, and says so (:attr:`Mapping.ideal_chip`, :meth:`Mapping.summary`).
 """
 
 from __future__ import annotations
@@ -189,9 +192,30 @@ class Mapping:
                                 specs.INPUT_EVENT_RATE_MAX_HZ / specs.ACCELERATION),
         }
 
+    @property
+    def chip_serial(self) -> int:
+        """Serial number of the chip mapped onto."""
+        return self.chip.serial
+
+    @property
+    def ideal_chip(self) -> bool:
+        """True where the chip has no fixed-pattern deviations (the default without
+        ``chip=``): results then show no device mismatch at all."""
+        return self.chip.is_ideal
+
+    def chip_line(self) -> str:
+        """One line naming the chip: serial, ideal or with deviations, calibration."""
+        if self.ideal_chip:
+            return (f"chip serial {self.chip_serial}: ideal chip (no fixed-pattern "
+                    f"deviations): pass chip=Chip(serial) for a realistic one")
+        calibrated = ("uncalibrated" if self.calibration_serial is None
+                      else f"calibration of serial {self.calibration_serial}")
+        return f"chip serial {self.chip_serial}: fixed-pattern deviations, {calibrated}"
+
     def summary(self) -> str:
-        """Per-resource usage and per-population scales as a plain-text table."""
-        lines = [f"{'resource':<16}{'used':>10}{'available':>12}"]
+        """The chip (:meth:`chip_line`), per-resource usage and per-population scales as
+        a plain-text table."""
+        lines = [self.chip_line(), f"{'resource':<16}{'used':>10}{'available':>12}"]
         for name, (used, avail) in self.usage().items():
             lines.append(f"{name:<16}{used:>10g}{avail:>12g}")
         lines.append(f"{'population':<16}{'circuits':>12}{'per nrn':>8}{'mV_hw/mV':>10}"
@@ -348,7 +372,8 @@ def map_network(
         LIF and AdEx populations, spike sources, projections, injected DC currents; not
         modified.
     chip
-        The chip (default: an ideal chip, serial 0).
+        The chip (default: an ideal chip, serial 0, without deviations; the mapping says so:
+        :attr:`Mapping.ideal_chip`, :meth:`Mapping.summary`).
     calibration
         The chip's calibration; its circuits' codes are the starting point of every
         neuron's settings (default: invert the nominal design).

@@ -22,7 +22,8 @@ from neurotwin.dynamics.lif import LIF
 from neurotwin.errors import CapacityError, ConfigError, MappingError
 from neurotwin.network import Network, Population
 
-__all__ = ["PopulationMap", "compartments", "place_neurons", "population_settings"]
+__all__ = ["PopulationMap", "check_time_constants", "compartments", "place_neurons",
+           "population_settings", "time_constant_range"]
 
 WINDOW_LOW_READ = specs.CALIX_TARGET_RESET
 """CADC read at which v_low (the lower of v_rest and v_reset) sits."""
@@ -175,6 +176,47 @@ def _adex_codes(model: AdEx, s: float, k: float, c_hw: float, label: str
     return codes
 
 
+TIME_CONSTANTS = (("tau_mem", "i_bias_leak", "tau_mem_us"),
+                  ("tau_syn_exc", "i_bias_synin_exc_tau", "tau_syn_exc_us"),
+                  ("tau_syn_inh", "i_bias_synin_inh_tau", "tau_syn_inh_us"))
+"""Model time constant, the CapMem bias cell that sets it, its calix target name."""
+
+
+def time_constant_range(tau_ms: float, codes: np.ndarray, key: str) -> tuple[float, float]:
+    """Range (ms of model time = µs on the chip) a time constant can be calibrated to on
+    the circuits whose bias codes for ``tau_ms`` are ``codes``.
+
+    Upper end: the slowest target calix calibrates (``specs.CALIX_FEASIBLE_RANGES``;
+    slower ones sit on a few codes of a weak bias, where the code offsets dominate and
+    the proportional move from the calibrated code is wrong by tens of percent). Lower
+    end: the fastest every circuit reaches with code 1022 (the bias codes are inversely
+    proportional to the time constant; the code that gives the calibrated tau is the
+    twin's design, an assumption).
+    """
+    most = float(np.max(codes, initial=0.0))
+    low = max(tau_ms * most / specs.CAPMEM_MAX, specs.CALIX_FEASIBLE_RANGES[key][0])
+    return low, specs.CALIX_FEASIBLE_RANGES[key][1]
+
+
+def check_time_constants(model: LIF | AdEx, codes: dict[str, np.ndarray], label: str
+                         ) -> None:
+    """ConfigError naming the parameter, population, value and reachable range for a
+    tau_mem or tau_syn the chip cannot be calibrated to (calix refuses such targets
+    with a ValueError, so the real stack fails too; a warning would let a run go on
+    with time constants wrong by tens of percent)."""
+    for name, cell, key in TIME_CONSTANTS:
+        tau = float(getattr(model, name))
+        need = np.asarray(codes[cell], dtype=np.float64)
+        low, high = time_constant_range(tau, need, key)
+        too_fast = bool(np.any(np.floor(need + 0.5) > specs.CAPMEM_MAX))
+        if tau > high or too_fast:
+            raise ConfigError(
+                f"{name} {tau:g} ms of population {label!r} is outside the range the chip "
+                f"can be calibrated to: [{low:.4g}, {high:.4g}] ms of model time (µs on "
+                f"the chip; {cell} needs codes up to {float(need.max(initial=0.0)):.1f} "
+                f"of 1..{specs.CAPMEM_MAX}, calix calibrates {name} up to {high:g} µs)")
+
+
 def population_settings(
     pop: Population, first_neuron: int, circuits: np.ndarray, k_circuits: int, w_max: float,
     calibration: Calibration | None, weight_scale: float | None,
@@ -250,12 +292,6 @@ def population_settings(
                 f"{cell} ({v} mV) of population {label!r} maps to CADC read {read:.1f}, "
                 f"outside the reliable range [{specs.CALIX_CADC_RELIABLE_LOW}, "
                 f"{specs.CALIX_CADC_RELIABLE_HIGH}]")
-    for name, tau, limit in (("tau_mem", model.tau_mem, specs.TAU_MEM_MAX_US),
-                             ("tau_syn_exc", model.tau_syn_exc, specs.TAU_SYN_MAX_US),
-                             ("tau_syn_inh", model.tau_syn_inh, specs.TAU_SYN_MAX_US)):
-        if tau > limit:
-            raise ConfigError(f"{name} {tau} ms of population {label!r} is not expressible: "
-                              f"at most {limit} µs on the chip")
     try:
         offset_code = int(specs.offset_current_code(model.i_offset * k))
     except ConfigError as err:
@@ -293,6 +329,7 @@ def population_settings(
         for r in RECEPTORS:
             cell = f"i_bias_synin_{r}_gm"
             codes[cell] = cal.cell(cell)[pick] * gm / gm_reference
+    check_time_constants(model, codes, label)
     checked = {cell: _code(cell, value, label) for cell, value in codes.items()}
     if isinstance(model, AdEx):
         checked.update({cell: np.full(n, code)
