@@ -31,8 +31,8 @@ def recurrent_network(n: int = 20, record: bool = True) -> nt.Network:
     times = [sorted({float(t) for t in rng.integers(1, 40, 4)}) for _ in range(8)]
     inp = net.add(nt.SpikeSourceArray(times, label="input"))
     pop = net.add(nt.Population(n, nt.LIF(), label="hidden"))
-    net.connect(inp, pop, weights=rng.uniform(0.0, 1.5, (8, n)), receptor="exc")
-    net.connect(pop, pop, weights=rng.uniform(0.0, 0.3, (n, n)), receptor="exc", delays=1.0)
+    net.connect(inp, pop, weights=rng.uniform(0.2, 1.5, (8, n)), receptor="exc")
+    net.connect(pop, pop, weights=rng.uniform(0.05, 0.3, (n, n)), receptor="exc", delays=1.0)
     if record:
         net.record(pop, "spikes")
     return net

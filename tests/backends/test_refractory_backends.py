@@ -17,10 +17,11 @@ S2_LSB = 2.0**-4  # nA: float32 sums of whole LSBs are exact
 
 
 def driven_network(dt: float, refrac: dict[str, float], lsb: dict[str, float],
-                   model: nt.LIF) -> nt.Network:
+                   model: nt.LIF, onchip_delay_steps: int = 2) -> nt.Network:
     """Two populations (refractory periods ``refrac``) under Poisson drive strong enough
     that the refractory period sets most intervals, with weights in whole LSBs ``lsb`` of
-    each population, and inhibition between them."""
+    each population, and inhibition between them (delayed ``onchip_delay_steps`` steps:
+    BrainScaleS-2 has only the one-step delay between its neurons)."""
     rng = np.random.default_rng(23)
     net = nt.Network(dt=dt)
     noise = net.add(nt.SpikeSourcePoisson(40, rate=300.0, label="noise"))
@@ -31,7 +32,7 @@ def driven_network(dt: float, refrac: dict[str, float], lsb: dict[str, float],
                     delays=dt)
         net.record(pop, "spikes")
     net.connect(pops["up"], pops["down"], rng.integers(0, 4, (12, 12)) * lsb["down"],
-                receptor="inh", delays=2 * dt)
+                receptor="inh", delays=onchip_delay_steps * dt)
     return net
 
 
@@ -46,9 +47,9 @@ def test_bss2_holds_off_grid_refractory_periods_like_the_engine():
     model = nt.LIF(tau_mem=20.0, tau_syn_exc=5.0, tau_syn_inh=5.0, v_rest=-65.0,
                    v_reset=-65.0, v_thresh=-55.0, tau_refrac=1.0)  # taus on whole codes
     probe = map_network(driven_network(0.1, BSS2_REFRAC, dict.fromkeys(BSS2_REFRAC, 0.01),
-                                       model), weight_scale=0.02)
+                                       model, onchip_delay_steps=1), weight_scale=0.02)
     lsb = {label: p.weight_lsb_na for label, p in probe.populations.items()}
-    net = driven_network(0.1, BSS2_REFRAC, lsb, model)
+    net = driven_network(0.1, BSS2_REFRAC, lsb, model, onchip_delay_steps=1)
     ideal = nt.simulate(net, 100.0, backend="ideal", seed=4)
     hw = nt.simulate(net, 100.0, backend="bss2", seed=4, weight_scale=0.02)
     for label in BSS2_REFRAC:
