@@ -2,7 +2,7 @@ r"""Pong on the PPU: the game of the BrainScaleS-2 pilot study as a plasticity p
 
 The game follows electronicvisions/model-sw-pong (``pong.py``, the NEST replica stated to
 be equivalent to the chip experiment), in the scalar core's fixed point: positions and
-directions are Q16.16 integers (``1.0 = 2**16``), a 32 x 32 grid of cells of ``2**11``.
+directions are Q16.16 integers (``1.0 = 2**16``), a 32 x 32 grid of cells of ``2**11``::
 
     ball: velocity 0.025 per step, radius 0.02, direction (vx, vy) with |vx| + |vy| = 1,
           |vx| uniform in [0.5, 1], random signs; bounces off the top, bottom and left
@@ -37,7 +37,7 @@ GRID = 32
 CELL_SHIFT = 11
 """A cell is 2**16 / 32 = 2**11 of the unit length."""
 REWARDS = (1.0, 0.7, 0.4, 0.1)
-"""Reward by |target - ball| in cells (model-sw-pong ``rewards_dict``); 0 beyond."""
+"""Reward by ``|target - ball|`` in cells (model-sw-pong ``rewards_dict``); 0 beyond."""
 
 
 def _q(x: float) -> int:
@@ -61,7 +61,7 @@ class PongGame:
     paddle_velocity: int = _q(0.05)
 
     def serve(self, ppu: PPU) -> None:
-        """Ball to the centre, |vx| uniform in [0.5, 1] (L1 norm), random signs."""
+        """Ball to the centre, ``|vx|`` uniform in [0.5, 1] (L1 norm), random signs."""
         r = ppu.random()
         vx = ONE // 2 + (r & 0xFFFF) // 2
         vy = ONE - vx
