@@ -42,7 +42,7 @@ import numpy as np
 import neurotwin as nt
 from neurotwin.backends import Backend, get_backend
 from neurotwin.bench.registry import BENCHMARKS
-from neurotwin.bench.report import check_schema, machine_info, write_result
+from neurotwin.bench.report import check_schema, machine_info, timed, write_result
 from neurotwin.bss2 import specs
 from neurotwin.bss2.calibration import Calibration, calibrate
 from neurotwin.bss2.chip import Chip
@@ -106,19 +106,6 @@ def full_chip_network(seed: int = 0, background_rate: float = BACKGROUND_RATE_HZ
     net.record(exc, "spikes")
     net.record(inh, "spikes")
     return net
-
-
-def _timed(runner: Runner, repeats: int) -> tuple[list[float], list[float], Result]:
-    """Wall times and CPU times (all threads of this process) of ``repeats`` calls of
-    ``runner``, and the last result."""
-    times, cpu, result = [], [], None
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = runner()
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    assert result is not None
-    return times, cpu, result
 
 
 def _profile(runner: Runner) -> list[dict[str, Any]]:
@@ -296,7 +283,7 @@ def run_bss2(
     measurements: dict[str, dict[str, Any]] = {}
     profiles: dict[str, list[dict[str, Any]]] = {}
     for name, (backend_name, n, run_once, m_s) in runners.items():
-        times, cpu, res = _timed(run_once, repeats)
+        times, cpu, res = timed(run_once, repeats)
         # the targets are for 1 s of model time, and 32 trials in the batch
         target = (TARGETS_S.get(name) if duration == 1000.0
                   and (name != "bss2_batched" or n == 32) else None)

@@ -1,19 +1,35 @@
-"""What every benchmark result shares: where it was measured, the check that it holds
-every key its schema names, and the atomic write to ``bench/results/<name>.json``."""
+"""What every benchmark result shares: where it was measured, repeated timing of a call,
+the check that it holds every key its schema names, and the atomic write to
+``bench/results/<name>.json``."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from neurotwin.errors import DataError
 
-__all__ = ["check_schema", "machine_info", "write_result"]
+__all__ = ["check_schema", "machine_info", "timed", "write_result"]
+
+T = TypeVar("T")
+
+
+def timed(call: Callable[[], T], repeats: int) -> tuple[list[float], list[float], T]:
+    """Wall times and CPU times (all threads of this process), s, of ``repeats`` calls of
+    ``call`` (>= 1), and the last call's result."""
+    times, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = call()
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return times, cpu, result
 
 
 def machine_info(packages: Iterable[str]) -> dict[str, Any]:

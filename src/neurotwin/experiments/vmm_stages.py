@@ -29,10 +29,23 @@ import torch.nn.functional as F
 
 from neurotwin.bss2 import vmm
 from neurotwin.bss2.vmm import nn as vnn
+from neurotwin.errors import check_int, check_positive
 from neurotwin.experiments.base import ProgressCallback
 from neurotwin.train import LoopConfig, fit
 
-__all__ = ["Data", "Stages", "accuracy", "layer_outputs", "run_stages"]
+__all__ = ["Data", "Stages", "accuracy", "check_stage_settings", "layer_outputs", "run_stages"]
+
+
+def check_stage_settings(config: Any) -> None:
+    """Check the training settings every VMM experiment's config shares: epochs per stage
+    (float, mock, hardware in the loop; >= 0), batch size, chip serial, learning rates and
+    their per-epoch decay (> 0)."""
+    for name in ("float_epochs", "mock_epochs", "hil_epochs"):
+        check_int(name, getattr(config, name), 0)
+    check_int("batch_size", config.batch_size, 1)
+    check_int("chip_serial", config.chip_serial, 0)
+    for name in ("float_learning_rate", "vmm_learning_rate", "hil_learning_rate", "lr_decay"):
+        check_positive(name, getattr(config, name))
 
 
 @dataclass(frozen=True)
