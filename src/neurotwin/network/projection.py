@@ -28,7 +28,14 @@ from neurotwin.errors import (
     check_scalar,
 )
 
-__all__ = ["Projection", "SynapseCSR", "Synapses", "fixed_fan_in", "fixed_probability"]
+__all__ = [
+    "Projection",
+    "SynapseCSR",
+    "Synapses",
+    "fixed_fan_in",
+    "fixed_probability",
+    "fixed_total_number",
+]
 
 Receptor = Literal["exc", "inh"] | None
 RECEPTORS = ("exc", "inh", None)
@@ -383,6 +390,85 @@ def fixed_fan_in(
     out = sp.csr_array((compact_weights(weight, nnz), post, indptr), shape=(n_pre, n_post))
     out.has_canonical_format = True  # posts ascend within each row, no repeats
     return out
+
+
+def fixed_total_number(
+    n_pre: int,
+    n_post: int,
+    n_total: int,
+    weight: float,
+    rng: np.random.Generator,
+    allow_self: bool = True,
+) -> list[sp.csr_array]:
+    """Exactly ``n_total`` synapses, each (pre, post) pair drawn independently and uniformly
+    with replacement: NEST's ``fixed_total_number`` rule with multapses allowed, the
+    connectivity of Potjans & Diesmann (2014).
+
+    A pair drawn m times is m synapses (a multapse). A projection holds each pair once,
+    so the synapses come as layers: the first matrix holds every connected pair once, the
+    second the second synapse of the pairs drawn at least twice, and so on; connect each
+    layer as its own projection (with its own per-synapse weights and delays, aligned with
+    the layer's CSR ``data``). The in-degree of a target is Binomial(n_total, 1 / n_post),
+    the probability that a pair is connected at least once 1 - (1 - 1/(n_pre n_post))^n_total.
+
+    Parameters
+    ----------
+    n_pre, n_post
+        Sizes of source and target.
+    n_total
+        Number of synapses (>= 0).
+    weight
+        Weight of every synapse, nA (stored once per layer, as :func:`fixed_probability`).
+    rng
+        Random generator (explicit, for reproducibility).
+    allow_self
+        If False, pairs with pre index == post index are redrawn (recurrent projections).
+
+    Returns
+    -------
+    list of scipy.sparse.csr_array of shape (n_pre, n_post), at least one (empty when
+    ``n_total`` is 0); their ``nnz`` sum to ``n_total``.
+    """
+    _check_count("n_pre", n_pre)
+    _check_count("n_post", n_post)
+    check_int("n_total", n_total, low=0)
+    check_scalar("weight", weight, "nA")
+    check_finite("weight", weight)
+    pairs = int(n_pre) * int(n_post) - (0 if allow_self else min(n_pre, n_post))
+    if n_total > 0 and pairs < 1:
+        raise ConfigError(f"n_total = {n_total} synapses need at least one candidate pair; "
+                          f"{n_pre} x {n_post} neurons{'' if allow_self else ' without self'} "
+                          "have none")
+    dtype = _index_dtype(max(n_pre, n_post, n_total))
+    pre = rng.integers(0, max(n_pre, 1), n_total, dtype=np.int64)
+    post = rng.integers(0, max(n_post, 1), n_total, dtype=np.int64)
+    if not allow_self:
+        bad = np.flatnonzero(pre == post)
+        while bad.size:
+            pre[bad] = rng.integers(0, n_pre, bad.size)
+            post[bad] = rng.integers(0, n_post, bad.size)
+            bad = bad[pre[bad] == post[bad]]
+    key = pre * n_post + post
+    del pre, post
+    key.sort()
+    # rank of each synapse among the synapses of its pair: its layer
+    first = np.ones(key.size, bool)
+    first[1:] = key[1:] != key[:-1]
+    run_start = np.maximum.accumulate(np.where(first, np.arange(key.size), 0))
+    layer = np.arange(key.size) - run_start
+    del first, run_start
+    layers = []
+    for m in range(int(layer.max()) + 1 if key.size else 1):
+        chosen = key[layer == m]
+        rows = chosen // max(n_post, 1)
+        indptr = np.zeros(n_pre + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_pre), out=indptr[1:])
+        cols = (chosen - rows * n_post).astype(dtype)
+        out = sp.csr_array((compact_weights(weight, cols.size), cols, indptr.astype(dtype)),
+                           shape=(n_pre, n_post))
+        out.has_canonical_format = True  # sorted keys: posts ascend within rows, no repeats
+        layers.append(out)
+    return layers
 
 
 @numba.njit(cache=True)
