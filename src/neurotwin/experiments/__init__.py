@@ -10,6 +10,7 @@ from neurotwin.experiments import bss2_neuron as bss2_neuron  # registers "bss2-
 from neurotwin.experiments import bss2_pong as bss2_pong  # registers "bss2-pong"
 from neurotwin.experiments import bss2_synfire as bss2_synfire  # registers "bss2-synfire"
 from neurotwin.experiments import cuba as cuba  # registers "cuba"
+from neurotwin.experiments import microcircuit as microcircuit  # registers "microcircuit"
 from neurotwin.experiments import mnist_latency as mnist_latency  # registers "mnist-latency"
 from neurotwin.experiments import s2_balanced as s2_balanced  # registers "s2-balanced"
 from neurotwin.experiments import s2_mnist_int8 as s2_mnist_int8  # registers "s2-mnist-int8"
