@@ -41,9 +41,9 @@ from neurotwin.errors import CapacityError, ConfigError, MappingError, check_pos
 from neurotwin.experiments import plots
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.microcircuit_model import (
-    BACKGROUNDS,
     FULL_MEAN_RATES_HZ,
     POPULATIONS,
+    V0_TYPES,
     build_network,
     scaled_params,
 )
@@ -125,8 +125,8 @@ class MicrocircuitConfig:
         for name in ("duration", "dt", "raster_ms", "s2_duration", "bg_source_rate_max_hz"):
             check_positive(name, getattr(self, name))
         check_positive("t_presim", self.t_presim, "ms", allow_zero=True)
-        if self.background not in BACKGROUNDS:  # pragma: no cover - scaled_params checks
-            raise ConfigError(f"unknown background {self.background!r}")
+        if self.v0 not in V0_TYPES:
+            raise ConfigError(f"v0 must be one of {', '.join(V0_TYPES)}, got {self.v0!r}")
 
 
 def _number(x: float) -> float | None:

@@ -58,6 +58,7 @@ __all__ = [
     "K_EXT",
     "POPULATIONS",
     "PSP_EXC_MV",
+    "V0_TYPES",
     "MicrocircuitParams",
     "build_network",
     "full_synapse_numbers",
@@ -111,6 +112,7 @@ V0_OPTIMIZED = (np.array([-68.28, -63.16, -63.33, -63.45, -63.11, -61.66, -66.72
 smaller initial transient than the "original" -58 +- 10 mV)."""
 V0_ORIGINAL = (np.full(8, -58.0), np.full(8, 10.0))
 BACKGROUNDS = ("poisson", "dc")
+V0_TYPES = ("optimized", "original")
 BYTES_PER_SYNAPSE = 120
 """Peak bytes per synapse of building the network and compiling it for the ideal engine
 (drawn pairs and their sort, per-synapse weights and delays, the engine's flat arrays and
@@ -280,8 +282,8 @@ def build_network(
     CapacityError
         If the network (:func:`estimate_bytes`) does not fit this machine's memory.
     """
-    if v0 not in ("optimized", "original"):
-        raise ConfigError(f"v0 must be 'optimized' or 'original', got {v0!r}")
+    if v0 not in V0_TYPES:
+        raise ConfigError(f"v0 must be one of {', '.join(V0_TYPES)}, got {v0!r}")
     if not bg_source_rate_max_hz > 0:
         raise ConfigError(f"bg_source_rate_max_hz must be > 0 Hz, got {bg_source_rate_max_hz!r}")
     check_memory(
