@@ -13,13 +13,22 @@ File layout (``arrays``; S_r synapses of receptor r in {"exc", "inh"}):
     {r}_pre, {r}_post       global neuron indices, int64, shape (S_r,)
     {r}_weight              weight magnitude, nA, float64, shape (S_r,)
     {r}_delay_steps         delay in time steps (>= 1), int64, shape (S_r,)
+    i_offset                per-neuron bias current, nA, float64, shape (N,); only where
+                            the populations' models differ in ``i_offset`` alone (then
+                            the spec's model has ``i_offset`` 0)
+
+Poisson background (``spec["background"]``, only where given): per entry (first neuron,
+neurons, inputs per neuron K, rate per input in Hz, weight in nA, delay in steps): every
+neuron of the range receives K independent Poisson trains through the excitatory
+receptor, each peer with its own generator (NEST's ``poisson_generator``, Brian2's
+``PoissonInput``), so runs agree in statistics, not spike by spike.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +78,10 @@ class FlatNetwork:
         Initial membrane potential (mV) and synaptic currents (nA), shape (N,).
     synapses
         Receptor ("exc", "inh") -> its synapses.
+    i_offset
+        Per-neuron bias current, nA, shape (N,), or None (the model's own).
+    background
+        Poisson background entries (module docstring).
     """
 
     dt: float
@@ -78,6 +91,8 @@ class FlatNetwork:
     i_exc0: np.ndarray
     i_inh0: np.ndarray
     synapses: dict[str, FlatSynapses]
+    i_offset: np.ndarray | None = None
+    background: tuple[tuple[int, int, int, float, float, int], ...] = ()
 
     @property
     def n_neurons(self) -> int:
@@ -97,11 +112,14 @@ class FlatNetwork:
             "n_neurons": self.n_neurons,
             "populations": [list(p) for p in self.populations],
             "n_synapses": {r: s.size for r, s in self.synapses.items()},
+            **({"background": [list(b) for b in self.background]} if self.background else {}),
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays of the file layout in the module docstring."""
         out = {"v0": self.v0, "i_exc0": self.i_exc0, "i_inh0": self.i_inh0}
+        if self.i_offset is not None:
+            out["i_offset"] = self.i_offset
         for r, s in self.synapses.items():
             for field, value in asdict(s).items():
                 out[f"{r}_{field}"] = value
@@ -120,14 +138,20 @@ class FlatNetwork:
         np.savez(Path(path), **self.arrays())  # type: ignore[arg-type]
 
 
-def flatten(net: Network) -> FlatNetwork:
+def flatten(
+    net: Network, background: tuple[tuple[int, int, int, float, float, int], ...] = ()
+) -> FlatNetwork:
     """Extract ``net`` into global-index arrays for the peer simulators.
+
+    Populations may differ in ``i_offset`` alone (then per neuron in ``i_offset``);
+    ``background`` is passed on as the Poisson background (module docstring).
 
     Raises
     ------
     ConfigError
         If the network holds spike sources or injected currents, or populations that are
-        not LIF with one shared parameter set (the peer builders support only that).
+        not LIF with one shared parameter set (but for ``i_offset``; the peer builders
+        support only that).
     """
     if net.sources or net.currents:
         raise ConfigError(
@@ -138,8 +162,15 @@ def flatten(net: Network) -> FlatNetwork:
     if not pops:
         raise ConfigError("the network has no population")
     model = pops[0].model
+    offsets = None
+    if isinstance(model, LIF) and any(isinstance(p.model, LIF) and p.model != model
+                                      for p in pops):
+        offsets = np.concatenate([np.full(p.size, getattr(p.model, "i_offset", 0.0))
+                                  for p in pops])
+        model = replace(model, i_offset=0.0)
     for pop in pops:
-        if not isinstance(pop.model, LIF) or pop.model != model:
+        if not isinstance(pop.model, LIF) or (
+                pop.model if offsets is None else replace(pop.model, i_offset=0.0)) != model:
             raise ConfigError(
                 "peer simulators need every population to be LIF with one parameter set; "
                 f"{pop.label!r} has {pop.model!r}, {pops[0].label!r} has {model!r}"
@@ -182,4 +213,6 @@ def flatten(net: Network) -> FlatNetwork:
         i_exc0=np.concatenate([v["i_exc"] for v in initial]),
         i_inh0=np.concatenate([v["i_inh"] for v in initial]),
         synapses=synapses,
+        i_offset=offsets,
+        background=tuple(background),
     )

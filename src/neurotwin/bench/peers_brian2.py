@@ -7,6 +7,9 @@ The Brian2 model mirrors :mod:`neurotwin.dynamics.lif` term by term::
     di_inh/dt = -i_inh / tau_syn_inh
     threshold v >= v_thresh, reset v = v_reset, on_pre i_exc += w (or i_inh += w)
 
+(``i_offset`` per neuron where the flat network has it; its Poisson background as one
+``PoissonInput`` per entry.)
+
 integrated with Brian2's ``exact`` (linear) method, the same propagators neurotwin and
 NEST use. Two details make the step semantics identical to neurotwin's:
 
@@ -72,9 +75,12 @@ def build_network(spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
         "i_offset": m["i_offset"] * b2.nA,
     }
     refrac_steps = round(m["tau_refrac"] / dt_ms)
+    per_neuron_offset = "i_offset" in arrays
+    if per_neuron_offset:  # populations that differ in their bias current
+        del namespace["i_offset"]
     neurons = b2.NeuronGroup(
         int(spec["n_neurons"]),
-        EQUATIONS,
+        EQUATIONS + ("i_offset : amp (constant)" if per_neuron_offset else ""),
         threshold="v >= v_thresh",
         reset="v = v_reset",
         refractory=(refrac_steps + 1) * dt_ms * b2.ms,
@@ -85,7 +91,15 @@ def build_network(spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     neurons.v = arrays["v0"] * b2.mV
     neurons.i_exc = arrays["i_exc0"] * b2.nA
     neurons.i_inh = arrays["i_inh0"] * b2.nA
+    if per_neuron_offset:
+        neurons.i_offset = arrays["i_offset"] * b2.nA
     objects: list[Any] = [neurons]
+    for first, size, inputs, rate_hz, weight_na, _ in spec.get("background", []):
+        # K independent trains per neuron, drawn as one binomial count per step; without
+        # delay (a constant delay does not change the statistics of a stationary input)
+        objects.append(b2.PoissonInput(neurons[int(first):int(first) + int(size)], "i_exc",
+                                       int(inputs), float(rate_hz) * b2.Hz,
+                                       weight=float(weight_na) * b2.nA))
     for receptor, current in _CURRENT.items():
         pre = arrays[f"{receptor}_pre"]
         if pre.size == 0:

@@ -94,6 +94,8 @@ def build_network(
             "initial i_exc/i_inh must be 0 nA for the NEST peer"
         )
     neurons.set(V_m=arrays["v0"].tolist())
+    if "i_offset" in arrays:  # populations that differ in their bias current
+        neurons.set(I_e=(1000.0 * arrays["i_offset"]).tolist())
     first = neurons[0].global_id
     dt = float(spec["dt"])
     for receptor, sign in _SIGN.items():
@@ -110,6 +112,11 @@ def build_network(
                 "delay": arrays[f"{receptor}_delay_steps"] * dt,
             },
         )
+    for first, size, inputs, rate_hz, weight_na, delay_steps in spec.get("background", []):
+        # one generator sends an independent train to each target (NEST's semantics)
+        generator = nest.Create("poisson_generator", params={"rate": inputs * rate_hz})
+        nest.Connect(generator, neurons[int(first):int(first) + int(size)],
+                     syn_spec={"weight": 1000.0 * weight_na, "delay": delay_steps * dt})
     recorder = nest.Create("spike_recorder")
     nest.Connect(neurons, recorder)
     return neurons, recorder

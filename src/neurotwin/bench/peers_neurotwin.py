@@ -30,6 +30,7 @@ def run_neurotwin(
     warmup: bool = True,
     repeats: int = 1,
     kernel: str = "numba",
+    flatten: str | None = None,
 ) -> dict[str, Any]:
     """Build the network, check it is the peers' one, and simulate it.
 
@@ -53,6 +54,9 @@ def run_neurotwin(
         ``warmup`` is False).
     kernel
         The ideal backend's ``kernel`` option.
+    flatten
+        "module:function" that turns the built network into the peers' FlatNetwork for
+        the fingerprint check (default :func:`neurotwin.bench.flat.flatten`).
 
     Returns
     -------
@@ -65,13 +69,14 @@ def run_neurotwin(
         raise ValueError(f"repeats must be >= 1, got {repeats!r}")
     start = time.perf_counter()
     import neurotwin as nt
-    from neurotwin.bench.flat import flatten
+    from neurotwin.bench.flat import flatten as flatten_default
 
+    to_flat = flatten_default if flatten is None else _factory(flatten)
     import_s = time.perf_counter() - start
     start = time.perf_counter()
     net = _factory(network["factory"])(network["config"], network["seed"])
     network_s = time.perf_counter() - start
-    if fingerprint is not None and flatten(net).fingerprint() != fingerprint:
+    if fingerprint is not None and to_flat(net).fingerprint() != fingerprint:
         raise RuntimeError("neurotwin built a different network than the one given to the peers")
     warmup_s = 0.0
     if warmup:

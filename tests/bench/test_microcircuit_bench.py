@@ -1,0 +1,70 @@
+"""``bench microcircuit``: the peers' flat network is the microcircuit neurotwin runs
+(background and per-population DC included), Brian2 builds it, a small run is complete."""
+
+import numpy as np
+import pytest
+
+from neurotwin.bench import BENCHMARKS, peers_brian2
+from neurotwin.bench.flat import flatten
+from neurotwin.bench.microcircuit import SCHEMA, flatten_microcircuit, network_from_dict
+from neurotwin.bench.report import check_schema
+from neurotwin.experiments.microcircuit_model import POPULATIONS, scaled_params
+
+CONFIG = {"scale": 0.01, "background": "poisson"}
+
+
+@pytest.fixture(scope="module")
+def net():
+    return network_from_dict(CONFIG, 2)
+
+
+def test_flat_microcircuit_keeps_synapses_dc_and_background(net):
+    params = scaled_params(0.01)
+    flat = flatten_microcircuit(net)
+    assert flat.n_neurons == params.n_neurons
+    assert flat.n_synapses == params.n_synapses
+    # per-neuron DC: population i's compensation current on each of its neurons
+    starts = np.cumsum([0, *params.neurons[:-1]])
+    assert flat.i_offset is not None and flat.model.i_offset == 0.0
+    assert np.allclose(flat.i_offset[starts], params.dc_na)
+    assert len(flat.background) == 8
+    for i, (first, size, inputs, rate, weight, steps) in enumerate(flat.background):
+        assert (first, size) == (starts[i], params.neurons[i])
+        assert inputs == params.k_ext[i] and rate == 8.0
+        assert weight == pytest.approx(params.weight_ext_na) and steps == 15
+    assert flat.fingerprint() == flatten_microcircuit(network_from_dict(CONFIG, 2)).fingerprint()
+
+
+def test_models_differing_beyond_i_offset_are_still_refused(net):
+    import dataclasses
+
+    import neurotwin as nt
+
+    other = nt.Network(dt=0.1)
+    other.add(nt.Population(2, nt.LIF(i_offset=0.1)))
+    other.add(nt.Population(2, dataclasses.replace(nt.LIF(i_offset=0.2), tau_mem=5.0)))
+    with pytest.raises(nt.ConfigError, match="one parameter set"):
+        flatten(other)
+
+
+def test_brian2_gets_dc_per_neuron_and_the_background(net):
+    b2 = pytest.importorskip("brian2")
+    b2.prefs.codegen.target = "numpy"
+    flat = flatten_microcircuit(net)
+    bnet = peers_brian2.build_network(flat.spec(), flat.arrays())
+    np.testing.assert_allclose(bnet["neurons"].i_offset[:] / b2.nA, flat.i_offset)
+    inputs = [obj for obj in bnet.objects if isinstance(obj, b2.PoissonInput)]
+    assert sorted(p.N for p in inputs) == sorted(scaled_params(0.01).k_ext.tolist())
+
+
+def test_neurotwin_run_writes_a_complete_result(tmp_path):
+    run = BENCHMARKS.get("microcircuit")
+    out = run(scale=0.01, duration=50.0, tools="neurotwin,nest_2t",
+              output=tmp_path / "m.json", show=False)
+    check_schema(out, SCHEMA)
+    ours = out["tools"]["neurotwin"]
+    assert ours["status"] == "ok", ours["reason"]
+    assert set(ours["rates_hz"]) == set(POPULATIONS)
+    assert ours["peak_rss_mb"] > 0 and ours["simulate_time_s"] > 0
+    assert out["tools"]["nest_2t"]["status"] in ("ok", "skipped")
+    assert (tmp_path / "m.json").exists()
