@@ -1,5 +1,7 @@
 """fixed_total_number: NEST's rule with multapses, checked against its analytic statistics."""
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -22,7 +24,7 @@ def test_exact_total_and_layers_hold_each_pair_once():
         assert isinstance(m, sp.csr_array) and m.shape == (40, 30)
         assert m.has_canonical_format and np.all(m.data == 0.25)
     # a pair is in layer k only if it is in every layer before it
-    for before, after in zip(layers, layers[1:], strict=False):
+    for before, after in itertools.pairwise(layers):
         assert np.all((after.toarray() != 0) <= (before.toarray() != 0))
 
 

@@ -40,7 +40,7 @@ from neurotwin.experiments.microcircuit_model import (
     build_network,
     scaled_params,
 )
-from neurotwin.network import Network
+from neurotwin.network import Network, SpikeSourcePoisson
 
 __all__ = ["DEFAULT_TOOLS", "SCHEMA", "flatten_microcircuit", "network_from_dict",
            "run_microcircuit"]
@@ -83,6 +83,7 @@ def flatten_microcircuit(net: Network) -> FlatNetwork:
         label = f"bg_{pop.label}"
         if label in net.nodes:
             src = net.nodes[label]
+            assert isinstance(src, SpikeSourcePoisson)
             proj = next(p for p in net.projections if p.pre == label)
             csr = proj.csr()
             inputs = round(float(np.sum(src.rate)) / pop.size / BG_RATE_HZ)
@@ -223,7 +224,7 @@ def run_microcircuit(
 def _show(result: dict[str, Any]) -> None:
     print(f"microcircuit, {result['n_neurons']} neurons, {result['n_synapses']} synapses, "
           f"{result['duration_ms']:g} ms")
-    for name, t in result["tools"].items():
+    for t in result["tools"].values():
         if t["status"] != "ok":
             print(f"  {t['label']}: {t['status']} ({str(t['reason']).splitlines()[0]})")
             continue

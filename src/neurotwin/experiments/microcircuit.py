@@ -135,7 +135,7 @@ def _number(x: float) -> float | None:
 
 
 def population_stats(result: Any, net: nt.Network, t_start: float,
-                     t_stop: float) -> dict[str, dict[str, float]]:
+                     t_stop: float) -> dict[str, dict[str, Any]]:
     """Per population: rate (Hz), CV of ISIs, synchrony in [t_start, t_stop) (None where
     no neuron has enough spikes)."""
     out = {}
@@ -147,7 +147,7 @@ def population_stats(result: Any, net: nt.Network, t_start: float,
     return out
 
 
-def _rate_plot(stats: dict[str, dict[str, float]], scale: float, path: Path) -> Figure:
+def _rate_plot(stats: dict[str, dict[str, Any]], scale: float, path: Path) -> Figure:
     fig = Figure(figsize=(8.0, 3.5), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(POPULATIONS))

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,11 +55,11 @@ __all__ = [
     "DELAY_REL_STD",
     "FULL_MEAN_RATES_HZ",
     "FULL_NEURONS",
-    "G",
     "K_EXT",
     "POPULATIONS",
     "PSP_EXC_MV",
     "V0_TYPES",
+    "G",
     "MicrocircuitParams",
     "build_network",
     "full_synapse_numbers",
@@ -308,7 +309,7 @@ def build_network(
             if total == 0:
                 continue
             mean_w = abs(float(params.weight_na[i, j]))
-            receptor = "exc" if is_excitatory(j) else "inh"
+            receptor: Literal["exc", "inh"] = "exc" if is_excitatory(j) else "inh"
             delay_mean = DELAY_MEAN_MS[receptor]
             for layer in fixed_total_number(source.size, target.size, total, 1.0, rng):
                 w = _positive_normal(rng, mean_w, WEIGHT_REL_STD * mean_w, 0.0, layer.nnz)
