@@ -148,3 +148,16 @@ def test_full_size_is_refused_before_allocating_where_it_does_not_fit(monkeypatc
     monkeypatch.setattr(errors, "machine_memory", lambda: 8 * 2**30)
     with pytest.raises(CapacityError, match="microcircuit with 77169 neurons"):
         build_network(scaled_params(1.0), seed=0)
+
+
+def test_mean_only_keeps_the_numbers_and_stores_means():
+    params = scaled_params(0.01, background="dc")
+    means = build_network(params, seed=5, mean_only=True)
+    counts = np.zeros((8, 8), int)
+    for p in means.projections:
+        counts[POPULATIONS.index(p.post), POPULATIONS.index(p.pre)] += p.n_synapses
+    assert np.array_equal(counts, params.synapses)
+    proj = next(p for p in means.projections if p.pre == "L4E" and p.post == "L23E")
+    csr = proj.csr()
+    assert csr.weight.ndim == 0 and float(csr.weight) == pytest.approx(params.weight_na[0, 2])
+    assert float(csr.delay) == pytest.approx(1.5)

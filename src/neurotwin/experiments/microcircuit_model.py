@@ -118,6 +118,9 @@ BYTES_PER_SYNAPSE = 120
 """Peak bytes per synapse of building the network and compiling it for the ideal engine
 (drawn pairs and their sort, per-synapse weights and delays, the engine's flat arrays and
 their sort); an estimate for :func:`~neurotwin.errors.check_memory`."""
+BYTES_PER_SYNAPSE_PATTERN = 8
+"""Bytes per synapse that stay with ``mean_only`` (int32 indices; the drawing of the
+largest projection, 24 bytes per synapse, passes)."""
 
 
 def is_excitatory(j: int) -> bool:
@@ -227,11 +230,14 @@ def background_sources(rate_hz: float, rate_max_hz: float) -> int:
     return max(1, math.ceil(rate_hz / rate_max_hz - 1e-12))
 
 
-def estimate_bytes(params: MicrocircuitParams, dt: float, rate_max_hz: float) -> int:
+def estimate_bytes(params: MicrocircuitParams, dt: float, rate_max_hz: float,
+                   mean_only: bool = False) -> int:
     """Peak memory of building and running the network, bytes: per synapse
-    :data:`BYTES_PER_SYNAPSE`, plus the background's per-chunk Poisson draws (a float64
-    and two booleans per source and step, 1000 steps) and its synapses."""
-    n = BYTES_PER_SYNAPSE * params.n_synapses
+    :data:`BYTES_PER_SYNAPSE` (:data:`BYTES_PER_SYNAPSE_PATTERN` with ``mean_only``), plus
+    the background's per-chunk Poisson draws (a float64 and two booleans per source and
+    step, 1000 steps) and its synapses."""
+    per = BYTES_PER_SYNAPSE_PATTERN if mean_only else BYTES_PER_SYNAPSE
+    n = per * params.n_synapses
     if params.background == "poisson":
         per = [background_sources(BG_RATE_HZ * k, rate_max_hz) for k in params.k_ext]
         sources = int(np.dot(params.neurons, per))
@@ -257,6 +263,7 @@ def build_network(
     v0: str = "optimized",
     bg_source_rate_max_hz: float = 500.0,
     max_delay_ms: float | None = None,
+    mean_only: bool = False,
 ) -> Network:
     """The microcircuit at the scale of ``params``: populations "L23E" ... "L6I" recording
     spikes, background sources "bg_<pop>" (Poisson background) or DC.
@@ -276,7 +283,11 @@ def build_network(
         Largest rate of one background source, Hz (module docstring).
     max_delay_ms
         If given, delays above it are set to it (for a target whose synapse word holds
-        only a few delay steps; the caller reports how many).
+        only a few delay steps).
+    mean_only
+        Weights and delays at their means, stored once per projection (about 4 bytes per
+        synapse instead of 20): for mapping only, where who connects to whom matters
+        and the values do not.
 
     Raises
     ------
@@ -291,7 +302,7 @@ def build_network(
         f"the microcircuit with {params.n_neurons} neurons and {params.n_synapses} synapses "
         f"({params.background} background; about {BYTES_PER_SYNAPSE} bytes per synapse to "
         "build and compile); a smaller scale or background='dc' needs less",
-        estimate_bytes(params, dt, bg_source_rate_max_hz),
+        estimate_bytes(params, dt, bg_source_rate_max_hz, mean_only),
     )
     rng = np.random.default_rng(seed)
     net = Network(dt=dt)
@@ -311,7 +322,12 @@ def build_network(
             mean_w = abs(float(params.weight_na[i, j]))
             receptor: Literal["exc", "inh"] = "exc" if is_excitatory(j) else "inh"
             delay_mean = DELAY_MEAN_MS[receptor]
-            for layer in fixed_total_number(source.size, target.size, total, 1.0, rng):
+            for layer in fixed_total_number(source.size, target.size, total, mean_w, rng):
+                if mean_only:
+                    steps_mean = max(round(delay_mean / dt), 1)
+                    net.connect(source, target, layer, receptor=receptor,
+                                delays=steps_mean * dt)
+                    continue
                 w = _positive_normal(rng, mean_w, WEIGHT_REL_STD * mean_w, 0.0, layer.nnz)
                 d = _positive_normal(rng, delay_mean, DELAY_REL_STD * delay_mean, 0.5 * dt,
                                      layer.nnz)
