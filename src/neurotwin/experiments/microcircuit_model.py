@@ -239,8 +239,8 @@ def estimate_bytes(params: MicrocircuitParams, dt: float, rate_max_hz: float,
     per = BYTES_PER_SYNAPSE_PATTERN if mean_only else BYTES_PER_SYNAPSE
     n = per * params.n_synapses
     if params.background == "poisson":
-        per = [background_sources(BG_RATE_HZ * k, rate_max_hz) for k in params.k_ext]
-        sources = int(np.dot(params.neurons, per))
+        m = [background_sources(BG_RATE_HZ * k, rate_max_hz) for k in params.k_ext]
+        sources = int(np.dot(params.neurons, m))
         n += sources * (1000 * 10 + BYTES_PER_SYNAPSE)
     return n
 
