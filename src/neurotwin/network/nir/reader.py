@@ -69,10 +69,14 @@ from neurotwin.network.nir.nodes import (
 )
 from neurotwin.network.nodes import DCSource, Population, SpikeSourceArray
 
-__all__ = ["DISCRETISATIONS", "Discretisation", "from_nir", "read"]
+__all__ = ["DISCRETISATIONS", "ECOSYSTEM_TIME_UNIT_MS", "Discretisation", "from_nir", "read"]
 
 Discretisation = Literal["exact", "euler"]
 DISCRETISATIONS = ("exact", "euler")
+
+ECOSYSTEM_TIME_UNIT_MS = 1000.0
+"""ms per NIR time unit of a graph that does not say: seconds, as snnTorch, Norse and the
+NIR paper's graphs write time constants (snnTorch's exporter: ``dt = 1e-4`` s)."""
 
 DELTA_SYN_FRACTION = 1e-3
 """tau_syn / dt of a population whose NIR node has no synaptic current (LIF, IF, LI, I):
@@ -452,7 +456,7 @@ def from_nir(
     *,
     inputs: Mapping[str, Sequence[Sequence[float]]] | None = None,
     time_unit: float | None = None,
-    discretisation: Discretisation = "exact",
+    discretisation: Discretisation | None = None,
 ) -> Network:
     """Build a neurotwin :class:`~neurotwin.network.Network` from a NIR graph.
 
@@ -468,12 +472,16 @@ def from_nir(
         node. Default: the spike times stored by :func:`to_nir`, else no spikes.
     time_unit
         Milliseconds per NIR time unit (1.0: the graph's time constants are in ms;
-        1000.0: in seconds, as snnTorch and Norse write them). Default: the value the
-        graph was written with by :func:`to_nir`, else 1.0.
+        1000.0: in seconds, as snnTorch, Norse and the NIR paper write them). Default:
+        the value the graph was written with by :func:`to_nir`, else
+        :data:`ECOSYSTEM_TIME_UNIT_MS` (seconds).
     discretisation
-        ``"exact"`` (the ODEs with Dirac spikes, integrated exactly between grid points)
-        or ``"euler"`` (the Euler-stepped reading of Euler-based simulators with step
-        ``dt / time_unit``); see the module docstring and docs/nir.md.
+        ``"euler"`` (the Euler-stepped reading of snnTorch and Norse with step
+        ``dt / time_unit``, a spike being the value 1 for one step) or ``"exact"`` (the
+        ODEs with Dirac spikes of area one time unit, integrated exactly between grid
+        points). Default: ``"exact"`` for a graph written by :func:`to_nir` (it carries
+        ``neurotwin_time_unit``), ``"euler"`` for every other graph, which is how the
+        tools that write them run them; see the module docstring and docs/nir.md.
 
     Returns
     -------
@@ -490,6 +498,9 @@ def from_nir(
         parameters a population cannot hold (e.g. different ``tau_mem`` within a node),
         or a graph structure without a neurotwin equivalent.
     """
+    written_here = _graph_meta(graph, META_TIME_UNIT) is not None
+    if discretisation is None:
+        discretisation = "exact" if written_here else "euler"
     if discretisation not in DISCRETISATIONS:
         raise ConfigError(
             f"discretisation must be one of {', '.join(DISCRETISATIONS)}, got {discretisation!r}"
@@ -501,7 +512,7 @@ def from_nir(
                 "dt is required: a NIR graph is continuous-time; pass the time step in ms"
             )
     if time_unit is None:
-        time_unit = _graph_meta(graph, META_TIME_UNIT) or 1.0
+        time_unit = _graph_meta(graph, META_TIME_UNIT) or ECOSYSTEM_TIME_UNIT_MS
     check_positive("dt", dt, "ms")
     check_positive("time_unit", time_unit, "ms")
     nodes, edges = _flatten(graph)
@@ -547,7 +558,7 @@ def read(
     *,
     inputs: Mapping[str, Sequence[Sequence[float]]] | None = None,
     time_unit: float | None = None,
-    discretisation: Discretisation = "exact",
+    discretisation: Discretisation | None = None,
 ) -> Network:
     """Read a NIR file (HDF5) into a :class:`~neurotwin.network.Network`.
 
