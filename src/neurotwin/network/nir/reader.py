@@ -62,7 +62,11 @@ from neurotwin.network.nir.nodes import (
     NeuronPart,
     OutputPart,
     Part,
+    Resolved,
+    ShapedPart,
     SpikePath,
+    Transform,
+    WeightsPart,
     convert,
     scale_columns,
     shape_size,
@@ -285,7 +289,7 @@ def _origin_path(name: str, part: InputPart | NeuronPart) -> SpikePath:
 
 def _paths_into(
     name: str,
-    parts: Mapping[str, Part],
+    parts: Mapping[str, Resolved],
     preds: Mapping[str, list[str]],
     stack: tuple[str, ...] = (),
 ) -> list[SpikePath]:
@@ -315,7 +319,7 @@ def _paths_into(
 def _constant_into(
     name: str,
     size: int,
-    parts: Mapping[str, Part],
+    parts: Mapping[str, Resolved],
     preds: Mapping[str, list[str]],
     stack: tuple[str, ...] = (),
 ) -> np.ndarray:
@@ -327,7 +331,11 @@ def _constant_into(
             continue
         if p in stack:
             raise ConfigError(f"the graph has a loop through {p!r} without a neuron node in it")
-        out = part.constant(_constant_into(p, part.n_in, parts, preds, (*stack, p)))
+        arriving = _constant_into(p, part.n_in, parts, preds, (*stack, p))
+        try:
+            out = part.constant(arriving)
+        except ConfigError as err:  # e.g. a conv's bias into a Threshold
+            raise ConfigError(f"NIR node {p!r}: {err}") from None
         if out.shape != (size,):
             raise ConfigError(
                 f"node {p!r} delivers {out.shape[0]} values to {name!r}, which takes {size}"
@@ -337,7 +345,7 @@ def _constant_into(
 
 
 def _origins(
-    name: str, parts: Mapping[str, Part], preds: Mapping[str, list[str]], stack: tuple = ()
+    name: str, parts: Mapping[str, Resolved], preds: Mapping[str, list[str]], stack: tuple = ()
 ) -> list[str]:
     """The non-linear nodes whose output reaches ``name`` through linear nodes only."""
     found: list[str] = []
@@ -348,6 +356,78 @@ def _origins(
         else:
             found.append(p)
     return list(dict.fromkeys(found))
+
+
+# --- shapes: convolution and pooling need their input's --------------------------------
+
+
+def _resolve_shapes(
+    parts: Mapping[str, Part], preds: Mapping[str, list[str]]
+) -> dict[str, Resolved]:
+    """``parts`` with every :class:`ShapedPart` built for the shape of what feeds it.
+
+    Shapes flow from Input and neuron nodes (their declared shape) through the linear
+    nodes; a node's own declared input shape (Conv's ``input_shape``) wins where it holds
+    as many values as what arrives (a flat signal may be read as channels x height x
+    width).
+    """
+    built: dict[str, Part] = dict(parts)
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def shape_of(name: str, stack: tuple[str, ...]) -> tuple[int, ...]:
+        if name in shapes:
+            return shapes[name]
+        part = built[name]
+        if isinstance(part, InputPart | NeuronPart):
+            size, declared = part.size, part.shape
+            shape = declared if math.prod(declared or (0,)) == size else (size,)
+        elif isinstance(part, OutputPart):
+            shape = (part.size,)
+        else:
+            if name in stack:
+                raise ConfigError(
+                    f"the graph has a loop through {name!r} without a neuron node in it"
+                )
+            arriving = [shape_of(p, (*stack, name)) for p in preds[name]]
+            shape = _transform_shape(name, part, arriving, built)
+        shapes[name] = shape
+        return shape
+
+    for name in parts:
+        shape_of(name, ())
+    return {name: part for name, part in built.items() if not isinstance(part, ShapedPart)}
+
+
+def _transform_shape(
+    name: str, part: Transform | ShapedPart, arriving: list[tuple[int, ...]],
+    built: dict[str, Part],
+) -> tuple[int, ...]:
+    """The output shape of linear node ``name``; builds it in ``built`` if it is shaped."""
+    here = arriving[0] if arriving else None
+    if isinstance(part, ShapedPart):
+        declared = part.declared
+        if declared is not None and here is not None and math.prod(declared) != math.prod(here):
+            raise ConfigError(
+                f"NIR node {name!r} ({part.kind}) takes input of shape {list(declared)} "
+                f"({math.prod(declared)} values), but {math.prod(here)} values of shape "
+                f"{list(here)} arrive"
+            )
+        in_shape = declared or here
+        if in_shape is None:
+            raise ConfigError(
+                f"NIR node {name!r} ({part.kind}): the shape of its input is unknown (no "
+                "node feeds it, and it declares none)"
+            )
+        try:
+            transform, out = part.build(in_shape)
+        except (ConfigError, DataError) as err:
+            raise type(err)(f"NIR node {name!r} ({part.kind}): {err}") from None
+        built[name] = transform
+        return out
+    if isinstance(part, WeightsPart):
+        return (int(part.weight.shape[0]),)
+    n = part.n_in
+    return here if here is not None and math.prod(here) == n else (n,)
 
 
 # --- import -------------------------------------------------------------------------------
@@ -397,7 +477,7 @@ def _connect(
     net.connect(path.source, target, weights=w, receptor=receptor, delays=delays)
 
 
-def _check_inputs(parts: Mapping[str, Part], inputs: Mapping[str, Any]) -> None:
+def _check_inputs(parts: Mapping[str, Resolved], inputs: Mapping[str, Any]) -> None:
     names = [k for k, p in parts.items() if isinstance(p, InputPart)]
     unknown = sorted(set(inputs) - set(names))
     if unknown:
@@ -516,10 +596,12 @@ def from_nir(
     check_positive("dt", dt, "ms")
     check_positive("time_unit", time_unit, "ms")
     nodes, edges = _flatten(graph)
-    parts = {name: convert(name, node) for name, node in _in_written_order(nodes, graph).items()}
-    preds: dict[str, list[str]] = {name: [] for name in parts}
+    ordered = _in_written_order(nodes, graph)
+    converted = {name: convert(name, node) for name, node in ordered.items()}
+    preds: dict[str, list[str]] = {name: [] for name in converted}
     for a, b in edges:
         preds[b].append(a)
+    parts = _resolve_shapes(converted, preds)
     net = Network(dt=dt)
     inputs = inputs or {}
     _check_inputs(parts, inputs)
