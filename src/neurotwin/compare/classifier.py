@@ -265,10 +265,13 @@ class ClassifierComparison:
 
 
 def _fitting_chunk(err: CapacityError, chunk: int) -> int:
-    """Fewer samples per run after ``err``: in proportion to what the chip has."""
+    """Fewer samples per run after ``err``, in proportion to what the chip has; 0 when
+    even one sample does not fit."""
+    if chunk <= 1:
+        return 0
     if err.needed > 0 and err.available > 0:
         return max(1, min(chunk - 1, math.floor(chunk * err.available / err.needed)))
-    return chunk - 1 if chunk > 1 else 0
+    return chunk - 1
 
 
 def _run_backend(
