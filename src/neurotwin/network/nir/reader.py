@@ -11,13 +11,17 @@ NIR units, one unit = ``time_unit`` ms; ``h = dt / time_unit`` is the step in NI
     LI, CubaLI, I: as LIF, CubaLIF, IF without threshold (non-spiking)
     Affine    y = W x + b     Linear  y = W x     Scale  y = s x     Delay  y(t) = x(t - d)
     Threshold y = [x > threshold]   (re-binarises a spike train)
+    Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten: linear maps, unrolled into sparse
+              matrices (:mod:`.conv`); shapes flow from the Input and neuron nodes
 
 A neuron node becomes one :class:`~neurotwin.network.Population` of
 :class:`~neurotwin.LIF` neurons with ``cm = time_unit tau_mem / r`` (so the current in
 nA is NIR's I, and r is in MΩ), ``v_rest = v_leak``; the chain of Affine/Linear/Scale/
 Delay/Threshold nodes between two spiking nodes becomes one projection whose weights are
 the composed matrix times the per-neuron gain below; biases become a DC current plus an
-initial synaptic current. Two readings of the graph are offered (``discretisation``):
+initial synaptic current. Two readings of the graph are offered (``discretisation``;
+default ``"euler"`` with time in seconds for graphs from other tools, as snnTorch, Norse
+and the NIR paper's platforms run them, ``"exact"`` for graphs :mod:`.writer` wrote):
 
 ``"exact"``
     The ODEs as written, spikes are Dirac deltas of area one NIR time unit, and
@@ -61,16 +65,13 @@ from neurotwin.network.nir.nodes import (
     InputPart,
     NeuronPart,
     OutputPart,
-    Part,
     Resolved,
-    ShapedPart,
     SpikePath,
-    Transform,
-    WeightsPart,
     convert,
     scale_columns,
     shape_size,
 )
+from neurotwin.network.nir.shapes import resolve_shapes
 from neurotwin.network.nodes import DCSource, Population, SpikeSourceArray
 
 __all__ = ["DISCRETISATIONS", "ECOSYSTEM_TIME_UNIT_MS", "Discretisation", "from_nir", "read"]
@@ -358,78 +359,6 @@ def _origins(
     return list(dict.fromkeys(found))
 
 
-# --- shapes: convolution and pooling need their input's --------------------------------
-
-
-def _resolve_shapes(
-    parts: Mapping[str, Part], preds: Mapping[str, list[str]]
-) -> dict[str, Resolved]:
-    """``parts`` with every :class:`ShapedPart` built for the shape of what feeds it.
-
-    Shapes flow from Input and neuron nodes (their declared shape) through the linear
-    nodes; a node's own declared input shape (Conv's ``input_shape``) wins where it holds
-    as many values as what arrives (a flat signal may be read as channels x height x
-    width).
-    """
-    built: dict[str, Part] = dict(parts)
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def shape_of(name: str, stack: tuple[str, ...]) -> tuple[int, ...]:
-        if name in shapes:
-            return shapes[name]
-        part = built[name]
-        if isinstance(part, InputPart | NeuronPart):
-            size, declared = part.size, part.shape
-            shape = declared if math.prod(declared or (0,)) == size else (size,)
-        elif isinstance(part, OutputPart):
-            shape = (part.size,)
-        else:
-            if name in stack:
-                raise ConfigError(
-                    f"the graph has a loop through {name!r} without a neuron node in it"
-                )
-            arriving = [shape_of(p, (*stack, name)) for p in preds[name]]
-            shape = _transform_shape(name, part, arriving, built)
-        shapes[name] = shape
-        return shape
-
-    for name in parts:
-        shape_of(name, ())
-    return {name: part for name, part in built.items() if not isinstance(part, ShapedPart)}
-
-
-def _transform_shape(
-    name: str, part: Transform | ShapedPart, arriving: list[tuple[int, ...]],
-    built: dict[str, Part],
-) -> tuple[int, ...]:
-    """The output shape of linear node ``name``; builds it in ``built`` if it is shaped."""
-    here = arriving[0] if arriving else None
-    if isinstance(part, ShapedPart):
-        declared = part.declared
-        if declared is not None and here is not None and math.prod(declared) != math.prod(here):
-            raise ConfigError(
-                f"NIR node {name!r} ({part.kind}) takes input of shape {list(declared)} "
-                f"({math.prod(declared)} values), but {math.prod(here)} values of shape "
-                f"{list(here)} arrive"
-            )
-        in_shape = declared or here
-        if in_shape is None:
-            raise ConfigError(
-                f"NIR node {name!r} ({part.kind}): the shape of its input is unknown (no "
-                "node feeds it, and it declares none)"
-            )
-        try:
-            transform, out = part.build(in_shape)
-        except (ConfigError, DataError) as err:
-            raise type(err)(f"NIR node {name!r} ({part.kind}): {err}") from None
-        built[name] = transform
-        return out
-    if isinstance(part, WeightsPart):
-        return (int(part.weight.shape[0]),)
-    n = part.n_in
-    return here if here is not None and math.prod(here) == n else (n,)
-
-
 # --- import -------------------------------------------------------------------------------
 
 
@@ -601,7 +530,7 @@ def from_nir(
     preds: dict[str, list[str]] = {name: [] for name in converted}
     for a, b in edges:
         preds[b].append(a)
-    parts = _resolve_shapes(converted, preds)
+    parts = resolve_shapes(converted, preds)
     net = Network(dt=dt)
     inputs = inputs or {}
     _check_inputs(parts, inputs)
