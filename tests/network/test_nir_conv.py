@@ -308,3 +308,44 @@ def test_a_huge_unrolled_conv_is_a_capacity_error() -> None:
     with pytest.raises(nt.CapacityError, match="unrolled convolution"):
         conv_matrix(np.broadcast_to(np.ones(1), (4096, 4096, 3, 3)), (4096, 4096, 4096), 1, 1, 1,
                     1)
+
+
+def test_snntorch_export_of_a_conv_snn_reads_and_spikes_like_snntorch() -> None:
+    """snnTorch builds and runs the model; its own export_to_nir writes the graph
+    (Conv2d, AvgPool2d, Flatten, Affine, LIF); neurotwin's default reading of that graph
+    spikes as snnTorch's forward pass did (2 steps later per layer)."""
+    snn = pytest.importorskip("snntorch")
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    conv, fc = torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.Linear(36, 3)
+    with torch.no_grad():
+        conv.weight.uniform_(-0.2, 0.8)
+        fc.weight.uniform_(0.0, 1.2)
+
+    def leaky(shape: tuple[int, ...]):
+        return snn.Leaky(beta=torch.full(shape, 0.9), threshold=torch.ones(shape),
+                         reset_mechanism="zero", reset_delay=False, init_hidden=True)
+
+    model = torch.nn.Sequential(conv, leaky((4, 6, 6)), torch.nn.AvgPool2d(2),
+                                torch.nn.Flatten(), fc, leaky((3,)))  # fmt: skip
+    graph = export_to_nir(model, torch.zeros(1, 2, 6, 6), ignore_dims=[0])
+    steps = 150
+    x = (np.random.default_rng(7).random((steps, 2, 6, 6)) < 0.15).astype(np.float32)
+    model[1].reset_mem()
+    model[5].reset_mem()
+    out = []
+    with torch.no_grad():
+        for k in range(steps):
+            out.append(model(torch.from_numpy(x[k : k + 1])).numpy()[0].copy())
+    flat = x.reshape(steps, -1)
+    trains = [(np.nonzero(flat[:, i])[0] * DT).tolist() for i in range(flat.shape[1])]
+    net = from_nir(graph, dt=DT, inputs={"input": trains})
+    assert [p.shape for p in net.projections] == [(72, 144), (144, 3)]
+    res = nt.simulate(net, duration=(steps + 2 * LAG_STEPS) * DT, backend="ideal", seed=0)
+    times, ids = res.spikes("5")  # snnTorch names nodes by position in the Sequential
+    got = np.rint(times / DT).astype(int) - 2 * LAG_STEPS
+    keep = got < steps
+    ref = as_pairs(np.array(out))
+    assert len(ref) > 10
+    assert sorted(zip(got[keep].tolist(), ids[keep].tolist(), strict=True)) == ref
