@@ -1,5 +1,5 @@
 """The ``neurotwin`` command: ``info``, ``run <experiment>``, ``bench <name>``,
-``compare <file.nir>``.
+``compare <file.nir | checkpoint>``.
 
 Errors neurotwin raises on purpose (:class:`~neurotwin.errors.NeurotwinError`) are printed
 as one line, ``neurotwin: error: ...``, with exit status 2, as argparse does for bad
@@ -31,7 +31,14 @@ from rich.progress import (
 from rich.table import Table
 
 import neurotwin
-from neurotwin.compare import Comparison, compare, comparison_figure
+from neurotwin.compare import (
+    ClassifierComparison,
+    Comparison,
+    classifier_figure,
+    compare,
+    compare_classifier,
+    comparison_figure,
+)
 from neurotwin.errors import ConfigError, NeurotwinError
 from neurotwin.experiments import EXPERIMENTS, load_config, run_experiment
 from neurotwin.experiments.base import writable_folder
@@ -241,11 +248,14 @@ def backend_options(words: Sequence[str]) -> dict[str, dict[str, Any]]:
     return options
 
 
-def comparison_tables(comparison: Comparison) -> list[Table]:
-    """The agreement and cost tables of :meth:`Comparison.table` as rich tables."""
+def comparison_tables(comparison: Comparison | ClassifierComparison) -> list[Table]:
+    """The tables of :meth:`Comparison.table` (agreement, cost) or of
+    :meth:`ClassifierComparison.table` (accuracy, cost) as rich tables."""
     tables = []
-    for header, rows in ((comparison.AGREEMENT, comparison.agreement_rows()),
-                         (comparison.COST, comparison.cost_rows())):
+    first = ((comparison.AGREEMENT, comparison.agreement_rows())
+             if isinstance(comparison, Comparison)
+             else (comparison.ACCURACY, comparison.accuracy_rows()))
+    for header, rows in (first, (comparison.COST, comparison.cost_rows())):
         table = Table()
         for k, name in enumerate(header):
             # Numbers never wrap; text (a resource, a "cannot run" reason) may.
@@ -258,10 +268,41 @@ def comparison_tables(comparison: Comparison) -> list[Table]:
     return tables
 
 
+CHECKPOINT_SUFFIX = ".pt"
+"""A ``compare`` argument ending so (or a folder) is a trained experiment's checkpoint."""
+
+
+def _compare_checkpoint(args: argparse.Namespace) -> ClassifierComparison:
+    from neurotwin.experiments.trained import load_trained  # torch and the data sets
+
+    for flag, value in (("--duration", args.duration), ("--dt", args.dt),
+                        ("--time-unit", args.time_unit),
+                        ("--discretisation", args.discretisation)):
+        if value is not None:
+            raise ConfigError(f"{flag} applies to a NIR file; a checkpoint runs its test "
+                              "samples for the experiment's t_max at its deploy_dt")
+    task = load_trained(args.network, samples=args.samples)
+    return compare_classifier(
+        task, [name.strip() for name in args.backends.split(",") if name.strip()],
+        seed=args.seed, options=backend_options(args.option),
+    )
+
+
 def compare_command(args: argparse.Namespace, console: Console) -> None:
-    """``neurotwin compare``: one NIR network on several backends; write compare.json and
-    compare.png, print the table."""
+    """``neurotwin compare``: one NIR network or trained checkpoint on several backends;
+    write compare.json and compare.png, print the tables."""
     out_dir = writable_folder(args.out)
+    if args.network.suffix == CHECKPOINT_SUFFIX or args.network.is_dir():
+        trained = _compare_checkpoint(args)
+        (out_dir / "compare.json").write_text(json.dumps(trained.to_dict(), indent=2) + "\n")
+        classifier_figure(trained, out_dir / "compare.png")
+        console.print(trained.title())
+        for table in comparison_tables(trained):
+            console.print(table)
+        console.print(f"results in {out_dir}/ (compare.json, compare.png)")
+        return
+    if args.duration is None:
+        raise ConfigError("--duration (ms) is required for a NIR file")
     comparison = compare(
         args.network,
         args.duration,
@@ -285,12 +326,20 @@ def compare_command(args: argparse.Namespace, console: Console) -> None:
 def _add_compare_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "compare",
-        help="run one NIR network on several backends; write DIR/compare.json and .png",
+        help="run one NIR network or trained checkpoint on several backends; write "
+        "DIR/compare.json and .png",
         description="Run a NIR network on several backends and compare each with the "
-        "reference: spike agreement (coincidence factor), rates, time, energy, resources.",
+        "reference: spike agreement (coincidence factor), rates, time, energy, resources. "
+        "Given a trained experiment's checkpoint (best.pt, checkpoint.pt or its folder), "
+        "run its test samples and report task accuracy per backend instead.",
     )
-    parser.add_argument("network", type=Path, help="NIR file (HDF5)")
-    parser.add_argument("--duration", type=float, required=True, help="model time, ms")
+    parser.add_argument("network", type=Path,
+                        help="NIR file (HDF5), or a trained experiment's best.pt / "
+                        "checkpoint.pt / run folder")
+    parser.add_argument("--duration", type=float,
+                        help="model time, ms (required for a NIR file)")
+    parser.add_argument("--samples", type=int, default=50,
+                        help="test samples of a checkpoint (default: 50)")
     parser.add_argument("--backends", default="ideal,bss2,spinnaker2",
                         help="comma-separated backend names (default: ideal,bss2,spinnaker2)")
     parser.add_argument("--reference", default="ideal",

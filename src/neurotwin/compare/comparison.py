@@ -105,13 +105,13 @@ class BackendRun:
         return f"{name} {used:.6g}/{available:.6g}"
 
 
-def _number(value: float | None, digits: int = 4) -> str:
+def number(value: float | None, digits: int = 4) -> str:
     if value is None:
         return "-"
     return f"{value:.{digits}g}"
 
 
-def _text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     """Left-aligned columns two spaces apart under a dashed rule."""
     # A "cannot run" reason flows past the columns rather than widening them.
     fitted = [header, *(r for r in rows if not r[1].startswith("cannot run: "))]
@@ -121,7 +121,7 @@ def _text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
                      .rstrip() for line in lines)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Numbers, text and None as they are; anything else (a Chip, a Machine) as its repr."""
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -173,17 +173,17 @@ class Comparison:
             if run.cannot_run is not None:
                 rows.append((run.backend, f"cannot run: {run.cannot_run}", "", "", ""))
             for k, pop in enumerate(run.populations):
-                rows.append((run.backend if k == 0 else "", pop.label, _number(pop.rate_hz),
-                             _number(pop.rate_ratio, 3), _number(pop.coincidence, 3)))
+                rows.append((run.backend if k == 0 else "", pop.label, number(pop.rate_hz),
+                             number(pop.rate_ratio, 3), number(pop.coincidence, 3)))
         return rows
 
     def cost_rows(self) -> list[tuple[str, ...]]:
         """Rows under :attr:`COST`, as text: one per backend."""
         return [
             (run.backend, "cannot run", "", "", "", "") if run.cannot_run is not None else
-            (run.backend, _number(run.map_time_s, 3), _number(run.run_time_s, 3),
-             _number(run.hardware_time_us),
-             "no model" if run.energy_j is None else _number(run.energy_j, 3),
+            (run.backend, number(run.map_time_s, 3), number(run.run_time_s, 3),
+             number(run.hardware_time_us),
+             "no model" if run.energy_j is None else number(run.energy_j, 3),
              run.tightest_resource())
             for run in self.runs
         ]
@@ -191,8 +191,8 @@ class Comparison:
     def table(self) -> str:
         """The comparison as plain text: the title, the agreement table, the cost table
         (the CLI prints the same rows with rich)."""
-        return "\n\n".join([self.title(), _text_table(self.AGREEMENT, self.agreement_rows()),
-                             _text_table(self.COST, self.cost_rows())])
+        return "\n\n".join([self.title(), text_table(self.AGREEMENT, self.agreement_rows()),
+                             text_table(self.COST, self.cost_rows())])
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the runs' spikes, as JSON-able values (units in the key names;
@@ -205,7 +205,7 @@ class Comparison:
             "populations": list(self.populations),
             "backends": {
                 run.backend: {
-                    "options": {k: _jsonable(v) for k, v in run.options.items()},
+                    "options": {k: jsonable(v) for k, v in run.options.items()},
                     "cannot_run": run.cannot_run,
                     "map_time_s": run.map_time_s,
                     "run_time_s": run.run_time_s,
@@ -213,8 +213,8 @@ class Comparison:
                     "energy_j": run.energy_j,
                     "resources": {k: list(v) for k, v in run.resources.items()},
                     "populations": {
-                        p.label: {"rate_hz": p.rate_hz, "rate_ratio": _jsonable(p.rate_ratio),
-                                  "coincidence": _jsonable(p.coincidence)}
+                        p.label: {"rate_hz": p.rate_hz, "rate_ratio": jsonable(p.rate_ratio),
+                                  "coincidence": jsonable(p.coincidence)}
                         for p in run.populations
                     },
                 }
@@ -255,7 +255,7 @@ def _with_spike_recordings(network: Network) -> tuple[Network, tuple[str, ...]]:
     return recording, tuple(str(p.label) for p in recording.populations)
 
 
-def _backends(
+def check_backends(
     names: Sequence[str], reference: str, options: Mapping[str, Mapping[str, Any]]
 ) -> list[tuple[str, Backend]]:
     """Each backend by name, with its options checked, before anything runs."""
@@ -381,7 +381,7 @@ def compare(
     seed = check_int("seed", seed, low=0)
     check_positive("window_ms", window_ms, "ms")
     options = {} if options is None else options
-    chosen = _backends(backends, reference, options)
+    chosen = check_backends(backends, reference, options)
     done = {name: _run_one(name, backend, net, duration, seed, options.get(name, {}))
             for name, backend in chosen}
     reference_result = done[reference].result

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from neurotwin.compare.classifier import ClassifierComparison
 from neurotwin.compare.comparison import Comparison
 from neurotwin.errors import ConfigError
 
-__all__ = ["comparison_figure"]
+__all__ = ["classifier_figure", "comparison_figure"]
 
 DPI = 120
 
@@ -71,6 +72,42 @@ def comparison_figure(
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
     bars_gamma.axhline(1.0, color="grey", lw=0.5)
+    if path is not None:
+        fig.savefig(path, dpi=DPI)
+    return fig
+
+
+def classifier_figure(comparison: ClassifierComparison, path: str | Path | None = None) -> Figure:
+    """Bars per backend that ran: task accuracy (%, the event engine's as a line), median
+    decision latency (ms), hardware time (µs) and energy (J) where the backend models them.
+
+    Parameters
+    ----------
+    comparison
+        What :func:`~neurotwin.compare.compare_classifier` returned.
+    path
+        If given, the PNG is saved there.
+    """
+    ran = [r for r in comparison.runs if r.cannot_run is None]
+    names = [r.backend for r in ran]
+    fig = Figure(figsize=(12.0, 3.2), layout="constrained")
+    axes = fig.subplots(1, 4)
+    panels = (
+        ("accuracy (%)", [100 * (r.accuracy or 0.0) for r in ran]),
+        ("median latency (ms)", [np.nan if r.latency_ms is None else r.latency_ms for r in ran]),
+        ("hardware time (µs)", [np.nan if r.hardware_time_us is None else r.hardware_time_us
+                                for r in ran]),
+        ("energy (J)", [np.nan if r.energy_j is None else r.energy_j for r in ran]),
+    )
+    for ax, (ylabel, values) in zip(axes, panels, strict=True):
+        ax.bar(np.arange(len(ran)), values, color="0.4")
+        ax.set_xticks(np.arange(len(ran)), names)
+        ax.set_ylabel(ylabel)
+    if comparison.event_accuracy is not None:
+        axes[0].axhline(100 * comparison.event_accuracy, color="C1", lw=1,
+                        label="event engine")
+        axes[0].legend(fontsize=8)
+    fig.suptitle(f"{comparison.task}, {comparison.n_samples} test samples", fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=DPI)
     return fig

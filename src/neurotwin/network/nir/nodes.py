@@ -27,6 +27,7 @@ from neurotwin.errors import (
     check_memory,
     check_positive,
 )
+from neurotwin.network.nir.conv import conv_matrix, flatten_shape, pool_matrix
 from neurotwin.registry import Registry
 
 __all__ = [
@@ -44,8 +45,11 @@ __all__ = [
     "NeuronPart",
     "OutputPart",
     "Part",
+    "Resolved",
+    "ShapedPart",
     "SpikePath",
     "Transform",
+    "WeightsPart",
     "convert",
     "scale_columns",
     "shape_size",
@@ -78,6 +82,8 @@ class InputPart:
 
     size: int
     spike_times: tuple[np.ndarray, ...] | None
+    shape: tuple[int, ...] = ()
+    """The node's declared shape, e.g. (channels, height, width); () if only flat."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class NeuronPart:
     v_reset: np.ndarray | None
     initial_v: np.ndarray | None = None
     initial_i: np.ndarray | None = None
+    shape: tuple[int, ...] = ()
+    """The node's shape in its graph (its parameters' shape); () if only flat."""
 
     @property
     def size(self) -> int:
@@ -144,9 +152,10 @@ def scale_columns(m: np.ndarray | sp.csr_array, s: np.ndarray) -> np.ndarray | s
 
 @dataclass(frozen=True, eq=False)
 class WeightsPart:
-    """Affine (bias given) or Linear (bias zero): y = W x + b, W of shape (n_out, n_in)."""
+    """Affine (bias given) or Linear (bias zero): y = W x + b, W of shape (n_out, n_in);
+    also an unrolled convolution or pooling (W sparse)."""
 
-    weight: np.ndarray
+    weight: np.ndarray | sp.csr_array
     bias: np.ndarray
 
     @property
@@ -232,7 +241,25 @@ class ThresholdPart:
 
 
 Transform = WeightsPart | ScalePart | DelayPart | ThresholdPart
-Part = InputPart | OutputPart | NeuronPart | Transform
+
+
+@dataclass(frozen=True, eq=False)
+class ShapedPart:
+    """A node whose linear map depends on the shape of its input (Conv1d, Conv2d,
+    SumPool2d, AvgPool2d, Flatten); the reader builds it once the graph gives that shape.
+    """
+
+    kind: str
+    """The NIR node type, for messages."""
+    declared: tuple[int, ...] | None
+    """The input shape the node states itself (Conv's input_shape), if any."""
+    build: Callable[[tuple[int, ...]], tuple[Transform, tuple[int, ...]]]
+    """Input shape -> (the transform, its output shape); raises ConfigError/DataError."""
+
+
+Resolved = InputPart | OutputPart | NeuronPart | Transform
+"""A part whose linear map is known (every ShapedPart built)."""
+Part = Resolved | ShapedPart
 
 NODE_TYPES: Registry[Callable[[Any], Part]] = Registry("NIR node type")
 """Converters from a NIR node to its neurotwin part, by NIR type name; filled by
@@ -291,6 +318,20 @@ def _metadata_array(node: Any, key: str) -> np.ndarray | None:
     return _numbers(f"metadata {key}", meta[key]).ravel()
 
 
+def _declared_shape(types: Any) -> tuple[int, ...]:
+    """The one shape in a node's ``input_type``/``output_type`` if it is a usable shape
+    (positive integers), else () (exporters often leave these out or empty)."""
+    shapes = list(types.values()) if isinstance(types, Mapping) else []
+    if len(shapes) != 1 or shapes[0] is None:
+        return ()
+    dims = np.asarray(shapes[0]).ravel()
+    if dims.size == 0 or dims.dtype.kind not in "iuf" or np.any(dims < 1):
+        return ()
+    if np.any(dims != np.round(dims)):
+        return ()
+    return tuple(int(d) for d in dims)
+
+
 def _neuron(node: Any, kind: str, **fields: np.ndarray | None) -> NeuronPart:
     r = _array(node, "r")
     n = r.shape[0]
@@ -310,6 +351,7 @@ def _neuron(node: Any, kind: str, **fields: np.ndarray | None) -> NeuronPart:
         w_in=np.broadcast_to(w_in, (n,)).copy(),
         initial_v=_metadata_array(node, META_INITIAL_V),
         initial_i=_metadata_array(node, META_INITIAL_I),
+        shape=_declared_shape(getattr(node, "output_type", None)),
         **fields,
     )
 
@@ -406,12 +448,12 @@ def _threshold(node: Any) -> Part:
 
 @NODE_TYPES.register("Input")
 def _input(node: Any) -> Part:
-    size = shape_size(_field(node, "input_type"), "Input")
+    types = _field(node, "input_type")
+    size = shape_size(types, "Input")
     times = _metadata_array(node, META_SPIKE_TIMES)
     ids = _metadata_array(node, META_SPIKE_IDS)
-    if times is None or ids is None:
-        return InputPart(size, None)
-    return InputPart(size, _spike_trains(times, ids, size))
+    trains = None if times is None or ids is None else _spike_trains(times, ids, size)
+    return InputPart(size, trains, _declared_shape(types))
 
 
 def _spike_trains(times: np.ndarray, ids: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
@@ -439,6 +481,93 @@ def _spike_trains(times: np.ndarray, ids: np.ndarray, size: int) -> tuple[np.nda
     order = np.lexsort((times, whole))
     ends = np.cumsum(np.bincount(whole, minlength=size))[:-1]
     return tuple(np.split(times[order], ends))
+
+
+# --- convolution, pooling, flatten: sparse projections (conv.py) -------------------------
+
+
+def _conv(node: Any, spatial: int) -> Part:
+    weight = _numbers("weight", _field(node, "weight"))
+    if weight.ndim != spatial + 2:
+        raise ConfigError(
+            f"weight must have shape (C_out, C_in / groups, {', '.join(['k'] * spatial)}), "
+            f"got {list(weight.shape)}"
+        )
+    check_finite("weight", weight)
+    raw_bias = _field(node, "bias")
+    bias = np.zeros(weight.shape[0]) if raw_bias is None else _array(node, "bias")
+    if bias.shape != (weight.shape[0],):
+        raise ConfigError(
+            f"bias must have one value per output channel ({weight.shape[0]}), got shape "
+            f"{bias.shape}"
+        )
+    given = _field(node, "input_shape")
+    declared = None
+    if given is not None:
+        spatial_dims = _numbers("input_shape", given).ravel()
+        if spatial_dims.size != spatial or np.any(spatial_dims < 1):
+            raise ConfigError(
+                f"input_shape must hold {spatial} positive sizes, got {spatial_dims.tolist()}"
+            )
+        declared = (int(weight.shape[1] * _scalar_int(node, "groups")),
+                    *(int(d) for d in spatial_dims))  # fmt: skip
+    stride, padding = _field(node, "stride"), _field(node, "padding")
+    dilation, groups = _field(node, "dilation"), _field(node, "groups")
+
+    def build(in_shape: tuple[int, ...]) -> tuple[Transform, tuple[int, ...]]:
+        matrix, out = conv_matrix(weight, in_shape, stride, padding, dilation, groups)
+        return WeightsPart(matrix, np.repeat(bias, math.prod(out[1:]))), out
+
+    return ShapedPart(f"Conv{spatial}d", declared, build)
+
+
+def _scalar_int(node: Any, name: str) -> int:
+    value = _numbers(name, _field(node, name)).ravel()
+    if value.size != 1 or value[0] < 1 or value[0] != round(value[0]):
+        raise ConfigError(f"{name} must be one positive integer, got {value.tolist()}")
+    return int(value[0])
+
+
+@NODE_TYPES.register("Conv1d")
+def _conv1d(node: Any) -> Part:
+    return _conv(node, 1)
+
+
+@NODE_TYPES.register("Conv2d")
+def _conv2d(node: Any) -> Part:
+    return _conv(node, 2)
+
+
+def _pool(node: Any, average: bool) -> Part:
+    kernel, stride = _field(node, "kernel_size"), _field(node, "stride")
+    padding = _field(node, "padding")
+
+    def build(in_shape: tuple[int, ...]) -> tuple[Transform, tuple[int, ...]]:
+        matrix, out = pool_matrix(in_shape, kernel, stride, padding, average)
+        return WeightsPart(matrix, np.zeros(matrix.shape[0])), out
+
+    kind = "AvgPool2d" if average else "SumPool2d"
+    return ShapedPart(kind, _declared_shape(getattr(node, "input_type", None)) or None, build)
+
+
+@NODE_TYPES.register("SumPool2d")
+def _sum_pool(node: Any) -> Part:
+    return _pool(node, average=False)
+
+
+@NODE_TYPES.register("AvgPool2d")
+def _avg_pool(node: Any) -> Part:
+    return _pool(node, average=True)
+
+
+@NODE_TYPES.register("Flatten")
+def _flatten_node(node: Any) -> Part:
+    start, end = _field(node, "start_dim"), _field(node, "end_dim")
+
+    def build(in_shape: tuple[int, ...]) -> tuple[Transform, tuple[int, ...]]:
+        return ScalePart(np.ones(math.prod(in_shape))), flatten_shape(in_shape, start, end)
+
+    return ShapedPart("Flatten", _declared_shape(getattr(node, "input_type", None)) or None, build)
 
 
 @NODE_TYPES.register("Output")

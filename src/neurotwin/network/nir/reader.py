@@ -11,13 +11,17 @@ NIR units, one unit = ``time_unit`` ms; ``h = dt / time_unit`` is the step in NI
     LI, CubaLI, I: as LIF, CubaLIF, IF without threshold (non-spiking)
     Affine    y = W x + b     Linear  y = W x     Scale  y = s x     Delay  y(t) = x(t - d)
     Threshold y = [x > threshold]   (re-binarises a spike train)
+    Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten: linear maps, unrolled into sparse
+              matrices (:mod:`.conv`); shapes flow from the Input and neuron nodes
 
 A neuron node becomes one :class:`~neurotwin.network.Population` of
 :class:`~neurotwin.LIF` neurons with ``cm = time_unit tau_mem / r`` (so the current in
 nA is NIR's I, and r is in MΩ), ``v_rest = v_leak``; the chain of Affine/Linear/Scale/
 Delay/Threshold nodes between two spiking nodes becomes one projection whose weights are
 the composed matrix times the per-neuron gain below; biases become a DC current plus an
-initial synaptic current. Two readings of the graph are offered (``discretisation``):
+initial synaptic current. Two readings of the graph are offered (``discretisation``;
+default ``"euler"`` with time in seconds for graphs from other tools, as snnTorch, Norse
+and the NIR paper's platforms run them, ``"exact"`` for graphs :mod:`.writer` wrote):
 
 ``"exact"``
     The ODEs as written, spikes are Dirac deltas of area one NIR time unit, and
@@ -61,18 +65,23 @@ from neurotwin.network.nir.nodes import (
     InputPart,
     NeuronPart,
     OutputPart,
-    Part,
+    Resolved,
     SpikePath,
     convert,
     scale_columns,
     shape_size,
 )
+from neurotwin.network.nir.shapes import resolve_shapes
 from neurotwin.network.nodes import DCSource, Population, SpikeSourceArray
 
-__all__ = ["DISCRETISATIONS", "Discretisation", "from_nir", "read"]
+__all__ = ["DISCRETISATIONS", "ECOSYSTEM_TIME_UNIT_MS", "Discretisation", "from_nir", "read"]
 
 Discretisation = Literal["exact", "euler"]
 DISCRETISATIONS = ("exact", "euler")
+
+ECOSYSTEM_TIME_UNIT_MS = 1000.0
+"""ms per NIR time unit of a graph that does not say: seconds, as snnTorch, Norse and the
+NIR paper's graphs write time constants (snnTorch's exporter: ``dt = 1e-4`` s)."""
 
 DELTA_SYN_FRACTION = 1e-3
 """tau_syn / dt of a population whose NIR node has no synaptic current (LIF, IF, LI, I):
@@ -281,7 +290,7 @@ def _origin_path(name: str, part: InputPart | NeuronPart) -> SpikePath:
 
 def _paths_into(
     name: str,
-    parts: Mapping[str, Part],
+    parts: Mapping[str, Resolved],
     preds: Mapping[str, list[str]],
     stack: tuple[str, ...] = (),
 ) -> list[SpikePath]:
@@ -311,7 +320,7 @@ def _paths_into(
 def _constant_into(
     name: str,
     size: int,
-    parts: Mapping[str, Part],
+    parts: Mapping[str, Resolved],
     preds: Mapping[str, list[str]],
     stack: tuple[str, ...] = (),
 ) -> np.ndarray:
@@ -323,7 +332,11 @@ def _constant_into(
             continue
         if p in stack:
             raise ConfigError(f"the graph has a loop through {p!r} without a neuron node in it")
-        out = part.constant(_constant_into(p, part.n_in, parts, preds, (*stack, p)))
+        arriving = _constant_into(p, part.n_in, parts, preds, (*stack, p))
+        try:
+            out = part.constant(arriving)
+        except ConfigError as err:  # e.g. a conv's bias into a Threshold
+            raise ConfigError(f"NIR node {p!r}: {err}") from None
         if out.shape != (size,):
             raise ConfigError(
                 f"node {p!r} delivers {out.shape[0]} values to {name!r}, which takes {size}"
@@ -333,7 +346,7 @@ def _constant_into(
 
 
 def _origins(
-    name: str, parts: Mapping[str, Part], preds: Mapping[str, list[str]], stack: tuple = ()
+    name: str, parts: Mapping[str, Resolved], preds: Mapping[str, list[str]], stack: tuple = ()
 ) -> list[str]:
     """The non-linear nodes whose output reaches ``name`` through linear nodes only."""
     found: list[str] = []
@@ -393,7 +406,7 @@ def _connect(
     net.connect(path.source, target, weights=w, receptor=receptor, delays=delays)
 
 
-def _check_inputs(parts: Mapping[str, Part], inputs: Mapping[str, Any]) -> None:
+def _check_inputs(parts: Mapping[str, Resolved], inputs: Mapping[str, Any]) -> None:
     names = [k for k, p in parts.items() if isinstance(p, InputPart)]
     unknown = sorted(set(inputs) - set(names))
     if unknown:
@@ -452,7 +465,7 @@ def from_nir(
     *,
     inputs: Mapping[str, Sequence[Sequence[float]]] | None = None,
     time_unit: float | None = None,
-    discretisation: Discretisation = "exact",
+    discretisation: Discretisation | None = None,
 ) -> Network:
     """Build a neurotwin :class:`~neurotwin.network.Network` from a NIR graph.
 
@@ -468,12 +481,16 @@ def from_nir(
         node. Default: the spike times stored by :func:`to_nir`, else no spikes.
     time_unit
         Milliseconds per NIR time unit (1.0: the graph's time constants are in ms;
-        1000.0: in seconds, as snnTorch and Norse write them). Default: the value the
-        graph was written with by :func:`to_nir`, else 1.0.
+        1000.0: in seconds, as snnTorch, Norse and the NIR paper write them). Default:
+        the value the graph was written with by :func:`to_nir`, else
+        :data:`ECOSYSTEM_TIME_UNIT_MS` (seconds).
     discretisation
-        ``"exact"`` (the ODEs with Dirac spikes, integrated exactly between grid points)
-        or ``"euler"`` (the Euler-stepped reading of Euler-based simulators with step
-        ``dt / time_unit``); see the module docstring and docs/nir.md.
+        ``"euler"`` (the Euler-stepped reading of snnTorch and Norse with step
+        ``dt / time_unit``, a spike being the value 1 for one step) or ``"exact"`` (the
+        ODEs with Dirac spikes of area one time unit, integrated exactly between grid
+        points). Default: ``"exact"`` for a graph written by :func:`to_nir` (it carries
+        ``neurotwin_time_unit``), ``"euler"`` for every other graph, which is how the
+        tools that write them run them; see the module docstring and docs/nir.md.
 
     Returns
     -------
@@ -490,6 +507,9 @@ def from_nir(
         parameters a population cannot hold (e.g. different ``tau_mem`` within a node),
         or a graph structure without a neurotwin equivalent.
     """
+    written_here = _graph_meta(graph, META_TIME_UNIT) is not None
+    if discretisation is None:
+        discretisation = "exact" if written_here else "euler"
     if discretisation not in DISCRETISATIONS:
         raise ConfigError(
             f"discretisation must be one of {', '.join(DISCRETISATIONS)}, got {discretisation!r}"
@@ -501,14 +521,16 @@ def from_nir(
                 "dt is required: a NIR graph is continuous-time; pass the time step in ms"
             )
     if time_unit is None:
-        time_unit = _graph_meta(graph, META_TIME_UNIT) or 1.0
+        time_unit = _graph_meta(graph, META_TIME_UNIT) or ECOSYSTEM_TIME_UNIT_MS
     check_positive("dt", dt, "ms")
     check_positive("time_unit", time_unit, "ms")
     nodes, edges = _flatten(graph)
-    parts = {name: convert(name, node) for name, node in _in_written_order(nodes, graph).items()}
-    preds: dict[str, list[str]] = {name: [] for name in parts}
+    ordered = _in_written_order(nodes, graph)
+    converted = {name: convert(name, node) for name, node in ordered.items()}
+    preds: dict[str, list[str]] = {name: [] for name in converted}
     for a, b in edges:
         preds[b].append(a)
+    parts = resolve_shapes(converted, preds)
     net = Network(dt=dt)
     inputs = inputs or {}
     _check_inputs(parts, inputs)
@@ -547,7 +569,7 @@ def read(
     *,
     inputs: Mapping[str, Sequence[Sequence[float]]] | None = None,
     time_unit: float | None = None,
-    discretisation: Discretisation = "exact",
+    discretisation: Discretisation | None = None,
 ) -> Network:
     """Read a NIR file (HDF5) into a :class:`~neurotwin.network.Network`.
 
