@@ -104,8 +104,8 @@ class SpikeExchange:
             call()
         except RuntimeError as err:
             raise DistributedError(
-                f"rank {self.rank} of {self.ranks}: {what} failed: another rank died or "
-                f"stalled past the time-out of {self.timeout_s:g} s ({_first_line(err)})"
+                f"rank {self.rank} of {self.ranks}: {what} failed: another rank died, or "
+                f"stalled longer than the time-out of {self.timeout_s:g} s ({_first_line(err)})"
             ) from None
         self.wait_s += time.perf_counter() - start
 

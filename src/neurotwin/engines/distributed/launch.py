@@ -63,19 +63,25 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def _failure(folder: Path, rank: int, code: int) -> NeurotwinError:
-    """The error to raise when ``rank`` failed first: a neurotwin error some rank raised
-    (a bad input rather than a lost peer first), else what happened to ``rank``."""
-    raised = []
-    for path in sorted(folder.glob("error-*.pkl")):
+def _failure(folder: Path, failed: list[tuple[int, int]]) -> NeurotwinError:
+    """The error to raise for the ranks that ended badly, ``failed`` (rank, exit code):
+    a neurotwin error a rank raised that is not about its peers (a bad input); else a
+    rank that died without raising (the cause; what another rank saw is added); else
+    the first rank's error about its peers."""
+    raised = {}
+    for path in folder.glob("error-*.pkl"):
         with path.open("rb") as f:
-            raised.append(pickle.load(f))
-    raised.sort(key=lambda err: isinstance(err, DistributedError))
-    if raised:
-        return raised[0]
-    return DistributedError(
-        f"rank {rank} {_describe_exit(code)} (its output above says why); the run was stopped"
-    )
+            raised[int(path.stem.split("-")[1])] = pickle.load(f)
+    for rank in sorted(raised):
+        if not isinstance(raised[rank], DistributedError):
+            return raised[rank]  # type: ignore[no-any-return]
+    died = [(rank, code) for rank, code in failed if rank not in raised]
+    if died:
+        rank, code = died[0]
+        seen = "".join(f"; rank {r} then saw: {raised[r]}" for r in sorted(raised))
+        return DistributedError(f"rank {rank} {_describe_exit(code)} (its output above says "
+                                f"why); the run was stopped{seen}")
+    return raised[min(raised)]  # type: ignore[no-any-return]
 
 
 def launch(job: Callable[..., Any], ranks: int, args: tuple[Any, ...] = ()) -> Any:
@@ -117,7 +123,7 @@ def launch(job: Callable[..., Any], ranks: int, args: tuple[Any, ...] = ()) -> A
                 failed = [(r, c) for r, c in enumerate(codes) if c not in (None, 0)]
                 if failed:
                     _stop(procs)
-                    raise _failure(folder, *failed[0])
+                    raise _failure(folder, failed)
                 if all(c == 0 for c in codes):
                     break
                 time.sleep(POLL_S)
