@@ -390,7 +390,7 @@ def segment_table(
     firsts = np.array([first for first, _ in pop_slices.values()], np.int64)
     segments = np.append(firsts, n_neurons).astype(np.int64)
     n_lif_segments = int(np.sum(firsts < n_lif))
-    c = np.stack([constants[name][firsts] for name in SEGMENT_CONSTANTS]).astype(dtype)
+    c: np.ndarray = np.stack([constants[name][firsts] for name in SEGMENT_CONSTANTS]).astype(dtype)
     longest = int(constants["refrac_steps"].max(initial=0))
     counter = np.int16 if longest <= np.iinfo(np.int16).max else np.int64
     return segments, n_lif_segments, c, constants["refrac_steps"][firsts].astype(counter)

@@ -360,7 +360,7 @@ def run_on_ranks(
     if exp.backend_for(backend) != "ideal":
         raise ConfigError(f"--ranks runs the 'ideal' backend only, got backend {backend!r}")
     out = writable_folder(Path("results") / name if out_dir is None else Path(out_dir))
-    return launch(_experiment_rank, ranks, (name, config, seed, out))  # type: ignore[no-any-return]
+    return launch(_experiment_rank, ranks, (name, config, seed, out))
 
 
 def _experiment_rank(name: str, config: Any, seed: int, out_dir: Path) -> dict[str, Any]:

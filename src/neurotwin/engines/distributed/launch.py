@@ -74,14 +74,14 @@ def _failure(folder: Path, failed: list[tuple[int, int]]) -> NeurotwinError:
             raised[int(path.stem.split("-")[1])] = pickle.load(f)
     for rank in sorted(raised):
         if not isinstance(raised[rank], DistributedError):
-            return raised[rank]  # type: ignore[no-any-return]
+            return raised[rank]
     died = [(rank, code) for rank, code in failed if rank not in raised]
     if died:
         rank, code = died[0]
         seen = "".join(f"; rank {r} then saw: {raised[r]}" for r in sorted(raised))
         return DistributedError(f"rank {rank} {_describe_exit(code)} (its output above says "
                                 f"why); the run was stopped{seen}")
-    return raised[min(raised)]  # type: ignore[no-any-return]
+    return raised[min(raised)]
 
 
 def launch(job: Callable[..., Any], ranks: int, args: tuple[Any, ...] = ()) -> Any:

@@ -117,7 +117,7 @@ def run_sharded(
         world = world_from_env()
         assert world is not None  # in_group is set from the environment
         return run_rank(art, world[0], duration, seed, trials, progress)
-    return launch(_rank_job, art.ranks, (art, duration, seed, trials))  # type: ignore[no-any-return]
+    return launch(_rank_job, art.ranks, (art, duration, seed, trials))
 
 
 def _rank_job(art: ShardedProgram, duration: float, seed: int, trials: int) -> Result:
