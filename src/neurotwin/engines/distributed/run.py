@@ -38,9 +38,13 @@ from neurotwin.engines.distributed.partition import (
 from neurotwin.engines.plan import CHUNK_STEPS, SourcePlan, source_spikes, trial_rngs
 from neurotwin.engines.result import Result
 from neurotwin.engines.step import StepProgram, assemble_result, segment_table
-from neurotwin.errors import ConfigError, check_int, check_positive
+from neurotwin.errors import ConfigError, check_int, check_memory, check_positive
 
-__all__ = ["ShardedProgram", "run_rank", "run_sharded", "shard_program"]
+__all__ = ["SPIKE_LIST_BYTES", "ShardedProgram", "run_rank", "run_sharded", "shard_program"]
+
+SPIKE_LIST_BYTES = 64 * 2**20
+"""Most memory of a rank's spike list for one exchange interval (8 bytes per possible
+spike: trials x interval steps x neurons); longer intervals are shortened to fit."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,8 +157,20 @@ def run_rank(
     prog = art.program
     steps = prog.network.steps(duration)
     join_group(rank, art.ranks, art.timeout_s)
-    shard = make_shard(prog, rank, art.ranks, art.exchange_steps)
-    stride, n_local, n_global = shard.exchange_steps, shard.n_local, shard.n_global
+    # the interval's spike list holds up to trials x interval x neurons codes: a shorter
+    # interval is as exact (any interval up to the smallest delay is), so cap its memory
+    # (the same on every rank: from the largest shard)
+    largest = -(-prog.n_neurons // art.ranks)
+    stride = min(art.exchange_steps, max(1, SPIKE_LIST_BYTES // (8 * trials * largest)))
+    shard = make_shard(prog, rank, art.ranks, stride)
+    n_local, n_global = shard.n_local, shard.n_global
+    itemsize = np.dtype(np.float64 if prog.dtype == torch.float64 else np.float32).itemsize
+    check_memory(
+        f"rank {rank} of {art.ranks}: ring buffer of {shard.n_slots} delay slots for "
+        f"{n_local} neurons x {trials} trial(s), traces of {steps} steps",
+        itemsize * trials * (shard.n_slots * 2 * n_local + steps * shard.trace_code.size)
+        + 8 * trials * stride * n_local,
+    )
     dtype = np.float64 if prog.dtype == torch.float64 else np.float32
     segments, n_lif_segments, c, n_refrac = segment_table(
         shard.pop_slices, n_local, shard.n_lif, shard.constants, dtype
