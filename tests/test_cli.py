@@ -205,3 +205,11 @@ def test_inline_json_config_errors_name_the_option(capsys, tmp_path):
     assert "--config JSON is not valid JSON" in capsys.readouterr().err
     assert main(["run", "cuba", "--config", '{"bogus": 1}', "--out", str(tmp_path)]) == 2
     assert "--config: unknown config key 'bogus'" in capsys.readouterr().err
+
+
+def test_ranks_need_an_experiment_that_simulates_on_the_ideal_backend(capsys, tmp_path):
+    assert main(["run", "yinyang", "--ranks", "2", "--out", str(tmp_path)]) == 2
+    assert "'yinyang' cannot run over several ranks" in capsys.readouterr().err
+    assert main(["run", "cuba", "--ranks", "2", "--backend", "bss2", "--out",
+                 str(tmp_path)]) == 2
+    assert "--ranks runs the 'ideal' backend only" in capsys.readouterr().err

@@ -73,3 +73,17 @@ def test_cuba_runs_on_a_hardware_backend_through_the_cli(backend, ideal_cuba, tm
         assert rates[label] == pytest.approx(ideal[label], rel=0.1), label
     for name in ("raster.png", "rate.png", "traces.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow  # two worker processes: ~30 s here
+def test_cuba_over_two_ranks_through_the_cli(ideal_cuba, tmp_path, capsys):
+    """``--ranks 2`` starts two processes; the spikes are the single-process run's."""
+    config = write(tmp_path / "tiny.json", CUBA)
+    out = tmp_path / "out"
+    assert main(["run", "cuba", "--config", config, "--out", str(out), "--seed", "3",
+                 "--ranks", "2"]) == 0
+    capsys.readouterr()
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["config"] == ideal_cuba["config"]
+    assert record["metrics"]["spike_count"] == ideal_cuba["metrics"]["spike_count"]
+    assert record["metrics"]["rate_hz"] == ideal_cuba["metrics"]["rate_hz"]

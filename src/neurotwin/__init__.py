@@ -28,6 +28,7 @@ from neurotwin.engines.result import Result as Result
 from neurotwin.errors import CapacityError as CapacityError
 from neurotwin.errors import ConfigError as ConfigError
 from neurotwin.errors import DataError as DataError
+from neurotwin.errors import DistributedError as DistributedError
 from neurotwin.errors import MappingError as MappingError
 from neurotwin.errors import NeurotwinError as NeurotwinError
 from neurotwin.network import DCSource as DCSource

@@ -40,7 +40,7 @@ from neurotwin.compare import (
     comparison_figure,
 )
 from neurotwin.errors import ConfigError, NeurotwinError
-from neurotwin.experiments import EXPERIMENTS, load_config, run_experiment
+from neurotwin.experiments import EXPERIMENTS, load_config, run_experiment, run_on_ranks
 from neurotwin.experiments.base import writable_folder
 from neurotwin.registry import Registry
 
@@ -162,6 +162,11 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> None:
     out_dir = writable_folder(
         Path("results") / args.experiment if args.out is None else Path(args.out)
     )
+    if args.ranks is not None:
+        record = run_on_ranks(args.experiment, args.ranks, config, seed=args.seed,
+                              backend=args.backend, out_dir=out_dir)
+        _print_record(console, experiment.description, record, out_dir)
+        return
     with _progress_bar(errors) as bar:
         task = bar.add_task(f"{args.experiment} ({backend})", total=None)
 
@@ -176,7 +181,12 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> None:
             out_dir=out_dir,
             progress=progress,
         )
-    console.print(f"[bold]{args.experiment}[/bold]: {experiment.description}")
+    _print_record(console, experiment.description, record, out_dir)
+
+
+def _print_record(console: Console, description: str, record: dict[str, Any], out_dir: Path
+                  ) -> None:
+    console.print(f"[bold]{record['experiment']}[/bold]: {description}")
     console.print(summary_table(record["metrics"]))
     console.print(f"results in {out_dir}/ (metrics.json and plots)")
 
@@ -388,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_parser.add_argument(
         "--resume", action="store_true", help="continue from the checkpoint in the output directory"
+    )
+    run_parser.add_argument(
+        "--ranks", type=int,
+        help="run over N processes on this machine (the ideal backend's sharded engine; "
+        "experiments that simulate with nt.simulate only; docs/distributed.md)",
     )
     bench_parser = commands.add_parser(
         "bench",

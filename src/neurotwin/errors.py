@@ -23,6 +23,7 @@ __all__ = [
     "CapacityError",
     "ConfigError",
     "DataError",
+    "DistributedError",
     "MappingError",
     "NeurotwinError",
     "as_numbers",
@@ -81,6 +82,11 @@ class MappingError(NeurotwinError):
 
 class DataError(NeurotwinError, ValueError):
     """A file or data set is corrupt, of the wrong kind, or from another device."""
+
+
+class DistributedError(NeurotwinError):
+    """A sharded run failed across processes: a rank died, stalled past the time-out of a
+    collective, or could not join the process group."""
 
 
 def _describe(value: Any) -> str:

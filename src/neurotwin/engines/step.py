@@ -57,7 +57,15 @@ from neurotwin.engines.result import Cost, Result
 from neurotwin.errors import ConfigError, check_device, check_int, check_memory
 from neurotwin.network import Network, Population
 
-__all__ = ["StepProgram", "check_run_memory", "compile_network", "run_program"]
+__all__ = [
+    "StepProgram",
+    "assemble_result",
+    "check_run_memory",
+    "compile_network",
+    "run_program",
+    "segment_table",
+    "update_segments",
+]
 
 KERNELS = ("auto", "numba", "torch")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -273,6 +281,32 @@ def _dc_chunk(prog: StepProgram, j0: int, j1: int) -> tuple[np.ndarray, np.ndarr
 
 
 @numba.njit(cache=True, nogil=True)
+def update_segments(
+    v, ie, ii, w, rf, fl, ix, bex, bin_, segments, n_lif_segments, c, n_refrac, rails
+):  # pragma: no cover - compiled; tested through run_program
+    """One step of every neuron of one trial, segment (population) by segment: the
+    views of state (v, i_exc, i_inh, w, refractory counters, spike flags, injected
+    current) and of the ring-buffer slot (bex, bin_) are indexed by neuron; ``c[:, s]``
+    holds segment s's constants in the order of ``SEGMENT_CONSTANTS``, the first
+    ``n_lif_segments`` segments are LIF, the rest AdEx. Shared with the sharded engine
+    (:mod:`neurotwin.engines.distributed`), which steps a rank's neurons with it."""
+    for s in range(segments.shape[0] - 1):
+        lo, hi = segments[s], segments[s + 1]
+        lif_c = LIFConstants(c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s],
+                             c[6, s], c[7, s], c[8, s], c[9, s], n_refrac[s])
+        syn = SynapticInput(bex[lo:hi], bin_[lo:hi], None, None, None)
+        if s < n_lif_segments:
+            lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
+                       ix[lo:hi], None, None, None, rails[0], rails[1])
+        else:
+            extras = AdExConstants(lif_c, c[10, s], c[11, s], c[12, s], c[13, s],
+                                   c[14, s], c[15, s])
+            lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
+                       ix[lo:hi], None, None, Adaptation(True, w[lo:hi], extras),
+                       rails[0], rails[1])
+
+
+@numba.njit(cache=True, nogil=True)
 def _numba_chunk(
     b0, b1, j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
     segments, n_lif_segments, c, n_refrac,
@@ -310,22 +344,8 @@ def _numba_chunk(
             for r in range(trace_code.shape[0]):
                 traces[b, j, r] = state[trace_code[r], b, trace_neuron[r]]
             slot = j % n_slots
-            bex = slots4[slot, b, 0]
-            bin_ = slots4[slot, b, 1]
-            for s in range(segments.shape[0] - 1):
-                lo, hi = segments[s], segments[s + 1]
-                lif_c = LIFConstants(c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s],
-                                     c[6, s], c[7, s], c[8, s], c[9, s], n_refrac[s])
-                syn = SynapticInput(bex[lo:hi], bin_[lo:hi], None, None, None)
-                if s < n_lif_segments:
-                    lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
-                               ix[lo:hi], None, None, None, rails[0], rails[1])
-                else:
-                    extras = AdExConstants(lif_c, c[10, s], c[11, s], c[12, s], c[13, s],
-                                           c[14, s], c[15, s])
-                    lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
-                               ix[lo:hi], None, None, Adaptation(True, w[lo:hi], extras),
-                               rails[0], rails[1])
+            update_segments(v, ie, ii, w, rf, fl, ix, slots4[slot, b, 0], slots4[slot, b, 1],
+                            segments, n_lif_segments, c, n_refrac, rails)
             for word in range(fl_words.shape[0]):  # 8 flags at a time: spikes are rare
                 if fl_words[word] == 0:
                     continue
@@ -352,18 +372,37 @@ Advance = Callable[[int, int, np.ndarray, np.ndarray], ChunkSpikes]
 """Kernel call: advance every trial over steps [j0, j1) given that chunk's source CSR."""
 
 
+def segment_table(
+    pop_slices: dict[str, tuple[int, int]],
+    n_neurons: int,
+    n_lif: int,
+    constants: dict[str, np.ndarray],
+    dtype: type,
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """The numba kernel's view of the populations: segment bounds (n_segments + 1,),
+    the number of LIF segments, the float constants (len(SEGMENT_CONSTANTS), n_segments)
+    in ``dtype`` and the refractory steps per segment.
+
+    The refractory counter is the narrowest integer that holds the longest refractory
+    period: less memory traffic in the neuron loop, which is bandwidth-bound for large
+    networks.
+    """
+    firsts = np.array([first for first, _ in pop_slices.values()], np.int64)
+    segments = np.append(firsts, n_neurons).astype(np.int64)
+    n_lif_segments = int(np.sum(firsts < n_lif))
+    c: np.ndarray = np.stack([constants[name][firsts] for name in SEGMENT_CONSTANTS]).astype(dtype)
+    longest = int(constants["refrac_steps"].max(initial=0))
+    counter = np.int16 if longest <= np.iinfo(np.int16).max else np.int64
+    return segments, n_lif_segments, c, constants["refrac_steps"][firsts].astype(counter)
+
+
 def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance, Any]:
     """State and chunk function of the numba kernel; returns (advance, traces array)."""
     dtype = np.float64 if prog.dtype == torch.float64 else np.float32
-    firsts = np.array([first for first, _ in prog.pop_slices.values()], np.int64)
-    segments = np.append(firsts, prog.n_neurons).astype(np.int64)
-    n_lif_segments = int(np.sum(firsts < prog.n_lif))
-    c = np.stack([prog.constants[name][firsts] for name in SEGMENT_CONSTANTS]).astype(dtype)
-    # the narrowest counter that holds the longest refractory period: less memory traffic
-    # in the neuron loop, which is bandwidth-bound for large networks
-    longest = int(prog.constants["refrac_steps"].max(initial=0))
-    counter = np.int16 if longest <= np.iinfo(np.int16).max else np.int64
-    n_refrac = prog.constants["refrac_steps"][firsts].astype(counter)
+    segments, n_lif_segments, c, n_refrac = segment_table(
+        prog.pop_slices, prog.n_neurons, prog.n_lif, prog.constants, dtype
+    )
+    counter = n_refrac.dtype
     state = np.repeat(prog.initial[:, None, :], trials, axis=1).astype(dtype)
     refrac = np.zeros((trials, prog.n_neurons), counter)
     i_ext = np.zeros((trials, prog.n_neurons), dtype)
@@ -595,13 +634,28 @@ def run_program(
         if progress is not None:
             progress(j1, steps)
     wall = time.perf_counter() - start
+    return assemble_result(prog, duration, neuron_spikes, source_chunks, traces, wall, {})
+
+
+def assemble_result(
+    prog: StepProgram,
+    duration: float,
+    neuron_spikes: list[list[tuple[np.ndarray, np.ndarray]]],
+    source_chunks: list[list[tuple[np.ndarray, np.ndarray]]],
+    traces: np.ndarray | torch.Tensor,
+    wall: float,
+    meta: dict[str, Any],
+) -> Result:
+    """The :class:`Result` of a run of ``prog``: per trial (step, global index) chunks of
+    neuron and source spikes, traces (trials, steps, columns), the wall time (s) and
+    ``meta`` beyond the kernel, dtype and device."""
     traces_t = traces if isinstance(traces, torch.Tensor) else torch.from_numpy(traces)
     return Result(
         network=prog.network,
         duration=float(duration),
-        n_trials=trials,
+        n_trials=len(neuron_spikes),
         spike_records=spike_records(
-            prog.recording, prog.pop_slices, prog.source_slices, prog.dt, trials,
+            prog.recording, prog.pop_slices, prog.source_slices, prog.dt, len(neuron_spikes),
             neuron_spikes, source_chunks,
         ),
         traces={
@@ -609,5 +663,6 @@ def run_program(
             for key, (lo, hi) in prog.recording.trace_columns.items()
         },
         cost=Cost(bio_time_ms=float(duration), wall_time_s=wall),
-        meta={"kernel": prog.kernel, "dtype": str(prog.dtype), "device": str(prog.device)},
+        meta={"kernel": prog.kernel, "dtype": str(prog.dtype), "device": str(prog.device),
+              **meta},
     )

@@ -22,3 +22,4 @@ from neurotwin.experiments.base import config_from_dict as config_from_dict
 from neurotwin.experiments.base import load_config as load_config
 from neurotwin.experiments.base import register_experiment as register_experiment
 from neurotwin.experiments.base import run_experiment as run_experiment
+from neurotwin.experiments.base import run_on_ranks as run_on_ranks

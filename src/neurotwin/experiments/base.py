@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ import numpy as np
 
 import neurotwin
 from neurotwin.backends import BACKENDS
+from neurotwin.engines.distributed import launch, world_from_env
 from neurotwin.errors import ConfigError, DataError, check_int
 from neurotwin.registry import Registry
 
@@ -38,6 +40,7 @@ __all__ = [
     "load_config",
     "register_experiment",
     "run_experiment",
+    "run_on_ranks",
     "writable_folder",
     "write_json",
 ]
@@ -79,6 +82,10 @@ class Experiment:
         Where the experiment always runs when the backend is not the user's choice
         (``"bss2"``, ``"spinnaker2"``, ``"event engine"``); None when it runs on the
         backend it is given.
+    sharded
+        True when its run simulates with ``nt.simulate`` on the backend it is given, so
+        that on the ``ideal`` backend it can run over several ranks
+        (``neurotwin run NAME --ranks N``, :func:`run_on_ranks`).
     """
 
     name: str
@@ -86,6 +93,7 @@ class Experiment:
     run: RunFunction
     description: str
     runs_on: str | None = None
+    sharded: bool = False
 
     def backend_for(self, backend: str | None) -> str:
         """The backend a run uses: ``backend`` (default ``"ideal"``) for an experiment
@@ -109,17 +117,20 @@ F = TypeVar("F", bound=RunFunction)
 
 
 def register_experiment(
-    name: str, config_type: type[Any], runs_on: str | None = None
+    name: str, config_type: type[Any], runs_on: str | None = None, sharded: bool = False
 ) -> Callable[[F], F]:
     """Decorator registering a ``run`` function as experiment ``name`` with its config;
-    ``runs_on`` names where it always runs if the backend is not the user's choice."""
+    ``runs_on`` names where it always runs if the backend is not the user's choice;
+    ``sharded`` says it may run over several ranks (:attr:`Experiment.sharded`)."""
     if not dataclasses.is_dataclass(config_type):
         raise ConfigError(f"config of experiment {name!r} must be a dataclass")
 
     def add(run: F) -> F:
         doc = (run.__doc__ or "").strip()
         description = doc.splitlines()[0] if doc else name
-        EXPERIMENTS.register(name)(Experiment(name, config_type, run, description, runs_on))
+        EXPERIMENTS.register(name)(
+            Experiment(name, config_type, run, description, runs_on, sharded)
+        )
         return run
 
     return add
@@ -317,3 +328,46 @@ def run_experiment(
     }
     write_json(out / "metrics.json", record)
     return {**record, "out_dir": str(out)}
+
+
+def run_on_ranks(
+    name: str,
+    ranks: int,
+    config: Any = None,
+    seed: int = 0,
+    backend: str | None = None,
+    out_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """:func:`run_experiment` over ``ranks`` processes on this machine: each runs the
+    experiment as one rank of its simulations (``nt.simulate`` finds the ranks in the
+    environment, as under torchrun, docs/distributed.md); rank 0 writes ``out_dir``.
+
+    Raises
+    ------
+    ConfigError
+        For an experiment that is not :attr:`Experiment.sharded`, or a backend other
+        than ``"ideal"``.
+    """
+    exp = EXPERIMENTS.get(name)
+    check_int("ranks", ranks, low=1)
+    if not exp.sharded:
+        runs = [n for n in EXPERIMENTS.names() if EXPERIMENTS.get(n).sharded]
+        raise ConfigError(
+            f"experiment {name!r} cannot run over several ranks (its run does not simulate "
+            f"with nt.simulate on the backend it is given); those that can: "
+            f"{', '.join(runs) or '(none)'}"
+        )
+    if exp.backend_for(backend) != "ideal":
+        raise ConfigError(f"--ranks runs the 'ideal' backend only, got backend {backend!r}")
+    out = writable_folder(Path("results") / name if out_dir is None else Path(out_dir))
+    return launch(_experiment_rank, ranks, (name, config, seed, out))
+
+
+def _experiment_rank(name: str, config: Any, seed: int, out_dir: Path) -> dict[str, Any]:
+    """One rank of :func:`run_on_ranks`: rank 0 writes ``out_dir``, the others a scratch
+    folder (their results are the same)."""
+    world = world_from_env()
+    if world is None or world[0] == 0:
+        return run_experiment(name, config, seed=seed, backend="ideal", out_dir=out_dir)
+    with tempfile.TemporaryDirectory(prefix=f"neurotwin-rank{world[0]}-") as scratch:
+        return run_experiment(name, config, seed=seed, backend="ideal", out_dir=scratch)

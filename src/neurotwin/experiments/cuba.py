@@ -146,7 +146,7 @@ def build_network(config: CubaConfig, seed: int = 0) -> Network:
     return net
 
 
-@register_experiment("cuba", CubaConfig)
+@register_experiment("cuba", CubaConfig, sharded=True)
 def run(
     config: CubaConfig,
     seed: int,

@@ -1,0 +1,139 @@
+"""The collectives of a sharded run: torch.distributed with gloo, every one under the
+process group's time-out, every failure a :class:`~neurotwin.errors.DistributedError`.
+
+The process group comes from the environment torchrun sets (``RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR``, ``MASTER_PORT``; :func:`world_from_env`), whether torchrun or
+:func:`neurotwin.engines.distributed.launch.launch` started the process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from neurotwin.errors import ConfigError, DistributedError
+
+__all__ = ["DEFAULT_TIMEOUT_S", "SpikeExchange", "join_group", "world_from_env"]
+
+DEFAULT_TIMEOUT_S = 300.0
+"""Time-out of every collective (and of joining the group), s: long enough for a rank
+that compiles its kernels while the others wait, short enough that a dead rank is
+reported rather than waited for."""
+
+
+def world_from_env() -> tuple[int, int] | None:
+    """(rank, world size) when this process is one rank of several (torchrun's
+    environment variables), else None."""
+    if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
+        return None
+    try:
+        ranks, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+    except ValueError:
+        raise ConfigError(
+            f"WORLD_SIZE and RANK must be integers (torchrun sets them), got "
+            f"{os.environ['WORLD_SIZE']!r} and {os.environ['RANK']!r}"
+        ) from None
+    return (rank, ranks) if ranks > 1 else None
+
+
+def join_group(rank: int, ranks: int, timeout_s: float) -> None:
+    """Join the gloo process group of ``ranks`` processes as ``rank`` (the address from
+    ``MASTER_ADDR``/``MASTER_PORT``); keep a group already joined if it matches.
+
+    Raises
+    ------
+    DistributedError
+        If the others do not join within ``timeout_s``, or the group already joined has
+        another size.
+    """
+    if dist.is_initialized():
+        if dist.get_world_size() != ranks or dist.get_rank() != rank:
+            raise DistributedError(
+                f"this process already belongs to a group of {dist.get_world_size()} ranks "
+                f"(rank {dist.get_rank()}); a run over {ranks} ranks cannot use it"
+            )
+        return
+    where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+    try:
+        dist.init_process_group(
+            "gloo", init_method="env://", rank=rank, world_size=ranks,
+            timeout=timedelta(seconds=timeout_s),
+        )
+    except (RuntimeError, ValueError) as err:
+        raise DistributedError(
+            f"rank {rank} could not join the group of {ranks} ranks at {where} within "
+            f"{timeout_s:g} s: {_first_line(err)}"
+        ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+class SpikeExchange:
+    """All-gathers of variable-length integer arrays (the spike codes of an interval),
+    counting what this rank sends.
+
+    Each exchange is two collectives: the counts (one int64 per rank), then the
+    payloads padded to the longest. Time-outs and dead peers raise
+    :class:`~neurotwin.errors.DistributedError`.
+    """
+
+    def __init__(self, rank: int, ranks: int, timeout_s: float, dtype: torch.dtype) -> None:
+        self.rank = rank
+        self.ranks = ranks
+        self.timeout_s = timeout_s
+        self.dtype = dtype
+        self.exchanges = 0
+        self.bytes_sent = 0
+        """Bytes this rank contributed to all-gathers (counts and padded payloads)."""
+        self.spikes_sent = 0
+        self.wait_s = 0.0
+        """Wall time spent in collectives, s (waiting for the slowest rank included)."""
+
+    def _collective(self, what: str, call: Callable[[], Any]) -> None:
+        start = time.perf_counter()
+        try:
+            call()
+        except RuntimeError as err:
+            raise DistributedError(
+                f"rank {self.rank} of {self.ranks}: {what} failed: another rank died, or "
+                f"stalled longer than the time-out of {self.timeout_s:g} s ({_first_line(err)})"
+            ) from None
+        self.wait_s += time.perf_counter() - start
+
+    def all_gather(self, values: np.ndarray, step: int) -> np.ndarray:
+        """Every rank's ``values`` concatenated in rank order (``step`` names the
+        exchange in errors)."""
+        count = torch.tensor([values.size], dtype=torch.int64)
+        counts = [torch.zeros(1, dtype=torch.int64) for _ in range(self.ranks)]
+        self._collective(f"the spike counts at step {step}",
+                         lambda: dist.all_gather(counts, count))
+        sizes = [int(c.item()) for c in counts]
+        longest = max(sizes)
+        self.exchanges += 1
+        self.bytes_sent += 8
+        self.spikes_sent += values.size
+        if longest == 0:
+            return np.zeros(0, np.int64)
+        padded = torch.zeros(longest, dtype=self.dtype)
+        padded[: values.size] = torch.from_numpy(values.astype(padded.numpy().dtype))
+        parts = [torch.empty(longest, dtype=self.dtype) for _ in range(self.ranks)]
+        self._collective(f"the spikes at step {step}", lambda: dist.all_gather(parts, padded))
+        self.bytes_sent += longest * padded.element_size()
+        return np.concatenate([p[:n].numpy() for p, n in zip(parts, sizes, strict=True)]).astype(
+            np.int64
+        )
+
+    def all_gather_object(self, value: Any, what: str) -> list[Any]:
+        """Every rank's picklable ``value``, in rank order."""
+        out: list[Any] = [None] * self.ranks
+        self._collective(what, lambda: dist.all_gather_object(out, value))
+        return out

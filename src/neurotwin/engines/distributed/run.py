@@ -1,0 +1,259 @@
+"""A compiled network run over several ranks: the ``ideal`` backend's sharded artefact,
+one rank's loop, and the launch of ranks from a normal process.
+
+Each rank steps its own neurons (:mod:`.partition`) for one exchange interval
+(:func:`.kernel.advance_local`), all-gathers the interval's spikes (:mod:`.comm`) and
+adds them into its ring buffer (:func:`.kernel.deliver`). Every rank draws every source
+spike from the single-process streams (:func:`~neurotwin.engines.plan.trial_rngs`,
+:func:`~neurotwin.engines.plan.source_spikes`, in chunks that are whole intervals) and
+keeps the synapses onto its neurons, so spikes and traces are bitwise those of
+:func:`~neurotwin.engines.step.run_program` (why: :mod:`.kernel`). Every rank sees every
+spike, so each assembles the spike records; traces are all-gathered at the end. Every
+rank returns the same complete :class:`~neurotwin.engines.result.Result`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from neurotwin.engines.distributed.comm import (
+    DEFAULT_TIMEOUT_S,
+    SpikeExchange,
+    join_group,
+    world_from_env,
+)
+from neurotwin.engines.distributed.kernel import advance_local, deliver
+from neurotwin.engines.distributed.launch import launch
+from neurotwin.engines.distributed.partition import (
+    Shard,
+    check_ranks,
+    exchange_steps,
+    make_shard,
+)
+from neurotwin.engines.plan import CHUNK_STEPS, SourcePlan, source_spikes, trial_rngs
+from neurotwin.engines.result import Result
+from neurotwin.engines.step import StepProgram, assemble_result, segment_table
+from neurotwin.errors import ConfigError, check_int, check_memory, check_positive
+
+__all__ = ["SPIKE_LIST_BYTES", "ShardedProgram", "run_rank", "run_sharded", "shard_program"]
+
+SPIKE_LIST_BYTES = 64 * 2**20
+"""Most memory of a rank's spike list for one exchange interval (8 bytes per possible
+spike: trials x interval steps x neurons); longer intervals are shortened to fit."""
+
+
+@dataclass(frozen=True, eq=False)
+class ShardedProgram:
+    """A :class:`~neurotwin.engines.step.StepProgram` to be run over ``ranks`` processes."""
+
+    program: StepProgram
+    ranks: int
+    exchange_steps: int
+    """Steps between spike exchanges (the smallest delay between neurons)."""
+    timeout_s: float
+    """Time-out of every collective, s."""
+    in_group: bool
+    """True when this process is already one of the ranks (torchrun); False when the run
+    starts its ranks itself."""
+
+
+def shard_program(
+    prog: StepProgram,
+    ranks: int | None = None,
+    exchange_ms: float | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> StepProgram | ShardedProgram:
+    """``prog`` as it runs over ``ranks`` processes, or ``prog`` itself for one.
+
+    ``ranks=None`` takes the world size of torchrun's environment (one without it). Under
+    torchrun, ``ranks`` must match the world size; from a normal process, ``ranks > 1``
+    starts that many workers on this machine.
+
+    Raises
+    ------
+    ConfigError
+        For more ranks than neurons, a rank count that contradicts torchrun's, the torch
+        kernel or a non-CPU device (ranks exchange spikes with gloo between numba
+        kernels), or an exchange interval longer than the smallest delay between neurons.
+    """
+    world = world_from_env()
+    if ranks is None:
+        ranks = 1 if world is None else world[1]
+    check_int("ranks", ranks, low=1)
+    check_positive("timeout_s", timeout_s, "s")
+    if world is not None and ranks != world[1]:
+        raise ConfigError(
+            f"ranks = {ranks} contradicts this torchrun world of {world[1]} processes; "
+            f"leave ranks out under torchrun, or pass ranks={world[1]}"
+        )
+    if ranks == 1:
+        if exchange_ms is not None:
+            exchange_steps(prog, exchange_ms)  # the same checks as for several ranks
+        return prog
+    if prog.kernel != "numba":
+        raise ConfigError(
+            f"a run over {ranks} ranks uses the numba kernel on the CPU (spikes travel over "
+            f"gloo), got kernel {prog.kernel!r} on {prog.device}; use device='cpu'"
+        )
+    check_ranks(prog, ranks)
+    return ShardedProgram(prog, ranks, exchange_steps(prog, exchange_ms), float(timeout_s),
+                          world is not None)
+
+
+def run_sharded(
+    art: ShardedProgram,
+    duration: float,
+    seed: int = 0,
+    trials: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Run ``art`` for ``duration`` ms: as this process's rank under torchrun, else in
+    ``art.ranks`` workers started here (``progress`` is then not called: the steps
+    happen in other processes)."""
+    art.program.network.steps(duration)  # checks the duration before any process starts
+    check_int("trials", trials, low=1)
+    if art.in_group:
+        world = world_from_env()
+        assert world is not None  # in_group is set from the environment
+        return run_rank(art, world[0], duration, seed, trials, progress)
+    return launch(_rank_job, art.ranks, (art, duration, seed, trials))
+
+
+def _rank_job(art: ShardedProgram, duration: float, seed: int, trials: int) -> Result:
+    """What a launched worker runs (module level: it travels pickled by name)."""
+    world = world_from_env()
+    assert world is not None  # the launcher sets RANK and WORLD_SIZE
+    return run_rank(art, world[0], duration, seed, trials, None)
+
+
+def _initial_buffer(shard: Shard, sources: SourcePlan, trials: int) -> np.ndarray:
+    """Ring buffer (slots, trials, 2 n_local) with the spikes of sources at t = 0."""
+    buf = np.zeros((shard.n_slots, trials, 2 * shard.n_local))
+    for src in sources.array_source[sources.array_emit_step < 0]:
+        row = shard.n_global + src
+        lo, hi = shard.indptr[row], shard.indptr[row + 1]
+        slots = (shard.delay_steps[lo:hi] - 1) % shard.n_slots
+        for b in range(trials):
+            np.add.at(buf[:, b, :], (slots, shard.target[lo:hi]), shard.weight[lo:hi])
+    return buf
+
+
+def run_rank(
+    art: ShardedProgram,
+    rank: int,
+    duration: float,
+    seed: int,
+    trials: int,
+    progress: Callable[[int, int], None] | None,
+) -> Result:
+    """This process's part of a sharded run, as rank ``rank``; every rank returns the
+    whole run's Result (``meta`` adds ranks, exchange interval, exchanges, bytes sent per
+    rank and time in collectives per rank)."""
+    prog = art.program
+    steps = prog.network.steps(duration)
+    join_group(rank, art.ranks, art.timeout_s)
+    # the interval's spike list holds up to trials x interval x neurons codes: a shorter
+    # interval is as exact (any interval up to the smallest delay is), so cap its memory
+    # (the same on every rank: from the largest shard)
+    largest = -(-prog.n_neurons // art.ranks)
+    stride = min(art.exchange_steps, max(1, SPIKE_LIST_BYTES // (8 * trials * largest)))
+    shard = make_shard(prog, rank, art.ranks, stride)
+    n_local, n_global = shard.n_local, shard.n_global
+    itemsize = np.dtype(np.float64 if prog.dtype == torch.float64 else np.float32).itemsize
+    check_memory(
+        f"rank {rank} of {art.ranks}: ring buffer of {shard.n_slots} delay slots for "
+        f"{n_local} neurons x {trials} trial(s), traces of {steps} steps",
+        itemsize * trials * (shard.n_slots * 2 * n_local + steps * shard.trace_code.size)
+        + 8 * trials * stride * n_local,
+    )
+    dtype = np.float64 if prog.dtype == torch.float64 else np.float32
+    segments, n_lif_segments, c, n_refrac = segment_table(
+        shard.pop_slices, n_local, shard.n_lif, shard.constants, dtype
+    )
+    state = np.repeat(shard.initial[:, None, :], trials, axis=1).astype(dtype)
+    refrac = np.zeros((trials, n_local), n_refrac.dtype)
+    i_ext = np.zeros((trials, n_local), dtype)
+    buf = _initial_buffer(shard, prog.sources, trials).astype(dtype)
+    slots4 = buf.reshape(shard.n_slots, trials, 2, n_local)
+    flags = np.zeros((trials, -(-n_local // 8) * 8), np.uint8)
+    weight = shard.weight.astype(dtype)
+    traces = np.zeros((trials, steps, shard.trace_code.size), dtype)
+    out = np.zeros(trials * stride * n_local, np.int64)
+    rails = np.array([-np.inf, np.inf], dtype)
+    wide = trials * stride * n_global >= 2**31
+    exchange = SpikeExchange(rank, art.ranks, art.timeout_s,
+                             torch.int64 if wide else torch.int32)
+    rngs = trial_rngs(seed, trials)
+    record = prog.recording.record_spikes
+    early = prog.sources.array_source[prog.sources.array_emit_step < 0]
+    source_chunks = [[(np.full(early.size, -1), early)] for _ in range(trials)]
+    recorded: list[np.ndarray] = []  # codes of recorded spikes, interval by interval
+    starts: list[int] = []
+
+    start = time.perf_counter()
+    chunk = stride * max(1, CHUNK_STEPS // stride)
+    for c0 in range(0, steps, chunk):
+        c1 = min(c0 + chunk, steps)
+        src_ptr, src_ids = source_spikes(prog.sources, rngs, c0, c1)
+        if prog.recording.record_sources:
+            for b in range(trials):
+                k = np.repeat(np.arange(c0, c1), np.diff(src_ptr[b]))
+                source_chunks[b].append((k, src_ids[src_ptr[b, 0] : src_ptr[b, -1]]))
+        for j0 in range(c0, c1, stride):
+            j1 = min(j0 + stride, c1)
+            lo, hi = np.searchsorted(shard.dc_step, [j0, j1])
+            dc_ptr = (lo + np.searchsorted(shard.dc_step[lo:hi], np.arange(j0, j1 + 1)))
+            count = advance_local(
+                j0, j1, c0, stride, n_global, state, refrac, i_ext, buf, slots4, flags,
+                segments, n_lif_segments, c, n_refrac,
+                shard.indptr, shard.target, weight, shard.delay_steps,
+                src_ptr, src_ids, dc_ptr.astype(np.int64), shard.dc_neuron, shard.dc_value,
+                shard.trace_code, shard.trace_neuron, traces, rails, shard.global_id, out,
+            )  # fmt: skip
+            codes = np.sort(exchange.all_gather(out[:count], j0))
+            deliver(j0, j1, c0, stride, n_global, buf, codes, shard.indptr, shard.target,
+                    weight, shard.delay_steps, src_ptr, src_ids)
+            keep = codes[record[codes % n_global]]
+            if keep.size:
+                recorded.append(keep)
+                starts.append(j0)
+        if progress is not None and rank == 0:
+            progress(c1, steps)
+    wall = time.perf_counter() - start
+
+    gathered = exchange.all_gather_object(
+        (shard.trace_column, traces, exchange.bytes_sent, exchange.wait_s, exchange.exchanges),
+        "gathering the traces",
+    )
+    all_traces = np.zeros((trials, steps, prog.recording.trace_code.size), dtype)
+    for columns, part, *_ in gathered:
+        all_traces[:, :, columns] = part
+    meta = {
+        "ranks": art.ranks,
+        "exchange_steps": stride,
+        "exchanges": exchange.exchanges,
+        "bytes_sent": [g[2] for g in gathered],
+        "collective_time_s": [g[3] for g in gathered],
+    }
+    spikes = _per_trial(recorded, starts, trials, stride, n_global)
+    return assemble_result(prog, duration, spikes, source_chunks, all_traces, wall, meta)
+
+
+def _per_trial(
+    recorded: list[np.ndarray], starts: list[int], trials: int, stride: int, n_global: int
+) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Per trial, one (steps, global ids) chunk from the recorded codes of each
+    interval (``starts``: the interval's first step)."""
+    if not recorded:
+        empty = np.zeros(0, np.int64)
+        return [[(empty, empty)] for _ in range(trials)]
+    codes = np.concatenate(recorded)
+    first = np.repeat(np.array(starts, np.int64), [r.size for r in recorded])
+    key, ids = codes // n_global, codes % n_global
+    trial, step = key // stride, first + key % stride
+    return [[(step[trial == b], ids[trial == b])] for b in range(trials)]

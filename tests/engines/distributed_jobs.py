@@ -1,0 +1,29 @@
+"""Jobs for the launcher tests: ranks that fail on purpose. Worker processes import this
+module through PYTHONPATH (the tests prepend this folder)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import torch
+
+from neurotwin.engines.distributed.comm import SpikeExchange, join_group, world_from_env
+
+
+def exchange_then_fail(fault: str, timeout_s: float) -> str:
+    """One good exchange, then rank 1 exits (``fault="exit"``) or stalls
+    (``fault="stall"``) while rank 0 waits in the next exchange."""
+    world = world_from_env()
+    assert world is not None
+    rank, ranks = world
+    join_group(rank, ranks, timeout_s)
+    exchange = SpikeExchange(rank, ranks, timeout_s, torch.int32)
+    exchange.all_gather(np.arange(rank + 1), step=0)
+    if rank == 1:
+        if fault == "exit":
+            os._exit(3)
+        time.sleep(120)
+    exchange.all_gather(np.arange(3), step=1)
+    return "finished"
