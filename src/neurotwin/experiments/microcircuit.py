@@ -236,7 +236,7 @@ def _s2(config: MicrocircuitConfig, seed: int) -> dict[str, Any]:
     return out
 
 
-@register_experiment("microcircuit", MicrocircuitConfig)
+@register_experiment("microcircuit", MicrocircuitConfig, sharded=True)
 def run(
     config: MicrocircuitConfig,
     seed: int,
