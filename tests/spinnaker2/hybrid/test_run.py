@@ -5,6 +5,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from neurotwin.spinnaker2 import Machine, dnn, hybrid
 from neurotwin.spinnaker2.dnn.cost import estimate_dnn_cost
@@ -104,3 +106,21 @@ def test_cost_per_inference(front, program, images):
     # no PE does more cycles than the clock allows in the time charged
     assert rows[:, 3].max() <= program.snn.clock_mhz * cost.snn_us
     assert cost.max_pe_cycles <= cost.budget_cycles
+
+
+def test_a_convolution_stage_sends_whole_channels(images, code):
+    """A front end ending in Conv2d, pooling and Flatten: each sending PE computes whole
+    channels, hence runs of 6 x 6 features; the twin still equals the reference."""
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(1, 6, 3, stride=2), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten()).eval()
+    front = dnn.quantise(model, images(32, 0))
+    spikes = code.spikes(dnn.reference_codes(front, images(32, 0)), front.output_zero_point)
+    weight = np.random.default_rng(6).normal(size=(10, 216))
+    readout = hybrid.readout_from_linear(weight, spikes.sum(axis=2), target_spikes=4.0)
+    prog = hybrid.deploy_hybrid(front, readout, code=code, max_cycles_per_pe=2000)
+    widths = [hi - lo for lo, hi in prog.senders]
+    assert len(widths) > 1 and all(w % 36 == 0 for w in widths) and sum(widths) == 216
+    x = images(10, 11)
+    run = hybrid.run_hybrid(prog, dnn.quantise_input(front, x))
+    assert assert_same(run, hybrid.reference_hybrid(prog, x)) > 10

@@ -68,7 +68,8 @@ class HybridProgram:
         The compiled spiking stage (senders and LIF population), routed through the
         placement's tables (``snn.placement``).
     senders
-        (start, stop) features of each sending PE (the last DNN stage's slices).
+        (start, stop) features of each sending PE (the last DNN stage's slices: their
+        output channels times the features per channel).
     """
 
     dnn: DnnProgram
@@ -202,13 +203,16 @@ def deploy_hybrid(qmodel: QuantisedModel, readout: SpikingReadout,
         raise ConfigError(f"snn_chip must lie in [0, {machine.n_chips - 1}], got {snn_chip!r}")
     dnn = deploy(qmodel, machine, max_cycles_per_pe=max_cycles_per_pe, clock_mhz=clock)
     last = dnn.stages[-1]
-    senders = tuple(sl.outputs for sl in last.slices)
-    for sl in last.slices:
-        width = sl.outputs[1] - sl.outputs[0]
-        if width > MAX_FEATURES_PER_SENDER:
-            raise CapacityError("routing keys per sending PE", width, MAX_FEATURES_PER_SENDER,
+    # a PE computes whole channels; after pooling and Flatten (channel-major) each channel
+    # is a run of features
+    per_channel = last.out_bytes // last.layer.n_outputs
+    senders = tuple((lo * per_channel, hi * per_channel) for lo, hi in
+                    (sl.outputs for sl in last.slices))
+    for sl, (lo, hi) in zip(last.slices, senders, strict=True):
+        if hi - lo > MAX_FEATURES_PER_SENDER:
+            raise CapacityError("routing keys per sending PE", hi - lo, MAX_FEATURES_PER_SENDER,
                                 f"DNN stage {last.layer.name} on PE {sl.pe} of chip "
-                                f"{machine.xy(sl.chip)} sends features {sl.outputs}")
+                                f"{machine.xy(sl.chip)} sends features {lo}..{hi - 1}")
     net = _network(readout, senders, code.max_per_tick(qmodel.output_zero_point), tick_ms)
     widest = max(hi - lo for lo, hi in senders)
     placement = map_network(net, machine, neurons_per_pe=neurons_per_pe,

@@ -193,6 +193,9 @@ def run_hybrid(program: HybridProgram, codes: np.ndarray,
     if codes.ndim < 1 or codes.shape[0] == 0:
         raise ConfigError("run_hybrid needs at least one sample")
     features = run_dnn(program.dnn, codes)
+    if features.shape[1] != program.snn.n_sources:  # guards the compiled tick loop
+        raise ConfigError(f"{features.shape[1]} features for {program.snn.n_sources} "
+                          "senders' sources: the program is inconsistent")
     spikes = program.code.spikes(features, program.zero_point)
     tick = program.tick_ms
     per_sample, costs, v_last = [], [], []
