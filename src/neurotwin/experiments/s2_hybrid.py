@@ -207,7 +207,7 @@ def run(
     with torch.no_grad():
         float_scores = model(x_test).numpy()
     whole = dnn.quantise(model, calibration)
-    front = dnn.quantise(model[:-1], calibration)
+    front = dnn.quantise(nn.Sequential(*list(model)[:-1]), calibration)
     code = hybrid.RateCode(config.ticks, config.full_rate_code)
     cal_spikes = code.spikes(dnn.reference_codes(front, calibration), front.output_zero_point)
     last = model[-1]
