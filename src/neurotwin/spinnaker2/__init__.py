@@ -10,6 +10,7 @@ runtime that executes it tick by tick (backend "spinnaker2"); the PE accelerator
 
 from neurotwin.spinnaker2 import accelerators as accelerators
 from neurotwin.spinnaker2 import dnn as dnn
+from neurotwin.spinnaker2 import hybrid as hybrid
 from neurotwin.spinnaker2 import numerics as numerics
 from neurotwin.spinnaker2 import specs as specs
 from neurotwin.spinnaker2.backend import SpiNNaker2Backend as SpiNNaker2Backend
@@ -51,6 +52,7 @@ __all__ = [
     "draw_placement",
     "follow",
     "follow_block",
+    "hybrid",
     "map",
     "map_network",
     "numerics",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -218,6 +218,7 @@ def map_network(
     rates: Mapping[str, Any] | None = None,
     compress: bool = True,
     tick_ms: float | None = None,
+    place: Callable[[Machine, Partition], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Placement:
     """Map ``network`` onto ``machine``.
 
@@ -242,6 +243,11 @@ def map_network(
         capacity raise.
     tick_ms
         Tick of the runtime, ms (default ``network.dt``): delays are checked in ticks.
+    place
+        Optional placer replacing step 2: ``place(machine, partition)`` returns the
+        (chip, PE) of every slice, chip-major (the slices of a chip consecutive, as
+        :func:`~neurotwin.spinnaker2.keys.allocate_keys` needs); used by
+        :mod:`~neurotwin.spinnaker2.hybrid` to send from the PEs of a DNN stage.
 
     Raises
     ------
@@ -268,7 +274,7 @@ def map_network(
     weight, unit = _slice_weights(network, part, rates)
     if machine is None:
         machine = _default_machine(part)
-    slice_chip, slice_pe = _place(machine, part)
+    slice_chip, slice_pe = (_place if place is None else place)(machine, part)
     keys, masks = allocate_keys(slice_chip, part.slice_hi - part.slice_lo)
     entries = build_routes(machine, slice_chip, slice_pe, part.pair_src, part.pair_tgt, weight)
     tables = Tables.from_entries(
