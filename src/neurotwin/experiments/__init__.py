@@ -12,6 +12,7 @@ from neurotwin.experiments import bss2_synfire as bss2_synfire  # registers "bss
 from neurotwin.experiments import cuba as cuba  # registers "cuba"
 from neurotwin.experiments import mnist_latency as mnist_latency  # registers "mnist-latency"
 from neurotwin.experiments import s2_balanced as s2_balanced  # registers "s2-balanced"
+from neurotwin.experiments import s2_egru as s2_egru  # registers "s2-egru"
 from neurotwin.experiments import s2_mnist_int8 as s2_mnist_int8  # registers "s2-mnist-int8"
 from neurotwin.experiments import s2_scale as s2_scale  # registers "s2-scale"
 from neurotwin.experiments import yinyang as yinyang  # registers "yinyang"
