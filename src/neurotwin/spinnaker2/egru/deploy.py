@@ -163,13 +163,13 @@ def deploy_rnn(model: QuantisedRnn, machine: Machine | None = None, *,
     clock = check_clock(machine.clock_mhz if clock_mhz is None else clock_mhz)
     if max_cycles_per_step is not None:
         check_int("max_cycles_per_step", max_cycles_per_step, low=1)
-    _check_accumulators(model)
     h = model.n_hidden
     one = slice_bytes(model, 1)
     if one > PE_DATA_BYTES:
         raise CapacityError("PE data memory (bytes)", one, PE_DATA_BYTES,
                             f"{_name(model)}: one hidden unit with its input, recurrent and "
                             f"output weights and the event buffer")
+    _check_accumulators(model)
     for n in range(1, h + 1):
         c = -(-h // n)
         mac, arm = step_cycles(model, c, np.array(h), np.array(c))
