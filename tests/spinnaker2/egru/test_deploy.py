@@ -1,5 +1,7 @@
 """Placing an int8 EGRU/GRU: SRAM per slice, the fewest PEs, and clear refusals."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -25,7 +27,7 @@ def test_sram_decides_the_split(firing_model):
     assert slice_bytes(q, -(-300 // (n - 1))) > PE_DATA_BYTES   # one PE fewer would not fit
     units = [sl.units for sl in program.slices]
     assert units[0][0] == 0 and units[-1][1] == 300
-    assert all(a[1] == b[0] for a, b in zip(units, units[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(units))
 
 
 def test_a_unit_that_fits_no_pe_is_refused(firing_model):

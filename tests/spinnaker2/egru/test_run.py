@@ -30,6 +30,7 @@ def test_twin_equals_the_int8_reference(kind):
     logits, sent = reference_forward(q, codes)
     np.testing.assert_array_equal(twin.logits, logits)
     np.testing.assert_array_equal(twin.sent, sent)
+    np.testing.assert_array_equal(twin.sent, sent)
     if kind == "egru":
         assert 0.0 < twin.activity < 1.0   # events were skipped, and the result is the same
 
@@ -52,6 +53,7 @@ def test_mac_count_follows_a_known_event_count(firing_model):
     np.testing.assert_array_equal(twin.macs, [macs, macs])
     logits, sent = reference_forward(q, codes)
     np.testing.assert_array_equal(twin.logits, logits)
+    np.testing.assert_array_equal(twin.sent, sent)
 
 
 def test_dense_gru_multiplies_every_column(firing_model):

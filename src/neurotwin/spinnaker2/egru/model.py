@@ -101,11 +101,12 @@ class RnnClassifier(nn.Module):
         if not 0.0 < theta_mean < 1.0:
             raise ConfigError(f"theta_mean must lie in (0, 1), got {theta_mean}")
         self.kind, self.gamma, self.epsilon = kind, gamma, epsilon
-        gru = nn.GRU(n_inputs, n_hidden)   # torch's initialisation, uniform(+-1/sqrt(H))
-        self.weight_ih = nn.Parameter(gru.weight_ih_l0.detach().clone())
-        self.weight_hh = nn.Parameter(gru.weight_hh_l0.detach().clone())
-        self.bias_ih = nn.Parameter(gru.bias_ih_l0.detach().clone())
-        self.bias_hh = nn.Parameter(gru.bias_hh_l0.detach().clone())
+        # torch's initialisation of nn.GRU, uniform(+-1/sqrt(H))
+        init = {k: v.detach().clone() for k, v in nn.GRU(n_inputs, n_hidden).named_parameters()}
+        self.weight_ih = nn.Parameter(init["weight_ih_l0"])
+        self.weight_hh = nn.Parameter(init["weight_hh_l0"])
+        self.bias_ih = nn.Parameter(init["bias_ih_l0"])
+        self.bias_hh = nn.Parameter(init["bias_hh_l0"])
         alpha = 3.0 * theta_mean / (1.0 - theta_mean)
         theta = torch.distributions.Beta(alpha, 3.0).sample((n_hidden,))
         self.theta = nn.Parameter(theta, requires_grad=kind == "egru")
