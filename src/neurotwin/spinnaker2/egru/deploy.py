@@ -146,7 +146,7 @@ def deploy_rnn(model: QuantisedRnn, machine: Machine | None = None, *,
         Where to place it; default a single-chip machine.
     max_cycles_per_step
         Use more PEs until each needs at most this many cycles in a step in which every
-        unit sends (None: as few PEs as SRAM allows).
+        unit sends, as far as one unit per PE allows (None: as few PEs as SRAM allows).
     clock_mhz
         DVFS level (150 or 300 MHz); default the machine's.
 
