@@ -1,7 +1,8 @@
 """SpiNNaker2 twin: the machine (chips, boards, links, faults) and the mapper that turns a
 network into a :class:`Placement` (slices on PEs, routing keys, router tables), and the
 runtime that executes it tick by tick (backend "spinnaker2"); the PE accelerators
-(:mod:`.accelerators`) and int8 DNN inference on them (:mod:`.dnn`).
+(:mod:`.accelerators`), int8 DNN inference on them (:mod:`.dnn`) and the event-based GRU
+(:mod:`.egru`).
 
     from neurotwin import spinnaker2 as s2
     placement = s2.map(net, s2.Machine(n_boards=1))
@@ -10,6 +11,7 @@ runtime that executes it tick by tick (backend "spinnaker2"); the PE accelerator
 
 from neurotwin.spinnaker2 import accelerators as accelerators
 from neurotwin.spinnaker2 import dnn as dnn
+from neurotwin.spinnaker2 import egru as egru
 from neurotwin.spinnaker2 import hybrid as hybrid
 from neurotwin.spinnaker2 import numerics as numerics
 from neurotwin.spinnaker2 import specs as specs
@@ -50,6 +52,7 @@ __all__ = [
     "accelerators",
     "dnn",
     "draw_placement",
+    "egru",
     "follow",
     "follow_block",
     "hybrid",

@@ -56,8 +56,10 @@ __all__ = [
     "CLOCK_LEVELS_MHZ",
     "CYCLES_MAC_CALL",
     "CYCLES_MAC_TILE_DRAIN",
+    "CYCLES_PER_EVENT_RECEIVED",
     "CYCLES_PER_EXP",
     "CYCLES_PER_FILTERED_PACKET",
+    "CYCLES_PER_GRU_UNIT",
     "CYCLES_PER_LOG",
     "CYCLES_PER_NEURON",
     "CYCLES_PER_PACKET",
@@ -83,6 +85,7 @@ __all__ = [
     "ENERGY_PER_DRAM_BYTE_J",
     "ENERGY_PER_NOC_BYTE_J",
     "ENERGY_REFERENCE_V",
+    "EVENT_BYTES",
     "INT4_WEIGHT_MAX",
     "INT8_DELAY_TICKS",
     "INT8_WEIGHT_MAX",
@@ -372,6 +375,17 @@ CYCLES_PER_RELU: Final = 2
 CYCLES_STAGE_OVERHEAD: Final = 500
 """ARM cycles per PE and layer for receiving its input, synchronising and sending its output
 slice (assumption)."""
+CYCLES_PER_GRU_UNIT: Final = 40
+"""ARM cycles per GRU/EGRU unit and step besides its three exponentials: two float32
+divisions of the sigmoids (14 cycles each on the Cortex-M4F's FPU, ARM DDI 0439B), the
+gate products and sums, the threshold compare and the 8-bit code of what it sends
+(assumption; spinnaker2.egru)."""
+CYCLES_PER_EVENT_RECEIVED: Final = 10
+"""ARM cycles to append one received EGRU event (unit index, code) to the operand list of
+the next MAC-array job (assumption; spinnaker2.egru)."""
+EVENT_BYTES: Final = 4
+"""Bytes of one EGRU event between PEs: a 16-bit unit index and the 8-bit code in one
+32-bit word (assumption; a dense GRU sends its codes as a block, 1 byte per unit)."""
 CYCLES_PER_EXP: Final = 4
 """Cycles per exponential on the exp/log unit (assumption, after Partzsch 2017's "almost 50"
 times the throughput of a software exponential of ~200 cycles; Mikaitis 2018 lets the
