@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from pyNN import common
 from pyNN.standardmodels import cells as pynn_cells
 
 from neurotwin.backends.base import simulate
@@ -122,7 +123,7 @@ def _nodes(pop: Any) -> list[tuple[Any, np.ndarray]]:
     if isinstance(celltype, NeuronType):
         models, which = celltype.models(params, size)
         unknown = [name for name, values in pop._initial.items()
-                   if name not in celltype.state_names and np.any(values != 0)]
+                   if celltype.state_names.get(name) is None and np.any(values != 0)]
         if unknown:
             raise NotImplementedError(
                 f"initial values of {', '.join(unknown)}: neurotwin's {type(celltype).__name__} "
@@ -131,13 +132,12 @@ def _nodes(pop: Any) -> list[tuple[Any, np.ndarray]]:
         for k, model in enumerate(models):
             index = np.flatnonzero(which == k)
             initial = {celltype.state_names[name]: values[index]
-                       for name, values in pop._initial.items() if name in celltype.state_names}
+                       for name, values in pop._initial.items()
+                       if celltype.state_names.get(name) is not None}
             out.append((Population(index.size, model, initial=initial), index))
         return out
     if isinstance(celltype, pynn_cells.SpikeSourceArray):
-        trains = [np.asarray(getattr(s, "value", s), np.float64)
-                  for s in np.broadcast_to(params["spike_times"], (size,))]
-        return [(SpikeSourceArray([t.ravel() for t in trains]), np.arange(size))]
+        return [(SpikeSourceArray(_trains(pop._spike_history, size)), np.arange(size))]
     if isinstance(celltype, pynn_cells.SpikeSourcePoisson):
         rate, start, duration = (np.broadcast_to(np.asarray(params[n], np.float64), (size,))
                                  for n in ("rate", "start", "duration"))
@@ -154,9 +154,21 @@ def _nodes(pop: Any) -> list[tuple[Any, np.ndarray]]:
     raise NotImplementedError(f"neurotwin.pynn cannot run {type(celltype).__name__}")
 
 
+def _trains(history: list[tuple[float, Any]], size: int) -> list[np.ndarray]:
+    """Each source's spikes: those of each version of its trains in the time it held."""
+    out: list[list[np.ndarray]] = [[] for _ in range(size)]
+    for k, (since, trains) in enumerate(history):
+        until = history[k + 1][0] if k + 1 < len(history) else math.inf
+        for i, train in enumerate(np.broadcast_to(trains, (size,))):
+            t = np.asarray(getattr(train, "value", train), np.float64).ravel()
+            out[i].append(t[(t >= since) & (t < until)])
+    return [np.concatenate(parts) for parts in out]
+
+
 def _record(net: Network, pop: Any, groups: list[Group]) -> None:
     recorded = [v.name for v, cells in pop.recorder.recorded.items() if cells]
     names = ["spikes" if v == "spikes" else pop.celltype.state_names[v] for v in recorded]
+    names = [name for name in names if name is not None]
     for group in groups:
         if names:
             net.record(group.label, *names)
@@ -168,6 +180,13 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
     pre_ids, post_ids = proj.cell_ids()
     if pre_ids.size == 0:
         return
+    targets = {type(pop.celltype).__name__ for pop in _roots(proj.post)
+               if pop.celltype.conductance_based}
+    if targets:
+        raise NotImplementedError(
+            f"projection {proj.label!r} onto {', '.join(sorted(targets))}: neurotwin's "
+            "synapses are current-based, so conductance-based cells run only without "
+            "synaptic input (current sources); use IF_curr_exp")
     weight = np.abs(proj._weight)
     delay = np.maximum(np.round(proj._delay / net.dt), 1) * net.dt
     receptor = "exc" if proj.receptor_type == "excitatory" else "inh"
@@ -188,6 +207,15 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
             weights = sp.csr_array((weight[chosen], post[chosen], indptr), shape=shape)
             net.connect(labels[a], labels[b], weights=weights, receptor=receptor,
                         delays=delay[chosen])
+
+
+def _roots(cells: Any) -> list[Any]:
+    """The populations behind a Population, PopulationView or Assembly."""
+    if isinstance(cells, common.Assembly):
+        return [p for member in cells.populations for p in _roots(member)]
+    while isinstance(cells, common.PopulationView):
+        cells = cells.parent
+    return [cells]
 
 
 def _inject(net: Network, state: Any, duration: float, where: np.ndarray,

@@ -19,6 +19,14 @@ __all__ = ["end", "get_current_time", "get_max_delay", "get_min_delay", "get_tim
 BACKENDS = ("ideal", "bss2", "spinnaker2")
 """The neurotwin backends a PyNN script may choose."""
 
+FOREIGN_OPTIONS = ("threads", "spike_precision", "verbosity", "t_flush", "rng_seeds",
+                   "rng_seeds_seed", "use_cvode", "default_maxstep", "rtol", "atol",
+                   "nrn_threads", "allow_offgrid_spikes", "recording_precision",
+                   "build_on_the_fly", "rank", "num_processes")
+"""``setup`` options of other PyNN backends (NEST, NEURON, Brian2) that a script written
+for them passes: about threads, precision, logging or solvers, none of which changes
+what neurotwin computes; accepted and ignored so that such scripts run unchanged."""
+
 
 def setup(timestep: float = DEFAULT_TIMESTEP, min_delay: Any = DEFAULT_MIN_DELAY,
           backend: str = "ideal", seed: int = 0, **extra_params: Any) -> int:
@@ -36,9 +44,17 @@ def setup(timestep: float = DEFAULT_TIMESTEP, min_delay: Any = DEFAULT_MIN_DELAY
         Seed of every random draw of a run (Poisson sources, noise, the twins' noise).
     **extra_params
         ``max_delay`` (ms) and the backend's own map options (e.g. ``weight_scale`` on
-        bss2, ``weight_format`` on spinnaker2), checked by the backend.
+        bss2, ``weight_format`` on spinnaker2), checked by the backend; ``rng_seed``
+        (NEST's name) is the seed; other backends' options (:data:`FOREIGN_OPTIONS`)
+        are ignored.
     """
     max_delay = extra_params.pop("max_delay", "auto")
+    seed = int(extra_params.pop("rng_seed", seed))  # NEST's name for the seed
+    if extra_params.get("spike_precision", "on_grid") != "on_grid":
+        raise NotImplementedError("neurotwin's spikes lie on the time grid "
+                                  "(spike_precision='on_grid' only)")
+    for name in FOREIGN_OPTIONS:
+        extra_params.pop(name, None)
     common.setup(timestep, min_delay, max_delay=max_delay, **extra_params)
     if backend not in BACKENDS:
         raise errors.InvalidParameterValueError(
@@ -79,6 +95,9 @@ def reset(annotations: dict[str, Any] | None = None) -> None:
     _reset(annotations or {})
     for source in simulator.state.current_sources:
         source._reset()
+    for population in simulator.state.populations:
+        population._spike_history = population._spike_history[-1:]
+        population._spike_history[0] = (0.0, population._spike_history[0][1])
 
 
 initialize = common.initialize

@@ -126,8 +126,10 @@ class StepCurrentSource(CurrentSource, electrodes.StepCurrentSource):
     translations = build_translations(("times", "times"), ("amplitudes", "amplitudes"))
 
     def _check(self, values: dict[str, np.ndarray]) -> None:
+        """Refuse bad steps; put the times on the grid, keeping the last amplitude given
+        for a grid time (as pyNN.brian2 and pyNN.neuron do)."""
         super()._check(values)
-        times, amps = values["times"], values["amplitudes"]
+        times, amps = values["times"].ravel(), values["amplitudes"].ravel()
         if times.shape != amps.shape:
             raise errors.InvalidParameterValueError(
                 f"StepCurrentSource needs one amplitude per time, got {times.size} times "
@@ -136,6 +138,9 @@ class StepCurrentSource(CurrentSource, electrodes.StepCurrentSource):
             raise errors.InvalidParameterValueError(
                 "StepCurrentSource times must be >= 0 ms and strictly increasing, got "
                 f"{times.tolist()}")
+        grid = np.round(times / state.dt) * state.dt
+        last = np.r_[grid[1:] != grid[:-1], True] if grid.size else np.zeros(0, bool)
+        values["times"], values["amplitudes"] = grid[last], amps[last]
 
     def _windows(self, values: dict[str, np.ndarray], dt: float, t_end: float,
                  version: int) -> list[Window]:
@@ -153,8 +158,10 @@ class ACSource(CurrentSource, electrodes.ACSource):
     def _windows(self, values: dict[str, np.ndarray], dt: float, t_end: float,
                  version: int) -> list[Window]:
         t = _grid(float(values["start"]), float(values["stop"]), dt, t_end)
+        # the phase holds at the start time (PyNN issue 497), not at t = 0
         amp = values["offset"] + values["amplitude"] * np.sin(
-            2 * np.pi * values["frequency"] * t / 1000.0 + np.deg2rad(values["phase"]))
+            2 * np.pi * values["frequency"] * (t - float(values["start"])) / 1000.0
+            + np.deg2rad(values["phase"]))
         return [(a, a + dt, float(x)) for a, x in zip(t.tolist(), amp.tolist())]
 
 

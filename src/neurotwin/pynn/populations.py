@@ -54,8 +54,14 @@ class _Parameters:
         for name, value in parameter_space.items():
             updated[name][mask] = value
         _check_parameters(root.celltype, updated, root.size)
+        state = self._simulator.state
+        if set(parameter_space.keys()) == {"spike_times"} and state.running and state.t > 0:
+            # spikes already sent stay sent: the new trains hold from now on (exact)
+            root._spike_history.append((state.t, updated["spike_times"]))
+        else:
+            root._spike_history = [(0.0, updated.get("spike_times"))]
+            state.changed(f"parameters of population {root.label!r}")
         root._parameters = updated
-        self._simulator.state.changed(f"parameters of population {root.label!r}")
 
     def _set_initial_value_array(self, variable: str, value: Any) -> None:
         root, mask = self._root_and_mask()
@@ -86,9 +92,10 @@ def _check_parameters(celltype: Any, parameters: dict[str, np.ndarray], size: in
     if "spike_times" in parameters:
         for train in np.atleast_1d(parameters["spike_times"]):
             times = np.asarray(train.value if hasattr(train, "value") else train, np.float64)
-            if times.size and (np.any(~np.isfinite(times)) or times.min() < 0):
+            if times.size and (np.any(~np.isfinite(times)) or times.min() < 0
+                               or np.any(np.diff(times) < 0)):
                 raise errors.InvalidParameterValueError(
-                    f"spike_times must be finite and >= 0 ms, got {times.tolist()}")
+                    f"spike_times must be finite, >= 0 ms and sorted, got {times.tolist()}")
 
 
 class PopulationView(_Parameters, common.PopulationView):
@@ -126,6 +133,8 @@ class Population(_Parameters, common.Population):
         parameters = space.as_dict()
         _check_parameters(self.celltype, parameters, self.size)
         self._parameters = parameters
+        self._spike_history: list[tuple[float, Any]] = [(0.0, parameters.get("spike_times"))]
+        """(since ms, spike trains): a SpikeSourceArray's trains changed between runs."""
         self._initial: dict[str, np.ndarray] = {}
         for cell in self.all_cells:
             cell.parent = self

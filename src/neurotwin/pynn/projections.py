@@ -45,13 +45,29 @@ class Connection(common.Connection):
     def postsynaptic_index(self) -> int:
         return int(self.projection._post[self.index])
 
+    def _set(self, name: str, value: float) -> None:
+        projection = self.projection
+        weight, delay = projection._weight.copy(), projection._delay.copy()
+        (weight if name == "weight" else delay)[self.index] = value
+        projection._check(weight, delay)
+        projection._weight, projection._delay = weight, delay
+        projection._simulator.state.changed(f"{name} of a connection of {projection.label!r}")
+
     @property
     def weight(self) -> float:
         return self._get("weight")
 
+    @weight.setter
+    def weight(self, value: float) -> None:
+        self._set("weight", value)
+
     @property
     def delay(self) -> float:
         return self._get("delay")
+
+    @delay.setter
+    def delay(self, value: float) -> None:
+        self._set("delay", value)
 
 
 class Projection(common.Projection):
@@ -69,12 +85,6 @@ class Projection(common.Projection):
         if not isinstance(self.synapse_type, StaticSynapse):
             raise NotImplementedError(f"neurotwin.pynn maps StaticSynapse only, not "
                                       f"{type(self.synapse_type).__name__}")
-        conductance = [p for p in _populations(self.post) if p.celltype.conductance_based]
-        if conductance:
-            raise NotImplementedError(
-                f"projection onto {type(conductance[0].celltype).__name__}: neurotwin's "
-                f"synapses are current-based, so conductance-based cells run only without "
-                f"synaptic input; use IF_curr_exp")
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self._pre = np.zeros(0, np.int64)
         self._post = np.zeros(0, np.int64)
@@ -184,12 +194,3 @@ class Projection(common.Projection):
         self._consolidate()
         return (np.asarray(self.pre.all_cells, np.int64)[self._pre],
                 np.asarray(self.post.all_cells, np.int64)[self._post])
-
-
-def _populations(cells: Any) -> list[Any]:
-    """The populations behind a Population, PopulationView or Assembly."""
-    if isinstance(cells, common.Assembly):
-        return [p for member in cells.populations for p in _populations(member)]
-    while isinstance(cells, common.PopulationView):
-        cells = cells.parent
-    return [cells]

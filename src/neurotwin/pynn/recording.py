@@ -38,7 +38,10 @@ class Recorder(recording.Recorder):
         if outcome is None:
             return np.zeros(0, int), np.zeros(0)
         cells, times = outcome.spikes(self.population)
-        keep = np.isin(cells, np.asarray(ids, int)) & (times >= self._since() - 1e-9)
+        since = self._since()
+        # after get_data(clear=True) at t, a spike at t was handed out already
+        after = times > since + 1e-9 if since > 0 else times >= 0
+        keep = np.isin(cells, np.asarray(ids, int)) & after
         return cells[keep], times[keep]
 
     def _get_all_signals(self, variable: Any, ids: Any, clear: bool = False
@@ -48,7 +51,10 @@ class Recorder(recording.Recorder):
         if state.outcome is None:
             return np.zeros((0, len(ids))), None
         native = self.population.celltype.state_names[variable.name]
-        values = state.outcome.signal(self.population, native)[:, index]
+        if native is None:  # a conductance of a cell no synapse reaches: 0 throughout
+            values = np.zeros((state.outcome.steps + 1, index.size))
+        else:
+            values = state.outcome.signal(self.population, native)[:, index]
         first = round(self._since() / state.dt)
         every = round(self.sampling_interval / state.dt)
         return values[first::every], None

@@ -70,8 +70,9 @@ class NeuronType:
     """What a neuron cell type adds for neurotwin: its model and its state variables."""
 
     neurotwin_model: ClassVar[type[LIF] | type[AdEx]]
-    state_names: ClassVar[dict[str, str]]
-    """PyNN state variable -> neurotwin state variable."""
+    state_names: ClassVar[dict[str, str | None]]
+    """PyNN state variable -> neurotwin state variable; None: a synaptic conductance of a
+    conductance-based type, 0 throughout since no projection may reach such a cell."""
 
     @classmethod
     def models(cls, parameters: dict[str, np.ndarray], size: int) -> tuple[list[Any], np.ndarray]:
@@ -100,23 +101,26 @@ class IF_curr_exp(NeuronType, cells.IF_curr_exp):
     translations = build_translations(*_LIF_NAMES)
     recordable: ClassVar[list[str]] = ["spikes", "v", "isyn_exc", "isyn_inh"]
     neurotwin_model = LIF
-    state_names: ClassVar[dict[str, str]] = {"v": "v", "isyn_exc": "i_exc", "isyn_inh": "i_inh"}
+    state_names: ClassVar[dict[str, str | None]] = {"v": "v", "isyn_exc": "i_exc",
+                                                    "isyn_inh": "i_inh"}
 
 
 class IF_cond_exp(NeuronType, cells.IF_cond_exp):
     __doc__ = cells.IF_cond_exp.__doc__
     translations = build_translations(*_LIF_NAMES, *_REVERSALS)
-    recordable: ClassVar[list[str]] = ["spikes", "v"]
+    recordable: ClassVar[list[str]] = ["spikes", "v", "gsyn_exc", "gsyn_inh"]
     neurotwin_model = LIF
-    state_names: ClassVar[dict[str, str]] = {"v": "v"}
+    state_names: ClassVar[dict[str, str | None]] = {"v": "v", "gsyn_exc": None,
+                                                    "gsyn_inh": None}
 
 
 class EIF_cond_exp_isfa_ista(NeuronType, cells.EIF_cond_exp_isfa_ista):
     __doc__ = cells.EIF_cond_exp_isfa_ista.__doc__
     translations = build_translations(*_LIF_NAMES, *_REVERSALS, *_ADEX_NAMES)
-    recordable: ClassVar[list[str]] = ["spikes", "v", "w"]
+    recordable: ClassVar[list[str]] = ["spikes", "v", "w", "gsyn_exc", "gsyn_inh"]
     neurotwin_model = AdEx
-    state_names: ClassVar[dict[str, str]] = {"v": "v", "w": "w"}
+    state_names: ClassVar[dict[str, str | None]] = {"v": "v", "w": "w", "gsyn_exc": None,
+                                                    "gsyn_inh": None}
 
 
 class SpikeSourceArray(cells.SpikeSourceArray):
