@@ -20,12 +20,12 @@ class Recorder(recording.Recorder):
 
     def _record(self, variable: Any, new_ids: Any, sampling_interval: float | None = None
                 ) -> None:
-        interval = sampling_interval or self._simulator.state.dt
-        ratio = interval / self._simulator.state.dt
-        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
-            raise ValueError(f"sampling_interval {interval} ms must be a multiple of the time "
-                             f"step {self._simulator.state.dt} ms")
-        self.sampling_interval = interval
+        if sampling_interval is not None:
+            ratio = sampling_interval / self._simulator.state.dt
+            if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+                raise ValueError(f"sampling_interval {sampling_interval} ms must be a multiple "
+                                 f"of the time step {self._simulator.state.dt} ms")
+            self.sampling_interval = sampling_interval
         if new_ids:
             self._simulator.state.changed(f"recording of {self.population.label!r}")
 

@@ -25,6 +25,7 @@ onto one raises ``NotImplementedError``. The other standard types raise
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, ClassVar
 
 import numpy as np
@@ -91,8 +92,11 @@ class NeuronType:
             try:
                 models.append(cls.neurotwin_model(**dict(zip(fields, map(float, row)))))
             except ConfigError as err:
-                raise errors.InvalidParameterValueError(
-                    f"{cls.__name__}: {err}") from None
+                # say it in PyNN's names (tau_m, not tau_mem)
+                pynn_name = {t["translated_name"]: name
+                             for name, t in cls.translations.items()}  # type: ignore[attr-defined]
+                message = re.sub(r"\b\w+\b", lambda m: pynn_name.get(m[0], m[0]), str(err))
+                raise errors.InvalidParameterValueError(f"{cls.__name__}: {message}") from None
         return models, np.asarray(which).ravel()
 
 
