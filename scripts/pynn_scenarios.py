@@ -70,8 +70,9 @@ def pytest_runtest_makereport(item, call):
         if report.failed and call.excinfo is not None and call.excinfo.errisinstance(
                 (NotImplementedError, NeurotwinError)):
             kind = "refused"
-        OUTCOMES[item.nodeid] = [kind, f"{{call.excinfo.typename}}: {{str(call.excinfo.value)[:160]}}"
-                                 if call.excinfo is not None else ""]
+        error = call.excinfo
+        message = f"{{error.typename}}: {{str(error.value)[:160]}}" if error is not None else ""
+        OUTCOMES[item.nodeid] = [kind, message]
 
 def pytest_runtest_logfinish(nodeid, location):
     if nodeid in OUTCOMES:

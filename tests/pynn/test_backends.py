@@ -37,7 +37,7 @@ def test_spinnaker2_runs_on_its_tick_and_stays_near_ideal():
 def test_spinnaker2_limits():
     sim.setup(timestep=0.1, backend="spinnaker2")
     _one_psp_cell(delay=1.0)  # 10 ticks of 0.1 ms
-    with pytest.raises(MappingError, match="1..8 ticks"):
+    with pytest.raises(MappingError, match=r"1\.\.8 ticks"):
         sim.run(10.0)
     sim.setup(timestep=1.0, backend="spinnaker2")
     cell = sim.Population(1, sim.IF_curr_exp())

@@ -116,6 +116,6 @@ def test_poisson_rate_and_window():
 @pytest.mark.parametrize("name", ["IF_curr_alpha", "IF_cond_alpha", "HH_cond_exp",
                                   "Izhikevich", "TsodyksMarkramSynapse", "SpikeSourceGamma"])
 def test_types_neurotwin_cannot_run_are_refused(ideal, name):
-    with pytest.raises(NotImplementedError, match="not supported by neurotwin.pynn"):
+    with pytest.raises(NotImplementedError, match=r"not supported by neurotwin\.pynn"):
         getattr(sim, name)()
     assert name not in sim.list_standard_models()

@@ -11,7 +11,8 @@ import neurotwin.pynn as sim
 
 TAU_M, TAU_S = 20.0, 5.0
 PEAK_T = math.log(TAU_M / TAU_S) * TAU_M * TAU_S / (TAU_M - TAU_S)
-UNIT_PEAK = TAU_M * TAU_S / (TAU_M - TAU_S) * (math.exp(-PEAK_T / TAU_M) - math.exp(-PEAK_T / TAU_S))
+UNIT_PEAK = (TAU_M * TAU_S / (TAU_M - TAU_S)
+             * (math.exp(-PEAK_T / TAU_M) - math.exp(-PEAK_T / TAU_S)))
 """Peak PSP in mV of one 1 nA connection onto a 1 nF cell (tau_m 20 ms, tau_syn 5 ms)."""
 
 

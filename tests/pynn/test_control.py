@@ -35,7 +35,7 @@ def test_two_runs_equal_one_long_run():
     whole = _data(cells)
     sim.end()
     np.testing.assert_array_equal(split[1], whole[1])
-    for a, b, c in zip(split[0], whole[0], early[0]):
+    for a, b, c in zip(split[0], whole[0], early[0], strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(c, b[b <= 150.0])  # the first run's data stand
     np.testing.assert_array_equal(early[1], whole[1][:1501])

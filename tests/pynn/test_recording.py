@@ -35,7 +35,7 @@ def test_write_data_round_trips_through_pickle(ideal, tmp_path):
     original = cells.get_data().segments[0]
     np.testing.assert_array_equal(seg.analogsignals[0].magnitude,
                                   original.analogsignals[0].magnitude)
-    for a, b in zip(seg.spiketrains, original.spiketrains):
+    for a, b in zip(seg.spiketrains, original.spiketrains, strict=True):
         np.testing.assert_array_equal(a.magnitude, b.magnitude)
 
 

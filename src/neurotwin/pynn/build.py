@@ -28,6 +28,7 @@ from neurotwin.engines.plan import CHUNK_STEPS
 from neurotwin.engines.result import Result
 from neurotwin.network import DCSource, Network, Population, SpikeSourceArray
 from neurotwin.network import SpikeSourcePoisson as PoissonNode
+from neurotwin.network.projection import Receptor
 from neurotwin.pynn.electrodes import MAX_WINDOWS
 from neurotwin.pynn.standardmodels import NeuronType
 
@@ -131,7 +132,7 @@ def _nodes(pop: Any) -> list[tuple[Any, np.ndarray]]:
         out = []
         for k, model in enumerate(models):
             index = np.flatnonzero(which == k)
-            initial = {celltype.state_names[name]: values[index]
+            initial = {str(celltype.state_names[name]): values[index]
                        for name, values in pop._initial.items()
                        if celltype.state_names.get(name) is not None}
             out.append((Population(index.size, model, initial=initial), index))
@@ -144,13 +145,13 @@ def _nodes(pop: Any) -> list[tuple[Any, np.ndarray]]:
         windows, which = np.unique(np.column_stack([start, duration]), axis=0,
                                    return_inverse=True)
         which = np.asarray(which).ravel()
-        out = []
+        sources: list[tuple[Any, np.ndarray]] = []
         for k, (first, length) in enumerate(windows):
             index = np.flatnonzero(which == k)
             node = PoissonNode(index.size, rate[index], start=float(first),
                                stop=float(first + length))
-            out.append((node, index))
-        return out
+            sources.append((node, index))
+        return sources
     raise NotImplementedError(f"neurotwin.pynn cannot run {type(celltype).__name__}")
 
 
@@ -189,10 +190,10 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
             "synaptic input (current sources); use IF_curr_exp")
     weight = np.abs(proj._weight)
     delay = np.maximum(np.round(proj._delay / net.dt), 1) * net.dt
-    receptor = "exc" if proj.receptor_type == "excitatory" else "inh"
+    receptor: Receptor = "exc" if proj.receptor_type == "excitatory" else "inh"
     pre_node, post_node = where[pre_ids], where[post_ids]
     pre, post = local[pre_ids], local[post_ids]
-    for a, b in sorted(set(zip(pre_node.tolist(), post_node.tolist()))):
+    for a, b in sorted(set(zip(pre_node.tolist(), post_node.tolist(), strict=True))):
         sel = np.flatnonzero((pre_node == a) & (post_node == b))
         shape = (net.nodes[labels[a]].size, net.nodes[labels[b]].size)
         key = pre[sel] * shape[1] + post[sel]

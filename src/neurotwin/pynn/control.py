@@ -22,7 +22,7 @@ BACKENDS = ("ideal", "bss2", "spinnaker2")
 FOREIGN_OPTIONS = ("threads", "spike_precision", "verbosity", "t_flush", "rng_seeds",
                    "rng_seeds_seed", "use_cvode", "default_maxstep", "rtol", "atol",
                    "nrn_threads", "allow_offgrid_spikes", "recording_precision",
-                   "build_on_the_fly", "rank", "num_processes")
+                   "build_on_the_fly", "rank", "num_processes", "debug", "quit_on_end")
 """``setup`` options of other PyNN backends (NEST, NEURON, Brian2) that a script written
 for them passes: about threads, precision, logging or solvers, none of which changes
 what neurotwin computes; accepted and ignored so that such scripts run unchanged."""

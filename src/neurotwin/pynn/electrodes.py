@@ -146,7 +146,7 @@ class StepCurrentSource(CurrentSource, electrodes.StepCurrentSource):
                  version: int) -> list[Window]:
         times = values["times"].tolist()
         stops = [*times[1:], math.inf]
-        return list(zip(times, stops, values["amplitudes"].tolist()))
+        return list(zip(times, stops, values["amplitudes"].tolist(), strict=True))
 
 
 class ACSource(CurrentSource, electrodes.ACSource):
@@ -162,7 +162,7 @@ class ACSource(CurrentSource, electrodes.ACSource):
         amp = values["offset"] + values["amplitude"] * np.sin(
             2 * np.pi * values["frequency"] * (t - float(values["start"])) / 1000.0
             + np.deg2rad(values["phase"]))
-        return [(a, a + dt, float(x)) for a, x in zip(t.tolist(), amp.tolist())]
+        return [(a, a + dt, float(x)) for a, x in zip(t.tolist(), amp.tolist(), strict=True)]
 
 
 class NoisyCurrentSource(CurrentSource, electrodes.NoisyCurrentSource):
@@ -189,7 +189,7 @@ class NoisyCurrentSource(CurrentSource, electrodes.NoisyCurrentSource):
         # one stream per source and parameter set, drawn from the run's seed
         rng = np.random.default_rng([state.seed, state.current_sources.index(self), version])
         amp = values["mean"] + values["stdev"] * rng.standard_normal(t.size)
-        return [(a, a + period, float(x)) for a, x in zip(t.tolist(), amp.tolist())]
+        return [(a, a + period, float(x)) for a, x in zip(t.tolist(), amp.tolist(), strict=True)]
 
 
 def _grid(start: float, stop: float, period: float, t_end: float) -> np.ndarray:

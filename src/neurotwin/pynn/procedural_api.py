@@ -15,7 +15,7 @@ __all__ = ["connect", "create", "record", "record_gsyn", "record_v", "set"]
 create = common.build_create(Population)
 connect = common.build_connect(Projection, FixedProbabilityConnector, StaticSynapse)
 record = common.build_record(simulator)
-set = common.set  # noqa: A001 (PyNN's name)
+set = common.set
 
 
 def record_v(source: object, filename: str) -> object:

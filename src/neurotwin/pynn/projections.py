@@ -136,15 +136,17 @@ class Projection(common.Projection):
 
     def _consolidate(self) -> None:
         if self._chunks:
-            parts = [self._pre, self._post, self._weight, self._delay]
-            for k in range(4):
-                parts[k] = np.concatenate([parts[k], *(c[k] for c in self._chunks)])
-            self._pre, self._post, self._weight, self._delay = parts
+            chunks = list(zip(*self._chunks, strict=True))
+            self._pre = np.concatenate([self._pre, *chunks[0]])
+            self._post = np.concatenate([self._post, *chunks[1]])
+            self._weight = np.concatenate([self._weight, *chunks[2]])
+            self._delay = np.concatenate([self._delay, *chunks[3]])
             self._chunks = []
 
     def _column(self, name: str) -> np.ndarray:
         self._consolidate()
-        columns = dict(zip(_FIELDS, (self._pre, self._post, self._weight, self._delay)))
+        columns = dict(zip(_FIELDS, (self._pre, self._post, self._weight, self._delay),
+                           strict=True))
         if name not in columns:
             raise errors.NonExistentParameterError(name, "StaticSynapse", ["weight", "delay"])
         return columns[name]
@@ -167,7 +169,7 @@ class Projection(common.Projection):
 
     def _get_attributes_as_list(self, names: Any) -> list[tuple[Any, ...]]:
         columns = [self._column(name) for name in names]
-        return [tuple(row) for row in zip(*(c.tolist() for c in columns))]
+        return [tuple(row) for row in zip(*(c.tolist() for c in columns), strict=True)]
 
     def _get_attributes_as_arrays(self, names: Any, multiple_synapses: str = "sum"
                                   ) -> list[np.ndarray]:

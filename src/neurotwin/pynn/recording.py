@@ -64,7 +64,7 @@ class Recorder(recording.Recorder):
         cells, _ = self._get_spiketimes(ids)
         counts = dict.fromkeys(ids.tolist(), 0)
         found, n = np.unique(cells, return_counts=True)
-        counts.update(zip(found.tolist(), n.tolist()))
+        counts.update(zip(found.tolist(), n.tolist(), strict=True))
         return counts
 
     def _clear_simulator(self) -> None:

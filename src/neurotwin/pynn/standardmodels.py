@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -87,17 +88,22 @@ class NeuronType:
             np.broadcast_to(np.asarray(parameters[f], np.float64), (size,)) for f in fields
         ])
         rows, which = np.unique(table, axis=0, return_inverse=True)
+        pynn_name = {t["translated_name"]: name
+                     for name, t in cls.translations.items()}  # type: ignore[attr-defined]
         models = []
         for row in rows:
             try:
-                models.append(cls.neurotwin_model(**dict(zip(fields, map(float, row)))))
+                values = dict(zip(fields, map(float, row), strict=True))
+                models.append(cls.neurotwin_model(**values))
             except ConfigError as err:
                 # say it in PyNN's names (tau_m, not tau_mem)
-                pynn_name = {t["translated_name"]: name
-                             for name, t in cls.translations.items()}  # type: ignore[attr-defined]
-                message = re.sub(r"\b\w+\b", lambda m: pynn_name.get(m[0], m[0]), str(err))
+                message = re.sub(r"\b\w+\b", partial(_rename, pynn_name), str(err))
                 raise errors.InvalidParameterValueError(f"{cls.__name__}: {message}") from None
         return models, np.asarray(which).ravel()
+
+
+def _rename(names: dict[str, str], match: re.Match[str]) -> str:
+    return names.get(match[0], match[0])
 
 
 class IF_curr_exp(NeuronType, cells.IF_curr_exp):
