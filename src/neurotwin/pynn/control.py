@@ -11,6 +11,7 @@ from pyNN.recording import get_io
 from neurotwin.backends.base import get_backend
 from neurotwin.errors import ConfigError
 from neurotwin.pynn import simulator
+from neurotwin.pynn.build import simulate_state
 
 __all__ = ["end", "get_current_time", "get_max_delay", "get_min_delay", "get_time_step",
            "initialize", "num_processes", "rank", "reset", "run", "run_for", "run_until",
@@ -73,6 +74,7 @@ def setup(timestep: float = DEFAULT_TIMESTEP, min_delay: Any = DEFAULT_MIN_DELAY
     state.backend = backend
     state.options = dict(extra_params)
     state.seed = int(seed)
+    state.simulate = simulate_state
     return 0
 
 

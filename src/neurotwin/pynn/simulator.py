@@ -13,6 +13,7 @@ raise ``NotImplementedError`` (call ``reset()`` first), never a silently differe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pyNN import common
@@ -45,6 +46,8 @@ class State(common.control.BaseState):
         self.backend = "ideal"
         self.options: dict[str, Any] = {}
         self.seed = 0
+        self.simulate: Callable[[State, float], Any] | None = None
+        """Builds and runs the network (``build.simulate_state``, set by ``setup``)."""
         self.clear()
 
     def clear(self) -> None:
@@ -77,8 +80,8 @@ class State(common.control.BaseState):
 
     def run_until(self, tstop: float) -> None:
         """Simulate from 0 to ``tstop`` ms on the chosen backend (see the module docstring)."""
-        from neurotwin.pynn.build import simulate_state
-
+        if self.simulate is None:
+            raise ConfigError("call setup() before running")
         steps = tstop / self.dt
         if abs(steps - round(steps)) > 1e-6 * max(1.0, abs(steps)):
             raise ConfigError(f"run time {tstop} ms must be a multiple of the time step "
@@ -92,7 +95,7 @@ class State(common.control.BaseState):
                 f"neurotwin backends simulate from t = 0 and cannot continue a run with a "
                 f"changed network; call reset() before changing it, or set it up before "
                 f"the first run")
-        self.outcome = simulate_state(self, round(steps) * self.dt)
+        self.outcome = self.simulate(self, round(steps) * self.dt)
         self.t = round(steps) * self.dt
         self.running = True
 
