@@ -114,7 +114,8 @@ def test_poisson_rate_and_window():
 
 
 @pytest.mark.parametrize("name", ["IF_curr_alpha", "IF_cond_alpha", "HH_cond_exp",
-                                  "Izhikevich", "TsodyksMarkramSynapse", "SpikeSourceGamma"])
+                                  "Izhikevich", "TsodyksMarkramSynapse", "SpikeSourceGamma",
+                                  "STDPMechanism", "SpikePairRule"])
 def test_types_neurotwin_cannot_run_are_refused(ideal, name):
     with pytest.raises(NotImplementedError, match=r"not supported by neurotwin\.pynn"):
         getattr(sim, name)()
