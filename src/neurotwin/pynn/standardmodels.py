@@ -1,0 +1,208 @@
+"""PyNN's standard cell and synapse types as neurotwin runs them.
+
+Each supported cell type names the neurotwin model it becomes (``neurotwin_model``) and
+translates PyNN's parameter names onto that model's fields. PyNN's units (ms, mV, nA, nF,
+µS, Hz) are neurotwin's base units (:mod:`neurotwin.units`), so every scale factor is 1;
+the one exception in spelling, AdEx' ``a``, is in nS on both sides.
+
+=======================  =========================  ====================================
+PyNN type                neurotwin                  limits
+=======================  =========================  ====================================
+IF_curr_exp              :class:`~neurotwin.LIF`    exact
+IF_cond_exp              LIF                        no synaptic input (current sources)
+EIF_cond_exp_isfa_ista   :class:`~neurotwin.AdEx`   no synaptic input (current sources)
+SpikeSourceArray         SpikeSourceArray           times rounded to the time grid
+SpikeSourcePoisson       SpikeSourcePoisson         at most one spike per time step
+StaticSynapse            a projection's weights     delays rounded to the time grid
+=======================  =========================  ====================================
+
+neurotwin's synapses are current-based: a conductance-based cell type runs exactly as
+long as no projection targets it (its synaptic conductances stay 0), and a projection
+onto one raises ``NotImplementedError``. The other standard types raise
+``NotImplementedError`` when instantiated, naming what is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from functools import partial
+from typing import Any, ClassVar
+
+import numpy as np
+from pyNN import errors
+from pyNN.standardmodels import build_translations, cells, receptors, synapses
+
+from neurotwin.dynamics.adex import AdEx
+from neurotwin.dynamics.lif import LIF
+from neurotwin.errors import ConfigError
+from neurotwin.pynn.simulator import state
+
+__all__ = [
+    "EIF_cond_exp_isfa_ista",
+    "IF_cond_exp",
+    "IF_curr_exp",
+    "SpikeSourceArray",
+    "SpikeSourcePoisson",
+    "StaticSynapse",
+]
+
+_LIF_NAMES = (
+    ("tau_m", "tau_mem"),
+    ("cm", "cm"),
+    ("v_rest", "v_rest"),
+    ("v_thresh", "v_thresh"),
+    ("v_reset", "v_reset"),
+    ("tau_refrac", "tau_refrac"),
+    ("i_offset", "i_offset"),
+    ("tau_syn_E", "tau_syn_exc"),
+    ("tau_syn_I", "tau_syn_inh"),
+)
+_REVERSALS = (("e_rev_E", "e_rev_E"), ("e_rev_I", "e_rev_I"))
+_ADEX_NAMES = (
+    ("v_spike", "v_spike"),
+    ("a", "a"),
+    ("b", "b"),
+    ("delta_T", "delta_t"),
+    ("tau_w", "tau_w"),
+)
+
+
+class NeuronType:
+    """What a neuron cell type adds for neurotwin: its model and its state variables."""
+
+    neurotwin_model: ClassVar[type[LIF] | type[AdEx]]
+    state_names: ClassVar[dict[str, str | None]]
+    """PyNN state variable -> neurotwin state variable; None: a synaptic conductance of a
+    conductance-based type, 0 throughout since no projection may reach such a cell."""
+
+    @classmethod
+    def models(cls, parameters: dict[str, np.ndarray], size: int) -> tuple[list[Any], np.ndarray]:
+        """The distinct neurotwin models of a population and, per neuron, which one.
+
+        ``parameters`` are native (neurotwin) names -> arrays of shape (size,). Raises
+        ``pyNN.errors.InvalidParameterValueError`` for a parameter set the model refuses.
+        """
+        fields = [f.name for f in dataclasses.fields(cls.neurotwin_model)]
+        table = np.column_stack([
+            np.broadcast_to(np.asarray(parameters[f], np.float64), (size,)) for f in fields
+        ])
+        rows, which = np.unique(table, axis=0, return_inverse=True)
+        pynn_name = {t["translated_name"]: name
+                     for name, t in cls.translations.items()}  # type: ignore[attr-defined]
+        models = []
+        for row in rows:
+            try:
+                values = dict(zip(fields, map(float, row), strict=True))
+                models.append(cls.neurotwin_model(**values))
+            except ConfigError as err:
+                # say it in PyNN's names (tau_m, not tau_mem)
+                message = re.sub(r"\b\w+\b", partial(_rename, pynn_name), str(err))
+                raise errors.InvalidParameterValueError(f"{cls.__name__}: {message}") from None
+        return models, np.asarray(which).ravel()
+
+
+def _rename(names: dict[str, str], match: re.Match[str]) -> str:
+    return names.get(match[0], match[0])
+
+
+class IF_curr_exp(NeuronType, cells.IF_curr_exp):
+    __doc__ = cells.IF_curr_exp.__doc__
+    translations = build_translations(*_LIF_NAMES)
+    recordable: ClassVar[list[str]] = ["spikes", "v", "isyn_exc", "isyn_inh"]
+    neurotwin_model = LIF
+    state_names: ClassVar[dict[str, str | None]] = {"v": "v", "isyn_exc": "i_exc",
+                                                    "isyn_inh": "i_inh"}
+
+
+class IF_cond_exp(NeuronType, cells.IF_cond_exp):
+    __doc__ = cells.IF_cond_exp.__doc__
+    translations = build_translations(*_LIF_NAMES, *_REVERSALS)
+    recordable: ClassVar[list[str]] = ["spikes", "v", "gsyn_exc", "gsyn_inh"]
+    neurotwin_model = LIF
+    state_names: ClassVar[dict[str, str | None]] = {"v": "v", "gsyn_exc": None,
+                                                    "gsyn_inh": None}
+
+
+class EIF_cond_exp_isfa_ista(NeuronType, cells.EIF_cond_exp_isfa_ista):
+    __doc__ = cells.EIF_cond_exp_isfa_ista.__doc__
+    translations = build_translations(*_LIF_NAMES, *_REVERSALS, *_ADEX_NAMES)
+    recordable: ClassVar[list[str]] = ["spikes", "v", "w", "gsyn_exc", "gsyn_inh"]
+    neurotwin_model = AdEx
+    state_names: ClassVar[dict[str, str | None]] = {"v": "v", "w": "w", "gsyn_exc": None,
+                                                    "gsyn_inh": None}
+
+
+class SpikeSourceArray(cells.SpikeSourceArray):
+    __doc__ = cells.SpikeSourceArray.__doc__
+    translations = build_translations(("spike_times", "spike_times"))
+
+
+class SpikeSourcePoisson(cells.SpikeSourcePoisson):
+    __doc__ = cells.SpikeSourcePoisson.__doc__
+    translations = build_translations(
+        ("rate", "rate"), ("start", "start"), ("duration", "duration"))
+
+
+class StaticSynapse(synapses.StaticSynapse):
+    __doc__ = synapses.StaticSynapse.__doc__
+    translations = build_translations(("weight", "weight"), ("delay", "delay"))
+
+    def _get_minimum_delay(self) -> float:
+        return float(state.min_delay)
+
+
+def refused(base: type, reason: str) -> type:
+    """``base`` as a type whose construction raises ``NotImplementedError(reason)``."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError(f"{base.__name__} is not supported by neurotwin.pynn: "
+                                  f"{reason}")
+
+    return type(base.__name__, (base,), {"__init__": __init__, "__doc__": base.__doc__,
+                                         "neurotwin_refused": reason})
+
+
+_NO_ALPHA = "neurotwin's synaptic currents are exponential (use IF_curr_exp)"
+_NO_DELTA = "neurotwin has no delta synapse (use IF_curr_exp with a short tau_syn)"
+_NO_COND = "neurotwin's synapses are current-based and it has no such model"
+_NO_STDP = ("plastic synapses of the PyNN API are not mapped yet; BrainScaleS-2's plasticity "
+            "processors run rules written for neurotwin.bss2.ppu (docs/ppu.md)")
+_NO_COMPONENTS = ("PyNN 0.13's composed cell types (PointNeuron with receptor components) "
+                  "are not mapped; use IF_curr_exp or EIF_cond_exp_isfa_ista")
+REFUSED = {
+    "IF_curr_alpha": refused(cells.IF_curr_alpha, _NO_ALPHA),
+    "IF_curr_delta": refused(cells.IF_curr_delta, _NO_DELTA),
+    "IF_cond_alpha": refused(cells.IF_cond_alpha, _NO_ALPHA),
+    "EIF_cond_alpha_isfa_ista": refused(cells.EIF_cond_alpha_isfa_ista, _NO_ALPHA),
+    "IF_cond_exp_gsfa_grr": refused(cells.IF_cond_exp_gsfa_grr, _NO_COND),
+    "HH_cond_exp": refused(cells.HH_cond_exp, "neurotwin has no Hodgkin-Huxley model"),
+    "Izhikevich": refused(cells.Izhikevich, "neurotwin has no Izhikevich model"),
+    "GIF_cond_exp": refused(cells.GIF_cond_exp, _NO_COND),
+    "SpikeSourceGamma": refused(cells.SpikeSourceGamma,
+                                "neurotwin's random sources are Poisson"),
+    "SpikeSourcePoissonRefractory": refused(
+        cells.SpikeSourcePoissonRefractory, "neurotwin's Poisson sources have no dead time"),
+    "SpikeSourceInhGamma": refused(cells.SpikeSourceInhGamma,
+                                   "neurotwin's random sources are Poisson"),
+    "TsodyksMarkramSynapse": refused(
+        synapses.TsodyksMarkramSynapse, "neurotwin's synapses are static"),
+    "SimpleStochasticSynapse": refused(
+        synapses.SimpleStochasticSynapse, "neurotwin's synapses are deterministic"),
+    "STDPMechanism": refused(synapses.STDPMechanism, _NO_STDP),
+    "AdditiveWeightDependence": refused(synapses.AdditiveWeightDependence, _NO_STDP),
+    "MultiplicativeWeightDependence": refused(synapses.MultiplicativeWeightDependence,
+                                              _NO_STDP),
+    "SpikePairRule": refused(synapses.SpikePairRule, _NO_STDP),
+    "PointNeuron": refused(cells.PointNeuron, _NO_COMPONENTS),
+    "LIF": refused(cells.LIF, _NO_COMPONENTS),
+    "AdExp": refused(cells.AdExp, _NO_COMPONENTS),
+    "CurrExpPostSynapticResponse": refused(receptors.CurrExpPostSynapticResponse,
+                                           _NO_COMPONENTS),
+    "CondExpPostSynapticResponse": refused(receptors.CondExpPostSynapticResponse,
+                                           _NO_COMPONENTS),
+    "CondAlphaPostSynapticResponse": refused(receptors.CondAlphaPostSynapticResponse,
+                                             _NO_COMPONENTS),
+}
+REFUSED["AlphaPSR"] = REFUSED["CondAlphaPostSynapticResponse"]
+REFUSED["ExpPSR"] = REFUSED["CondExpPostSynapticResponse"]

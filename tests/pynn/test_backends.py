@@ -1,0 +1,59 @@
+"""The same PyNN script on the twins: their limits as errors, their results close to ideal."""
+
+import numpy as np
+import pytest
+
+import neurotwin.pynn as sim
+from neurotwin.errors import ConfigError, MappingError
+
+
+def _one_psp_cell(weight=2.0, delay=1.0):
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[5.0, 20.0, 35.0]))
+    cell = sim.Population(1, sim.IF_curr_exp(tau_m=20.0, tau_syn_E=5.0, v_thresh=-58.0,
+                                             tau_refrac=2.0))
+    sim.Projection(src, cell, sim.AllToAllConnector(),
+                   sim.StaticSynapse(weight=weight, delay=delay))
+    cell.record(["spikes", "v"])
+    return cell
+
+
+def _spikes(backend, timestep, **options):
+    sim.setup(timestep=timestep, backend=backend, **options)
+    cell = _one_psp_cell()
+    sim.run(50.0)
+    seg = cell.get_data().segments[0]
+    sim.end()
+    return seg.spiketrains[0].magnitude
+
+
+def test_spinnaker2_runs_on_its_tick_and_stays_near_ideal():
+    ideal = _spikes("ideal", 1.0)
+    s2 = _spikes("spinnaker2", 1.0)
+    assert ideal.size >= 2 and s2.size == ideal.size
+    assert np.all(np.abs(s2 - ideal) <= 1.0 + 1e-9)  # within one tick
+    assert np.allclose(s2 % 1.0, 0.0) or np.allclose(s2 % 1.0, 1.0)
+
+
+def test_spinnaker2_limits():
+    sim.setup(timestep=0.1, backend="spinnaker2")
+    _one_psp_cell(delay=1.0)  # 10 ticks of 0.1 ms
+    with pytest.raises(MappingError, match=r"1\.\.8 ticks"):
+        sim.run(10.0)
+    sim.setup(timestep=1.0, backend="spinnaker2")
+    cell = sim.Population(1, sim.IF_curr_exp())
+    cell.inject(sim.DCSource(amplitude=0.1))
+    with pytest.raises(ConfigError, match="DCSource"):
+        sim.run(10.0)
+    sim.end()
+
+
+def test_bss2_runs_and_quantises_weights_to_6_bits():
+    ideal = _spikes("ideal", 0.1)
+    bss2 = _spikes("bss2", 0.1, weight_scale=0.05)
+    assert ideal.size >= 2 and bss2.size == ideal.size
+    assert np.all(np.abs(bss2 - ideal) < 1.0)
+    sim.setup(timestep=0.1, backend="bss2", weight_scale=0.01)
+    _one_psp_cell(weight=2.0)  # 200 LSB at 0.01 nA per LSB
+    with pytest.raises(ConfigError, match="6-bit"):
+        sim.run(10.0)
+    sim.end()
