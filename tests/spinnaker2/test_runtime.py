@@ -501,3 +501,15 @@ def test_tick_longer_than_dt_gives_the_spikes_and_held_traces_of_dt_equal_tick()
         assert a.shape == (30, 60) and b.shape == (300, 60)
         assert np.unique(a, axis=0).shape[0] > 20  # the traces move from tick to tick
         np.testing.assert_array_equal(b, a[np.arange(300) // 10])
+
+
+def test_a_network_of_spike_sources_only_runs_and_returns_its_spikes():
+    """No neuron, no neuron slot in the ring buffers: the sources' spikes come back as
+    given (a PyNN script may record a SpikeSourceArray alone)."""
+    net = nt.Network(dt=1.0)
+    src = net.add(nt.SpikeSourceArray([[1.0, 5.0], [3.0]], label="s"))
+    net.record(src, "spikes")
+    times, ids = nt.simulate(net, 10.0, backend="spinnaker2", seed=0).spikes(src)
+    order = np.lexsort((ids, times))
+    assert times[order].tolist() == [1.0, 3.0, 5.0]
+    assert ids[order].tolist() == [0, 1, 0]

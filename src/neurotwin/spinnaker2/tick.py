@@ -188,7 +188,8 @@ def run_ticks(
     over the budget."""
     n = state.shape[2]
     span = 2 * n
-    n_slots = ring.shape[1] // span
+    # a program of spike sources only has no neuron slots: one (empty) slot, no division
+    n_slots = ring.shape[1] // span if span > 0 else 1
     n_slices = base_cycles.shape[0]
     cap = spike_step.shape[1]
     miss_cap = miss_tick.shape[0]
