@@ -89,7 +89,8 @@ class Bss2Backend(Backend):
 
     ``map`` options: ``chip`` (default: an ideal chip, serial 0, without fixed-pattern
     deviations; the result's ``meta["ideal_chip"]`` says so), ``calibration``,
-    ``weight_scale`` (model nA per weight LSB; one, or by population label), ``circuits_per_neuron`` (int or by label),
+    ``weight_scale`` (model nA per weight LSB; one, or by population label),
+    ``circuits_per_neuron`` (int or by label),
     ``readout`` (a :class:`~neurotwin.bss2.readout.Readout`: the chip readouts to record).
     """
 

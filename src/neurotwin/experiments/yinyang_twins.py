@@ -142,7 +142,8 @@ def load_yinyang(folder: Path) -> tuple[yinyang.YinYangConfig, yinyang.YinYangNe
         raise DataError(f"{folder}/checkpoint.pt was not made by the yinyang experiment: "
                         f"its configuration has fields {foreign or sorted(stored)[:6]} that "
                         f"YinYangConfig lacks (or misses n_hidden)")
-    given = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+    given: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                             for k, v in stored.items()}
     config = yinyang.YinYangConfig(**given)
     model = yinyang.YinYangNet(config, 0)
     state = load_best(folder)[1] if (folder / "best.pt").exists() else checkpoint.model
