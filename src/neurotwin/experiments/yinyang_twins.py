@@ -258,6 +258,7 @@ def _curves(per_serial: list[dict[str, Any]], ideal: float, path: Path) -> None:
                         label=f"chip {r['serial']} (twin)")
         ax.plot(100 * np.asarray(r["ideal_curve"]), ls=":", color=line.get_color())
     ax.axhline(100 * ideal, color="k", ls="--", label="ideal (before fine-tuning)")
+    ax.set_xticks(range(max(len(r["twin_curve"]) for r in per_serial)))
     ax.set_xlabel("fine-tuning epoch (0: deployed as trained)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Yin-Yang on the BrainScaleS-2 twin: hardware-in-the-loop fine-tuning\n"
