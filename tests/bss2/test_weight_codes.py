@@ -83,3 +83,26 @@ def test_every_synapse_code_is_the_weight_rounded_half_up(weight_scale):
         assert vanished_warned.get(f"{proj.pre}->{proj.post}", 0) == vanished
     assert near_half > 300  # the boundaries are exercised
     assert codes.max() == 63  # the top of the range too
+
+
+def test_weight_scale_by_population_sets_each_populations_lsb():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", specs.QuantizationWarning)
+        net = network(dict.fromkeys("ab", 0.005))
+        alone = {s: map_network(net, weight_scale=s).populations for s in (0.013, 0.02)}
+        m = map_network(net, weight_scale={"a": 0.013, "b": 0.02})
+    # each population gets the LSB a single scale of its own gives it
+    assert m.populations["a"].weight_lsb_na == alone[0.013]["a"].weight_lsb_na
+    assert m.populations["b"].weight_lsb_na == alone[0.02]["b"].weight_lsb_na
+    assert m.populations["a"].weight_lsb_na == pytest.approx(0.013, rel=0.01)
+    assert m.populations["b"].weight_lsb_na == pytest.approx(0.02, rel=0.01)
+
+
+@pytest.mark.parametrize(("scale", "message"), [
+    ({"c": 0.01}, r"unknown populations \['c'\]"),
+    ({"a": -0.01}, "positive number of nA per LSB, got -0.01 for 'a'"),
+    (float("nan"), "positive number"),
+])
+def test_bad_weight_scales_are_refused(scale, message):
+    with pytest.raises(nt.ConfigError, match=message):
+        map_network(network(dict.fromkeys("ab", 0.01)), weight_scale=scale)

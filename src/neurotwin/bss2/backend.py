@@ -89,7 +89,8 @@ class Bss2Backend(Backend):
 
     ``map`` options: ``chip`` (default: an ideal chip, serial 0, without fixed-pattern
     deviations; the result's ``meta["ideal_chip"]`` says so), ``calibration``,
-    ``weight_scale`` (model nA per weight LSB), ``circuits_per_neuron`` (int or by label),
+    ``weight_scale`` (model nA per weight LSB; one, or by population label),
+    ``circuits_per_neuron`` (int or by label),
     ``readout`` (a :class:`~neurotwin.bss2.readout.Readout`: the chip readouts to record).
     """
 
@@ -97,7 +98,8 @@ class Bss2Backend(Backend):
     map_options = ("chip", "calibration", "weight_scale", "circuits_per_neuron", "readout")
 
     def map(self, network: Network, chip: Chip | None = None,
-            calibration: Calibration | None = None, weight_scale: float | None = None,
+            calibration: Calibration | None = None,
+            weight_scale: float | dict[str, float] | None = None,
             circuits_per_neuron: int | dict[str, int] | None = None,
             readout: Readout | None = None, **options: Any) -> Mapping:
         """Map ``network`` onto the chip (:func:`~neurotwin.bss2.mapping.map_network`,

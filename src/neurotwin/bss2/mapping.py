@@ -356,11 +356,33 @@ def offset_schedule(mapping: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return steps.astype(np.int64), neurons, codes
 
 
+def _weight_scales(network: Network,
+                   weight_scale: float | dict[str, float] | None) -> dict[str, float]:
+    """The weight LSB (model nA) by population label where given; ConfigError for a
+    scale that is not a positive number or names no population."""
+    labels = [str(p.label) for p in network.populations]
+    if weight_scale is None:
+        return {}
+    given = weight_scale if isinstance(weight_scale, dict) \
+        else dict.fromkeys(labels, weight_scale)
+    unknown = set(given) - set(labels)
+    if unknown:
+        raise ConfigError(f"weight_scale names unknown populations {sorted(unknown)}; "
+                          f"populations: {', '.join(labels)}")
+    for label, scale in given.items():
+        if isinstance(scale, bool) or not isinstance(scale, int | float) \
+                or not (math.isfinite(scale) and scale > 0):
+            raise ConfigError(f"weight_scale must be a positive number of nA per LSB, "
+                              f"got {scale!r}" + (f" for {label!r}" if isinstance(
+                                  weight_scale, dict) else ""))
+    return {label: float(scale) for label, scale in given.items()}
+
+
 def map_network(
     network: Network,
     chip: Chip | None = None,
     calibration: Calibration | None = None,
-    weight_scale: float | None = None,
+    weight_scale: float | dict[str, float] | None = None,
     circuits_per_neuron: int | dict[str, int] | None = None,
     readout: Readout | None = None,
 ) -> Mapping:
@@ -378,8 +400,9 @@ def map_network(
         The chip's calibration; its circuits' codes are the starting point of every
         neuron's settings (default: invert the nominal design).
     weight_scale
-        Model nA per 6-bit weight LSB (default: from the calibration's synaptic strength,
-        else the largest weight onto each population is 63 LSB).
+        Model nA per 6-bit weight LSB, for all populations (float) or by label of the
+        postsynaptic population (dict; others default). Default: from the calibration's
+        synaptic strength, else the largest weight onto each population is 63 LSB.
     circuits_per_neuron
         Circuits joined into one logical neuron, for all populations (int) or by label
         (dict; others automatic). Default: ``ceil(largest fan-in / 256)`` per population.
@@ -404,9 +427,7 @@ def map_network(
     if calibration is not None and calibration.serial != chip.serial:
         raise ConfigError(f"the calibration belongs to chip serial {calibration.serial}, "
                           f"not to chip serial {chip.serial}")
-    if weight_scale is not None and not (math.isfinite(weight_scale) and weight_scale > 0):
-        raise ConfigError(f"weight_scale must be a positive number of nA per LSB, "
-                          f"got {weight_scale!r}")
+    scales = _weight_scales(network, weight_scale)
     readout = check_readout(Readout() if readout is None else readout, network)
     for pop in network.populations:
         if not isinstance(pop.model, LIF | AdEx):
@@ -456,7 +477,7 @@ def map_network(
         label = str(pop.label)
         circuits = placement[label]
         pmap, codes, counts = population_settings(pop, first[label], circuits, k_of[label],
-                                                   w_max[label], calibration, weight_scale)
+                                                   w_max[label], calibration, scales.get(label))
         for cell, value in codes.items():
             capmem[specs.CAPMEM_CELLS.index(cell), circuits] = value
         refrac[circuits] = counts

@@ -18,6 +18,7 @@ from neurotwin.experiments import s2_hybrid as s2_hybrid  # registers "s2-hybrid
 from neurotwin.experiments import s2_mnist_int8 as s2_mnist_int8  # registers "s2-mnist-int8"
 from neurotwin.experiments import s2_scale as s2_scale  # registers "s2-scale"
 from neurotwin.experiments import yinyang as yinyang  # registers "yinyang"
+from neurotwin.experiments import yinyang_twins as yinyang_twins  # registers "yinyang-twins"
 from neurotwin.experiments.base import EXPERIMENTS as EXPERIMENTS
 from neurotwin.experiments.base import Experiment as Experiment
 from neurotwin.experiments.base import config_from_dict as config_from_dict

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import operator
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +123,7 @@ def deployment_check(
     backend: str = "ideal",
     seed: int = 0,
     xtol: float = 1e-10,
+    options: Mapping[str, Any] | None = None,
 ) -> DeploymentCheck:
     """Run a trained feed-forward LIF stack on a time-stepped backend; compare its predicted
     classes (first output spike) with the event engine's.
@@ -155,6 +156,8 @@ def deployment_check(
         Seed of the backend runs (deterministic networks do not use it).
     xtol
         Spike-time tolerance of the event-engine reference, ms.
+    options
+        Map options of the backend (e.g. ``{"tick_ms": 0.1}`` for ``spinnaker2``).
 
     Returns
     -------
@@ -190,7 +193,7 @@ def deployment_check(
             prev = pop
         net.record(prev, "spikes")
         began = time.perf_counter()
-        result = simulate(net, duration, backend=backend, seed=seed)
+        result = simulate(net, duration, backend=backend, seed=seed, **(options or {}))
         wall += time.perf_counter() - began
         times, ids = result.spikes(prev)
         sample, neuron = ids // n_out + start, ids % n_out

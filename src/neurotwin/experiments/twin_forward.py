@@ -1,0 +1,180 @@
+r"""A trained feed-forward LIF stack run sample after sample on the BrainScaleS-2 twin,
+with the spike times of every layer: the forward pass of hardware-in-the-loop training.
+
+One copy of the network is placed once (hidden and output neurons on the same circuits
+for every sample, as on a chip), and the samples run one after another in one emulation:
+sample c occupies the window ``[c T, (c + 1) T)``, ``T = t_max + (layers + 2) dt``, its
+inputs are played at ``c T + dt + t``, and a program at every window start (the run
+loop's :class:`~neurotwin.bss2.run_loop.PeriodicProgram`, the hook of the chip's
+plasticity processors) resets every membrane to its leak potential and clears the
+synaptic currents and the events in flight, as the experiment control resets the chip
+between samples (Göltz et al. 2021). Each projection has the chip's one-step delay; a
+spike of layer k is reported at ``t + (k + 2) dt`` after its window start (the input's
+offset, the delays) and is moved back by that much.
+
+Weights go onto the 6-bit synapses with one scale per postsynaptic population: the
+largest weight magnitude onto the population is 63 LSB (:func:`weight_scales`), the
+scale of hxtorch-style deployments (the full 6-bit range for every layer). A nonzero
+weight below half an LSB has no synapse on the chip: it is left out of the network that
+is mapped (counted in :attr:`TwinRun.vanished`), so what runs is exactly the
+quantised network and the mapping has nothing to warn about.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from neurotwin.bss2 import specs
+from neurotwin.bss2.backend import Bss2Backend
+from neurotwin.bss2.calibration import Calibration
+from neurotwin.bss2.chip import Chip
+from neurotwin.bss2.run_loop import EmulationState, PeriodicProgram, start_state
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.errors import ConfigError, check_multiple_of, check_positive
+from neurotwin.network import Network, Population, SpikeSourceArray
+from neurotwin.spikes import SpikeBatch, Spikes, collect_spikes
+
+__all__ = ["TwinRun", "bss2_layers", "weight_scales"]
+
+
+@dataclass(frozen=True)
+class TwinRun:
+    """Spikes of every layer of a stack run on the BrainScaleS-2 twin.
+
+    Parameters
+    ----------
+    layers
+        Spikes of each layer, (B, K) padded batches, ms after the sample's own start (the
+        model's time frame), only those at or before ``t_max``; the last layer keeps each
+        neuron's first spike only.
+    lsb_na
+        Weight LSB of each layer, model nA.
+    vanished
+        Nonzero weights of each layer below half an LSB (no synapse on the chip).
+    wall_time_s
+        Time spent mapping and emulating, s.
+    """
+
+    layers: list[Spikes]
+    lsb_na: list[float]
+    vanished: list[int]
+    wall_time_s: float
+
+
+def weight_scales(weights: Sequence[np.ndarray]) -> list[float]:
+    """Weight LSB of each layer, model nA: the largest magnitude onto the layer is 63 LSB
+    (1 nA for a layer of zero weights)."""
+    return [float(np.max(np.abs(w), initial=0.0)) / specs.WEIGHT_MAX or 1.0 for w in weights]
+
+
+def _window_reset(state: EmulationState, fresh: EmulationState) -> None:
+    state.v[:] = fresh.v
+    state.i_exc[:] = 0.0
+    state.i_inh[:] = 0.0
+    state.refractory[:] = 0
+    state.pending[:] = 0.0
+
+
+def _layer_spikes(times: np.ndarray, ids: np.ndarray, window: float, shift: float,
+                  t_max: float, n_samples: int, first_only: bool) -> Spikes:
+    """Padded batch of one layer from the spikes of the whole run."""
+    sample = np.floor(times / window).astype(np.int64)
+    local = np.maximum(times - sample * window - shift, 0.0)
+    keep = (local <= t_max) & (sample < n_samples)
+    sample, local, ids = sample[keep], local[keep], ids[keep]
+    if first_only:
+        order = np.lexsort((local, ids, sample))
+        sample, local, ids = sample[order], local[order], ids[order]
+        new = np.ones(sample.size, bool)
+        new[1:] = (sample[1:] != sample[:-1]) | (ids[1:] != ids[:-1])
+        sample, local, ids = sample[new], local[new], ids[new]
+    triple = (torch.as_tensor(sample), torch.as_tensor(ids.astype(np.int64)),
+              torch.as_tensor(local))
+    return collect_spikes([triple], n_samples, torch.float64, torch.device("cpu"))
+
+
+def bss2_layers(
+    weights: Sequence[torch.Tensor | np.ndarray],
+    params: EventLIF,
+    batch: SpikeBatch,
+    t_max: float,
+    chip: Chip,
+    calibration: Calibration | None,
+    *,
+    dt: float = 0.01,
+    seed: int = 0,
+) -> TwinRun:
+    """Run a feed-forward LIF stack on the BrainScaleS-2 twin, sample after sample, and
+    return the spikes of every layer (module docstring).
+
+    Parameters
+    ----------
+    weights
+        Weight matrices (n_in, n_out) of the layers in order, nA.
+    params
+        Neuron parameters of every layer (the model's; the twin maps them).
+    batch
+        Input spikes of the samples, ms in [0, t_max].
+    t_max
+        Length of a sample's window in the model, ms (a multiple of ``dt``).
+    chip, calibration
+        The chip (its serial's fixed pattern) and its calibration (None: nominal codes).
+    dt
+        Emulation time step, ms of model time.
+    seed
+        Seed of the emulation's temporal noise.
+
+    Returns
+    -------
+    TwinRun
+    """
+    check_positive("dt", dt, "ms")
+    steps = int(check_multiple_of("t_max", t_max, dt))
+    if not weights:
+        raise ConfigError("weights must hold at least one layer")
+    mats = [np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, np.float64)
+            for w in weights]
+    if mats[0].shape[0] != batch.n_sources:
+        raise ConfigError(f"the first layer has {mats[0].shape[0]} inputs, the batch "
+                          f"{batch.n_sources} sources")
+    began = time.perf_counter()
+    n = len(batch)
+    window_steps = steps + len(mats) + 2
+    window = window_steps * dt
+    sample = np.repeat(np.arange(n), batch.times.shape[1])
+    real = np.isfinite(batch.times.ravel())
+    emit = (sample * window_steps + 1)[real] * dt + batch.times.ravel()[real]
+    src = batch.ids.ravel()[real]
+    net = Network(dt=dt)
+    prev = net.add(SpikeSourceArray([np.sort(emit[src == k]) for k in range(batch.n_sources)],
+                                    label="input"))
+    lsb = weight_scales(mats)
+    vanished = []
+    pops = []
+    for k, w in enumerate(mats):
+        pop = net.add(Population(w.shape[1], params.to_lif(), label=f"layer{k}"))
+        kept = np.where(np.abs(w) >= 0.5 * lsb[k], w, 0.0)
+        vanished.append(int(np.count_nonzero(w) - np.count_nonzero(kept)))
+        net.connect(prev, pop, sp.csr_array(kept), receptor=None, delays=dt)
+        net.record(pop, "spikes")
+        pops.append(pop)
+        prev = pop
+    backend = Bss2Backend()
+    mapping = backend.map(net, chip=chip, calibration=calibration,
+                          weight_scale={f"layer{k}": s for k, s in enumerate(lsb)})
+    fresh = start_state(mapping.tables, 1)
+    reset = PeriodicProgram(lambda _step, state: _window_reset(state, fresh),
+                            start=window_steps, period=window_steps)
+    result = backend.run(mapping, n * window, seed=seed, programs=(reset,))
+    layers = []
+    for k, pop in enumerate(pops):
+        times, ids = result.spikes(pop)
+        layers.append(_layer_spikes(np.asarray(times), np.asarray(ids), window, (k + 2) * dt,
+                                    t_max, n, first_only=k == len(mats) - 1))
+    return TwinRun(layers, lsb, vanished, time.perf_counter() - began)

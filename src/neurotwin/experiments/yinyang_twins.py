@@ -1,0 +1,338 @@
+r"""The trained Yin-Yang network on the two hardware twins: deployment per BrainScaleS-2
+chip serial, hardware-in-the-loop fine-tuning there, and the SpiNNaker2 tick study.
+
+*Starting point.* A ``yinyang`` run folder (its ``checkpoint.pt`` says how it was
+configured, its ``best.pt`` holds the selected weights), or, without one, a network
+trained here by the ``yinyang`` experiment with ``train_epochs`` epochs.
+
+*BrainScaleS-2, per chip serial* (:func:`~neurotwin.experiments.twin_forward.bss2_layers`):
+the chip (``Chip(serial)``: its fixed-pattern deviations) is calibrated for the circuits
+the network uses (:func:`~neurotwin.bss2.calibrate`, kept in ``serial<k>/calibration.json``)
+and the network runs sample after sample on one copy, 6-bit weights with one scale per
+layer (largest weight = 63 LSB). Accuracy before fine-tuning, then ``finetune_epochs`` of
+*hardware-in-the-loop* fine-tuning (Göltz et al. 2021): every batch runs on the twin; the
+loss is the training loss on the twin's first output spikes; the gradient is the ideal
+model's EventProp adjoint walked at the spike times the twin produced, layer by layer
+(:func:`~neurotwin.eventprop.observed.observed_lif_layer`: hidden layer at the twin's
+hidden spikes given the input, output layer at the twin's output spikes given the twin's
+hidden spikes); Adam updates the float weights, which are quantised afresh for the next
+batch. A checkpoint per epoch (``serial<k>/checkpoint.pt``, resumable).
+
+*SpiNNaker2* (:func:`~neurotwin.experiments.deployment.deployment_check` with
+``backend="spinnaker2"``): the same weights at each tick of ``s2_ticks`` (``tick_ms = dt``,
+int8 weights), accuracy and first-spike ties against the tick.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from neurotwin.bss2 import Calibration, Chip, calibrate
+from neurotwin.datasets import yinyang_splits
+from neurotwin.errors import ConfigError, DataError, check_int, check_positive
+from neurotwin.eventprop import silent_label_pull
+from neurotwin.eventprop.observed import observed_lif_layer
+from neurotwin.experiments import plots, yinyang
+from neurotwin.experiments.base import ProgressCallback, register_experiment
+from neurotwin.experiments.deployment import deployment_check, predict
+from neurotwin.experiments.twin_forward import bss2_layers
+from neurotwin.spikes import SpikeBatch, first_spike_times
+from neurotwin.train import LoopConfig, fit, load_best, mean_std
+from neurotwin.train.checkpoint import load_checkpoint
+
+__all__ = ["YinYangTwinsConfig", "hil_loss", "load_yinyang", "run"]
+
+
+@dataclass(frozen=True)
+class YinYangTwinsConfig:
+    """Parameters of the ``yinyang-twins`` experiment (docs/experiments/yinyang.md).
+
+    Parameters
+    ----------
+    checkpoint
+        Folder of a ``yinyang`` run (``checkpoint.pt``, ``best.pt``); None: train one into
+        ``out_dir/yinyang`` with ``train_epochs`` epochs and the yinyang defaults.
+    train_epochs
+        Epochs of that training (only without ``checkpoint``).
+    serials
+        BrainScaleS-2 chip serials (each its own fixed pattern), >= 0.
+    calibration_dir
+        Folder of calibrations ``chip<serial>.json`` to use; None: calibrate each chip here
+        (kept in ``serial<k>/calibration.json``).
+    test_samples
+        Test samples (prefix of the published test split) of every accuracy.
+    finetune_epochs
+        Epochs of hardware-in-the-loop fine-tuning per serial (0: deployment only).
+    finetune_samples
+        Training samples per epoch (prefix of the published training split).
+    batch_size
+        Samples per twin run and optimiser step.
+    learning_rate
+        Adam step size of the fine-tuning, nA (constant).
+    min_slope
+        Floor of the membrane slope in the adjoint's spike jump, mV/ms: where the twin fired
+        but the ideal membrane at that time would not be rising.
+    dt
+        Emulation step of the BrainScaleS-2 twin, ms of model time.
+    s2_ticks
+        SpiNNaker2 ticks to measure, ms (each a divisor of the yinyang ``t_max``); empty: none.
+    resume
+        Continue each serial's fine-tuning from its checkpoint.
+    """
+
+    checkpoint: str | None = None
+    train_epochs: int = 60
+    serials: tuple[int, ...] = (1, 2, 3, 4, 5)
+    calibration_dir: str | None = None
+    test_samples: int = 1000
+    finetune_epochs: int = 5
+    finetune_samples: int = 1000
+    batch_size: int = 50
+    learning_rate: float = 1e-3
+    min_slope: float = 0.01
+    dt: float = 0.01
+    s2_ticks: tuple[float, ...] = (1.0, 0.5, 0.2, 0.1, 0.05, 0.01)
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        check_int("train_epochs", self.train_epochs, low=1)
+        if not self.serials:
+            raise ConfigError("serials must name at least one chip serial")
+        for s in self.serials:
+            check_int("serial", s, low=0)
+        object.__setattr__(self, "serials", tuple(int(s) for s in self.serials))
+        if len(set(self.serials)) != len(self.serials):
+            raise ConfigError(f"serials must be distinct, got {list(self.serials)}")
+        check_int("test_samples", self.test_samples, low=1)
+        check_int("finetune_epochs", self.finetune_epochs, low=0)
+        check_int("finetune_samples", self.finetune_samples, low=1)
+        check_int("batch_size", self.batch_size, low=1)
+        check_positive("learning_rate", self.learning_rate, "nA")
+        check_positive("min_slope", self.min_slope, "mV/ms", allow_zero=True)
+        check_positive("dt", self.dt, "ms")
+        for tick in self.s2_ticks:
+            check_positive("s2 tick", tick, "ms")
+        object.__setattr__(self, "s2_ticks", tuple(float(t) for t in self.s2_ticks))
+
+
+def load_yinyang(folder: Path) -> tuple[yinyang.YinYangConfig, yinyang.YinYangNet]:
+    """The configuration and selected weights of a ``yinyang`` run folder.
+
+    Raises
+    ------
+    DataError
+        No checkpoint in ``folder``, or one made by another experiment (its configuration
+        or weights are not those of a yinyang network).
+    """
+    folder = Path(folder)
+    checkpoint = load_checkpoint(folder)
+    if checkpoint is None:
+        raise DataError(f"{folder}: no yinyang checkpoint (checkpoint.pt) in this folder")
+    known = {f.name for f in fields(yinyang.YinYangConfig)}
+    stored = {k: v for k, v in checkpoint.fingerprint.items() if k not in ("seed", "loop")}
+    foreign = sorted(set(stored) - known)
+    if foreign or "n_hidden" not in stored:
+        raise DataError(f"{folder}/checkpoint.pt was not made by the yinyang experiment: "
+                        f"its configuration has fields {foreign or sorted(stored)[:6]} that "
+                        f"YinYangConfig lacks (or misses n_hidden)")
+    given: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                             for k, v in stored.items()}
+    config = yinyang.YinYangConfig(**given)
+    model = yinyang.YinYangNet(config, 0)
+    state = load_best(folder)[1] if (folder / "best.pt").exists() else checkpoint.model
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if want != got:
+        raise DataError(f"{folder}: weights {got} are not those of a yinyang network {want}")
+    model.load_state_dict(state)
+    return config, model
+
+
+def hil_loss(model: yinyang.YinYangNet, batch: SpikeBatch, labels: torch.Tensor,
+             config: yinyang.YinYangConfig, chip: Chip, calibration: Calibration | None,
+             twins: YinYangTwinsConfig, seed: int) -> tuple[torch.Tensor, int]:
+    """The training loss of one batch run on the BrainScaleS-2 twin, differentiable by
+    the ideal model's EventProp at the twin's spike times; and the correct count."""
+    params = config.neuron()
+    weights = [model.hidden.weight, model.output.weight]
+    run_ = bss2_layers(weights, params, batch, config.t_max, chip, calibration,
+                       dt=twins.dt, seed=seed)
+    inputs = batch.to_torch()
+    hidden = observed_lif_layer(inputs, model.hidden.weight, run_.layers[0], params,
+                                config.t_max, min_slope=twins.min_slope)
+    out = observed_lif_layer(hidden, model.output.weight, run_.layers[1], params,
+                             config.t_max, min_slope=twins.min_slope)
+    first = first_spike_times(out, yinyang.N_CLASSES)
+    loss = yinyang.ttfs_loss(first, labels, config)
+    if config.silent_pull > 0:
+        loss = loss + config.silent_pull * silent_label_pull(
+            hidden, model.output.weight, params, config.t_max, first, labels)
+    return loss, int(np.sum(predict(first) == labels.numpy()))
+
+
+def _twin_accuracy(model: yinyang.YinYangNet, batch: SpikeBatch, labels: np.ndarray,
+                   config: yinyang.YinYangConfig, chip: Chip,
+                   calibration: Calibration | None, twins: YinYangTwinsConfig) -> float:
+    run_ = bss2_layers([model.hidden.weight, model.output.weight], config.neuron(), batch,
+                       config.t_max, chip, calibration, dt=twins.dt, seed=1)
+    first = first_spike_times(run_.layers[-1], yinyang.N_CLASSES)
+    return float(np.mean(predict(first) == labels))
+
+
+def _calibration(twins: YinYangTwinsConfig, chip: Chip, n_circuits: int,
+                 folder: Path) -> Calibration:
+    """The chip's calibration: from ``calibration_dir``, else cached in ``folder``."""
+    if twins.calibration_dir is not None:
+        path = Path(twins.calibration_dir) / f"chip{chip.serial}.json"
+        if not path.exists():
+            raise DataError(f"no calibration of chip serial {chip.serial}: {path} does not "
+                            f"exist (calibrate it with bss2.calibrate(Chip({chip.serial})) "
+                            f"and save it there, or leave calibration_dir null)")
+        return Calibration.load(path, serial=chip.serial)
+    path = folder / "calibration.json"
+    if path.exists():
+        return Calibration.load(path, serial=chip.serial)
+    cal = calibrate(chip, circuits=np.arange(n_circuits))
+    folder.mkdir(parents=True, exist_ok=True)
+    cal.save(path)
+    return cal
+
+
+def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConfig,
+            twins: YinYangTwinsConfig, data: dict[str, Any], out_dir: Path,
+            progress: ProgressCallback | None) -> dict[str, Any]:
+    """Deploy on one chip serial and fine-tune there; return its curve."""
+    folder = out_dir / f"serial{serial}"
+    chip = Chip(serial)
+    n_circuits = config.n_hidden + yinyang.N_CLASSES
+    cal = _calibration(twins, chip, n_circuits, folder)
+    model = yinyang.YinYangNet(config, 0)
+    model.load_state_dict(model0.state_dict())
+    test, test_labels = data["test"], data["test_labels"]
+    before = _twin_accuracy(model, test, test_labels, config, chip, cal, twins)
+    train, train_labels = data["train"], torch.as_tensor(data["train_labels"])
+
+    def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
+        return hil_loss(model, train.take(indices), train_labels[indices], config, chip, cal,
+                        twins, seed=int(indices[0]))
+
+    def evaluate() -> dict[str, float]:
+        return {"twin_test_accuracy": _twin_accuracy(model, test, test_labels, config, chip,
+                                                     cal, twins),
+                "ideal_test_accuracy": yinyang.accuracy(model, test, test_labels, config)}
+
+    history: list[dict[str, Any]] = []
+    resumed = 0
+    if twins.finetune_epochs:
+        loop = LoopConfig(epochs=twins.finetune_epochs, batch_size=twins.batch_size,
+                          learning_rate=twins.learning_rate, lr_decay=1.0,
+                          lr_schedule="exponential", seed=serial)
+        result = fit(model, len(train), batch_step, evaluate, loop, folder,
+                     resume=twins.resume, progress=progress,
+                     fingerprint={"serial": serial, **data["fingerprint"]})
+        history, resumed = result.history, result.resumed_from
+    curve = [before] + [float(h["twin_test_accuracy"]) for h in history]
+    return {
+        "serial": serial,
+        "twin_before": before,
+        "twin_after": curve[-1],
+        "twin_curve": curve,
+        "ideal_curve": [data["ideal"]] + [float(h["ideal_test_accuracy"]) for h in history],
+        "calibration_serial": cal.serial,
+        "resumed_from_epoch": resumed,
+    }
+
+
+def _curves(per_serial: list[dict[str, Any]], ideal: float, path: Path) -> None:
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for r in per_serial:
+        line, = ax.plot(100 * np.asarray(r["twin_curve"]), marker="o",
+                        label=f"chip {r['serial']} (twin)")
+        ax.plot(100 * np.asarray(r["ideal_curve"]), ls=":", color=line.get_color())
+    ax.axhline(100 * ideal, color="k", ls="--", label="ideal (before fine-tuning)")
+    ax.set_xticks(range(max(len(r["twin_curve"]) for r in per_serial)))
+    ax.set_xlabel("fine-tuning epoch (0: deployed as trained)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Yin-Yang on the BrainScaleS-2 twin: hardware-in-the-loop fine-tuning\n"
+                 "solid: on the twin; dotted: the same weights on the ideal model",
+                 fontsize="medium")
+    ax.legend(fontsize="small")
+    plots.save(fig, path)
+
+
+def _s2_study(model: yinyang.YinYangNet, config: yinyang.YinYangConfig,
+              twins: YinYangTwinsConfig, data: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for tick in twins.s2_ticks:
+        check = deployment_check(
+            [model.hidden.weight, model.output.weight], config.neuron(), data["test"],
+            config.t_max, dt=tick, chunk=100, backend="spinnaker2", xtol=config.xtol,
+            options={"tick_ms": tick, "weight_format": "int8"})
+        out.append({"tick_ms": tick,
+                    "accuracy": float(np.mean(check.stepped_classes == data["test_labels"])),
+                    "agreement": check.agreement, "ties": check.ties,
+                    "shift_ms": check.shift_ms, "wall_time_s": check.wall_time_s})
+    return out
+
+
+@register_experiment("yinyang-twins", YinYangTwinsConfig, runs_on="bss2 and spinnaker2")
+def run(
+    config: YinYangTwinsConfig,
+    seed: int,
+    backend: str,
+    out_dir: Path,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """The trained Yin-Yang network on the BrainScaleS-2 twin (per chip serial, before and
+    after hardware-in-the-loop fine-tuning) and the SpiNNaker2 twin (accuracy per tick)."""
+    if config.checkpoint is None:
+        trained = out_dir / "yinyang"
+        yinyang.run(yinyang.YinYangConfig(epochs=config.train_epochs, resume=config.resume),
+                    seed, "ideal", trained, None)
+        folder = trained
+    else:
+        folder = Path(config.checkpoint)
+    yy, model = load_yinyang(folder)
+    for tick in config.s2_ticks:
+        if not math.isclose(yy.t_max / tick, round(yy.t_max / tick), abs_tol=1e-9):
+            raise ConfigError(f"s2 tick {tick} ms must divide t_max = {yy.t_max} ms")
+    splits = yinyang_splits(train_size=config.finetune_samples,
+                            test_size=config.test_samples)
+    data: dict[str, Any] = {
+        "test": yinyang.encode(splits.test.inputs, yy), "test_labels": splits.test.labels,
+        "train": yinyang.encode(splits.train.inputs, yy), "train_labels": splits.train.labels,
+        "fingerprint": {"yinyang": str(folder.resolve()), **{
+            k: v for k, v in asdict(config).items()
+            if k in ("finetune_samples", "min_slope", "dt")}},
+    }
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data["ideal"] = yinyang.accuracy(model, data["test"], data["test_labels"], yy)
+        per_serial = [_serial(s, model, yy, config, data, out_dir, progress)
+                      for s in config.serials]
+        s2 = _s2_study(model, yy, config, data) if config.s2_ticks else []
+    finally:
+        torch.set_num_threads(threads)
+    _curves(per_serial, data["ideal"], out_dir / "hil_curves.png")
+    before = [r["twin_before"] for r in per_serial]
+    after = [r["twin_after"] for r in per_serial]
+    return {
+        "checkpoint": str(folder),
+        "test_samples": config.test_samples,
+        "ideal_accuracy": data["ideal"],
+        "bss2_before": mean_std(before),
+        "bss2_after": mean_std(after),
+        "gap_after_points": 100 * (data["ideal"] - float(np.mean(after))),
+        "per_serial": {str(r["serial"]): r for r in per_serial},
+        "s2_ticks": s2,
+        "files": ["hil_curves.png"] + [f"serial{s}/checkpoint.pt" for s in config.serials],
+    }

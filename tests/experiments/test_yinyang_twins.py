@@ -1,0 +1,131 @@
+"""The ``yinyang-twins`` experiment: the BrainScaleS-2 run per serial (reset per sample,
+serials differ), a tiny end-to-end run with resume, and the errors for foreign
+checkpoints and missing calibrations. The gradient at the twin's spike times:
+tests/eventprop/test_observed.py."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neurotwin import bss2
+from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.errors import ConfigError, DataError
+from neurotwin.experiments import run_experiment
+from neurotwin.experiments import yinyang_twins as yt
+from neurotwin.experiments.deployment import forward_layers
+from neurotwin.experiments.twin_forward import bss2_layers, weight_scales
+from neurotwin.spikes import SpikeBatch, first_spike_times
+from neurotwin.train import Checkpoint, save_checkpoint
+
+P = EventLIF(tau_mem=20.0, tau_syn=5.0, v_thresh=1.0, cm=20.0)
+TINY_YY = {"train_size": 40, "validation_size": 10, "test_size": 10, "n_hidden": 20,
+           "epochs": 1, "decision_grid": 4, "deploy_chunk": 10}
+
+
+def _small_stack():
+    rng = np.random.default_rng(3)
+    w = [rng.normal(1.5, 0.8, (5, 12)), rng.normal(1.6, 0.4, (12, 3))]
+    t = np.sort(rng.uniform(0.0, 25.0, (6, 5)), axis=1)
+    t[:, 0] = 0.0
+    ids = np.stack([rng.permutation(5) for _ in range(6)])
+    return w, SpikeBatch(t, ids, 5)
+
+
+def test_bss2_layers_on_an_ideal_chip_match_the_event_engine_and_reset_per_sample():
+    w, batch = _small_stack()
+    chip = bss2.Chip(0, bss2.Deviations.ideal())
+    twice = SpikeBatch(np.concatenate([batch.times, batch.times]),
+                       np.concatenate([batch.ids, batch.ids]), 5)
+    run = bss2_layers(w, P, twice, 30.0, chip, None)
+    first = first_spike_times(run.layers[-1], 3).numpy()
+    # each sample starts from rest: a repeated sample gives the same spikes
+    np.testing.assert_allclose(first[:6], first[6:], rtol=0, atol=1e-9)
+    event = first_spike_times(forward_layers(w, P, batch, 30.0, 1e-10)[-1], 3).numpy()
+    both = np.isfinite(event)
+    np.testing.assert_array_equal(np.isfinite(first[:6]), both)
+    # 6-bit weights, the grid and the FPGA timestamps: within a few tenths of a ms
+    assert np.max(np.abs(first[:6][both] - event[both])) < 0.3
+    assert run.lsb_na == pytest.approx([np.abs(x).max() / 63 for x in w])
+
+
+def test_deployment_differs_between_chip_serials():
+    # uncalibrated here (calibration takes tens of seconds); the tiny run calibrates
+    w, batch = _small_stack()
+    firsts = []
+    for serial in (1, 2):
+        run = bss2_layers(w, P, batch, 30.0, bss2.Chip(serial), None)
+        firsts.append(first_spike_times(run.layers[0], 12).numpy())
+    both = np.isfinite(firsts[0]) & np.isfinite(firsts[1])
+    assert both.sum() > 20
+    assert np.max(np.abs(firsts[0][both] - firsts[1][both])) > 0.05
+
+
+def test_weight_scales_put_the_largest_weight_at_63_lsb():
+    assert weight_scales([np.array([[0.0, -6.3]]), np.zeros((2, 2))]) == pytest.approx([0.1, 1.0])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("yy")
+    run_experiment("yinyang", TINY_YY, seed=1, out_dir=out)
+    return out
+
+
+def _tiny(checkpoint, **override):
+    return {"checkpoint": str(checkpoint), "serials": [1], "test_samples": 12,
+            "finetune_epochs": 1, "finetune_samples": 8, "batch_size": 4,
+            "s2_ticks": [1.0], **override}
+
+
+def test_tiny_run_deploys_fine_tunes_and_resumes(trained, tmp_path):
+    record = run_experiment("yinyang-twins", _tiny(trained), out_dir=tmp_path)
+    m = record["metrics"]
+    serial = m["per_serial"]["1"]
+    assert len(serial["twin_curve"]) == 2 and serial["twin_curve"][0] == serial["twin_before"]
+    assert 0.0 <= serial["twin_after"] <= 1.0
+    assert m["s2_ticks"][0]["tick_ms"] == 1.0 and 0.0 <= m["s2_ticks"][0]["accuracy"] <= 1.0
+    assert (tmp_path / "hil_curves.png").stat().st_size > 0
+    assert (tmp_path / "serial1" / "checkpoint.pt").exists()
+    assert (tmp_path / "serial1" / "calibration.json").exists()
+    again = run_experiment("yinyang-twins", _tiny(trained, finetune_epochs=2, resume=True),
+                           out_dir=tmp_path)
+    curve = again["metrics"]["per_serial"]["1"]["twin_curve"]
+    assert again["metrics"]["per_serial"]["1"]["resumed_from_epoch"] == 1
+    assert curve[:2] == serial["twin_curve"] and len(curve) == 3
+    assert json.loads((tmp_path / "metrics.json").read_text())["experiment"] == "yinyang-twins"
+
+
+def test_a_checkpoint_of_another_experiment_is_refused(tmp_path):
+    save_checkpoint(tmp_path, Checkpoint(
+        epoch=1, model={"layer.weight": torch.zeros(2, 2, dtype=torch.float64)},
+        optimizer={}, scheduler={}, rng={}, average=None, history=[{}],
+        fingerprint={"seed": 0, "pixels": 784, "n_hidden": 10}))
+    with pytest.raises(DataError, match=r"not made by the yinyang experiment.*pixels"):
+        yt.load_yinyang(tmp_path)
+    with pytest.raises(DataError, match="no yinyang checkpoint"):
+        yt.load_yinyang(tmp_path / "empty")
+
+
+def test_a_serial_without_calibration_is_refused(trained, tmp_path):
+    with pytest.raises(DataError, match="no calibration of chip serial 1"):
+        run_experiment("yinyang-twins", _tiny(trained, calibration_dir=str(tmp_path)),
+                       out_dir=tmp_path / "out")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"serials": []}, "serials"), ({"serials": [1, 1]}, "distinct"),
+    ({"serials": [-1]}, "serial"), ({"learning_rate": 0.0}, "learning_rate"),
+    ({"s2_ticks": [0.7]}, "divide"),
+])
+def test_config_checks(trained, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        run_experiment("yinyang-twins", _tiny(trained, finetune_epochs=0, **override),
+                       out_dir=tmp_path)
+
+
+def test_defaults_deploy_on_five_serials():
+    c = yt.YinYangTwinsConfig()
+    assert len(c.serials) >= 5 and c.dt == 0.01 and math.isclose(c.s2_ticks[-1], 0.01)
