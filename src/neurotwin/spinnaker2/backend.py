@@ -15,9 +15,11 @@ from dataclasses import replace
 from typing import Any
 
 from neurotwin.backends.base import BACKENDS, Backend
+from neurotwin.engines.distributed.comm import DEFAULT_TIMEOUT_S
 from neurotwin.engines.result import Result
 from neurotwin.errors import ConfigError
 from neurotwin.network import Network
+from neurotwin.spinnaker2.distributed import ShardedS2Program, run_s2_sharded, shard_s2_program
 from neurotwin.spinnaker2.machine import Machine
 from neurotwin.spinnaker2.mapping import map_network
 from neurotwin.spinnaker2.placement import Placement
@@ -35,7 +37,7 @@ class SpiNNaker2Backend(Backend):
     name = "spinnaker2"
     map_options = ("machine", "tick_ms", "weight_format", "clock_mhz", "weight_scale",
                    "rounding", "deadline", "placement", "neurons_per_pe", "sources_per_pe",
-                   "rates", "compress")
+                   "rates", "compress", "ranks", "timeout_s")
 
     def map(
         self,
@@ -48,8 +50,10 @@ class SpiNNaker2Backend(Backend):
         rounding: str = "nearest",
         deadline: str = "report",
         placement: Placement | None = None,
+        ranks: int | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         **mapping_options: Any,
-    ) -> S2Program:
+    ) -> S2Program | ShardedS2Program:
         """Place, route and quantise ``network``.
 
         Parameters
@@ -77,6 +81,12 @@ class SpiNNaker2Backend(Backend):
         placement
             A ready placement of ``network`` (e.g. with edited router tables); then
             ``machine`` and mapping options must not be given.
+        ranks
+            Processes to run over, each the PEs of whole chips (docs/distributed.md;
+            default torchrun's world size, else 1): a
+            :class:`~neurotwin.spinnaker2.distributed.ShardedS2Program` for several.
+        timeout_s
+            Time-out of every collective of a run over several ranks, s.
         **mapping_options
             Passed to :func:`~neurotwin.spinnaker2.map_network` (``neurons_per_pe``,
             ``sources_per_pe``, ``rates``, ``compress``).
@@ -89,20 +99,26 @@ class SpiNNaker2Backend(Backend):
         if not isinstance(placement, Placement):
             raise ConfigError(f"placement must be a Placement, got {type(placement).__name__}")
         clock = placement.machine.clock_mhz if clock_mhz is None else clock_mhz
-        return compile_program(network, placement, tick_ms=tick_ms, clock_mhz=clock,
+        prog = compile_program(network, placement, tick_ms=tick_ms, clock_mhz=clock,
                                weight_format=weight_format, weight_scale=weight_scale,
                                rounding=rounding, deadline=deadline)
+        return shard_s2_program(prog, ranks, timeout_s)
 
     def run(
         self,
-        artefact: S2Program,
+        artefact: S2Program | ShardedS2Program,
         duration: float,
         seed: int = 0,
         trials: int = 1,
         progress: Callable[[int, int], None] | None = None,
     ) -> Result:
         """Run the program for ``duration`` ms; ``Result.cost`` is an ``S2Cost``."""
-        if not isinstance(artefact, S2Program):
+        if isinstance(artefact, ShardedS2Program):
+            res = run_s2_sharded(artefact, duration, seed=seed, trials=trials, progress=progress)
+            prog = artefact.program
+        elif isinstance(artefact, S2Program):
+            res = run_program(artefact, duration, seed=seed, trials=trials, progress=progress)
+            prog = artefact
+        else:
             raise ConfigError(f"artefact must be an S2Program, got {type(artefact).__name__}")
-        res = run_program(artefact, duration, seed=seed, trials=trials, progress=progress)
-        return replace(res, cost=replace(res.cost, build_time_s=artefact.placement.map_time_s))
+        return replace(res, cost=replace(res.cost, build_time_s=prog.placement.map_time_s))

@@ -18,9 +18,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from neurotwin.errors import ConfigError, DistributedError
+from neurotwin.errors import ConfigError, DistributedError, check_int, check_positive
 
-__all__ = ["DEFAULT_TIMEOUT_S", "SpikeExchange", "join_group", "world_from_env"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S", "SpikeExchange", "join_group", "resolve_ranks", "world_from_env",
+]
 
 DEFAULT_TIMEOUT_S = 300.0
 """Time-out of every collective (and of joining the group), s: long enough for a rank
@@ -41,6 +43,29 @@ def world_from_env() -> tuple[int, int] | None:
             f"{os.environ['WORLD_SIZE']!r} and {os.environ['RANK']!r}"
         ) from None
     return (rank, ranks) if ranks > 1 else None
+
+
+def resolve_ranks(ranks: int | None, timeout_s: float) -> tuple[int, bool]:
+    """(rank count, whether this process is already one of the ranks) for a run asked
+    for ``ranks`` (None: torchrun's world size, else 1), checking ``timeout_s``.
+
+    Raises
+    ------
+    ConfigError
+        For a rank count below 1, a non-positive time-out, or a ``ranks`` that
+        contradicts torchrun's world size.
+    """
+    world = world_from_env()
+    if ranks is None:
+        ranks = 1 if world is None else world[1]
+    check_int("ranks", ranks, low=1)
+    check_positive("timeout_s", timeout_s, "s")
+    if world is not None and ranks != world[1]:
+        raise ConfigError(
+            f"ranks = {ranks} contradicts this torchrun world of {world[1]} processes; "
+            f"leave ranks out under torchrun, or pass ranks={world[1]}"
+        )
+    return ranks, world is not None
 
 
 def join_group(rank: int, ranks: int, timeout_s: float) -> None:

@@ -25,6 +25,7 @@ from neurotwin.engines.distributed.comm import (
     DEFAULT_TIMEOUT_S,
     SpikeExchange,
     join_group,
+    resolve_ranks,
     world_from_env,
 )
 from neurotwin.engines.distributed.kernel import advance_local, deliver
@@ -38,7 +39,7 @@ from neurotwin.engines.distributed.partition import (
 from neurotwin.engines.plan import CHUNK_STEPS, SourcePlan, source_spikes, trial_rngs
 from neurotwin.engines.result import Result
 from neurotwin.engines.step import StepProgram, assemble_result, segment_table
-from neurotwin.errors import ConfigError, check_int, check_memory, check_positive
+from neurotwin.errors import ConfigError, check_int, check_memory
 
 __all__ = ["SPIKE_LIST_BYTES", "ShardedProgram", "run_rank", "run_sharded", "shard_program"]
 
@@ -81,16 +82,7 @@ def shard_program(
         kernel or a non-CPU device (ranks exchange spikes with gloo between numba
         kernels), or an exchange interval longer than the smallest delay between neurons.
     """
-    world = world_from_env()
-    if ranks is None:
-        ranks = 1 if world is None else world[1]
-    check_int("ranks", ranks, low=1)
-    check_positive("timeout_s", timeout_s, "s")
-    if world is not None and ranks != world[1]:
-        raise ConfigError(
-            f"ranks = {ranks} contradicts this torchrun world of {world[1]} processes; "
-            f"leave ranks out under torchrun, or pass ranks={world[1]}"
-        )
+    ranks, in_group = resolve_ranks(ranks, timeout_s)
     if ranks == 1:
         if exchange_ms is not None:
             exchange_steps(prog, exchange_ms)  # the same checks as for several ranks
@@ -102,7 +94,7 @@ def shard_program(
         )
     check_ranks(prog, ranks)
     return ShardedProgram(prog, ranks, exchange_steps(prog, exchange_ms), float(timeout_s),
-                          world is not None)
+                          in_group)
 
 
 def run_sharded(
