@@ -137,7 +137,7 @@ def used_neurons(config: ChipConfig, circuits: np.ndarray) -> NeuronConfig:
 
 def synapse_table(config: ChipConfig, chip: Chip, circuits: np.ndarray, routes: np.ndarray,
                   address: np.ndarray, delay_steps: np.ndarray, gain_exc: np.ndarray,
-                  gain_inh: np.ndarray) -> SynapseTable:
+                  gain_inh: np.ndarray, keep_zero: bool = False) -> SynapseTable:
     """Resolve routes, labels and row modes into per-event current jumps.
 
     Parameters
@@ -152,6 +152,9 @@ def synapse_table(config: ChipConfig, chip: Chip, circuits: np.ndarray, routes: 
     gain_exc, gain_inh
         Actual synaptic current per weight LSB of every used circuit, nA, (n_circuits,)
         in the order of ``circuits``.
+    keep_zero
+        Keep the synapses of weight 0 (their events carry no current, but they reach the
+        synapse: its correlation sensor sees them, and a program may raise the weight).
     """
     nc = circuits.size
     n_pre = address.size
@@ -169,7 +172,8 @@ def synapse_table(config: ChipConfig, chip: Chip, circuits: np.ndarray, routes: 
             mode = specs.ROW_MODES[modes[h, row]]
             if mode == "disabled":
                 continue
-            cols = np.nonzero((labels[h, row] == address[unit]) & (weights[h, row] > 0))[0]
+            cols = np.nonzero((labels[h, row] == address[unit])
+                              & ((weights[h, row] > 0) | keep_zero))[0]
             circuit = compact[h * specs.SYNRAM_COLUMNS + cols]
             keep = circuit >= 0
             cols, circuit = cols[keep], circuit[keep]

@@ -48,6 +48,9 @@ class PPU:
         self.wrote_weights = False
         """Whether the current invocation wrote weights (the runtime then updates the
         synapses' currents)."""
+        self.wrote_labels = False
+        """Whether it wrote labels (the runtime then re-resolves which unit reaches which
+        synapse)."""
         self._weights = weights  # (256, 256) of this hemisphere, written in place
         self._labels = labels
         self._sensors = sensors
@@ -177,6 +180,24 @@ class PPU:
         index, _, accesses = self._cells(rows, half)
         self.charge("synapse_row_access", accesses)
         return self._labels[index].astype(np.int64)
+
+    def write_labels(self, rows: Any, half: int | None, labels: Any) -> None:
+        """Write 6-bit address labels (0..63), shaped as :meth:`read_weights`: from the
+        next event on, a synapse hears the unit of its row's driver whose address equals
+        its label (none: it hears nothing). Outside 0..63 is a ProgramError."""
+        index, r, accesses = self._cells(rows, half)
+        lab = np.asarray(labels, np.int64)
+        shape = self._labels[index].shape
+        if lab.shape != shape:
+            raise ProgramError(f"rows {r.tolist()} (half {half}) hold labels of shape "
+                               f"{shape}, got shape {lab.shape}")
+        if lab.size and (lab.min() < 0 or lab.max() > specs.ADDRESS_MAX):
+            bad = lab[(lab < 0) | (lab > specs.ADDRESS_MAX)][0]
+            raise ProgramError(f"label {bad} written to rows {r.tolist()} outside the 6-bit "
+                               f"range 0..{specs.ADDRESS_MAX}")
+        self.charge("synapse_row_access", accesses)
+        self._labels[index] = lab
+        self.wrote_labels = True
 
     def _sensor_codes(self, rows: Any, half: int | None, stores: np.ndarray) -> np.ndarray:
         index, _, accesses = self._cells(rows, half)
