@@ -274,7 +274,7 @@ def run_steps(state: EmulationState, tables: EmulationTables, member_ptr: np.nda
             for a, z in pairwise(cuts):
                 while next_call < len(calls) and calls[next_call][0] == a:
                     calls[next_call][2].call(a, state)
-                    state.current[:] = state.synapses.currents(state.weight)
+                    state.synapses.currents(state.weight, out=state.current)
                     next_call += 1
                 if z == a:
                     continue

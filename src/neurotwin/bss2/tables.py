@@ -70,9 +70,11 @@ class SynapseTable:
     placement: np.ndarray
     """(S, 3) int: (hemisphere, row, column) of each entry on the chip."""
 
-    def currents(self, weight: np.ndarray) -> np.ndarray:
-        """Current jumps of the entries for ``weight`` (LSB, (S,)), hardware nA."""
-        return weight * self.gain * self.driver_gain
+    def currents(self, weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Current jumps of the entries for ``weight`` (LSB, (S,)), hardware nA (into
+        ``out`` when given: a float (S,) array)."""
+        out = np.multiply(weight, self.gain, out=out)
+        return np.multiply(out, self.driver_gain, out=out)
 
 
 @dataclass(frozen=True, eq=False)

@@ -120,3 +120,40 @@ def test_spike_counters_and_correlation_reads():
 
     _, _, result = run_with(PlasticityProgram(look, Timer(39.9, 10.0)))
     assert counts == [result.spikes("pop", 0)[0].size]
+
+
+@pytest.mark.parametrize("relabel", [False, True])
+def test_a_program_that_writes_back_what_it_read_leaves_the_plain_run(relabel):
+    """The plastic path (sensor reads, write-back, the runtime's own synapse table with
+    its zero-weight entries, currents recomputed in place) against the run without a
+    program, bit for bit: a chip with deviations, noise, recurrent synapses."""
+    rng = np.random.default_rng(3)
+    net = nt.Network(dt=DT)
+    src = net.add(nt.SpikeSourcePoisson(8, rate=40.0, label="in"))
+    model = nt.LIF(tau_mem=20.0, tau_syn_exc=5.0, tau_syn_inh=5.0, v_rest=-65.0,
+                   v_reset=-65.0, v_thresh=-58.0, tau_refrac=1.0)
+    pop = net.add(nt.Population(10, model, label="pop"))
+    net.connect(src, pop, rng.integers(5, 40, (8, 10)) * 0.01, receptor="exc")
+    net.connect(pop, pop, rng.integers(1, 20, (10, 10)) * 0.01, receptor="inh")
+    net.record(pop, "spikes", "v")
+    backend = Bss2Backend()
+    mapping = backend.map(net, chip=Chip(3), weight_scale=0.01)
+    rows = sorted(set(mapping.tables.synapses.placement[:, 1].tolist()))
+
+    def body(ppu, call):
+        ppu.read_causal(rows)
+        ppu.read_acausal(rows)
+        ppu.write_weights(rows, None, ppu.read_weights(rows))
+        if relabel:
+            ppu.write_labels(rows, None, ppu.read_labels(rows))
+        ppu.reset_correlation(rows)
+
+    runtime = PPURuntime(mapping, (PlasticityProgram(body, Timer(3.0, 7.0)),))
+    plastic = backend.run(mapping, 300.0, seed=4, programs=runtime.periodic())
+    plain = backend.run(mapping, 300.0, seed=4)
+    assert runtime.report()[0].calls == 43
+    t, i = plain.spikes("pop", 0)
+    assert t.size > 30
+    for got, want in zip(plastic.spikes("pop", 0), (t, i), strict=True):
+        assert np.array_equal(got, want)
+    assert np.array_equal(plastic.trace("pop", "v").numpy(), plain.trace("pop", "v").numpy())

@@ -24,6 +24,12 @@ from neurotwin.errors import check_int
 __all__ = ["PPU"]
 
 
+def _shape(rows: Any, half: int | None) -> tuple[int, ...]:
+    """The shape of the lanes of ``rows`` (as :meth:`PPU.read_weights`)."""
+    width = specs.SYNRAM_COLUMNS if half is None else specs.PPU_LANES_8
+    return (width,) if isinstance(rows, (int, np.integer)) else (len(np.atleast_1d(rows)), width)
+
+
 class PPU:
     """The processor of one hemisphere (built by
     :class:`~neurotwin.bss2.ppu.program.PPURuntime`; programs receive it).
@@ -62,6 +68,7 @@ class PPU:
         own = sensors.placement[:, 0] == hemisphere
         rows, cols = sensors.placement[own, 1], sensors.placement[own, 2]
         self._sensor_at[rows, cols] = np.nonzero(own)[0]
+        self._covered = (self._sensor_at >= 0).all(axis=1)  # rows with a sensor everywhere
         self._rng = np.uint32(seed or 1)  # xorshift32 is stuck at 0
 
     # --- cost ---------------------------------------------------------------------------
@@ -143,7 +150,10 @@ class PPU:
             check_int("half", half, low=0, high=specs.PPU_SYNAPSE_ROW_VECTORS - 1)
             cols = np.arange(half * specs.PPU_LANES_8, (half + 1) * specs.PPU_LANES_8)
         accesses = r.size * cols.size // specs.PPU_LANES_8
-        index = np.ix_(r, cols) if many else (int(r[0]), cols)
+        if half is None:  # whole rows: a row index, no column index to gather with
+            index = (r,) if many else (int(r[0]),)
+        else:
+            index = np.ix_(r, cols) if many else (int(r[0]), cols)
         return index, r, accesses
 
     def read_weights(self, rows: Any, half: int | None = None) -> np.ndarray:
@@ -161,7 +171,7 @@ class PPU:
         first would)."""
         index, r, accesses = self._cells(rows, half)
         w = np.asarray(weights, np.int64)
-        shape = self._weights[index].shape
+        shape = _shape(rows, half)
         if w.shape != shape:
             raise ProgramError(f"rows {r.tolist()} (half {half}) hold weights of shape "
                                f"{shape}, got shape {w.shape}")
@@ -187,7 +197,7 @@ class PPU:
         its label (none: it hears nothing). Outside 0..63 is a ProgramError."""
         index, r, accesses = self._cells(rows, half)
         lab = np.asarray(labels, np.int64)
-        shape = self._labels[index].shape
+        shape = _shape(rows, half)
         if lab.shape != shape:
             raise ProgramError(f"rows {r.tolist()} (half {half}) hold labels of shape "
                                f"{shape}, got shape {lab.shape}")
@@ -200,21 +210,26 @@ class PPU:
         self.wrote_labels = True
 
     def _sensor_codes(self, rows: Any, half: int | None, stores: np.ndarray) -> np.ndarray:
-        index, _, accesses = self._cells(rows, half)
+        index, r, accesses = self._cells(rows, half)
         self.charge("cadc_row_read", accesses)
         idx = self._sensor_at[index]
-        stored = np.where(idx >= 0, stores[np.maximum(idx, 0)], 0.0)
-        volts = specs.CORRELATION_BASELINE_MV + stored
-        return specs.cadc_read((volts - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV)
+        stored = stores[idx] if self._covered[r].all() else \
+            np.where(idx >= 0, stores[np.maximum(idx, 0)], 0.0)
+        # an empty store reads the reset level: convert only the others (most are empty)
+        codes = np.full(stored.shape, self.baseline_code(), np.int64)
+        busy = stored != 0.0
+        volts = specs.CORRELATION_BASELINE_MV + stored[busy]
+        codes[busy] = specs.cadc_read((volts - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV)
+        return codes
 
     def read_causal(self, rows: Any, half: int | None = None) -> np.ndarray:
         """CADC reads (0..255) of the causal sensors, shaped as :meth:`read_weights`
         (nominal transfer: ``baseline_code`` for an empty store)."""
-        return self._sensor_codes(rows, half, self._sensors.causal).astype(np.int64)
+        return self._sensor_codes(rows, half, self._sensors.causal)
 
     def read_acausal(self, rows: Any, half: int | None = None) -> np.ndarray:
         """CADC reads (0..255) of the acausal sensors, shaped as :meth:`read_weights`."""
-        return self._sensor_codes(rows, half, self._sensors.acausal).astype(np.int64)
+        return self._sensor_codes(rows, half, self._sensors.acausal)
 
     @staticmethod
     def baseline_code() -> int:
@@ -224,10 +239,10 @@ class PPU:
 
     def reset_correlation(self, rows: Any, half: int | None = None) -> None:
         """Reset both sensors of the synapses of ``rows`` (as :meth:`read_weights`)."""
-        index, _, accesses = self._cells(rows, half)
+        index, r, accesses = self._cells(rows, half)
         self.charge("correlation_reset", accesses)
         idx = self._sensor_at[index]
-        self._sensors.reset_correlation(idx[idx >= 0])
+        self._sensors.reset_correlation(idx.ravel() if self._covered[r].all() else idx[idx >= 0])
 
     def read_spike_counts(self, neurons: Any) -> np.ndarray:
         """Spike counters (0..255) of logical ``neurons`` since their last reset."""

@@ -147,6 +147,7 @@ class PPURuntime:
         self.reports = [ProgramReport() for _ in self.programs]
         self._state: EmulationState | None = None
         self._step = 0
+        self._stale = False  # state.current lags state.weight (within a call)
         self.ppus = []
         for h in range(specs.PPU_COUNT):
             memory = Memory(sum(p.code_bytes for p in self.programs if p.hemisphere == h))
@@ -187,7 +188,8 @@ class PPURuntime:
 
     def _flush(self) -> None:
         """Make the synapses carry what the programs wrote (labels -> the entries events
-        reach, weights -> event currents)."""
+        reach, weights -> ``state.weight``; the run loop recomputes the currents after
+        the call, :meth:`_send` before it queues events)."""
         state = self._state
         assert state is not None
         if any(ppu.wrote_labels for ppu in self.ppus):
@@ -195,8 +197,8 @@ class PPURuntime:
             self.sensors.retable(self.table, self._entry_neuron())
             self._attach(state)
         elif any(ppu.wrote_weights for ppu in self.ppus):
-            state.weight[:] = self.weights.ravel()[self._entry_flat]
-            state.current[:] = self.table.currents(state.weight)
+            np.take(self.weights.ravel(), self._entry_flat, out=state.weight)
+            self._stale = True
         for ppu in self.ppus:
             ppu.wrote_weights = ppu.wrote_labels = False
 
@@ -206,6 +208,9 @@ class PPURuntime:
         self._flush()
         state = self._state
         assert state is not None
+        if self._stale:
+            self.table.currents(state.weight, out=state.current)
+            self._stale = False
         emit = np.full(units.size, self._step - 1)
         times, entries = self.sensors.emitted(units, emit)
         n_slots = state.pending.shape[0]
@@ -234,7 +239,7 @@ class PPURuntime:
             if state.v.shape[0] != 1:
                 raise ConfigError(f"a plastic run has one trial (the weights are one copy), "
                                   f"got {state.v.shape[0]}")
-            self._state, self._step = state, step
+            self._state, self._step, self._stale = state, step, False
             if state.synapses is not self.table:
                 self._attach(state)
             ppu.cycles = specs.PPU_CYCLES["call_overhead"]
