@@ -68,7 +68,8 @@ class PPU:
         own = sensors.placement[:, 0] == hemisphere
         rows, cols = sensors.placement[own, 1], sensors.placement[own, 2]
         self._sensor_at[rows, cols] = np.nonzero(own)[0]
-        self._covered = (self._sensor_at >= 0).all(axis=1)  # rows with a sensor everywhere
+        # rows with a sensor on every synapse
+        self._covered: np.ndarray = np.all(self._sensor_at >= 0, axis=1)
         self._rng = np.uint32(seed or 1)  # xorshift32 is stuck at 0
 
     # --- cost ---------------------------------------------------------------------------
@@ -150,6 +151,7 @@ class PPU:
             check_int("half", half, low=0, high=specs.PPU_SYNAPSE_ROW_VECTORS - 1)
             cols = np.arange(half * specs.PPU_LANES_8, (half + 1) * specs.PPU_LANES_8)
         accesses = r.size * cols.size // specs.PPU_LANES_8
+        index: tuple[Any, ...]
         if half is None:  # whole rows: a row index, no column index to gather with
             index = (r,) if many else (int(r[0]),)
         else:

@@ -137,9 +137,9 @@ class PPURuntime:
         self.table = self._resolve()
         # a sensor on every synapse of the rows the routes reach: labels may change which
         # entries exist, the sensors stay with the synapses
-        h, d = mapping.routes[:, 1], mapping.routes[:, 2]
-        rows = np.unique(np.concatenate([h * specs.SYNRAM_ROWS + 2 * d,
-                                         h * specs.SYNRAM_ROWS + 2 * d + 1]))
+        hemi, d = mapping.routes[:, 1], mapping.routes[:, 2]
+        rows = np.unique(np.concatenate([hemi * specs.SYNRAM_ROWS + 2 * d,
+                                         hemi * specs.SYNRAM_ROWS + 2 * d + 1]))
         space = (rows[:, None] * specs.SYNRAM_COLUMNS
                  + np.arange(specs.SYNRAM_COLUMNS)[None]).ravel()
         self.sensors = Sensors(self.table, self._entry_neuron(), n, mapping.dt, mapping.chip,
