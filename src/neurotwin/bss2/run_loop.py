@@ -48,7 +48,9 @@ class EmulationState:
     the mapping is not changed) and ``current`` its current jump, recomputed from
     ``weight`` after every program call. ``synapses`` is the table the events go through
     (at first the mapping's); a program that rewrites labels replaces it, with ``weight``
-    and ``current`` to match (the arrays are otherwise written in place).
+    and ``current`` to match (the arrays are otherwise written in place). ``constants``
+    are the neurons' step constants (at first the mapping's; a program that writes
+    CapMem cells replaces them).
     """
 
     v: np.ndarray
@@ -61,6 +63,7 @@ class EmulationState:
     weight: np.ndarray
     current: np.ndarray
     synapses: SynapseTable
+    constants: KernelConstants
 
 
 ProgramCall = Callable[[int, EmulationState], None]
@@ -128,7 +131,7 @@ def start_state(tables: EmulationTables, trials: int) -> EmulationState:
         refractory=np.zeros((trials, n), np.int64),
         offset=np.repeat(kc.c[3][None], trials, axis=0),
         pending=pending, weight=table.weight.copy(), current=table.current.copy(),
-        synapses=table,
+        synapses=table, constants=kc,
     )
 
 
@@ -212,7 +215,7 @@ def _advance(j0: int, j1: int, st: EmulationState, tables: EmulationTables,
     steps = tables.offset_step
     lo, hi = np.searchsorted(steps, [j0, j1])
     dc_ptr = (lo + np.searchsorted(steps[lo:hi], np.arange(j0, j1 + 1))).astype(np.int64)
-    kc: KernelConstants = tables.constants
+    kc: KernelConstants = st.constants
     table = st.synapses
     code, idx, values = traces
     _chunk(j0, j1, st.v, st.w, st.i_exc, st.i_inh, st.refractory, st.offset, st.pending,

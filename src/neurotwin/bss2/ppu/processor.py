@@ -47,7 +47,7 @@ class PPU:
     def __init__(self, hemisphere: int, memory: Memory, weights: np.ndarray,
                  labels: np.ndarray, sensors: Sensors, counters: Callable[[], np.ndarray],
                  membranes: Callable[[], np.ndarray], send: Callable[[np.ndarray], None],
-                 seed: int) -> None:
+                 seed: int, capmem: np.ndarray, configured: np.ndarray) -> None:
         self.hemisphere = hemisphere
         self.memory = memory
         self.cycles = 0
@@ -55,6 +55,9 @@ class PPU:
         """Whether the current invocation wrote weights (the runtime then updates the
         synapses' currents)."""
         self.wrote_labels = False
+        self.wrote_capmem = False
+        """Whether it wrote CapMem cells (the runtime then recomputes the neurons'
+        constants)."""
         """Whether it wrote labels (the runtime then re-resolves which unit reaches which
         synapse)."""
         self._weights = weights  # (256, 256) of this hemisphere, written in place
@@ -63,6 +66,8 @@ class PPU:
         self._counters = counters
         self._membranes = membranes
         self._send = send
+        self._capmem = capmem  # (24, 512) codes of all circuits, written in place
+        self._configured = configured  # (256,) bool: the hemisphere's circuits in use
         # the synapse -> sensor lookup of this hemisphere: -1 where no sensor is in use
         self._sensor_at = np.full((specs.SYNRAM_ROWS, specs.SYNRAM_COLUMNS), -1, np.int64)
         own = sensors.placement[:, 0] == hemisphere
@@ -245,6 +250,30 @@ class PPU:
         self.charge("correlation_reset", accesses)
         idx = self._sensor_at[index]
         self._sensors.reset_correlation(idx.ravel() if self._covered[r].all() else idx[idx >= 0])
+
+    def write_capmem(self, cell: str, columns: Any, codes: Any) -> None:
+        """Write the CapMem cell ``cell`` (a name of ``specs.CAPMEM_CELLS``) of the
+        neuron circuits in ``columns`` (0..255 of this hemisphere, circuits the mapping
+        uses) to ``codes`` (0..1022, one per column or one for all); one ``capmem_write``
+        each. The neurons step with the new value from this step on (the twin settles a
+        cell at once; the chip's CapMem needs a few µs to settle)."""
+        if cell not in specs.CAPMEM_CELLS:
+            raise ProgramError(f"unknown CapMem cell {cell!r}; cells: "
+                               f"{', '.join(specs.CAPMEM_CELLS)}")
+        cols = np.atleast_1d(np.asarray(columns, np.int64))
+        if cols.size and (cols.min() < 0 or cols.max() >= specs.SYNRAM_COLUMNS
+                          or not self._configured[cols].all()):
+            raise ProgramError(f"columns {cols.tolist()} must be circuits in use of "
+                               f"hemisphere {self.hemisphere} (0..{specs.SYNRAM_COLUMNS - 1})")
+        values = np.broadcast_to(np.asarray(codes, np.int64), cols.shape)
+        if values.size and (values.min() < specs.CAPMEM_MIN or values.max() > specs.CAPMEM_MAX):
+            bad = values[(values < specs.CAPMEM_MIN) | (values > specs.CAPMEM_MAX)][0]
+            raise ProgramError(f"CapMem code {bad} for {cell} outside "
+                               f"{specs.CAPMEM_MIN}..{specs.CAPMEM_MAX}")
+        self.charge("capmem_write", cols.size)
+        circuits = self.hemisphere * specs.SYNRAM_COLUMNS + cols
+        self._capmem[specs.CAPMEM_CELLS.index(cell), circuits] = values
+        self.wrote_capmem = True
 
     def read_spike_counts(self, neurons: Any) -> np.ndarray:
         """Spike counters (0..255) of logical ``neurons`` since their last reset."""

@@ -32,7 +32,7 @@ from neurotwin.bss2.ppu.memory import Memory
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.sensors import Sensors
 from neurotwin.bss2.run_loop import EmulationState, PeriodicProgram
-from neurotwin.bss2.tables import SynapseTable, synapse_table
+from neurotwin.bss2.tables import SynapseTable, kernel_constants, synapse_table
 from neurotwin.errors import ConfigError, check_int, check_multiple_of, check_positive
 
 __all__ = ["PPURuntime", "PlasticityProgram", "ProgramReport", "Timer"]
@@ -132,6 +132,8 @@ class PPURuntime:
         config = mapping.config
         self.weights = np.asarray(config.weights, np.int64).copy()
         self.labels = np.asarray(config.addresses, np.int64).copy()
+        self.capmem = np.asarray(config.neurons.capmem, np.int64).copy()
+        self.constants = mapping.tables.constants
         n = mapping.n_neurons
         self._circuit_neuron = np.repeat(np.arange(n), np.diff(mapping.member_ptr))
         self.table = self._resolve()
@@ -154,15 +156,18 @@ class PPURuntime:
             for p in self.programs:
                 if p.hemisphere == h and p.setup is not None:
                     p.setup(memory)
+            used = np.zeros(specs.SYNRAM_COLUMNS, bool)
+            own = mapping.circuits // specs.SYNRAM_COLUMNS == h
+            used[mapping.circuits[own] % specs.SYNRAM_COLUMNS] = True
             self.ppus.append(PPU(h, memory, self.weights[h], self.labels[h], self.sensors,
                                  lambda: self.sensors.counts, self._membranes, self._send,
-                                 seed + h))
+                                 seed + h, self.capmem, used))
 
     def _resolve(self) -> SynapseTable:
         """The synapse table of the current weights and labels (synapses of weight 0
         included: they hear their events and may grow)."""
         m = self.mapping
-        kc = m.tables.constants
+        kc = self.constants
         config = replace(m.config, weights=self.weights, addresses=self.labels)
         table = synapse_table(config, m.chip, m.circuits, m.routes, m.address, m.delay_steps,
                               kc.gain_exc, kc.gain_inh, keep_zero=True)
@@ -183,6 +188,7 @@ class PPURuntime:
         """Make the run step on this runtime's table (the first call; afterwards when the
         labels changed). Entries of weight 0 carry no current: the run so far is the same."""
         state.synapses = self.table
+        state.constants = self.constants
         state.weight = self.weights.ravel()[self._entry_flat]
         state.current = self.table.currents(state.weight)
 
@@ -192,7 +198,9 @@ class PPURuntime:
         the call, :meth:`_send` before it queues events)."""
         state = self._state
         assert state is not None
-        if any(ppu.wrote_labels for ppu in self.ppus):
+        if any(ppu.wrote_capmem for ppu in self.ppus):
+            self._recalibrate(state)
+        if any(ppu.wrote_labels or ppu.wrote_capmem for ppu in self.ppus):
             self.table = self._resolve()
             self.sensors.retable(self.table, self._entry_neuron())
             self._attach(state)
@@ -200,7 +208,19 @@ class PPURuntime:
             np.take(self.weights.ravel(), self._entry_flat, out=state.weight)
             self._stale = True
         for ppu in self.ppus:
-            ppu.wrote_weights = ppu.wrote_labels = False
+            ppu.wrote_weights = ppu.wrote_labels = ppu.wrote_capmem = False
+
+    def _recalibrate(self, state: EmulationState) -> None:
+        """The neurons' constants for the CapMem codes written (the mapping's own
+        :func:`~neurotwin.bss2.tables.kernel_constants`); a changed offset current
+        replaces the neuron's present one."""
+        m = self.mapping
+        neurons = replace(m.config.neurons, capmem=self.capmem)
+        old = self.constants
+        self.constants = kernel_constants(replace(m.config, neurons=neurons), m.chip,
+                                          m.circuits, m.member_ptr, m.dt)
+        moved = self.constants.c[3] != old.c[3]
+        state.offset[:, moved] = self.constants.c[3][moved]
 
     def _send(self, units: np.ndarray) -> None:
         """Queue one event of each table row in ``units``, emitted at the end of the step
