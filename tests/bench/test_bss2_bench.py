@@ -39,7 +39,11 @@ def test_tiny_run_writes_a_complete_result(tiny):
     validate(written)
     assert result["output"] == str(out)
     names = set(written["measurements"])
-    assert names == {"bss2_single", "bss2_batched", "ideal_single", "ideal_batched"}
+    assert names == {"bss2_single", "bss2_batched", "ideal_single", "ideal_batched",
+                     "bss2_plastic"}
+    plastic = written["measurements"]["bss2_plastic"]
+    assert plastic["plain_ratio"]["wall"] == pytest.approx(
+        plastic["wall_time_s"] / written["measurements"]["bss2_single"]["wall_time_s"])
     for m in written["measurements"].values():
         assert m["wall_time_s"] > 0 and m["cpu_time_s"] >= 0
         assert m["target_s"] is None  # targets are for 1 s of model time only

@@ -19,6 +19,10 @@ measurement                   what                                             t
 ``calibration``               :func:`neurotwin.bss2.calibrate`, 512 circuits   <= 60 s
 ``ideal_single``,             the ``ideal`` backend's ``run`` on the same      reference
 ``ideal_batched``             network
+``bss2_plastic``              ``bss2_single`` with ``stdp`` on every row of    <= 2x
+                              both hemispheres every 10 µs (hardware time);    single
+                              ``plain_ratio``: wall and CPU time over
+                              ``bss2_single``'s
 ============================  ===============================================  ==========
 
 Mapping times (``map``) are reported separately. Where a target is missed (or with
@@ -44,9 +48,12 @@ from neurotwin.backends import Backend, get_backend
 from neurotwin.bench.registry import BENCHMARKS
 from neurotwin.bench.report import check_schema, machine_info, timed, write_result
 from neurotwin.bss2 import specs
+from neurotwin.bss2.backend import Bss2Backend
 from neurotwin.bss2.calibration import Calibration, calibrate
 from neurotwin.bss2.chip import Chip
 from neurotwin.bss2.mapping import Mapping
+from neurotwin.bss2.ppu import PPURuntime, Timer
+from neurotwin.bss2.ppu.rules import stdp
 from neurotwin.engines.result import Result
 from neurotwin.errors import check_int
 
@@ -67,6 +74,10 @@ MODEL = nt.LIF(tau_mem=10.0, tau_syn_exc=5.0, tau_syn_inh=5.0, cm=1.0, v_rest=-6
 """Neuron parameters of every neuron (time constants on whole CapMem codes)."""
 TARGETS_S = {"bss2_single": 1.0, "bss2_batched": 5.0, "calibration": 60.0}
 """Wall-time targets, s (issue "BrainScaleS-2 twin")."""
+PLASTIC_RATIO_TARGET = 2.0
+"""A plastic run's wall time over the plain run's (issue "plasticity processors")."""
+PLASTIC_PERIOD_US = 10.0
+"""Period of the plastic run's STDP program, hardware µs."""
 PROFILE_TOP = 12
 """Functions listed in a profile."""
 SCHEMA_VERSION = 1
@@ -144,6 +155,33 @@ def _entry(backend: str, trials: int, duration: float, times: list[float], map_s
     }
 
 
+def _plastic_runner(mapping: Mapping, duration: float, seed: int) -> Runner:
+    """One trial with ``stdp`` on every used row of both hemispheres (fresh weights each
+    run: a new runtime)."""
+    rows = {h: sorted(set(mapping.tables.synapses.placement[
+        mapping.tables.synapses.placement[:, 0] == h, 1].tolist())) for h in range(2)}
+
+    def run() -> Result:
+        programs = tuple(stdp(rows[h], Timer(0.0, PLASTIC_PERIOD_US), 0.4, 0.3, hemisphere=h)
+                         for h in range(2) if rows[h])
+        runtime = PPURuntime(mapping, programs)
+        return Bss2Backend().run(mapping, duration, seed=seed, programs=runtime.periodic())
+
+    return run
+
+
+def _plastic_ratio(measurements: dict[str, dict[str, Any]], duration: float) -> None:
+    """The plastic run against the plain one measured in the same run: ``plain_ratio``
+    (wall, CPU) and the target (2x the plain wall time, for 1 s of model time)."""
+    plain, plastic = measurements["bss2_single"], measurements["bss2_plastic"]
+    plastic["plain_ratio"] = {
+        "wall": plastic["wall_time_s"] / plain["wall_time_s"],
+        "cpu": plastic["cpu_time_s"] / max(plain["cpu_time_s"], 1e-9)}
+    if duration == 1000.0:
+        plastic["target_s"] = PLASTIC_RATIO_TARGET * plain["wall_time_s"]
+        plastic["target_met"] = plastic["wall_time_s"] <= plastic["target_s"]
+
+
 def validate(result: dict[str, Any]) -> None:
     """Raise :class:`DataError` naming every key of :data:`SCHEMA` missing in ``result``."""
     check_schema(result, SCHEMA)
@@ -190,6 +228,7 @@ def run_bss2(
     chip_serial: int = 7,
     calibration_circuits: int = specs.N_NEURONS,
     ideal: bool = True,
+    plastic: bool = True,
     profile: bool = False,
     quick: bool = False,
     output: str | Path | None = "bench/results/bss2.json",
@@ -214,6 +253,8 @@ def run_bss2(
         applies to all 512.
     ideal
         Also run the ``ideal`` backend on the same network.
+    plastic
+        Also run ``bss2_plastic`` (the single run with an STDP program on every row).
     profile
         Profile the bss2 runs even where they meet their targets.
     quick
@@ -271,6 +312,8 @@ def run_bss2(
     runners: dict[str, tuple[str, int, Runner, float]] = {}
     for label, n in (("single", 1), ("batched", trials)):
         runners[f"bss2_{label}"] = ("bss2", n, runner(bss2, mapping, n), map_s)
+    if plastic:
+        runners["bss2_plastic"] = ("bss2", 1, _plastic_runner(mapping, duration, seed), map_s)
     if ideal:
         ideal_backend = get_backend("ideal")
         start = time.perf_counter()
@@ -293,6 +336,8 @@ def run_bss2(
         if backend_name == "bss2" and (profile or measurements[name]["target_met"] is False):
             profiles[name] = _profile(run_once)
 
+    if plastic:
+        _plastic_ratio(measurements, duration)
     if calibration_entry is not None:
         measurements["calibration"] = calibration_entry
     usage = mapping.usage()

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from neurotwin.bss2 import specs
-from neurotwin.bss2.tables import EmulationTables, KernelConstants
+from neurotwin.bss2.tables import EmulationTables, KernelConstants, SynapseTable
 from neurotwin.dynamics.adex import AdExConstants
 from neurotwin.dynamics.lif import LIFConstants
 from neurotwin.engines.neuron_update import Adaptation, Noise, SynapticInput, lif_update
@@ -36,7 +36,7 @@ from neurotwin.errors import ConfigError, check_int
 __all__ = ["EmulationState", "PeriodicProgram", "run_steps"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class EmulationState:
     """The chip's state during a run, in hardware units; a program may read and write it.
 
@@ -46,7 +46,11 @@ class EmulationState:
     2 n_circuits) holds synaptic input already on its way (exc, then inh). ``weight``
     (S,) is the 6-bit weight of each entry of the mapping's synapse table (LSB; a copy,
     the mapping is not changed) and ``current`` its current jump, recomputed from
-    ``weight`` after every program call.
+    ``weight`` after every program call. ``synapses`` is the table the events go through
+    (at first the mapping's); a program that rewrites labels replaces it, with ``weight``
+    and ``current`` to match (the arrays are otherwise written in place). ``constants``
+    are the neurons' step constants (at first the mapping's; a program that writes
+    CapMem cells replaces them).
     """
 
     v: np.ndarray
@@ -58,6 +62,8 @@ class EmulationState:
     pending: np.ndarray
     weight: np.ndarray
     current: np.ndarray
+    synapses: SynapseTable
+    constants: KernelConstants
 
 
 ProgramCall = Callable[[int, EmulationState], None]
@@ -125,6 +131,7 @@ def start_state(tables: EmulationTables, trials: int) -> EmulationState:
         refractory=np.zeros((trials, n), np.int64),
         offset=np.repeat(kc.c[3][None], trials, axis=0),
         pending=pending, weight=table.weight.copy(), current=table.current.copy(),
+        synapses=table, constants=kc,
     )
 
 
@@ -208,8 +215,8 @@ def _advance(j0: int, j1: int, st: EmulationState, tables: EmulationTables,
     steps = tables.offset_step
     lo, hi = np.searchsorted(steps, [j0, j1])
     dc_ptr = (lo + np.searchsorted(steps[lo:hi], np.arange(j0, j1 + 1))).astype(np.int64)
-    kc: KernelConstants = tables.constants
-    table = tables.synapses
+    kc: KernelConstants = st.constants
+    table = st.synapses
     code, idx, values = traces
     _chunk(j0, j1, st.v, st.w, st.i_exc, st.i_inh, st.refractory, st.offset, st.pending,
            kc.c, kc.cs, kc.adex, kc.refrac_steps, member_ptr, noise, table.indptr,
@@ -270,7 +277,7 @@ def run_steps(state: EmulationState, tables: EmulationTables, member_ptr: np.nda
             for a, z in pairwise(cuts):
                 while next_call < len(calls) and calls[next_call][0] == a:
                     calls[next_call][2].call(a, state)
-                    state.current[:] = tables.synapses.currents(state.weight)
+                    state.synapses.currents(state.weight, out=state.current)
                     next_call += 1
                 if z == a:
                     continue

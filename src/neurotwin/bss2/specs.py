@@ -603,15 +603,17 @@ PPU_SPIKE_COUNTER_BITS = 8
 PPU_SPIKE_COUNTER_MAX = (1 << PPU_SPIKE_COUNTER_BITS) - 1
 
 
-def ppu_saturate(values: Any, bits: int) -> np.ndarray:
+def ppu_saturate(values: Any, bits: int, overwrite: bool = False) -> np.ndarray:
     """The vector unit's saturation: clamp integers to a signed ``bits``-bit lane.
 
     Every fractional-saturating instruction (``fxv*fs``) ends here: add and subtract
     saturate their exact sum, multiply its truncated fractional product; -1 * -1
     saturates to the largest positive value. Returns int64 in ``[-2**(bits-1),
-    2**(bits-1) - 1]``; ``bits`` is 8 or 16.
+    2**(bits-1) - 1]``; ``bits`` is 8 or 16. ``overwrite``: ``values`` is a scratch
+    array the result may be written into.
     """
     if bits not in PPU_FRACTION_BITS:
         raise ConfigError(f"PPU lanes are 8 or 16 bit, got {bits!r}")
     high = (1 << (bits - 1)) - 1
-    return np.clip(np.asarray(values, dtype=np.int64), -high - 1, high)
+    arr = np.asarray(values, dtype=np.int64)
+    return np.clip(arr, -high - 1, high, out=arr if overwrite or arr is not values else None)

@@ -70,9 +70,11 @@ class SynapseTable:
     placement: np.ndarray
     """(S, 3) int: (hemisphere, row, column) of each entry on the chip."""
 
-    def currents(self, weight: np.ndarray) -> np.ndarray:
-        """Current jumps of the entries for ``weight`` (LSB, (S,)), hardware nA."""
-        return weight * self.gain * self.driver_gain
+    def currents(self, weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Current jumps of the entries for ``weight`` (LSB, (S,)), hardware nA (into
+        ``out`` when given: a float (S,) array)."""
+        out = np.multiply(weight, self.gain, out=out)
+        return np.multiply(out, self.driver_gain, out=out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,7 +139,7 @@ def used_neurons(config: ChipConfig, circuits: np.ndarray) -> NeuronConfig:
 
 def synapse_table(config: ChipConfig, chip: Chip, circuits: np.ndarray, routes: np.ndarray,
                   address: np.ndarray, delay_steps: np.ndarray, gain_exc: np.ndarray,
-                  gain_inh: np.ndarray) -> SynapseTable:
+                  gain_inh: np.ndarray, keep_zero: bool = False) -> SynapseTable:
     """Resolve routes, labels and row modes into per-event current jumps.
 
     Parameters
@@ -152,6 +154,9 @@ def synapse_table(config: ChipConfig, chip: Chip, circuits: np.ndarray, routes: 
     gain_exc, gain_inh
         Actual synaptic current per weight LSB of every used circuit, nA, (n_circuits,)
         in the order of ``circuits``.
+    keep_zero
+        Keep the synapses of weight 0 (their events carry no current, but they reach the
+        synapse: its correlation sensor sees them, and a program may raise the weight).
     """
     nc = circuits.size
     n_pre = address.size
@@ -169,7 +174,8 @@ def synapse_table(config: ChipConfig, chip: Chip, circuits: np.ndarray, routes: 
             mode = specs.ROW_MODES[modes[h, row]]
             if mode == "disabled":
                 continue
-            cols = np.nonzero((labels[h, row] == address[unit]) & (weights[h, row] > 0))[0]
+            cols = np.nonzero((labels[h, row] == address[unit])
+                              & ((weights[h, row] > 0) | keep_zero))[0]
             circuit = compact[h * specs.SYNRAM_COLUMNS + cols]
             keep = circuit >= 0
             cols, circuit = cols[keep], circuit[keep]

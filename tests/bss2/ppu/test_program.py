@@ -120,3 +120,94 @@ def test_spike_counters_and_correlation_reads():
 
     _, _, result = run_with(PlasticityProgram(look, Timer(39.9, 10.0)))
     assert counts == [result.spikes("pop", 0)[0].size]
+
+
+@pytest.mark.parametrize("relabel", [False, True])
+def test_a_program_that_writes_back_what_it_read_leaves_the_plain_run(relabel):
+    """The plastic path (sensor reads, write-back, the runtime's own synapse table with
+    its zero-weight entries, currents recomputed in place) against the run without a
+    program, bit for bit: a chip with deviations, noise, recurrent synapses."""
+    rng = np.random.default_rng(3)
+    net = nt.Network(dt=DT)
+    src = net.add(nt.SpikeSourcePoisson(8, rate=40.0, label="in"))
+    model = nt.LIF(tau_mem=20.0, tau_syn_exc=5.0, tau_syn_inh=5.0, v_rest=-65.0,
+                   v_reset=-65.0, v_thresh=-58.0, tau_refrac=1.0)
+    pop = net.add(nt.Population(10, model, label="pop"))
+    net.connect(src, pop, rng.integers(5, 40, (8, 10)) * 0.01, receptor="exc")
+    net.connect(pop, pop, rng.integers(1, 20, (10, 10)) * 0.01, receptor="inh")
+    net.record(pop, "spikes", "v")
+    backend = Bss2Backend()
+    mapping = backend.map(net, chip=Chip(3), weight_scale=0.01)
+    rows = sorted(set(mapping.tables.synapses.placement[:, 1].tolist()))
+
+    def body(ppu, call):
+        ppu.read_causal(rows)
+        ppu.read_acausal(rows)
+        ppu.write_weights(rows, None, ppu.read_weights(rows))
+        if relabel:
+            ppu.write_labels(rows, None, ppu.read_labels(rows))
+        ppu.reset_correlation(rows)
+
+    runtime = PPURuntime(mapping, (PlasticityProgram(body, Timer(3.0, 7.0)),))
+    plastic = backend.run(mapping, 300.0, seed=4, programs=runtime.periodic())
+    plain = backend.run(mapping, 300.0, seed=4)
+    assert runtime.report()[0].calls == 43
+    t, i = plain.spikes("pop", 0)
+    assert t.size > 30
+    for got, want in zip(plastic.spikes("pop", 0), (t, i), strict=True):
+        assert np.array_equal(got, want)
+    assert np.array_equal(plastic.trace("pop", "v").numpy(), plain.trace("pop", "v").numpy())
+
+
+def capmem_runs(step_us):
+    """Neuron 0's leak potential raised by 30 CapMem codes from ``step_us`` on, by a program;
+    the reference: the same mapping with the code in its configuration from the start,
+    run without a program."""
+    from dataclasses import replace
+
+    backend, mapping = mapped()
+    circuit = int(mapping.circuits[mapping.member_ptr[0]])
+    h, col = divmod(circuit, specs.SYNRAM_COLUMNS)
+    cell = specs.CAPMEM_CELLS.index("v_leak")
+    code = int(mapping.config.neurons.capmem[cell, circuit]) + 30
+
+    def body(ppu, call):
+        ppu.write_capmem("v_leak", [col], [code])
+
+    runtime = PPURuntime(mapping, (PlasticityProgram(body, Timer(step_us, 1000.0, 1), h),))
+    plastic = backend.run(mapping, 40.0, programs=runtime.periodic())
+    capmem = mapping.config.neurons.capmem.copy()
+    capmem[cell, circuit] = code
+    neurons = replace(mapping.config.neurons, capmem=capmem)
+    lowered = replace(mapping, config=replace(mapping.config, neurons=neurons))
+    return runtime, plastic, backend.run(lowered, 40.0), backend.run(mapping, 40.0)
+
+
+def test_a_capmem_write_steps_the_neuron_with_the_new_code():
+    runtime, plastic, reference, unchanged = capmem_runs(0.0)
+    assert runtime.report()[0].worst_cycles == 200 + specs.PPU_CYCLES["capmem_write"]
+    v = plastic.trace("pop", "v").numpy()
+    assert not np.allclose(v, unchanged.trace("pop", "v").numpy())  # the write matters
+    assert np.array_equal(v, reference.trace("pop", "v").numpy())
+    for got, w in zip(plastic.spikes("pop", 0), reference.spikes("pop", 0), strict=True):
+        assert np.array_equal(got, w)
+
+
+def test_capmem_writes_check_cell_column_and_code():
+    def run(body):
+        run_with(PlasticityProgram(body, Timer(10.0, 10.0, 1)))
+
+    with pytest.raises(ProgramError, match="unknown CapMem cell 'v_thresh'"):
+        run(lambda ppu, call: ppu.write_capmem("v_thresh", [0], [300]))
+    with pytest.raises(ProgramError, match=r"CapMem code 1023 .* 0\.\.1022"):
+        run(lambda ppu, call: ppu.write_capmem("v_leak", [0], [1023]))
+    with pytest.raises(ProgramError, match="circuits in use"):
+        run(lambda ppu, call: ppu.write_capmem("v_leak", [200], [300]))
+
+
+def test_a_capmem_write_during_the_run_acts_from_its_step_on():
+    _, plastic, _, unchanged = capmem_runs(20.0)
+    v, v0 = plastic.trace("pop", "v").numpy(), unchanged.trace("pop", "v").numpy()
+    early = plastic.trace_times() <= 20.0  # recorded at the start of each step
+    assert np.array_equal(v[early], v0[early])
+    assert not np.allclose(v[~early], v0[~early])

@@ -7,7 +7,7 @@ runs. See ``docs/ppu.md``.
 - :mod:`~neurotwin.bss2.ppu.processor`: :class:`PPU`, what a program sees (cycle-costed);
 - :mod:`~neurotwin.bss2.ppu.program`: :class:`PlasticityProgram`, :class:`Timer`,
   :class:`PPURuntime` (programs into the run loop), :class:`ProgramReport`;
-- :mod:`~neurotwin.bss2.ppu.rules`: shipped rules (STDP, R-STDP, homeostasis);
+- :mod:`~neurotwin.bss2.ppu.rules`: shipped rules (STDP, R-STDP, homeostasis, structural);
 - :mod:`~neurotwin.bss2.ppu.pong`: the Pong pilot study as one program.
 """
 

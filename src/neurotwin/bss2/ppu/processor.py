@@ -24,6 +24,12 @@ from neurotwin.errors import check_int
 __all__ = ["PPU"]
 
 
+def _shape(rows: Any, half: int | None) -> tuple[int, ...]:
+    """The shape of the lanes of ``rows`` (as :meth:`PPU.read_weights`)."""
+    width = specs.SYNRAM_COLUMNS if half is None else specs.PPU_LANES_8
+    return (width,) if isinstance(rows, (int, np.integer)) else (len(np.atleast_1d(rows)), width)
+
+
 class PPU:
     """The processor of one hemisphere (built by
     :class:`~neurotwin.bss2.ppu.program.PPURuntime`; programs receive it).
@@ -41,24 +47,34 @@ class PPU:
     def __init__(self, hemisphere: int, memory: Memory, weights: np.ndarray,
                  labels: np.ndarray, sensors: Sensors, counters: Callable[[], np.ndarray],
                  membranes: Callable[[], np.ndarray], send: Callable[[np.ndarray], None],
-                 seed: int) -> None:
+                 seed: int, capmem: np.ndarray, configured: np.ndarray) -> None:
         self.hemisphere = hemisphere
         self.memory = memory
         self.cycles = 0
         self.wrote_weights = False
         """Whether the current invocation wrote weights (the runtime then updates the
         synapses' currents)."""
+        self.wrote_labels = False
+        self.wrote_capmem = False
+        """Whether it wrote CapMem cells (the runtime then recomputes the neurons'
+        constants)."""
+        """Whether it wrote labels (the runtime then re-resolves which unit reaches which
+        synapse)."""
         self._weights = weights  # (256, 256) of this hemisphere, written in place
         self._labels = labels
         self._sensors = sensors
         self._counters = counters
         self._membranes = membranes
         self._send = send
+        self._capmem = capmem  # (24, 512) codes of all circuits, written in place
+        self._configured = configured  # (256,) bool: the hemisphere's circuits in use
         # the synapse -> sensor lookup of this hemisphere: -1 where no sensor is in use
         self._sensor_at = np.full((specs.SYNRAM_ROWS, specs.SYNRAM_COLUMNS), -1, np.int64)
         own = sensors.placement[:, 0] == hemisphere
         rows, cols = sensors.placement[own, 1], sensors.placement[own, 2]
         self._sensor_at[rows, cols] = np.nonzero(own)[0]
+        # rows with a sensor on every synapse
+        self._covered: np.ndarray = np.all(self._sensor_at >= 0, axis=1)
         self._rng = np.uint32(seed or 1)  # xorshift32 is stuck at 0
 
     # --- cost ---------------------------------------------------------------------------
@@ -140,7 +156,11 @@ class PPU:
             check_int("half", half, low=0, high=specs.PPU_SYNAPSE_ROW_VECTORS - 1)
             cols = np.arange(half * specs.PPU_LANES_8, (half + 1) * specs.PPU_LANES_8)
         accesses = r.size * cols.size // specs.PPU_LANES_8
-        index = np.ix_(r, cols) if many else (int(r[0]), cols)
+        index: tuple[Any, ...]
+        if half is None:  # whole rows: a row index, no column index to gather with
+            index = (r,) if many else (int(r[0]),)
+        else:
+            index = np.ix_(r, cols) if many else (int(r[0]), cols)
         return index, r, accesses
 
     def read_weights(self, rows: Any, half: int | None = None) -> np.ndarray:
@@ -158,7 +178,7 @@ class PPU:
         first would)."""
         index, r, accesses = self._cells(rows, half)
         w = np.asarray(weights, np.int64)
-        shape = self._weights[index].shape
+        shape = _shape(rows, half)
         if w.shape != shape:
             raise ProgramError(f"rows {r.tolist()} (half {half}) hold weights of shape "
                                f"{shape}, got shape {w.shape}")
@@ -178,22 +198,45 @@ class PPU:
         self.charge("synapse_row_access", accesses)
         return self._labels[index].astype(np.int64)
 
+    def write_labels(self, rows: Any, half: int | None, labels: Any) -> None:
+        """Write 6-bit address labels (0..63), shaped as :meth:`read_weights`: from the
+        next event on, a synapse hears the unit of its row's driver whose address equals
+        its label (none: it hears nothing). Outside 0..63 is a ProgramError."""
+        index, r, accesses = self._cells(rows, half)
+        lab = np.asarray(labels, np.int64)
+        shape = _shape(rows, half)
+        if lab.shape != shape:
+            raise ProgramError(f"rows {r.tolist()} (half {half}) hold labels of shape "
+                               f"{shape}, got shape {lab.shape}")
+        if lab.size and (lab.min() < 0 or lab.max() > specs.ADDRESS_MAX):
+            bad = lab[(lab < 0) | (lab > specs.ADDRESS_MAX)][0]
+            raise ProgramError(f"label {bad} written to rows {r.tolist()} outside the 6-bit "
+                               f"range 0..{specs.ADDRESS_MAX}")
+        self.charge("synapse_row_access", accesses)
+        self._labels[index] = lab
+        self.wrote_labels = True
+
     def _sensor_codes(self, rows: Any, half: int | None, stores: np.ndarray) -> np.ndarray:
-        index, _, accesses = self._cells(rows, half)
+        index, r, accesses = self._cells(rows, half)
         self.charge("cadc_row_read", accesses)
         idx = self._sensor_at[index]
-        stored = np.where(idx >= 0, stores[np.maximum(idx, 0)], 0.0)
-        volts = specs.CORRELATION_BASELINE_MV + stored
-        return specs.cadc_read((volts - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV)
+        stored = stores[idx] if self._covered[r].all() else \
+            np.where(idx >= 0, stores[np.maximum(idx, 0)], 0.0)
+        # an empty store reads the reset level: convert only the others (most are empty)
+        codes = np.full(stored.shape, self.baseline_code(), np.int64)
+        busy = stored != 0.0
+        volts = specs.CORRELATION_BASELINE_MV + stored[busy]
+        codes[busy] = specs.cadc_read((volts - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV)
+        return codes
 
     def read_causal(self, rows: Any, half: int | None = None) -> np.ndarray:
         """CADC reads (0..255) of the causal sensors, shaped as :meth:`read_weights`
         (nominal transfer: ``baseline_code`` for an empty store)."""
-        return self._sensor_codes(rows, half, self._sensors.causal).astype(np.int64)
+        return self._sensor_codes(rows, half, self._sensors.causal)
 
     def read_acausal(self, rows: Any, half: int | None = None) -> np.ndarray:
         """CADC reads (0..255) of the acausal sensors, shaped as :meth:`read_weights`."""
-        return self._sensor_codes(rows, half, self._sensors.acausal).astype(np.int64)
+        return self._sensor_codes(rows, half, self._sensors.acausal)
 
     @staticmethod
     def baseline_code() -> int:
@@ -203,10 +246,34 @@ class PPU:
 
     def reset_correlation(self, rows: Any, half: int | None = None) -> None:
         """Reset both sensors of the synapses of ``rows`` (as :meth:`read_weights`)."""
-        index, _, accesses = self._cells(rows, half)
+        index, r, accesses = self._cells(rows, half)
         self.charge("correlation_reset", accesses)
         idx = self._sensor_at[index]
-        self._sensors.reset_correlation(idx[idx >= 0])
+        self._sensors.reset_correlation(idx.ravel() if self._covered[r].all() else idx[idx >= 0])
+
+    def write_capmem(self, cell: str, columns: Any, codes: Any) -> None:
+        """Write the CapMem cell ``cell`` (a name of ``specs.CAPMEM_CELLS``) of the
+        neuron circuits in ``columns`` (0..255 of this hemisphere, circuits the mapping
+        uses) to ``codes`` (0..1022, one per column or one for all); one ``capmem_write``
+        each. The neurons step with the new value from this step on (the twin settles a
+        cell at once; the chip's CapMem needs a few µs to settle)."""
+        if cell not in specs.CAPMEM_CELLS:
+            raise ProgramError(f"unknown CapMem cell {cell!r}; cells: "
+                               f"{', '.join(specs.CAPMEM_CELLS)}")
+        cols = np.atleast_1d(np.asarray(columns, np.int64))
+        if cols.size and (cols.min() < 0 or cols.max() >= specs.SYNRAM_COLUMNS
+                          or not self._configured[cols].all()):
+            raise ProgramError(f"columns {cols.tolist()} must be circuits in use of "
+                               f"hemisphere {self.hemisphere} (0..{specs.SYNRAM_COLUMNS - 1})")
+        values = np.broadcast_to(np.asarray(codes, np.int64), cols.shape)
+        if values.size and (values.min() < specs.CAPMEM_MIN or values.max() > specs.CAPMEM_MAX):
+            bad = values[(values < specs.CAPMEM_MIN) | (values > specs.CAPMEM_MAX)][0]
+            raise ProgramError(f"CapMem code {bad} for {cell} outside "
+                               f"{specs.CAPMEM_MIN}..{specs.CAPMEM_MAX}")
+        self.charge("capmem_write", cols.size)
+        circuits = self.hemisphere * specs.SYNRAM_COLUMNS + cols
+        self._capmem[specs.CAPMEM_CELLS.index(cell), circuits] = values
+        self.wrote_capmem = True
 
     def read_spike_counts(self, neurons: Any) -> np.ndarray:
         """Spike counters (0..255) of logical ``neurons`` since their last reset."""

@@ -20,7 +20,7 @@ trial: the weights are one copy for the whole run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -32,6 +32,7 @@ from neurotwin.bss2.ppu.memory import Memory
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.sensors import Sensors
 from neurotwin.bss2.run_loop import EmulationState, PeriodicProgram
+from neurotwin.bss2.tables import SynapseTable, kernel_constants, synapse_table
 from neurotwin.errors import ConfigError, check_int, check_multiple_of, check_positive
 
 __all__ = ["PPURuntime", "PlasticityProgram", "ProgramReport", "Timer"]
@@ -128,45 +129,98 @@ class PPURuntime:
                  seed: int = 1) -> None:
         self.mapping = mapping
         self.programs = tuple(programs)
-        tables = mapping.tables
-        self.table = tables.synapses
-        n = mapping.n_neurons
-        nc = int(mapping.member_ptr[-1]) if mapping.member_ptr.size else 0
-        circuit_neuron = np.repeat(np.arange(n), np.diff(mapping.member_ptr))
-        entry_neuron = circuit_neuron[self.table.target % max(nc, 1)]
-        self.sensors = Sensors(self.table, entry_neuron, n, mapping.dt, mapping.chip,
-                               sensor_eta_mv, sensor_tau_us, sensor_saturation_mv)
         config = mapping.config
         self.weights = np.asarray(config.weights, np.int64).copy()
-        labels = np.asarray(config.addresses, np.int64)
+        self.labels = np.asarray(config.addresses, np.int64).copy()
+        self.capmem = np.asarray(config.neurons.capmem, np.int64).copy()
+        self.constants = mapping.tables.constants
+        n = mapping.n_neurons
+        self._circuit_neuron = np.repeat(np.arange(n), np.diff(mapping.member_ptr))
+        self.table = self._resolve()
+        # a sensor on every synapse of the rows the routes reach: labels may change which
+        # entries exist, the sensors stay with the synapses
+        hemi, d = mapping.routes[:, 1], mapping.routes[:, 2]
+        rows = np.unique(np.concatenate([hemi * specs.SYNRAM_ROWS + 2 * d,
+                                         hemi * specs.SYNRAM_ROWS + 2 * d + 1]))
+        space = (rows[:, None] * specs.SYNRAM_COLUMNS
+                 + np.arange(specs.SYNRAM_COLUMNS)[None]).ravel()
+        self.sensors = Sensors(self.table, self._entry_neuron(), n, mapping.dt, mapping.chip,
+                               sensor_eta_mv, sensor_tau_us, sensor_saturation_mv, space)
         self.reports = [ProgramReport() for _ in self.programs]
         self._state: EmulationState | None = None
         self._step = 0
+        self._stale = False  # state.current lags state.weight (within a call)
         self.ppus = []
         for h in range(specs.PPU_COUNT):
             memory = Memory(sum(p.code_bytes for p in self.programs if p.hemisphere == h))
             for p in self.programs:
                 if p.hemisphere == h and p.setup is not None:
                     p.setup(memory)
-            self.ppus.append(PPU(h, memory, self.weights[h], labels[h], self.sensors,
+            used = np.zeros(specs.SYNRAM_COLUMNS, bool)
+            own = mapping.circuits // specs.SYNRAM_COLUMNS == h
+            used[mapping.circuits[own] % specs.SYNRAM_COLUMNS] = True
+            self.ppus.append(PPU(h, memory, self.weights[h], self.labels[h], self.sensors,
                                  lambda: self.sensors.counts, self._membranes, self._send,
-                                 seed + h))
-        pl = self.table.placement
-        self._entry_weight = (pl[:, 0], pl[:, 1], pl[:, 2])
+                                 seed + h, self.capmem, used))
+
+    def _resolve(self) -> SynapseTable:
+        """The synapse table of the current weights and labels (synapses of weight 0
+        included: they hear their events and may grow)."""
+        m = self.mapping
+        kc = self.constants
+        config = replace(m.config, weights=self.weights, addresses=self.labels)
+        table = synapse_table(config, m.chip, m.circuits, m.routes, m.address, m.delay_steps,
+                              kc.gain_exc, kc.gain_inh, keep_zero=True)
+        pl = table.placement
+        self._entry_flat = (pl[:, 0] * specs.SYNRAM_ROWS + pl[:, 1]) * specs.SYNRAM_COLUMNS \
+            + pl[:, 2]
+        return table
+
+    def _entry_neuron(self) -> np.ndarray:
+        nc = max(int(self.mapping.member_ptr[-1]) if self.mapping.member_ptr.size else 0, 1)
+        return self._circuit_neuron[self.table.target % nc]
 
     def _membranes(self) -> np.ndarray:
         assert self._state is not None
         return self._state.v[0]
 
+    def _attach(self, state: EmulationState) -> None:
+        """Make the run step on this runtime's table (the first call; afterwards when the
+        labels changed). Entries of weight 0 carry no current: the run so far is the same."""
+        state.synapses = self.table
+        state.constants = self.constants
+        state.weight = self.weights.ravel()[self._entry_flat]
+        state.current = self.table.currents(state.weight)
+
     def _flush(self) -> None:
-        """Make the synapses carry what the programs wrote (weights -> event currents)."""
+        """Make the synapses carry what the programs wrote (labels -> the entries events
+        reach, weights -> ``state.weight``; the run loop recomputes the currents after
+        the call, :meth:`_send` before it queues events)."""
         state = self._state
         assert state is not None
-        if any(ppu.wrote_weights for ppu in self.ppus):
-            state.weight[:] = self.weights[self._entry_weight]
-            state.current[:] = self.table.currents(state.weight)
-            for ppu in self.ppus:
-                ppu.wrote_weights = False
+        if any(ppu.wrote_capmem for ppu in self.ppus):
+            self._recalibrate(state)
+        if any(ppu.wrote_labels or ppu.wrote_capmem for ppu in self.ppus):
+            self.table = self._resolve()
+            self.sensors.retable(self.table, self._entry_neuron())
+            self._attach(state)
+        elif any(ppu.wrote_weights for ppu in self.ppus):
+            np.take(self.weights.ravel(), self._entry_flat, out=state.weight)
+            self._stale = True
+        for ppu in self.ppus:
+            ppu.wrote_weights = ppu.wrote_labels = ppu.wrote_capmem = False
+
+    def _recalibrate(self, state: EmulationState) -> None:
+        """The neurons' constants for the CapMem codes written (the mapping's own
+        :func:`~neurotwin.bss2.tables.kernel_constants`); a changed offset current
+        replaces the neuron's present one."""
+        m = self.mapping
+        neurons = replace(m.config.neurons, capmem=self.capmem)
+        old = self.constants
+        self.constants = kernel_constants(replace(m.config, neurons=neurons), m.chip,
+                                          m.circuits, m.member_ptr, m.dt)
+        moved = self.constants.c[3] != old.c[3]
+        state.offset[:, moved] = self.constants.c[3][moved]
 
     def _send(self, units: np.ndarray) -> None:
         """Queue one event of each table row in ``units``, emitted at the end of the step
@@ -174,6 +228,9 @@ class PPURuntime:
         self._flush()
         state = self._state
         assert state is not None
+        if self._stale:
+            self.table.currents(state.weight, out=state.current)
+            self._stale = False
         emit = np.full(units.size, self._step - 1)
         times, entries = self.sensors.emitted(units, emit)
         n_slots = state.pending.shape[0]
@@ -202,7 +259,9 @@ class PPURuntime:
             if state.v.shape[0] != 1:
                 raise ConfigError(f"a plastic run has one trial (the weights are one copy), "
                                   f"got {state.v.shape[0]}")
-            self._state, self._step = state, step
+            self._state, self._step, self._stale = state, step, False
+            if state.synapses is not self.table:
+                self._attach(state)
             ppu.cycles = specs.PPU_CYCLES["call_overhead"]
             program.body(ppu, report.calls)
             self._flush()
@@ -243,6 +302,15 @@ class PPURuntime:
         h, col = np.divmod(self.mapping.circuits, specs.N_NEURON_COLUMNS)
         out[col[h == hemisphere]] = neuron[h == hemisphere]
         return out
+
+    def driver_labels(self, hemisphere: int, row: int) -> np.ndarray:
+        """The addresses (6-bit labels, ascending) of the units whose events reach ``row``
+        of ``hemisphere`` (the units its synapse driver carries): the labels a synapse of
+        the row can take and hear something."""
+        check_int("hemisphere", hemisphere, low=0, high=specs.PPU_COUNT - 1)
+        check_int("row", row, low=0, high=specs.SYNRAM_ROWS - 1)
+        unit, h, d = self.mapping.routes.T
+        return np.unique(self.mapping.address[unit[(h == hemisphere) & (d == row // 2)]])
 
     def report(self) -> list[ProgramReport]:
         """One report per program, in order."""

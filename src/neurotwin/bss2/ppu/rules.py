@@ -16,6 +16,11 @@ fixed-point scale-and-round of :func:`scale_round`::
     homeostasis:         dw = +step where count < target, -step where count > target
                          (count: the column's neuron's spike counter since the last call)
 
+    structural:          w = min(max(w + r(eta * c) - decay, 0), 63); then every synapse
+                         with w < threshold is rewired: label = pool[x mod len(pool)]
+                         (x the PPU's next xorshift32 number, synapses in row-major
+                         order), w = w_init; the row's sensors are reset
+
 (x is shifted up by 6 bits first so that the truncating fractional multiply keeps 6
 fractional bits; adding half of them rounds half up). ``R`` comes from the program's
 ``reward(call)``; on the chip a PPU computes it (the Pong experiment simulates its game
@@ -24,7 +29,7 @@ on the PPU).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -33,8 +38,8 @@ from neurotwin.bss2.ppu.errors import ProgramError
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
 
-__all__ = ["homeostasis", "rstdp", "saturate_weights", "scale_round", "stdp", "to_q15",
-           "update_rows"]
+__all__ = ["homeostasis", "rstdp", "saturate_weights", "scale_round", "stdp", "structural",
+           "to_q15", "update_rows"]
 
 GUARD_BITS = 6
 """Fractional bits kept by :func:`scale_round` (x < 2**9 keeps 64 x inside 16 bit)."""
@@ -85,6 +90,16 @@ def _rows(rows: Sequence[int]) -> tuple[int, ...]:
     out = tuple(int(r) for r in rows)
     if not out or min(out) < 0 or max(out) >= specs.SYNRAM_ROWS:
         raise ProgramError(f"rows must be synapse rows 0..{specs.SYNRAM_ROWS - 1}, got {rows}")
+    return out
+
+
+def _columns(columns: Sequence[int] | None) -> np.ndarray:
+    if columns is None:
+        return np.arange(specs.SYNRAM_COLUMNS)
+    out = np.asarray(columns, np.int64)
+    if out.ndim != 1 or (out.size and (out.min() < 0 or out.max() >= specs.SYNRAM_COLUMNS)):
+        raise ProgramError(f"columns must be synapse columns 0..{specs.SYNRAM_COLUMNS - 1}, "
+                           f"got {columns}")
     return out
 
 
@@ -164,5 +179,69 @@ def homeostasis(rows: Sequence[int], timer: Timer, column_neurons: np.ndarray,
         # one add per row (the change vector is reused)
         w = ppu.add_fs(w, np.broadcast_to(dw, w.shape), bits=16)
         ppu.write_weights(list(chosen), None, saturate_weights(ppu, w))
+
+    return PlasticityProgram(body, timer, hemisphere)
+
+
+def structural(pools: Mapping[int, Sequence[int]], timer: Timer, eta: float = 0.5,
+               decay: int = 1, threshold: int = 4, w_init: int = 8,
+               columns: Sequence[int] | None = None, hemisphere: int = 0
+               ) -> PlasticityProgram:
+    """Structural plasticity: label rewiring that keeps the fan-in fixed (module
+    docstring; the scheme of Billaudelle et al. 2021, "Structural plasticity on an
+    accelerated analog neuromorphic hardware system", Neural Networks 133).
+
+    Correlation-driven growth and a constant decay weaken the synapses whose source does
+    not help their neuron fire; a synapse that falls below ``threshold`` is given a new
+    presynaptic partner (a random label from its row's pool) and starts again at
+    ``w_init``. No synapse is added or removed, so every neuron keeps its fan-in.
+
+    Parameters
+    ----------
+    pools
+        Row -> the labels it may take (6-bit; the addresses of the units its synapse
+        driver carries: :meth:`~neurotwin.bss2.ppu.program.PPURuntime.driver_labels`).
+        The rows treated are its keys.
+    eta
+        Weight LSB per causal sensor LSB, in [0, 1).
+    decay, threshold, w_init
+        Weight LSB: taken off per call (0..63), the pruning level (1..63) and a rewired
+        synapse's weight (threshold..63).
+    columns
+        The columns that may be rewired (None: all 256; pass the columns that have a
+        neuron, :meth:`~neurotwin.bss2.ppu.program.PPURuntime.column_neurons`).
+    """
+    chosen = _rows(list(pools))
+    pool = {r: np.asarray(pools[r], np.int64) for r in chosen}
+    for r, labels in pool.items():
+        if not labels.size or labels.min() < 0 or labels.max() > specs.ADDRESS_MAX:
+            raise ProgramError(f"the label pool of row {r} must hold 6-bit labels "
+                               f"(0..{specs.ADDRESS_MAX}), got {labels.tolist()}")
+    if not (0 <= decay <= specs.WEIGHT_MAX and 1 <= threshold <= specs.WEIGHT_MAX
+            and threshold <= w_init <= specs.WEIGHT_MAX):
+        raise ProgramError(f"need 0 <= decay <= 63, 1 <= threshold <= w_init <= 63; got "
+                           f"decay {decay}, threshold {threshold}, w_init {w_init}")
+    q = to_q15(eta)
+    active = np.zeros(specs.SYNRAM_COLUMNS, np.int64)
+    active[_columns(columns)] = 1
+
+    def body(ppu: PPU, call: int) -> None:
+        c = _above_reset(ppu, ppu.read_causal(list(chosen)), ppu.baseline_code())
+        w = ppu.read_weights(list(chosen))
+        grown = ppu.add_fs(w, scale_round(ppu, c, q), bits=16)
+        w = saturate_weights(ppu, ppu.sub_fs(grown, ppu.splat(decay, w.shape, 16), bits=16))
+        below = ppu.sub_fs(w, ppu.splat(threshold, w.shape, 16), bits=16)
+        # columns that may not be rewired compare as above the threshold
+        below = ppu.select(np.broadcast_to(active, w.shape), below,
+                           ppu.splat(1, w.shape, 16), "gt", bits=16)
+        w = ppu.select(below, ppu.splat(w_init, w.shape, 16), w, "lt", bits=16)
+        labels = ppu.read_labels(list(chosen))
+        for i, col in np.argwhere(below < 0):
+            options = pool[chosen[i]]
+            labels[i, col] = options[ppu.random() % options.size]
+            ppu.scalar(3)  # modulo, pool lookup, lane insert
+        ppu.write_weights(list(chosen), None, w)
+        ppu.write_labels(list(chosen), None, labels)
+        ppu.reset_correlation(list(chosen))
 
     return PlasticityProgram(body, timer, hemisphere)

@@ -32,14 +32,14 @@ __all__ = ["Sensors"]
 
 
 @numba.njit(cache=True)
-def _apply(ev_time, ev_kind, ev_index, order, post_ptr, post_entries, entry_post, entry_syn,
+def _apply(ev_time, ev_kind, ev_syn, ev_post, order, post_ptr, post_entries, entry_syn,
            last_pre, last_post, causal, acausal, eta_c, tau_c, eta_a, tau_a,
            saturation):  # pragma: no cover - compiled; tested through Sensors
-    """Apply events in ``order``: kind 0 a spike of neuron ``index``, kind 1 the arrival
-    of a presynaptic event at table entry ``index``."""
+    """Apply events in ``order``: kind 0 a spike of neuron ``ev_post``, kind 1 the arrival
+    of a presynaptic event at sensor ``ev_syn`` of a synapse onto neuron ``ev_post``."""
     for o in order:
         t = ev_time[o]
-        i = ev_index[o]
+        i = ev_post[o]
         if ev_kind[o] == 0:
             for q in range(post_ptr[i], post_ptr[i + 1]):
                 s = entry_syn[post_entries[q]]
@@ -48,12 +48,18 @@ def _apply(ev_time, ev_kind, ev_index, order, post_ptr, post_entries, entry_post
                                     saturation)
             last_post[i] = t
         else:
-            s = entry_syn[i]
-            tq = last_post[entry_post[i]]
+            s = ev_syn[o]
+            tq = last_post[i]
             if tq < t:
                 acausal[s] = min(acausal[s] + eta_a[s] * np.exp(-(t - tq) / tau_a[s]),
                                  saturation)
             last_pre[s] = t
+
+
+def _flat(placement: np.ndarray) -> np.ndarray:
+    """Flat synapse indices of (hemisphere, row, column) rows."""
+    return (placement[:, 0] * specs.SYNRAM_ROWS + placement[:, 1]) * specs.SYNRAM_COLUMNS \
+        + placement[:, 2]
 
 
 class Sensors:
@@ -75,26 +81,23 @@ class Sensors:
     eta_mv, tau_us, saturation_mv
         Nominal amplitude per pairing at zero lag, time constant and saturation of both
         branches (the sensor biases; defaults the twin's nominal sensor).
+    synapses
+        Flat indices ``(hemisphere * 256 + row) * 256 + column`` of the synapses that
+        have a sensor here (None: those of ``table``); a superset lets the table change
+        (:meth:`retable`) while the sensors keep their stores.
     """
 
     def __init__(self, table: SynapseTable, entry_neuron: np.ndarray, n_neurons: int,
                  dt: float, chip: Chip, eta_mv: float = specs.CORRELATION_ETA_MV,
                  tau_us: float = specs.CORRELATION_TAU_US,
-                 saturation_mv: float = specs.CORRELATION_SATURATION_MV) -> None:
-        self.table = table
+                 saturation_mv: float = specs.CORRELATION_SATURATION_MV,
+                 synapses: np.ndarray | None = None) -> None:
         self.dt = float(dt)
         self.n_neurons = n_neurons
         self.saturation = float(saturation_mv)
-        pl = table.placement
-        flat = (pl[:, 0] * specs.SYNRAM_ROWS + pl[:, 1]) * specs.SYNRAM_COLUMNS + pl[:, 2]
         # one sensor per physical synapse, shared by the entries that reach it
-        self.synapse, self.entry_syn = np.unique(flat, return_inverse=True)
-        self.entry_syn = self.entry_syn.astype(np.int64)
-        self.entry_neuron = entry_neuron.astype(np.int64)
-        order = np.argsort(self.entry_neuron, kind="stable")
-        self.post_ptr = np.concatenate([[0], np.cumsum(np.bincount(
-            self.entry_neuron, minlength=n_neurons))]).astype(np.int64)
-        self.post_entries = order.astype(np.int64)
+        self.synapse = np.unique(_flat(table.placement) if synapses is None else synapses)
+        self.retable(table, entry_neuron)
         h, rest = np.divmod(self.synapse, specs.SYNRAM_ROWS * specs.SYNRAM_COLUMNS)
         row, col = np.divmod(rest, specs.SYNRAM_COLUMNS)
         self.placement = np.stack([h, row, col], axis=1)
@@ -111,7 +114,23 @@ class Sensors:
         self.last_pre = np.full(n_syn, -np.inf)
         self.last_post = np.full(n_neurons, -np.inf)
         self.counts = np.zeros(n_neurons, np.int64)
-        self._pending = (np.zeros(0), np.zeros(0, np.int64))  # arrivals after the horizon
+        # arrivals after the horizon: times (µs), sensors, postsynaptic neurons
+        self._pending = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+    def retable(self, table: SynapseTable, entry_neuron: np.ndarray) -> None:
+        """Follow a new synapse table (labels rewritten): which sensor and neuron each
+        entry reaches; the stores and partner times stay with the synapses."""
+        flat = _flat(table.placement)
+        entry_syn = np.searchsorted(self.synapse, flat)
+        if np.any(entry_syn >= self.synapse.size) or np.any(
+                self.synapse[np.minimum(entry_syn, self.synapse.size - 1)] != flat):
+            raise ValueError("the new synapse table reaches synapses without a sensor here")
+        self.table = table
+        self.entry_syn = entry_syn.astype(np.int64)
+        self.entry_neuron = entry_neuron.astype(np.int64)
+        self.post_ptr = np.concatenate([[0], np.cumsum(np.bincount(
+            self.entry_neuron, minlength=self.n_neurons))]).astype(np.int64)
+        self.post_entries = np.argsort(self.entry_neuron, kind="stable").astype(np.int64)
 
     def reset_correlation(self, synapses: np.ndarray | None = None) -> None:
         """Clear the stores of ``synapses`` (indices into :attr:`synapse`; all if None)."""
@@ -137,9 +156,13 @@ class Sensors:
         return (emit + 1 + self.table.delay_steps[entries]) * self.dt, entries
 
     def queue(self, arrivals: tuple[np.ndarray, np.ndarray]) -> None:
-        """Add presynaptic arrivals (times µs, entries) to be applied when their time comes."""
-        self._pending = (np.concatenate([self._pending[0], arrivals[0]]),
-                         np.concatenate([self._pending[1], arrivals[1]]))
+        """Add presynaptic arrivals (times µs, entries) to be applied when their time comes
+        (at the synapses the entries reach now: the event's label is matched when it is
+        sent)."""
+        t, entries = arrivals
+        self._pending = (np.concatenate([self._pending[0], t]),
+                         np.concatenate([self._pending[1], self.entry_syn[entries]]),
+                         np.concatenate([self._pending[2], self.entry_neuron[entries]]))
 
     def advance(self, j1: int, spike_steps: np.ndarray, spike_neurons: np.ndarray,
                 arrivals: tuple[np.ndarray, np.ndarray]) -> None:
@@ -148,16 +171,16 @@ class Sensors:
         horizon = j1 * self.dt + 1e-9
         np.add.at(self.counts, spike_neurons, 1)
         np.minimum(self.counts, specs.PPU_SPIKE_COUNTER_MAX, out=self.counts)
-        t_arr = np.concatenate([self._pending[0], arrivals[0]])
-        e_arr = np.concatenate([self._pending[1], arrivals[1]])
+        self.queue(arrivals)
+        t_arr, s_arr, p_arr = self._pending
         now = t_arr <= horizon
-        self._pending = (t_arr[~now], e_arr[~now])
+        self._pending = (t_arr[~now], s_arr[~now], p_arr[~now])
         times = np.concatenate([(spike_steps + 1) * self.dt, t_arr[now]])
         kinds = np.concatenate([np.zeros(spike_steps.size, np.int64),
                                 np.ones(int(now.sum()), np.int64)])
-        index = np.concatenate([spike_neurons.astype(np.int64), e_arr[now]])
+        syn = np.concatenate([np.zeros(spike_steps.size, np.int64), s_arr[now]])
+        post = np.concatenate([spike_neurons.astype(np.int64), p_arr[now]])
         order = np.lexsort((kinds, times))  # by time; at a tie postsynaptic spikes first
-        _apply(times, kinds, index, order, self.post_ptr, self.post_entries,
-               self.entry_neuron, self.entry_syn, self.last_pre, self.last_post,
-               self.causal, self.acausal, self.eta[0], self.tau[0], self.eta[1],
-               self.tau[1], self.saturation)
+        _apply(times, kinds, syn, post, order, self.post_ptr, self.post_entries,
+               self.entry_syn, self.last_pre, self.last_post, self.causal, self.acausal,
+               self.eta[0], self.tau[0], self.eta[1], self.tau[1], self.saturation)

@@ -61,7 +61,7 @@ def _lane(name: str, value: Any, bits: int) -> np.ndarray:
     arr = np.asarray(value)
     if not np.issubdtype(arr.dtype, np.integer):
         raise ProgramError(f"{name}: vector lanes hold integers, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
+    arr = arr.astype(np.int64, copy=False)  # results are new arrays: no copy needed
     low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     if arr.size and (arr.min() < low or arr.max() > high):
         bad = arr[(arr < low) | (arr > high)].ravel()[0]
@@ -72,8 +72,11 @@ def _lane(name: str, value: Any, bits: int) -> np.ndarray:
 
 def _wrap(values: np.ndarray, bits: int) -> np.ndarray:
     """Two's-complement wrap-around to a signed ``bits``-bit lane (modulo instructions)."""
-    half = 1 << (bits - 1)
-    return ((values + half) % (1 << bits)) - half
+    # a cast to the lane's width wraps exactly so (numpy casts integers modulo 2**bits)
+    return values.astype(_LANE_TYPES[bits]).astype(np.int64)
+
+
+_LANE_TYPES = {8: np.int8, 16: np.int16}
 
 
 def splat(value: int, shape: int | tuple[int, ...], bits: int) -> np.ndarray:
@@ -83,19 +86,19 @@ def splat(value: int, shape: int | tuple[int, ...], bits: int) -> np.ndarray:
 
 def add_fs(a: Any, b: Any, bits: int = 8) -> np.ndarray:
     """Fractional saturating add: ``sat(a + b)``."""
-    return specs.ppu_saturate(_lane("a", a, bits) + _lane("b", b, bits), bits)
+    return specs.ppu_saturate(_lane("a", a, bits) + _lane("b", b, bits), bits, overwrite=True)
 
 
 def sub_fs(a: Any, b: Any, bits: int = 8) -> np.ndarray:
     """Fractional saturating subtract: ``sat(a - b)``."""
-    return specs.ppu_saturate(_lane("a", a, bits) - _lane("b", b, bits), bits)
+    return specs.ppu_saturate(_lane("a", a, bits) - _lane("b", b, bits), bits, overwrite=True)
 
 
 def mul_fs(a: Any, b: Any, bits: int = 8) -> np.ndarray:
     """Fractional saturating multiply: ``sat(floor(a * b / 2**(bits - 1)))``."""
     product = _lane("a", a, bits) * _lane("b", b, bits)
     # >> on int64 is floor division by a power of two (numpy shifts arithmetically)
-    return specs.ppu_saturate(product >> specs.PPU_FRACTION_BITS[bits], bits)
+    return specs.ppu_saturate(product >> specs.PPU_FRACTION_BITS[bits], bits, overwrite=True)
 
 
 def add_m(a: Any, b: Any, bits: int = 8) -> np.ndarray:
@@ -113,8 +116,8 @@ def shift(a: Any, n: int, bits: int = 8) -> np.ndarray:
 
 def select(compared: Any, a: Any, b: Any, cond: Condition, bits: int = 8) -> np.ndarray:
     """``a`` in the lanes where ``compared`` is > 0 (gt), < 0 (lt) or == 0 (eq), else ``b``."""
-    c = _lane("compared", compared, bits)
-    tests = {"gt": c > 0, "lt": c < 0, "eq": c == 0}
+    tests = {"gt": np.greater, "lt": np.less, "eq": np.equal}
     if cond not in tests:
         raise ProgramError(f"condition must be one of {sorted(tests)}, got {cond!r}")
-    return np.where(tests[cond], _lane("a", a, bits), _lane("b", b, bits))
+    c = _lane("compared", compared, bits)
+    return np.where(tests[cond](c, 0), _lane("a", a, bits), _lane("b", b, bits))
