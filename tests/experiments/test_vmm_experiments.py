@@ -25,6 +25,8 @@ def test_tiny_run_reports_every_target(name, config, tmp_path):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["chip_energy_per_inference_j"] > 0
     assert metrics["schedule"]["blocks"] == 6
+    top, both = metrics["saturated_top_fraction"], metrics["saturated_fraction"]
+    assert set(top) == set(metrics["num_sends"]) and all(top[k] <= both[k] for k in top)
     if name == "bss2-har":  # the float network carried over with calibrated scales
         assert metrics["vmm_init"] == "float"
         assert {s["name"]: s["num_sends"] for s in metrics["from_float"]} \

@@ -12,8 +12,11 @@ the float network sees the same values.
 Network: ExpandedConv1d 12 -> 16 (kernel 8, stride 4; as many kernel copies as fit 128
 rows: 12 x 8 = 96 rows leave room for one, so it runs as a plain Conv1d here),
 ConvertingReLU (shift 1), Linear 496 -> 64, ConvertingReLU (shift 1), Linear 64 -> 7; no
-biases, ``wait_between_events = 2``. The float reference is the same network in torch.
-Stages and metrics: :mod:`neurotwin.experiments.vmm_stages`; accuracy is per window.
+biases, ``wait_between_events = 2``. The float reference is the same network in torch;
+the VMM network starts from it, scaled per layer by :func:`~neurotwin.bss2.vmm.from_float`
+(quantile 0.95), and is fine-tuned in the loop for 2 epochs (the recipe tuned on seeds
+0-2 in docs/vmm.md). Stages and metrics: :mod:`neurotwin.experiments.vmm_stages`;
+accuracy is per window.
 """
 
 from __future__ import annotations
