@@ -25,6 +25,15 @@ def test_tiny_run_reports_every_target(name, config, tmp_path):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["chip_energy_per_inference_j"] > 0
     assert metrics["schedule"]["blocks"] == 6
+    top, both = metrics["saturated_top_fraction"], metrics["saturated_fraction"]
+    assert set(top) == set(metrics["num_sends"]) and all(top[k] <= both[k] for k in top)
+    if name == "bss2-har":  # the float network carried over with calibrated scales
+        assert metrics["vmm_init"] == "float"
+        assert {s["name"]: s["num_sends"] for s in metrics["from_float"]} \
+            == metrics["num_sends"]
+        assert all(s["max_weight"] <= 63.0 for s in metrics["from_float"])
+    else:
+        assert (metrics["vmm_init"], metrics["from_float"]) == ("hxtorch", [])
     for stage in ("float", "mock", "hil"):
         assert (tmp_path / stage / "checkpoint.pt").is_file()
     assert (tmp_path / "accuracy_per_target.png").is_file()
@@ -43,3 +52,5 @@ def test_config_checks():
         MnistVmmConfig(hil_epochs=-1)
     with pytest.raises(ConfigError, match="max_train"):
         HarConfig(max_train=0)
+    with pytest.raises(ConfigError, match="from_float_quantile"):
+        HarConfig(from_float_quantile=1.5)

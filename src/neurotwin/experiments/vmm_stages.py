@@ -3,7 +3,10 @@
 1. **float**: the network in plain torch, trained and tested in float32;
 2. **mock**: the VMM network, its mock parameters measured on the twin chip
    (:func:`~neurotwin.bss2.vmm.measure_mock_parameter`, as hxtorch measures a chip),
-   trained on the mock; tested on the mock and, unchanged, on the twin;
+   initialised for the measured gain (hxtorch's) or, with ``Stages.from_float_quantile``,
+   the float network's weights with a scale calibrated per layer
+   (:func:`~neurotwin.bss2.vmm.from_float`, on :data:`CALIBRATION_SAMPLES` training
+   inputs); trained on the mock; tested on the mock and, unchanged, on the twin;
 3. **hardware in the loop**: the mock-trained network fine-tuned with every forward pass
    on the twin and the straight-through gradient of the model; tested on the twin.
 
@@ -19,7 +22,7 @@ schedule, hardware time, modelled overhead and chip energy per inference.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,11 @@ from neurotwin.errors import check_int, check_positive
 from neurotwin.experiments.base import ProgressCallback
 from neurotwin.train import LoopConfig, fit
 
-__all__ = ["Data", "Stages", "accuracy", "check_stage_settings", "layer_outputs", "run_stages"]
+__all__ = ["CALIBRATION_SAMPLES", "Data", "Stages", "accuracy", "check_stage_settings",
+           "layer_outputs", "run_stages"]
+
+CALIBRATION_SAMPLES = 1000
+"""Training inputs whose outputs set the scales of :func:`~neurotwin.bss2.vmm.from_float`."""
 
 
 def check_stage_settings(config: Any) -> None:
@@ -61,7 +68,9 @@ class Data:
 @dataclass(frozen=True)
 class Stages:
     """Epochs and optimiser settings of the three stages (learning rates in units of the
-    parameters: float weights for the float net, weight LSB for the VMM nets)."""
+    parameters: float weights for the float net, weight LSB for the VMM nets);
+    ``from_float_quantile``: None starts the VMM net from hxtorch's initialisation, a
+    number from the float net converted at that quantile (module docstring)."""
 
     float_epochs: int
     mock_epochs: int
@@ -73,6 +82,7 @@ class Stages:
     lr_decay: float
     chip_serial: int
     resume: bool
+    from_float_quantile: float | None = None
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -153,6 +163,8 @@ def _run_stages(float_model: torch.nn.Module,
     torch.manual_seed(seed)
     model = vmm_model(measured)
     vnn.set_target(model, measured, generator=gen)
+    scales = [] if stages.from_float_quantile is None else vmm.from_float(
+        float_model, model, data.x_train[:CALIBRATION_SAMPLES], stages.from_float_quantile)
     history["mock"] = _train(model, data, stages.mock_epochs, stages.vmm_learning_rate,
                              stages, seed, out_dir, "mock", progress)
     mock_acc = accuracy(model, data.x_test, data.y_test)
@@ -182,9 +194,12 @@ def _run_stages(float_model: torch.nn.Module,
         "hil_gain_points": 100 * (twin_after - twin_before),
         "twin_gap_to_float_points": 100 * (accuracies["float"] - twin_after),
         "measured_mock_parameter": {"gain": measured.gain, "noise_std": measured.noise_std},
+        "vmm_init": "hxtorch" if stages.from_float_quantile is None else "float",
+        "from_float": [asdict(s) for s in scales],
         "chip_serial": stages.chip_serial,
         "saturated_fraction": {k: float(np.mean((v <= -128) | (v >= 127)))
                                for k, v in outputs.items()},
+        "saturated_top_fraction": {k: float(np.mean(v >= 127)) for k, v in outputs.items()},
         "num_sends": sends, "wait_between_events": wait,
         "schedule": {"blocks": len(schedule.blocks), "runs": schedule.runs,
                      "chips": schedule.chips, "table": schedule.table(sends, wait)},
