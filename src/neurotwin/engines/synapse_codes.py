@@ -51,20 +51,21 @@ def pack_synapses(
 ) -> SynapseCodes:
     """Pack CSR synapse arrays (targets below ``n_targets``, delays below ``n_slots``,
     weights converted to ``dtype``) into one word each."""
-    weights = weight.astype(dtype)
+    weights: np.ndarray = weight.astype(dtype)
     target_bits = max(1, (n_targets - 1).bit_length())
     delay_bits = max(1, (n_slots - 1).bit_length())
     fields = target_bits + delay_bits
     table, index = np.unique(weights, return_inverse=True)
     tabled = table.size <= MAX_TABLE
     index_bits = max(1, (table.size - 1).bit_length()) if tabled else 0
-    width = np.uint32 if fields + index_bits <= 32 else np.uint64
+    width: type[np.unsignedinteger] = np.uint32 if fields + index_bits <= 32 else np.uint64
     if fields + index_bits > 64:
         raise CapacityError("bits of a synapse word", fields + index_bits, 64,
                             f"{n_targets} targets, {n_slots} delay slots")
-    code = target.astype(width) | (delay_steps.astype(width) << width(target_bits))
+    code: np.ndarray = target.astype(width)
+    code |= np.left_shift(delay_steps.astype(width), width(target_bits))
     if tabled:
-        code |= index.reshape(-1).astype(width) << width(fields)
+        code |= np.left_shift(index.reshape(-1).astype(width), width(fields))
     return SynapseCodes(
         code=code,
         weights=table if tabled else weights,
