@@ -100,7 +100,7 @@ def show_cuba(result: dict[str, Any], console: Console | None = None) -> None:
     if scale.get("enabled"):
         names = list(scale["exponent"])
         st = Table(title=f"Scaling, fan-in {scale['fan_in']}, {scale['duration_ms']:g} ms: "
-                         "simulate s (ns per synapse)")
+                         "simulate s (ns per synapse) [CPU s]")
         st.add_column("N", justify="right")
         st.add_column("synapses", justify="right")
         for name in names:
@@ -109,8 +109,10 @@ def show_cuba(result: dict[str, Any], console: Console | None = None) -> None:
             cells = []
             for name in names:
                 cell = row["tools"][name]
+                cpu = cell.get("simulate_cpu_s")
                 cells.append(
                     f"{cell['simulate_time_s']:.3f} ({cell['time_per_synapse_ns']:.2f})"
+                    + (f" [{cpu:.3f}]" if cpu is not None else "")
                     if cell["status"] == "ok" else str(cell["status"])
                 )
             st.add_row(str(row["n_neurons"]), str(row["n_synapses"]), *cells)
