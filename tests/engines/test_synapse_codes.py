@@ -4,6 +4,7 @@ packing, and delivery adds exactly what numpy's add.at adds (same order, same bi
 import numpy as np
 import pytest
 
+from neurotwin.engines import synapse_codes
 from neurotwin.engines.synapse_codes import MAX_TABLE, deliver_row, pack_synapses
 from neurotwin.errors import CapacityError
 
@@ -28,7 +29,8 @@ def unpack(codes):
         (2**31, 2**12, 100, np.uint64, True),
     ],
 )
-def test_fields_survive_packing(n_targets, n_slots, n_weights, width, tabled):
+def test_fields_survive_packing(n_targets, n_slots, n_weights, width, tabled, monkeypatch):
+    monkeypatch.setattr(synapse_codes, "PACK_BLOCK", 1000)  # several blocks, a partial last
     rng = np.random.default_rng(0)
     m = 6000
     target = rng.integers(0, n_targets, m)

@@ -27,6 +27,8 @@ __all__ = ["MAX_TABLE", "SynapseCodes", "deliver_row", "pack_synapses"]
 
 MAX_TABLE = 4096
 """Most distinct weights read from a table (32 KiB of float64: stays in the L1/L2 cache)."""
+PACK_BLOCK = 1 << 20
+"""Synapses packed per block: bounds the temporaries of packing (peak memory)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,21 +53,26 @@ def pack_synapses(
 ) -> SynapseCodes:
     """Pack CSR synapse arrays (targets below ``n_targets``, delays below ``n_slots``,
     weights converted to ``dtype``) into one word each."""
-    weights: np.ndarray = weight.astype(dtype)
+    weights: np.ndarray = weight.astype(dtype, copy=False)
     target_bits = max(1, (n_targets - 1).bit_length())
     delay_bits = max(1, (n_slots - 1).bit_length())
     fields = target_bits + delay_bits
-    table, index = np.unique(weights, return_inverse=True)
+    table = np.unique(weights)
     tabled = table.size <= MAX_TABLE
     index_bits = max(1, (table.size - 1).bit_length()) if tabled else 0
     width: type[np.unsignedinteger] = np.uint32 if fields + index_bits <= 32 else np.uint64
     if fields + index_bits > 64:
         raise CapacityError("bits of a synapse word", fields + index_bits, 64,
                             f"{n_targets} targets, {n_slots} delay slots")
-    code: np.ndarray = target.astype(width)
-    code |= np.left_shift(delay_steps.astype(width), width(target_bits))
-    if tabled:
-        code |= np.left_shift(index.reshape(-1).astype(width), width(fields))
+    code = np.empty(target.size, width)
+    for lo in range(0, target.size, PACK_BLOCK):  # blocks: no synapse-sized temporaries
+        part = slice(lo, lo + PACK_BLOCK)
+        word = target[part].astype(width)
+        word |= np.left_shift(delay_steps[part].astype(width), width(target_bits))
+        if tabled:
+            index = np.searchsorted(table, weights[part]).astype(width)
+            word |= np.left_shift(index, width(fields))
+        code[part] = word
     return SynapseCodes(
         code=code,
         weights=table if tabled else weights,
