@@ -105,6 +105,8 @@ def test_neurotwin_only_run_writes_a_complete_result(tmp_path):
     entry = written["tools"]["neurotwin"]
     assert entry["status"] == "ok", entry["reason"]
     assert entry["total_spikes"] > 0 and entry["peak_rss_mb"] > 0
+    # the run's CPU time: positive, and not more than its wall time with one thread
+    assert 0 < entry["simulate_cpu_s"] <= entry["simulate_time_s"] * 1.05 + 0.01
     assert written["scaling"] == {"enabled": False}
     assert result["fingerprint"] == written["fingerprint"]
 
@@ -124,3 +126,9 @@ def test_full_small_run_compares_every_installed_peer(tmp_path):
     assert result["cold_start"]["status"] == "ok"
     assert result["cold_start"]["compile_overhead_s"] > 0
     assert result["scaling"]["exponent"]["neurotwin"] is not None
+    for row in result["scaling"]["sizes"]:
+        assert row["tools"]["neurotwin"]["simulate_cpu_s"] > 0
+    brian2 = result["tools"]["brian2_cpp_standalone"]
+    if brian2["status"] == "ok":  # one thread: its simulate time is std::clock, CPU time
+        assert brian2["simulate_cpu_s"] == brian2["simulate_time_s"]
+        assert result["comparison"]["brian2_cpp_standalone"]["simulate_cpu_ratio"] > 0

@@ -334,9 +334,12 @@ def test_adex_population_gives_the_ideal_spikes():
     np.testing.assert_allclose(hw.trace("adex", "w").numpy(), w, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(hw.trace("adex", "v").numpy(),
                                ideal.trace("adex", "v").numpy(), atol=1e-8)
-    # isi grows under adaptation
-    first = np.diff(t_i[id_i == 0])
-    assert first[-1] > first[0]
+    # adaptation slows firing: the same input without it gives more spikes (a check on
+    # the whole run; one neuron's first vs. last interval depends on the Poisson draws)
+    plain = replace(model, a=0.0, b=0.0)
+    unadapted = nt.simulate(adex_network(plain, p.weight_lsb_na, amplitude), 100.0,
+                            backend="ideal")
+    assert unadapted.spikes("adex")[0].size > t_i.size + 5
 
 
 def test_inexpressible_adex_parameters_name_parameter_and_range():

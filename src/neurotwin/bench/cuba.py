@@ -11,12 +11,15 @@ checked by fingerprint), each in its own process. Four parts, all in one invocat
 2. **Cold start** of neurotwin: a first run in a fresh process with an empty numba cache
    (``NUMBA_CACHE_DIR`` set to a new directory), a second run in that process, and a run
    in a new process that finds the cache filled.
-3. **Scaling**: N = 4k, 16k, 64k with a fixed fan-in of 80 synapses per neuron; simulate
+3. **Scaling**: N = 4k, 16k, 64k, 256k with a fixed fan-in of 80 synapses per neuron; simulate
    time per neuron and per synapse, and the log-log slope of time against synapses.
 4. The result is written to ``bench/results/cuba.json`` (schema: :data:`SCHEMA`) and shown
    as tables.
 
-Times are wall-clock seconds; simulate times exclude compilation for every tool (neurotwin
+Times are wall-clock seconds, except Brian2 standalone's simulate time, which its binary
+takes from ``std::clock`` (CPU time of its one thread); ``simulate_cpu_s`` is the CPU time
+of the run for neurotwin and Brian2 standalone, the like-for-like comparison on a loaded
+machine. Simulate times exclude compilation for every tool (neurotwin
 warms its kernel up on 10 steps first; Brian2 standalone's is the binary's own timing of
 its run loop; Brian2 runtime compiles in a 0 ms run; NEST's excludes ``nest.Prepare``).
 """
@@ -57,7 +60,7 @@ DEFAULT_TOOLS = ("neurotwin", "brian2_cpp_standalone", "brian2_cython", "nest_1t
 """Tools of the comparison, neurotwin first."""
 DEFAULT_SCALING_TOOLS = ("neurotwin", "brian2_cpp_standalone", "nest_2t")
 """Tools of the scaling series."""
-DEFAULT_SIZES = (4000, 16000, 64000)
+DEFAULT_SIZES = (4000, 16000, 64000, 256000)
 """Network sizes N of the scaling series."""
 RATE_TOLERANCE = 0.10
 """Largest accepted relative difference of neurotwin's mean rate to a peer's."""
@@ -174,6 +177,9 @@ class _Session:
                 return _complete(outcome, flat, config.duration)
             runs.append(outcome)
         best = dict(min(runs, key=lambda r: r["simulate_time_s"]))
+        cpu = [r["simulate_cpu_s"] for r in runs if r.get("simulate_cpu_s") is not None]
+        best["simulate_cpu_s"] = min(cpu, default=None)
+        best["simulate_cpu_times_s"] = [r.get("simulate_cpu_s") for r in runs]
         best["build_time_s"] = runs[0]["build_time_s"]
         best["peak_rss_mb"] = max((r["peak_rss_mb"] for r in runs
                                    if r["peak_rss_mb"] is not None), default=None)
@@ -202,6 +208,9 @@ def _compare(tools: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             diff = 0.0 if ours_rate == 0 else None
         out[name] = {
             "simulate_time_ratio": _ratio(ours["simulate_time_s"], peer["simulate_time_s"]),
+            "simulate_cpu_ratio": (_ratio(ours["simulate_cpu_s"], peer["simulate_cpu_s"])
+                                   if ours.get("simulate_cpu_s") and peer.get("simulate_cpu_s")
+                                   else None),
             "build_time_ratio": _ratio(ours["build_time_s"], peer["build_time_s"]),
             "rate_rel_diff": diff,
             "rate_within_tolerance": diff is not None and abs(diff) <= RATE_TOLERANCE,
@@ -255,6 +264,8 @@ def _scaling(session: _Session, sizes: Sequence[int], tools: Sequence[str], fan_
         for tool in tools:
             res = session.measure(tool, flat, config, seed, repeats=repeats)
             cell = {k: res.get(k) for k in SCHEMA["scaling.sizes.*.tools.*"]}
+            cell["simulate_cpu_s"] = res.get("simulate_cpu_s")
+            cell["simulate_cpu_times_s"] = res.get("simulate_cpu_times_s")
             if res["status"] == "ok":
                 cell["time_per_neuron_us"] = res["simulate_time_s"] / n * 1e6
                 cell["time_per_synapse_ns"] = res["simulate_time_s"] / flat.n_synapses * 1e9

@@ -61,7 +61,8 @@ def run_neurotwin(
     Returns
     -------
     dict with ``build_time_s`` (map of the first measured run, plus the warm-up),
-    ``simulate_time_s`` (its run), ``warmup_s``, ``network_time_s`` (building the Network
+    ``simulate_time_s`` (its run, wall clock), ``simulate_cpu_s`` (the CPU time of that
+    run, every thread of the process), ``warmup_s``, ``network_time_s`` (building the Network
     object), ``runs`` (build/simulate/total seconds of every measured run), ``spikes``
     (label -> count), ``version``.
     """
@@ -93,6 +94,7 @@ def run_neurotwin(
             {
                 "build_time_s": result.cost.build_time_s,
                 "simulate_time_s": result.cost.wall_time_s,
+                "simulate_cpu_s": float(result.meta["cpu_time_s"]),
                 "total_s": total,
             }
         )
@@ -101,6 +103,7 @@ def run_neurotwin(
         "version": nt.__version__,
         "build_time_s": runs[0]["build_time_s"] + warmup_s,
         "simulate_time_s": runs[0]["simulate_time_s"],
+        "simulate_cpu_s": runs[0]["simulate_cpu_s"],
         "warmup_s": warmup_s,
         "import_s": import_s,
         "network_time_s": network_s,

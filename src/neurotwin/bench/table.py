@@ -62,6 +62,8 @@ def show_cuba(result: dict[str, Any], console: Console | None = None) -> None:
     cmp = result["comparison"]
     table = Table(title=f"CUBA, N={result['n_neurons']}, {result['n_synapses']} synapses, "
                         f"{result['config']['duration']:g} ms")
+    # neurotwin/peer: CPU time against CPU time where the peer reports it (Brian2
+    # standalone times its loop with std::clock), else wall time against wall time
     for col in ("tool", "build s", "simulate s", "neurotwin/peer", "spikes", "rate Hz",
                 "Δrate", "peak RSS MB"):
         table.add_column(col, justify="left" if col == "tool" else "right")
@@ -77,7 +79,8 @@ def show_cuba(result: dict[str, Any], console: Console | None = None) -> None:
             name,
             _num(r["build_time_s"], ".2f"),
             _num(r["simulate_time_s"], ".3f"),
-            _num(c.get("simulate_time_ratio"), ".2f"),
+            _num(c.get("simulate_cpu_ratio") or c.get("simulate_time_ratio"), ".2f")
+            + (" cpu" if c.get("simulate_cpu_ratio") else ""),
             str(r["total_spikes"]),
             _num(r["mean_rate_hz"], ".3f"),
             "" if diff is None else f"{style}{diff:+.2%}",
@@ -100,7 +103,7 @@ def show_cuba(result: dict[str, Any], console: Console | None = None) -> None:
     if scale.get("enabled"):
         names = list(scale["exponent"])
         st = Table(title=f"Scaling, fan-in {scale['fan_in']}, {scale['duration_ms']:g} ms: "
-                         "simulate s (ns per synapse)")
+                         "simulate s (ns per synapse) [CPU s]")
         st.add_column("N", justify="right")
         st.add_column("synapses", justify="right")
         for name in names:
@@ -109,8 +112,10 @@ def show_cuba(result: dict[str, Any], console: Console | None = None) -> None:
             cells = []
             for name in names:
                 cell = row["tools"][name]
+                cpu = cell.get("simulate_cpu_s")
                 cells.append(
                     f"{cell['simulate_time_s']:.3f} ({cell['time_per_synapse_ns']:.2f})"
+                    + (f" [{cpu:.3f}]" if cpu is not None else "")
                     if cell["status"] == "ok" else str(cell["status"])
                 )
             st.add_row(str(row["n_neurons"]), str(row["n_synapses"]), *cells)

@@ -5,7 +5,8 @@ SpiNNaker2 twins all play the network's spike sources, injected currents and rec
 on the same grid, so that the same seed gives the same source spikes everywhere:
 
 * :func:`source_plan` / :func:`source_spikes`: spike-source emissions per step, Poisson
-  draws from one PCG64 stream per trial (:func:`trial_rngs`), independent of chunking;
+  draws from one PCG64 stream per trial (:func:`trial_rngs`), independent of chunking, at
+  a cost proportional to the spikes (:mod:`neurotwin.engines.poisson`);
 * :func:`dc_events`: injected currents as step-boundary changes of each neuron's total;
 * :func:`recording_plan` / :func:`spike_records`: what a run records, and the spike
   records assembled from per-chunk (step, index) pairs.
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from neurotwin.engines.poisson import PoissonNodes, draw_poisson, poisson_nodes
 from neurotwin.engines.result import SpikeRecord
 from neurotwin.errors import ConfigError, check_int
 from neurotwin.network import Network, SpikeSourceArray, SpikeSourcePoisson
@@ -55,8 +57,8 @@ class SourcePlan:
     """Step in which each SpikeSourceArray spike is emitted (round(t/dt) - 1), sorted."""
     array_source: np.ndarray
     """Source index of each SpikeSourceArray spike."""
-    poisson: list[tuple[int, np.ndarray, int, int]]
-    """Per Poisson node: (first source index, probability per step, first step, end step)."""
+    poisson: PoissonNodes
+    """The Poisson nodes: first source index, probability per step, active steps."""
 
 
 def source_plan(network: Network, dt: float) -> tuple[SourcePlan, dict[str, tuple[int, int]]]:
@@ -93,9 +95,10 @@ def source_plan(network: Network, dt: float) -> tuple[SourcePlan, dict[str, tupl
         emit_all = np.concatenate(emit)
         which_all = np.concatenate(which)
         order = np.lexsort((which_all, emit_all))
-        plan = SourcePlan(emit_all[order], which_all[order], poisson)
+        plan = SourcePlan(emit_all[order], which_all[order], poisson_nodes(poisson))
     else:
-        plan = SourcePlan(np.zeros(0, np.int64), np.zeros(0, np.int64), poisson)
+        empty = np.zeros(0, np.int64)
+        plan = SourcePlan(empty, empty, poisson_nodes(poisson))
     return plan, source_slices
 
 
@@ -239,8 +242,10 @@ def source_spikes(
     """Source emissions in steps [j0, j1) per trial, as CSR over (trial, step).
 
     Returns ``ptr`` of shape (trials, j1 - j0 + 1) (absolute offsets into ``ids``) and
-    ``ids`` (source indices, by trial, then step, then index). Poisson draws consume each
-    trial's stream in step order, so the result does not depend on the chunking.
+    ``ids`` (source indices, by trial, then step, then index). Poisson draws
+    (:func:`~neurotwin.engines.poisson.draw_poisson`) consume each trial's stream step by
+    step, so the result does not depend on the chunking; they cost time in proportion to
+    the spikes, not to sources x steps.
     """
     n = j1 - j0
     lo, hi = np.searchsorted(plan.array_emit_step, [j0, j1])
@@ -249,18 +254,12 @@ def source_spikes(
     ptrs, ids = [], []
     total = 0
     for rng in rngs:
-        ks, idx = [arr_k], [arr_id]
-        for first, prob, start, stop in plan.poisson:
-            draws = rng.random((n, prob.size))
-            steps = np.arange(j0, j1)[:, None]
-            active = (steps >= start) & (steps < stop)
-            k, i = np.nonzero((draws < prob) & active)
-            ks.append(k)
-            idx.append(i + first)
-        k_all = np.concatenate(ks)
-        id_all = np.concatenate(idx)
-        order = np.lexsort((id_all, k_all))
-        k_all, id_all = k_all[order], id_all[order]
+        k_all, id_all = draw_poisson(plan.poisson, rng, j0, j1)  # sorted by (step, index)
+        if arr_k.size:
+            k_all = np.concatenate([arr_k, k_all])
+            id_all = np.concatenate([arr_id, id_all])
+            order = np.lexsort((id_all, k_all))
+            k_all, id_all = k_all[order], id_all[order]
         ptrs.append(total + np.searchsorted(k_all, np.arange(n + 1)))
         ids.append(id_all)
         total += id_all.size

@@ -54,6 +54,7 @@ from neurotwin.engines.plan import (
     trial_rngs,
 )
 from neurotwin.engines.result import Cost, Result
+from neurotwin.engines.synapse_codes import SynapseCodes, deliver_row, pack_synapses
 from neurotwin.errors import ConfigError, check_device, check_int, check_memory
 from neurotwin.network import Network, Population
 
@@ -84,8 +85,8 @@ class StepProgram:
 
     Neurons of all populations share one index space (LIF populations first, then AdEx),
     spike sources another; presynaptic indices are neurons then sources. Synapses are
-    stored as CSR over presynaptic index; ``target = post + receptor * n_neurons`` with
-    receptor 0 = exc, 1 = inh.
+    stored as CSR over presynaptic index, each row sorted by target;
+    ``target = post + receptor * n_neurons`` with receptor 0 = exc, 1 = inh.
     """
 
     network: Network
@@ -122,6 +123,8 @@ class StepProgram:
     """New total injected current of the neuron from that step on, nA."""
     recording: RecordingPlan
     """What the run records."""
+    codes: SynapseCodes | None
+    """The synapses packed for the numba kernel (None for the torch kernel)."""
 
 
 def _constants_for(pop: Population, dt: float) -> dict[str, float]:
@@ -210,8 +213,12 @@ def compile_network(
     n_pre = n_neurons + n_sources
     if pres:
         pre_all = np.concatenate(pres)
-        order = np.argsort(pre_all, kind="stable")
-        target = np.concatenate(targets)[order].astype(np.int64)
+        target_all = np.concatenate(targets)
+        # rows by presynaptic index, each row by target: the scatter of a spike walks
+        # the ring buffer in one direction. lexsort is stable, so synapses onto the same
+        # target keep their order and every buffer sum is added in the same order.
+        order = np.lexsort((target_all, pre_all))
+        target = target_all[order].astype(np.int64)
         weight = np.concatenate(weights)[order]
         delay_steps = np.concatenate(delays)[order].astype(np.int64)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(pre_all, minlength=n_pre))])
@@ -225,6 +232,10 @@ def compile_network(
     dc_step, dc_neuron, dc_value = dc_events(network, pop_slices, n_neurons)
 
     recording = recording_plan(network, pop_slices, source_slices, n_neurons)
+    codes = None
+    if kernel == "numba":
+        codes = pack_synapses(target, delay_steps, weight, 2 * n_neurons, n_slots,
+                              np.float64 if dtype == "float64" else np.float32)
     return StepProgram(
         network=network,
         dt=dt,
@@ -248,6 +259,7 @@ def compile_network(
         dc_neuron=dc_neuron,
         dc_value=dc_value,
         recording=recording,
+        codes=codes,
     )
 
 
@@ -295,14 +307,15 @@ def update_segments(
         lif_c = LIFConstants(c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s],
                              c[6, s], c[7, s], c[8, s], c[9, s], n_refrac[s])
         syn = SynapticInput(bex[lo:hi], bin_[lo:hi], None, None, None)
+        ext = None if ix is None else ix[lo:hi]
         if s < n_lif_segments:
             lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
-                       ix[lo:hi], None, None, None, rails[0], rails[1])
+                       ext, None, None, None, rails[0], rails[1])
         else:
             extras = AdExConstants(lif_c, c[10, s], c[11, s], c[12, s], c[13, s],
                                    c[14, s], c[15, s])
             lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
-                       ix[lo:hi], None, None, Adaptation(True, w[lo:hi], extras),
+                       ext, None, None, Adaptation(True, w[lo:hi], extras),
                        rails[0], rails[1])
 
 
@@ -310,7 +323,7 @@ def update_segments(
 def _numba_chunk(
     b0, b1, j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
     segments, n_lif_segments, c, n_refrac,
-    indptr, target, weight, delay_steps,
+    indptr, code, weights, tabled, target_mask, delay_shift, delay_mask, weight_shift,
     src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
     record, spike_step, spike_id, spike_count, n_record,
     trace_code, trace_neuron, traces, rails,
@@ -334,13 +347,14 @@ def _numba_chunk(
         rf = refrac[b]
         fl = flags[b]
         fl_words = fl.view(np.uint64)
-        ix = i_ext[b]
+        ix = None if i_ext is None else i_ext[b]
         for j in range(reached[b], j1):
             if spike_count[b] + n_record > cap:
                 break
             k = j - j0
-            for e in range(dc_ptr[k], dc_ptr[k + 1]):
-                ix[dc_neuron[e]] = dc_value[e]
+            if ix is not None:
+                for e in range(dc_ptr[k], dc_ptr[k + 1]):
+                    ix[dc_neuron[e]] = dc_value[e]
             for r in range(trace_code.shape[0]):
                 traces[b, j, r] = state[trace_code[r], b, trace_neuron[r]]
             slot = j % n_slots
@@ -352,8 +366,8 @@ def _numba_chunk(
                 for i in range(8 * word, 8 * word + 8):
                     if not fl[i]:
                         continue
-                    for q in range(indptr[i], indptr[i + 1]):
-                        buf[(j + delay_steps[q]) % n_slots, b, target[q]] += weight[q]
+                    deliver_row(buf, b, slot, indptr[i], indptr[i + 1], code, weights,
+                                tabled, target_mask, delay_shift, delay_mask, weight_shift)
                     if record[i]:
                         cnt = spike_count[b]
                         spike_step[b, cnt] = j
@@ -361,8 +375,8 @@ def _numba_chunk(
                         spike_count[b] = cnt + 1
             for e in range(src_ptr[b, k], src_ptr[b, k + 1]):
                 row = n + src_ids[e]
-                for q in range(indptr[row], indptr[row + 1]):
-                    buf[(j + delay_steps[q]) % n_slots, b, target[q]] += weight[q]
+                deliver_row(buf, b, slot, indptr[row], indptr[row + 1], code, weights,
+                            tabled, target_mask, delay_shift, delay_mask, weight_shift)
             reached[b] = j + 1
 
 
@@ -405,12 +419,14 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     counter = n_refrac.dtype
     state = np.repeat(prog.initial[:, None, :], trials, axis=1).astype(dtype)
     refrac = np.zeros((trials, prog.n_neurons), counter)
-    i_ext = np.zeros((trials, prog.n_neurons), dtype)
+    # no injected current: the neuron loop streams one array less (compiled out)
+    i_ext = np.zeros((trials, prog.n_neurons), dtype) if prog.dc_step.size else None
     buf = _initial_buffer(prog, trials).astype(dtype)
     slots4 = buf.reshape(prog.n_slots, trials, 2, prog.n_neurons)  # same memory, per receptor
+    syn = prog.codes
+    assert syn is not None  # compile_network packs them for the numba kernel
     # spike flags, padded to whole 64-bit words (padding never set)
     flags = np.zeros((trials, -(-prog.n_neurons // 8) * 8), np.uint8)
-    weight = prog.weight.astype(dtype)
     n_record = int(prog.recording.record_spikes.sum())
     cap = max(4096, 4 * n_record)
     spike_step = np.zeros((trials, cap), np.int64)
@@ -431,7 +447,8 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
             _numba_chunk(
                 b0, b1, j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
                 segments, n_lif_segments, c, n_refrac,
-                prog.indptr, prog.target, weight, prog.delay_steps,
+                prog.indptr, syn.code, syn.weights, syn.tabled, syn.target_mask,
+                syn.delay_shift, syn.delay_mask, syn.weight_shift,
                 src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
                 prog.recording.record_spikes, spike_step, spike_id, spike_count, n_record,
                 prog.recording.trace_code, prog.recording.trace_neuron, traces, rails,
@@ -615,7 +632,7 @@ def run_program(
     check_int("trials", trials, low=1)
     check_run_memory(prog, steps, trials)
     rngs = trial_rngs(seed, trials)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     make = _numba_advance if prog.kernel == "numba" else _torch_advance
     advance, traces = make(prog, steps, trials)
     early = prog.sources.array_source[prog.sources.array_emit_step < 0]
@@ -634,7 +651,8 @@ def run_program(
         if progress is not None:
             progress(j1, steps)
     wall = time.perf_counter() - start
-    return assemble_result(prog, duration, neuron_spikes, source_chunks, traces, wall, {})
+    cpu = {"cpu_time_s": time.process_time() - cpu_start}  # all threads of this process
+    return assemble_result(prog, duration, neuron_spikes, source_chunks, traces, wall, cpu)
 
 
 def assemble_result(
