@@ -53,6 +53,8 @@ class Tool(NamedTuple):
 TOOLS: dict[str, Tool] = {
     "neurotwin": Tool("peers_neurotwin.py", "run_neurotwin", {}, "numba",
                       "neurotwin (ideal, numba)"),
+    "neurotwin_2r": Tool("peers_neurotwin.py", "run_neurotwin", {"ranks": 2}, "numba",
+                         "neurotwin (ideal, numba), 2 ranks"),
     "brian2_cpp_standalone": Tool("peers_brian2.py", "run_cpp_standalone", {"threads": 1},
                                   "brian2", "Brian2 cpp_standalone"),
     "brian2_cpp_standalone_2t": Tool("peers_brian2.py", "run_cpp_standalone", {"threads": 2},

@@ -13,8 +13,9 @@ to neurotwin's.
 Per tool: build time, simulate time (compilation excluded for every tool, as in
 :mod:`neurotwin.bench.cuba`), peak resident memory of its process (for Brian2 standalone
 also of its binary) and rates. A tool whose package is absent is recorded as skipped
-(NEST is not installable from PyPI). More neurotwin rows (ranks) are tools of their own
-in :data:`neurotwin.bench.child.TOOLS`, named in ``tools``.
+(NEST comes from the ``nest-simulator`` wheel: ``make bench`` installs it). neurotwin
+runs in one process (``neurotwin``) and sharded over two (``neurotwin_2r``,
+docs/distributed.md), each rank's peak memory recorded.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from neurotwin.network import Network, SpikeSourcePoisson
 __all__ = ["DEFAULT_TOOLS", "SCHEMA", "flatten_microcircuit", "network_from_dict",
            "run_microcircuit"]
 
-DEFAULT_TOOLS = ("neurotwin", "nest_2t", "brian2_cpp_standalone")
+DEFAULT_TOOLS = ("neurotwin", "neurotwin_2r", "nest_2t", "brian2_cpp_standalone")
 """Tools of the comparison, neurotwin (one process, one rank) first."""
 PACKAGES = ("numpy", "numba", "torch", "brian2", "nest-simulator")
 SCHEMA_VERSION = 1

@@ -31,6 +31,7 @@ def run_neurotwin(
     repeats: int = 1,
     kernel: str = "numba",
     flatten: str | None = None,
+    ranks: int = 1,
 ) -> dict[str, Any]:
     """Build the network, check it is the peers' one, and simulate it.
 
@@ -57,6 +58,12 @@ def run_neurotwin(
     flatten
         "module:function" that turns the built network into the peers' FlatNetwork for
         the fingerprint check (default :func:`neurotwin.bench.flat.flatten`).
+    ranks
+        Processes the measured runs are sharded over (docs/distributed.md); the warm-up
+        runs in this process (it fills numba's cache the ranks load). With ranks > 1,
+        ``simulate_time_s`` is rank 0's loop, ``simulate_cpu_s`` the slowest rank's CPU
+        time, and ``rank_peak_rss_mib`` each rank's peak memory; ``runs[*].total_s``
+        includes starting the ranks.
 
     Returns
     -------
@@ -88,7 +95,8 @@ def run_neurotwin(
     result = None
     for _ in range(repeats):
         start = time.perf_counter()
-        result = nt.simulate(net, duration, backend="ideal", seed=0, kernel=kernel)
+        sharded = {"ranks": ranks} if ranks > 1 else {}
+        result = nt.simulate(net, duration, backend="ideal", seed=0, kernel=kernel, **sharded)
         total = time.perf_counter() - start
         runs.append(
             {
@@ -110,5 +118,7 @@ def run_neurotwin(
         "runs": runs,
         "spikes": {label: int(result.spikes(label)[0].size) for label, _, _ in
                    spec["populations"]},
+        "ranks": ranks,
+        "rank_peak_rss_mib": result.meta.get("rank_peak_rss_mib"),
         "meta": {k: str(v) for k, v in result.meta.items()},
     }

@@ -14,6 +14,7 @@ rank returns the same complete :class:`~neurotwin.engines.result.Result`.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,7 +146,8 @@ def run_rank(
 ) -> Result:
     """This process's part of a sharded run, as rank ``rank``; every rank returns the
     whole run's Result (``meta`` adds ranks, exchange interval, exchanges, bytes sent per
-    rank and time in collectives per rank)."""
+    rank, time in collectives per rank, each rank's loop CPU time and process peak memory,
+    and ``cpu_time_s``, the slowest rank's)."""
     prog = art.program
     steps = prog.network.steps(duration)
     join_group(rank, art.ranks, art.timeout_s)
@@ -188,6 +190,7 @@ def run_rank(
     starts: list[int] = []
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
     chunk = stride * max(1, CHUNK_STEPS // stride)
     for c0 in range(0, steps, chunk):
         c1 = min(c0 + chunk, steps)
@@ -219,7 +222,9 @@ def run_rank(
     wall = time.perf_counter() - start
 
     gathered = exchange.all_gather_object(
-        (shard.trace_column, traces, exchange.bytes_sent, exchange.wait_s, exchange.exchanges),
+        (shard.trace_column, traces, exchange.bytes_sent, exchange.wait_s, exchange.exchanges,
+         time.process_time() - cpu_start,
+         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0),  # Linux: KiB
         "gathering the traces",
     )
     all_traces = np.zeros((trials, steps, prog.recording.trace_code.size), dtype)
@@ -231,6 +236,10 @@ def run_rank(
         "exchanges": exchange.exchanges,
         "bytes_sent": [g[2] for g in gathered],
         "collective_time_s": [g[3] for g in gathered],
+        # the slowest rank's CPU time of its loop (the run's critical path), s
+        "cpu_time_s": max(g[5] for g in gathered),
+        "rank_cpu_time_s": [g[5] for g in gathered],
+        "rank_peak_rss_mib": [g[6] for g in gathered],  # each rank's process peak, MiB
     }
     spikes = _per_trial(recorded, starts, trials, stride, n_global)
     return assemble_result(prog, duration, spikes, source_chunks, all_traces, wall, meta)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from neurotwin.engines.plan import SourcePlan
+from neurotwin.engines.poisson import poisson_nodes
 from neurotwin.errors import ConfigError
 from neurotwin.spinnaker2.cost import S2Cost
 from neurotwin.spinnaker2.dnn.cost import estimate_dnn_cost
@@ -130,7 +131,8 @@ def source_plan_of(spikes: np.ndarray) -> SourcePlan:
     repeats = spikes[feature, tick].astype(np.int64)
     order = np.lexsort((feature, tick))
     return SourcePlan(np.repeat(tick[order], repeats[order]).astype(np.int64),
-                      np.repeat(feature[order], repeats[order]).astype(np.int64), [])
+                      np.repeat(feature[order], repeats[order]).astype(np.int64),
+                      poisson_nodes([]))
 
 
 def _cost(program: HybridProgram, costs: list[S2Cost]) -> HybridCost:
