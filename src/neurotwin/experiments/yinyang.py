@@ -299,12 +299,12 @@ def jittered_forward(
     or equivalently its threshold), drawn from ``generator``; times differentiable with
     respect to the unscaled weights. Also returns the output layer's scaled weights.
     """
-    scaled = []
+    scaled: list[torch.Tensor] = []
     for layer in (model.hidden, model.output):
-        w = layer.weight
-        rows = torch.randn(w.shape[0], 1, generator=generator, dtype=w.dtype)
-        cols = torch.randn(1, w.shape[1], generator=generator, dtype=w.dtype)
-        scaled.append(w * torch.exp(spread * (rows + cols)).to(w.device))
+        weight = layer.weight
+        rows = torch.randn(weight.shape[0], 1, generator=generator, dtype=weight.dtype)
+        cols = torch.randn(1, weight.shape[1], generator=generator, dtype=weight.dtype)
+        scaled.append(weight * torch.exp(spread * (rows + cols)).to(weight.device))
     out = [spikes]
     for layer, w in zip((model.hidden, model.output), scaled, strict=True):
         out.append(lif_layer(out[-1].times, out[-1].ids, w, layer.params, layer.t_max,
