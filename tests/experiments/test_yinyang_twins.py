@@ -128,7 +128,7 @@ def test_tiny_run_deploys_fine_tunes_and_resumes(trained, tmp_path):
     targets = bss2.Calibration.load(tmp_path / "serial1" / "calibration_network.json",
                                     1).targets
     assert (targets.tau_mem_us, targets.tau_syn_exc_us) == (20.0, 5.0)
-    assert targets.membrane_capacitance == 24 and targets.leak < bss2.specs.CALIX_TARGET_LEAK
+    assert targets.membrane_capacitance == 63 and targets.leak < bss2.specs.CALIX_TARGET_LEAK
     again = run_experiment("yinyang-twins", _tiny(trained, finetune_epochs=2, resume=True),
                            out_dir=tmp_path)
     curve = again["metrics"]["per_serial"]["1"]["twin_curve"]

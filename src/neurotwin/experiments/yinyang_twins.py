@@ -73,11 +73,13 @@ class YinYangTwinsConfig:
         mapping it with a calibration at calix' defaults first; kept in
         ``serial<k>/calibration_network.json``), ``"calix"`` at calix' defaults.
     membrane_capacitance
-        Membrane capacitor setting of both calibrations, 0..63 (calix' default 63). A
+        Membrane capacitor setting of both calibrations, 0..63 (default: calix' 63). A
         smaller capacitor needs less synaptic current for the same weight, so the mapping
-        keeps the widest voltage window (about 155 mV from rest to threshold instead of
-        66 mV at 63 for the yinyang weights), against which the chip's potential errors
-        and its membrane noise are smaller (docs/experiments/yinyang.md).
+        keeps the widest voltage window (about 155 mV from rest to threshold at 24
+        instead of 66 mV at 63 for the yinyang weights), against which the chip's
+        potential errors and its membrane noise are smaller; but calix' synaptic-strength
+        protocol then drives some CADC reads into saturation (the twin warns), so it is
+        not the default (docs/experiments/yinyang.md).
     test_samples
         Test samples (prefix of the published test split) of every accuracy.
     finetune_epochs
@@ -104,7 +106,7 @@ class YinYangTwinsConfig:
     serials: tuple[int, ...] = (1, 2, 3, 4, 5)
     calibration_dir: str | None = None
     calibration_targets: Literal["network", "calix"] = "network"
-    membrane_capacitance: int = 24
+    membrane_capacitance: int = specs.CALIX_TARGET_MEMBRANE_CAPACITANCE
     test_samples: int = 1000
     finetune_epochs: int = 5
     finetune_samples: int = 1000
