@@ -64,8 +64,9 @@ class YinYangTwinsConfig:
     serials
         BrainScaleS-2 chip serials (each its own fixed pattern), >= 0.
     calibration_dir
-        Folder of calibrations ``chip<serial>.json`` to use; None: calibrate each chip here
-        (kept in ``serial<k>/calibration.json``).
+        Folder of calibrations ``chip<serial>.json`` to use as they are (their own
+        targets and capacitor: ``calibration_targets`` and ``membrane_capacitance`` then
+        play no part); None: calibrate each chip here (kept in ``serial<k>/``).
     calibration_targets
         Where each chip is calibrated (without ``calibration_dir``): ``"network"`` at the
         network's own operating point (:func:`~neurotwin.experiments.twin_forward.
