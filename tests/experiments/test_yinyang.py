@@ -390,3 +390,49 @@ def test_training_recipe_is_the_experiment(tmp_path, monkeypatch):
     for lr in (c.learning_rate, 1e-3):
         recipe["on_epoch"](0, lr)
         assert recipe["bump"] == WeightBump(c.weight_bump * lr / c.learning_rate)
+
+
+def test_gain_jitter_scales_each_row_and_column_by_its_own_factor():
+    config = yy.YinYangConfig(n_hidden=8)
+    model = yy.YinYangNet(config, 2)
+    splits = yinyang_splits(train_size=1, validation_size=1, test_size=12)
+    spikes = yy.encode(splits.test.inputs, config).to_torch("cpu")
+    spread = 0.3
+    hidden, out, w_out = yy.jittered_forward(model, spikes, spread,
+                                             torch.Generator().manual_seed(5))
+    # the same draws written out plainly: hidden rows, hidden columns, output rows, columns
+    g = torch.Generator().manual_seed(5)
+    scaled = []
+    for w in (model.hidden.weight.detach(), model.output.weight.detach()):
+        rows = torch.randn(w.shape[0], 1, generator=g, dtype=w.dtype)
+        cols = torch.randn(1, w.shape[1], generator=g, dtype=w.dtype)
+        scaled.append(w * np.exp(spread * rows.numpy()) * np.exp(spread * cols.numpy()))
+    batch = yy.encode(splits.test.inputs, config)
+    plain = deployment.forward_layers(scaled, config.neuron(), batch, config.t_max, 1e-10)
+    np.testing.assert_allclose(w_out.detach().numpy(), scaled[1].numpy(), rtol=1e-12)
+    for mine, reference in zip((hidden, out), plain, strict=True):
+        np.testing.assert_allclose(first_spike_times(mine, 8).detach().numpy(),
+                                   first_spike_times(reference, 8).numpy(), rtol=0, atol=1e-9)
+    jittered = first_spike_times(hidden, 8).detach()
+    unjittered = first_spike_times(model(spikes)[0], 8).detach()
+    fired = torch.isfinite(jittered) & torch.isfinite(unjittered)
+    assert fired.sum() > 10 and (jittered[fired] - unjittered[fired]).abs().max() > 1e-3
+    # the gradient reaches the unscaled weights through the factors
+    times = first_spike_times(hidden, 8)
+    times[torch.isfinite(times)].sum().backward()
+    assert model.hidden.weight.grad is not None and model.hidden.weight.grad.abs().sum() > 0
+
+
+def test_gain_jitter_zero_trains_as_before_and_negative_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="gain_jitter"):
+        yy.YinYangConfig(gain_jitter=-0.1)
+    plain = run_experiment("yinyang", {**TINY, "epochs": 1}, seed=3, out_dir=tmp_path / "a")
+    zero = run_experiment("yinyang", {**TINY, "epochs": 1, "gain_jitter": 0.0}, seed=3,
+                          out_dir=tmp_path / "b")
+    run_experiment("yinyang", {**TINY, "epochs": 1, "gain_jitter": 0.2}, seed=3,
+                   out_dir=tmp_path / "c")
+    key = "last_epoch_test_accuracy"
+    assert zero["metrics"][key] == plain["metrics"][key]
+    a = load_checkpoint(tmp_path / "a").model["hidden.weight"]
+    assert torch.equal(a, load_checkpoint(tmp_path / "b").model["hidden.weight"])
+    assert not torch.equal(a, load_checkpoint(tmp_path / "c").model["hidden.weight"])

@@ -11,12 +11,18 @@ import pytest
 import torch
 
 from neurotwin import bss2
+from neurotwin.bss2.tables import used_neurons
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError, DataError
 from neurotwin.experiments import run_experiment
 from neurotwin.experiments import yinyang_twins as yt
 from neurotwin.experiments.deployment import forward_layers
-from neurotwin.experiments.twin_forward import bss2_layers, weight_scales
+from neurotwin.experiments.twin_forward import (
+    bss2_layers,
+    map_stack,
+    operating_targets,
+    weight_scales,
+)
 from neurotwin.spikes import SpikeBatch, first_spike_times
 from neurotwin.train import Checkpoint, save_checkpoint
 
@@ -67,6 +73,33 @@ def test_weight_scales_put_the_largest_weight_at_63_lsb():
     assert weight_scales([np.array([[0.0, -6.3]]), np.zeros((2, 2))]) == pytest.approx([0.1, 1.0])
 
 
+def _threshold_gap_error(w, chip, calibration):
+    """|v_thresh - v_leak - the mapped 1 mV| of each hidden circuit on the chip, mV."""
+    mapping, _, _, _ = map_stack(w, P, [np.empty(0)] * 5, 0.01, chip, calibration)
+    p = chip.circuit_parameters(used_neurons(mapping.config, mapping.circuits))
+    gap = (np.asarray(p.v_thresh) - np.asarray(p.v_leak))[:12]
+    return np.abs(gap - mapping.populations["layer0"].voltage_scale * P.v_thresh)
+
+
+@pytest.mark.slow
+def test_calibrating_at_the_operating_point_removes_the_slope_error_of_the_shift():
+    # only the voltage cells' slopes deviate (5 %): calibrated at calix' threshold read
+    # (125, ~380 mV) and used ~90 mV lower, each threshold is off by its slope error times
+    # the shift; calibrated where the network puts it, only the CADC's resolution remains
+    w, _ = _small_stack()
+    chip = bss2.Chip(4, bss2.Deviations(**{**bss2.Deviations.ideal().to_dict(),
+                                           "potential_gain": 0.05}))
+    circuits = np.arange(15)
+    calix = bss2.calibrate(chip, circuits=circuits)
+    targets = operating_targets(w, P, chip, calix)
+    assert (targets.tau_mem_us, targets.tau_syn_exc_us, targets.tau_syn_inh_us) == (20, 5, 5)
+    assert targets.leak == targets.reset < targets.threshold < calix.targets.threshold
+    own = bss2.calibrate(chip, targets, circuits=circuits)
+    before, after = _threshold_gap_error(w, chip, calix), _threshold_gap_error(w, chip, own)
+    assert before.mean() > 2.0  # mV: 5 % of ~90 mV of shift, |normal| mean 0.8 sigma
+    assert after.max() < 1.5 * bss2.specs.CADC_LSB_MV and after.mean() < 0.4 * before.mean()
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("yy")
@@ -80,6 +113,7 @@ def _tiny(checkpoint, **override):
             "s2_ticks": [1.0], **override}
 
 
+@pytest.mark.slow
 def test_tiny_run_deploys_fine_tunes_and_resumes(trained, tmp_path):
     record = run_experiment("yinyang-twins", _tiny(trained), out_dir=tmp_path)
     m = record["metrics"]
@@ -90,6 +124,11 @@ def test_tiny_run_deploys_fine_tunes_and_resumes(trained, tmp_path):
     assert (tmp_path / "hil_curves.png").stat().st_size > 0
     assert (tmp_path / "serial1" / "checkpoint.pt").exists()
     assert (tmp_path / "serial1" / "calibration.json").exists()
+    # calibrated a second time at the network's own operating point
+    targets = bss2.Calibration.load(tmp_path / "serial1" / "calibration_network.json",
+                                    1).targets
+    assert (targets.tau_mem_us, targets.tau_syn_exc_us) == (20.0, 5.0)
+    assert targets.membrane_capacitance == 63 and targets.leak < bss2.specs.CALIX_TARGET_LEAK
     again = run_experiment("yinyang-twins", _tiny(trained, finetune_epochs=2, resume=True),
                            out_dir=tmp_path)
     curve = again["metrics"]["per_serial"]["1"]["twin_curve"]
@@ -118,7 +157,8 @@ def test_a_serial_without_calibration_is_refused(trained, tmp_path):
 @pytest.mark.parametrize(("override", "message"), [
     ({"serials": []}, "serials"), ({"serials": [1, 1]}, "distinct"),
     ({"serials": [-1]}, "serial"), ({"learning_rate": 0.0}, "learning_rate"),
-    ({"s2_ticks": [0.7]}, "divide"),
+    ({"s2_ticks": [0.7]}, "divide"), ({"calibration_targets": "paper"}, "calibration_targets"),
+    ({"membrane_capacitance": 64}, "membrane_capacitance"),
 ])
 def test_config_checks(trained, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):

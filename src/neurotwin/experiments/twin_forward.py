@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,15 +32,16 @@ import torch
 
 from neurotwin.bss2 import specs
 from neurotwin.bss2.backend import Bss2Backend
-from neurotwin.bss2.calibration import Calibration
+from neurotwin.bss2.calibration import Calibration, CalibrationTargets
 from neurotwin.bss2.chip import Chip
+from neurotwin.bss2.mapping import Mapping
 from neurotwin.bss2.run_loop import EmulationState, PeriodicProgram, start_state
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError, check_multiple_of, check_positive
 from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.spikes import SpikeBatch, Spikes, collect_spikes
 
-__all__ = ["TwinRun", "bss2_layers", "weight_scales"]
+__all__ = ["TwinRun", "bss2_layers", "map_stack", "operating_targets", "weight_scales"]
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,7 @@ def bss2_layers(
     """
     check_positive("dt", dt, "ms")
     steps = int(check_multiple_of("t_max", t_max, dt))
-    if not weights:
-        raise ConfigError("weights must hold at least one layer")
-    mats = [np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, np.float64)
-            for w in weights]
+    mats = _matrices(weights)
     if mats[0].shape[0] != batch.n_sources:
         raise ConfigError(f"the first layer has {mats[0].shape[0]} inputs, the batch "
                           f"{batch.n_sources} sources")
@@ -151,9 +149,27 @@ def bss2_layers(
     real = np.isfinite(batch.times.ravel())
     emit = (sample * window_steps + 1)[real] * dt + batch.times.ravel()[real]
     src = batch.ids.ravel()[real]
+    trains = [np.sort(emit[src == k]) for k in range(batch.n_sources)]
+    mapping, pops, lsb, vanished = map_stack(mats, params, trains, dt, chip, calibration)
+    fresh = start_state(mapping.tables, 1)
+    reset = PeriodicProgram(lambda _step, state: _window_reset(state, fresh),
+                            start=window_steps, period=window_steps)
+    result = Bss2Backend().run(mapping, n * window, seed=seed, programs=(reset,))
+    layers = []
+    for k, pop in enumerate(pops):
+        times, ids = result.spikes(pop)
+        layers.append(_layer_spikes(np.asarray(times), np.asarray(ids), window, (k + 2) * dt,
+                                    t_max, n, first_only=k == len(mats) - 1))
+    return TwinRun(layers, lsb, vanished, time.perf_counter() - began)
+
+
+def map_stack(mats: list[np.ndarray], params: EventLIF, trains: list[np.ndarray],
+                  dt: float, chip: Chip, calibration: Calibration | None
+                  ) -> tuple[Mapping, list[Population], list[float], list[int]]:
+    """The stack as a network fed by ``trains`` (ms), mapped with one weight LSB per
+    layer; its populations, the LSBs (model nA) and the weights too small for a synapse."""
     net = Network(dt=dt)
-    prev = net.add(SpikeSourceArray([np.sort(emit[src == k]) for k in range(batch.n_sources)],
-                                    label="input"))
+    prev = net.add(SpikeSourceArray(trains, label="input"))
     lsb = weight_scales(mats)
     vanished = []
     pops = []
@@ -165,16 +181,41 @@ def bss2_layers(
         net.record(pop, "spikes")
         pops.append(pop)
         prev = pop
-    backend = Bss2Backend()
-    mapping = backend.map(net, chip=chip, calibration=calibration,
-                          weight_scale={f"layer{k}": s for k, s in enumerate(lsb)})
-    fresh = start_state(mapping.tables, 1)
-    reset = PeriodicProgram(lambda _step, state: _window_reset(state, fresh),
-                            start=window_steps, period=window_steps)
-    result = backend.run(mapping, n * window, seed=seed, programs=(reset,))
-    layers = []
-    for k, pop in enumerate(pops):
-        times, ids = result.spikes(pop)
-        layers.append(_layer_spikes(np.asarray(times), np.asarray(ids), window, (k + 2) * dt,
-                                    t_max, n, first_only=k == len(mats) - 1))
-    return TwinRun(layers, lsb, vanished, time.perf_counter() - began)
+    mapping = Bss2Backend().map(net, chip=chip, calibration=calibration,
+                                weight_scale={f"layer{k}": s for k, s in enumerate(lsb)})
+    return mapping, pops, lsb, vanished
+
+
+def operating_targets(weights: Sequence[torch.Tensor | np.ndarray], params: EventLIF,
+                      chip: Chip, calibration: Calibration, *, dt: float = 0.01
+                      ) -> CalibrationTargets:
+    """Calibration targets at the stack's own operating point: the CADC reads at which
+    the widest layer's resting potential, reset and threshold sit when the stack is
+    mapped with ``calibration``, and the model's time constants (1 ms model = 1 µs chip).
+
+    Calibrating there, as experiments choose calix' targets for their network, leaves
+    the mapping no potential to shift away from where the chip was calibrated (each
+    voltage cell's slope deviation would scale the shift) and no time constant to
+    rescale through the bias codes' offsets.
+    """
+    mats = _matrices(weights)
+    mapping, pops, _, _ = map_stack(mats, params, [np.empty(0)] * mats[0].shape[0], dt,
+                                        chip, calibration)
+    widest = max(pops, key=lambda p: p.size)
+    pmap = mapping.populations[str(widest.label)]
+    lif = params.to_lif()
+
+    def read(v_model: float) -> float:
+        v_hw = pmap.v_zero_hw_mv + pmap.voltage_scale * (v_model - pmap.v_low_mv)
+        return round((v_hw - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV - 0.5, 1)
+
+    return replace(calibration.targets, leak=read(lif.v_rest), reset=read(lif.v_reset),
+                   threshold=read(lif.v_thresh), tau_mem_us=lif.tau_mem,
+                   tau_syn_exc_us=lif.tau_syn_exc, tau_syn_inh_us=lif.tau_syn_inh)
+
+
+def _matrices(weights: Sequence[torch.Tensor | np.ndarray]) -> list[np.ndarray]:
+    if not weights:
+        raise ConfigError("weights must hold at least one layer")
+    return [np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, np.float64)
+            for w in weights]

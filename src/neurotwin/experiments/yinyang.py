@@ -54,6 +54,7 @@ from neurotwin.errors import ConfigError, check_device, check_int, check_multipl
 from neurotwin.eventprop import (
     LIFLayer,
     WeightBump,
+    lif_layer,
     losses,
     silent_label_pull,
     silent_neurons,
@@ -96,6 +97,9 @@ NOT_TRAINING = frozenset(
      "deploy_samples", "deploy_chunk", "select_best", "device", "holdout_size"}
 )
 """Config fields that do not change what training computes (a run may resume across them)."""
+
+JITTER_SEED = 7_000_000
+"""Offset of the seed of the gain-jitter draws (``gain_jitter``) from the run's seed."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,13 @@ class YinYangConfig:
         Test samples in the deployment check (None: all).
     deploy_chunk
         Samples simulated side by side (as separate populations) per backend run.
+    gain_jitter
+        0: off. s > 0: every training batch runs with the weights onto each neuron and out
+        of each source scaled by independent log-normal factors ``exp(s xi)`` drawn
+        afresh (:func:`jittered_forward`), so that the network learns margins against the
+        per-neuron and per-row gain and threshold deviations of an analog chip
+        (BrainScaleS-2's residuals after calibration: docs/experiments/yinyang.md); the
+        evaluation uses the plain weights.
     holdout_size
         0: off. n: also report the accuracy of the selected and of the last epoch's weights
         on ``yinyang_samples(n, HOLDOUT_SEED)``, a "selection holdout" that plays no part in
@@ -219,6 +230,7 @@ class YinYangConfig:
     resume: bool = False
     select_best: bool = True
     holdout_size: int = 0
+    gain_jitter: float = 0.0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -234,7 +246,7 @@ class YinYangConfig:
         object.__setattr__(self, "seeds", check_latency_net(self))
         for name in ("tau_0", "tau_1", "deploy_dt"):
             check_positive(name, getattr(self, name))
-        for name in ("bias_time", "alpha", "silent_pull"):
+        for name in ("bias_time", "alpha", "silent_pull", "gain_jitter"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must lie in (0, 1) or be null, got {self.ema_decay!r}")
@@ -276,6 +288,29 @@ class YinYangNet(nn.Module):
         """Hidden and output spikes (B, K) of input spikes; times differentiable."""
         hidden = self.hidden(spikes)
         return hidden, self.output(hidden)
+
+
+def jittered_forward(
+    model: YinYangNet, spikes: Spikes, spread: float, generator: torch.Generator
+) -> tuple[Spikes, Spikes, torch.Tensor]:
+    """Hidden and output spikes (B, K) with every weight ``w_ij`` scaled by
+    ``exp(spread (xi_i + zeta_j))``: one standard normal ``xi`` per source row (a synapse
+    driver's strength on a chip) and one ``zeta`` per target neuron (its synaptic gain,
+    or equivalently its threshold), drawn from ``generator``; times differentiable with
+    respect to the unscaled weights. Also returns the output layer's scaled weights.
+    """
+    scaled: list[torch.Tensor] = []
+    for layer in (model.hidden, model.output):
+        weight = layer.weight
+        rows = torch.randn(weight.shape[0], 1, generator=generator, dtype=weight.dtype)
+        cols = torch.randn(1, weight.shape[1], generator=generator, dtype=weight.dtype)
+        scaled.append(weight * torch.exp(spread * (rows + cols)).to(weight.device))
+    out = [spikes]
+    for layer, w in zip((model.hidden, model.output), scaled, strict=True):
+        out.append(lif_layer(out[-1].times, out[-1].ids, w, layer.params, layer.t_max,
+                             max_spikes=layer.max_spikes, delay=layer.delay,
+                             xtol=layer.xtol, min_slope=layer.min_slope))
+    return out[1], out[2], scaled[1]
 
 
 def encode(inputs: np.ndarray, config: YinYangConfig) -> SpikeBatch:
@@ -419,8 +454,15 @@ def _train_seed(
             # pushes the weights off the optimum found so far
             bump = WeightBump(config.weight_bump * learning_rate / config.learning_rate)
 
+    jitter = torch.Generator().manual_seed(JITTER_SEED + seed)
+
     def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
-        hidden, out = model(train.take(indices).to_torch(device))
+        spikes = train.take(indices).to_torch(device)
+        if config.gain_jitter > 0:
+            hidden, out, w_out = jittered_forward(model, spikes, config.gain_jitter, jitter)
+        else:
+            hidden, out = model(spikes)
+            w_out = model.output.weight
         first = first_spike_times(out, N_CLASSES)
         labels = train_labels[indices]
         last["hidden"], last["output"] = hidden, out
@@ -428,7 +470,7 @@ def _train_seed(
         loss = ttfs_loss(first, labels, config)
         if config.silent_pull > 0:
             loss = loss + config.silent_pull * silent_label_pull(
-                hidden, model.output.weight, config.neuron(), config.t_max, first, labels
+                hidden, w_out, config.neuron(), config.t_max, first, labels
             )
         return loss, correct
 
@@ -456,6 +498,8 @@ def _train_seed(
         ema_decay=config.ema_decay, lr_schedule=config.lr_schedule,
     )
     fingerprint = {k: v for k, v in asdict(config).items() if k not in NOT_TRAINING}
+    if not config.gain_jitter:  # runs from before the option resume unchanged
+        del fingerprint["gain_jitter"]
     result = fit(
         model, len(train), batch_step, evaluate, loop, out_dir, resume=config.resume,
         after_step=after_step, on_epoch=on_epoch, progress=progress,

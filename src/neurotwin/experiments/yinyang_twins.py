@@ -28,13 +28,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from neurotwin.bss2 import Calibration, Chip, calibrate
+from neurotwin.bss2 import Calibration, CalibrationTargets, Chip, calibrate, specs
 from neurotwin.datasets import yinyang_splits
 from neurotwin.errors import ConfigError, DataError, check_int, check_positive
 from neurotwin.eventprop import silent_label_pull
@@ -42,7 +42,7 @@ from neurotwin.eventprop.observed import observed_lif_layer
 from neurotwin.experiments import plots, yinyang
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.deployment import deployment_check, predict
-from neurotwin.experiments.twin_forward import bss2_layers
+from neurotwin.experiments.twin_forward import bss2_layers, operating_targets
 from neurotwin.spikes import SpikeBatch, first_spike_times
 from neurotwin.train import LoopConfig, fit, load_best, mean_std
 from neurotwin.train.checkpoint import load_checkpoint
@@ -64,8 +64,23 @@ class YinYangTwinsConfig:
     serials
         BrainScaleS-2 chip serials (each its own fixed pattern), >= 0.
     calibration_dir
-        Folder of calibrations ``chip<serial>.json`` to use; None: calibrate each chip here
-        (kept in ``serial<k>/calibration.json``).
+        Folder of calibrations ``chip<serial>.json`` to use as they are (their own
+        targets and capacitor: ``calibration_targets`` and ``membrane_capacitance`` then
+        play no part); None: calibrate each chip here (kept in ``serial<k>/``).
+    calibration_targets
+        Where each chip is calibrated (without ``calibration_dir``): ``"network"`` at the
+        network's own operating point (:func:`~neurotwin.experiments.twin_forward.
+        operating_targets`: its potentials' CADC reads and its time constants, found by
+        mapping it with a calibration at calix' defaults first; kept in
+        ``serial<k>/calibration_network.json``), ``"calix"`` at calix' defaults.
+    membrane_capacitance
+        Membrane capacitor setting of both calibrations, 0..63 (default: calix' 63). A
+        smaller capacitor needs less synaptic current for the same weight, so the mapping
+        keeps the widest voltage window (about 155 mV from rest to threshold at 24
+        instead of 66 mV at 63 for the yinyang weights), against which the chip's
+        potential errors and its membrane noise are smaller; but calix' synaptic-strength
+        protocol then drives some CADC reads into saturation (the twin warns), so it is
+        not the default (docs/experiments/yinyang.md).
     test_samples
         Test samples (prefix of the published test split) of every accuracy.
     finetune_epochs
@@ -91,6 +106,8 @@ class YinYangTwinsConfig:
     train_epochs: int = 60
     serials: tuple[int, ...] = (1, 2, 3, 4, 5)
     calibration_dir: str | None = None
+    calibration_targets: Literal["network", "calix"] = "network"
+    membrane_capacitance: int = specs.CALIX_TARGET_MEMBRANE_CAPACITANCE
     test_samples: int = 1000
     finetune_epochs: int = 5
     finetune_samples: int = 1000
@@ -110,6 +127,11 @@ class YinYangTwinsConfig:
         object.__setattr__(self, "serials", tuple(int(s) for s in self.serials))
         if len(set(self.serials)) != len(self.serials):
             raise ConfigError(f"serials must be distinct, got {list(self.serials)}")
+        if self.calibration_targets not in ("network", "calix"):
+            raise ConfigError(f"calibration_targets must be 'network' or 'calix', got "
+                              f"{self.calibration_targets!r}")
+        check_int("membrane_capacitance", self.membrane_capacitance, low=0,
+                  high=specs.MEMBRANE_CAPACITANCE_MAX)
         check_int("test_samples", self.test_samples, low=1)
         check_int("finetune_epochs", self.finetune_epochs, low=0)
         check_int("finetune_samples", self.finetune_samples, low=1)
@@ -186,9 +208,10 @@ def _twin_accuracy(model: yinyang.YinYangNet, batch: SpikeBatch, labels: np.ndar
     return float(np.mean(predict(first) == labels))
 
 
-def _calibration(twins: YinYangTwinsConfig, chip: Chip, n_circuits: int,
-                 folder: Path) -> Calibration:
-    """The chip's calibration: from ``calibration_dir``, else cached in ``folder``."""
+def _calibration(twins: YinYangTwinsConfig, chip: Chip, model: yinyang.YinYangNet,
+                 config: yinyang.YinYangConfig, folder: Path) -> Calibration:
+    """The chip's calibration: from ``calibration_dir``, else cached in ``folder``
+    (at calix' defaults, then, for ``"network"`` targets, at the network's own)."""
     if twins.calibration_dir is not None:
         path = Path(twins.calibration_dir) / f"chip{chip.serial}.json"
         if not path.exists():
@@ -196,11 +219,25 @@ def _calibration(twins: YinYangTwinsConfig, chip: Chip, n_circuits: int,
                             f"exist (calibrate it with bss2.calibrate(Chip({chip.serial})) "
                             f"and save it there, or leave calibration_dir null)")
         return Calibration.load(path, serial=chip.serial)
-    path = folder / "calibration.json"
+    circuits = np.arange(config.n_hidden + yinyang.N_CLASSES)
+    calix = CalibrationTargets(membrane_capacitance=twins.membrane_capacitance)
+    cal = _cached(folder / "calibration.json", chip, calix, circuits)
+    if twins.calibration_targets == "calix":
+        return cal
+    targets = operating_targets([model.hidden.weight, model.output.weight], config.neuron(),
+                                chip, cal, dt=twins.dt)
+    return _cached(folder / "calibration_network.json", chip, targets, circuits)
+
+
+def _cached(path: Path, chip: Chip, targets: CalibrationTargets,
+            circuits: np.ndarray) -> Calibration:
+    """The calibration kept at ``path`` if it is for ``targets``, else a new one (kept)."""
     if path.exists():
-        return Calibration.load(path, serial=chip.serial)
-    cal = calibrate(chip, circuits=np.arange(n_circuits))
-    folder.mkdir(parents=True, exist_ok=True)
+        kept = Calibration.load(path, serial=chip.serial)
+        if kept.targets == targets and kept.neurons.n == circuits.size:
+            return kept
+    cal = calibrate(chip, targets, circuits=circuits)
+    path.parent.mkdir(parents=True, exist_ok=True)
     cal.save(path)
     return cal
 
@@ -211,8 +248,7 @@ def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConf
     """Deploy on one chip serial and fine-tune there; return its curve."""
     folder = out_dir / f"serial{serial}"
     chip = Chip(serial)
-    n_circuits = config.n_hidden + yinyang.N_CLASSES
-    cal = _calibration(twins, chip, n_circuits, folder)
+    cal = _calibration(twins, chip, model0, config, folder)
     model = yinyang.YinYangNet(config, 0)
     model.load_state_dict(model0.state_dict())
     test, test_labels = data["test"], data["test_labels"]
@@ -311,7 +347,8 @@ def run(
         "train": yinyang.encode(splits.train.inputs, yy), "train_labels": splits.train.labels,
         "fingerprint": {"yinyang": str(folder.resolve()), **{
             k: v for k, v in asdict(config).items()
-            if k in ("finetune_samples", "min_slope", "dt")}},
+            if k in ("finetune_samples", "min_slope", "dt", "calibration_targets",
+                     "membrane_capacitance")}},
     }
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
