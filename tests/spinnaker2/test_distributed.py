@@ -23,7 +23,7 @@ def recurrent_network() -> nt.Network:
     array spikes at t = 0 and twice in one tick; spikes and v recorded."""
     rng = np.random.default_rng(5)
     net = nt.Network(dt=TICK_MS)
-    noise = net.add(nt.SpikeSourcePoisson(40, rate=rng.uniform(100.0, 400.0, 40), label="noise"))
+    noise = net.add(nt.SpikeSourcePoisson(40, rate=rng.uniform(200.0, 600.0, 40), label="noise"))
     arr = net.add(nt.SpikeSourceArray([[0.0, 1.0], [0.0], [2.5, 2.5], [4.0]], label="arr"))
     exc = net.add(nt.Population(100, nt.LIF(v_thresh=-58.0, tau_refrac=0.5), label="exc"))
     inh = net.add(nt.Population(40, nt.LIF(v_thresh=-58.0), label="inh"))
