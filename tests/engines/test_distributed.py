@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import neurotwin as nt
-from neurotwin.engines.distributed import launch, make_shard, shard_program
+from neurotwin.engines.distributed import make_shard, shard_program
+from neurotwin.engines.distributed.launch import launch
 from neurotwin.engines.distributed.partition import exchange_steps
 from neurotwin.engines.step import compile_network
 from neurotwin.errors import ConfigError, DistributedError

@@ -7,7 +7,7 @@ one global neuron index (populations concatenated in insertion order) and writes
 an ``.npz`` file plus a JSON-able spec, which the peer runners read with numpy alone (so
 their processes never import torch, and their memory is measured cleanly).
 
-File layout (``arrays``; S_r synapses of receptor r in {"exc", "inh"}):
+File layout (``arrays``; S_r synapses of receptor r in {"exc", "inh"})::
 
     v0, i_exc0, i_inh0      initial v (mV) and currents (nA), float64, shape (N,)
     {r}_pre, {r}_post       global neuron indices, int64, shape (S_r,)

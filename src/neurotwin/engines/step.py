@@ -298,7 +298,7 @@ def update_segments(
 ):  # pragma: no cover - compiled; tested through run_program
     """One step of every neuron of one trial, segment (population) by segment: the
     views of state (v, i_exc, i_inh, w, refractory counters, spike flags, injected
-    current) and of the ring-buffer slot (bex, bin_) are indexed by neuron; ``c[:, s]``
+    current) and of the ring-buffer slot (``bex``, ``bin_``) are indexed by neuron; ``c[:, s]``
     holds segment s's constants in the order of ``SEGMENT_CONSTANTS``, the first
     ``n_lif_segments`` segments are LIF, the rest AdEx. Shared with the sharded engine
     (:mod:`neurotwin.engines.distributed`), which steps a rank's neurons with it."""

@@ -27,7 +27,8 @@ import numpy as np
 
 import neurotwin
 from neurotwin.backends import BACKENDS
-from neurotwin.engines.distributed import launch, world_from_env
+from neurotwin.engines.distributed import world_from_env
+from neurotwin.engines.distributed.launch import launch
 from neurotwin.errors import ConfigError, DataError, check_int
 from neurotwin.registry import Registry
 

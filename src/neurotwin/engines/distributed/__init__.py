@@ -10,7 +10,6 @@ See docs/distributed.md.
 
 from neurotwin.engines.distributed.comm import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
 from neurotwin.engines.distributed.comm import world_from_env as world_from_env
-from neurotwin.engines.distributed.launch import launch as launch
 from neurotwin.engines.distributed.partition import Shard as Shard
 from neurotwin.engines.distributed.partition import make_shard as make_shard
 from neurotwin.engines.distributed.run import ShardedProgram as ShardedProgram
@@ -21,7 +20,6 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "Shard",
     "ShardedProgram",
-    "launch",
     "make_shard",
     "run_sharded",
     "shard_program",

@@ -77,6 +77,11 @@ def spike(v: torch.Tensor, gamma: float = 0.7, epsilon: float = 1.0) -> torch.Te
 class RnnClassifier(nn.Module):
     """One EGRU or GRU layer and a linear readout of the mean output (module docstring).
 
+    The weights have the layout of torch's ``nn.GRU``: ``weight_ih`` of shape (3H, I),
+    ``weight_hh`` of shape (3H, H), ``bias_ih`` and ``bias_hh`` of shape (3H,), their rows
+    in the order reset, update, candidate; ``theta`` of shape (H,); ``readout`` is a
+    ``Linear(H, n_classes)``.
+
     Parameters
     ----------
     kind
@@ -87,10 +92,6 @@ class RnnClassifier(nn.Module):
         Mean of the Beta(a, 3) distribution the thresholds start from (EGRU only).
     gamma, epsilon
         Height and half width of the pseudo-derivative.
-
-    Weights are torch's ``nn.GRU`` layout: ``weight_ih`` (3H, I), ``weight_hh`` (3H, H),
-    ``bias_ih``, ``bias_hh`` (3H,), rows reset, update, candidate; ``theta`` (H,);
-    ``readout`` a ``Linear(H, n_classes)``.
     """
 
     def __init__(self, kind: str, n_inputs: int, n_hidden: int, n_classes: int, *,

@@ -15,7 +15,7 @@ __all__ = ["reference_hybrid"]
 
 
 def reference_hybrid(program: HybridProgram, x: torch.Tensor | np.ndarray) -> ReferenceRun:
-    """Readout spikes of float inputs ``x`` (N, *in_shape) computed without the twin:
+    """Readout spikes of float inputs ``x`` (``(N, *in_shape)``) computed without the twin:
     torch's int8 codes of the front end, the rate code, the numpy LIF layer."""
     features = reference_codes(program.dnn.model, x)
     spikes = program.code.spikes(features, program.zero_point)
