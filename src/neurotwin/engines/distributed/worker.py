@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from neurotwin.errors import DistributedError, NeurotwinError
 
@@ -44,7 +45,24 @@ def main(argv: list[str]) -> int:
     if rank == 0:
         with (folder / "result.pkl").open("wb") as f:
             pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+    _leave_group()
     return 0
+
+
+def _leave_group() -> None:
+    """Leave the process group together (a barrier, then destroy it): a rank that exits
+    with the group still open lets the interpreter tear gloo's threads down under it,
+    which can abort the process (SIGABRT, "terminate called without an active
+    exception") after its work is done. Only after a successful job: after a failure the
+    other ranks may be gone, and the barrier would wait for the time-out."""
+    if not dist.is_initialized():
+        return
+    try:
+        dist.barrier()
+        dist.destroy_process_group()
+    except RuntimeError as err:  # the run's result is written; say why the exit was unclean
+        print(f"neurotwin rank {os.environ.get('RANK', '?')}: leaving the group: {err}",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":
