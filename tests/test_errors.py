@@ -148,3 +148,10 @@ def test_check_int_one_sided_bounds():
     with pytest.raises(ConfigError, match="<= 5"):
         check_int("n", 6, high=5)
     assert check_int("n", -(10**12)) == -(10**12)
+
+
+def test_check_multiple_of_refuses_a_ratio_past_float_range():
+    """4 ms over the smallest normal float as a step overflows to inf: the same clear
+    error as any span beyond 2**53 steps, not a floating-point warning."""
+    with pytest.raises(ConfigError, match="at most 2\\*\\*53 time steps"):
+        check_multiple_of("duration", 4.0, 2.2250738585072014e-308)

@@ -192,7 +192,8 @@ def check_multiple_of(name: str, value: Any, step: float, unit: str = "ms") -> n
     """
     check_finite(name, value)
     values = as_numbers(name, value)
-    ratio = values / step
+    with np.errstate(over="ignore"):  # a ratio past float range is inf: refused just below
+        ratio = values / step
     if ratio.size and np.abs(ratio).max() > MAX_STEPS:
         worst = values.ravel()[int(np.argmax(np.abs(ratio)))].item()
         raise ConfigError(
