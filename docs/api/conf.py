@@ -18,7 +18,7 @@ exclude_patterns = ["_build", "_generated/*.tmp"]
 html_theme = "alabaster"
 
 
-def _skip_foreign(app, what, name, obj, skip, options):  # noqa: ARG001 - Sphinx's signature
+def _skip_foreign(app, what, name, obj, skip, options):  # Sphinx passes all six
     """neurotwin.pynn re-exports PyNN's own classes (RandomDistribution, NumpyRNG, ...), as
     every PyNN backend does; their docstrings are PyNN's, documented by PyNN."""
     return True if str(getattr(obj, "__module__", "") or "").startswith("pyNN") else None

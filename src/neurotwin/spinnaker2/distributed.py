@@ -46,9 +46,8 @@ from neurotwin.engines.distributed.comm import (
     SpikeExchange,
     join_group,
     resolve_ranks,
-    world_from_env,
 )
-from neurotwin.engines.distributed.launch import launch
+from neurotwin.engines.distributed.launch import run_ranks
 from neurotwin.engines.result import Result
 from neurotwin.errors import ConfigError, check_int
 from neurotwin.spinnaker2.program import SLICE_SHIFT, WEIGHT_SHIFT, S2Program
@@ -293,18 +292,8 @@ def run_s2_sharded(
     ``art.ranks`` workers started here (``progress`` is then not called)."""
     check_ticks(art.program, duration)  # before any process starts
     check_int("trials", trials, low=1)
-    if art.in_group:
-        world = world_from_env()
-        assert world is not None  # in_group is set from the environment
-        return run_s2_rank(art, world[0], duration, seed, trials, progress)
-    return launch(_rank_job, art.ranks, (art, duration, seed, trials))
-
-
-def _rank_job(art: ShardedS2Program, duration: float, seed: int, trials: int) -> Result:
-    """What a launched worker runs (module level: it travels pickled by name)."""
-    world = world_from_env()
-    assert world is not None  # the launcher sets RANK and WORLD_SIZE
-    return run_s2_rank(art, world[0], duration, seed, trials, None)
+    result: Result = run_ranks(run_s2_rank, art, duration, seed, trials, progress)
+    return result
 
 
 def run_s2_rank(

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import neurotwin
+from neurotwin.engines.distributed.comm import world_from_env
 from neurotwin.errors import DistributedError, NeurotwinError, check_int
 
-__all__ = ["free_port", "launch"]
+__all__ = ["free_port", "launch", "run_ranks"]
 
 POLL_S = 0.05
 """How often the launcher looks at its workers, s."""
@@ -131,3 +132,31 @@ def launch(job: Callable[..., Any], ranks: int, args: tuple[Any, ...] = ()) -> A
             _stop(procs)  # also on KeyboardInterrupt: no orphaned ranks
         with (folder / "result.pkl").open("rb") as f:
             return pickle.load(f)
+
+
+def run_ranks(
+    run_rank: Callable[..., Any],
+    art: Any,
+    duration: float,
+    seed: int,
+    trials: int,
+    progress: Callable[[int, int], None] | None,
+) -> Any:
+    """``run_rank(art, rank, duration, seed, trials, progress)`` as this process's rank when
+    it already belongs to the group (``art.in_group``: started by torchrun), else in
+    ``art.ranks`` workers started here (``progress`` is then not called: the steps happen
+    in other processes). ``run_rank`` is module level: it travels pickled by name."""
+    if art.in_group:
+        world = world_from_env()
+        assert world is not None  # in_group is set from the environment
+        return run_rank(art, world[0], duration, seed, trials, progress)
+    return launch(_rank_job, art.ranks, (run_rank, art, duration, seed, trials))
+
+
+def _rank_job(
+    run_rank: Callable[..., Any], art: Any, duration: float, seed: int, trials: int
+) -> Any:
+    """What a launched worker runs: its rank of :func:`run_ranks`."""
+    world = world_from_env()
+    assert world is not None  # the launcher sets RANK and WORLD_SIZE
+    return run_rank(art, world[0], duration, seed, trials, None)

@@ -27,10 +27,9 @@ from neurotwin.engines.distributed.comm import (
     SpikeExchange,
     join_group,
     resolve_ranks,
-    world_from_env,
 )
 from neurotwin.engines.distributed.kernel import advance_local, deliver
-from neurotwin.engines.distributed.launch import launch
+from neurotwin.engines.distributed.launch import run_ranks
 from neurotwin.engines.distributed.partition import (
     Shard,
     check_ranks,
@@ -110,18 +109,8 @@ def run_sharded(
     happen in other processes)."""
     art.program.network.steps(duration)  # checks the duration before any process starts
     check_int("trials", trials, low=1)
-    if art.in_group:
-        world = world_from_env()
-        assert world is not None  # in_group is set from the environment
-        return run_rank(art, world[0], duration, seed, trials, progress)
-    return launch(_rank_job, art.ranks, (art, duration, seed, trials))
-
-
-def _rank_job(art: ShardedProgram, duration: float, seed: int, trials: int) -> Result:
-    """What a launched worker runs (module level: it travels pickled by name)."""
-    world = world_from_env()
-    assert world is not None  # the launcher sets RANK and WORLD_SIZE
-    return run_rank(art, world[0], duration, seed, trials, None)
+    result: Result = run_ranks(run_rank, art, duration, seed, trials, progress)
+    return result
 
 
 def _initial_buffer(shard: Shard, sources: SourcePlan, trials: int) -> np.ndarray:
