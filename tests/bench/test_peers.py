@@ -73,3 +73,16 @@ def test_nest_refuses_initial_synaptic_currents(flat):
     arrays = dict(flat.arrays(), i_exc0=np.full(50, 0.1))
     with pytest.raises(ValueError, match="nonzero synaptic currents"):
         peers_nest.build_network(flat.spec(), arrays)
+
+
+def test_time_ratios_compare_cpu_only_where_both_report_it():
+    from neurotwin.bench.report import peers_that_ran, time_ratios
+
+    ours = {"status": "ok", "simulate_time_s": 2.0, "simulate_cpu_s": 1.0}
+    brian = {"status": "ok", "simulate_time_s": 4.0, "simulate_cpu_s": 4.0}
+    nest = {"status": "ok", "simulate_time_s": 8.0, "simulate_cpu_s": None}
+    tools = {"neurotwin": ours, "brian": brian, "nest": nest, "gone": {"status": "skipped"}}
+    assert peers_that_ran(tools) == ["brian", "nest"]
+    assert peers_that_ran({**tools, "neurotwin": {"status": "failed"}}) == []
+    assert time_ratios(ours, brian) == {"simulate_time_ratio": 0.5, "simulate_cpu_ratio": 0.25}
+    assert time_ratios(ours, nest) == {"simulate_time_ratio": 0.25, "simulate_cpu_ratio": None}

@@ -39,7 +39,14 @@ import numpy as np
 from neurotwin.bench.child import TOOLS
 from neurotwin.bench.flat import FlatNetwork, flatten
 from neurotwin.bench.registry import BENCHMARKS
-from neurotwin.bench.report import check_schema, machine_info, write_result
+from neurotwin.bench.report import (
+    check_schema,
+    machine_info,
+    peers_that_ran,
+    ratio,
+    time_ratios,
+    write_result,
+)
 from neurotwin.bench.runner import check_tools, run_tool
 from neurotwin.errors import ConfigError, check_int
 from neurotwin.experiments.cuba import CubaConfig, build_network
@@ -188,30 +195,19 @@ class _Session:
         return _complete(best, flat, config.duration)
 
 
-def _ratio(ours: float, peer: float) -> float | None:
-    return ours / peer if peer > 0 else None
-
-
 def _compare(tools: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """neurotwin against every peer that ran."""
-    ours = tools.get("neurotwin")
-    if ours is None or ours["status"] != "ok":
-        return {}
     out = {}
-    for name, peer in tools.items():
-        if name == "neurotwin" or peer["status"] != "ok":
-            continue
+    for name in peers_that_ran(tools):
+        ours, peer = tools["neurotwin"], tools[name]
         ours_rate, peer_rate = ours["mean_rate_hz"], peer["mean_rate_hz"]
         if peer_rate:
             diff: float | None = (ours_rate - peer_rate) / peer_rate
         else:  # a silent peer: equal only if neurotwin is silent too
             diff = 0.0 if ours_rate == 0 else None
         out[name] = {
-            "simulate_time_ratio": _ratio(ours["simulate_time_s"], peer["simulate_time_s"]),
-            "simulate_cpu_ratio": (_ratio(ours["simulate_cpu_s"], peer["simulate_cpu_s"])
-                                   if ours.get("simulate_cpu_s") and peer.get("simulate_cpu_s")
-                                   else None),
-            "build_time_ratio": _ratio(ours["build_time_s"], peer["build_time_s"]),
+            **time_ratios(ours, peer),
+            "build_time_ratio": ratio(ours["build_time_s"], peer["build_time_s"]),
             "rate_rel_diff": diff,
             "rate_within_tolerance": diff is not None and abs(diff) <= RATE_TOLERANCE,
             "spike_count_equal": ours["total_spikes"] == peer["total_spikes"],

@@ -32,7 +32,14 @@ import numpy as np
 from neurotwin.bench.child import TOOLS
 from neurotwin.bench.flat import FlatNetwork, flatten
 from neurotwin.bench.registry import BENCHMARKS
-from neurotwin.bench.report import check_schema, machine_info, write_result
+from neurotwin.bench.report import (
+    check_schema,
+    machine_info,
+    peers_that_ran,
+    ratio,
+    time_ratios,
+    write_result,
+)
 from neurotwin.bench.runner import check_tools, run_tool
 from neurotwin.experiments.microcircuit import MicrocircuitConfig
 from neurotwin.experiments.microcircuit_model import (
@@ -114,16 +121,12 @@ def _entry(outcome: dict[str, Any], flat: FlatNetwork, duration: float) -> dict[
 
 def _compare(tools: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """neurotwin's simulate time and rates against every peer that ran."""
-    ours = tools.get("neurotwin")
-    if ours is None or ours["status"] != "ok":
-        return {}
     out = {}
-    for name, peer in tools.items():
-        if name == "neurotwin" or peer["status"] != "ok":
-            continue
+    for name in peers_that_ran(tools):
+        ours, peer = tools["neurotwin"], tools[name]
         out[name] = {
-            "simulate_time_ratio": ours["simulate_time_s"] / peer["simulate_time_s"],
-            "peak_rss_ratio": ours["peak_rss_mb"] / peer["peak_rss_mb"],
+            **time_ratios(ours, peer),
+            "peak_rss_ratio": ratio(ours["peak_rss_mb"], peer["peak_rss_mb"]),
             "rate_rel_diff": {p: (ours["rates_hz"][p] - r) / r if r else None
                               for p, r in peer["rates_hz"].items()},
         }

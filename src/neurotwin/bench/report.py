@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 from neurotwin.errors import DataError
 
-__all__ = ["check_schema", "machine_info", "timed", "write_result"]
+__all__ = ["check_schema", "machine_info", "peers_that_ran", "ratio", "time_ratios", "timed",
+           "write_result"]
 
 T = TypeVar("T")
 
@@ -103,3 +104,25 @@ def write_result(result: Mapping[str, Any], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(path)
+
+
+def ratio(ours: float, peer: float) -> float | None:
+    """``ours / peer``; None where the peer's figure is not positive."""
+    return ours / peer if peer > 0 else None
+
+
+def peers_that_ran(tools: Mapping[str, Mapping[str, Any]], ours: str = "neurotwin") -> list[str]:
+    """The tools besides ``ours`` whose status is "ok"; none when ``ours`` did not run."""
+    if tools.get(ours, {}).get("status") != "ok":
+        return []
+    return [name for name, tool in tools.items() if name != ours and tool["status"] == "ok"]
+
+
+def time_ratios(ours: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, float | None]:
+    """Our simulate time over the peer's: wall clock (``simulate_time_ratio``), and CPU
+    time where both report it (``simulate_cpu_ratio``: Brian2 standalone's own figure is
+    the CPU time of its run loop, so on a loaded machine only this one is like for like)."""
+    cpu = (ratio(ours["simulate_cpu_s"], peer["simulate_cpu_s"])
+           if ours.get("simulate_cpu_s") and peer.get("simulate_cpu_s") else None)
+    return {"simulate_time_ratio": ratio(ours["simulate_time_s"], peer["simulate_time_s"]),
+            "simulate_cpu_ratio": cpu}
