@@ -46,11 +46,12 @@ class EmulationState:
     2 n_circuits) holds synaptic input already on its way (exc, then inh). ``weight``
     (S,) is the 6-bit weight of each entry of the mapping's synapse table (LSB; a copy,
     the mapping is not changed) and ``current`` its current jump, recomputed from
-    ``weight`` after every program call. ``synapses`` is the table the events go through
-    (at first the mapping's); a program that rewrites labels replaces it, with ``weight``
-    and ``current`` to match (the arrays are otherwise written in place). ``constants``
-    are the neurons' step constants (at first the mapping's; a program that writes
-    CapMem cells replaces them).
+    ``weight`` after every program call (unless the program keeps it in step itself).
+    ``synapses`` is the table the events go through (at first the mapping's); a program
+    that rewrites labels replaces it, with ``weight`` and ``current`` to match (the
+    arrays are otherwise written in place). ``constants`` are the neurons' step
+    constants (at first the mapping's; a program that writes CapMem cells replaces
+    them).
     """
 
     v: np.ndarray
@@ -94,6 +95,9 @@ class PeriodicProgram:
         Optional ``observe(j0, j1, raster, src_ptr, src_ids)`` after every advance of
         the run (as the run's own ``done``): what the chip's sensors and spike counters
         see between calls.
+    keeps_currents
+        True: the call itself keeps ``state.current`` in step with ``state.weight`` (the
+        loop then does not recompute every current after it).
     """
 
     call: ProgramCall
@@ -101,6 +105,7 @@ class PeriodicProgram:
     period: int = 1
     count: int | None = None
     observe: ChunkDone | None = None
+    keeps_currents: bool = False
 
     def __post_init__(self) -> None:
         check_int("start", self.start, low=0)
@@ -276,8 +281,10 @@ def run_steps(state: EmulationState, tables: EmulationTables, member_ptr: np.nda
             cuts = [j0, *due[(due >= j0) & (due < j1)].tolist(), j1]
             for a, z in pairwise(cuts):
                 while next_call < len(calls) and calls[next_call][0] == a:
-                    calls[next_call][2].call(a, state)
-                    state.synapses.currents(state.weight, out=state.current)
+                    program = calls[next_call][2]
+                    program.call(a, state)
+                    if not program.keeps_currents:
+                        state.synapses.currents(state.weight, out=state.current)
                     next_call += 1
                 if z == a:
                     continue

@@ -27,7 +27,7 @@ import numpy as np
 
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
-from neurotwin.bss2.ppu.rules import scale_round, to_q15, update_rows
+from neurotwin.bss2.ppu.rules import correlation_rows, to_q15
 
 __all__ = ["REWARDS", "PongGame", "PongProgram"]
 
@@ -151,9 +151,7 @@ class PongProgram:
         ppu.scalar(6)
         if not self.learning:
             return
-        q = to_q15(self.learning_rate * success)
-        update_rows(ppu, (int(self.rows[k]),), lambda c, a: scale_round(ppu, c, q),
-                    acausal=False)
+        correlation_rows(ppu, (int(self.rows[k]),), to_q15(self.learning_rate * success))
 
     def body(self, ppu: PPU, call: int) -> None:
         """Every ``isi_us``: an input event; at an iteration's start the previous one is

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from neurotwin.bss2 import specs
-from neurotwin.bss2.ppu import vector
+from neurotwin.bss2.ppu import kernels, vector
 from neurotwin.bss2.ppu.errors import ProgramError
 from neurotwin.bss2.ppu.memory import Memory
 from neurotwin.bss2.ppu.sensors import Sensors
@@ -51,15 +51,15 @@ class PPU:
         self.hemisphere = hemisphere
         self.memory = memory
         self.cycles = 0
-        self.wrote_weights = False
-        """Whether the current invocation wrote weights (the runtime then updates the
-        synapses' currents)."""
+        self.changed: list[np.ndarray] = []
+        """Flat indices ``(hemisphere * 256 + row) * 256 + column`` of the weights the
+        current invocation changed (the runtime updates those synapses' currents)."""
         self.wrote_labels = False
+        """Whether it wrote labels (the runtime then re-resolves which unit reaches which
+        synapse)."""
         self.wrote_capmem = False
         """Whether it wrote CapMem cells (the runtime then recomputes the neurons'
         constants)."""
-        """Whether it wrote labels (the runtime then re-resolves which unit reaches which
-        synapse)."""
         self._weights = weights  # (256, 256) of this hemisphere, written in place
         self._labels = labels
         self._sensors = sensors
@@ -73,6 +73,9 @@ class PPU:
         own = sensors.placement[:, 0] == hemisphere
         rows, cols = sensors.placement[own, 1], sensors.placement[own, 2]
         self._sensor_at[rows, cols] = np.nonzero(own)[0]
+        # this hemisphere's sensors (they are sorted by hemisphere, row, column)
+        first = int(np.searchsorted(sensors.placement[:, 0], hemisphere))
+        self._sensor_range = (first, first + int(own.sum()))
         # rows with a sensor on every synapse
         self._covered: np.ndarray = np.all(self._sensor_at >= 0, axis=1)
         self._rng = np.uint32(seed or 1)  # xorshift32 is stuck at 0
@@ -189,8 +192,49 @@ class PPU:
             raise ProgramError(f"weight {bad} written to rows {r.tolist()} outside the 6-bit "
                                f"range 0..{specs.WEIGHT_MAX} (saturate first)")
         self.charge("synapse_row_access", accesses)
+        old = self._weights[index].copy()
         self._weights[index] = w
-        self.wrote_weights = True
+        self._note_changed(r, half, old != w)
+
+    def _note_changed(self, rows: np.ndarray, half: int | None, changed: np.ndarray) -> None:
+        """Record the flat indices of the synapses in ``changed`` (shaped as the lanes of
+        ``rows``, ``half``)."""
+        grid = changed.reshape(rows.size, -1)
+        k, col = np.nonzero(grid)
+        if half is not None:
+            col = col + half * specs.PPU_LANES_8
+        self.changed.append((self.hemisphere * specs.SYNRAM_ROWS + rows[k])
+                            * specs.SYNRAM_COLUMNS + col)
+
+    def correlation_update(self, rows: Any, q_causal: int, q_acausal: int | None = None
+                           ) -> bool:
+        """The shipped correlation rules' update of whole ``rows`` (a sequence),
+        compiled: ``w = sat(w + r(q_causal c) - r(q_acausal a))`` (no acausal term when
+        ``q_acausal`` is None), then the rows' sensors are reset
+        (:mod:`~neurotwin.bss2.ppu.kernels`). Charges what the same program in vector
+        ops charges (:func:`~neurotwin.bss2.ppu.rules.update_rows` with
+        :func:`~neurotwin.bss2.ppu.rules.scale_round`) and writes the same weights, bit
+        for bit. Returns False, having done nothing, when a sensor reads outside the
+        CADC's range (the vector path clamps and warns as the CADC does).
+        """
+        r = specs.check_integer_range("row", np.atleast_1d(rows), 0, specs.SYNRAM_ROWS - 1)
+        for q in (q_causal, q_acausal):
+            if q is not None:
+                vector.splat(q, 1, 16)  # a factor must fit its 16-bit lane
+        use_acausal = q_acausal is not None
+        mask = np.zeros(specs.SYNRAM_ROWS, np.bool_)
+        mask[r] = True  # a row listed twice gets the same weights twice: once is the same
+        sensors = self._sensors
+        ok, changed = kernels.correlation_update(
+            self._weights, self.hemisphere, mask, sensors.synapse, sensors.record,
+            sensors.touched, self._sensor_range, use_acausal, int(q_causal), int(q_acausal or 0),
+            self.baseline_code(), specs.CORRELATION_BASELINE_MV, specs.CADC_ZERO_MV,
+            specs.CADC_LSB_MV)
+        if not ok:
+            return False
+        self.cycles += kernels.correlation_update_cycles(r.size, use_acausal)
+        self.changed.append(changed)
+        return True
 
     def read_labels(self, rows: Any, half: int | None = None) -> np.ndarray:
         """The 6-bit address labels (0..63), shaped as :meth:`read_weights`."""

@@ -28,6 +28,7 @@ import numpy as np
 from neurotwin.bss2 import specs
 from neurotwin.bss2.mapping import Mapping
 from neurotwin.bss2.ppu.errors import ProgramError
+from neurotwin.bss2.ppu.kernels import sync_entries
 from neurotwin.bss2.ppu.memory import Memory
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.sensors import Sensors
@@ -149,7 +150,6 @@ class PPURuntime:
         self.reports = [ProgramReport() for _ in self.programs]
         self._state: EmulationState | None = None
         self._step = 0
-        self._stale = False  # state.current lags state.weight (within a call)
         self.ppus = []
         for h in range(specs.PPU_COUNT):
             memory = Memory(sum(p.code_bytes for p in self.programs if p.hemisphere == h))
@@ -174,6 +174,10 @@ class PPURuntime:
         pl = table.placement
         self._entry_flat = (pl[:, 0] * specs.SYNRAM_ROWS + pl[:, 1]) * specs.SYNRAM_COLUMNS \
             + pl[:, 2]
+        # synapse -> its entries (CSR over the flat synapse index), to follow weight writes
+        self._syn_entries = np.argsort(self._entry_flat, kind="stable")
+        self._syn_ptr = np.searchsorted(self._entry_flat[self._syn_entries],
+                                        np.arange(self.weights.size + 1))
         return table
 
     def _entry_neuron(self) -> np.ndarray:
@@ -194,8 +198,8 @@ class PPURuntime:
 
     def _flush(self) -> None:
         """Make the synapses carry what the programs wrote (labels -> the entries events
-        reach, weights -> ``state.weight``; the run loop recomputes the currents after
-        the call, :meth:`_send` before it queues events)."""
+        reach; changed weights -> ``state.weight`` and ``state.current`` of their
+        entries)."""
         state = self._state
         assert state is not None
         if any(ppu.wrote_capmem for ppu in self.ppus):
@@ -204,11 +208,15 @@ class PPURuntime:
             self.table = self._resolve()
             self.sensors.retable(self.table, self._entry_neuron())
             self._attach(state)
-        elif any(ppu.wrote_weights for ppu in self.ppus):
-            np.take(self.weights.ravel(), self._entry_flat, out=state.weight)
-            self._stale = True
+        else:
+            for ppu in self.ppus:
+                for flat in ppu.changed:
+                    sync_entries(flat, self._syn_ptr, self._syn_entries, self.weights.ravel(),
+                                 state.weight, state.current, self.table.gain,
+                                 self.table.driver_gain)
         for ppu in self.ppus:
-            ppu.wrote_weights = ppu.wrote_labels = ppu.wrote_capmem = False
+            ppu.wrote_labels = ppu.wrote_capmem = False
+            ppu.changed.clear()
 
     def _recalibrate(self, state: EmulationState) -> None:
         """The neurons' constants for the CapMem codes written (the mapping's own
@@ -228,26 +236,19 @@ class PPURuntime:
         self._flush()
         state = self._state
         assert state is not None
-        if self._stale:
-            self.table.currents(state.weight, out=state.current)
-            self._stale = False
-        emit = np.full(units.size, self._step - 1)
-        times, entries = self.sensors.emitted(units, emit)
+        ptr = self.table.indptr
+        lo, n = ptr[units], ptr[units + 1] - ptr[units]
+        # entries lo_u .. lo_u + n_u - 1 of every unit u, concatenated
+        entries = np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
         n_slots = state.pending.shape[0]
         slots = (self._step - 1 + self.table.delay_steps[entries]) % n_slots
         np.add.at(state.pending[:, 0, :], (slots, self.table.target[entries]),
                   state.current[entries])
-        self.sensors.queue((times, entries))
+        self.sensors.queue(units, np.full(units.size, self._step - 1))
 
     def _observe(self, j0: int, j1: int, raster: np.ndarray, src_ptr: np.ndarray,
                  src_ids: np.ndarray) -> None:
-        k, i = np.nonzero(raster[0])
-        n = self.mapping.n_neurons
-        emitted = src_ids[src_ptr[0, 0]:src_ptr[0, -1]]
-        src_steps = np.repeat(np.arange(j0, j1), np.diff(src_ptr[0]))
-        units = np.concatenate([i, n + emitted]).astype(np.int64)
-        steps = np.concatenate([k + j0, src_steps]).astype(np.int64)
-        self.sensors.advance(j1, k + j0, i, self.sensors.emitted(units, steps))
+        self.sensors.advance(j0, j1, raster[0], src_ptr[0], src_ids)
 
     def _runner(self, index: int) -> Callable[[int, EmulationState], None]:
         program = self.programs[index]
@@ -259,7 +260,7 @@ class PPURuntime:
             if state.v.shape[0] != 1:
                 raise ConfigError(f"a plastic run has one trial (the weights are one copy), "
                                   f"got {state.v.shape[0]}")
-            self._state, self._step, self._stale = state, step, False
+            self._state, self._step = state, step
             if state.synapses is not self.table:
                 self._attach(state)
             ppu.cycles = specs.PPU_CYCLES["call_overhead"]
@@ -290,7 +291,8 @@ class PPURuntime:
             start = int(check_multiple_of("timer start_us", t.start_us, dt, "µs"))
             period = int(check_multiple_of("timer period_us", t.period_us, dt, "µs"))
             out.append(PeriodicProgram(self._runner(index), start, period, t.count,
-                                       observe=self._observe if index == 0 else None))
+                                       observe=self._observe if index == 0 else None,
+                                       keeps_currents=True))
         return tuple(out)
 
     def column_neurons(self, hemisphere: int) -> np.ndarray:

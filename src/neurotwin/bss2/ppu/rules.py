@@ -38,8 +38,8 @@ from neurotwin.bss2.ppu.errors import ProgramError
 from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
 
-__all__ = ["homeostasis", "rstdp", "saturate_weights", "scale_round", "stdp", "structural",
-           "to_q15", "update_rows"]
+__all__ = ["correlation_rows", "homeostasis", "rstdp", "saturate_weights", "scale_round",
+           "stdp", "structural", "to_q15", "update_rows"]
 
 GUARD_BITS = 6
 """Fractional bits kept by :func:`scale_round` (x < 2**9 keeps 64 x inside 16 bit)."""
@@ -86,6 +86,23 @@ def update_rows(ppu: PPU, rows: Sequence[int],
     ppu.reset_correlation(chosen)
 
 
+def correlation_rows(ppu: PPU, rows: Sequence[int], q_causal: int,
+                     q_acausal: int | None = None) -> None:
+    """``w = sat(w + r(q_causal c) - r(q_acausal a))`` on whole ``rows`` (without the
+    acausal term, and without reading the acausal sensors, when ``q_acausal`` is None),
+    then reset the rows' sensors: :func:`update_rows` with the delta of
+    :func:`scale_round`, run as one compiled kernel (:meth:`PPU.correlation_update`:
+    the same weights and cycles). A sensor read outside the CADC's range takes the
+    vector ops themselves (the CADC clamps it, with a warning)."""
+    if ppu.correlation_update(rows, q_causal, q_acausal):
+        return
+    if q_acausal is None:
+        update_rows(ppu, rows, lambda c, a: scale_round(ppu, c, q_causal), acausal=False)
+    else:
+        update_rows(ppu, rows, lambda c, a: ppu.sub_fs(
+            scale_round(ppu, c, q_causal), scale_round(ppu, a, q_acausal), bits=16))
+
+
 def _rows(rows: Sequence[int]) -> tuple[int, ...]:
     out = tuple(int(r) for r in rows)
     if not out or min(out) < 0 or max(out) >= specs.SYNRAM_ROWS:
@@ -113,10 +130,7 @@ def stdp(rows: Sequence[int], timer: Timer, eta_plus: float = 0.5, eta_minus: fl
     chosen = _rows(rows)
 
     def body(ppu: PPU, call: int) -> None:
-        def delta(c: np.ndarray, a: np.ndarray) -> np.ndarray:
-            return ppu.sub_fs(scale_round(ppu, c, q_plus), scale_round(ppu, a, q_minus),
-                              bits=16)
-        update_rows(ppu, chosen, delta)
+        correlation_rows(ppu, chosen, q_plus, q_minus)
 
     return PlasticityProgram(body, timer, hemisphere)
 
@@ -137,8 +151,7 @@ def rstdp(rows: Sequence[int], timer: Timer, reward: Callable[[int], float],
         success = r - mean[0]
         mean[0] += success / 2.0
         ppu.scalar(4)
-        q = to_q15(learning_rate * success)
-        update_rows(ppu, chosen, lambda c, a: scale_round(ppu, c, q), acausal=False)
+        correlation_rows(ppu, chosen, to_q15(learning_rate * success))
 
     return PlasticityProgram(body, timer, hemisphere)
 

@@ -31,29 +31,135 @@ from neurotwin.bss2.tables import SynapseTable
 __all__ = ["Sensors"]
 
 
+@numba.njit(cache=True, inline="always")
+def _pair(record, s, branch, t, partner, saturation, touched):  # pragma: no cover - compiled
+    """Store ``branch`` (0 causal, 1 acausal) of sensor ``s``: ``min(S + eta * exp(-(t -
+    partner) / tau), saturation)``. No partner yet (-inf) adds exactly 0 and a saturated
+    store stays: both are skipped. A store that leaves 0 sets the sensor's bit in
+    ``touched`` (:attr:`Sensors.touched`)."""
+    store = record[s, branch]
+    if partner == -np.inf or store == saturation:
+        return
+    eta, tau = record[s, 3 + 2 * branch], record[s, 4 + 2 * branch]
+    record[s, branch] = min(store + eta * np.exp(-(t - partner) / tau), saturation)
+    if record[s, branch] != 0.0:
+        touched[s >> 6] |= np.uint64(1) << np.uint64(s & 63)
+
+
 @numba.njit(cache=True)
-def _apply(ev_time, ev_kind, ev_syn, ev_post, order, post_ptr, post_entries, entry_syn,
-           last_pre, last_post, causal, acausal, eta_c, tau_c, eta_a, tau_a,
-           saturation):  # pragma: no cover - compiled; tested through Sensors
-    """Apply events in ``order``: kind 0 a spike of neuron ``ev_post``, kind 1 the arrival
-    of a presynaptic event at sensor ``ev_syn`` of a synapse onto neuron ``ev_post``."""
-    for o in order:
-        t = ev_time[o]
-        i = ev_post[o]
-        if ev_kind[o] == 0:
-            for q in range(post_ptr[i], post_ptr[i + 1]):
-                s = entry_syn[post_entries[q]]
-                if last_pre[s] < t:
-                    causal[s] = min(causal[s] + eta_c[s] * np.exp(-(t - last_pre[s]) / tau_c[s]),
-                                    saturation)
-            last_post[i] = t
+def _due(pend_step, pend_a, pend_b, new_step, new_a, new_b, lo, j1):  # pragma: no cover
+    """Join pending and new items (step, a, b) and split them: those due by step ``j1``,
+    bucketed by step from ``lo`` (CSR ``start`` over steps lo..j1, ``order``), and the
+    rest (step, a, b) for later."""
+    steps = np.concatenate((pend_step, new_step))
+    a = np.concatenate((pend_a, new_a))
+    b = np.concatenate((pend_b, new_b))
+    start = np.zeros(j1 - lo + 2, np.int64)
+    n_due = 0
+    for x in range(steps.size):
+        if steps[x] <= j1:
+            start[steps[x] - lo + 1] += 1
+            n_due += 1
+    for k in range(1, start.size):
+        start[k] += start[k - 1]
+    fill = start[:-1].copy()
+    order = np.empty(n_due, np.int64)
+    later = np.empty(steps.size - n_due, np.int64)
+    n_later = 0
+    for x in range(steps.size):
+        if steps[x] <= j1:
+            order[fill[steps[x] - lo]] = x
+            fill[steps[x] - lo] += 1
         else:
-            s = ev_syn[o]
-            tq = last_post[i]
+            later[n_later] = x
+            n_later += 1
+    return start, order, steps, a, b, (steps[later], a[later], b[later])
+
+
+@numba.njit(cache=True)
+def _observe(j0, j1, raster, src_ptr, src_ids, group_ptr, group_delay, group_start, g_syn,
+             g_post, pend_items, pend_arrivals, post_ptr, post_syn, record, touched,
+             last_post, counts, saturation, dt,
+             counter_max):  # pragma: no cover - compiled; tested through Sensors
+    """Take in steps [j0, j1): count the neurons' spikes (``raster`` (j1 - j0, n)), queue
+    the arrivals of the events emitted (neurons' spikes, sources' events ``src_ids``,
+    CSR ``src_ptr`` over the steps), and apply every spike and arrival up to time
+    ``j1 dt`` in time order, postsynaptic spikes first at a tie (events at one instant
+    touch disjoint sensors or commute, so no other order matters).
+
+    An event of unit u emitted in step e arrives at step ``e + 1 + delay`` at the
+    entries of each of u's groups (entries of one delay: ``group_ptr[u]:group_ptr[u +
+    1]``, entries ``group_start[g]:group_start[g + 1]`` of ``g_syn`` / ``g_post``).
+    ``pend_items`` (steps, groups, unused) are arrivals queued before;
+    ``pend_arrivals`` (steps, sensors, neurons) arrivals resolved by an earlier table.
+    ``record`` (sensors, 8): the sensors' numbers (``_FIELDS``); ``touched``: the bit
+    set of :attr:`Sensors.touched`. Returns both kinds of arrivals left for later.
+    """
+    steps, n = raster.shape
+    n_new = 0
+    for k in range(steps):
+        for i in range(n):
+            if raster[k, i]:
+                counts[i] = min(counts[i] + 1, counter_max)
+                n_new += group_ptr[i + 1] - group_ptr[i]
+        for e in range(src_ptr[k], src_ptr[k + 1]):
+            u = n + src_ids[e]
+            n_new += group_ptr[u + 1] - group_ptr[u]
+    new_step = np.empty(n_new, np.int64)
+    new_group = np.empty(n_new, np.int64)
+    m = 0
+    for k in range(steps):
+        for u in range(n + src_ptr[k + 1] - src_ptr[k]):
+            if u < n and not raster[k, u]:
+                continue
+            unit = u if u < n else n + src_ids[src_ptr[k] + u - n]
+            for g in range(group_ptr[unit], group_ptr[unit + 1]):
+                new_step[m] = j0 + k + 1 + group_delay[g]
+                new_group[m] = g
+                m += 1
+    lo = j0 + 1
+    for x in range(pend_items[0].size):
+        lo = min(lo, pend_items[0][x])
+    for x in range(pend_arrivals[0].size):
+        lo = min(lo, pend_arrivals[0][x])
+    start, order, _, group, _, items_later = _due(
+        pend_items[0], pend_items[1], pend_items[2], new_step, new_group,
+        np.zeros(n_new, np.int64), lo, j1)
+    empty = np.zeros(0, np.int64)
+    start_x, order_x, _, syn_x, post_x, arrivals_later = _due(
+        pend_arrivals[0], pend_arrivals[1], pend_arrivals[2], empty, empty, empty, lo, j1)
+    for step in range(lo, j1 + 1):
+        t = step * dt
+        k = step - 1 - j0
+        if 0 <= k < steps:
+            for i in range(n):
+                if raster[k, i]:
+                    for q in range(post_ptr[i], post_ptr[i + 1]):
+                        s = post_syn[q]
+                        if record[s, 2] < t:
+                            _pair(record, s, 0, t, record[s, 2], saturation, touched)
+                    last_post[i] = t
+        for b in range(start[step - lo], start[step - lo + 1]):
+            g = group[order[b]]
+            for q in range(group_start[g], group_start[g + 1]):
+                s = g_syn[q]
+                tq = last_post[g_post[q]]
+                if tq < t:
+                    _pair(record, s, 1, t, tq, saturation, touched)
+                record[s, 2] = t
+        for b in range(start_x[step - lo], start_x[step - lo + 1]):
+            x = order_x[b]
+            s = syn_x[x]
+            tq = last_post[post_x[x]]
             if tq < t:
-                acausal[s] = min(acausal[s] + eta_a[s] * np.exp(-(t - tq) / tau_a[s]),
-                                 saturation)
-            last_pre[s] = t
+                _pair(record, s, 1, t, tq, saturation, touched)
+            record[s, 2] = t
+    return items_later, arrivals_later
+
+
+_FIELDS = ("causal", "acausal", "last_pre", "eta_c", "tau_c", "eta_a", "tau_a", "unused")
+"""A sensor's record: stores (mV), last presynaptic arrival (µs), amplitudes (mV) and
+time constants (µs) of both branches (eight numbers: one 64-byte cache line)."""
 
 
 def _flat(placement: np.ndarray) -> np.ndarray:
@@ -97,6 +203,11 @@ class Sensors:
         self.saturation = float(saturation_mv)
         # one sensor per physical synapse, shared by the entries that reach it
         self.synapse = np.unique(_flat(table.placement) if synapses is None else synapses)
+        # arrivals not yet applied (at step * dt µs): (steps, groups of the table's
+        # entries, unused) and, from before a table change, (steps, sensors, neurons)
+        empty = np.zeros(0, np.int64)
+        self._items = (empty, empty, empty)
+        self._arrivals = (empty, empty, empty)
         self.retable(table, entry_neuron)
         h, rest = np.divmod(self.synapse, specs.SYNRAM_ROWS * specs.SYNRAM_COLUMNS)
         row, col = np.divmod(rest, specs.SYNRAM_COLUMNS)
@@ -109,13 +220,24 @@ class Sensors:
         self.eta = eta * eta_mv
         self.tau = tau * tau_us
         n_syn = self.synapse.size
-        self.causal = np.zeros(n_syn)
-        self.acausal = np.zeros(n_syn)
-        self.last_pre = np.full(n_syn, -np.inf)
+        # one sensor's numbers side by side (a postsynaptic spike visits a column of
+        # sensors, 256 apart: one cache line each instead of one per array)
+        self.record = np.zeros((n_syn, len(_FIELDS)))
+        """(sensors, 8) each sensor's numbers (``_FIELDS``); ``causal``, ``acausal``,
+        ``last_pre`` and ``listed`` are views of its columns."""
+        self.causal, self.acausal, self.last_pre = (self.record[:, _FIELDS.index(name)]
+                                                    for name in _FIELDS[:3])
+        self.last_pre[:] = -np.inf
+        for k, values in enumerate((self.eta[0], self.tau[0], self.eta[1], self.tau[1])):
+            self.record[:, 3 + k] = values
+        self.touched = np.zeros(-(-n_syn // 64), np.uint64)
+        """Bit set over the sensors (bit ``s % 64`` of word ``s // 64``): every sensor
+        with a non-zero store has its bit set (a reset may leave it set;
+        :func:`~neurotwin.bss2.ppu.kernels.correlation_update` clears those it
+        resets)."""
         self.last_post = np.full(n_neurons, -np.inf)
         self.counts = np.zeros(n_neurons, np.int64)
-        # arrivals after the horizon: times (µs), sensors, postsynaptic neurons
-        self._pending = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
+
 
     def retable(self, table: SynapseTable, entry_neuron: np.ndarray) -> None:
         """Follow a new synapse table (labels rewritten): which sensor and neuron each
@@ -125,12 +247,42 @@ class Sensors:
         if np.any(entry_syn >= self.synapse.size) or np.any(
                 self.synapse[np.minimum(entry_syn, self.synapse.size - 1)] != flat):
             raise ValueError("the new synapse table reaches synapses without a sensor here")
+        if self._items[0].size:
+            self._resolve_items()
         self.table = table
         self.entry_syn = entry_syn.astype(np.int64)
         self.entry_neuron = entry_neuron.astype(np.int64)
         self.post_ptr = np.concatenate([[0], np.cumsum(np.bincount(
             self.entry_neuron, minlength=self.n_neurons))]).astype(np.int64)
-        self.post_entries = np.argsort(self.entry_neuron, kind="stable").astype(np.int64)
+        # the sensors of each neuron's entries, neuron by neuron
+        self.post_syn = self.entry_syn[np.argsort(self.entry_neuron, kind="stable")]
+        # each unit's entries in groups of one delay (an event's arrivals at one step)
+        n_pre = table.indptr.size - 1
+        unit = np.repeat(np.arange(n_pre), np.diff(table.indptr))
+        grouped = np.lexsort((table.delay_steps, unit))
+        key_unit, key_delay = unit[grouped], table.delay_steps[grouped]
+        first = np.ones(grouped.size, bool)
+        first[1:] = (key_unit[1:] != key_unit[:-1]) | (key_delay[1:] != key_delay[:-1])
+        heads = np.flatnonzero(first)
+        self._group_start = np.append(heads, grouped.size).astype(np.int64)
+        self._group_delay = key_delay[heads].astype(np.int64)
+        self._group_ptr = np.searchsorted(key_unit[heads], np.arange(n_pre + 1)).astype(
+            np.int64)
+        self._g_syn = self.entry_syn[grouped]
+        self._g_post = self.entry_neuron[grouped]
+
+    def _resolve_items(self) -> None:
+        """Turn the queued arrivals of the current table into arrivals at their sensors
+        (before the table changes: events on their way keep their path)."""
+        steps, groups, _ = self._items
+        sizes = self._group_start[groups + 1] - self._group_start[groups]
+        q = np.repeat(self._group_start[groups], sizes) + np.arange(sizes.sum()) \
+            - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        self._arrivals = tuple(np.concatenate([old, new]) for old, new in zip(
+            self._arrivals, (np.repeat(steps, sizes), self._g_syn[q], self._g_post[q]),
+            strict=True))
+        empty = np.zeros(0, np.int64)
+        self._items = (empty, empty, empty)
 
     def reset_correlation(self, synapses: np.ndarray | None = None) -> None:
         """Clear the stores of ``synapses`` (indices into :attr:`synapse`; all if None)."""
@@ -142,45 +294,26 @@ class Sensors:
         """Clear the spike counters of ``neurons`` (all if None)."""
         self.counts[slice(None) if neurons is None else neurons] = 0
 
-    def emitted(self, units: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Arrival times (µs) and entries of events of presynaptic ``units`` emitted in
-        ``steps`` (table rows: neurons first, then sources)."""
-        ptr = self.table.indptr
-        lo, hi = ptr[units], ptr[units + 1]
+    def queue(self, units: np.ndarray, steps: np.ndarray) -> None:
+        """Queue the arrivals of events of presynaptic ``units`` (table rows: neurons
+        first, then sources) emitted in ``steps``, at the synapses their labels reach
+        now (an event's label is matched when it is sent)."""
+        units = np.asarray(units, np.int64)
+        lo, hi = self._group_ptr[units], self._group_ptr[units + 1]
         n = hi - lo
-        if not n.sum():
-            return np.zeros(0), np.zeros(0, np.int64)
-        # entries lo_u .. hi_u - 1 of every unit u, concatenated
-        entries = np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-        emit = np.repeat(steps, n)
-        return (emit + 1 + self.table.delay_steps[entries]) * self.dt, entries
+        groups = np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        arrive = np.repeat(np.asarray(steps, np.int64), n) + 1 + self._group_delay[groups]
+        self._items = (np.concatenate([self._items[0], arrive]),
+                       np.concatenate([self._items[1], groups]),
+                       np.concatenate([self._items[2], np.zeros(groups.size, np.int64)]))
 
-    def queue(self, arrivals: tuple[np.ndarray, np.ndarray]) -> None:
-        """Add presynaptic arrivals (times µs, entries) to be applied when their time comes
-        (at the synapses the entries reach now: the event's label is matched when it is
-        sent)."""
-        t, entries = arrivals
-        self._pending = (np.concatenate([self._pending[0], t]),
-                         np.concatenate([self._pending[1], self.entry_syn[entries]]),
-                         np.concatenate([self._pending[2], self.entry_neuron[entries]]))
-
-    def advance(self, j1: int, spike_steps: np.ndarray, spike_neurons: np.ndarray,
-                arrivals: tuple[np.ndarray, np.ndarray]) -> None:
-        """Take in the neurons' spikes (steps, neurons) and new presynaptic arrivals
-        (times µs, entries), and apply everything up to the end of step ``j1 - 1``."""
-        horizon = j1 * self.dt + 1e-9
-        np.add.at(self.counts, spike_neurons, 1)
-        np.minimum(self.counts, specs.PPU_SPIKE_COUNTER_MAX, out=self.counts)
-        self.queue(arrivals)
-        t_arr, s_arr, p_arr = self._pending
-        now = t_arr <= horizon
-        self._pending = (t_arr[~now], s_arr[~now], p_arr[~now])
-        times = np.concatenate([(spike_steps + 1) * self.dt, t_arr[now]])
-        kinds = np.concatenate([np.zeros(spike_steps.size, np.int64),
-                                np.ones(int(now.sum()), np.int64)])
-        syn = np.concatenate([np.zeros(spike_steps.size, np.int64), s_arr[now]])
-        post = np.concatenate([spike_neurons.astype(np.int64), p_arr[now]])
-        order = np.lexsort((kinds, times))  # by time; at a tie postsynaptic spikes first
-        _apply(times, kinds, syn, post, order, self.post_ptr, self.post_entries,
-               self.entry_syn, self.last_pre, self.last_post, self.causal, self.acausal,
-               self.eta[0], self.tau[0], self.eta[1], self.tau[1], self.saturation)
+    def advance(self, j0: int, j1: int, raster: np.ndarray, src_ptr: np.ndarray,
+                src_ids: np.ndarray) -> None:
+        """Take in steps [j0, j1) of the run: the neurons' spikes (``raster`` (j1 - j0,
+        n) bool) and the sources' events (``src_ids``, CSR ``src_ptr`` (j1 - j0 + 1,)
+        over the steps), and apply everything up to time ``j1 dt``."""
+        self._items, self._arrivals = _observe(
+            j0, j1, raster, src_ptr, src_ids, self._group_ptr, self._group_delay,
+            self._group_start, self._g_syn, self._g_post, self._items, self._arrivals,
+            self.post_ptr, self.post_syn, self.record, self.touched, self.last_post,
+            self.counts, self.saturation, self.dt, specs.PPU_SPIKE_COUNTER_MAX)
