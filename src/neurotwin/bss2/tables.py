@@ -167,42 +167,36 @@ def synapse_table(config: ChipConfig, chip: Chip, circuits: np.ndarray, routes: 
     modes = np.asarray(config.row_modes)
     gains = np.stack([gain_exc, gain_inh])
     driver_gains = chip.fixed_pattern.syn_gain_driver
-    columns = ("pre", "target", "weight", "gain", "driver", "delay", "h", "row", "col")
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in columns}
-    for unit, h, d in routes:
-        for row in (2 * d, 2 * d + 1):
-            mode = specs.ROW_MODES[modes[h, row]]
-            if mode == "disabled":
-                continue
-            cols = np.nonzero((labels[h, row] == address[unit])
-                              & ((weights[h, row] > 0) | keep_zero))[0]
-            circuit = compact[h * specs.SYNRAM_COLUMNS + cols]
-            keep = circuit >= 0
-            cols, circuit = cols[keep], circuit[keep]
-            receptor = 0 if mode == "excitatory" else 1
-            for name, value in (("pre", unit), ("driver", driver_gains[h, d]), ("h", h),
-                                ("row", row)):
-                parts[name].append(np.full(cols.size, value))
-            parts["target"].append(circuit + receptor * nc)
-            parts["weight"].append(weights[h, row, cols])
-            parts["gain"].append(gains[receptor, circuit])
-            parts["delay"].append(delay_steps[h, row, cols])
-            parts["col"].append(cols)
-    if not parts["pre"]:
+    # every route's two rows, in the order of the routes, the enabled ones
+    unit, h, d = (np.repeat(np.asarray(routes, np.int64)[:, k], 2) for k in range(3))
+    row = 2 * d + np.tile([0, 1], len(routes))
+    mode = modes[h, row]
+    on = mode != specs.ROW_MODES.index("disabled")
+    if not on.any():
         empty = np.zeros(0, np.int64)
         return SynapseTable(np.zeros(n_pre + 1, np.int64), empty, np.zeros(0), empty, empty,
                             np.zeros(0), np.zeros(0), np.zeros((0, 3), np.int64))
-    pre = np.concatenate(parts["pre"])
+    unit, h, d, row, mode = unit[on], h[on], d[on], row[on], mode[on]
+    # the synapses each (route, row) reaches: label = the unit's address, a circuit in
+    # use, and a weight (or all when keep_zero); row by row, columns ascending
+    columns = np.arange(specs.SYNRAM_COLUMNS)
+    hit = (labels[h, row] == address[unit][:, None]) \
+        & ((weights[h, row] > 0) | keep_zero) \
+        & (compact[h[:, None] * specs.SYNRAM_COLUMNS + columns] >= 0)
+    k, cols = np.nonzero(hit)
+    h, row, d, pre = h[k], row[k], d[k], unit[k]
+    circuit = compact[h * specs.SYNRAM_COLUMNS + cols]
+    receptor = (mode[k] != specs.ROW_MODES.index("excitatory")).astype(np.int64)
     order = np.argsort(pre, kind="stable")
-    joined = {name: np.concatenate(p)[order] for name, p in parts.items()}
     indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
-    weight = joined["weight"].astype(np.int64)
-    gain, driver = joined["gain"].astype(np.float64), joined["driver"].astype(np.float64)
+    weight = weights[h, row, cols][order]
+    gain = gains[receptor, circuit][order].astype(np.float64)
+    driver = driver_gains[h, d][order].astype(np.float64)
     return SynapseTable(
-        indptr=indptr.astype(np.int64), target=joined["target"].astype(np.int64),
-        current=weight * gain * driver, delay_steps=joined["delay"].astype(np.int64),
-        weight=weight, gain=gain, driver_gain=driver,
-        placement=np.stack([joined["h"], joined["row"], joined["col"]], axis=1).astype(np.int64))
+        indptr=indptr.astype(np.int64), target=(circuit + receptor * nc)[order],
+        current=weight * gain * driver, delay_steps=delay_steps[h, row, cols][order].astype(
+            np.int64), weight=weight, gain=gain, driver_gain=driver,
+        placement=np.stack([h, row, cols], axis=1)[order].astype(np.int64))
 
 
 def kernel_constants(config: ChipConfig, chip: Chip, circuits: np.ndarray,

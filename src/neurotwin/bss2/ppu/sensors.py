@@ -202,7 +202,9 @@ class Sensors:
         self.n_neurons = n_neurons
         self.saturation = float(saturation_mv)
         # one sensor per physical synapse, shared by the entries that reach it
-        self.synapse = np.unique(_flat(table.placement) if synapses is None else synapses)
+        given = _flat(table.placement) if synapses is None else np.asarray(synapses, np.int64)
+        ordered = given.size < 2 or bool(np.all(given[1:] > given[:-1]))
+        self.synapse = given if ordered else np.unique(given)
         # arrivals not yet applied (at step * dt µs): (steps, groups of the table's
         # entries, unused) and, from before a table change, (steps, sensors, neurons)
         empty = np.zeros(0, np.int64)
@@ -212,11 +214,7 @@ class Sensors:
         h, rest = np.divmod(self.synapse, specs.SYNRAM_ROWS * specs.SYNRAM_COLUMNS)
         row, col = np.divmod(rest, specs.SYNRAM_COLUMNS)
         self.placement = np.stack([h, row, col], axis=1)
-        eta = np.ones((2, self.synapse.size))
-        tau = np.ones((2, self.synapse.size))
-        for hemi in np.unique(h):
-            sel = h == hemi
-            eta[:, sel], tau[:, sel] = chip.correlation_factors(int(hemi), row[sel], col[sel])
+        eta, tau = chip.correlation_factors(h, row, col)
         self.eta = eta * eta_mv
         self.tau = tau * tau_us
         n_syn = self.synapse.size
