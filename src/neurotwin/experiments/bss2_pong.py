@@ -37,6 +37,7 @@ from neurotwin.bss2.ppu.pong import GRID, PongProgram
 from neurotwin.bss2.ppu.program import PPURuntime
 from neurotwin.dynamics import LIF
 from neurotwin.errors import ConfigError, check_int, check_positive
+from neurotwin.experiments import pong_nest
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
 
@@ -59,6 +60,10 @@ class Bss2PongConfig:
     100) with learning off; ``calibrated`` calibrates the 32 circuits first.
     ``drive`` sets the weight scale: the mean depolarisation of a neuron under the
     input train at the initial mean weight, as a fraction of threshold - rest.
+    ``software_peer`` ``"nest"`` also plays ``software_iterations`` iterations of the
+    same network in NEST (:mod:`~neurotwin.experiments.pong_nest`) and reports time
+    and energy per iteration against the chip's (skipped, with the reason in the
+    metrics, where NEST is not installed).
     """
 
     iterations: int = 2000
@@ -71,6 +76,8 @@ class Bss2PongConfig:
     noise_rate_hz: float = 200.0
     noise_weight: float = 0.1
     dt: float = 0.1
+    software_peer: str | None = None
+    software_iterations: int = 200
 
     def __post_init__(self) -> None:
         check_int("iterations", self.iterations, low=1)
@@ -84,6 +91,10 @@ class Bss2PongConfig:
             check_positive(name, getattr(self, name))
         check_positive("weight_std", self.weight_std, allow_zero=True)
         check_positive("noise_rate_hz", self.noise_rate_hz, "Hz", allow_zero=True)
+        if self.software_peer not in (None, "nest"):
+            raise ConfigError(f"software_peer must be 'nest' or null, got "
+                              f"{self.software_peer!r}")
+        check_int("software_iterations", self.software_iterations, low=1)
 
 
 MODEL = LIF(tau_mem=28.53, tau_syn_exc=5.0, tau_syn_inh=5.0, tau_refrac=3.98,
@@ -125,8 +136,9 @@ def build_network(config: Bss2PongConfig, seed: int) -> tuple[Network, np.ndarra
 
 
 def _play(mapping: Mapping, iterations: int, learning: bool, seed: int
-          ) -> tuple[PongProgram, PPURuntime, float]:
-    """Run ``iterations`` Pong iterations on the mapped chip: (game record, runtime, wall s)."""
+          ) -> tuple[PongProgram, PPURuntime, tuple[float, float]]:
+    """Run ``iterations`` Pong iterations on the mapped chip: (game record, runtime,
+    (wall s, CPU s))."""
     table = mapping.tables.synapses
     n = mapping.n_neurons
     first, _ = mapping.source_slices["ball"]
@@ -141,7 +153,7 @@ def _play(mapping: Mapping, iterations: int, learning: bool, seed: int
                          sensor_tau_us=STDP_TAU_US,
                          sensor_saturation_mv=STDP_SATURATION_LSB * specs.CADC_LSB_MV,
                          seed=seed + 1)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     # one trial stepped 100 steps at a time between program calls: a parallel region per
     # call costs more than it gains (10x slower on a loaded 2-core machine); the thread
     # count changes no result
@@ -153,7 +165,7 @@ def _play(mapping: Mapping, iterations: int, learning: bool, seed: int
                           programs=runtime.periodic())
     finally:
         numba.set_num_threads(threads)
-    return game, runtime, time.perf_counter() - start
+    return game, runtime, (time.perf_counter() - start, time.process_time() - cpu)
 
 
 def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
@@ -165,7 +177,7 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
                           weight_scale=weight_lsb_na(config))
     untrained_n = config.untrained_iterations or max(100, config.iterations // 10)
     off, _, _ = _play(mapping, untrained_n, False, seed)
-    game, runtime, wall = _play(mapping, config.iterations, True, seed)
+    game, runtime, (wall, cpu) = _play(mapping, config.iterations, True, seed)
     rewards = np.asarray(game.rewards[:config.iterations])
     tail = max(1, config.iterations // 10)
     # excitability, measured: how often each neuron wins with the initial weights
@@ -195,6 +207,7 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
         "hardware_time_per_iteration_us": hw_us,
         "energy_per_iteration_j": specs.CHIP_POWER_W * hw_us * 1e-6,
         "twin_wall_per_iteration_s": wall / max(len(game.rewards), 1),
+        "twin_cpu_per_iteration_s": cpu / max(len(game.rewards), 1),
         "calibrated": config.calibrated,
         "_rewards": rewards,
     }
@@ -236,5 +249,36 @@ def run(config: Bss2PongConfig, seed: int, backend: str, out_dir: Path,
     fig.savefig(out_dir / "learning_curves.png", dpi=120)
     ratios = [s["mean_reward_last_10pct"] / s["mean_reward_untrained"]
               for s in per_serial.values() if s["mean_reward_untrained"] > 0]
-    return {"serials": per_serial,
-            "min_ratio_trained_untrained": float(min(ratios)) if ratios else None}
+    out: dict[str, Any] = {"serials": per_serial,
+                           "min_ratio_trained_untrained": float(min(ratios)) if ratios else None}
+    if config.software_peer is not None:
+        out["software_peer"] = _software_peer(config, seed, per_serial)
+    return out
+
+
+def _software_peer(config: Bss2PongConfig, seed: int,
+                   per_serial: dict[str, Any]) -> dict[str, Any]:
+    """The same network in NEST, from the same initial weights: time and energy per
+    iteration, and their ratios to the chip's (hardware time, 57 mW) and the twin's."""
+    if not pong_nest.nest_available():
+        return {"name": "nest", "skipped": "NEST is not installed (`import nest` fails; "
+                "pip install nest-simulator, in the 'bench' extra)"}
+    _, lsb = build_network(config, seed)
+    peer = pong_nest.play_nest(lsb, config.software_iterations, seed)
+    n = peer.iterations
+    chip_s = WINDOW_MS * 1e-6  # 1 ms model = 1 µs hardware
+    chip_j = specs.CHIP_POWER_W * chip_s
+    energy = pong_nest.CPU_CORE_POWER_W * peer.cpu_s / n
+    twin_cpu = float(np.mean([s["twin_cpu_per_iteration_s"] for s in per_serial.values()]))
+    return {
+        "name": "nest", "version": peer.version, "iterations": n,
+        "mean_reward": float(np.mean(peer.rewards)),
+        "wall_per_iteration_s": peer.wall_s / n,
+        "cpu_per_iteration_s": peer.cpu_s / n,
+        "simulate_wall_per_iteration_s": peer.simulate_wall_s / n,
+        "cpu_core_power_w_assumed": pong_nest.CPU_CORE_POWER_W,
+        "energy_per_iteration_j": energy,
+        "time_ratio_vs_chip": peer.cpu_s / n / chip_s,
+        "energy_ratio_vs_chip": energy / chip_j,
+        "time_ratio_vs_twin": peer.cpu_s / n / twin_cpu,
+    }

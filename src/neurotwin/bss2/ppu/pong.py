@@ -22,6 +22,7 @@ and the game steps. The program runs every ``isi_us``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
 from neurotwin.bss2.ppu.rules import correlation_rows, to_q15
 
-__all__ = ["REWARDS", "PongGame", "PongProgram"]
+__all__ = ["REWARDS", "PongGame", "PongProgram", "ScalarCore", "reward_of"]
 
 ONE = 1 << 16
 """1.0 in Q16.16."""
@@ -42,6 +43,26 @@ REWARDS = (1.0, 0.7, 0.4, 0.1)
 
 def _q(x: float) -> int:
     return round(x * ONE)
+
+
+def reward_of(target: int, ball: int) -> float:
+    """The reward of choosing row ``target`` for the ball in row ``ball``."""
+    distance = abs(target - ball)
+    return REWARDS[distance] if distance < len(REWARDS) else 0.0
+
+
+class ScalarCore(Protocol):
+    """What the game needs of the processor that runs it: random numbers and a cycle
+    count (a :class:`~neurotwin.bss2.ppu.processor.PPU`; a host's stand-in for a
+    software peer)."""
+
+    def random(self) -> int:
+        """The next 32-bit random number."""
+        ...
+
+    def scalar(self, instructions: int = 1) -> None:
+        """Charge scalar instructions."""
+        ...
 
 
 @dataclass
@@ -60,7 +81,7 @@ class PongGame:
     paddle_length: int = _q(0.07)
     paddle_velocity: int = _q(0.05)
 
-    def serve(self, ppu: PPU) -> None:
+    def serve(self, ppu: ScalarCore) -> None:
         """Ball to the centre, ``|vx|`` uniform in [0.5, 1] (L1 norm), random signs."""
         r = ppu.random()
         vx = ONE // 2 + (r & 0xFFFF) // 2
@@ -75,7 +96,7 @@ class PongGame:
         """Grid row of a position."""
         return min(max(y >> CELL_SHIFT, 0), GRID - 1)
 
-    def step(self, ppu: PPU, target: int) -> bool:
+    def step(self, ppu: ScalarCore, target: int) -> bool:
         """One game step towards ``target`` (paddle row); True when the ball passed."""
         paddle_cell = self.cell(self.paddle_y)
         self.paddle_dir = (target > paddle_cell) - (target < paddle_cell)
@@ -162,8 +183,7 @@ class PongProgram:
                 self.game.serve(ppu)
             else:
                 target = self._decide(ppu)
-                distance = abs(target - self.ball)
-                reward = REWARDS[distance] if distance < len(REWARDS) else 0.0
+                reward = reward_of(target, self.ball)
                 self._learn(ppu, reward)
                 self.rewards.append(reward)
                 self.targets.append(target)
