@@ -86,8 +86,13 @@ def test_ideal_chip_reads_through_the_cadc():
     capmem_lsb = 1200.0 / 1023
     cadc_lsb = 480 * capmem_lsb / 200
     zero = 70 * capmem_lsb - 20 * cadc_lsb
-    assert causal[0, 0] == math.floor((100.0 + stored - zero) / cadc_lsb)
-    assert acausal[0, 0] == math.floor((100.0 + 10.0 * e(6) - zero) / cadc_lsb)
+    # calix: the read falls from a baseline near the top of the reliable range (210),
+    # 0.5 LSB per pair at zero lag
+    baseline = zero + 210.5 * cadc_lsb
+    eta = 0.5 * cadc_lsb
+    assert stored == pytest.approx(eta * (2 * e(2) + e(3)), rel=1e-14)
+    assert causal[0, 0] == math.floor((baseline - stored - zero) / cadc_lsb)
+    assert acausal[0, 0] == math.floor((baseline - eta * e(6) - zero) / cadc_lsb)
 
 
 def test_chip_sensors_deviate_per_synapse():

@@ -17,8 +17,10 @@ instant do not pair. The stored values saturate: ``S = min(sum, saturation)`` (t
 increments are positive, so clamping the running sum equals clamping after every step).
 A reset (the PPU's correlation reset) clears the stored values: a pairing at time t_e
 contributes to the value at time t if ``r(t) <= t_e <= t``, ``r(t)`` being the last
-reset at or before t. Stored values are voltages above ``CORRELATION_BASELINE_MV``; the
-CADC reads ``baseline + S`` on the synapse column's causal / acausal channel.
+reset at or before t. Stored values are mV of correlation; the CADC reads ``baseline - S``
+(:func:`~neurotwin.bss2.specs.correlation_voltage`: the read falls from the baseline as
+correlation accumulates, about 0.5 LSB per pair, as on the chip) on the synapse column's
+causal / acausal channel.
 
 Spike trains follow the house convention: times sorted ascending, ``+inf`` padding,
 shape (K,) for one synapse or (S, K) for S synapses. The computation is vectorised over
@@ -42,7 +44,8 @@ Pairing = Literal["nearest", "all"]
 
 
 class CorrelationTraces(NamedTuple):
-    """Stored sensor values above the baseline, mV, at the sample times."""
+    """Stored sensor values (mV of correlation, read as ``baseline - S``) at the sample
+    times."""
 
     causal: np.ndarray
     """Shape (T,) for one synapse or (S, T)."""
@@ -204,6 +207,6 @@ def cadc_correlation(
             raise ConfigError(f"traces hold {stored.shape[0]} synapses but {cols.size} "
                               "columns were given")
         channels = (h, np.full_like(cols, branch), cols)
-        volts = specs.CORRELATION_BASELINE_MV + stored
+        volts = specs.correlation_voltage(stored)
         reads.append(cadc_sample(chip, volts.T, channels, rng, digital_offset).T)
     return reads[0], reads[1]

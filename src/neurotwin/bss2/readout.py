@@ -95,8 +95,10 @@ class Readout:
 class CorrelationReadout:
     """Correlation sensor reads of the S synapses of one projection, each trial.
 
-    Codes are 8-bit CADC reads (LSB, 0..255) of ``CORRELATION_BASELINE_MV + S``: the
-    stored value above the baseline is ``code - baseline code`` LSB (one LSB ~2.8 mV).
+    Codes are 8-bit CADC reads (LSB, 0..255) of ``CORRELATION_BASELINE_MV - S``
+    (:func:`~neurotwin.bss2.specs.correlation_voltage`: the read falls as correlation
+    accumulates, as on the chip): the stored correlation is ``baseline code - code``
+    LSB (one LSB ~2.8 mV, about two pairs at zero lag).
     """
 
     pre: np.ndarray

@@ -47,6 +47,7 @@ __all__ = [
     "check_address",
     "check_capmem",
     "check_integer_range",
+    "correlation_voltage",
     "madc_read",
     "offset_current_code",
     "ppu_saturate",
@@ -272,12 +273,23 @@ MADC_LSB_MV = (MADC_FULL_SCALE_MV - MADC_ZERO_MV) / (MADC_MAX + 1)
 
 CORRELATION_TAU_US = 5.0
 """Time constant of the causal and acausal traces (Pehle 2022 sec. 2.3: ~5 µs)."""
-CORRELATION_ETA_MV = 10.0
-"""Increment of a sensor's storage voltage for one pair at zero delay, mV (twin)."""
-CORRELATION_BASELINE_MV = 100.0
-"""Storage voltage after a reset, mV: reads ~26 LSB on the CADC (twin)."""
+CORRELATION_AMPLITUDE_LSB = 0.5
+"""Change of a sensor's CADC read for one pair at zero delay, LSB: calix's default
+correlation calibration target (ccalix ``CorrelationCalibTarget::amplitude`` = 0.5 "per
+correlated event", feasible 0.2..2.0; calix ``spiking/correlation.py`` calibrates it)."""
+CORRELATION_ETA_MV = CORRELATION_AMPLITUDE_LSB * CADC_LSB_MV
+"""Stored correlation of one pair at zero delay, mV (~1.4 mV: 0.5 CADC LSB)."""
+CORRELATION_BASELINE_READ = 210
+"""CADC read of an empty (just reset) sensor: ccalix ``CorrelationCalibOptions::v_reset``
+(1.85 V) is chosen so that "the baseline read should be near the upper end of the
+reliable range of the CADC" (calix.constants ``cadc_reliable_range``: 30..210)."""
+CORRELATION_BASELINE_MIN_READ = 120
+"""calix ``correlation_measurement.measure_quad`` raises a HardwareError below this
+baseline read (a setup without the V_reset fix)."""
+CORRELATION_BASELINE_MV = CADC_ZERO_MV + (CORRELATION_BASELINE_READ + 0.5) * CADC_LSB_MV
+"""Sensor voltage after a reset, mV: reads ``CORRELATION_BASELINE_READ``."""
 CORRELATION_SATURATION_MV = 550.0
-"""Largest accumulated voltage above the baseline, mV: reads ~220 LSB (twin)."""
+"""Largest stored correlation, mV: the read falls from 210 to ~14 LSB (twin)."""
 
 # --- calibration targets (calix.spiking.neuron.NeuronCalibTarget defaults) -------------
 
@@ -393,6 +405,14 @@ def quantize_weight(weight_lsb: Any) -> np.ndarray:
     if np.any(high):
         _warn_saturated("weights", int(high.sum()), w.size, f"{WEIGHT_MAX}")
     return np.minimum(q, WEIGHT_MAX).astype(np.uint8)
+
+
+def correlation_voltage(stored_mv: Any) -> np.ndarray:
+    """The voltage a correlation sensor presents to the CADC for a stored correlation
+    ``S`` (mV): ``CORRELATION_BASELINE_MV - S``. The read falls from the baseline as
+    correlation accumulates (calix ``correlation_measurement``: amplitude = baseline read
+    - read)."""
+    return CORRELATION_BASELINE_MV - np.asarray(stored_mv, dtype=np.float64)
 
 
 def cadc_read(analog_lsb: Any, digital_offset: Any = 0) -> np.ndarray:

@@ -37,8 +37,9 @@ def prepared(seed: int, stores_mv: np.ndarray | None = None) -> tuple[PPURuntime
     rows = np.unique(sensors.placement[:, 1])
     runtime.weights[0][rows] = rng.integers(0, specs.WEIGHT_MAX + 1, (rows.size, 256))
     n = sensors.synapse.size
-    edges = (np.arange(1, 200) * specs.CADC_LSB_MV + specs.CADC_ZERO_MV
-             - specs.CORRELATION_BASELINE_MV)
+    # stores at which the read (baseline - S) crosses a CADC bin edge
+    edges = specs.CORRELATION_BASELINE_MV - specs.CADC_ZERO_MV \
+        - np.arange(1, 200) * specs.CADC_LSB_MV
     edges = edges[edges > 0]
     kind = rng.integers(0, 4, n)
     values = np.where(kind == 0, 0.0, np.where(

@@ -7,7 +7,7 @@ Reference, per synapse (pre i, post j), between two calls of the program:
     post spike at t (= (k + 1) dt):     S_c += eta * exp(-(t - last pre arrival < t) / tau)
     pre arrival at t (= emit + delay):  S_a += eta * exp(-(t - last post spike < t) / tau)
     (at equal times posts first; stores clamp at 550 mV; the call at step s sees t <= s dt)
-    read  = clip(floor((100 mV + S - zero) / lsb), 0, 255);   c = max(read - base, 0)
+    read  = clip(floor((baseline - S - zero) / lsb), 0, 255);   c = max(base - read, 0)
     r(x, f) = ((64 x q) // 2**15 + 32) // 64,   q = round(f * 2**15)
     STDP:    w = clip(w + r(c, eta_plus) - r(a, eta_minus), 0, 63), then S = 0
     R-STDP:  w = clip(w + r(c, lr (R - R_bar)), 0, 63), R_bar += (R - R_bar) / 2, S = 0
@@ -45,12 +45,17 @@ def network(lsb: np.ndarray | None = None) -> nt.Network:
     return net
 
 
+ETA_MV = 2.0 * specs.CADC_LSB_MV
+"""Sensor amplitude of the rule tests: 2 LSB per pair, the top of calix's feasible range
+(the default 0.5 LSB needs longer runs for a rule to move a weight)."""
+
+
 def plastic_run(program_for):
     backend = Bss2Backend()
     mapping = backend.map(network(), chip=Chip(0, Deviations.ideal()), weight_scale=0.01)
     table = mapping.tables.synapses
     rows = sorted(set(table.placement[:, 1].tolist()))
-    runtime = PPURuntime(mapping, (program_for(rows),))
+    runtime = PPURuntime(mapping, (program_for(rows),), sensor_eta_mv=ETA_MV)
     result = backend.run(mapping, T + DT, programs=runtime.periodic())
     return mapping, runtime, result
 
@@ -61,7 +66,7 @@ def r(x: int, f: float) -> int:
 
 
 def read(stored: float) -> int:
-    x = (specs.CORRELATION_BASELINE_MV + stored - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV
+    x = (specs.CORRELATION_BASELINE_MV - stored - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV
     return min(max(math.floor(x), 0), 255)
 
 
@@ -83,7 +88,7 @@ def reference(mapping, result, update):
             # (time, kind): posts (0) before pres (1) at the same time
             events[i, j] = sorted([(t, 0) for t in post] + [(t, 1) for t in arrive])
     base = read(0.0)
-    eta, tau, sat = specs.CORRELATION_ETA_MV, specs.CORRELATION_TAU_US, \
+    eta, tau, sat = ETA_MV, specs.CORRELATION_TAU_US, \
         specs.CORRELATION_SATURATION_MV
     history = []
     for call, s in enumerate(np.arange(PERIOD / DT, T / DT + 1, PERIOD / DT)):
@@ -104,7 +109,7 @@ def reference(mapping, result, update):
                     if last_post < t and counts:
                         sa = min(sa + eta * math.exp(-(t - last_post) / tau), sat)
                     last_pre = t
-            c, a = max(read(sc) - base, 0), max(read(sa) - base, 0)
+            c, a = max(base - read(sc), 0), max(base - read(sa), 0)
             weights[key] = min(max(weights[key] + update(call, c, a), 0), 63)
         history.append(dict(weights))
     return history

@@ -10,8 +10,8 @@ synapses. Lane by lane it does what the vector unit's instructions
 two's-complement wrap of a modulo shift and ``>>`` the arithmetic shift (floor)::
 
     code = base                          for an empty store, else
-           floor((baseline_mv + S - cadc_zero_mv) / cadc_lsb_mv)   (CADC, 0..255)
-    c    = max(sat(code_c - base), 0);   a likewise (0 when the acausal branch is off)
+           floor((baseline_mv - S - cadc_zero_mv) / cadc_lsb_mv)   (CADC, 0..255)
+    c    = max(sat(base - code_c), 0);   a likewise (0 when the acausal branch is off)
     r(x, q) = sat(sat((wrap(x << 6) * q) >> 15) + 32) >> 6
     dw   = sat(r(c, q_c) - r(a, q_a))    (r(c, q_c) alone when the acausal branch is off)
     w    = sat(w + dw); w = w if w > 0 else 0; w = 63 if sat(w - 63) > 0 else w
@@ -75,7 +75,7 @@ def _code(store, base, baseline_mv, zero_mv, lsb_mv):  # pragma: no cover - comp
     """The CADC read of a sensor store (mV), -1 when it lies outside 0..255."""
     if store == 0.0:
         return base
-    raw = np.floor((baseline_mv + store - zero_mv) / lsb_mv)
+    raw = np.floor((baseline_mv - store - zero_mv) / lsb_mv)
     if raw < 0 or raw > 255:
         return -1
     return int(raw)
@@ -125,12 +125,12 @@ def correlation_update(weights, hemisphere, row_mask, synapse, record, touched, 
             code_c = _code(record[s, 0], base, baseline_mv, zero_mv, lsb_mv)
             if code_c < 0:
                 return False, chosen[:0]
-            dw = _scale_round(max(_sat(code_c - base), 0), q_c)
+            dw = _scale_round(max(_sat(base - code_c), 0), q_c)
             if use_acausal:
                 code_a = _code(record[s, 1], base, baseline_mv, zero_mv, lsb_mv)
                 if code_a < 0:
                     return False, chosen[:0]
-                dw = _sat(dw - _scale_round(max(_sat(code_a - base), 0), q_a))
+                dw = _sat(dw - _scale_round(max(_sat(base - code_a), 0), q_a))
             w = _sat(weights[r, col] + dw)
             w = w if w > 0 else 0
             chosen[n] = s

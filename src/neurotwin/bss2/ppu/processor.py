@@ -269,7 +269,7 @@ class PPU:
         # an empty store reads the reset level: convert only the others (most are empty)
         codes = np.full(stored.shape, self.baseline_code(), np.int64)
         busy = stored != 0.0
-        volts = specs.CORRELATION_BASELINE_MV + stored[busy]
+        volts = specs.correlation_voltage(stored[busy])
         codes[busy] = specs.cadc_read((volts - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV)
         return codes
 
@@ -285,7 +285,7 @@ class PPU:
     @staticmethod
     def baseline_code() -> int:
         """The CADC read of an empty correlation store (the reset level)."""
-        volts = specs.CORRELATION_BASELINE_MV - specs.CADC_ZERO_MV
+        volts = specs.correlation_voltage(0.0) - specs.CADC_ZERO_MV
         return int(specs.cadc_read(volts / specs.CADC_LSB_MV))
 
     def reset_correlation(self, rows: Any, half: int | None = None) -> None:

@@ -2,7 +2,8 @@ r"""Plasticity rules shipped as PPU programs, in the vector unit's fixed point.
 
 Both rules work on whole rows of one hemisphere's synapse array, half a row (128
 synapses) per vector op, in 16-bit lanes. With ``c`` and ``a`` the causal and acausal
-sensor reads above the reset level (CADC LSB) and ``w`` the 6-bit weight::
+correlation (CADC LSB: how far the sensor reads fell below the reset level, as on the
+chip) and ``w`` the 6-bit weight::
 
     pair STDP  (stdp):   dw = r(eta_plus * c) - r(eta_minus * a)
     R-STDP     (rstdp):  dw = r(learning_rate * (R - R_bar) * c);  R_bar += (R - R_bar) / 2
@@ -67,8 +68,9 @@ def saturate_weights(ppu: PPU, w: np.ndarray) -> np.ndarray:
 
 
 def _above_reset(ppu: PPU, reads: np.ndarray, base: int) -> np.ndarray:
-    """Sensor reads above the reset level; below it (read noise) counts as 0."""
-    return np.maximum(ppu.sub_fs(reads, ppu.splat(base, reads.shape, 16), bits=16), 0)
+    """Correlation in CADC LSB: how far the reads fell below the reset level (the read
+    falls as correlation accumulates); above it (read noise) counts as 0."""
+    return np.maximum(ppu.sub_fs(ppu.splat(base, reads.shape, 16), reads, bits=16), 0)
 
 
 def update_rows(ppu: PPU, rows: Sequence[int],
