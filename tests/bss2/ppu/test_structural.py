@@ -61,7 +61,7 @@ def r(x: int, f: float) -> int:
 
 
 def read(stored: float) -> int:
-    x = (specs.CORRELATION_BASELINE_MV + stored - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV
+    x = (specs.CORRELATION_BASELINE_MV - stored - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV
     return min(max(math.floor(x), 0), 255)
 
 
@@ -116,7 +116,7 @@ def reference(mapping, result, rows, columns, calls):
                  for i in range(len(rows))}
         for i in range(len(rows)):
             for c in range(specs.SYNRAM_COLUMNS):
-                cause = max(read(store[i, c]) - base, 0)
+                cause = max(base - read(store[i, c]), 0)
                 w[i, c] = min(max(w[i, c] + r(cause, ETA) - DECAY, 0), 63)
                 if c in col_neuron and w[i, c] < THRESHOLD:
                     x = xorshift(x)
