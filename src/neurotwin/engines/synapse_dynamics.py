@@ -28,13 +28,14 @@ of threads, trials or chunks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numba
 import numpy as np
 
-from neurotwin.errors import ConfigError
+from neurotwin.errors import ConfigError, NeurotwinError
 from neurotwin.network import Network
 from neurotwin.network.synapse_types import Bernoulli, PairSTDP, TsodyksMarkram, per_synapse
 
@@ -55,15 +56,18 @@ N_PARAMS = 6
 A_minus, w_min, w_max, multiplicative), Bernoulli (p)."""
 
 
-def refuse_dynamic(network: Network, where: str, need: str) -> None:
-    """Raise ConfigError if ``network`` has a dynamic projection; ``where`` names the
-    backend or engine, ``need`` what it would take to run one there."""
+def refuse_dynamic(network: Network, where: str, need: str | Mapping[str, str],
+                   error: type[NeurotwinError] = ConfigError) -> None:
+    """Raise ``error`` if ``network`` has a dynamic projection; ``where`` names the
+    backend or engine, ``need`` says what it would take to run one there (one text, or
+    one per synapse type name)."""
     for proj in network.projections:
         if proj.synapse is not None:
-            raise ConfigError(
-                f"{where} runs static synapses only; projection {proj.pre}->{proj.post} has "
-                f"{type(proj.synapse).__name__} synapses ({need}). Run it on the 'ideal' "
-                "backend")
+            kind = type(proj.synapse).__name__
+            why = need if isinstance(need, str) else need[kind]
+            raise error(f"{where} runs static synapses only; projection {proj.pre}->"
+                        f"{proj.post} has {kind} synapses: {why}. Run it on the 'ideal' "
+                        "backend")
 
 
 @dataclass(frozen=True, eq=False)
