@@ -91,7 +91,7 @@ def test_simple_stochastic_synapse_transmits_with_probability_p(ideal):
 
 def test_dynamic_synapse_arguments_pynn_refuses(ideal):
     cells = ideal.Population(2, ideal.IF_curr_exp())
-    with pytest.raises(errors.InvalidParameterValueError, match="U must be > 0.0"):
+    with pytest.raises(errors.InvalidParameterValueError, match=r"U must be > 0\.0"):
         ideal.Projection(cells, cells, ideal.AllToAllConnector(),
                          ideal.TsodyksMarkramSynapse(U=1.5))
     prj = ideal.Projection(cells, cells, ideal.AllToAllConnector(),

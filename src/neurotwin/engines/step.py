@@ -654,8 +654,8 @@ def run_program(
         if progress is not None:
             progress(j1, steps)
     wall = time.perf_counter() - start
-    cpu = {"cpu_time_s": time.process_time() - cpu_start}  # all threads of this process
-    if prog.dynamic is not None:  # projection index -> (trials, S) weights after the run
+    cpu: dict[str, Any] = {"cpu_time_s": time.process_time() - cpu_start}  # all threads
+    if prog.dynamic is not None and dyn is not None:  # projection -> (trials, S) weights
         cpu["final_weights"] = prog.dynamic.final_weights(dyn)
     return assemble_result(prog, duration, neuron_spikes, source_chunks, traces, wall, cpu)
 

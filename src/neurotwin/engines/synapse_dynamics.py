@@ -154,9 +154,9 @@ def compile_dynamic(
         receptor = 0 if proj.receptor == "exc" else 1
         model = network.population(proj.post).model
         tau_psc = float(getattr(model, "tau_syn_exc" if receptor == 0 else "tau_syn_inh"))
-        kind, param = _params(proj, syn.pre.size, tau_psc)
+        code, param = _params(proj, syn.pre.size, tau_psc)
         slot = np.full(syn.pre.size, -1, np.int64)
-        if kind == STDP:
+        if code == STDP:
             assert isinstance(proj.synapse, PairSTDP)
             size = network.population(proj.post).size
             slot = syn.post + slots
@@ -165,7 +165,7 @@ def compile_dynamic(
             slots += size
         parts.append((pre, syn.post + first + receptor * n_neurons,
                       network.delay_steps(proj), syn.weight,
-                      np.full(syn.pre.size, kind, np.int64), param, slot))
+                      np.full(syn.pre.size, code, np.int64), param, slot))
         index.append(k)
     if not parts:
         return None

@@ -14,7 +14,10 @@ so a longer ``stop`` extends the same trains (a prefix never changes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from neurotwin.errors import ConfigError, as_numbers, check_finite
 
@@ -24,7 +27,7 @@ _BLOCK = 256
 """Intervals drawn per call of the generator."""
 
 
-def _per_source(name: str, value: object, size: int) -> np.ndarray:
+def _per_source(name: str, value: ArrayLike, size: int) -> np.ndarray:
     arr = as_numbers(name, value)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != size):
         raise ConfigError(f"{name} must be a scalar or of shape ({size},), got {arr.shape}")
@@ -32,17 +35,18 @@ def _per_source(name: str, value: object, size: int) -> np.ndarray:
     return np.broadcast_to(arr, (size,)).astype(np.float64)
 
 
-def _trains(draw: object, size: int, start: object, stop: object,
+def _trains(draw: Callable[[int, np.random.Generator], np.ndarray | None], size: int,
+            start: ArrayLike, stop: ArrayLike,
             rngs: list[np.random.Generator]) -> list[np.ndarray]:
     first = _per_source("start", start, size)
-    last = _per_source("stop", stop, size) if np.ndim(stop) else np.full(size, float(stop))
+    last = _per_source("stop", stop, size)
     if np.any(first < 0) or np.any(last < first):
         raise ConfigError(f"need 0 <= start <= stop (ms), got start {first}, stop {last}")
     out = []
     for k in range(size):
         parts, t = [], first[k]
         while True:
-            isi = draw(k, rngs[k])  # type: ignore[operator]
+            isi = draw(k, rngs[k])
             if isi is None:
                 break
             times = t + np.cumsum(isi)
@@ -54,7 +58,7 @@ def _trains(draw: object, size: int, start: object, stop: object,
     return out
 
 
-def gamma_trains(alpha: object, beta: object, start: object, stop: object,
+def gamma_trains(alpha: ArrayLike, beta: ArrayLike, start: ArrayLike, stop: ArrayLike,
                  rng: np.random.Generator, size: int) -> list[np.ndarray]:
     """``size`` gamma renewal trains in [start, stop) ms.
 
@@ -79,8 +83,8 @@ def gamma_trains(alpha: object, beta: object, start: object, stop: object,
     return _trains(draw, size, start, stop, rng.spawn(size))
 
 
-def poisson_refractory_trains(rate: object, tau_refrac: object, start: object,
-                              stop: object, rng: np.random.Generator, size: int
+def poisson_refractory_trains(rate: ArrayLike, tau_refrac: ArrayLike, start: ArrayLike,
+                              stop: ArrayLike, rng: np.random.Generator, size: int
                               ) -> list[np.ndarray]:
     """``size`` Poisson trains with dead time in [start, stop) ms.
 

@@ -124,10 +124,10 @@ def build_network(state: Any, duration: float) -> tuple[Network, dict[int, list[
     return net, groups
 
 
-def _nodes(pop: Any, rng: np.random.Generator, duration: float
+def _nodes(pop: Any, rng: np.random.Generator, until: float
            ) -> list[tuple[Any, np.ndarray]]:
     """The neurotwin nodes of a PyNN population and the cells each holds; random spike
-    trains (gamma, Poisson with dead time) drawn from ``rng`` up to ``duration`` ms."""
+    trains (gamma, Poisson with dead time) drawn from ``rng`` up to ``until`` ms."""
     celltype, params, size = pop.celltype, pop._parameters, pop.size
     if isinstance(celltype, NeuronType):
         models, which = celltype.models(params, size)
@@ -162,7 +162,7 @@ def _nodes(pop: Any, rng: np.random.Generator, duration: float
         return sources
     if isinstance(celltype, SpikeSourceGamma | SpikeSourcePoissonRefractory):
         start = np.broadcast_to(np.asarray(params["start"], np.float64), (size,))
-        stop = np.minimum(start + params["duration"], duration)
+        stop = np.minimum(start + params["duration"], until)
         if isinstance(celltype, SpikeSourceGamma):
             trains = gamma_trains(params["alpha"], params["beta"], start, stop, rng, size)
         else:

@@ -86,7 +86,8 @@ class Projection(common.Projection):
         if not isinstance(self.synapse_type, NeurotwinSynapse):
             raise NotImplementedError(f"neurotwin.pynn maps the standard synapse types only, "
                                       f"not {type(self.synapse_type).__name__}")
-        self._names = list(self.synapse_type.native_parameters.keys())
+        native: Any = self.synapse_type.native_parameters  # type: ignore[attr-defined]
+        self._names = list(native.keys())
         self._chunks: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
         self._pre = np.zeros(0, np.int64)
         self._post = np.zeros(0, np.int64)
