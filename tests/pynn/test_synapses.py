@@ -152,3 +152,28 @@ def test_random_sources_follow_the_seed_and_extend_across_runs():
     np.testing.assert_array_equal(long[: short.size], short)
     assert not np.array_equal(spikes(2, 500.0)[0], short)
     np.testing.assert_array_equal(spikes(1, 500.0)[0], short)
+
+
+def test_additive_stdp_favours_the_faster_inputs(ideal):
+    # PyNN's scenario 3 on current-based cells (weights scaled by a 60 mV driving force):
+    # inputs at 40 Hz end with larger weights than inputs at 5 Hz
+    pre = ideal.Population(100, ideal.SpikeSourcePoisson(duration=10000.0))
+    pre[:50].set(rate=5.0)
+    pre[50:].set(rate=40.0)
+    post = ideal.Population(10, ideal.IF_curr_exp(tau_m=20.0, cm=1.0, v_rest=-70.0,
+                                                  v_thresh=-54.0, v_reset=-60.0,
+                                                  tau_syn_E=5.0))
+    w_max = 0.05 * (1.0 / 20.0) * 60.0
+    rule = ideal.STDPMechanism(
+        ideal.SpikePairRule(tau_plus=20.0, tau_minus=20.0, A_plus=0.01, A_minus=0.01),
+        ideal.AdditiveWeightDependence(w_min=0.0, w_max=w_max))
+    prj = ideal.Projection(pre, post, ideal.AllToAllConnector(), rule,
+                           receptor_type="excitatory")
+    prj.set(weight=ideal.RandomDistribution("uniform", low=0.0, high=w_max,
+                                            rng=ideal.NumpyRNG(seed=1)))
+    initial = prj.get("weight", format="array")
+    ideal.run(10000.0)
+    final = prj.get("weight", format="array")
+    assert np.all((final >= 0.0) & (final <= w_max)) and not np.array_equal(final, initial)
+    assert stats.ttest_ind(final[:50].ravel(), final[50:].ravel()).pvalue < 0.01
+    assert final[:50].mean() < final[50:].mean()

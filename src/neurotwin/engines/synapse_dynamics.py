@@ -153,7 +153,11 @@ def compile_dynamic(
         first = pop_slices[proj.post][0]
         receptor = 0 if proj.receptor == "exc" else 1
         model = network.population(proj.post).model
-        tau_psc = float(getattr(model, "tau_syn_exc" if receptor == 0 else "tau_syn_inh"))
+        name = "tau_syn_exc" if receptor == 0 else "tau_syn_inh"
+        if isinstance(proj.synapse, TsodyksMarkram) and not hasattr(model, name):
+            raise ConfigError(f"TsodyksMarkram synapses onto {proj.post!r} need its {name} "
+                              f"(NEST's tau_psc); {type(model).__name__} has none")
+        tau_psc = float(getattr(model, name, 0.0))
         code, param = _params(proj, syn.pre.size, tau_psc)
         slot = np.full(syn.pre.size, -1, np.int64)
         if code == STDP:
