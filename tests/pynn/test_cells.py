@@ -114,8 +114,9 @@ def test_poisson_rate_and_window():
 
 
 @pytest.mark.parametrize("name", ["IF_curr_alpha", "IF_cond_alpha", "HH_cond_exp",
-                                  "Izhikevich", "TsodyksMarkramSynapse", "SpikeSourceGamma",
-                                  "STDPMechanism", "SpikePairRule"])
+                                  "Izhikevich", "StochasticTsodyksMarkramSynapse",
+                                  "SpikeSourceInhGamma", "GutigWeightDependence",
+                                  "Vogels2011Rule"])
 def test_types_neurotwin_cannot_run_are_refused(ideal, name):
     with pytest.raises(NotImplementedError, match=r"not supported by neurotwin\.pynn"):
         getattr(sim, name)()

@@ -60,7 +60,8 @@ from neurotwin.bss2.readout import Bss2Result, Readout, check_readout
 from neurotwin.bss2.run_loop import PeriodicProgram, add_early_sources, run_steps, start_state
 from neurotwin.engines.plan import STATE_CODES, recording_plan, trial_rngs
 from neurotwin.engines.result import SpikeRecord
-from neurotwin.errors import CapacityError, check_int
+from neurotwin.engines.synapse_dynamics import refuse_dynamic
+from neurotwin.errors import CapacityError, MappingError, check_int
 from neurotwin.network import Network
 
 __all__ = ["Bss2Backend", "fpga_timestamps"]
@@ -82,6 +83,19 @@ def _input_rate(mapping: Mapping, duration: float) -> float:
     rate = poisson_input_rate(mapping.network, mapping.address, mapping.n_neurons)
     return rate + array_events / (duration * 1e-3)
 
+
+DYNAMIC_SYNAPSES_NEED = {
+    "TsodyksMarkram": "the chip's synapse drivers have short-term plasticity circuits, one "
+    "setting per driver (a pair of rows, not per synapse), which the twin does not model",
+    "PairSTDP": "STDP on BrainScaleS-2 is a PPU program over the correlation sensors "
+    "(neurotwin.bss2.ppu.rules.stdp, docs/ppu.md): nearest-neighbour pairs, the sensors' "
+    "fixed time constant (specs.CORRELATION_TAU_US), 6-bit weights updated once per "
+    "program period; PyNN's SpikePairRule pairs all to all with tau_plus / tau_minus and "
+    "updates at every spike, a different rule. Write the PPU program instead",
+    "Bernoulli": "the chip's synapses transmit every spike; stochastic transmission would "
+    "need a PPU program that redraws the weights between spikes",
+}
+"""Why the BrainScaleS-2 twin refuses each dynamic synapse type, and what it would need."""
 
 @BACKENDS.register("bss2")
 class Bss2Backend(Backend):
@@ -105,6 +119,7 @@ class Bss2Backend(Backend):
         """Map ``network`` onto the chip (:func:`~neurotwin.bss2.mapping.map_network`,
         which also resolves the emulation's tables and checks the ``readout`` options)."""
         self.check_options(options)
+        refuse_dynamic(network, "The BrainScaleS-2 twin", DYNAMIC_SYNAPSES_NEED, MappingError)
         return map_network(network, chip=chip, calibration=calibration,
                            weight_scale=weight_scale, circuits_per_neuron=circuits_per_neuron,
                            readout=readout)

@@ -74,7 +74,9 @@ class Result:
     """(label, variable) -> tensor of shape (trials, steps, n)."""
     cost: Cost
     meta: Mapping[str, Any] = field(default_factory=dict)
-    """Backend-specific details (kernel used, device, dtype ...)."""
+    """Backend-specific details (kernel used, device, dtype ...); on the ideal backend with
+    dynamic synapses ``final_weights``: projection index -> weights after the run, nA,
+    (trials, S) in ``Projection.synapses()`` order."""
 
     def _label(self, node: Node | str) -> str:
         """The label of ``node`` in this result's network (a node object must be that

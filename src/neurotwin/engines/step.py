@@ -55,6 +55,15 @@ from neurotwin.engines.plan import (
 )
 from neurotwin.engines.result import Cost, Result
 from neurotwin.engines.synapse_codes import SynapseCodes, deliver_row, pack_synapses
+from neurotwin.engines.synapse_dynamics import (
+    DynamicSynapses,
+    compile_dynamic,
+    dynamic_early,
+    dynamic_post,
+    dynamic_pre,
+    dynamic_state,
+)
+from neurotwin.engines.synapse_matrices import torch_matrices
 from neurotwin.errors import ConfigError, check_device, check_int, check_memory
 from neurotwin.network import Network, Population
 
@@ -124,7 +133,9 @@ class StepProgram:
     recording: RecordingPlan
     """What the run records."""
     codes: SynapseCodes | None
-    """The synapses packed for the numba kernel (None for the torch kernel)."""
+    """The static synapses packed for the numba kernel (None for the torch kernel)."""
+    dynamic: DynamicSynapses | None
+    """The synapses of projections with a synapse type (numba kernel only), else None."""
 
 
 def _constants_for(pop: Population, dt: float) -> dict[str, float]:
@@ -195,6 +206,8 @@ def compile_network(
     # synapses: CSR over presynaptic index (neurons, then sources)
     pres, targets, weights, delays = [], [], [], []
     for proj in network.projections:
+        if proj.synapse is not None:
+            continue  # dynamic: compile_dynamic
         syn = proj.synapses()
         steps = network.delay_steps(proj)
         if proj.pre in pop_slices:
@@ -229,6 +242,10 @@ def compile_network(
         indptr = np.zeros(n_pre + 1, np.int64)
     n_slots = int(delay_steps.max()) + 1 if delay_steps.size else 2
 
+    dynamic = compile_dynamic(network, pop_slices, source_slices, n_neurons, n_pre)
+    if dynamic is not None and kernel != "numba":
+        raise ConfigError("dynamic synapses (a projection's synapse type) run on the numba "
+                          f"kernel only (device 'cpu'), got kernel {kernel!r}")
     dc_step, dc_neuron, dc_value = dc_events(network, pop_slices, n_neurons)
 
     recording = recording_plan(network, pop_slices, source_slices, n_neurons)
@@ -260,6 +277,7 @@ def compile_network(
         dc_value=dc_value,
         recording=recording,
         codes=codes,
+        dynamic=dynamic,
     )
 
 
@@ -326,7 +344,7 @@ def _numba_chunk(
     indptr, code, weights, tabled, target_mask, delay_shift, delay_mask, weight_shift,
     src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
     record, spike_step, spike_id, spike_count, n_record,
-    trace_code, trace_neuron, traces, rails,
+    trace_code, trace_neuron, traces, rails, dyn,
 ):  # pragma: no cover - compiled; tested through run_program
     """Advance trials b0..b1-1, each from its ``reached`` step to ``j1``.
 
@@ -360,6 +378,8 @@ def _numba_chunk(
             slot = j % n_slots
             update_segments(v, ie, ii, w, rf, fl, ix, slots4[slot, b, 0], slots4[slot, b, 1],
                             segments, n_lif_segments, c, n_refrac, rails)
+            if dyn is not None:
+                dynamic_post(dyn, b, j, fl)
             for word in range(fl_words.shape[0]):  # 8 flags at a time: spikes are rare
                 if fl_words[word] == 0:
                     continue
@@ -368,6 +388,8 @@ def _numba_chunk(
                         continue
                     deliver_row(buf, b, slot, indptr[i], indptr[i + 1], code, weights,
                                 tabled, target_mask, delay_shift, delay_mask, weight_shift)
+                    if dyn is not None:
+                        dynamic_pre(dyn, buf, b, j, slot, i)
                     if record[i]:
                         cnt = spike_count[b]
                         spike_step[b, cnt] = j
@@ -377,6 +399,8 @@ def _numba_chunk(
                 row = n + src_ids[e]
                 deliver_row(buf, b, slot, indptr[row], indptr[row + 1], code, weights,
                             tabled, target_mask, delay_shift, delay_mask, weight_shift)
+                if dyn is not None:
+                    dynamic_pre(dyn, buf, b, j, slot, row)
             reached[b] = j + 1
 
 
@@ -410,7 +434,7 @@ def segment_table(
     return segments, n_lif_segments, c, constants["refrac_steps"][firsts].astype(counter)
 
 
-def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance, Any]:
+def _numba_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tuple[Advance, Any]:
     """State and chunk function of the numba kernel; returns (advance, traces array)."""
     dtype = np.float64 if prog.dtype == torch.float64 else np.float32
     segments, n_lif_segments, c, n_refrac = segment_table(
@@ -422,6 +446,9 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     # no injected current: the neuron loop streams one array less (compiled out)
     i_ext = np.zeros((trials, prog.n_neurons), dtype) if prog.dc_step.size else None
     buf = _initial_buffer(prog, trials).astype(dtype)
+    if dyn is not None:
+        early = prog.sources.array_source[prog.sources.array_emit_step < 0]
+        dynamic_early(dyn, buf, prog.n_neurons + early)
     slots4 = buf.reshape(prog.n_slots, trials, 2, prog.n_neurons)  # same memory, per receptor
     syn = prog.codes
     assert syn is not None  # compile_network packs them for the numba kernel
@@ -451,7 +478,7 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
                 syn.delay_shift, syn.delay_mask, syn.weight_shift,
                 src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
                 prog.recording.record_spikes, spike_step, spike_id, spike_count, n_record,
-                prog.recording.trace_code, prog.recording.trace_neuron, traces, rails,
+                prog.recording.trace_code, prog.recording.trace_neuron, traces, rails, dyn,
             )  # fmt: skip
 
         while reached.min() < j1:  # a trial stops early when its spike buffer is full
@@ -476,33 +503,7 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
 # torch kernel
 
 
-def _torch_matrices(prog: StepProgram) -> list[tuple[int, torch.Tensor]]:
-    """One (n_pre, 2 n_neurons) weight matrix per distinct delay: dense where more than
-    10 % filled, else sparse COO stored transposed (2 n_neurons, n_pre) for sparse.mm."""
-    n_pre = prog.n_neurons + prog.n_sources
-    rows = np.repeat(np.arange(n_pre), np.diff(prog.indptr))
-    mats = []
-    for d in np.unique(prog.delay_steps):
-        sel = prog.delay_steps == d
-        r, t, w = rows[sel], prog.target[sel], prog.weight[sel]
-        shape = (n_pre, 2 * prog.n_neurons)
-        if sel.sum() > 0.1 * shape[0] * shape[1]:
-            dense = np.zeros(shape)
-            np.add.at(dense, (r, t), w)
-            mat = torch.as_tensor(dense, dtype=prog.dtype, device=prog.device)
-        else:
-            mat = torch.sparse_coo_tensor(
-                torch.as_tensor(np.stack([t, r])),
-                torch.as_tensor(w),
-                (shape[1], shape[0]),
-                check_invariants=True,
-            ).coalesce()
-            mat = mat.to(dtype=prog.dtype, device=prog.device)
-        mats.append((int(d), mat))
-    return mats
-
-
-def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance, Any]:
+def _torch_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tuple[Advance, Any]:
     """State and chunk function of the torch kernel; returns (advance, traces tensor)."""
     dev, dt_ = prog.device, prog.dtype
     n, n_lif = prog.n_neurons, prog.n_lif
@@ -521,7 +522,8 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     refrac = torch.zeros((trials, n), dtype=torch.int64, device=dev)
     i_ext = torch.zeros((trials, n), dtype=dt_, device=dev)
     buf = torch.as_tensor(_initial_buffer(prog, trials), dtype=dt_, device=dev)
-    mats = _torch_matrices(prog)
+    mats = torch_matrices(prog.indptr, prog.target, prog.weight, prog.delay_steps,
+                          2 * n, dt_, dev)
     rec = torch.as_tensor(np.nonzero(prog.recording.record_spikes)[0], device=dev)
     rec_np = rec.cpu().numpy()
     trace_code = torch.as_tensor(prog.recording.trace_code, device=dev)
@@ -634,7 +636,8 @@ def run_program(
     rngs = trial_rngs(seed, trials)
     start, cpu_start = time.perf_counter(), time.process_time()
     make = _numba_advance if prog.kernel == "numba" else _torch_advance
-    advance, traces = make(prog, steps, trials)
+    dyn = None if prog.dynamic is None else dynamic_state(prog.dynamic, trials, seed, prog.dt)
+    advance, traces = make(prog, steps, trials, dyn)
     early = prog.sources.array_source[prog.sources.array_emit_step < 0]
     neuron_spikes: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(trials)]
     source_chunks: list[list[tuple[np.ndarray, np.ndarray]]] = [
@@ -651,7 +654,9 @@ def run_program(
         if progress is not None:
             progress(j1, steps)
     wall = time.perf_counter() - start
-    cpu = {"cpu_time_s": time.process_time() - cpu_start}  # all threads of this process
+    cpu: dict[str, Any] = {"cpu_time_s": time.process_time() - cpu_start}  # all threads
+    if prog.dynamic is not None and dyn is not None:  # projection -> (trials, S) weights
+        cpu["final_weights"] = prog.dynamic.final_weights(dyn)
     return assemble_result(prog, duration, neuron_spikes, source_chunks, traces, wall, cpu)
 
 

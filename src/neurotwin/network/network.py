@@ -17,6 +17,7 @@ from neurotwin.network.nodes import (
     SpikeSourcePoisson,
 )
 from neurotwin.network.projection import Projection, Receptor
+from neurotwin.network.synapse_types import SynapseType
 
 __all__ = ["Network"]
 
@@ -131,6 +132,7 @@ class Network:
         weights: Any,
         receptor: Receptor = "exc",
         delays: Any = None,
+        synapse: SynapseType | None = None,
     ) -> Projection:
         """Connect ``pre`` to the population ``post``; return the projection.
 
@@ -147,6 +149,9 @@ class Network:
         delays
             Scalar or per-synapse delays in ms, multiples of dt and >= dt;
             default one time step.
+        synapse
+            None (static) or a dynamic synapse type
+            (:mod:`neurotwin.network.synapse_types`).
         """
         pre_label = self.label_of(pre, "pre")
         post_pop = self.population(post)
@@ -156,6 +161,7 @@ class Network:
             weights=weights,
             receptor=receptor,
             delays=self.dt if delays is None else delays,
+            synapse=synapse,
         )
         expected = (self.nodes[pre_label].size, post_pop.size)
         if proj.shape != expected:

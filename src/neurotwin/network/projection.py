@@ -27,6 +27,7 @@ from neurotwin.errors import (
     check_positive,
     check_scalar,
 )
+from neurotwin.network.synapse_types import SYNAPSE_TYPES, SynapseType, per_synapse
 
 __all__ = [
     "Projection",
@@ -153,6 +154,10 @@ class Projection:
         Transmission delay in ms: a scalar, or per synapse (an array of the weights' shape
         for dense weights; a sparse matrix of the same pattern or an array aligned with
         the CSR data for sparse weights). Must be > 0 (checked against dt by the network).
+    synapse
+        None (static), or a dynamic synapse type of :mod:`neurotwin.network.synapse_types`
+        (short-term plasticity, STDP, stochastic transmission); needs receptor "exc" or
+        "inh". For STDP the weights are the initial weights.
     """
 
     pre: str
@@ -160,6 +165,7 @@ class Projection:
     weights: np.ndarray | sp.csr_array
     receptor: Receptor = "exc"
     delays: float | np.ndarray = 1.0
+    synapse: SynapseType | None = None
 
     def __post_init__(self) -> None:
         if self.receptor not in RECEPTORS:
@@ -182,6 +188,16 @@ class Projection:
             w, delays = _canonical(w, delays)
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "delays", self._check_delays(w, delays))
+        if self.synapse is not None:
+            if not isinstance(self.synapse, SYNAPSE_TYPES):
+                raise ConfigError(
+                    "synapse must be None (static) or one of "
+                    f"{', '.join(t.__name__ for t in SYNAPSE_TYPES)}, got "
+                    f"{type(self.synapse).__name__}")
+            if self.receptor is None:
+                raise ConfigError(f"a {type(self.synapse).__name__} projection needs receptor "
+                                  "'exc' or 'inh' (its weights are magnitudes), not None")
+            per_synapse(self.synapse, self.n_synapses)  # per-synapse sizes must match
 
     @staticmethod
     def _check_delays(w: np.ndarray | sp.csr_array, delays: Any) -> float | np.ndarray:

@@ -29,10 +29,15 @@ from neurotwin.engines.result import Result
 from neurotwin.network import DCSource, Network, Population, SpikeSourceArray
 from neurotwin.network import SpikeSourcePoisson as PoissonNode
 from neurotwin.network.projection import Receptor
+from neurotwin.network.renewal import gamma_trains, poisson_refractory_trains
 from neurotwin.pynn.electrodes import MAX_WINDOWS
-from neurotwin.pynn.standardmodels import NeuronType
+from neurotwin.pynn.standardmodels import NeuronType, SpikeSourceGamma, SpikeSourcePoissonRefractory
 
 __all__ = ["Group", "Outcome", "build_network", "simulate_state"]
+
+SOURCE_STREAM = 0x6A3A
+"""First word of the seed of a population's random spike trains (with the session's
+seed and the population's number)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,8 @@ def build_network(state: Any, duration: float) -> tuple[Network, dict[int, list[
     groups: dict[int, list[Group]] = {}
     for p, pop in enumerate(state.populations):
         groups[id(pop)] = []
-        for k, (node, index) in enumerate(_nodes(pop)):
+        rng = np.random.default_rng([SOURCE_STREAM, state.seed, p])
+        for k, (node, index) in enumerate(_nodes(pop, rng, duration)):
             label = f"p{p}_{k}"
             net.add(replace(node, label=label))
             cells = np.asarray(pop.all_cells, np.int64)[index]
@@ -118,8 +124,10 @@ def build_network(state: Any, duration: float) -> tuple[Network, dict[int, list[
     return net, groups
 
 
-def _nodes(pop: Any) -> list[tuple[Any, np.ndarray]]:
-    """The neurotwin nodes of a PyNN population and the cells each holds."""
+def _nodes(pop: Any, rng: np.random.Generator, until: float
+           ) -> list[tuple[Any, np.ndarray]]:
+    """The neurotwin nodes of a PyNN population and the cells each holds; random spike
+    trains (gamma, Poisson with dead time) drawn from ``rng`` up to ``until`` ms."""
     celltype, params, size = pop.celltype, pop._parameters, pop.size
     if isinstance(celltype, NeuronType):
         models, which = celltype.models(params, size)
@@ -152,6 +160,15 @@ def _nodes(pop: Any) -> list[tuple[Any, np.ndarray]]:
                                stop=float(first + length))
             sources.append((node, index))
         return sources
+    if isinstance(celltype, SpikeSourceGamma | SpikeSourcePoissonRefractory):
+        start = np.broadcast_to(np.asarray(params["start"], np.float64), (size,))
+        stop = np.minimum(start + params["duration"], until)
+        if isinstance(celltype, SpikeSourceGamma):
+            trains = gamma_trains(params["alpha"], params["beta"], start, stop, rng, size)
+        else:
+            trains = poisson_refractory_trains(params["rate"], params["tau_refrac"], start,
+                                               stop, rng, size)
+        return [(SpikeSourceArray(trains), np.arange(size))]
     raise NotImplementedError(f"neurotwin.pynn cannot run {type(celltype).__name__}")
 
 
@@ -179,6 +196,7 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
              labels: list[str]) -> None:
     """Add ``proj`` as neurotwin projections (see the module docstring)."""
     pre_ids, post_ids = proj.cell_ids()
+    proj._parts = []
     if pre_ids.size == 0:
         return
     targets = {type(pop.celltype).__name__ for pop in _roots(proj.post)
@@ -188,8 +206,9 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
             f"projection {proj.label!r} onto {', '.join(sorted(targets))}: neurotwin's "
             "synapses are current-based, so conductance-based cells run only without "
             "synaptic input (current sources); use IF_curr_exp")
-    weight = np.abs(proj._weight)
-    delay = np.maximum(np.round(proj._delay / net.dt), 1) * net.dt
+    values = proj._values
+    weight = np.abs(values["weight"])
+    delay = np.maximum(np.round(values["delay"] / net.dt), 1) * net.dt
     receptor: Receptor = "exc" if proj.receptor_type == "excitatory" else "inh"
     pre_node, post_node = where[pre_ids], where[post_ids]
     pre, post = local[pre_ids], local[post_ids]
@@ -206,8 +225,11 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
             counts = np.bincount(pre[chosen], minlength=shape[0])
             indptr = np.concatenate([[0], np.cumsum(counts)])
             weights = sp.csr_array((weight[chosen], post[chosen], indptr), shape=shape)
+            synapse = proj.synapse_type.neurotwin_synapse(
+                {name: column[chosen] for name, column in values.items()})
+            proj._parts.append((len(net.projections), chosen))
             net.connect(labels[a], labels[b], weights=weights, receptor=receptor,
-                        delays=delay[chosen])
+                        delays=delay[chosen], synapse=synapse)
 
 
 def _roots(cells: Any) -> list[Any]:

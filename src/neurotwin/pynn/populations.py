@@ -89,6 +89,17 @@ def _check_parameters(celltype: Any, parameters: dict[str, np.ndarray], size: in
             if np.any(~np.isfinite(value)) or np.any(value < 0):
                 raise errors.InvalidParameterValueError(
                     f"SpikeSourcePoisson {name} must be finite and >= 0, got {value}")
+    if "alpha" in parameters:
+        alpha, beta = (np.asarray(parameters[n], np.float64) for n in ("alpha", "beta"))
+        if not np.all(np.isfinite(alpha) & (alpha > 0) & np.isfinite(beta) & (beta >= 0)):
+            raise errors.InvalidParameterValueError(
+                f"SpikeSourceGamma needs alpha > 0 and beta >= 0 Hz, got {alpha}, {beta}")
+    if "tau_refrac" in parameters:
+        rate, dead = (np.asarray(parameters[n], np.float64) for n in ("rate", "tau_refrac"))
+        if not np.all(np.isfinite(dead) & (dead >= 0) & (rate * dead < 1e3)):
+            raise errors.InvalidParameterValueError(
+                "SpikeSourcePoissonRefractory needs tau_refrac >= 0 ms and rate * tau_refrac "
+                f"< 1, got rate {rate} Hz, tau_refrac {dead} ms")
     if "spike_times" in parameters:
         for train in np.atleast_1d(parameters["spike_times"]):
             times = np.asarray(train.value if hasattr(train, "value") else train, np.float64)

@@ -1,10 +1,13 @@
 """PyNN's Projection for neurotwin: connections kept as flat arrays.
 
-Each connection is (presynaptic index, postsynaptic index, weight, delay), indices within
-the projection's ``pre`` and ``post`` (Population, PopulationView or Assembly), weight in
-nA (PyNN's sign convention: negative on the inhibitory receptor of a current-based cell),
+Each connection is (presynaptic index, postsynaptic index) and one value per native
+parameter of the synapse type: weight, delay, and for the dynamic types their parameters
+(U, tau_rec, tau_facil; p; tau_plus, A_plus, ..., w_max), indices within the
+projection's ``pre`` and ``post`` (Population, PopulationView or Assembly), weight in nA
+(PyNN's sign convention: negative on the inhibitory receptor of a current-based cell),
 delay in ms. :mod:`neurotwin.pynn.build` maps them onto neurotwin projections, with
-magnitudes on the "exc" or "inh" receptor.
+magnitudes on the "exc" or "inh" receptor. After a run, the weights of STDP connections
+are those the run ended with (:meth:`Projection._column`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,9 @@ from pyNN.space import Space
 from pyNN.standardmodels.base import check_weights
 
 from neurotwin.pynn import simulator
-from neurotwin.pynn.standardmodels import StaticSynapse
+from neurotwin.pynn.standardmodels import NeurotwinSynapse, StaticSynapse, STDPMechanism
 
 __all__ = ["Connection", "Projection"]
-
-_FIELDS = ("presynaptic_index", "postsynaptic_index", "weight", "delay")
 
 
 class Connection(common.Connection):
@@ -47,10 +48,10 @@ class Connection(common.Connection):
 
     def _set(self, name: str, value: float) -> None:
         projection = self.projection
-        weight, delay = projection._weight.copy(), projection._delay.copy()
-        (weight if name == "weight" else delay)[self.index] = value
-        projection._check(weight, delay)
-        projection._weight, projection._delay = weight, delay
+        values = {key: column.copy() for key, column in projection._values.items()}
+        values[name][self.index] = value
+        projection._check(values)
+        projection._values = values
         projection._simulator.state.changed(f"{name} of a connection of {projection.label!r}")
 
     @property
@@ -82,14 +83,17 @@ class Projection(common.Projection):
         common.Projection.__init__(self, presynaptic_population, postsynaptic_population,
                                    connector, synapse_type, source, receptor_type, space,
                                    label)
-        if not isinstance(self.synapse_type, StaticSynapse):
-            raise NotImplementedError(f"neurotwin.pynn maps StaticSynapse only, not "
-                                      f"{type(self.synapse_type).__name__}")
-        self._chunks: list[tuple[np.ndarray, ...]] = []
+        if not isinstance(self.synapse_type, NeurotwinSynapse):
+            raise NotImplementedError(f"neurotwin.pynn maps the standard synapse types only, "
+                                      f"not {type(self.synapse_type).__name__}")
+        native: Any = self.synapse_type.native_parameters  # type: ignore[attr-defined]
+        self._names = list(native.keys())
+        self._chunks: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
         self._pre = np.zeros(0, np.int64)
         self._post = np.zeros(0, np.int64)
-        self._weight = np.zeros(0)
-        self._delay = np.zeros(0)
+        self._values = {name: np.zeros(0) for name in self._names}
+        self._parts: list[tuple[int, np.ndarray]] = []
+        """Set by build: (neurotwin projection index, which connections) per part."""
         connector.connect(self)
         self._consolidate()
         simulator.state.projections.append(self)
@@ -118,12 +122,13 @@ class Projection(common.Projection):
         else:
             post = int(np.asarray(postsynaptic_index).item())
         n = pre.size
-        weight = np.broadcast_to(np.asarray(parameters["weight"], np.float64), (n,)).copy()
-        delay = np.broadcast_to(np.asarray(parameters["delay"], np.float64), (n,)).copy()
-        self._check(weight, delay)
-        self._chunks.append((pre.astype(np.int64), np.full(n, post, np.int64), weight, delay))
+        values = {name: np.broadcast_to(np.asarray(parameters[name], np.float64), (n,)).copy()
+                  for name in self._names}
+        self._check(values)
+        self._chunks.append((pre.astype(np.int64), np.full(n, post, np.int64), values))
 
-    def _check(self, weight: np.ndarray, delay: np.ndarray) -> None:
+    def _check(self, values: dict[str, np.ndarray]) -> None:
+        weight, delay = values["weight"], values["delay"]
         if weight.size == 0:
             return
         if not np.all(np.isfinite(weight)):
@@ -133,39 +138,49 @@ class Projection(common.Projection):
         if not np.all(np.isfinite(delay)) or delay.min() < dt * (1 - 1e-9):
             raise errors.ConnectionError(
                 f"delays must be >= the time step {dt} ms, got {float(np.min(delay))} ms")
+        self.synapse_type.neurotwin_synapse(values)  # refuses bad parameters
 
     def _consolidate(self) -> None:
         if self._chunks:
-            chunks = list(zip(*self._chunks, strict=True))
-            self._pre = np.concatenate([self._pre, *chunks[0]])
-            self._post = np.concatenate([self._post, *chunks[1]])
-            self._weight = np.concatenate([self._weight, *chunks[2]])
-            self._delay = np.concatenate([self._delay, *chunks[3]])
+            pres, posts, values = zip(*self._chunks, strict=True)
+            self._pre = np.concatenate([self._pre, *pres])
+            self._post = np.concatenate([self._post, *posts])
+            self._values = {name: np.concatenate([self._values[name], *(v[name] for v in values)])
+                            for name in self._names}
             self._chunks = []
 
     def _column(self, name: str) -> np.ndarray:
         self._consolidate()
-        columns = dict(zip(_FIELDS, (self._pre, self._post, self._weight, self._delay),
-                           strict=True))
-        if name not in columns:
-            raise errors.NonExistentParameterError(name, "StaticSynapse", ["weight", "delay"])
-        return columns[name]
+        if name == "presynaptic_index":
+            return self._pre
+        if name == "postsynaptic_index":
+            return self._post
+        if name not in self._values:
+            raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__,
+                                                   self._names)
+        outcome = self._simulator.state.outcome
+        if name == "weight" and isinstance(self.synapse_type, STDPMechanism) and outcome:
+            learned = self._values["weight"].copy()
+            final = outcome.result.meta.get("final_weights", {})
+            for index, chosen in self._parts:
+                learned[chosen] = np.sign(learned[chosen]) * final[index][0]
+            return learned
+        return self._values[name]
 
     def _set_attributes(self, parameter_space: Any) -> None:
         self._consolidate()
         parameter_space.evaluate()
-        weight, delay = self._weight.copy(), self._delay.copy()
+        values = {name: column.copy() for name, column in self._values.items()}
         for name, value in parameter_space.items():
+            if name not in values:
+                raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__,
+                                                       self._names)
             new = np.broadcast_to(np.asarray(value, np.float64), self.shape)[self._pre, self._post]
             keep = ~np.isnan(new)
-            target = weight if name == "weight" else delay
-            if name not in ("weight", "delay"):
-                raise errors.NonExistentParameterError(name, "StaticSynapse",
-                                                       ["weight", "delay"])
-            target[keep] = new[keep]
-        self._check(weight, delay)
-        self._weight, self._delay = weight, delay
-        self._simulator.state.changed(f"weights or delays of projection {self.label!r}")
+            values[name][keep] = new[keep]
+        self._check(values)
+        self._values = values
+        self._simulator.state.changed(f"synaptic parameters of projection {self.label!r}")
 
     def _get_attributes_as_list(self, names: Any) -> list[tuple[Any, ...]]:
         columns = [self._column(name) for name in names]
@@ -176,7 +191,7 @@ class Projection(common.Projection):
         reduce = {"sum": np.add, "min": np.minimum, "max": np.maximum}
         out = []
         for name in names:
-            values = self._column(name[:-1] if name.endswith("s") else name)
+            values = self._column({"weights": "weight", "delays": "delay"}.get(name, name))
             array = np.full(self.shape, np.nan)
             if multiple_synapses in reduce:
                 filled = np.full(self.shape, {"sum": 0.0, "min": np.inf, "max": -np.inf}[

@@ -13,8 +13,18 @@ IF_cond_exp              LIF                        no synaptic input (current s
 EIF_cond_exp_isfa_ista   :class:`~neurotwin.AdEx`   no synaptic input (current sources)
 SpikeSourceArray         SpikeSourceArray           times rounded to the time grid
 SpikeSourcePoisson       SpikeSourcePoisson         at most one spike per time step
+SpikeSourceGamma         SpikeSourceArray           trains drawn from the seed, on the grid
+SpikeSourcePoissonRefr.  SpikeSourceArray           trains drawn from the seed, on the grid
 StaticSynapse            a projection's weights     delays rounded to the time grid
+TsodyksMarkramSynapse    TsodyksMarkram             tau_psc = the target's tau_syn (NEST)
+STDPMechanism            PairSTDP                   SpikePairRule with Additive or
+                                                    MultiplicativeWeightDependence;
+                                                    dendritic_delay_fraction = 1
+SimpleStochasticSynapse  Bernoulli                  draws from the run's seed
 =======================  =========================  ====================================
+
+The dynamic synapse types (:mod:`neurotwin.network.synapse_types`) run on the ``ideal``
+backend; the twins refuse them (docs/pynn.md says what each chip would need).
 
 neurotwin's synapses are current-based: a conductance-based cell type runs exactly as
 long as no projection targets it (its synaptic conductances stay 0), and a projection
@@ -36,15 +46,24 @@ from pyNN.standardmodels import build_translations, cells, receptors, synapses
 from neurotwin.dynamics.adex import AdEx
 from neurotwin.dynamics.lif import LIF
 from neurotwin.errors import ConfigError
+from neurotwin.network import synapse_types as nt_synapses
 from neurotwin.pynn.simulator import state
 
 __all__ = [
+    "AdditiveWeightDependence",
     "EIF_cond_exp_isfa_ista",
     "IF_cond_exp",
     "IF_curr_exp",
+    "MultiplicativeWeightDependence",
+    "STDPMechanism",
+    "SimpleStochasticSynapse",
+    "SpikePairRule",
     "SpikeSourceArray",
+    "SpikeSourceGamma",
     "SpikeSourcePoisson",
+    "SpikeSourcePoissonRefractory",
     "StaticSynapse",
+    "TsodyksMarkramSynapse",
 ]
 
 _LIF_NAMES = (
@@ -144,12 +163,116 @@ class SpikeSourcePoisson(cells.SpikeSourcePoisson):
         ("rate", "rate"), ("start", "start"), ("duration", "duration"))
 
 
-class StaticSynapse(synapses.StaticSynapse):
-    __doc__ = synapses.StaticSynapse.__doc__
-    translations = build_translations(("weight", "weight"), ("delay", "delay"))
+class SpikeSourceGamma(cells.SpikeSourceGamma):
+    __doc__ = cells.SpikeSourceGamma.__doc__
+    translations = build_translations(
+        ("alpha", "alpha"), ("beta", "beta"), ("start", "start"), ("duration", "duration"))
+
+
+class SpikeSourcePoissonRefractory(cells.SpikeSourcePoissonRefractory):
+    __doc__ = cells.SpikeSourcePoissonRefractory.__doc__
+    translations = build_translations(
+        ("rate", "rate"), ("tau_refrac", "tau_refrac"), ("start", "start"),
+        ("duration", "duration"))
+
+
+_WEIGHT_DELAY = (("weight", "weight"), ("delay", "delay"))
+
+
+class NeurotwinSynapse:
+    """What a synapse type adds for neurotwin: the synapse type its connections become."""
+
+    def neurotwin_synapse(self, values: dict[str, np.ndarray]) -> nt_synapses.SynapseType | None:
+        """The neurotwin synapse type of connections with these native parameter
+        ``values`` (one array per name, aligned); None for a static synapse. Raises
+        ``pyNN.errors.InvalidParameterValueError`` for values neurotwin refuses."""
+        try:
+            return self._neurotwin_synapse(values)
+        except ConfigError as err:
+            raise errors.InvalidParameterValueError(
+                f"{type(self).__name__}: {err}") from None
+
+    def _neurotwin_synapse(self, values: dict[str, np.ndarray]
+                           ) -> nt_synapses.SynapseType | None:
+        return None
 
     def _get_minimum_delay(self) -> float:
         return float(state.min_delay)
+
+
+class StaticSynapse(NeurotwinSynapse, synapses.StaticSynapse):
+    __doc__ = synapses.StaticSynapse.__doc__
+    translations = build_translations(*_WEIGHT_DELAY)
+
+
+class TsodyksMarkramSynapse(NeurotwinSynapse, synapses.TsodyksMarkramSynapse):
+    __doc__ = synapses.TsodyksMarkramSynapse.__doc__
+    translations = build_translations(*_WEIGHT_DELAY, ("U", "U"), ("tau_rec", "tau_rec"),
+                                      ("tau_facil", "tau_facil"))
+
+    def _neurotwin_synapse(self, values: dict[str, np.ndarray]) -> nt_synapses.TsodyksMarkram:
+        return nt_synapses.TsodyksMarkram(U=values["U"], tau_rec=values["tau_rec"],
+                                          tau_facil=values["tau_facil"])
+
+
+class SimpleStochasticSynapse(NeurotwinSynapse, synapses.SimpleStochasticSynapse):
+    __doc__ = synapses.SimpleStochasticSynapse.__doc__
+    translations = build_translations(*_WEIGHT_DELAY, ("p", "p"))
+
+    def _neurotwin_synapse(self, values: dict[str, np.ndarray]) -> nt_synapses.Bernoulli:
+        return nt_synapses.Bernoulli(p=values["p"])
+
+
+class SpikePairRule(synapses.SpikePairRule):
+    __doc__ = synapses.SpikePairRule.__doc__
+    translations = build_translations(("tau_plus", "tau_plus"), ("tau_minus", "tau_minus"),
+                                      ("A_plus", "A_plus"), ("A_minus", "A_minus"))
+
+
+class AdditiveWeightDependence(synapses.AdditiveWeightDependence):
+    __doc__ = synapses.AdditiveWeightDependence.__doc__
+    translations = build_translations(("w_min", "w_min"), ("w_max", "w_max"))
+
+
+class MultiplicativeWeightDependence(synapses.MultiplicativeWeightDependence):
+    __doc__ = synapses.MultiplicativeWeightDependence.__doc__
+    translations = build_translations(("w_min", "w_min"), ("w_max", "w_max"))
+
+
+class STDPMechanism(NeurotwinSynapse, synapses.STDPMechanism):
+    __doc__ = synapses.STDPMechanism.__doc__
+    base_translations = build_translations(
+        *_WEIGHT_DELAY, ("dendritic_delay_fraction", "dendritic_delay_fraction"))
+
+    def __init__(self, timing_dependence: Any = None, weight_dependence: Any = None,
+                 voltage_dependence: Any = None, dendritic_delay_fraction: float = 1.0,
+                 weight: Any = 0.0, delay: Any = None) -> None:
+        if not isinstance(timing_dependence, SpikePairRule) or not isinstance(
+                weight_dependence, AdditiveWeightDependence | MultiplicativeWeightDependence):
+            raise NotImplementedError(
+                "neurotwin.pynn's STDPMechanism combines SpikePairRule with "
+                "AdditiveWeightDependence or MultiplicativeWeightDependence, got "
+                f"{type(timing_dependence).__name__} and {type(weight_dependence).__name__}")
+        if voltage_dependence is not None or dendritic_delay_fraction != 1:
+            raise NotImplementedError(
+                "neurotwin's STDP takes the whole delay as dendritic, as NEST's stdp_synapse "
+                "(dendritic_delay_fraction = 1, no voltage dependence), got "
+                f"dendritic_delay_fraction = {dendritic_delay_fraction}")
+        synapses.STDPMechanism.__init__(self, timing_dependence, weight_dependence,
+                                        voltage_dependence, dendritic_delay_fraction,
+                                        weight, delay)
+
+    def _neurotwin_synapse(self, values: dict[str, np.ndarray]) -> nt_synapses.PairSTDP:
+        tau_minus = np.unique(values["tau_minus"])
+        if tau_minus.size > 1:
+            raise ConfigError("tau_minus must be the same for every connection of a "
+                              f"projection (a trace of the target neuron), got {tau_minus}")
+        multiplicative = isinstance(self.weight_dependence, MultiplicativeWeightDependence)
+        return nt_synapses.PairSTDP(
+            tau_plus=values["tau_plus"], tau_minus=float(tau_minus[0]) if tau_minus.size
+            else 20.0, A_plus=values["A_plus"], A_minus=values["A_minus"],
+            w_min=values["w_min"], w_max=values["w_max"],
+            weight_dependence="multiplicative" if multiplicative else "additive")
 
 
 def refused(base: type, reason: str) -> type:
@@ -166,8 +289,8 @@ def refused(base: type, reason: str) -> type:
 _NO_ALPHA = "neurotwin's synaptic currents are exponential (use IF_curr_exp)"
 _NO_DELTA = "neurotwin has no delta synapse (use IF_curr_exp with a short tau_syn)"
 _NO_COND = "neurotwin's synapses are current-based and it has no such model"
-_NO_STDP = ("plastic synapses of the PyNN API are not mapped yet; BrainScaleS-2's plasticity "
-            "processors run rules written for neurotwin.bss2.ppu (docs/ppu.md)")
+_NO_STDP = ("neurotwin's STDP is SpikePairRule with Additive or MultiplicativeWeightDependence"
+            " (neurotwin.network.PairSTDP)")
 _NO_COMPONENTS = ("PyNN 0.13's composed cell types (PointNeuron with receptor components) "
                   "are not mapped; use IF_curr_exp or EIF_cond_exp_isfa_ista")
 REFUSED = {
@@ -179,21 +302,17 @@ REFUSED = {
     "HH_cond_exp": refused(cells.HH_cond_exp, "neurotwin has no Hodgkin-Huxley model"),
     "Izhikevich": refused(cells.Izhikevich, "neurotwin has no Izhikevich model"),
     "GIF_cond_exp": refused(cells.GIF_cond_exp, _NO_COND),
-    "SpikeSourceGamma": refused(cells.SpikeSourceGamma,
-                                "neurotwin's random sources are Poisson"),
-    "SpikeSourcePoissonRefractory": refused(
-        cells.SpikeSourcePoissonRefractory, "neurotwin's Poisson sources have no dead time"),
     "SpikeSourceInhGamma": refused(cells.SpikeSourceInhGamma,
-                                   "neurotwin's random sources are Poisson"),
-    "TsodyksMarkramSynapse": refused(
-        synapses.TsodyksMarkramSynapse, "neurotwin's synapses are static"),
-    "SimpleStochasticSynapse": refused(
-        synapses.SimpleStochasticSynapse, "neurotwin's synapses are deterministic"),
-    "STDPMechanism": refused(synapses.STDPMechanism, _NO_STDP),
-    "AdditiveWeightDependence": refused(synapses.AdditiveWeightDependence, _NO_STDP),
-    "MultiplicativeWeightDependence": refused(synapses.MultiplicativeWeightDependence,
-                                              _NO_STDP),
-    "SpikePairRule": refused(synapses.SpikePairRule, _NO_STDP),
+                                   "neurotwin's gamma sources have a constant rate"),
+    "StochasticTsodyksMarkramSynapse": refused(
+        synapses.StochasticTsodyksMarkramSynapse,
+        "neurotwin has TsodyksMarkramSynapse and SimpleStochasticSynapse, not both in one"),
+    "MultiQuantalSynapse": refused(synapses.MultiQuantalSynapse,
+                                   "neurotwin has no multi-quantal release"),
+    "AdditivePotentiationMultiplicativeDepression": refused(
+        synapses.AdditivePotentiationMultiplicativeDepression, _NO_STDP),
+    "GutigWeightDependence": refused(synapses.GutigWeightDependence, _NO_STDP),
+    "Vogels2011Rule": refused(synapses.Vogels2011Rule, _NO_STDP),
     "PointNeuron": refused(cells.PointNeuron, _NO_COMPONENTS),
     "LIF": refused(cells.LIF, _NO_COMPONENTS),
     "AdExp": refused(cells.AdExp, _NO_COMPONENTS),

@@ -17,7 +17,8 @@ from typing import Any
 from neurotwin.backends.base import BACKENDS, Backend
 from neurotwin.engines.distributed.comm import DEFAULT_TIMEOUT_S
 from neurotwin.engines.result import Result
-from neurotwin.errors import ConfigError
+from neurotwin.engines.synapse_dynamics import refuse_dynamic
+from neurotwin.errors import ConfigError, MappingError
 from neurotwin.network import Network
 from neurotwin.spinnaker2.distributed import ShardedS2Program, run_s2_sharded, shard_s2_program
 from neurotwin.spinnaker2.machine import Machine
@@ -29,6 +30,16 @@ from neurotwin.spinnaker2.specs import DEFAULT_TICK_MS
 
 __all__ = ["SpiNNaker2Backend"]
 
+
+DYNAMIC_SYNAPSES_NEED = {
+    name: "on SpiNNaker2 plasticity is PE software (as sPyNNaker's STDP and short-term "
+    "plasticity on SpiNNaker 1): each synaptic row would carry per-synapse state words and "
+    "the PE a history of its neurons' spikes, updated at each arriving packet; the twin's "
+    "rows (spinnaker2/rows.py) hold a fixed 4- or 8-bit weight and its cycle model "
+    "(spinnaker2/cost.py) has no such update"
+    for name in ("TsodyksMarkram", "PairSTDP", "Bernoulli")
+}
+"""Why the SpiNNaker2 twin refuses each dynamic synapse type, and what it would need."""
 
 @BACKENDS.register("spinnaker2")
 class SpiNNaker2Backend(Backend):
@@ -92,6 +103,7 @@ class SpiNNaker2Backend(Backend):
             ``sources_per_pe``, ``rates``, ``compress``).
         """
         self.check_options(mapping_options)
+        refuse_dynamic(network, "The SpiNNaker2 twin", DYNAMIC_SYNAPSES_NEED, MappingError)
         if placement is None:
             placement = map_network(network, machine, tick_ms=tick_ms, **mapping_options)
         elif machine is not None or mapping_options:

@@ -39,6 +39,7 @@ from neurotwin.engines.distributed.partition import (
 from neurotwin.engines.plan import CHUNK_STEPS, SourcePlan, source_spikes, trial_rngs
 from neurotwin.engines.result import Result
 from neurotwin.engines.step import StepProgram, assemble_result, segment_table
+from neurotwin.engines.synapse_dynamics import refuse_dynamic
 from neurotwin.errors import ConfigError, check_int, check_memory
 
 __all__ = ["SPIKE_LIST_BYTES", "ShardedProgram", "run_rank", "run_sharded", "shard_program"]
@@ -87,6 +88,8 @@ def shard_program(
         if exchange_ms is not None:
             exchange_steps(prog, exchange_ms)  # the same checks as for several ranks
         return prog
+    refuse_dynamic(prog.network, f"a run over {ranks} ranks",
+                   "their per-synapse state is not sharded; run them on one rank")
     if prog.kernel != "numba":
         raise ConfigError(
             f"a run over {ranks} ranks uses the numba kernel on the CPU (spikes travel over "

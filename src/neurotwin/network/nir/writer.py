@@ -175,9 +175,14 @@ def to_nir(net: Network, time_unit: float = 1.0) -> Any:
     ConfigError
         For what NIR cannot express: Poisson sources, AdEx, refractoriness, different
         exc/inh synaptic time constants on one population, timed DC sources, delays
-        that depend on both ends of a synapse.
+        that depend on both ends of a synapse, dynamic synapses.
     """
     check_positive("time_unit", time_unit, "ms")
+    for proj in net.projections:
+        if proj.synapse is not None:
+            raise ConfigError(
+                f"projection {proj.pre}->{proj.post} has {type(proj.synapse).__name__} "
+                "synapses; NIR's Linear nodes are static weights (export without them)")
     taken = set(net.nodes)
     nodes: dict[str, Any] = {}
     edges: list[tuple[str, str]] = []
