@@ -6,6 +6,16 @@ from neurotwin.dynamics.adex import AdExConstants as AdExConstants
 from neurotwin.dynamics.adex import AdExState as AdExState
 from neurotwin.dynamics.adex import adex_constants as adex_constants
 from neurotwin.dynamics.adex import adex_step as adex_step
+from neurotwin.dynamics.alpha import AlphaConstants as AlphaConstants
+from neurotwin.dynamics.alpha import AlphaLIF as AlphaLIF
+from neurotwin.dynamics.alpha import alpha_constants as alpha_constants
+from neurotwin.dynamics.alpha import alpha_kernel_factor as alpha_kernel_factor
+from neurotwin.dynamics.conductance import CondAlphaAdEx as CondAlphaAdEx
+from neurotwin.dynamics.conductance import CondAlphaLIF as CondAlphaLIF
+from neurotwin.dynamics.conductance import CondConstants as CondConstants
+from neurotwin.dynamics.conductance import CondExpAdEx as CondExpAdEx
+from neurotwin.dynamics.conductance import CondExpLIF as CondExpLIF
+from neurotwin.dynamics.conductance import cond_constants as cond_constants
 from neurotwin.dynamics.event_lif import EventLIF as EventLIF
 from neurotwin.dynamics.event_lif import EventLIFConstants as EventLIFConstants
 from neurotwin.dynamics.event_lif import event_lif_constants as event_lif_constants

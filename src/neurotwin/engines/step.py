@@ -15,7 +15,10 @@ One semantics, two kernels.
   the CPU, event-driven in the synapses (only rows of neurons that spiked are touched),
   trials in parallel. The default on CPU.
 * ``kernel="torch"``: one torch call per operation and step, calling the dynamics' step
-  functions directly; runs on any torch device (CUDA). Synaptic input is a dense or
+  functions directly; runs on any torch device (CUDA). It steps LIF and AdEx; the models
+  with alpha-shaped or conductance-based synapses (:mod:`neurotwin.dynamics.alpha`,
+  :mod:`neurotwin.dynamics.conductance`, compiled in
+  :mod:`neurotwin.engines.synaptic_update`) run on the numba kernel. Synaptic input is a dense or
   sparse matrix product per distinct delay.
 
 Both kernels draw Poisson spikes from the same streams (numpy PCG64 seeded by
@@ -38,9 +41,8 @@ import numba
 import numpy as np
 import torch
 
-from neurotwin.dynamics.adex import AdExConstants, AdExState, adex_constants, adex_step
-from neurotwin.dynamics.lif import LIF, LIFConstants, LIFState, lif_constants, lif_step
-from neurotwin.engines.neuron_update import Adaptation, SynapticInput, lif_update
+from neurotwin.dynamics.adex import AdExConstants, AdExState, adex_step
+from neurotwin.dynamics.lif import LIFConstants, LIFState, lif_step
 from neurotwin.engines.plan import (
     CHUNK_STEPS,
     STATE_CODES,
@@ -54,6 +56,15 @@ from neurotwin.engines.plan import (
     trial_rngs,
 )
 from neurotwin.engines.result import Cost, Result
+from neurotwin.engines.segments import (
+    ADEX_CONSTANT_NAMES,
+    CONSTANT_NAMES,
+    LIF_CONSTANT_NAMES,
+    kind_of,
+    model_constants,
+    segment_table,
+    update_segments,
+)
 from neurotwin.engines.synapse_codes import SynapseCodes, deliver_row, pack_synapses
 from neurotwin.errors import ConfigError, check_device, check_int, check_memory
 from neurotwin.network import Network, Population
@@ -64,26 +75,20 @@ __all__ = [
     "check_run_memory",
     "compile_network",
     "run_program",
-    "segment_table",
-    "update_segments",
 ]
 
 KERNELS = ("auto", "numba", "torch")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
-LIF_CONSTANT_NAMES = LIFConstants._fields
-ADEX_CONSTANT_NAMES = ("g_l_delta_t", "v_exp", "delta_t", "p_ww", "a_us", "b")
-SEGMENT_CONSTANTS = tuple(n for n in LIF_CONSTANT_NAMES if n != "refrac_steps") + (
-    ADEX_CONSTANT_NAMES
-)
-"""Float constants of a segment (population) in the numba kernel, in its row order."""
+
 
 
 @dataclass(frozen=True, eq=False)
 class StepProgram:
     """A network compiled for the time-stepped engine (the ``ideal`` backend's artefact).
 
-    Neurons of all populations share one index space (LIF populations first, then AdEx),
+    Neurons of all populations share one index space (populations ordered by kind: LIF,
+    AdEx, then the alpha-shaped and conductance-based models of ``segments.KINDS``),
     spike sources another; presynaptic indices are neurons then sources. Synapses are
     stored as CSR over presynaptic index, each row sorted by target;
     ``target = post + receptor * n_neurons`` with receptor 0 = exc, 1 = inh.
@@ -101,12 +106,17 @@ class StepProgram:
     source_slices: dict[str, tuple[int, int]]
     """Source label -> (first, end) source index."""
     n_lif: int
+    """LIF neurons (they come first)."""
+    kinds: dict[str, int]
+    """Population label -> segment kind (:data:`~neurotwin.engines.segments.KINDS`)."""
     n_neurons: int
     n_sources: int
     constants: dict[str, np.ndarray]
     """Per-neuron step constants (LIF names, then AdEx extras, zero for LIF), (n_neurons,)."""
     initial: np.ndarray
-    """Initial state, (4, n_neurons): v (mV), i_exc, i_inh, w (nA)."""
+    """Initial state, (6, n_neurons), rows ``STATE_CODES``: v (mV); i_exc, i_inh (nA) or
+    g_exc, g_inh (µS); w (nA); the rise terms di_exc, di_inh (nA/ms) or dg_exc, dg_inh
+    (µS/ms) of alpha synapses."""
     indptr: np.ndarray
     target: np.ndarray
     weight: np.ndarray
@@ -125,17 +135,6 @@ class StepProgram:
     """What the run records."""
     codes: SynapseCodes | None
     """The synapses packed for the numba kernel (None for the torch kernel)."""
-
-
-def _constants_for(pop: Population, dt: float) -> dict[str, float]:
-    if isinstance(pop.model, LIF):
-        values = lif_constants(pop.model, dt)._asdict()
-        values.update(dict.fromkeys(ADEX_CONSTANT_NAMES, 0.0))
-        return values
-    c: AdExConstants = adex_constants(pop.model, dt)
-    values = c.lif._asdict()
-    values.update({name: getattr(c, name) for name in ADEX_CONSTANT_NAMES})
-    return values
 
 
 def compile_network(
@@ -170,23 +169,26 @@ def compile_network(
         raise ConfigError("the network is empty; add() populations or sources first")
 
     dt = network.dt
-    pops = sorted(network.populations, key=lambda p: not isinstance(p.model, LIF))
+    pops = sorted(network.populations, key=lambda p: kind_of(p.model))
+    shaped = sorted({type(p.model).__name__ for p in pops if kind_of(p.model) > 1})
+    if kernel == "torch" and shaped:
+        raise ConfigError(f"kernel 'torch' steps LIF and AdEx only, not {', '.join(shaped)} "
+                          "(alpha-shaped or conductance-based synapses); use kernel='numba'")
     pop_slices: dict[str, tuple[int, int]] = {}
     offset = 0
     for pop in pops:
         pop_slices[str(pop.label)] = (offset, offset + pop.size)
         offset += pop.size
     n_neurons = offset
-    n_lif = sum(p.size for p in pops if isinstance(p.model, LIF))
+    n_lif = sum(p.size for p in pops if kind_of(p.model) == 0)
     sources, source_slices = source_plan(network, dt)
     n_sources = sum(src.size for src in network.sources)
 
-    names = LIF_CONSTANT_NAMES + ADEX_CONSTANT_NAMES
-    constants = {name: np.zeros(n_neurons) for name in names}
-    initial = np.zeros((4, n_neurons))
+    constants = {name: np.zeros(n_neurons) for name in CONSTANT_NAMES}
+    initial = np.zeros((6, n_neurons))
     for pop in pops:
         first, end = pop_slices[str(pop.label)]
-        for name, value in _constants_for(pop, dt).items():
+        for name, value in model_constants(pop.model, dt).items():
             constants[name][first:end] = value
         for name, values in pop.initial_values().items():
             initial[STATE_CODES[name], first:end] = values
@@ -245,6 +247,7 @@ def compile_network(
         pop_slices=pop_slices,
         source_slices=source_slices,
         n_lif=n_lif,
+        kinds={str(p.label): kind_of(p.model) for p in pops},
         n_neurons=n_neurons,
         n_sources=n_sources,
         constants=constants,
@@ -293,36 +296,9 @@ def _dc_chunk(prog: StepProgram, j0: int, j1: int) -> tuple[np.ndarray, np.ndarr
 
 
 @numba.njit(cache=True, nogil=True)
-def update_segments(
-    v, ie, ii, w, rf, fl, ix, bex, bin_, segments, n_lif_segments, c, n_refrac, rails
-):  # pragma: no cover - compiled; tested through run_program
-    """One step of every neuron of one trial, segment (population) by segment: the
-    views of state (v, i_exc, i_inh, w, refractory counters, spike flags, injected
-    current) and of the ring-buffer slot (``bex``, ``bin_``) are indexed by neuron; ``c[:, s]``
-    holds segment s's constants in the order of ``SEGMENT_CONSTANTS``, the first
-    ``n_lif_segments`` segments are LIF, the rest AdEx. Shared with the sharded engine
-    (:mod:`neurotwin.engines.distributed`), which steps a rank's neurons with it."""
-    for s in range(segments.shape[0] - 1):
-        lo, hi = segments[s], segments[s + 1]
-        lif_c = LIFConstants(c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s],
-                             c[6, s], c[7, s], c[8, s], c[9, s], n_refrac[s])
-        syn = SynapticInput(bex[lo:hi], bin_[lo:hi], None, None, None)
-        ext = None if ix is None else ix[lo:hi]
-        if s < n_lif_segments:
-            lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
-                       ext, None, None, None, rails[0], rails[1])
-        else:
-            extras = AdExConstants(lif_c, c[10, s], c[11, s], c[12, s], c[13, s],
-                                   c[14, s], c[15, s])
-            lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
-                       ext, None, None, Adaptation(True, w[lo:hi], extras),
-                       rails[0], rails[1])
-
-
-@numba.njit(cache=True, nogil=True)
 def _numba_chunk(
     b0, b1, j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
-    segments, n_lif_segments, c, n_refrac,
+    segments, kinds, c, n_refrac,
     indptr, code, weights, tabled, target_mask, delay_shift, delay_mask, weight_shift,
     src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
     record, spike_step, spike_id, spike_count, n_record,
@@ -334,7 +310,7 @@ def _numba_chunk(
     trial); trials run in parallel through threads of :func:`_numba_advance` instead,
     since the kernel releases the GIL. Neurons come in segments (populations) of shared
     constants: ``c[:, s]`` holds segment s's constants in the order of
-    ``SEGMENT_CONSTANTS``.
+    ``segments.SEGMENT_CONSTANTS``, ``kinds[s]`` its kind.
     """
     n = state.shape[2]
     n_slots = buf.shape[0]
@@ -344,6 +320,8 @@ def _numba_chunk(
         ie = state[1, b]
         ii = state[2, b]
         w = state[3, b]
+        de = state[4, b]
+        dn = state[5, b]
         rf = refrac[b]
         fl = flags[b]
         fl_words = fl.view(np.uint64)
@@ -358,8 +336,8 @@ def _numba_chunk(
             for r in range(trace_code.shape[0]):
                 traces[b, j, r] = state[trace_code[r], b, trace_neuron[r]]
             slot = j % n_slots
-            update_segments(v, ie, ii, w, rf, fl, ix, slots4[slot, b, 0], slots4[slot, b, 1],
-                            segments, n_lif_segments, c, n_refrac, rails)
+            update_segments(v, ie, ii, w, de, dn, rf, fl, ix, slots4[slot, b, 0],
+                            slots4[slot, b, 1], segments, kinds, c, n_refrac, rails)
             for word in range(fl_words.shape[0]):  # 8 flags at a time: spikes are rare
                 if fl_words[word] == 0:
                     continue
@@ -386,35 +364,11 @@ Advance = Callable[[int, int, np.ndarray, np.ndarray], ChunkSpikes]
 """Kernel call: advance every trial over steps [j0, j1) given that chunk's source CSR."""
 
 
-def segment_table(
-    pop_slices: dict[str, tuple[int, int]],
-    n_neurons: int,
-    n_lif: int,
-    constants: dict[str, np.ndarray],
-    dtype: type,
-) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """The numba kernel's view of the populations: segment bounds (n_segments + 1,),
-    the number of LIF segments, the float constants (len(SEGMENT_CONSTANTS), n_segments)
-    in ``dtype`` and the refractory steps per segment.
-
-    The refractory counter is the narrowest integer that holds the longest refractory
-    period: less memory traffic in the neuron loop, which is bandwidth-bound for large
-    networks.
-    """
-    firsts = np.array([first for first, _ in pop_slices.values()], np.int64)
-    segments = np.append(firsts, n_neurons).astype(np.int64)
-    n_lif_segments = int(np.sum(firsts < n_lif))
-    c: np.ndarray = np.stack([constants[name][firsts] for name in SEGMENT_CONSTANTS]).astype(dtype)
-    longest = int(constants["refrac_steps"].max(initial=0))
-    counter = np.int16 if longest <= np.iinfo(np.int16).max else np.int64
-    return segments, n_lif_segments, c, constants["refrac_steps"][firsts].astype(counter)
-
-
 def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance, Any]:
     """State and chunk function of the numba kernel; returns (advance, traces array)."""
     dtype = np.float64 if prog.dtype == torch.float64 else np.float32
-    segments, n_lif_segments, c, n_refrac = segment_table(
-        prog.pop_slices, prog.n_neurons, prog.n_lif, prog.constants, dtype
+    segments, kinds, c, n_refrac = segment_table(
+        prog.pop_slices, prog.n_neurons, prog.kinds, prog.constants, dtype
     )
     counter = n_refrac.dtype
     state = np.repeat(prog.initial[:, None, :], trials, axis=1).astype(dtype)
@@ -446,7 +400,7 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
         def run(b0: int, b1: int) -> None:
             _numba_chunk(
                 b0, b1, j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
-                segments, n_lif_segments, c, n_refrac,
+                segments, kinds, c, n_refrac,
                 prog.indptr, syn.code, syn.weights, syn.tabled, syn.target_mask,
                 syn.delay_shift, syn.delay_mask, syn.weight_shift,
                 src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
