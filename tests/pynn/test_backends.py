@@ -57,3 +57,22 @@ def test_bss2_runs_and_quantises_weights_to_6_bits():
     with pytest.raises(ConfigError, match="6-bit"):
         sim.run(10.0)
     sim.end()
+
+
+@pytest.mark.parametrize(("backend", "error", "offers"), [
+    ("bss2", MappingError, "exponential currents"),
+    ("spinnaker2", ConfigError, "exponential synapses"),
+])
+@pytest.mark.parametrize(("cell_type", "synapses"), [
+    ("IF_curr_alpha", "alpha-shaped currents"),
+    ("IF_cond_exp", "exponential conductances"),
+    ("EIF_cond_alpha_isfa_ista", "alpha-shaped conductances"),
+])
+def test_twins_refuse_synapses_their_neurons_lack(backend, error, offers, cell_type, synapses):
+    sim.setup(timestep=1.0 if backend == "spinnaker2" else 0.1, backend=backend)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[2.0]))
+    cell = sim.Population(1, getattr(sim, cell_type)())
+    sim.Projection(src, cell, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.01, delay=1.0))
+    with pytest.raises(error, match=f"{synapses}.*{offers}"):
+        sim.run(10.0)
+    sim.end()

@@ -99,6 +99,8 @@ class AlphaLIF:
     i_offset: float = 0.0
 
     state_variables: ClassVar[tuple[str, ...]] = ("v", "i_exc", "i_inh", "di_exc", "di_inh")
+    synapses: ClassVar[str] = "alpha-shaped currents"
+    """The shape and kind of the synaptic input (what a twin's neuron must offer)."""
 
     def __post_init__(self) -> None:
         self.lif()  # the same checks as LIF's

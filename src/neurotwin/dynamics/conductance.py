@@ -7,10 +7,10 @@ Equations (ms, mV, nA, nF, µS; µS mV = nA)::
 
     cm dv/dt = g_L (v_rest - v) + g_exc (e_rev_exc - v) + g_inh (e_rev_inh - v)
                + i_offset + i_ext [+ g_L delta_t exp((v - v_thresh)/delta_t) - w]   g_L = cm/tau_mem
-    exponential:  dg_exc/dt = -g_exc / tau_syn_exc             (a spike of weight w: g_exc += w)
+    exponential:  dg_exc/dt = -g_exc / tau_syn_exc      (a spike of weight w: g_exc += w)
     alpha:        dg_exc/dt = -g_exc / tau_syn_exc + dg_exc,
-                  ddg_exc/dt = -dg_exc / tau_syn_exc          (a spike: dg_exc += w e / tau_syn_exc,
-                                                               so g_exc peaks at w after tau_syn_exc)
+                  ddg_exc/dt = -dg_exc / tau_syn_exc   (a spike: dg_exc += w e / tau_syn_exc,
+                                                        so g_exc peaks at w after tau_syn_exc)
     (g_inh likewise; the bracket and tau_w dw/dt = a (v - v_rest) - w are AdEx' only)
 
     v >= v_thresh (LIF) or v_spike (AdEx)  ->  spike; v <- v_reset; [w <- w + b];
@@ -85,6 +85,8 @@ class CondLIF:
 
     alpha: ClassVar[bool] = False
     """Alpha-shaped conductances (two states per receptor) rather than exponential."""
+    synapses: ClassVar[str] = "exponential conductances"
+    """The shape and kind of the synaptic input (what a twin's neuron must offer)."""
     state_variables: ClassVar[tuple[str, ...]] = ("v", "g_exc", "g_inh")
 
     def __post_init__(self) -> None:
@@ -122,6 +124,7 @@ class CondAlphaLIF(CondLIF):
     tau_syn_exc: float = 0.3
     tau_syn_inh: float = 0.5
     alpha: ClassVar[bool] = True
+    synapses: ClassVar[str] = "alpha-shaped conductances"
     state_variables: ClassVar[tuple[str, ...]] = ("v", "g_exc", "g_inh", "dg_exc", "dg_inh")
 
 
@@ -149,6 +152,7 @@ class CondAdEx:
     e_rev_inh: float = -80.0
 
     alpha: ClassVar[bool] = False
+    synapses: ClassVar[str] = "exponential conductances"
     state_variables: ClassVar[tuple[str, ...]] = ("v", "g_exc", "g_inh", "w")
 
     def __post_init__(self) -> None:
@@ -182,6 +186,7 @@ class CondAlphaAdEx(CondAdEx):
     """AdEx with alpha-shaped conductances (PyNN ``EIF_cond_alpha_isfa_ista``)."""
 
     alpha: ClassVar[bool] = True
+    synapses: ClassVar[str] = "alpha-shaped conductances"
     state_variables: ClassVar[tuple[str, ...]] = ("v", "g_exc", "g_inh", "w", "dg_exc",
                                                   "dg_inh")
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from pyNN import common
 from pyNN.standardmodels import cells as pynn_cells
 
 from neurotwin.backends.base import simulate
@@ -181,13 +180,6 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
     pre_ids, post_ids = proj.cell_ids()
     if pre_ids.size == 0:
         return
-    targets = {type(pop.celltype).__name__ for pop in _roots(proj.post)
-               if pop.celltype.conductance_based}
-    if targets:
-        raise NotImplementedError(
-            f"projection {proj.label!r} onto {', '.join(sorted(targets))}: neurotwin's "
-            "synapses are current-based, so conductance-based cells run only without "
-            "synaptic input (current sources); use IF_curr_exp")
     weight = np.abs(proj._weight)
     delay = np.maximum(np.round(proj._delay / net.dt), 1) * net.dt
     receptor: Receptor = "exc" if proj.receptor_type == "excitatory" else "inh"
@@ -208,15 +200,6 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
             weights = sp.csr_array((weight[chosen], post[chosen], indptr), shape=shape)
             net.connect(labels[a], labels[b], weights=weights, receptor=receptor,
                         delays=delay[chosen])
-
-
-def _roots(cells: Any) -> list[Any]:
-    """The populations behind a Population, PopulationView or Assembly."""
-    if isinstance(cells, common.Assembly):
-        return [p for member in cells.populations for p in _roots(member)]
-    while isinstance(cells, common.PopulationView):
-        cells = cells.parent
-    return [cells]
 
 
 def _inject(net: Network, state: Any, duration: float, where: np.ndarray,
