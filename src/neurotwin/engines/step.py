@@ -67,7 +67,7 @@ from neurotwin.engines.segments import (
 )
 from neurotwin.engines.synapse_codes import SynapseCodes, deliver_row, pack_synapses
 from neurotwin.errors import ConfigError, check_device, check_int, check_memory
-from neurotwin.network import Network, Population
+from neurotwin.network import Network
 
 __all__ = [
     "StepProgram",
