@@ -26,7 +26,7 @@ def test_kernel_factor_is_the_integral(dt, tau_mem, tau_syn):
 def test_rise_moments_are_continuous_where_the_series_hands_over(late):
     below, above = rise_moment(0.1 - 1e-12, late), rise_moment(0.1, late)
     assert below == pytest.approx(above, rel=1e-11)
-    assert rise_moment(0.0, late) == (0.5 if late else 0.5)  # both integrals are 1/2 at x = 0
+    assert rise_moment(0.0, late) == 0.5  # both integrals are 1/2 at x = 0
 
 
 def test_constants_give_the_alpha_current_peak_at_tau():

@@ -103,10 +103,11 @@ class AlphaLIF:
     """The shape and kind of the synaptic input (what a twin's neuron must offer)."""
 
     def __post_init__(self) -> None:
-        self.lif()  # the same checks as LIF's
+        self.membrane()  # the same checks as LIF's
 
-    def lif(self) -> LIF:
-        """The LIF of the same parameters (its propagators are this model's linear part)."""
+    def membrane(self) -> LIF:
+        """The LIF of the same parameters: this model's linear part, and the whole model
+        where no synaptic input arrives."""
         return LIF(**asdict(self))
 
     def initial_state(self) -> dict[str, float]:
@@ -137,7 +138,7 @@ class AlphaConstants(NamedTuple):
 
 def alpha_constants(p: AlphaLIF, dt: float) -> tuple[LIFConstants, AlphaConstants]:
     """Step constants of ``p`` for a time step ``dt`` in ms: the LIF part and the rise."""
-    lif = lif_constants(p.lif(), dt)
+    lif = lif_constants(p.membrane(), dt)
     return lif, AlphaConstants(
         p_vde=alpha_kernel_factor(dt, p.tau_mem, p.tau_syn_exc) / p.cm,
         p_vdn=alpha_kernel_factor(dt, p.tau_mem, p.tau_syn_inh) / p.cm,

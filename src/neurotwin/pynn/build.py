@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from pyNN import common
 from pyNN.standardmodels import cells as pynn_cells
 
 from neurotwin.backends.base import simulate
+from neurotwin.dynamics.adex import AdEx
+from neurotwin.dynamics.lif import LIF
 from neurotwin.engines.plan import CHUNK_STEPS
 from neurotwin.engines.result import Result
 from neurotwin.network import DCSource, Network, Population, SpikeSourceArray
@@ -75,6 +78,10 @@ class Outcome:
         shape (steps + 1, size)."""
         out = np.full((self.steps + 1, population.size), np.nan)
         for group in self.groups[id(population)]:
+            if (group.label, variable) not in self.result.traces:
+                # a conductance of a cell run as its membrane model (no synapse reaches it)
+                out[:, group.index] = 0.0
+                continue
             trace = self.result.trace(group.label, variable)[: self.steps + 1]
             out[:, group.index] = trace.detach().cpu().numpy()
         return out
@@ -100,9 +107,13 @@ def build_network(state: Any, duration: float) -> tuple[Network, dict[int, list[
     local = np.zeros(state.id_counter, np.int64)  # cell ID -> index within its node
     labels: list[str] = []
     groups: dict[int, list[Group]] = {}
+    # on a twin, a population no projection reaches runs as its membrane model: without
+    # synaptic input the shape and kind of its synapses do not matter
+    reached = {id(root) for proj in state.projections for root in _roots(proj.post)}
     for p, pop in enumerate(state.populations):
         groups[id(pop)] = []
-        for k, (node, index) in enumerate(_nodes(pop)):
+        membrane = state.backend != "ideal" and id(pop) not in reached
+        for k, (node, index) in enumerate(_nodes(pop, membrane)):
             label = f"p{p}_{k}"
             net.add(replace(node, label=label))
             cells = np.asarray(pop.all_cells, np.int64)[index]
@@ -117,8 +128,10 @@ def build_network(state: Any, duration: float) -> tuple[Network, dict[int, list[
     return net, groups
 
 
-def _nodes(pop: Any) -> list[tuple[Any, np.ndarray]]:
-    """The neurotwin nodes of a PyNN population and the cells each holds."""
+def _nodes(pop: Any, membrane: bool = False) -> list[tuple[Any, np.ndarray]]:
+    """The neurotwin nodes of a PyNN population and the cells each holds; ``membrane``:
+    neuron models with shaped or conductance-based synapses as their membrane model (LIF
+    or AdEx, :meth:`~neurotwin.CondExpLIF.membrane`)."""
     celltype, params, size = pop.celltype, pop._parameters, pop.size
     if isinstance(celltype, NeuronType):
         models, which = celltype.models(params, size)
@@ -134,6 +147,14 @@ def _nodes(pop: Any) -> list[tuple[Any, np.ndarray]]:
             initial = {str(celltype.state_names[name]): values[index]
                        for name, values in pop._initial.items()
                        if celltype.state_names.get(name) is not None}
+            if membrane and not isinstance(model, LIF | AdEx):
+                # unless a conductance starts above 0: then the twin refuses the model
+                inner = model.membrane()
+                if not any(np.any(values != 0) for name, values in initial.items()
+                           if name not in inner.state_variables):
+                    model = inner
+                    initial = {name: values for name, values in initial.items()
+                               if name in inner.state_variables}
             out.append((Population(index.size, model, initial=initial), index))
         return out
     if isinstance(celltype, pynn_cells.SpikeSourceArray):
@@ -168,10 +189,12 @@ def _trains(history: list[tuple[float, Any]], size: int) -> list[np.ndarray]:
 def _record(net: Network, pop: Any, groups: list[Group]) -> None:
     recorded = [v.name for v, cells in pop.recorder.recorded.items() if cells]
     names = ["spikes" if v == "spikes" else pop.celltype.state_names[v] for v in recorded]
-    names = [name for name in names if name is not None]
     for group in groups:
-        if names:
-            net.record(group.label, *names)
+        node = net.nodes[group.label]
+        held = node.model.state_variables if isinstance(node, Population) else ()
+        mine = [name for name in names if name == "spikes" or name in held]
+        if mine:
+            net.record(group.label, *mine)
 
 
 def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
@@ -200,6 +223,15 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
             weights = sp.csr_array((weight[chosen], post[chosen], indptr), shape=shape)
             net.connect(labels[a], labels[b], weights=weights, receptor=receptor,
                         delays=delay[chosen])
+
+
+def _roots(cells: Any) -> list[Any]:
+    """The populations behind a Population, PopulationView or Assembly."""
+    if isinstance(cells, common.Assembly):
+        return [p for member in cells.populations for p in _roots(member)]
+    while isinstance(cells, common.PopulationView):
+        cells = cells.parent
+    return [cells]
 
 
 def _inject(net: Network, state: Any, duration: float, where: np.ndarray,
