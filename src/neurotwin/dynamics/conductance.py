@@ -138,6 +138,8 @@ class CondAdEx:
     tau_mem: float = 9.3667
     tau_syn_exc: float = 5.0
     tau_syn_inh: float = 5.0
+    e_rev_exc: float = 0.0
+    e_rev_inh: float = -80.0
     cm: float = 0.281
     v_rest: float = -70.6
     v_reset: float = -70.6
@@ -149,8 +151,6 @@ class CondAdEx:
     a: float = 4.0
     b: float = 0.0805
     tau_w: float = 144.0
-    e_rev_exc: float = 0.0
-    e_rev_inh: float = -80.0
 
     alpha: ClassVar[bool] = False
     synapses: ClassVar[str] = "exponential conductances"

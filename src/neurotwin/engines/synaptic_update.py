@@ -20,7 +20,21 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["alpha_update", "cond_update"]
+__all__ = ["alpha_update", "cond_update", "threshold"]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def threshold(v, rf, fl, i, v_free, k):  # pragma: no cover - compiled
+    """The end of neuron ``i``'s step: ``v_free`` unless refractory (then v stays and the
+    count goes down), the threshold test, reset and refractory period; returns the spike.
+    ``k`` has ``v_thresh``, ``v_reset`` (mV) and ``refrac_steps``."""
+    free = rf[i] <= 0
+    vi = v_free if free else v[i]
+    spike = vi >= k.v_thresh
+    v[i] = k.v_reset if spike else vi
+    rf[i] = k.refrac_steps if spike else (rf[i] if free else rf[i] - 1)
+    fl[i] = spike
+    return spike
 
 
 @numba.njit(cache=True, nogil=True)
@@ -58,12 +72,7 @@ def alpha_update(
         dn[i] = dn[i] * k.p_nn + syn_inh[i] * rise.jump_inh
         syn_exc[i] = 0
         syn_inh[i] = 0
-        free = rf[i] <= 0
-        vi = v_free if free else vi
-        spike = vi >= k.v_thresh
-        v[i] = k.v_reset if spike else vi
-        rf[i] = k.refrac_steps if spike else (rf[i] if free else rf[i] - 1)
-        fl[i] = spike
+        threshold(v, rf, fl, i, v_free, k)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -120,11 +129,6 @@ def cond_update(
             dgi[i] = dgi[i] * k.p_nn + syn_inh[i] * k.jump_inh
         syn_exc[i] = 0
         syn_inh[i] = 0
-        free = rf[i] <= 0
-        vi = v_free if free else vi
-        spike = vi >= k.v_thresh
-        v[i] = k.v_reset if spike else vi
-        rf[i] = k.refrac_steps if spike else (rf[i] if free else rf[i] - 1)
-        fl[i] = spike
+        spike = threshold(v, rf, fl, i, v_free, k)
         if adaptation is not None:
             adaptation.w[i] = wi + adaptation.constants.b if spike else wi
