@@ -33,11 +33,13 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, NamedTuple
 
+import torch
+
 from neurotwin.dynamics.lif import LIF, LIFConstants, lif_constants
 from neurotwin.dynamics.models import MODELS
 
-__all__ = ["AlphaConstants", "AlphaLIF", "alpha_constants", "alpha_kernel_factor",
-           "rise_moment"]
+__all__ = ["AlphaConstants", "AlphaLIF", "AlphaState", "alpha_constants",
+           "alpha_kernel_factor", "alpha_step", "rise_moment"]
 
 _SERIES_BELOW = 0.1
 """|x| below which the moments of :func:`rise_moment` are summed as series (no cancellation)."""
@@ -147,3 +149,56 @@ def alpha_constants(p: AlphaLIF, dt: float) -> tuple[LIFConstants, AlphaConstant
         jump_exc=math.e / p.tau_syn_exc,
         jump_inh=math.e / p.tau_syn_inh,
     )
+
+
+class AlphaState(NamedTuple):
+    """State of a group of alpha-current LIF neurons: torch tensors of one shape."""
+
+    v: torch.Tensor
+    """Membrane potential, mV."""
+    i_exc: torch.Tensor
+    """Excitatory synaptic current, nA."""
+    i_inh: torch.Tensor
+    """Inhibitory synaptic current, nA."""
+    di_exc: torch.Tensor
+    """Rise term of i_exc, nA/ms."""
+    di_inh: torch.Tensor
+    """Rise term of i_inh, nA/ms."""
+    refrac: torch.Tensor
+    """Remaining refractory steps (integer tensor)."""
+
+
+def alpha_step(
+    state: AlphaState,
+    input_exc: torch.Tensor,
+    input_inh: torch.Tensor,
+    i_ext: torch.Tensor | float,
+    lif: LIFConstants,
+    rise: AlphaConstants,
+) -> tuple[torch.Tensor, AlphaState]:
+    """Advance alpha-current LIF neurons by one exact step of dt (module docstring).
+
+    Parameters and returns as :func:`neurotwin.dynamics.lif.lif_step`; the input weights
+    (nA, peak currents) go into the rise terms; ``lif, rise`` from :func:`alpha_constants`.
+    """
+    v, i_exc, i_inh, di_exc, di_inh, refrac = state
+    free = refrac <= 0
+    v_free = (
+        lif.v_rest
+        + (v - lif.v_rest) * lif.p_vv
+        + (lif.i_offset + i_ext) * lif.p_vi
+        + i_exc * lif.p_ve
+        - i_inh * lif.p_vn
+        + di_exc * rise.p_vde
+        - di_inh * rise.p_vdn
+    )
+    v = torch.where(free, v_free, v)
+    refrac = torch.where(free, refrac, refrac - 1)
+    i_exc = i_exc * lif.p_ee + di_exc * rise.p_ede
+    i_inh = i_inh * lif.p_nn + di_inh * rise.p_ndn
+    di_exc = di_exc * lif.p_ee + input_exc * rise.jump_exc
+    di_inh = di_inh * lif.p_nn + input_inh * rise.jump_inh
+    spikes = v >= lif.v_thresh
+    v = torch.where(spikes, lif.v_reset, v)
+    refrac = torch.where(spikes, lif.refrac_steps, refrac)
+    return spikes, AlphaState(v, i_exc, i_inh, di_exc, di_inh, refrac)

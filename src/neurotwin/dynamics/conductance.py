@@ -45,7 +45,9 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
-from neurotwin.dynamics.adex import AdEx
+import torch
+
+from neurotwin.dynamics.adex import AdEx, AdExConstants
 from neurotwin.dynamics.alpha import rise_moment
 from neurotwin.dynamics.lif import LIF
 from neurotwin.dynamics.models import MODELS
@@ -57,7 +59,9 @@ __all__ = [
     "CondConstants",
     "CondExpAdEx",
     "CondExpLIF",
+    "CondState",
     "cond_constants",
+    "cond_step",
 ]
 
 
@@ -272,3 +276,69 @@ def cond_constants(p: CondLIF | CondAdEx, dt: float) -> CondConstants:
         jump_inh=math.e / p.tau_syn_inh if p.alpha else 1.0,
         refrac_steps=round(p.tau_refrac / dt),
     )
+
+
+class CondState(NamedTuple):
+    """State of a group of conductance-based neurons: torch tensors of one shape."""
+
+    v: torch.Tensor
+    """Membrane potential, mV."""
+    g_exc: torch.Tensor
+    """Excitatory conductance, µS."""
+    g_inh: torch.Tensor
+    """Inhibitory conductance, µS."""
+    dg_exc: torch.Tensor | None
+    """Rise term of g_exc, µS/ms; None for exponential conductances."""
+    dg_inh: torch.Tensor | None
+    """Rise term of g_inh, µS/ms; None for exponential conductances."""
+    w: torch.Tensor | None
+    """Adaptation current, nA (AdEx); None for the LIF."""
+    refrac: torch.Tensor
+    """Remaining refractory steps (integer tensor)."""
+
+
+def cond_step(
+    state: CondState,
+    input_exc: torch.Tensor,
+    input_inh: torch.Tensor,
+    i_ext: torch.Tensor | float,
+    c: CondConstants,
+    adex: AdExConstants | None = None,
+) -> tuple[torch.Tensor, CondState]:
+    """Advance conductance-based neurons by one step of dt (the module docstring's
+    exponential integrator).
+
+    Parameters and returns as :func:`neurotwin.dynamics.lif.lif_step`; the input weights
+    are in µS; ``adex`` (its ``lif`` field unused) with ``state.w`` for the AdEx models.
+    """
+    v, g_exc, g_inh, dg_exc, dg_inh, w, refrac = state
+    i_in = c.i_offset + i_ext
+    w_next = w
+    if adex is not None and w is not None:
+        i_in = i_in + (adex.g_l_delta_t * torch.exp((v - adex.v_exp) / adex.delta_t) - w)
+        w_next = w * adex.p_ww + adex.a_us * (v - c.v_rest) * (1.0 - adex.p_ww)
+    g_e = g_exc * c.avg_e
+    g_i = g_inh * c.avg_i
+    if dg_exc is not None and dg_inh is not None:
+        g_e = g_e + dg_exc * c.avg_de
+        g_i = g_i + dg_inh * c.avg_dn
+    g_tot = c.g_l + g_e + g_i
+    u_inf = (g_e * c.e_exc_rel + g_i * c.e_inh_rel + i_in) / g_tot
+    v_free = c.v_rest + u_inf + (v - c.v_rest - u_inf) * torch.exp(-g_tot * c.dt_cm)
+    if dg_exc is None or dg_inh is None:
+        g_exc = g_exc * c.p_ee + input_exc
+        g_inh = g_inh * c.p_nn + input_inh
+    else:
+        g_exc = g_exc * c.p_ee + dg_exc * c.p_ede
+        g_inh = g_inh * c.p_nn + dg_inh * c.p_ndn
+        dg_exc = dg_exc * c.p_ee + input_exc * c.jump_exc
+        dg_inh = dg_inh * c.p_nn + input_inh * c.jump_inh
+    free = refrac <= 0
+    v = torch.where(free, v_free, v)
+    refrac = torch.where(free, refrac, refrac - 1)
+    spikes = v >= c.v_thresh
+    v = torch.where(spikes, c.v_reset, v)
+    refrac = torch.where(spikes, c.refrac_steps, refrac)
+    if adex is not None and w_next is not None:
+        w_next = torch.where(spikes, w_next + adex.b, w_next)
+    return spikes, CondState(v, g_exc, g_inh, dg_exc, dg_inh, w_next, refrac)

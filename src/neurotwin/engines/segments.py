@@ -15,9 +15,16 @@ from typing import Any
 
 import numba
 import numpy as np
+import torch
 
 from neurotwin.dynamics.adex import AdEx, AdExConstants, adex_constants
-from neurotwin.dynamics.alpha import AlphaConstants, AlphaLIF, alpha_constants
+from neurotwin.dynamics.alpha import (
+    AlphaConstants,
+    AlphaLIF,
+    AlphaState,
+    alpha_constants,
+    alpha_step,
+)
 from neurotwin.dynamics.conductance import (
     CondAdEx,
     CondAlphaAdEx,
@@ -25,7 +32,10 @@ from neurotwin.dynamics.conductance import (
     CondConstants,
     CondExpAdEx,
     CondExpLIF,
+    CondLIF,
+    CondState,
     cond_constants,
+    cond_step,
 )
 from neurotwin.dynamics.lif import LIF, LIFConstants, lif_constants
 from neurotwin.engines.neuron_update import Adaptation, SynapticInput, lif_update
@@ -40,6 +50,7 @@ __all__ = [
     "kind_of",
     "model_constants",
     "segment_table",
+    "shaped_step",
     "update_segments",
 ]
 
@@ -86,6 +97,47 @@ def model_constants(model: Any, dt: float) -> dict[str, float]:
             c = adex_constants(model.membrane(), dt)
             values.update({name: getattr(c, name) for name in ADEX_CONSTANT_NAMES})
     return values
+
+
+def shaped_step(
+    kind: int,
+    state: torch.Tensor,
+    refrac: torch.Tensor,
+    input_exc: torch.Tensor,
+    input_inh: torch.Tensor,
+    i_ext: torch.Tensor,
+    const: dict[str, torch.Tensor],
+) -> torch.Tensor:
+    """One step of the torch kernel for the neurons of one kind > 1 (alpha-shaped or
+    conductance-based synapses): their state rows (6, trials, n) and refractory counters
+    (trials, n) are updated in place; returns the spikes (trials, n). ``const`` holds
+    every constant of :data:`CONSTANT_NAMES` per neuron, (n,)."""
+    lif = LIFConstants(*(const[name] for name in LIF_CONSTANT_NAMES))
+    if kind == 2:
+        rise = AlphaConstants(*(const[name] for name in AlphaConstants._fields))
+        z, a = alpha_step(AlphaState(state[0], state[1], state[2], state[4], state[5], refrac),
+                          input_exc, input_inh, i_ext, lif, rise)
+        state[0], state[1], state[2], state[4], state[5] = a.v, a.i_exc, a.i_inh, a.di_exc, a.di_inh
+        refrac[:] = a.refrac
+        return z
+    model = KINDS[kind]
+    assert issubclass(model, CondLIF | CondAdEx)  # every kind > 2
+    k = CondConstants(*(const[name] for name in CondConstants._fields))
+    adex = None
+    if issubclass(model, CondAdEx):
+        adex = AdExConstants(lif, *(const[name] for name in ADEX_CONSTANT_NAMES))
+    shaped = model.alpha
+    z, c = cond_step(
+        CondState(state[0], state[1], state[2], state[4] if shaped else None,
+                  state[5] if shaped else None, state[3] if adex else None, refrac),
+        input_exc, input_inh, i_ext, k, adex)
+    state[0], state[1], state[2] = c.v, c.g_exc, c.g_inh
+    if c.dg_exc is not None and c.dg_inh is not None:
+        state[4], state[5] = c.dg_exc, c.dg_inh
+    if c.w is not None:
+        state[3] = c.w
+    refrac[:] = c.refrac
+    return z
 
 
 def segment_table(

@@ -15,10 +15,11 @@ One semantics, two kernels.
   the CPU, event-driven in the synapses (only rows of neurons that spiked are touched),
   trials in parallel. The default on CPU.
 * ``kernel="torch"``: one torch call per operation and step, calling the dynamics' step
-  functions directly; runs on any torch device (CUDA). It steps LIF and AdEx; the models
-  with alpha-shaped or conductance-based synapses (:mod:`neurotwin.dynamics.alpha`,
-  :mod:`neurotwin.dynamics.conductance`, compiled in
-  :mod:`neurotwin.engines.synaptic_update`) run on the numba kernel. Synaptic input is a dense or
+  functions directly; runs on any torch device (CUDA). The models with alpha-shaped or
+  conductance-based synapses (:mod:`neurotwin.dynamics.alpha`,
+  :mod:`neurotwin.dynamics.conductance`) run on both, compiled for numba in
+  :mod:`neurotwin.engines.synaptic_update` (:func:`~neurotwin.engines.segments.shaped_step`
+  for torch). Synaptic input is a dense or
   sparse matrix product per distinct delay.
 
 Both kernels draw Poisson spikes from the same streams (numpy PCG64 seeded by
@@ -63,6 +64,7 @@ from neurotwin.engines.segments import (
     kind_of,
     model_constants,
     segment_table,
+    shaped_step,
     update_segments,
 )
 from neurotwin.engines.synapse_codes import SynapseCodes, deliver_row, pack_synapses
@@ -170,10 +172,6 @@ def compile_network(
 
     dt = network.dt
     pops = sorted(network.populations, key=lambda p: kind_of(p.model))
-    shaped = sorted({type(p.model).__name__ for p in pops if kind_of(p.model) > 1})
-    if kernel == "torch" and shaped:
-        raise ConfigError(f"kernel 'torch' steps LIF and AdEx only, not {', '.join(shaped)} "
-                          "(alpha-shaped or conductance-based synapses); use kernel='numba'")
     pop_slices: dict[str, tuple[int, int]] = {}
     offset = 0
     for pop in pops:
@@ -460,7 +458,11 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
     """State and chunk function of the torch kernel; returns (advance, traces tensor)."""
     dev, dt_ = prog.device, prog.dtype
     n, n_lif = prog.n_neurons, prog.n_lif
-    lif_sl, adex_sl = slice(0, n_lif), slice(n_lif, n)
+    spans: dict[int, tuple[int, int]] = {}  # kind -> its neurons (contiguous: sorted by kind)
+    for label, (first, end) in prog.pop_slices.items():
+        lo, hi = spans.get(prog.kinds[label], (first, end))
+        spans[prog.kinds[label]] = (min(lo, first), max(hi, end))
+    lif_sl, adex_sl = slice(0, n_lif), slice(*spans.get(1, (n_lif, n_lif)))
 
     def const(name: str, sl: slice) -> torch.Tensor:
         dtype = torch.int64 if name == "refrac_steps" else dt_
@@ -471,6 +473,8 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
         LIFConstants(*(const(name, adex_sl) for name in LIF_CONSTANT_NAMES)),
         *(const(name, adex_sl) for name in ADEX_CONSTANT_NAMES),
     )
+    shaped = [(kind, slice(lo, hi), {name: const(name, slice(lo, hi)) for name in CONSTANT_NAMES})
+              for kind, (lo, hi) in sorted(spans.items()) if kind > 1]
     state = torch.as_tensor(prog.initial, dtype=dt_, device=dev)[:, None, :].repeat(1, trials, 1)
     refrac = torch.zeros((trials, n), dtype=torch.int64, device=dev)
     i_ext = torch.zeros((trials, n), dtype=dt_, device=dev)
@@ -496,16 +500,20 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int) -> tuple[Advance,
         spikes[:, lif_sl] = z
         state[0, :, lif_sl], state[1, :, lif_sl], state[2, :, lif_sl] = s.v, s.i_exc, s.i_inh
         refrac[:, lif_sl] = s.refrac
-        if n > n_lif:
+        if adex_sl.stop > adex_sl.start:
             za, sa = adex_step(
                 AdExState(state[0, :, adex_sl], state[1, :, adex_sl], state[2, :, adex_sl],
                           state[3, :, adex_sl], refrac[:, adex_sl]),
-                inp[:, adex_sl], inp[:, n + n_lif:], i_ext[:, adex_sl], adex_c,
+                inp[:, adex_sl], inp[:, n + adex_sl.start:n + adex_sl.stop], i_ext[:, adex_sl],
+                adex_c,
             )  # fmt: skip
             spikes[:, adex_sl] = za
             state[0, :, adex_sl], state[1, :, adex_sl] = sa.v, sa.i_exc
             state[2, :, adex_sl], state[3, :, adex_sl] = sa.i_inh, sa.w
             refrac[:, adex_sl] = sa.refrac
+        for kind, sl, kc in shaped:
+            spikes[:, sl] = shaped_step(kind, state[:, :, sl], refrac[:, sl], inp[:, sl],
+                                        inp[:, n + sl.start:n + sl.stop], i_ext[:, sl], kc)
         pre = torch.cat([spikes, src], dim=1).to(dt_)
         for d, mat in mats:
             target = buf[(j + d) % prog.n_slots]
