@@ -1,5 +1,6 @@
-"""The numba kernels' view of the populations: segments of neurons sharing one model and
-its step constants, and one step of every segment.
+"""The kernels' view of the populations: segments of neurons sharing one model and its
+step constants, one numba step of every segment (:func:`update_segments`), and the torch
+step of the kinds beyond LIF and AdEx (:func:`shaped_step`).
 
 Each population is a segment (a contiguous run of neuron indices) of one kind, its neuron
 model's class in :data:`KINDS`; the populations are ordered by kind (LIF first, then
