@@ -23,6 +23,11 @@ from neurotwin.backends import simulate as simulate
 from neurotwin.dynamics import LIF as LIF
 from neurotwin.dynamics import MODELS as MODELS
 from neurotwin.dynamics import AdEx as AdEx
+from neurotwin.dynamics import AlphaLIF as AlphaLIF
+from neurotwin.dynamics import CondAlphaAdEx as CondAlphaAdEx
+from neurotwin.dynamics import CondAlphaLIF as CondAlphaLIF
+from neurotwin.dynamics import CondExpAdEx as CondExpAdEx
+from neurotwin.dynamics import CondExpLIF as CondExpLIF
 from neurotwin.engines.result import Cost as Cost
 from neurotwin.engines.result import Result as Result
 from neurotwin.errors import CapacityError as CapacityError

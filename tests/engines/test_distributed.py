@@ -194,3 +194,24 @@ def test_a_dead_or_stalled_rank_is_an_error_not_a_hang(
     with pytest.raises(DistributedError, match=message):
         launch(distributed_jobs.exchange_then_fail, 2, (fault, 3.0))
     assert time.perf_counter() - start < 60  # process start (~10 s here) + the 3 s time-out
+
+
+def test_shaped_and_conductance_synapses_give_the_single_process_bits() -> None:
+    """Populations of the alpha-current and conductance models (segments of other kinds,
+    the rise terms in state rows 4 and 5) sharded over two ranks: the same bits."""
+    rng = np.random.default_rng(3)
+    net = nt.Network(dt=0.1)
+    pops = [net.add(nt.Population(12, model, label=name)) for name, model in (
+        ("alpha", nt.AlphaLIF(i_offset=0.5)), ("cexp", nt.CondExpLIF(i_offset=0.6)),
+        ("calpha", nt.CondAlphaLIF(i_offset=0.6)), ("adex", nt.CondAlphaAdEx(i_offset=0.5)))]
+    poisson = net.add(nt.SpikeSourcePoisson(20, rate=300.0, label="poisson"))
+    for post in pops:
+        scale = 0.5 if post.label == "alpha" else 0.01
+        net.connect(poisson, post, rng.uniform(0, scale, (20, 12)), "exc", delays=0.2)
+        for pre in pops:
+            net.connect(pre, post, rng.uniform(0, scale / 8, (12, 12)), "inh", delays=0.5)
+        net.record(post, "spikes", *post.model.state_variables)
+    one = nt.simulate(net, 50.0, seed=4)
+    many = nt.simulate(net, 50.0, seed=4, ranks=2, timeout_s=120.0)
+    assert all(one.spike_records[p.label].times.size > 10 for p in pops)
+    assert_identical(one, many)

@@ -255,7 +255,7 @@ def test_population_model_must_be_a_neuron_model():
 
 
 def test_unknown_model_name_lists_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown neuron model 'foo'; known: .*adex, lif"):
+    with pytest.raises(ConfigError, match=r"unknown neuron model 'foo'; known: .*adex, .*lif"):
         MODELS.get("foo")
     assert MODELS.get("lif") is nt.LIF and MODELS.get("adex") is nt.AdEx
     assert {"lif", "adex"} <= set(MODELS.names())

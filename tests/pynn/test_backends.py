@@ -57,3 +57,42 @@ def test_bss2_runs_and_quantises_weights_to_6_bits():
     with pytest.raises(ConfigError, match="6-bit"):
         sim.run(10.0)
     sim.end()
+
+
+@pytest.mark.parametrize(("backend", "error", "offers"), [
+    ("bss2", MappingError, "exponential currents"),
+    ("spinnaker2", ConfigError, "exponential synapses"),
+])
+@pytest.mark.parametrize(("cell_type", "synapses"), [
+    ("IF_curr_alpha", "alpha-shaped currents"),
+    ("IF_cond_exp", "exponential conductances"),
+    ("EIF_cond_alpha_isfa_ista", "alpha-shaped conductances"),
+])
+def test_twins_refuse_synapses_their_neurons_lack(backend, error, offers, cell_type, synapses):
+    sim.setup(timestep=1.0 if backend == "spinnaker2" else 0.1, backend=backend)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[2.0]))
+    cell = sim.Population(1, getattr(sim, cell_type)())
+    sim.Projection(src, cell, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.01, delay=1.0))
+    with pytest.raises(error, match=f"{synapses}.*{offers}"):
+        sim.run(10.0)
+    sim.end()
+
+
+def test_twins_run_cells_no_synapse_reaches_as_their_membrane():
+    """Without synaptic input an IF_cond_exp cell is a LIF: the twin runs it as one (its
+    gsyn 0 throughout), unless a conductance starts above 0."""
+    sim.setup(timestep=1.0, backend="spinnaker2")
+    cell = sim.Population(1, sim.IF_cond_exp(i_offset=0.5, v_thresh=-40.0, tau_m=10.0))
+    cell.record(["v", "gsyn_exc"])
+    sim.run(50.0)
+    seg = cell.get_data().segments[0]
+    sim.end()
+    v = seg.filter(name="v")[0].magnitude[:, 0]
+    assert v[-1] == pytest.approx(-65.0 + 0.5 * 10.0 * -np.expm1(-5.0), abs=0.01)  # R I
+    assert np.all(seg.filter(name="gsyn_exc")[0].magnitude == 0.0)
+    sim.setup(timestep=1.0, backend="spinnaker2")
+    cell = sim.Population(1, sim.IF_cond_exp())
+    cell.initialize(gsyn_exc=0.01)
+    with pytest.raises(ConfigError, match="exponential conductances"):
+        sim.run(5.0)
+    sim.end()

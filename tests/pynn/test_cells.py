@@ -41,13 +41,60 @@ def test_if_cond_exp_without_synapses_is_the_lif(ideal):
     assert np.all(seg.filter(name="gsyn_exc")[0].magnitude == 0.0)
 
 
-def test_projection_onto_conductance_cells_is_refused_at_run(ideal):
+def test_if_curr_alpha_psp_is_the_closed_form(ideal):
+    """One spike of weight w (nA) arriving at t0 = 1.1 ms (emitted at 1.0 ms, delay
+    0.1 ms) into IF_curr_alpha: isyn(t) = w (s/tau_s) e^(1 - s/tau_s), s = t - t0, and
+    v - v_rest = (w e / (tau_s cm)) e^(-s/tau_m) (1 - e^(-b s)(1 + b s)) / b²,
+    b = 1/tau_s - 1/tau_m (the membrane's response to the alpha current, integrated by
+    hand)."""
+    w, tau_s, tau_m, cm = 0.8, 2.0, 10.0, 0.5
     src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
-    cell = sim.Population(1, sim.IF_cond_exp())
-    prj = sim.Projection(src, cell, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.01))
-    assert len(prj) == 1  # the structure is PyNN's and can be inspected
-    with pytest.raises(NotImplementedError, match="current-based"):
-        sim.run(10.0)
+    cell = sim.Population(1, sim.IF_curr_alpha(tau_m=tau_m, cm=cm, tau_syn_E=tau_s))
+    sim.Projection(src, cell, sim.AllToAllConnector(), sim.StaticSynapse(weight=w, delay=0.1))
+    cell.record(["v", "isyn_exc"])
+    sim.run(40.0)
+    seg = cell.get_data().segments[0]
+    v = seg.filter(name="v")[0]
+    t = v.times.rescale("ms").magnitude
+    s = np.clip(t - 1.1, 0.0, None)
+    b = 1.0 / tau_s - 1.0 / tau_m
+    psp = w * math.e / (tau_s * cm) * np.exp(-s / tau_m) * (1 - np.exp(-b * s) * (1 + b * s)) / b**2
+    np.testing.assert_allclose(v.magnitude[:, 0], -65.0 + psp, atol=1e-10)
+    isyn = seg.filter(name="isyn_exc")[0].magnitude[:, 0]
+    np.testing.assert_allclose(isyn, w * s / tau_s * np.exp(1 - s / tau_s), atol=1e-12)
+    assert isyn.max() == pytest.approx(w, rel=1e-3)  # the peak is the weight
+
+
+@pytest.mark.parametrize(("cell_type", "alpha"), [("IF_cond_exp", False),
+                                                  ("IF_cond_alpha", True),
+                                                  ("EIF_cond_exp_isfa_ista", False),
+                                                  ("EIF_cond_alpha_isfa_ista", True)])
+def test_conductance_cells_record_gsyn_in_us(ideal, cell_type, alpha):
+    """Weights are peak conductances in µS: gsyn_exc(t) = w e^(-s/tau) or
+    w (s/tau) e^(1 - s/tau); an excitatory input depolarises, an inhibitory one (reversal
+    below rest) hyperpolarises."""
+    w, tau = 0.004, 3.0
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    cells = sim.Population(2, getattr(sim, cell_type)(tau_syn_E=tau, tau_syn_I=tau))
+    conn = sim.FromListConnector([(0, 0)])
+    sim.Projection(src, cells, conn, sim.StaticSynapse(weight=w, delay=0.1))
+    sim.Projection(src, cells, sim.FromListConnector([(0, 1)]),
+                   sim.StaticSynapse(weight=w, delay=0.1), receptor_type="inhibitory")
+    cells.record(["v", "gsyn_exc", "gsyn_inh"])
+    sim.run(20.0)
+    seg = cells.get_data().segments[0]
+    g_exc = seg.filter(name="gsyn_exc")[0]
+    t = g_exc.times.rescale("ms").magnitude
+    s = np.clip(t - 1.1, 0.0, None)
+    arrived = t > 1.1 - 1e-9  # the sample at 1.1 ms is taken after the input's step
+    shape = s / tau * np.exp(1 - s / tau) if alpha else np.where(arrived, np.exp(-s / tau), 0)
+    assert str(g_exc.units.dimensionality) == "uS"
+    np.testing.assert_allclose(g_exc.magnitude[:, 0], w * shape, atol=1e-12)
+    np.testing.assert_allclose(seg.filter(name="gsyn_inh")[0].magnitude[:, 1], w * shape,
+                               atol=1e-12)
+    v = seg.filter(name="v")[0].magnitude
+    rest = v[0, 0]
+    assert v[:, 0].max() > rest + 0.01 and v[:, 1].min() < rest - 0.01
 
 
 def test_eif_settles_at_the_adex_fixed_point(ideal):
@@ -113,8 +160,7 @@ def test_poisson_rate_and_window():
     sim.end()
 
 
-@pytest.mark.parametrize("name", ["IF_curr_alpha", "IF_cond_alpha", "HH_cond_exp",
-                                  "Izhikevich", "StochasticTsodyksMarkramSynapse",
+@pytest.mark.parametrize("name", ["HH_cond_exp", "Izhikevich", "StochasticTsodyksMarkramSynapse",
                                   "SpikeSourceInhGamma", "GutigWeightDependence",
                                   "Vogels2011Rule"])
 def test_types_neurotwin_cannot_run_are_refused(ideal, name):

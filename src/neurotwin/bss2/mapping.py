@@ -431,8 +431,10 @@ def map_network(
     readout = check_readout(Readout() if readout is None else readout, network)
     for pop in network.populations:
         if not isinstance(pop.model, LIF | AdEx):
-            raise MappingError(f"the bss2 mapping places LIF and AdEx populations only; "
-                               f"{pop.label!r} is {type(pop.model).__name__}")
+            raise MappingError(
+                f"population {pop.label!r} is {type(pop.model).__name__}, with "
+                f"{pop.model.synapses}: the bss2 twin models the neuron circuit's synaptic "
+                f"inputs as exponential currents (LIF, AdEx) and maps nothing else")
     n_neurons = sum(p.size for p in network.populations)
     n_pre = n_neurons + sum(s.size for s in network.sources)
     if n_pre > specs.SPIKE_LABEL_COUNT:

@@ -83,6 +83,8 @@ class AdEx:
     tau_w: float = 144.0
 
     state_variables: ClassVar[tuple[str, ...]] = ("v", "i_exc", "i_inh", "w")
+    synapses: ClassVar[str] = "exponential currents"
+    """The shape and kind of the synaptic input (what a twin's neuron must offer)."""
 
     def __post_init__(self) -> None:
         for name in ("tau_mem", "tau_syn_exc", "tau_syn_inh", "tau_w"):

@@ -78,6 +78,8 @@ class LIF:
     i_offset: float = 0.0
 
     state_variables: ClassVar[tuple[str, ...]] = ("v", "i_exc", "i_inh")
+    synapses: ClassVar[str] = "exponential currents"
+    """The shape and kind of the synaptic input (what a twin's neuron must offer)."""
 
     def __post_init__(self) -> None:
         for name in ("tau_mem", "tau_syn_exc", "tau_syn_inh"):

@@ -41,8 +41,11 @@ __all__ = [
     "trial_rngs",
 ]
 
-STATE_CODES = {"v": 0, "i_exc": 1, "i_inh": 2, "w": 3}
-"""Row of each state variable in the kernels' state stack."""
+STATE_CODES = {"v": 0, "i_exc": 1, "i_inh": 2, "w": 3, "di_exc": 4, "di_inh": 5,
+               "g_exc": 1, "g_inh": 2, "dg_exc": 4, "dg_inh": 5}
+"""Row of each state variable in the kernels' state stack (a conductance-based model's
+conductances and rise terms take the rows of the currents and theirs: a model has one
+or the other)."""
 
 CHUNK_STEPS = 1000
 """Steps per kernel call: bounds the memory of source spikes and sets progress updates."""

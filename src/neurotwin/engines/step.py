@@ -15,7 +15,11 @@ One semantics, two kernels.
   the CPU, event-driven in the synapses (only rows of neurons that spiked are touched),
   trials in parallel. The default on CPU.
 * ``kernel="torch"``: one torch call per operation and step, calling the dynamics' step
-  functions directly; runs on any torch device (CUDA). Synaptic input is a dense or
+  functions directly; runs on any torch device (CUDA). The models with alpha-shaped or
+  conductance-based synapses (:mod:`neurotwin.dynamics.alpha`,
+  :mod:`neurotwin.dynamics.conductance`) run on both, compiled for numba in
+  :mod:`neurotwin.engines.synaptic_update` (:func:`~neurotwin.engines.segments.shaped_step`
+  for torch). Synaptic input is a dense or
   sparse matrix product per distinct delay.
 
 Both kernels draw Poisson spikes from the same streams (numpy PCG64 seeded by
@@ -38,9 +42,8 @@ import numba
 import numpy as np
 import torch
 
-from neurotwin.dynamics.adex import AdExConstants, AdExState, adex_constants, adex_step
-from neurotwin.dynamics.lif import LIF, LIFConstants, LIFState, lif_constants, lif_step
-from neurotwin.engines.neuron_update import Adaptation, SynapticInput, lif_update
+from neurotwin.dynamics.adex import AdExConstants, AdExState, adex_step
+from neurotwin.dynamics.lif import LIFConstants, LIFState, lif_step
 from neurotwin.engines.plan import (
     CHUNK_STEPS,
     STATE_CODES,
@@ -54,6 +57,16 @@ from neurotwin.engines.plan import (
     trial_rngs,
 )
 from neurotwin.engines.result import Cost, Result
+from neurotwin.engines.segments import (
+    ADEX_CONSTANT_NAMES,
+    CONSTANT_NAMES,
+    LIF_CONSTANT_NAMES,
+    kind_of,
+    model_constants,
+    segment_table,
+    shaped_step,
+    update_segments,
+)
 from neurotwin.engines.synapse_codes import SynapseCodes, deliver_row, pack_synapses
 from neurotwin.engines.synapse_dynamics import (
     DynamicSynapses,
@@ -65,7 +78,7 @@ from neurotwin.engines.synapse_dynamics import (
 )
 from neurotwin.engines.synapse_matrices import torch_matrices
 from neurotwin.errors import ConfigError, check_device, check_int, check_memory
-from neurotwin.network import Network, Population
+from neurotwin.network import Network
 
 __all__ = [
     "StepProgram",
@@ -73,26 +86,20 @@ __all__ = [
     "check_run_memory",
     "compile_network",
     "run_program",
-    "segment_table",
-    "update_segments",
 ]
 
 KERNELS = ("auto", "numba", "torch")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
-LIF_CONSTANT_NAMES = LIFConstants._fields
-ADEX_CONSTANT_NAMES = ("g_l_delta_t", "v_exp", "delta_t", "p_ww", "a_us", "b")
-SEGMENT_CONSTANTS = tuple(n for n in LIF_CONSTANT_NAMES if n != "refrac_steps") + (
-    ADEX_CONSTANT_NAMES
-)
-"""Float constants of a segment (population) in the numba kernel, in its row order."""
+
 
 
 @dataclass(frozen=True, eq=False)
 class StepProgram:
     """A network compiled for the time-stepped engine (the ``ideal`` backend's artefact).
 
-    Neurons of all populations share one index space (LIF populations first, then AdEx),
+    Neurons of all populations share one index space (populations ordered by kind: LIF,
+    AdEx, then the alpha-shaped and conductance-based models of ``segments.KINDS``),
     spike sources another; presynaptic indices are neurons then sources. Synapses are
     stored as CSR over presynaptic index, each row sorted by target;
     ``target = post + receptor * n_neurons`` with receptor 0 = exc, 1 = inh.
@@ -110,12 +117,17 @@ class StepProgram:
     source_slices: dict[str, tuple[int, int]]
     """Source label -> (first, end) source index."""
     n_lif: int
+    """LIF neurons (they come first)."""
+    kinds: dict[str, int]
+    """Population label -> segment kind (:data:`~neurotwin.engines.segments.KINDS`)."""
     n_neurons: int
     n_sources: int
     constants: dict[str, np.ndarray]
     """Per-neuron step constants (LIF names, then AdEx extras, zero for LIF), (n_neurons,)."""
     initial: np.ndarray
-    """Initial state, (4, n_neurons): v (mV), i_exc, i_inh, w (nA)."""
+    """Initial state, (6, n_neurons), rows ``STATE_CODES``: v (mV); i_exc, i_inh (nA) or
+    g_exc, g_inh (µS); w (nA); the rise terms di_exc, di_inh (nA/ms) or dg_exc, dg_inh
+    (µS/ms) of alpha synapses."""
     indptr: np.ndarray
     target: np.ndarray
     weight: np.ndarray
@@ -136,17 +148,6 @@ class StepProgram:
     """The static synapses packed for the numba kernel (None for the torch kernel)."""
     dynamic: DynamicSynapses | None
     """The synapses of projections with a synapse type (numba kernel only), else None."""
-
-
-def _constants_for(pop: Population, dt: float) -> dict[str, float]:
-    if isinstance(pop.model, LIF):
-        values = lif_constants(pop.model, dt)._asdict()
-        values.update(dict.fromkeys(ADEX_CONSTANT_NAMES, 0.0))
-        return values
-    c: AdExConstants = adex_constants(pop.model, dt)
-    values = c.lif._asdict()
-    values.update({name: getattr(c, name) for name in ADEX_CONSTANT_NAMES})
-    return values
 
 
 def compile_network(
@@ -181,23 +182,22 @@ def compile_network(
         raise ConfigError("the network is empty; add() populations or sources first")
 
     dt = network.dt
-    pops = sorted(network.populations, key=lambda p: not isinstance(p.model, LIF))
+    pops = sorted(network.populations, key=lambda p: kind_of(p.model))
     pop_slices: dict[str, tuple[int, int]] = {}
     offset = 0
     for pop in pops:
         pop_slices[str(pop.label)] = (offset, offset + pop.size)
         offset += pop.size
     n_neurons = offset
-    n_lif = sum(p.size for p in pops if isinstance(p.model, LIF))
+    n_lif = sum(p.size for p in pops if kind_of(p.model) == 0)
     sources, source_slices = source_plan(network, dt)
     n_sources = sum(src.size for src in network.sources)
 
-    names = LIF_CONSTANT_NAMES + ADEX_CONSTANT_NAMES
-    constants = {name: np.zeros(n_neurons) for name in names}
-    initial = np.zeros((4, n_neurons))
+    constants = {name: np.zeros(n_neurons) for name in CONSTANT_NAMES}
+    initial = np.zeros((6, n_neurons))
     for pop in pops:
         first, end = pop_slices[str(pop.label)]
-        for name, value in _constants_for(pop, dt).items():
+        for name, value in model_constants(pop.model, dt).items():
             constants[name][first:end] = value
         for name, values in pop.initial_values().items():
             initial[STATE_CODES[name], first:end] = values
@@ -262,6 +262,7 @@ def compile_network(
         pop_slices=pop_slices,
         source_slices=source_slices,
         n_lif=n_lif,
+        kinds={str(p.label): kind_of(p.model) for p in pops},
         n_neurons=n_neurons,
         n_sources=n_sources,
         constants=constants,
@@ -311,36 +312,9 @@ def _dc_chunk(prog: StepProgram, j0: int, j1: int) -> tuple[np.ndarray, np.ndarr
 
 
 @numba.njit(cache=True, nogil=True)
-def update_segments(
-    v, ie, ii, w, rf, fl, ix, bex, bin_, segments, n_lif_segments, c, n_refrac, rails
-):  # pragma: no cover - compiled; tested through run_program
-    """One step of every neuron of one trial, segment (population) by segment: the
-    views of state (v, i_exc, i_inh, w, refractory counters, spike flags, injected
-    current) and of the ring-buffer slot (``bex``, ``bin_``) are indexed by neuron; ``c[:, s]``
-    holds segment s's constants in the order of ``SEGMENT_CONSTANTS``, the first
-    ``n_lif_segments`` segments are LIF, the rest AdEx. Shared with the sharded engine
-    (:mod:`neurotwin.engines.distributed`), which steps a rank's neurons with it."""
-    for s in range(segments.shape[0] - 1):
-        lo, hi = segments[s], segments[s + 1]
-        lif_c = LIFConstants(c[0, s], c[1, s], c[2, s], c[3, s], c[4, s], c[5, s],
-                             c[6, s], c[7, s], c[8, s], c[9, s], n_refrac[s])
-        syn = SynapticInput(bex[lo:hi], bin_[lo:hi], None, None, None)
-        ext = None if ix is None else ix[lo:hi]
-        if s < n_lif_segments:
-            lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
-                       ext, None, None, None, rails[0], rails[1])
-        else:
-            extras = AdExConstants(lif_c, c[10, s], c[11, s], c[12, s], c[13, s],
-                                   c[14, s], c[15, s])
-            lif_update(v[lo:hi], ie[lo:hi], ii[lo:hi], rf[lo:hi], fl[lo:hi], lif_c, syn,
-                       ext, None, None, Adaptation(True, w[lo:hi], extras),
-                       rails[0], rails[1])
-
-
-@numba.njit(cache=True, nogil=True)
 def _numba_chunk(
     b0, b1, j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
-    segments, n_lif_segments, c, n_refrac,
+    segments, kinds, c, n_refrac,
     indptr, code, weights, tabled, target_mask, delay_shift, delay_mask, weight_shift,
     src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
     record, spike_step, spike_id, spike_count, n_record,
@@ -352,7 +326,7 @@ def _numba_chunk(
     trial); trials run in parallel through threads of :func:`_numba_advance` instead,
     since the kernel releases the GIL. Neurons come in segments (populations) of shared
     constants: ``c[:, s]`` holds segment s's constants in the order of
-    ``SEGMENT_CONSTANTS``.
+    ``segments.SEGMENT_CONSTANTS``, ``kinds[s]`` its kind.
     """
     n = state.shape[2]
     n_slots = buf.shape[0]
@@ -362,6 +336,8 @@ def _numba_chunk(
         ie = state[1, b]
         ii = state[2, b]
         w = state[3, b]
+        de = state[4, b]
+        dn = state[5, b]
         rf = refrac[b]
         fl = flags[b]
         fl_words = fl.view(np.uint64)
@@ -376,8 +352,8 @@ def _numba_chunk(
             for r in range(trace_code.shape[0]):
                 traces[b, j, r] = state[trace_code[r], b, trace_neuron[r]]
             slot = j % n_slots
-            update_segments(v, ie, ii, w, rf, fl, ix, slots4[slot, b, 0], slots4[slot, b, 1],
-                            segments, n_lif_segments, c, n_refrac, rails)
+            update_segments(v, ie, ii, w, de, dn, rf, fl, ix, slots4[slot, b, 0],
+                            slots4[slot, b, 1], segments, kinds, c, n_refrac, rails)
             if dyn is not None:
                 dynamic_post(dyn, b, j, fl)
             for word in range(fl_words.shape[0]):  # 8 flags at a time: spikes are rare
@@ -410,35 +386,11 @@ Advance = Callable[[int, int, np.ndarray, np.ndarray], ChunkSpikes]
 """Kernel call: advance every trial over steps [j0, j1) given that chunk's source CSR."""
 
 
-def segment_table(
-    pop_slices: dict[str, tuple[int, int]],
-    n_neurons: int,
-    n_lif: int,
-    constants: dict[str, np.ndarray],
-    dtype: type,
-) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """The numba kernel's view of the populations: segment bounds (n_segments + 1,),
-    the number of LIF segments, the float constants (len(SEGMENT_CONSTANTS), n_segments)
-    in ``dtype`` and the refractory steps per segment.
-
-    The refractory counter is the narrowest integer that holds the longest refractory
-    period: less memory traffic in the neuron loop, which is bandwidth-bound for large
-    networks.
-    """
-    firsts = np.array([first for first, _ in pop_slices.values()], np.int64)
-    segments = np.append(firsts, n_neurons).astype(np.int64)
-    n_lif_segments = int(np.sum(firsts < n_lif))
-    c: np.ndarray = np.stack([constants[name][firsts] for name in SEGMENT_CONSTANTS]).astype(dtype)
-    longest = int(constants["refrac_steps"].max(initial=0))
-    counter = np.int16 if longest <= np.iinfo(np.int16).max else np.int64
-    return segments, n_lif_segments, c, constants["refrac_steps"][firsts].astype(counter)
-
-
 def _numba_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tuple[Advance, Any]:
     """State and chunk function of the numba kernel; returns (advance, traces array)."""
     dtype = np.float64 if prog.dtype == torch.float64 else np.float32
-    segments, n_lif_segments, c, n_refrac = segment_table(
-        prog.pop_slices, prog.n_neurons, prog.n_lif, prog.constants, dtype
+    segments, kinds, c, n_refrac = segment_table(
+        prog.pop_slices, prog.n_neurons, prog.kinds, prog.constants, dtype
     )
     counter = n_refrac.dtype
     state = np.repeat(prog.initial[:, None, :], trials, axis=1).astype(dtype)
@@ -473,7 +425,7 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tupl
         def run(b0: int, b1: int) -> None:
             _numba_chunk(
                 b0, b1, j0, j1, reached, state, refrac, i_ext, buf, slots4, flags,
-                segments, n_lif_segments, c, n_refrac,
+                segments, kinds, c, n_refrac,
                 prog.indptr, syn.code, syn.weights, syn.tabled, syn.target_mask,
                 syn.delay_shift, syn.delay_mask, syn.weight_shift,
                 src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
@@ -507,7 +459,11 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tupl
     """State and chunk function of the torch kernel; returns (advance, traces tensor)."""
     dev, dt_ = prog.device, prog.dtype
     n, n_lif = prog.n_neurons, prog.n_lif
-    lif_sl, adex_sl = slice(0, n_lif), slice(n_lif, n)
+    spans: dict[int, tuple[int, int]] = {}  # kind -> its neurons (contiguous: sorted by kind)
+    for label, (first, end) in prog.pop_slices.items():
+        lo, hi = spans.get(prog.kinds[label], (first, end))
+        spans[prog.kinds[label]] = (min(lo, first), max(hi, end))
+    lif_sl, adex_sl = slice(0, n_lif), slice(*spans.get(1, (n_lif, n_lif)))
 
     def const(name: str, sl: slice) -> torch.Tensor:
         dtype = torch.int64 if name == "refrac_steps" else dt_
@@ -518,6 +474,8 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tupl
         LIFConstants(*(const(name, adex_sl) for name in LIF_CONSTANT_NAMES)),
         *(const(name, adex_sl) for name in ADEX_CONSTANT_NAMES),
     )
+    shaped = [(kind, slice(lo, hi), {name: const(name, slice(lo, hi)) for name in CONSTANT_NAMES})
+              for kind, (lo, hi) in sorted(spans.items()) if kind > 1]
     state = torch.as_tensor(prog.initial, dtype=dt_, device=dev)[:, None, :].repeat(1, trials, 1)
     refrac = torch.zeros((trials, n), dtype=torch.int64, device=dev)
     i_ext = torch.zeros((trials, n), dtype=dt_, device=dev)
@@ -544,16 +502,20 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tupl
         spikes[:, lif_sl] = z
         state[0, :, lif_sl], state[1, :, lif_sl], state[2, :, lif_sl] = s.v, s.i_exc, s.i_inh
         refrac[:, lif_sl] = s.refrac
-        if n > n_lif:
+        if adex_sl.stop > adex_sl.start:
             za, sa = adex_step(
                 AdExState(state[0, :, adex_sl], state[1, :, adex_sl], state[2, :, adex_sl],
                           state[3, :, adex_sl], refrac[:, adex_sl]),
-                inp[:, adex_sl], inp[:, n + n_lif:], i_ext[:, adex_sl], adex_c,
+                inp[:, adex_sl], inp[:, n + adex_sl.start:n + adex_sl.stop], i_ext[:, adex_sl],
+                adex_c,
             )  # fmt: skip
             spikes[:, adex_sl] = za
             state[0, :, adex_sl], state[1, :, adex_sl] = sa.v, sa.i_exc
             state[2, :, adex_sl], state[3, :, adex_sl] = sa.i_inh, sa.w
             refrac[:, adex_sl] = sa.refrac
+        for kind, sl, kc in shaped:
+            spikes[:, sl] = shaped_step(kind, state[:, :, sl], refrac[:, sl], inp[:, sl],
+                                        inp[:, n + sl.start:n + sl.stop], i_ext[:, sl], kc)
         pre = torch.cat([spikes, src], dim=1).to(dt_)
         for d, mat in mats:
             target = buf[(j + d) % prog.n_slots]

@@ -16,6 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from neurotwin.dynamics.adex import AdEx
+from neurotwin.dynamics.alpha import AlphaLIF
+from neurotwin.dynamics.conductance import CondAdEx, CondLIF
 from neurotwin.dynamics.lif import LIF
 from neurotwin.errors import (
     ConfigError,
@@ -36,7 +38,7 @@ __all__ = [
     "check_interval",
 ]
 
-NeuronModel = LIF | AdEx
+NeuronModel = LIF | AdEx | AlphaLIF | CondLIF | CondAdEx
 
 
 def check_interval(start: Any, stop: Any) -> None:
@@ -78,9 +80,10 @@ class Population:
 
     def __post_init__(self) -> None:
         _check_size(self.size)
-        if not isinstance(self.model, LIF | AdEx):
+        if not isinstance(self.model, NeuronModel):
             raise ConfigError(
-                f"model must be a neuron model (LIF, AdEx), got {type(self.model).__name__}"
+                f"model must be a neuron model (LIF, AdEx, AlphaLIF, CondExpLIF, "
+                f"CondAlphaLIF, CondExpAdEx, CondAlphaAdEx), got {type(self.model).__name__}"
             )
         # every engine holds at least each state variable of each neuron as a float64
         check_memory(

@@ -24,6 +24,8 @@ from pyNN import common
 from pyNN.standardmodels import cells as pynn_cells
 
 from neurotwin.backends.base import simulate
+from neurotwin.dynamics.adex import AdEx
+from neurotwin.dynamics.lif import LIF
 from neurotwin.engines.plan import CHUNK_STEPS
 from neurotwin.engines.result import Result
 from neurotwin.network import DCSource, Network, Population, SpikeSourceArray
@@ -81,6 +83,10 @@ class Outcome:
         shape (steps + 1, size)."""
         out = np.full((self.steps + 1, population.size), np.nan)
         for group in self.groups[id(population)]:
+            if (group.label, variable) not in self.result.traces:
+                # a conductance of a cell run as its membrane model (no synapse reaches it)
+                out[:, group.index] = 0.0
+                continue
             trace = self.result.trace(group.label, variable)[: self.steps + 1]
             out[:, group.index] = trace.detach().cpu().numpy()
         return out
@@ -106,10 +112,14 @@ def build_network(state: Any, duration: float) -> tuple[Network, dict[int, list[
     local = np.zeros(state.id_counter, np.int64)  # cell ID -> index within its node
     labels: list[str] = []
     groups: dict[int, list[Group]] = {}
+    # on a twin, a population no projection reaches runs as its membrane model: without
+    # synaptic input the shape and kind of its synapses do not matter
+    reached = {id(root) for proj in state.projections for root in _roots(proj.post)}
     for p, pop in enumerate(state.populations):
         groups[id(pop)] = []
         rng = np.random.default_rng([SOURCE_STREAM, state.seed, p])
-        for k, (node, index) in enumerate(_nodes(pop, rng, duration)):
+        membrane = state.backend != "ideal" and id(pop) not in reached
+        for k, (node, index) in enumerate(_nodes(pop, rng, duration, membrane)):
             label = f"p{p}_{k}"
             net.add(replace(node, label=label))
             cells = np.asarray(pop.all_cells, np.int64)[index]
@@ -124,10 +134,12 @@ def build_network(state: Any, duration: float) -> tuple[Network, dict[int, list[
     return net, groups
 
 
-def _nodes(pop: Any, rng: np.random.Generator, until: float
+def _nodes(pop: Any, rng: np.random.Generator, until: float, membrane: bool = False
            ) -> list[tuple[Any, np.ndarray]]:
     """The neurotwin nodes of a PyNN population and the cells each holds; random spike
-    trains (gamma, Poisson with dead time) drawn from ``rng`` up to ``until`` ms."""
+    trains (gamma, Poisson with dead time) drawn from ``rng`` up to ``until`` ms;
+    ``membrane``: neuron models with shaped or conductance-based synapses as their
+    membrane model (LIF or AdEx, :meth:`~neurotwin.CondExpLIF.membrane`)."""
     celltype, params, size = pop.celltype, pop._parameters, pop.size
     if isinstance(celltype, NeuronType):
         models, which = celltype.models(params, size)
@@ -143,6 +155,14 @@ def _nodes(pop: Any, rng: np.random.Generator, until: float
             initial = {str(celltype.state_names[name]): values[index]
                        for name, values in pop._initial.items()
                        if celltype.state_names.get(name) is not None}
+            if membrane and not isinstance(model, LIF | AdEx):
+                # unless a conductance starts above 0: then the twin refuses the model
+                inner = model.membrane()
+                if not any(np.any(values != 0) for name, values in initial.items()
+                           if name not in inner.state_variables):
+                    model = inner
+                    initial = {name: values for name, values in initial.items()
+                               if name in inner.state_variables}
             out.append((Population(index.size, model, initial=initial), index))
         return out
     if isinstance(celltype, pynn_cells.SpikeSourceArray):
@@ -186,10 +206,12 @@ def _trains(history: list[tuple[float, Any]], size: int) -> list[np.ndarray]:
 def _record(net: Network, pop: Any, groups: list[Group]) -> None:
     recorded = [v.name for v, cells in pop.recorder.recorded.items() if cells]
     names = ["spikes" if v == "spikes" else pop.celltype.state_names[v] for v in recorded]
-    names = [name for name in names if name is not None]
     for group in groups:
-        if names:
-            net.record(group.label, *names)
+        node = net.nodes[group.label]
+        held = node.model.state_variables if isinstance(node, Population) else ()
+        mine = [name for name in names if name == "spikes" or name in held]
+        if mine:
+            net.record(group.label, *mine)
 
 
 def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
@@ -199,13 +221,6 @@ def _connect(net: Network, proj: Any, where: np.ndarray, local: np.ndarray,
     proj._parts = []
     if pre_ids.size == 0:
         return
-    targets = {type(pop.celltype).__name__ for pop in _roots(proj.post)
-               if pop.celltype.conductance_based}
-    if targets:
-        raise NotImplementedError(
-            f"projection {proj.label!r} onto {', '.join(sorted(targets))}: neurotwin's "
-            "synapses are current-based, so conductance-based cells run only without "
-            "synaptic input (current sources); use IF_curr_exp")
     values = proj._values
     weight = np.abs(values["weight"])
     delay = np.maximum(np.round(values["delay"] / net.dt), 1) * net.dt

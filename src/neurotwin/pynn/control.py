@@ -38,7 +38,8 @@ def setup(timestep: float = DEFAULT_TIMESTEP, min_delay: Any = DEFAULT_MIN_DELAY
     timestep
         Time step in ms (on ``spinnaker2`` also the real-time tick).
     min_delay
-        Smallest delay in ms, >= timestep; "auto": the timestep.
+        Smallest delay in ms, >= timestep; "auto": that of the projections (the default
+        delay of a synapse is then the timestep).
     backend
         "ideal", "bss2" or "spinnaker2".
     seed
@@ -69,7 +70,7 @@ def setup(timestep: float = DEFAULT_TIMESTEP, min_delay: Any = DEFAULT_MIN_DELAY
     state = simulator.state
     state.clear()
     state.dt = float(timestep)
-    state.min_delay = float(timestep) if min_delay == "auto" else float(min_delay)
+    state.given_min_delay = None if min_delay == "auto" else float(min_delay)
     state.max_delay = max_delay
     state.backend = backend
     state.options = dict(extra_params)

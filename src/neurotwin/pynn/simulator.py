@@ -41,7 +41,8 @@ class State(common.control.BaseState):
         self.mpi_rank = 0
         self.num_processes = 1
         self.dt = 0.1
-        self.min_delay: Any = 0.1
+        self.given_min_delay: float | None = 0.1
+        """``setup``'s min_delay in ms; None for "auto" (see :attr:`min_delay`)."""
         self.max_delay: Any = math.inf
         self.backend = "ideal"
         self.options: dict[str, Any] = {}
@@ -59,6 +60,16 @@ class State(common.control.BaseState):
         self.id_counter = 0
         self.segment_counter = -1
         self.reset()
+
+    @property
+    def min_delay(self) -> float:
+        """Smallest delay, ms: ``setup``'s min_delay or, for "auto", the smallest delay of
+        the projections made so far on the time grid (the time step before any), as NEST
+        reports it."""
+        if self.given_min_delay is not None:
+            return self.given_min_delay
+        delays = [float(p._delay.min()) for p in self.projections if p._delay.size]
+        return max(round(min(delays) / self.dt), 1) * self.dt if delays else self.dt
 
     def reset(self) -> None:
         """Back to t = 0: the next run starts afresh (a new Neo segment)."""

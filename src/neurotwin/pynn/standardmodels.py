@@ -5,31 +5,33 @@ translates PyNN's parameter names onto that model's fields. PyNN's units (ms, mV
 µS, Hz) are neurotwin's base units (:mod:`neurotwin.units`), so every scale factor is 1;
 the one exception in spelling, AdEx' ``a``, is in nS on both sides.
 
-=======================  =========================  ====================================
-PyNN type                neurotwin                  limits
-=======================  =========================  ====================================
-IF_curr_exp              :class:`~neurotwin.LIF`    exact
-IF_cond_exp              LIF                        no synaptic input (current sources)
-EIF_cond_exp_isfa_ista   :class:`~neurotwin.AdEx`   no synaptic input (current sources)
-SpikeSourceArray         SpikeSourceArray           times rounded to the time grid
-SpikeSourcePoisson       SpikeSourcePoisson         at most one spike per time step
-SpikeSourceGamma         SpikeSourceArray           trains drawn from the seed, on the grid
-SpikeSourcePoissonRefr.  SpikeSourceArray           trains drawn from the seed, on the grid
-StaticSynapse            a projection's weights     delays rounded to the time grid
-TsodyksMarkramSynapse    TsodyksMarkram             tau_psc = the target's tau_syn (NEST)
-STDPMechanism            PairSTDP                   SpikePairRule with Additive or
-                                                    MultiplicativeWeightDependence;
-                                                    dendritic_delay_fraction = 1
-SimpleStochasticSynapse  Bernoulli                  draws from the run's seed
-=======================  =========================  ====================================
+==========================  ======================================  ==========================
+PyNN type                   neurotwin                               limits
+==========================  ======================================  ==========================
+IF_curr_exp                 :class:`~neurotwin.LIF`                 exact
+IF_curr_alpha               :class:`~neurotwin.AlphaLIF`            exact
+IF_cond_exp                 :class:`~neurotwin.CondExpLIF`          exponential integrator
+IF_cond_alpha               :class:`~neurotwin.CondAlphaLIF`        exponential integrator
+EIF_cond_exp_isfa_ista      :class:`~neurotwin.CondExpAdEx`         first order (AdEx terms)
+EIF_cond_alpha_isfa_ista    :class:`~neurotwin.CondAlphaAdEx`       first order (AdEx terms)
+SpikeSourceArray            SpikeSourceArray                        times on the time grid
+SpikeSourcePoisson          SpikeSourcePoisson                      <= one spike per step
+SpikeSourceGamma            SpikeSourceArray                        drawn from the seed
+SpikeSourcePoissonRefr.     SpikeSourceArray                        drawn from the seed
+StaticSynapse               a projection's weights                  delays on the time grid
+TsodyksMarkramSynapse       TsodyksMarkram                          tau_psc = target's tau_syn
+STDPMechanism               PairSTDP                                SpikePairRule, Additive or
+                                                                    Multiplicative; dendritic
+                                                                    delay fraction 1
+SimpleStochasticSynapse     Bernoulli                               draws from the run's seed
+==========================  ======================================  ==========================
 
-The dynamic synapse types (:mod:`neurotwin.network.synapse_types`) run on the ``ideal``
-backend; the twins refuse them (docs/pynn.md says what each chip would need).
-
-neurotwin's synapses are current-based: a conductance-based cell type runs exactly as
-long as no projection targets it (its synaptic conductances stay 0), and a projection
-onto one raises ``NotImplementedError``. The other standard types raise
-``NotImplementedError`` when instantiated, naming what is missing.
+Weights are in nA for the current-based types and in µS for the conductance-based ones
+(PyNN's units). Only the ``ideal`` backend runs the alpha-shaped and conductance-based
+types and the dynamic synapse types (:mod:`neurotwin.network.synapse_types`); the twins
+refuse them (their neurons have exponential current-based synaptic inputs; docs/pynn.md
+says what each chip would need). The other standard types raise ``NotImplementedError``
+when instantiated, naming what is missing.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ import numpy as np
 from pyNN import errors
 from pyNN.standardmodels import build_translations, cells, receptors, synapses
 
-from neurotwin.dynamics.adex import AdEx
+from neurotwin.dynamics.alpha import AlphaLIF
+from neurotwin.dynamics.conductance import CondAlphaAdEx, CondAlphaLIF, CondExpAdEx, CondExpLIF
 from neurotwin.dynamics.lif import LIF
 from neurotwin.errors import ConfigError
 from neurotwin.network import synapse_types as nt_synapses
@@ -51,8 +54,11 @@ from neurotwin.pynn.simulator import state
 
 __all__ = [
     "AdditiveWeightDependence",
+    "EIF_cond_alpha_isfa_ista",
     "EIF_cond_exp_isfa_ista",
+    "IF_cond_alpha",
     "IF_cond_exp",
+    "IF_curr_alpha",
     "IF_curr_exp",
     "MultiplicativeWeightDependence",
     "STDPMechanism",
@@ -77,7 +83,7 @@ _LIF_NAMES = (
     ("tau_syn_E", "tau_syn_exc"),
     ("tau_syn_I", "tau_syn_inh"),
 )
-_REVERSALS = (("e_rev_E", "e_rev_E"), ("e_rev_I", "e_rev_I"))
+_REVERSALS = (("e_rev_E", "e_rev_exc"), ("e_rev_I", "e_rev_inh"))
 _ADEX_NAMES = (
     ("v_spike", "v_spike"),
     ("a", "a"),
@@ -90,10 +96,10 @@ _ADEX_NAMES = (
 class NeuronType:
     """What a neuron cell type adds for neurotwin: its model and its state variables."""
 
-    neurotwin_model: ClassVar[type[LIF] | type[AdEx]]
+    neurotwin_model: ClassVar[type]
     state_names: ClassVar[dict[str, str | None]]
-    """PyNN state variable -> neurotwin state variable; None: a synaptic conductance of a
-    conductance-based type, 0 throughout since no projection may reach such a cell."""
+    """PyNN state variable -> neurotwin state variable (None: one neurotwin does not hold,
+    0 throughout)."""
 
     @classmethod
     def models(cls, parameters: dict[str, np.ndarray], size: int) -> tuple[list[Any], np.ndarray]:
@@ -125,31 +131,56 @@ def _rename(names: dict[str, str], match: re.Match[str]) -> str:
     return names.get(match[0], match[0])
 
 
+_CURRENTS: dict[str, str | None] = {"v": "v", "isyn_exc": "i_exc", "isyn_inh": "i_inh"}
+_CONDUCTANCES: dict[str, str | None] = {"v": "v", "gsyn_exc": "g_exc", "gsyn_inh": "g_inh"}
+
+
 class IF_curr_exp(NeuronType, cells.IF_curr_exp):
     __doc__ = cells.IF_curr_exp.__doc__
     translations = build_translations(*_LIF_NAMES)
     recordable: ClassVar[list[str]] = ["spikes", "v", "isyn_exc", "isyn_inh"]
     neurotwin_model = LIF
-    state_names: ClassVar[dict[str, str | None]] = {"v": "v", "isyn_exc": "i_exc",
-                                                    "isyn_inh": "i_inh"}
+    state_names: ClassVar[dict[str, str | None]] = _CURRENTS
+
+
+class IF_curr_alpha(NeuronType, cells.IF_curr_alpha):
+    __doc__ = cells.IF_curr_alpha.__doc__
+    translations = build_translations(*_LIF_NAMES)
+    recordable: ClassVar[list[str]] = ["spikes", "v", "isyn_exc", "isyn_inh"]
+    neurotwin_model = AlphaLIF
+    state_names: ClassVar[dict[str, str | None]] = _CURRENTS
 
 
 class IF_cond_exp(NeuronType, cells.IF_cond_exp):
     __doc__ = cells.IF_cond_exp.__doc__
     translations = build_translations(*_LIF_NAMES, *_REVERSALS)
     recordable: ClassVar[list[str]] = ["spikes", "v", "gsyn_exc", "gsyn_inh"]
-    neurotwin_model = LIF
-    state_names: ClassVar[dict[str, str | None]] = {"v": "v", "gsyn_exc": None,
-                                                    "gsyn_inh": None}
+    neurotwin_model = CondExpLIF
+    state_names: ClassVar[dict[str, str | None]] = _CONDUCTANCES
+
+
+class IF_cond_alpha(NeuronType, cells.IF_cond_alpha):
+    __doc__ = cells.IF_cond_alpha.__doc__
+    translations = build_translations(*_LIF_NAMES, *_REVERSALS)
+    recordable: ClassVar[list[str]] = ["spikes", "v", "gsyn_exc", "gsyn_inh"]
+    neurotwin_model = CondAlphaLIF
+    state_names: ClassVar[dict[str, str | None]] = _CONDUCTANCES
 
 
 class EIF_cond_exp_isfa_ista(NeuronType, cells.EIF_cond_exp_isfa_ista):
     __doc__ = cells.EIF_cond_exp_isfa_ista.__doc__
     translations = build_translations(*_LIF_NAMES, *_REVERSALS, *_ADEX_NAMES)
     recordable: ClassVar[list[str]] = ["spikes", "v", "w", "gsyn_exc", "gsyn_inh"]
-    neurotwin_model = AdEx
-    state_names: ClassVar[dict[str, str | None]] = {"v": "v", "w": "w", "gsyn_exc": None,
-                                                    "gsyn_inh": None}
+    neurotwin_model = CondExpAdEx
+    state_names: ClassVar[dict[str, str | None]] = {**_CONDUCTANCES, "w": "w"}
+
+
+class EIF_cond_alpha_isfa_ista(NeuronType, cells.EIF_cond_alpha_isfa_ista):
+    __doc__ = cells.EIF_cond_alpha_isfa_ista.__doc__
+    translations = build_translations(*_LIF_NAMES, *_REVERSALS, *_ADEX_NAMES)
+    recordable: ClassVar[list[str]] = ["spikes", "v", "w", "gsyn_exc", "gsyn_inh"]
+    neurotwin_model = CondAlphaAdEx
+    state_names: ClassVar[dict[str, str | None]] = {**_CONDUCTANCES, "w": "w"}
 
 
 class SpikeSourceArray(cells.SpikeSourceArray):
@@ -197,7 +228,8 @@ class NeurotwinSynapse:
         return None
 
     def _get_minimum_delay(self) -> float:
-        return float(state.min_delay)
+        given = state.given_min_delay
+        return float(state.dt if given is None else given)
 
 
 class StaticSynapse(NeurotwinSynapse, synapses.StaticSynapse):
@@ -286,18 +318,14 @@ def refused(base: type, reason: str) -> type:
                                          "neurotwin_refused": reason})
 
 
-_NO_ALPHA = "neurotwin's synaptic currents are exponential (use IF_curr_exp)"
 _NO_DELTA = "neurotwin has no delta synapse (use IF_curr_exp with a short tau_syn)"
-_NO_COND = "neurotwin's synapses are current-based and it has no such model"
+_NO_COND = "neurotwin has no such model"
 _NO_STDP = ("neurotwin's STDP is SpikePairRule with Additive or MultiplicativeWeightDependence"
             " (neurotwin.network.PairSTDP)")
 _NO_COMPONENTS = ("PyNN 0.13's composed cell types (PointNeuron with receptor components) "
                   "are not mapped; use IF_curr_exp or EIF_cond_exp_isfa_ista")
 REFUSED = {
-    "IF_curr_alpha": refused(cells.IF_curr_alpha, _NO_ALPHA),
     "IF_curr_delta": refused(cells.IF_curr_delta, _NO_DELTA),
-    "IF_cond_alpha": refused(cells.IF_cond_alpha, _NO_ALPHA),
-    "EIF_cond_alpha_isfa_ista": refused(cells.EIF_cond_alpha_isfa_ista, _NO_ALPHA),
     "IF_cond_exp_gsfa_grr": refused(cells.IF_cond_exp_gsfa_grr, _NO_COND),
     "HH_cond_exp": refused(cells.HH_cond_exp, "neurotwin has no Hodgkin-Huxley model"),
     "Izhikevich": refused(cells.Izhikevich, "neurotwin has no Izhikevich model"),

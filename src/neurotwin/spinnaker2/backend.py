@@ -23,6 +23,7 @@ from neurotwin.network import Network
 from neurotwin.spinnaker2.distributed import ShardedS2Program, run_s2_sharded, shard_s2_program
 from neurotwin.spinnaker2.machine import Machine
 from neurotwin.spinnaker2.mapping import map_network
+from neurotwin.spinnaker2.partition import check_models
 from neurotwin.spinnaker2.placement import Placement
 from neurotwin.spinnaker2.program import S2Program, compile_program
 from neurotwin.spinnaker2.runtime import run_program
@@ -104,6 +105,7 @@ class SpiNNaker2Backend(Backend):
         """
         self.check_options(mapping_options)
         refuse_dynamic(network, "The SpiNNaker2 twin", DYNAMIC_SYNAPSES_NEED, MappingError)
+        check_models(network)  # before placing: the LIF application only
         if placement is None:
             placement = map_network(network, machine, tick_ms=tick_ms, **mapping_options)
         elif machine is not None or mapping_options:

@@ -41,7 +41,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from neurotwin.errors import CapacityError, MappingError
+from neurotwin.dynamics.adex import AdEx
+from neurotwin.dynamics.lif import LIF
+from neurotwin.errors import CapacityError, ConfigError, MappingError
 from neurotwin.network import (
     Network,
     Population,
@@ -74,6 +76,7 @@ __all__ = [
     "LUT_NEURONS",
     "GroupRows",
     "Partition",
+    "check_models",
     "group_rows",
     "node_kind",
     "partition",
@@ -135,6 +138,19 @@ def node_kind(node: Node) -> str:
     if isinstance(node, Population):
         return type(node.model).__name__
     return type(node).__name__
+
+
+def check_models(network: Network, models: tuple[type, ...] = (LIF,)) -> None:
+    """ConfigError for a population whose model is not one of ``models``: the twin runs
+    its LIF application (current-based, exponential synapses) only; the resource model of
+    the partition also knows AdEx' bytes (:data:`~neurotwin.spinnaker2.specs.NEURON_BYTES`)."""
+    for pop in network.populations:
+        if not isinstance(pop.model, models):
+            raise ConfigError(
+                f"population {pop.label!r} is {type(pop.model).__name__}, with "
+                f"{pop.model.synapses}: the SpiNNaker2 twin runs the LIF application only "
+                "(current-based, exponential synapses)"
+            )
 
 
 def neuron_bytes(kind: str) -> int:
@@ -502,7 +518,10 @@ def partition(
         rows do not fit a chip's DRAM ("chip DRAM (bytes)").
     MappingError
         Delays longer than the synapse word can hold.
+    ConfigError
+        A population of a model other than LIF or AdEx (:func:`check_models`).
     """
+    check_models(network, (LIF, AdEx))
     tick = float(network.dt if tick_ms is None else tick_ms)
     nodes = list(network.nodes.values())
     labels = tuple(str(n.label) for n in nodes)

@@ -40,6 +40,7 @@ from neurotwin.network import Network
 from neurotwin.spinnaker2 import numerics
 from neurotwin.spinnaker2.machine import check_clock
 from neurotwin.spinnaker2.numerics import WeightFormat
+from neurotwin.spinnaker2.partition import check_models
 from neurotwin.spinnaker2.placement import Placement
 from neurotwin.spinnaker2.router import route_classes
 from neurotwin.spinnaker2.rows import SynapticRows, build_rows, weight_scales, word_layout
@@ -322,12 +323,7 @@ def compile_program(
         )
     check_positive("tick_ms", tick_ms, "ms")
     clock_mhz = check_clock(clock_mhz)
-    for pop in network.populations:
-        if not isinstance(pop.model, LIF):
-            raise ConfigError(
-                f"population {pop.label!r} is {type(pop.model).__name__}; the SpiNNaker2 "
-                "twin runs the LIF application only"
-            )
+    check_models(network)
     if network.currents:
         raise ConfigError("injected currents (DCSource) are not supported by the spinnaker2 "
                           "backend; use i_offset or spike sources")

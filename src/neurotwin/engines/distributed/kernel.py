@@ -29,7 +29,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from neurotwin.engines.step import update_segments
+from neurotwin.engines.segments import update_segments
 
 __all__ = ["advance_local", "deliver"]
 
@@ -37,7 +37,7 @@ __all__ = ["advance_local", "deliver"]
 @numba.njit(cache=True, nogil=True)
 def advance_local(
     j0, j1, c0, stride, n_global, state, refrac, i_ext, buf, slots4, flags,
-    segments, n_lif_segments, c, n_refrac,
+    segments, kinds, c, n_refrac,
     indptr, target, weight, delay_steps,
     src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
     trace_code, trace_neuron, traces, rails, global_id, out,
@@ -56,6 +56,8 @@ def advance_local(
         ie = state[1, b]
         ii = state[2, b]
         w = state[3, b]
+        de = state[4, b]
+        dn = state[5, b]
         rf = refrac[b]
         fl = flags[b]
         fl_words = fl.view(np.uint64)
@@ -66,8 +68,8 @@ def advance_local(
             for r in range(trace_code.shape[0]):
                 traces[b, j, r] = state[trace_code[r], b, trace_neuron[r]]
             slot = j % n_slots
-            update_segments(v, ie, ii, w, rf, fl, ix, slots4[slot, b, 0], slots4[slot, b, 1],
-                            segments, n_lif_segments, c, n_refrac, rails)
+            update_segments(v, ie, ii, w, de, dn, rf, fl, ix, slots4[slot, b, 0],
+                            slots4[slot, b, 1], segments, kinds, c, n_refrac, rails)
             base = (b * stride + j - j0) * n_global
             for word in range(fl_words.shape[0]):  # 8 flags at a time: spikes are rare
                 if fl_words[word] == 0:

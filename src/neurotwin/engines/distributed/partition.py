@@ -1,8 +1,8 @@
 """How a compiled network is split over ranks: neurons round-robin, synapses with their
 target, and the exchange interval (the smallest delay between neurons).
 
-Neuron g of the network (the :class:`~neurotwin.engines.step.StepProgram`'s index, LIF
-populations first) lives on rank ``g % ranks`` as its local neuron ``g // ranks``, as in
+Neuron g of the network (the :class:`~neurotwin.engines.step.StepProgram`'s index, populations
+ordered by kind) lives on rank ``g % ranks`` as its local neuron ``g // ranks``, as in
 NEST. Round-robin spreads every population evenly over the ranks, so a rank gets the same
 share of fast and slow populations (by population blocks, a rank holding only inhibitory
 neurons would wait for the others every exchange). A rank's local neurons keep the
@@ -48,7 +48,7 @@ class Shard:
     constants: dict[str, np.ndarray]
     """Per local neuron step constants (the program's names), (n_local,)."""
     initial: np.ndarray
-    """Initial state of the local neurons, (4, n_local)."""
+    """Initial state of the local neurons, (6, n_local) (rows as the program's)."""
     indptr: np.ndarray
     """CSR over the global presynaptic index, (n_global + n_sources + 1,)."""
     target: np.ndarray

@@ -38,7 +38,8 @@ from neurotwin.engines.distributed.partition import (
 )
 from neurotwin.engines.plan import CHUNK_STEPS, SourcePlan, source_spikes, trial_rngs
 from neurotwin.engines.result import Result
-from neurotwin.engines.step import StepProgram, assemble_result, segment_table
+from neurotwin.engines.segments import segment_table
+from neurotwin.engines.step import StepProgram, assemble_result
 from neurotwin.engines.synapse_dynamics import refuse_dynamic
 from neurotwin.errors import ConfigError, check_int, check_memory
 
@@ -158,8 +159,9 @@ def run_rank(
         + 8 * trials * stride * n_local,
     )
     dtype = np.float64 if prog.dtype == torch.float64 else np.float32
-    segments, n_lif_segments, c, n_refrac = segment_table(
-        shard.pop_slices, n_local, shard.n_lif, shard.constants, dtype
+    segments, kinds, c, n_refrac = segment_table(
+        shard.pop_slices, n_local, {label: prog.kinds[label] for label in shard.pop_slices},
+        shard.constants, dtype
     )
     state = np.repeat(shard.initial[:, None, :], trials, axis=1).astype(dtype)
     refrac = np.zeros((trials, n_local), n_refrac.dtype)
@@ -197,7 +199,7 @@ def run_rank(
             dc_ptr = (lo + np.searchsorted(shard.dc_step[lo:hi], np.arange(j0, j1 + 1)))
             count = advance_local(
                 j0, j1, c0, stride, n_global, state, refrac, i_ext, buf, slots4, flags,
-                segments, n_lif_segments, c, n_refrac,
+                segments, kinds, c, n_refrac,
                 shard.indptr, shard.target, weight, shard.delay_steps,
                 src_ptr, src_ids, dc_ptr.astype(np.int64), shard.dc_neuron, shard.dc_value,
                 shard.trace_code, shard.trace_neuron, traces, rails, shard.global_id, out,
