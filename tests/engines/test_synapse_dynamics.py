@@ -187,3 +187,22 @@ def test_dynamic_synapses_are_refused_where_they_cannot_run():
     net.connect(src, pop, np.ones((1, 2)), synapse=TsodyksMarkram())
     with pytest.raises(ConfigError, match="numba kernel only"):
         nt.simulate(net, 5.0, backend="ideal", kernel="torch")
+
+
+def test_dynamic_delays_longer_than_every_static_delay_size_the_ring_buffer():
+    # a network whose only projection is dynamic, with a delay of 30 steps: the ring
+    # buffer must hold it (it was sized from the static synapses alone and overflowed)
+    times = np.array([1.0, 6.0, 11.0])
+    net = nt.Network(dt=DT)
+    src = net.add(nt.SpikeSourceArray([times]))
+    pop = net.add(nt.Population(1, nt.LIF(tau_syn_exc=3.0, v_thresh=1e9)))
+    net.connect(src, pop, np.ones((1, 1)), delays=3.0,
+                synapse=TsodyksMarkram(U=0.5, tau_rec=100.0, tau_facil=0.0))
+    net.record(pop, "i_exc")
+    i = nt.simulate(net, 20.0, backend="ideal").trace(pop, "i_exc")[:, 0].numpy()
+    jump = i[1:] - i[:-1] * np.exp(-DT / 3.0)
+    arrivals = np.flatnonzero(jump > 1e-12)
+    # each spike at t reaches the target 3 ms later (the step that ends at t + 3 ms)
+    np.testing.assert_allclose((arrivals + 1) * DT, times + 3.0, atol=1e-9)
+    np.testing.assert_allclose(jump[arrivals], tm_amplitudes(times, 3.0, U=0.5, tau_rec=100.0,
+                                                             tau_facil=0.0), rtol=1e-12)

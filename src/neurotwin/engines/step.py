@@ -240,9 +240,11 @@ def compile_network(
         weight = np.zeros(0)
         delay_steps = np.zeros(0, np.int64)
         indptr = np.zeros(n_pre + 1, np.int64)
-    n_slots = int(delay_steps.max()) + 1 if delay_steps.size else 2
-
     dynamic = compile_dynamic(network, pop_slices, source_slices, n_neurons, n_pre)
+    # the ring buffer holds the longest delay of static and dynamic synapses alike
+    longest = max(int(delay_steps.max(initial=0)),
+                  0 if dynamic is None else int(dynamic.delay.max(initial=0)))
+    n_slots = longest + 1 if longest else 2
     if dynamic is not None and kernel != "numba":
         raise ConfigError("dynamic synapses (a projection's synapse type) run on the numba "
                           f"kernel only (device 'cpu'), got kernel {kernel!r}")
