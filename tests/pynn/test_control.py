@@ -67,6 +67,17 @@ def test_state_queries(ideal):
     assert sim.rank() == 0 and sim.num_processes() == 1
 
 
+def test_auto_min_delay_is_the_smallest_projection_delay_on_the_grid():
+    sim.setup(timestep=0.1, min_delay="auto")
+    assert sim.get_min_delay() == pytest.approx(0.1)  # no projection yet: the time step
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))
+    cells = sim.Population(2, sim.IF_curr_exp())
+    sim.Projection(src, cells, sim.AllToAllConnector(), sim.StaticSynapse(delay=0.72))
+    sim.Projection(src, cells, sim.OneToOneConnector(), sim.StaticSynapse(delay=2.0))
+    assert sim.get_min_delay() == pytest.approx(0.7)
+    sim.end()
+
+
 def test_procedural_api(ideal, tmp_path):
     src = sim.create(sim.SpikeSourceArray(spike_times=[1.0, 2.0]), n=2)
     cells = sim.create(sim.IF_curr_exp(tau_syn_E=1.0), n=3)

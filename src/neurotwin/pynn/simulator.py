@@ -68,7 +68,8 @@ class State(common.control.BaseState):
         reports it."""
         if self.given_min_delay is not None:
             return self.given_min_delay
-        delays = [float(p._delay.min()) for p in self.projections if p._delay.size]
+        delays = [float(p._values["delay"].min()) for p in self.projections
+                  if p._values["delay"].size]
         return max(round(min(delays) / self.dt), 1) * self.dt if delays else self.dt
 
     def reset(self) -> None:
