@@ -29,7 +29,12 @@ import torch
 
 from neurotwin.bss2 import specs, vmm
 from neurotwin.bss2.vmm import nn as vnn
-from neurotwin.datasets.watch import CLASSES, SAMPLE_RATE_HZ, watch_windows
+from neurotwin.datasets.watch import (
+    CLASSES,
+    SAMPLE_RATE_HZ,
+    watch_validation_windows,
+    watch_windows,
+)
 from neurotwin.errors import ConfigError, check_int
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.vmm_stages import Data, Stages, check_stage_settings, run_stages
@@ -57,12 +62,17 @@ class HarConfig:
     """Settings of ``bss2-har``: the fields of
     :class:`~neurotwin.experiments.bss2_mnist_vmm.MnistVmmConfig`, plus ``test_fraction``,
     the share of recordings held out, ``max_train``, the most training windows used
-    (None: all), and ``from_float_quantile``: the VMM network starts from the float one
+    (None: all), ``validation_fraction``: None trains on all training recordings and
+    tests on the test recordings; a share in (0, 1) holds out that share of the training
+    recordings (by recording, stratified by class, drawn with the run's seed) and reports
+    every "test" accuracy on them instead, the test recordings unused (for choosing a
+    recipe), and ``from_float_quantile``: the VMM network starts from the float one
     with scales from :func:`~neurotwin.bss2.vmm.from_float` at this quantile (None:
     hxtorch's initialisation, then ``mock_epochs`` on the mock; the recipe before
     docs/vmm.md's HAR table, with ``mock_epochs=30, hil_epochs=5``)."""
 
     test_fraction: float = 0.3
+    validation_fraction: float | None = None
     max_train: int | None = None
     float_epochs: int = 30
     mock_epochs: int = 0
@@ -85,9 +95,15 @@ class HarConfig:
         check_stage_settings(self)
 
 
-def load_data(config: HarConfig) -> Data:
-    """Windows mapped to the input range (module docstring), train and test."""
-    x_train, y_train, x_test, y_test = watch_windows(WINDOW, HOP, config.test_fraction)
+def load_data(config: HarConfig, seed: int = 0) -> Data:
+    """Windows mapped to the input range (module docstring), train and test (validation
+    drawn with ``seed`` in place of test when ``config.validation_fraction`` is set)."""
+    if config.validation_fraction is None:
+        x_train, y_train, x_test, y_test = watch_windows(WINDOW, HOP, config.test_fraction)
+    else:
+        x_train, y_train, x_test, y_test = watch_validation_windows(
+            WINDOW, HOP, config.test_fraction, config.validation_fraction,
+            validation_seed=seed)
     x_train, y_train = x_train[:config.max_train], y_train[:config.max_train]
     mean = x_train.mean(axis=(0, 2), keepdims=True)
     std = x_train.std(axis=(0, 2), keepdims=True)
@@ -129,7 +145,7 @@ def run(config: HarConfig, seed: int, backend: str, out_dir: Path,
     Writes ``accuracy_per_target.png``, ``output_distribution.png`` and a checkpoint
     folder per stage (``float/``, ``mock/``, ``hil/``); ``backend`` is not used.
     """
-    data = load_data(config)
+    data = load_data(config, seed)
     torch.manual_seed(seed)
     stages = Stages(config.float_epochs, config.mock_epochs, config.hil_epochs,
                     config.batch_size, config.float_learning_rate, config.vmm_learning_rate,
