@@ -69,7 +69,10 @@ class HarConfig:
     recipe), and ``from_float_quantile``: the VMM network starts from the float one
     with scales from :func:`~neurotwin.bss2.vmm.from_float` at this quantile (None:
     hxtorch's initialisation, then ``mock_epochs`` on the mock; the recipe before
-    docs/vmm.md's HAR table, with ``mock_epochs=30, hil_epochs=5``)."""
+    docs/vmm.md's HAR table, with ``mock_epochs=30, hil_epochs=5``), and
+    ``column_calibration``: measure every layer's column offsets and gains on the twin
+    chip and correct them digitally before hardware in the loop
+    (:func:`~neurotwin.bss2.vmm.nn.calibrate_columns`)."""
 
     test_fraction: float = 0.3
     validation_fraction: float | None = None
@@ -85,6 +88,7 @@ class HarConfig:
     chip_serial: int = 7
     resume: bool = False
     from_float_quantile: float | None = vmm.convert.DEFAULT_QUANTILE
+    column_calibration: bool = False
 
     def __post_init__(self) -> None:
         if self.max_train is not None:
@@ -150,7 +154,7 @@ def run(config: HarConfig, seed: int, backend: str, out_dir: Path,
     stages = Stages(config.float_epochs, config.mock_epochs, config.hil_epochs,
                     config.batch_size, config.float_learning_rate, config.vmm_learning_rate,
                     config.hil_learning_rate, config.lr_decay, config.chip_serial,
-                    config.resume, config.from_float_quantile)
+                    config.resume, config.from_float_quantile, config.column_calibration)
     metrics = run_stages(float_network(), vmm_network, data, stages, seed, out_dir, progress)
     return {"data": "seglearn watch", "classes": list(CLASSES),
             "window_s": WINDOW / SAMPLE_RATE_HZ, "seed": seed, **metrics}

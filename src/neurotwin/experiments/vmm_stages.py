@@ -6,7 +6,10 @@
    initialised for the measured gain (hxtorch's) or, with ``Stages.from_float_quantile``,
    the float network's weights with a scale calibrated per layer
    (:func:`~neurotwin.bss2.vmm.from_float`, on :data:`CALIBRATION_SAMPLES` training
-   inputs); trained on the mock; tested on the mock and, unchanged, on the twin;
+   inputs); trained on the mock; tested on the mock and, unchanged, on the twin; with
+   ``Stages.column_calibration`` every layer's column offsets and gains are then
+   measured on the twin and corrected (:func:`~neurotwin.bss2.vmm.nn.calibrate_columns`,
+   a step a user can run on a chip; its cost in test vectors is in the metrics);
 3. **hardware in the loop**: the mock-trained network fine-tuned with every forward pass
    on the twin and the straight-through gradient of the model; tested on the twin.
 
@@ -15,7 +18,8 @@ outputs as hxtorch's MNIST example, a checkpoint per epoch in ``out_dir/<stage>`
 resumable); the temporal noise of mock and twin is drawn from a generator seeded by the
 run's seed (a resumed run continues with a fresh noise stream). The metrics name the
 three accuracies ``float_accuracy``, ``mock_accuracy``, ``twin_accuracy`` (after the
-hardware-in-the-loop stage) and ``twin_accuracy_mock_trained`` (before it), and give the
+hardware-in-the-loop stage) and ``twin_accuracy_mock_trained`` (before it, after the
+column calibration if any; ``twin_accuracy_uncalibrated`` before that), and give the
 schedule, hardware time, modelled overhead and chip energy per inference.
 """
 
@@ -70,7 +74,9 @@ class Stages:
     """Epochs and optimiser settings of the three stages (learning rates in units of the
     parameters: float weights for the float net, weight LSB for the VMM nets);
     ``from_float_quantile``: None starts the VMM net from hxtorch's initialisation, a
-    number from the float net converted at that quantile (module docstring)."""
+    number from the float net converted at that quantile (module docstring);
+    ``column_calibration``: measure and correct every layer's columns on the twin before
+    hardware in the loop."""
 
     float_epochs: int
     mock_epochs: int
@@ -83,6 +89,7 @@ class Stages:
     chip_serial: int
     resume: bool
     from_float_quantile: float | None = None
+    column_calibration: bool = False
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -127,7 +134,8 @@ def _train(model: torch.nn.Module, data: Data, epochs: int, learning_rate: float
     result = fit(model, len(data.x_train), batch_step, evaluate, loop, out_dir / stage,
                  resume=stages.resume, progress=progress,
                  fingerprint={"stage": stage, "model": repr(model),
-                              "chip_serial": stages.chip_serial})
+                              "chip_serial": stages.chip_serial,
+                              "column_calibration": stages.column_calibration})
     return result.history
 
 
@@ -169,7 +177,11 @@ def _run_stages(float_model: torch.nn.Module,
                              stages, seed, out_dir, "mock", progress)
     mock_acc = accuracy(model, data.x_test, data.y_test)
     schedule = vnn.set_target(model, twin, generator=gen)
-    twin_before = accuracy(model, data.x_test, data.y_test)
+    twin_uncalibrated = accuracy(model, data.x_test, data.y_test)
+    calibrations = vnn.calibrate_columns(model, generator=gen) \
+        if stages.column_calibration else {}
+    twin_before = accuracy(model, data.x_test, data.y_test) if calibrations \
+        else twin_uncalibrated
     history["hil"] = _train(model, data, stages.hil_epochs, stages.hil_learning_rate,
                             stages, seed, out_dir, "hil", progress)
     twin_after = accuracy(model, data.x_test, data.y_test)
@@ -190,6 +202,13 @@ def _run_stages(float_model: torch.nn.Module,
         "mock_accuracy": mock_acc,
         "twin_accuracy": twin_after,
         "twin_accuracy_mock_trained": twin_before,
+        "twin_accuracy_uncalibrated": twin_uncalibrated,
+        "column_calibration": {
+            "vectors": sum(c.vectors for c in calibrations.values()),
+            "configurations": sum(c.configurations for c in calibrations.values()),
+            "gain_spread": {k: float(c.gain.std() / c.gain.mean())
+                            for k, c in calibrations.items()},
+            "offset_std_lsb": {k: float(c.offset.std()) for k, c in calibrations.items()}},
         "mock_accuracy_after_hil": mock_after,
         "hil_gain_points": 100 * (twin_after - twin_before),
         "twin_gap_to_float_points": 100 * (accuracies["float"] - twin_after),
