@@ -72,7 +72,9 @@ class HarConfig:
     docs/vmm.md's HAR table, with ``mock_epochs=30, hil_epochs=5``), and
     ``column_calibration``: measure every layer's column offsets and gains on the twin
     chip and correct them digitally before hardware in the loop
-    (:func:`~neurotwin.bss2.vmm.nn.calibrate_columns`)."""
+    (:func:`~neurotwin.bss2.vmm.nn.calibrate_columns`), and ``hil_targets``: what
+    hardware in the loop fits, ``"labels"`` or ``"float"`` (the float network's outputs,
+    :mod:`~neurotwin.experiments.vmm_stages`)."""
 
     test_fraction: float = 0.3
     validation_fraction: float | None = None
@@ -89,6 +91,7 @@ class HarConfig:
     resume: bool = False
     from_float_quantile: float | None = vmm.convert.DEFAULT_QUANTILE
     column_calibration: bool = False
+    hil_targets: str = "labels"
 
     def __post_init__(self) -> None:
         if self.max_train is not None:
@@ -96,6 +99,9 @@ class HarConfig:
         q = self.from_float_quantile
         if q is not None and not 0.0 < q <= 1.0:
             raise ConfigError(f"from_float_quantile must lie in (0, 1] or be None, got {q!r}")
+        f = self.validation_fraction
+        if f is not None and not 0.0 < f < 1.0:
+            raise ConfigError(f"validation_fraction must lie in (0, 1) or be None, got {f!r}")
         check_stage_settings(self)
 
 
@@ -154,7 +160,8 @@ def run(config: HarConfig, seed: int, backend: str, out_dir: Path,
     stages = Stages(config.float_epochs, config.mock_epochs, config.hil_epochs,
                     config.batch_size, config.float_learning_rate, config.vmm_learning_rate,
                     config.hil_learning_rate, config.lr_decay, config.chip_serial,
-                    config.resume, config.from_float_quantile, config.column_calibration)
+                    config.resume, config.from_float_quantile, config.column_calibration,
+                    config.hil_targets)
     metrics = run_stages(float_network(), vmm_network, data, stages, seed, out_dir, progress)
     return {"data": "seglearn watch", "classes": list(CLASSES),
             "window_s": WINDOW / SAMPLE_RATE_HZ, "seed": seed, **metrics}
