@@ -96,9 +96,6 @@ class HarConfig:
     def __post_init__(self) -> None:
         if self.max_train is not None:
             check_int("max_train", self.max_train, 1)
-        q = self.from_float_quantile
-        if q is not None and not 0.0 < q <= 1.0:
-            raise ConfigError(f"from_float_quantile must lie in (0, 1] or be None, got {q!r}")
         f = self.validation_fraction
         if f is not None and not 0.0 < f < 1.0:
             raise ConfigError(f"validation_fraction must lie in (0, 1) or be None, got {f!r}")

@@ -62,6 +62,9 @@ class MnistVmmConfig:
         example: 0.99).
     chip_serial
         Serial of the twin chip.
+    from_float_quantile
+        None: hxtorch's initialisation, then ``mock_epochs`` on the mock; a quantile: the
+        VMM network starts from the float one (:func:`~neurotwin.bss2.vmm.from_float`).
     column_calibration, hil_targets
         Calibrate the columns on the twin before hardware in the loop; what hardware in the
         loop fits (:class:`~neurotwin.experiments.vmm_stages.Stages`).
@@ -82,6 +85,7 @@ class MnistVmmConfig:
     hil_learning_rate: float = 0.1
     lr_decay: float = 0.99
     chip_serial: int = 7
+    from_float_quantile: float | None = None
     column_calibration: bool = False
     hil_targets: str = "labels"
     resume: bool = False
@@ -152,7 +156,8 @@ def run(config: MnistVmmConfig, seed: int, backend: str, out_dir: Path,
     stages = Stages(config.float_epochs, config.mock_epochs, config.hil_epochs,
                     config.batch_size, config.float_learning_rate, config.vmm_learning_rate,
                     config.hil_learning_rate, config.lr_decay, config.chip_serial,
-                    config.resume, column_calibration=config.column_calibration,
+                    config.resume, config.from_float_quantile,
+                    column_calibration=config.column_calibration,
                     hil_targets=config.hil_targets)
     metrics = run_stages(float_network(), vmm_network, data, stages, seed, out_dir, progress)
     return {"data": config.data if config.data_dir is None else str(config.data_dir),

@@ -61,13 +61,17 @@ CALIBRATION_SAMPLES = 1000
 def check_stage_settings(config: Any) -> None:
     """Check the training settings every VMM experiment's config shares: epochs per stage
     (float, mock, hardware in the loop; >= 0), batch size, chip serial, learning rates and
-    their per-epoch decay (> 0), what hardware in the loop fits."""
+    their per-epoch decay (> 0), the ``from_float`` quantile, what hardware in the loop
+    fits."""
     for name in ("float_epochs", "mock_epochs", "hil_epochs"):
         check_int(name, getattr(config, name), 0)
     check_int("batch_size", config.batch_size, 1)
     check_int("chip_serial", config.chip_serial, 0)
     for name in ("float_learning_rate", "vmm_learning_rate", "hil_learning_rate", "lr_decay"):
         check_positive(name, getattr(config, name))
+    q = config.from_float_quantile
+    if q is not None and not 0.0 < q <= 1.0:
+        raise ConfigError(f"from_float_quantile must lie in (0, 1] or be None, got {q!r}")
     if config.hil_targets not in HIL_TARGETS:
         raise ConfigError(f"hil_targets must be one of {', '.join(HIL_TARGETS)}, got "
                           f"{config.hil_targets!r}")
