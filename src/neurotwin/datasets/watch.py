@@ -10,7 +10,9 @@ size, and because seglearn is small and needs only numpy, scipy and scikit-learn
 neurotwin's dev environment has anyway.
 
 Recordings are split into train and test whole (no window of a test recording is seen in
-training), stratified by class with a fixed seed, then cut into windows.
+training), stratified by class with a fixed seed, then cut into windows. For choosing a
+recipe, :func:`watch_validation_windows` holds out a share of the *training* recordings
+in the same way (by recording, stratified by class) and never touches the test ones.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 
 from neurotwin.errors import ConfigError, DataError, check_int
 
-__all__ = ["CLASSES", "watch_windows"]
+__all__ = ["CLASSES", "watch_validation_windows", "watch_windows"]
 
 CLASSES = ("PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW")
 """Exercise names, by label."""
@@ -35,6 +37,37 @@ def _windows(series: list[np.ndarray], labels: np.ndarray, length: int, hop: int
             xs.append(s[start:start + length].T)
             ys.append(y)
     return np.stack(xs).astype(np.float32), np.asarray(ys, dtype=np.int64)
+
+
+def _held_out(labels: np.ndarray, candidates: np.ndarray, fraction: float,
+              rng: np.random.Generator) -> np.ndarray:
+    """Mask of the recordings held out: ``round(fraction * n)`` of the ``n`` candidate
+    recordings of every class, drawn by ``rng``."""
+    held = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels[candidates]):
+        members = rng.permutation(np.flatnonzero(candidates & (labels == c)))
+        held[members[:round(fraction * len(members))]] = True
+    return held
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"{name} must lie in (0, 1), got {value!r}")
+
+
+def _recordings() -> tuple[list[np.ndarray], np.ndarray]:
+    try:
+        from seglearn.datasets import load_watch
+    except ImportError as err:
+        raise DataError(f"the watch data needs seglearn ({err}); pip install seglearn") from err
+    data = load_watch()
+    return list(data["X"]), np.asarray(data["y"], dtype=np.int64)
+
+
+def _pick(series: list[np.ndarray], labels: np.ndarray, mask: np.ndarray, length: int,
+          hop: int) -> tuple[np.ndarray, np.ndarray]:
+    return _windows([s for s, m in zip(series, mask, strict=True) if m], labels[mask],
+                    length, hop)
 
 
 def watch_windows(length: int = 128, hop: int = 64, test_fraction: float = 0.3,
@@ -62,22 +95,42 @@ def watch_windows(length: int = 128, hop: int = 64, test_fraction: float = 0.3,
     """
     check_int("length", length, 1)
     check_int("hop", hop, 1)
-    if not 0.0 < test_fraction < 1.0:
-        raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
-    try:
-        from seglearn.datasets import load_watch
-    except ImportError as err:
-        raise DataError(f"the watch data needs seglearn ({err}); pip install seglearn") from err
-    data = load_watch()
-    labels = np.asarray(data["y"], dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    test = np.zeros(len(labels), dtype=bool)
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        test[members[:round(test_fraction * len(members))]] = True
-    series = list(data["X"])
-    train = _windows([s for s, t in zip(series, test, strict=True) if not t], labels[~test],
-                     length, hop)
-    held = _windows([s for s, t in zip(series, test, strict=True) if t], labels[test],
-                    length, hop)
+    _check_fraction("test_fraction", test_fraction)
+    series, labels = _recordings()
+    test = _held_out(labels, np.ones(len(labels), dtype=bool), test_fraction,
+                     np.random.default_rng(seed))
+    train = _pick(series, labels, ~test, length, hop)
+    held = _pick(series, labels, test, length, hop)
     return train[0], train[1], held[0], held[1]
+
+
+def watch_validation_windows(length: int = 128, hop: int = 64, test_fraction: float = 0.3,
+                             validation_fraction: float = 0.2, seed: int = 0,
+                             validation_seed: int = 0
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training windows split again by recording: ``(x_fit, y_fit, x_val, y_val)``.
+
+    The test recordings are those of :func:`watch_windows` with the same
+    ``test_fraction`` and ``seed``; they are left out entirely. Of the remaining
+    (training) recordings of every class, ``round(validation_fraction * n)`` are held out
+    for validation (drawn with ``validation_seed``), the rest are for fitting.
+
+    Raises
+    ------
+    ConfigError
+        When a fraction lies outside (0, 1).
+    DataError
+        When seglearn is not installed.
+    """
+    check_int("length", length, 1)
+    check_int("hop", hop, 1)
+    _check_fraction("test_fraction", test_fraction)
+    _check_fraction("validation_fraction", validation_fraction)
+    series, labels = _recordings()
+    test = _held_out(labels, np.ones(len(labels), dtype=bool), test_fraction,
+                     np.random.default_rng(seed))
+    validation = _held_out(labels, ~test, validation_fraction,
+                           np.random.default_rng(validation_seed))
+    fit = _pick(series, labels, ~test & ~validation, length, hop)
+    held = _pick(series, labels, validation, length, hop)
+    return fit[0], fit[1], held[0], held[1]

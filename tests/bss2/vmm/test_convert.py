@@ -68,6 +68,20 @@ def test_the_converted_network_decides_as_the_float_one():
     assert agree > 0.85
 
 
+def test_an_input_transform_is_part_of_the_scale():
+    """The float net sees pixels in [0, 1], the VMM net 31 / max times them."""
+    f, _ = _nets()
+    v = torch.nn.Sequential(vnn.Linear(40, 16, bias=False, mock=QUIET,
+                                       input_transform=vnn.scale_input),
+                            vnn.ConvertingReLU(shift=1),
+                            vnn.Linear(16, 5, bias=False, mock=QUIET))
+    vnn.set_target(v, QUIET)
+    x = _inputs() / 31.0
+    vmm.from_float(f, v, x, quantile=0.9)
+    hidden = _reads(x.numpy() * 31.0, v[0].weight.detach().numpy(), v[0].num_sends)
+    assert np.quantile(hidden[hidden > 0], 0.9) == pytest.approx(62.0, abs=2.0)
+
+
 def test_errors_name_what_is_wrong():
     f, v = _nets()
     with pytest.raises(ConfigError, match="quantile"):

@@ -1,7 +1,9 @@
 """Conformance of every VMM target, the twin's deviations, and the mock measured on it."""
 
 import math
+import zlib
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,7 +68,7 @@ def test_slots_place_blocks_on_other_synapses():
 def test_short_waits_saturate_the_synaptic_input():
     d = vmm.VmmDeviations.ideal()
     twin = vmm.Twin(Chip(seed=0, deviations=Deviations.ideal()),
-                    vmm.VmmDeviations(d.gain, 0, 0, 0, 0, 80.0))
+                    vmm.VmmDeviations(d.gain, 0, 0, 0, 0, 80.0, 0))
     x, w = torch.full((1, 128), 31.0), torch.full((128, 1), 63.0)
     ideal = math.floor(0.002 * 31 * 63 * 128)  # 499 LSB: clamped to 127 anyway
     long_wait = vmm.matmul(x / 4, w / 4, wait_between_events=50, target=twin).item()
@@ -79,7 +81,7 @@ def test_short_waits_saturate_the_synaptic_input():
 
 def test_measure_mock_parameter_recovers_gain_and_noise():
     twin = vmm.Twin(Chip(seed=0, deviations=Deviations.ideal()),
-                    vmm.VmmDeviations(0.002, 0, 0, 0, 2.0, math.inf))
+                    vmm.VmmDeviations(0.002, 0, 0, 0, 2.0, math.inf, 0))
     measured = vmm.measure_mock_parameter(twin, seed=1)
     # floor truncation lowers reads by ~0.5 LSB per block at an output near 64 LSB
     assert measured.gain == pytest.approx(0.002, rel=0.03)
@@ -87,3 +89,19 @@ def test_measure_mock_parameter_recovers_gain_and_noise():
     assert measured.noise_std == pytest.approx(math.sqrt(2 * (4 + 1 / 12)), rel=0.25)
     chip = vmm.Twin(Chip(seed=4))
     assert vmm.measure_mock_parameter(chip, seed=1).gain != measured.gain
+
+
+def test_driver_gain_scales_both_rows_of_a_signed_input():
+    spread = vmm.VmmDeviations().driver_gain_spread
+    assert spread == pytest.approx(2.0 / 30.0)  # calix's hagen-mode test: 2 LSB of 30
+    twin = vmm.Twin(Chip(seed=3, deviations=Deviations.ideal()),
+                    vmm.VmmDeviations(0.002, 0, 0, 0, 0.0, math.inf, spread))
+    x = 31.0 * torch.eye(128)                    # one signed row (one driver) at a time
+    w = torch.tensor([[63.0, -63.0]]).repeat(128, 1)
+    out = vmm.matmul(x, w, num_sends=20, target=twin).numpy()
+    # independent: the driver factors of hemisphere 0 from the (serial, name) stream
+    z = np.random.default_rng([3, zlib.crc32(b"vmm_driver_gain")]).standard_normal((2, 128))
+    u = 20 * 0.002 * 31 * 63 * np.exp(spread * z[0])
+    np.testing.assert_array_equal(out[:, 0], np.floor(u))
+    np.testing.assert_array_equal(out[:, 1], np.floor(-u))
+    assert np.std(np.log(out[:, 0] / 78.12)) == pytest.approx(spread, rel=0.25)

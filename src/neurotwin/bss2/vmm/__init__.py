@@ -3,12 +3,15 @@
 The analog core without spikes: 5-bit inputs, signed 6-bit weights, int8 CADC reads.
 Operations (:mod:`.ops`) run on a target: hxtorch's mock (:class:`MockParameter`) or a
 twin of chips with their deviations (:class:`Twin`); layers in :mod:`.nn`; a float
-network carried over in :mod:`.convert`; partitioning
+network carried over in :mod:`.convert`; per-column calibration in :mod:`.calibrate`;
+partitioning
 and the schedule in :mod:`.partition`; the runtime overhead in :mod:`.overhead`. See
 ``docs/vmm.md``.
 """
 
 from neurotwin.bss2.vmm import nn as nn
+from neurotwin.bss2.vmm.calibrate import ColumnCalibration as ColumnCalibration
+from neurotwin.bss2.vmm.calibrate import measure_columns as measure_columns
 from neurotwin.bss2.vmm.convert import LayerScale as LayerScale
 from neurotwin.bss2.vmm.convert import from_float as from_float
 from neurotwin.bss2.vmm.measure import measure_mock_parameter as measure_mock_parameter

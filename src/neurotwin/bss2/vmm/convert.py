@@ -17,7 +17,9 @@ The outputs above the quantile saturate (the next input clamps at 31): a lower
 ``quantile`` trades saturation of a few outputs for a larger signal over the fixed 2-3 LSB
 of read noise on all of them. The statistics come from running the VMM network itself on
 ``x`` (its quantisation and noise included), one layer after another, so each layer is
-calibrated on the inputs it will see. hxtorch initialises for the measured gain
+calibrated on the inputs it will see (after the layer's ``input_transform``, e.g.
+:func:`~neurotwin.bss2.vmm.nn.scale_input`, which the float network does not have: its
+scale is absorbed by ``c``). hxtorch initialises for the measured gain
 (``MACLayer.reset_parameters``) but has no such conversion; it is this project's.
 """
 
@@ -152,7 +154,10 @@ def from_float(float_model: torch.nn.Module, vmm_model: torch.nn.Module, x: torc
             raise ConfigError(f"layer {name!r} has a bias: from_float converts bias-free "
                               "layers only (a bias breaks the per-layer scale freedom)")
         with torch.no_grad():
-            z = f(_layer_input(vmm_model, name, x)).numpy().ravel()
+            seen = _layer_input(vmm_model, name, x)
+            if layer.input_transform is not None:  # what the VMM multiplies
+                seen = layer.input_transform(seen)
+            z = f(seen).numpy().ravel()
         values = np.abs(z) if i == len(pairs) - 1 else z[z > 0]
         reach = float(np.quantile(values, quantile)) if values.size else 0.0
         if reach <= 0.0:

@@ -7,7 +7,9 @@ the forward pass on the target: the weight goes through ``weight_transform`` (de
 processors' int8 operations. :func:`set_target` points every layer of a model at one
 target; for a :class:`~neurotwin.bss2.vmm.Twin` each layer gets its own synapse arrays
 (slots of :func:`~neurotwin.bss2.vmm.partition.partition`), so layers see different
-fixed patterns, as they would on the chip.
+fixed patterns, as they would on the chip. :func:`calibrate_columns` measures every
+layer's per-column offsets and gains on its target and corrects the layer digitally from
+then on (:mod:`~neurotwin.bss2.vmm.calibrate`); :func:`set_target` drops it.
 
 Initialisation (hxtorch ``MACLayer.reset_parameters``): He initialisation scaled for the
 chip, ``std = 2**relu_shift * sqrt(2) / gain / sqrt(fan_in)``; with ``num_sends=None`` the
@@ -25,6 +27,7 @@ import torch
 
 from neurotwin.bss2 import specs
 from neurotwin.bss2.vmm import ops
+from neurotwin.bss2.vmm.calibrate import DEFAULT_REPEATS, ColumnCalibration, measure_columns
 from neurotwin.bss2.vmm.mock import MockParameter
 from neurotwin.bss2.vmm.partition import Schedule, partition
 from neurotwin.bss2.vmm.target import VmmTarget, resolve_target
@@ -32,8 +35,8 @@ from neurotwin.bss2.vmm.twin import Twin
 from neurotwin.errors import ConfigError, check_int
 
 __all__ = ["Conv1d", "Conv2d", "ConvertingReLU", "ExpandedConv1d", "Linear", "MACLayer",
-           "ReLU", "clamp_weight_", "model_matrices", "model_sends", "scale_input",
-           "scale_weight", "set_target"]
+           "ReLU", "calibrate_columns", "clamp_weight_", "model_matrices", "model_sends",
+           "scale_input", "scale_weight", "set_target"]
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
@@ -76,6 +79,7 @@ class MACLayer:
     generator: torch.Generator | None = None
     input_transform: Transform | None = None
     weight_transform: Transform | None = clamp_weight_
+    calibration: ColumnCalibration | None = None
 
     def _setup(self, num_sends: int | None, wait_between_events: int,
                mock: bool | MockParameter, target: VmmTarget | None,
@@ -123,7 +127,15 @@ class MACLayer:
 
     def _transformed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         w = self.weight if self.weight_transform is None else self.weight_transform(self.weight)
+        if self.calibration is not None:
+            w = self.calibration.corrected_weight(w)
         return (x if self.input_transform is None else self.input_transform(x)), w
+
+    def _corrected(self, out: torch.Tensor, channel_dim: int) -> torch.Tensor:
+        """``out`` with the calibrated column offsets removed (if calibrated)."""
+        if self.calibration is None:
+            return out
+        return self.calibration.corrected_output(out, channel_dim)
 
     def _vmm_kwargs(self) -> dict[str, Any]:
         return {"num_sends": self.num_sends, "wait_between_events": self.wait_between_events,
@@ -167,6 +179,7 @@ class Linear(MACLayer, torch.nn.Linear):
         out = ops.matmul(x, w.t().repeat_interleave(self.avg, -1), **self._vmm_kwargs())
         if self.avg > 1:
             out = torch.nn.functional.avg_pool1d(out.unsqueeze(-2), self.avg).squeeze(-2)
+        out = self._corrected(out, -1)
         return out if self.bias is None else ops.add(out, self.bias)
 
 
@@ -205,7 +218,8 @@ class Conv1d(MACLayer, torch.nn.Conv1d):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         x, w = self._transformed(_padded(self, input))
-        return ops.conv1d(x, w, self.bias, self.stride[0], **self._vmm_kwargs())
+        return self._corrected(ops.conv1d(x, w, self.bias, self.stride[0],
+                                          **self._vmm_kwargs()), 1)
 
 
 class ExpandedConv1d(MACLayer, torch.nn.Conv1d):
@@ -242,8 +256,9 @@ class ExpandedConv1d(MACLayer, torch.nn.Conv1d):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         x, w = self._transformed(_padded(self, input))
-        return ops.expanded_conv1d(x, w, self.bias, self.stride[0], self.num_expansions,
-                                   **self._vmm_kwargs())
+        return self._corrected(ops.expanded_conv1d(x, w, self.bias, self.stride[0],
+                                                   self.num_expansions,
+                                                   **self._vmm_kwargs()), 1)
 
     def extra_repr(self) -> str:
         return f"num_expansions={self.num_expansions}, {super().extra_repr()}"
@@ -270,8 +285,8 @@ class Conv2d(MACLayer, torch.nn.Conv2d):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         x, w = self._transformed(_padded(self, input))
-        return ops.conv2d(x, w, self.bias, (self.stride[0], self.stride[1]),
-                          **self._vmm_kwargs())
+        return self._corrected(ops.conv2d(x, w, self.bias, (self.stride[0], self.stride[1]),
+                                          **self._vmm_kwargs()), 1)
 
 
 class ReLU(torch.nn.Module):
@@ -346,4 +361,35 @@ def set_target(model: torch.nn.Module, target: VmmTarget | MockParameter,
             m.target = target.at(schedule.first_slot(name)) if isinstance(target, Twin) \
                 else target
             m.generator = generator
+            m.calibration = None
     return schedule
+
+
+def calibrate_columns(model: torch.nn.Module, repeats: int = DEFAULT_REPEATS,
+                      generator: torch.Generator | None = None
+                      ) -> dict[str, ColumnCalibration]:
+    """Measure every VMM layer's column offsets and gains on its target (set by
+    :func:`set_target`) and correct the layer with them from now on; return the
+    calibrations by layer name (their ``vectors`` and ``configurations`` are the cost).
+
+    Raises
+    ------
+    ConfigError
+        When a layer has no target, or computes a matrix other than its weight's
+        (``Linear`` with ``avg > 1``, ``ExpandedConv1d`` with more than one copy).
+    """
+    found: dict[str, ColumnCalibration] = {}
+    for name, m in model.named_modules():
+        if not isinstance(m, MACLayer):
+            continue
+        if (isinstance(m, Linear) and m.avg > 1) or (
+                isinstance(m, ExpandedConv1d) and m.num_expansions > 1):
+            raise ConfigError(f"layer {name!r}: column calibration needs the layer's matrix "
+                              "to be its weight (avg 1, one kernel copy)")
+        target = resolve_target(m.mock, m.target)
+        m.calibration = None
+        rows, columns = _rows_columns(m)
+        found[name] = measure_columns(target, rows, columns, int(m.num_sends or 1),
+                                      m.wait_between_events, repeats, generator)
+        m.calibration = found[name]
+    return found

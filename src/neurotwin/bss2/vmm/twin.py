@@ -3,13 +3,14 @@ r"""The twin target: a VMM on virtual HICANN-X chips with their deviations.
 A block placed on (chip, hemisphere) (see :mod:`neurotwin.bss2.vmm.partition`) with
 signed rows ``r`` and columns ``j`` computes, in CADC LSB::
 
-    G+_rj = a * c[h, exc, j] * s[h, 2r, j]        (positive part: excitatory row 2r)
-    G-_rj = a * c[h, inh, j] * s[h, 2r+1, j]      (negative part: inhibitory row 2r+1)
+    G+_rj = a * c[h, exc, j] * d[h, r] * s[h, 2r, j]    (positive part: excitatory row 2r)
+    G-_rj = a * c[h, inh, j] * d[h, r] * s[h, 2r+1, j]  (negative part: inhibitory row 2r+1)
     u_j   = num_sends * gain * sum_r x_r (max(W_rj, 0) G+_rj - max(-W_rj, 0) G-_rj)
     m_j   = u_j / sqrt(1 + (u_j / (S * wait))^2)  (synaptic input saturation)
     read  = k[h, j] * m_j + o[h, j] + noise       then the CADC numerics (numerics.py)
 
-with ``a`` the chip's overall gain factor, ``c`` per column and receptor, ``s`` per
+with ``a`` the chip's overall gain factor, ``c`` per column and receptor, ``d`` per
+synapse driver (the driver of signed row ``r`` sends to both its rows), ``s`` per
 synapse (all log-normal, spreads in :class:`VmmDeviations`), ``k``, ``o`` the gain and
 offset of the column's causal CADC channel (the :class:`~neurotwin.bss2.Chip`'s own fixed
 pattern), ``S`` the saturation level per FPGA cycle of ``wait_between_events`` and white
@@ -60,6 +61,10 @@ class VmmDeviations:
     saturation_lsb_per_cycle
         Membrane level at which the synaptic input saturates, LSB per FPGA cycle of
         ``wait_between_events`` (``specs.VMM_SATURATION_LSB_PER_CYCLE``; inf: never).
+    driver_gain_spread
+        Log-std of each synapse driver's (signed row's) gain after calibration: measured,
+        ``specs.VMM_DRIVER_MISMATCH_LSB / specs.VMM_DRIVER_AMPLITUDE_LSB`` (6.7 %, calix's
+        hagen-mode hardware test).
     """
 
     gain: float = specs.VMM_GAIN
@@ -68,6 +73,7 @@ class VmmDeviations:
     synapse_gain_spread: float = 0.05
     noise_lsb: float = specs.VMM_NOISE_STD
     saturation_lsb_per_cycle: float = specs.VMM_SATURATION_LSB_PER_CYCLE
+    driver_gain_spread: float = specs.VMM_DRIVER_MISMATCH_LSB / specs.VMM_DRIVER_AMPLITUDE_LSB
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -79,7 +85,7 @@ class VmmDeviations:
     @classmethod
     def ideal(cls, gain: float = specs.VMM_GAIN) -> VmmDeviations:
         """No deviations, no noise, no saturation: the mock without noise."""
-        return cls(gain, 0.0, 0.0, 0.0, 0.0, math.inf)
+        return cls(gain, 0.0, 0.0, 0.0, 0.0, math.inf, 0.0)
 
 
 def _normal(serial: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -94,6 +100,8 @@ class _Pattern:
     chip_gain: float
     column_gain: torch.Tensor
     """(2, 2, 256): hemisphere, receptor (exc, inh), column."""
+    driver_gain: torch.Tensor
+    """(2, 128): hemisphere, synapse driver (signed row)."""
     synapse_gain: torch.Tensor
     """(2, 256, 256): hemisphere, physical row, column."""
     cadc_gain: torch.Tensor
@@ -110,6 +118,8 @@ def _realise(chip: Chip, d: VmmDeviations) -> _Pattern:
         chip_gain=float(chip_gain[0]),
         column_gain=torch.from_numpy(np.exp(d.column_gain_spread * _normal(
             chip.serial, "vmm_column_gain", (h, 2, cols)))),
+        driver_gain=torch.from_numpy(np.exp(d.driver_gain_spread * _normal(
+            chip.serial, "vmm_driver_gain", (h, rows // 2)))),
         synapse_gain=torch.from_numpy(np.exp(d.synapse_gain_spread * _normal(
             chip.serial, "vmm_synapse_gain", (h, rows, cols)))),
         cadc_gain=torch.from_numpy(np.array(fp.cadc_gain[:, 0, :])),
@@ -201,8 +211,9 @@ class Twin:
                 p = self._patterns[chip]
                 nrow = rs.stop - rs.start
                 wb = w[rs, cs]
-                g_exc = p.column_gain[h, 0, :ncol] * p.synapse_gain[h, 0:2 * nrow:2, :ncol]
-                g_inh = p.column_gain[h, 1, :ncol] * p.synapse_gain[h, 1:2 * nrow:2, :ncol]
+                driver = p.driver_gain[h, :nrow, None]
+                g_exc = p.column_gain[h, 0, :ncol] * driver * p.synapse_gain[h, 0:2 * nrow:2, :ncol]
+                g_inh = p.column_gain[h, 1, :ncol] * driver * p.synapse_gain[h, 1:2 * nrow:2, :ncol]
                 w_eff = p.chip_gain * (wb.clamp(min=0) * g_exc - (-wb).clamp(min=0) * g_inh)
                 u = (num_sends * d.gain) * (x[:, rs] @ w_eff)
                 level = d.saturation_lsb_per_cycle * wait_between_events
