@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,16 @@ ROWS = (
 def table(records: list[dict[str, Any]]) -> str:
     """Markdown rows (mean ± sample std over the seeds, per seed) of run records, pooled."""
     runs = [r["metrics"] for r in records]
-    configs = [{k: v for k, v in r["config"].items() if k not in ("seeds", "resume")}
-               for r in records]
-    if any(c != configs[0] for c in configs):
-        raise SystemExit("the files come from runs of different configurations: not pooled")
+    # fields a run's version did not have yet (added later with a default that trains as
+    # before) are left out of the comparison, and named
+    common = set.intersection(*(set(r["config"]) for r in records)) - {"seeds", "resume"}
+    configs = [{k: r["config"][k] for k in sorted(common)} for r in records]
+    differ = sorted(k for k in common if any(c[k] != configs[0][k] for c in configs))
+    if differ:
+        raise SystemExit(f"the files come from different configurations ({differ}): not pooled")
+    missing = sorted(set.union(*(set(r["config"]) for r in records)) - common - {"resume", "seeds"})
+    if missing:
+        print(f"(fields not in every file, not compared: {missing})", file=sys.stderr)
     seeds = [s for m in runs for s in m["seeds"]]
     if len(set(seeds)) != len(seeds):
         raise SystemExit(f"a seed occurs in more than one file: {sorted(seeds)}")
