@@ -20,6 +20,7 @@ from neurotwin.engines.distributed.partition import exchange_steps
 from neurotwin.engines.step import compile_network
 from neurotwin.engines.synapse_build import unpack_rows
 from neurotwin.errors import ConfigError, DistributedError
+from neurotwin.experiments.microcircuit_model import POPULATIONS, build_network, scaled_params
 
 DURATION = 100.0  # ms
 
@@ -127,6 +128,22 @@ def test_ranks_give_the_single_process_bits(
     assert len(many.meta["bytes_sent"]) == ranks
 
 
+@pytest.mark.parametrize("ranks", [2, pytest.param(3, marks=pytest.mark.slow)])
+def test_ranks_that_draw_their_own_synapses_give_the_single_process_bits(ranks: int) -> None:
+    """The microcircuit at scale 0.03: every projection a rule (multapses, weight and
+    delay spreads), drawn by each rank for its own neurons only; Poisson background."""
+    net = build_network(scaled_params(0.03), seed=4)
+    assert all(p.rule is not None for p in net.projections if p.pre in POPULATIONS)
+    one = nt.simulate(net, DURATION, seed=2)
+    many = nt.simulate(net, DURATION, seed=2, ranks=ranks, timeout_s=120.0)
+    assert sum(r.times.size for r in one.spike_records.values()) > 100
+    assert_identical(one, many)
+    assert many.meta["exchange_steps"] == 1  # the delays' spread reaches one step
+    # one all-gather per exchange, a second only where a count passed the capacity
+    assert all(many.meta["exchanges"] <= c < 1.05 * many.meta["exchanges"]
+               for c in many.meta["collectives"])
+
+
 def test_shards_split_neurons_round_robin_and_keep_every_synapse_once() -> None:
     prog = compile_network(recurrent_network(1))
     skeleton = compile_network(recurrent_network(1), synapses=False)
@@ -181,6 +198,26 @@ def test_bad_rank_counts_and_kernels_are_refused(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ConfigError, match="contradicts this torchrun world of 4"):
         nt.simulate(net, DURATION, ranks=2)
+
+
+def test_one_collective_per_exchange_a_second_only_past_the_capacity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each exchange is one all-gather of [count, codes padded to the capacity]; a count
+    past the capacity (64 at first) costs one more, at the largest count, and doubles
+    it; a largest count under a quarter of it halves it (not below 64)."""
+    here = Path(__file__).parent
+    monkeypatch.syspath_prepend(str(here))
+    monkeypatch.setenv("PYTHONPATH", str(here))
+    import distributed_jobs
+
+    sizes = [[3, 0], [64, 10], [0, 65], [200, 1], [40, 40], [0, 0], [20, 5]]
+    got = launch(distributed_jobs.exchange_sizes, 2, (sizes, 60.0))
+    for (codes, _, _), (n0, n1) in zip(got, sizes, strict=True):
+        expected = np.concatenate([np.arange(n0), 10**6 + np.arange(n1)])
+        np.testing.assert_array_equal(codes, expected)
+    assert [g[1] for g in got] == [1, 2, 4, 6, 7, 8, 9]
+    assert [g[2] for g in got] == [64, 64, 130, 400, 200, 100, 64]
 
 
 @pytest.mark.parametrize(

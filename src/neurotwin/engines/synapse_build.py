@@ -45,7 +45,7 @@ __all__ = [
 
 TABLE_BYTES = 4
 """Bytes per synapse of the packed word (uint32; uint64 past 32 bits of fields)."""
-DRAW_BYTES = 96
+DRAW_BYTES = 104
 """Peak bytes per synapse of drawing one part and filtering it (pre, post, weight,
 delay draws, step counts, the kept mask and the packed words; measured with tracemalloc
 on a microcircuit block: tests/engines/test_synapse_build.py)."""
@@ -77,8 +77,10 @@ class _Part:
 
 
 def _parts(network: Network, pop_slices: dict[str, tuple[int, int]],
-           source_slices: dict[str, tuple[int, int]], n_neurons: int) -> Iterator[_Part]:
-    """Every projection's synapses, part by part, in projection order."""
+           source_slices: dict[str, tuple[int, int]], n_neurons: int,
+           weights: bool = True) -> Iterator[_Part]:
+    """Every projection's synapses, part by part, in projection order (``weights=False``:
+    a rule with a weight spread leaves its weights undrawn, NaN)."""
     for proj in network.projections:
         if proj.pre in pop_slices:
             pre_offset = pop_slices[proj.pre][0]
@@ -88,8 +90,9 @@ def _parts(network: Network, pop_slices: dict[str, tuple[int, int]],
         rule = proj.rule
         if rule is not None:
             receptor = 0 if proj.receptor == "exc" else 1
+            spread = rule.weight_rel_std > 0.0
             for block, count in enumerate(rule.block_counts()):
-                drawn = rule.draw(block, int(count))
+                drawn = rule.draw(block, int(count), weights or not spread)
                 yield _Part(drawn.pre + pre_offset, drawn.post + post_offset,
                             np.full(drawn.pre.size, receptor), drawn.weight, drawn.delay_steps)
             continue
@@ -202,10 +205,12 @@ def build_synapse_table(
     counts = np.zeros(n_pre, np.int64)
     longest = 0
     values: np.ndarray | None = np.zeros(0, dtype)  # the distinct weights while they fit
-    for part in _parts(network, pop_slices, source_slices, n_neurons):
+    for part in _parts(network, pop_slices, source_slices, n_neurons, weights=False):
         if part.pre.size == 0:
             continue
         longest = max(longest, int(part.delay_steps.max()))
+        if np.isnan(part.weight[0]):  # a rule's weight spread: no table
+            values = None
         if values is not None:
             values = np.union1d(values, np.unique(part.weight.astype(dtype)))
             if values.size > MAX_TABLE:
@@ -231,16 +236,20 @@ def build_synapse_table(
     weights = table if tabled else np.empty(code.size, dtype)
     fill = indptr[:-1].copy()
     for part in _parts(network, pop_slices, source_slices, n_neurons):
-        kept = np.flatnonzero(part.post % ranks == rank)
-        if kept.size == 0:
+        if ranks > 1:  # the rank's synapses only (one process keeps all: no copies)
+            kept = np.flatnonzero(part.post % ranks == rank)
+            part = _Part(*(getattr(part, f)[kept] for f in ("pre", "post", "receptor",
+                                                            "weight", "delay_steps")))
+            del kept
+        if part.pre.size == 0:
             continue
-        target = part.post[kept] // ranks + part.receptor[kept] * n_local
-        words = target.astype(width)
-        words |= np.left_shift(part.delay_steps[kept].astype(width), width(target_bits))
-        weight = part.weight[kept].astype(dtype)
+        words = (part.post // ranks + part.receptor * n_local).astype(width)
+        words |= np.left_shift(part.delay_steps.astype(width), width(target_bits))
+        weight = part.weight.astype(dtype, copy=False)
         if tabled:
             words |= np.left_shift(np.searchsorted(table, weight).astype(width), width(fields))
-        _scatter(fill, part.pre[kept], words, weight, code, weights, tabled)
+        _scatter(fill, part.pre, words, weight, code, weights, tabled)
+        del part, words, weight
     target_mask = width((1 << target_bits) - 1)
     _sort_rows(indptr, code, weights, tabled, target_mask)
     codes = SynapseCodes(code=code, weights=weights, tabled=tabled, target_mask=target_mask,

@@ -132,26 +132,31 @@ class FixedTotalRule:
             return (mean, mean) if cap is None else (min(mean, cap), min(mean, cap))
         return 1 if cap is None else min(1, cap), cap
 
-    def draw(self, block: int, count: int) -> DrawnBlock:
-        """The ``count`` synapses of ``block`` (from :meth:`block_counts`), in draw order."""
+    def draw(self, block: int, count: int, weights: bool = True) -> DrawnBlock:
+        """The ``count`` synapses of ``block`` (from :meth:`block_counts`), in draw order
+        (pre, post, delays, then weights from the block's stream; ``weights=False`` stops
+        before the weights and gives them as NaN, for a pass that needs only the rest)."""
         lo = block * BLOCK_TARGETS
         hi = min(lo + BLOCK_TARGETS, self.n_post)
         rng = np.random.default_rng([*self.seed, 1, block])
         pre = rng.integers(0, self.n_pre, count, dtype=np.int64)
         post = rng.integers(lo, hi, count, dtype=np.int64)
-        if self.weight_rel_std == 0.0:
-            weight = np.full(count, float(self.weight))
-        else:
-            weight = positive_normal(rng, self.weight, self.weight_rel_std * self.weight, 0.0,
-                                     count)
         if self.delay_rel_std == 0.0:
             delay_ms = np.full(count, float(self.delay))
         else:
             delay_ms = positive_normal(rng, self.delay, self.delay_rel_std * self.delay,
                                        0.5 * self.dt, count)
         steps = np.maximum(np.rint(delay_ms / self.dt), 1.0).astype(np.int64)
+        del delay_ms
         if self.max_delay is not None:
             steps = np.minimum(steps, round(self.max_delay / self.dt))
+        if not weights:
+            weight = np.full(count, np.nan)
+        elif self.weight_rel_std == 0.0:
+            weight = np.full(count, float(self.weight))
+        else:
+            weight = positive_normal(rng, self.weight, self.weight_rel_std * self.weight, 0.0,
+                                     count)
         return DrawnBlock(pre, post, weight, steps)
 
     def draw_all(self) -> DrawnBlock:
