@@ -42,10 +42,10 @@ from neurotwin.dynamics.adex import AdExConstants, AdExState, adex_constants, ad
 from neurotwin.dynamics.lif import LIF, LIFConstants, LIFState, lif_constants, lif_step
 from neurotwin.engines.neuron_update import Adaptation, SynapticInput, lif_update
 from neurotwin.engines.plan import (
-    CHUNK_STEPS,
     STATE_CODES,
     RecordingPlan,
     SourcePlan,
+    chunk_steps,
     dc_events,
     recording_plan,
     source_plan,
@@ -644,8 +644,9 @@ def run_program(
     source_chunks: list[list[tuple[np.ndarray, np.ndarray]]] = [
         [(np.full(early.size, -1), early)] for _ in range(trials)
     ]
-    for j0 in range(0, steps, CHUNK_STEPS):
-        j1 = min(j0 + CHUNK_STEPS, steps)
+    chunk = chunk_steps(prog.sources, trials)
+    for j0 in range(0, steps, chunk):
+        j1 = min(j0 + chunk, steps)
         src_ptr, src_ids = source_spikes(prog.sources, rngs, j0, j1)
         for b, spikes in enumerate(advance(j0, j1, src_ptr, src_ids)):
             neuron_spikes[b].append(spikes)

@@ -35,7 +35,7 @@ from neurotwin.engines.distributed.partition import (
     exchange_steps,
     make_shard,
 )
-from neurotwin.engines.plan import CHUNK_STEPS, source_spikes, trial_rngs
+from neurotwin.engines.plan import chunk_steps, source_spikes, trial_rngs
 from neurotwin.engines.result import Result
 from neurotwin.engines.step import StepProgram, assemble_result, segment_table
 from neurotwin.engines.synapse_build import estimate_table_bytes, initial_buffer
@@ -170,7 +170,7 @@ def run_rank(
 
     start = time.perf_counter()
     cpu_start = time.process_time()
-    chunk = stride * max(1, CHUNK_STEPS // stride)
+    chunk = chunk_steps(prog.sources, trials, stride)
     for c0 in range(0, steps, chunk):
         c1 = min(c0 + chunk, steps)
         src_ptr, src_ids = source_spikes(prog.sources, rngs, c0, c1)
