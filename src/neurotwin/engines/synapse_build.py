@@ -31,6 +31,7 @@ import numpy as np
 from neurotwin.engines.synapse_codes import MAX_TABLE, SynapseCodes
 from neurotwin.errors import CapacityError
 from neurotwin.network import Network
+from neurotwin.network.rules import BLOCK_TARGETS
 
 __all__ = [
     "DRAW_BYTES",
@@ -131,7 +132,7 @@ def _largest_part(network: Network) -> int:
             largest = max(largest, proj.n_synapses)
         elif rule.n_total:
             # a block's count is Binomial(n_total, share): its mean plus 6 deviations
-            share = min(1.0, 1024 / rule.n_post)
+            share = min(1.0, BLOCK_TARGETS / rule.n_post)
             mean = rule.n_total * share
             largest = max(largest, int(mean + 6 * np.sqrt(mean) + 1))
     return largest
@@ -245,7 +246,7 @@ def build_synapse_table(
             continue
         words = (part.post // ranks + part.receptor * n_local).astype(width)
         words |= np.left_shift(part.delay_steps.astype(width), width(target_bits))
-        weight = part.weight.astype(dtype, copy=False)
+        weight: np.ndarray = part.weight.astype(dtype, copy=False)
         if tabled:
             words |= np.left_shift(np.searchsorted(table, weight).astype(width), width(fields))
         _scatter(fill, part.pre, words, weight, code, weights, tabled)
