@@ -91,7 +91,7 @@ def test_a_rule_is_a_projection_of_a_network():
     assert np.all(np.isclose(net.delay_steps(proj) * 0.1, syn.delay))
     with pytest.raises(ConfigError, match="must have shape"):
         net.connect(b, a, rule(), receptor="exc")
-    with pytest.raises(ConfigError, match="grid of 0.2 ms"):
+    with pytest.raises(ConfigError, match=r"grid of 0\.2 ms"):
         net.connect(a, b, rule(dt=0.2), receptor="exc")
     with pytest.raises(ConfigError, match="receptor 'exc' or 'inh'"):
         net.connect(a, b, rule(), receptor=None)
