@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 RANKS = (1, 2, 4, 8, 16, 32, 64, 256, 1024)
+COLLECTIVES = 1
+"""All-gathers per exchange (one: the counts travel in the payload's header; two before)."""
 MICROCIRCUIT = {"neurons": 77_169, "fan_in": 3_900, "rate_hz": 3.5, "exchange_steps": 1}
 CASES: dict[str, dict[str, Any]] = {
     "CUBA 1M neurons, fan-in 80, 5.5 Hz, delay 0.1 ms":
@@ -43,7 +45,7 @@ def step_time_us(
     if ranks == 1:
         return compute + replicated
     hops = ranks - 1 if ring else np.ceil(np.log2(ranks))
-    latency = 2 * hops * alpha_us / exchange_steps
+    latency = COLLECTIVES * hops * alpha_us / exchange_steps
     volume = 4 * spikes / (gb_per_s * 1e3)
     return float(compute + replicated + latency + volume)
 

@@ -8,6 +8,7 @@ from neurotwin.bench import BENCHMARKS, peers_brian2
 from neurotwin.bench.flat import flatten
 from neurotwin.bench.microcircuit import SCHEMA, flatten_microcircuit, network_from_dict
 from neurotwin.bench.report import check_schema
+from neurotwin.errors import ConfigError
 from neurotwin.experiments.microcircuit_model import POPULATIONS, scaled_params
 
 CONFIG = {"scale": 0.01, "background": "poisson"}
@@ -68,3 +69,41 @@ def test_neurotwin_run_writes_a_complete_result(tmp_path):
     assert ours["peak_rss_mb"] > 0 and ours["simulate_time_s"] > 0
     assert out["tools"]["nest_2t"]["status"] in ("ok", "skipped")
     assert (tmp_path / "m.json").exists()
+
+
+def test_rules_let_nest_draw_the_published_table(net):
+    """peer_synapses="rules": no arrays, the table as rules; NEST's fixed_total_number
+    draws exactly the table's synapse numbers per population pair."""
+    params = scaled_params(0.01)
+    flat = flatten_microcircuit(net, as_rules=True)
+    assert flat.synapses["exc"].size == flat.synapses["inh"].size == 0
+    assert flat.n_synapses == params.n_synapses
+    assert len(flat.rules) == np.count_nonzero(params.synapses)
+    assert flat.fingerprint() != flatten_microcircuit(net).fingerprint()
+    nest = pytest.importorskip("nest")
+    from neurotwin.bench import peers_nest
+
+    neurons, _ = peers_nest.build_network(flat.spec(), flat.arrays())
+    conns = nest.GetConnections(source=neurons, target=neurons)
+    first = neurons[0].global_id
+    pop_of = np.repeat(np.arange(8), params.neurons)
+    pre = pop_of[np.asarray(conns.get("source")) - first]
+    post = pop_of[np.asarray(conns.get("target")) - first]
+    counts = np.zeros((8, 8), int)
+    np.add.at(counts, (post, pre), 1)
+    np.testing.assert_array_equal(counts, params.synapses)
+    weight = np.asarray(conns.get("weight"))
+    assert np.all((weight > 0) == (pre % 2 == 0))  # excitatory sources: positive
+    assert np.min(np.asarray(conns.get("delay"))) >= 0.1
+
+
+def test_rules_skip_the_peers_that_need_arrays(tmp_path):
+    run = BENCHMARKS.get("microcircuit")
+    out = run(scale=0.01, duration=50.0, tools="neurotwin,brian2_cpp_standalone",
+              output=None, show=False, peer_synapses="rules")
+    assert out["peer_synapses"] == "rules"
+    assert out["tools"]["neurotwin"]["status"] == "ok", out["tools"]["neurotwin"]["reason"]
+    brian2 = out["tools"]["brian2_cpp_standalone"]
+    assert brian2["status"] == "skipped" and "arrays" in brian2["reason"]
+    with pytest.raises(ConfigError, match="peer_synapses"):
+        run(scale=0.01, tools="neurotwin", output=None, show=False, peer_synapses="both")

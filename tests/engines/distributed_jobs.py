@@ -27,3 +27,18 @@ def exchange_then_fail(fault: str, timeout_s: float) -> str:
         time.sleep(120)
     exchange.all_gather(np.arange(3), step=1)
     return "finished"
+
+
+def exchange_sizes(sizes: list[list[int]], timeout_s: float) -> list[tuple]:
+    """Exchanges where rank r sends ``sizes[k][r]`` codes (``r * 10**6 + i``) in exchange
+    k; per exchange, the gathered codes, the collectives so far and the capacity after."""
+    world = world_from_env()
+    assert world is not None
+    rank, ranks = world
+    join_group(rank, ranks, timeout_s)
+    exchange = SpikeExchange(rank, ranks, timeout_s, torch.int32)
+    out = []
+    for k, per_rank in enumerate(sizes):
+        got = exchange.all_gather(rank * 10**6 + np.arange(per_rank[rank]), step=k)
+        out.append((got, exchange.collectives, exchange.capacity))
+    return out

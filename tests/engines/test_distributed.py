@@ -18,7 +18,9 @@ from neurotwin.engines.distributed import make_shard, shard_program
 from neurotwin.engines.distributed.launch import launch
 from neurotwin.engines.distributed.partition import exchange_steps
 from neurotwin.engines.step import compile_network
+from neurotwin.engines.synapse_build import unpack_rows
 from neurotwin.errors import ConfigError, DistributedError
+from neurotwin.experiments.microcircuit_model import POPULATIONS, build_network, scaled_params
 
 DURATION = 100.0  # ms
 
@@ -126,23 +128,47 @@ def test_ranks_give_the_single_process_bits(
     assert len(many.meta["bytes_sent"]) == ranks
 
 
+@pytest.mark.parametrize("ranks", [2, pytest.param(3, marks=pytest.mark.slow)])
+def test_ranks_that_draw_their_own_synapses_give_the_single_process_bits(ranks: int) -> None:
+    """The microcircuit at scale 0.03: every projection a rule (multapses, weight and
+    delay spreads), drawn by each rank for its own neurons only; Poisson background."""
+    net = build_network(scaled_params(0.03), seed=4)
+    assert all(p.rule is not None for p in net.projections if p.pre in POPULATIONS)
+    one = nt.simulate(net, DURATION, seed=2)
+    many = nt.simulate(net, DURATION, seed=2, ranks=ranks, timeout_s=120.0)
+    assert sum(r.times.size for r in one.spike_records.values()) > 100
+    assert_identical(one, many)
+    assert many.meta["exchange_steps"] == 1  # the delays' spread reaches one step
+    # one all-gather per exchange, a second only where a count passed the capacity
+    assert all(many.meta["exchanges"] <= c < 1.05 * many.meta["exchanges"]
+               for c in many.meta["collectives"])
+
+
 def test_shards_split_neurons_round_robin_and_keep_every_synapse_once() -> None:
     prog = compile_network(recurrent_network(1))
-    shards = [make_shard(prog, r, 3, exchange_steps(prog)) for r in range(3)]
+    skeleton = compile_network(recurrent_network(1), synapses=False)
+    with pytest.raises(ConfigError, match="compiled without synapses"):
+        skeleton.indptr  # noqa: B018 - the property raises
+    shards = [make_shard(skeleton, r, 3, exchange_steps(prog)) for r in range(3)]
     ids = np.concatenate([s.global_id for s in shards])
     np.testing.assert_array_equal(np.sort(ids), np.arange(prog.n_neurons))
     np.testing.assert_array_equal(shards[1].global_id, np.arange(1, prog.n_neurons, 3))
     # every synapse lives on its target's rank, in the program's order within each row
     rows = np.repeat(np.arange(prog.indptr.size - 1), np.diff(prog.indptr))
+    target, delay, weight = unpack_rows(prog.synapses, 0, prog.indptr[-1])
     for shard in shards:
-        mine = prog.target % prog.n_neurons % 3 == shard.rank
-        local_rows = np.repeat(np.arange(shard.indptr.size - 1), np.diff(shard.indptr))
+        assert shard.table.n_slots == prog.n_slots
+        mine = target % prog.n_neurons % 3 == shard.rank
+        local_rows = np.repeat(np.arange(shard.table.indptr.size - 1),
+                               np.diff(shard.table.indptr))
         np.testing.assert_array_equal(local_rows, rows[mine])
-        post = shard.global_id[shard.target % shard.n_local]
-        np.testing.assert_array_equal(post, prog.target[mine] % prog.n_neurons)
-        np.testing.assert_array_equal(shard.weight, prog.weight[mine])
-        np.testing.assert_array_equal(shard.delay_steps, prog.delay_steps[mine])
-    assert sum(s.weight.size for s in shards) == prog.weight.size
+        t, d, w = unpack_rows(shard.table, 0, shard.table.indptr[-1])
+        post = shard.global_id[t % shard.n_local]
+        np.testing.assert_array_equal(post, target[mine] % prog.n_neurons)
+        np.testing.assert_array_equal(t // shard.n_local, target[mine] // prog.n_neurons)
+        np.testing.assert_array_equal(w, weight[mine])
+        np.testing.assert_array_equal(d, delay[mine])
+    assert sum(s.table.indptr[-1] for s in shards) == prog.indptr[-1]
     # populations stay contiguous runs of local neurons: 80 exc, 20 inh, 10 adex over 3
     assert shards[2].pop_slices == {"exc": (0, 26), "inh": (26, 33), "adex": (33, 36)}
 
@@ -174,11 +200,31 @@ def test_bad_rank_counts_and_kernels_are_refused(monkeypatch: pytest.MonkeyPatch
         nt.simulate(net, DURATION, ranks=2)
 
 
+def test_one_collective_per_exchange_a_second_only_past_the_capacity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each exchange is one all-gather of [count, codes padded to the capacity]; a count
+    past the capacity (64 at first) costs one more, at the largest count, and doubles
+    it; a largest count under a quarter of it halves it (not below 64)."""
+    here = Path(__file__).parent
+    monkeypatch.syspath_prepend(str(here))
+    monkeypatch.setenv("PYTHONPATH", str(here))
+    import distributed_jobs
+
+    sizes = [[3, 0], [64, 10], [0, 65], [200, 1], [40, 40], [0, 0], [20, 5]]
+    got = launch(distributed_jobs.exchange_sizes, 2, (sizes, 60.0))
+    for (codes, _, _), (n0, n1) in zip(got, sizes, strict=True):
+        expected = np.concatenate([np.arange(n0), 10**6 + np.arange(n1)])
+        np.testing.assert_array_equal(codes, expected)
+    assert [g[1] for g in got] == [1, 2, 4, 6, 7, 8, 9]
+    assert [g[2] for g in got] == [64, 64, 130, 400, 200, 100, 64]
+
+
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
         ("exit", r"rank 1 exited with code 3"),
-        ("stall", r"rank 0 of 2: the spike counts at step 1 failed: another rank died, or "
+        ("stall", r"rank 0 of 2: the spikes at step 1 failed: another rank died, or "
                   r"stalled longer than the time-out of 3 s \(.*[Tt]imed out"),
     ],
 )

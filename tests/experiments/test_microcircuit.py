@@ -2,10 +2,12 @@
 analytic numbers, scaling, a tiny run, bad inputs."""
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 
+import neurotwin as nt
 from neurotwin import errors
 from neurotwin.errors import CapacityError, ConfigError
 from neurotwin.experiments import EXPERIMENTS, run_experiment
@@ -18,6 +20,7 @@ from neurotwin.experiments.microcircuit_model import (
     NEURON,
     POPULATIONS,
     build_network,
+    estimate_bytes,
     full_synapse_numbers,
     psc_over_psp,
     scaled_params,
@@ -145,9 +148,28 @@ def test_bad_inputs(kwargs, message):
 
 
 def test_full_size_is_refused_before_allocating_where_it_does_not_fit(monkeypatch):
-    monkeypatch.setattr(errors, "machine_memory", lambda: 8 * 2**30)
+    # full size: 298.9 million synapses at 12 bytes, the background: about 4.1 GB
+    assert 3.6e9 < estimate_bytes(scaled_params(1.0), 0.1, 500.0) < 4.5e9
+    monkeypatch.setattr(errors, "machine_memory", lambda: 3 * 2**30)
     with pytest.raises(CapacityError, match="microcircuit with 77169 neurons"):
         build_network(scaled_params(1.0), seed=0)
+
+
+def test_memory_estimate_bounds_the_measured_peak_of_build_and_run():
+    """tracemalloc's peak (numpy reports its allocations to it) of building, compiling
+    and running 200 ms against :func:`estimate_bytes`: above it never, far below not."""
+    params = scaled_params(0.05, 0.3)
+    small = build_network(scaled_params(0.01), seed=0)
+    nt.simulate(small, 1.0)  # compile the kernels outside the measurement
+    tracemalloc.start()
+    try:
+        net = build_network(params, seed=0)
+        nt.simulate(net, 200.0, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = estimate_bytes(params, 0.1, 500.0)
+    assert 0.8 * estimate < peak <= estimate
 
 
 def test_mean_only_keeps_the_numbers_and_stores_means():

@@ -9,6 +9,7 @@ from neurotwin.backends.base import BACKENDS, Backend
 from neurotwin.engines.distributed import (
     DEFAULT_TIMEOUT_S,
     ShardedProgram,
+    resolve_ranks,
     run_sharded,
     shard_program,
 )
@@ -43,7 +44,10 @@ class IdealBackend(Backend):
         self.check_options(options)
         sharding = {key: options.pop(key) for key in SHARD_OPTIONS if key in options}
         sharding.setdefault("timeout_s", DEFAULT_TIMEOUT_S)
-        return shard_program(compile_network(network, **options), **sharding)
+        ranks, _ = resolve_ranks(sharding.get("ranks"), sharding["timeout_s"])
+        # over several ranks, each rank builds the synapses onto its own neurons
+        return shard_program(compile_network(network, synapses=ranks == 1, **options),
+                             **sharding)
 
     def run(
         self,

@@ -17,6 +17,14 @@ File layout (``arrays``; S_r synapses of receptor r in {"exc", "inh"})::
                             the populations' models differ in ``i_offset`` alone (then
                             the spec's model has ``i_offset`` 0)
 
+Rules (``spec["rules"]``, only where given; the bench's ``peer_synapses="rules"``): per
+entry (receptor, first pre, n_pre, first post, n_post, synapses, mean weight in nA,
+relative weight spread, mean delay in ms, relative delay spread): synapses the peer
+draws itself, NEST's ``fixed_total_number`` with multapses and autapses, normal weights
+redrawn past 0 and normal delays redrawn below dt / 2 (NEST's microcircuit example),
+for networks whose synapses as arrays would not fit the peers' memory; the peers then
+run the same model with their own draws, not the same synapses.
+
 Poisson background (``spec["background"]``, only where given): per entry (first neuron,
 neurons, inputs per neuron K, rate per input in Hz, weight in nA, delay in steps): every
 neuron of the range receives K independent Poisson trains through the excitatory
@@ -82,6 +90,8 @@ class FlatNetwork:
         Per-neuron bias current, nA, shape (N,), or None (the model's own).
     background
         Poisson background entries (module docstring).
+    rules
+        Synapses the peers draw themselves (module docstring).
     """
 
     dt: float
@@ -93,6 +103,7 @@ class FlatNetwork:
     synapses: dict[str, FlatSynapses]
     i_offset: np.ndarray | None = None
     background: tuple[tuple[int, int, int, float, float, int], ...] = ()
+    rules: tuple[tuple[Any, ...], ...] = ()
 
     @property
     def n_neurons(self) -> int:
@@ -101,8 +112,8 @@ class FlatNetwork:
 
     @property
     def n_synapses(self) -> int:
-        """Total number of synapses over both receptors."""
-        return sum(s.size for s in self.synapses.values())
+        """Total number of synapses over both receptors (those of the rules included)."""
+        return sum(s.size for s in self.synapses.values()) + sum(int(r[5]) for r in self.rules)
 
     def spec(self) -> dict[str, Any]:
         """Everything that is not an array, as plain JSON types."""
@@ -113,6 +124,7 @@ class FlatNetwork:
             "populations": [list(p) for p in self.populations],
             "n_synapses": {r: s.size for r, s in self.synapses.items()},
             **({"background": [list(b) for b in self.background]} if self.background else {}),
+            **({"rules": [list(r) for r in self.rules]} if self.rules else {}),
         }
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from neurotwin.bench.report import (
     write_result,
 )
 from neurotwin.bench.runner import check_tools, run_tool
+from neurotwin.errors import ConfigError
 from neurotwin.experiments.microcircuit import MicrocircuitConfig
 from neurotwin.experiments.microcircuit_model import (
     BG_RATE_HZ,
@@ -66,7 +67,14 @@ SCHEMA: dict[str, tuple[str, ...]] = {
 """Required keys of the result, by path ("*": every entry of a mapping)."""
 
 _FACTORY = "neurotwin.bench.microcircuit:network_from_dict"
-_FLATTEN = "neurotwin.bench.microcircuit:flatten_microcircuit"
+_FLATTEN = {"arrays": "neurotwin.bench.microcircuit:flatten_microcircuit",
+            "rules": "neurotwin.bench.microcircuit:flatten_microcircuit_rules"}
+PEER_SYNAPSES = ("arrays", "rules")
+"""How the peers get the recurrent synapses: the drawn ones as arrays (the same synapses
+in every tool), or the rules to draw their own (the same model; full size, where the
+arrays would take about 10 GB in every process). Tools that cannot draw (Brian2) are
+skipped with "rules"."""
+DRAWING_TOOLS = ("peers_neurotwin.py", "peers_nest.py")
 
 
 def network_from_dict(config: dict[str, Any], seed: int) -> Network:
@@ -77,14 +85,33 @@ def network_from_dict(config: dict[str, Any], seed: int) -> Network:
                          c.bg_source_rate_max_hz)
 
 
-def flatten_microcircuit(net: Network) -> FlatNetwork:
-    """The peers' flat network: the recurrent part as arrays, the background sources
-    ``bg_<pop>`` (one-to-one, ``m`` sources per neuron) as the Poisson background entries
-    (first, size, K_ext, 8 Hz, weight, delay steps)."""
+def flatten_microcircuit_rules(net: Network) -> FlatNetwork:
+    """:func:`flatten_microcircuit` with the recurrent synapses as rules the peers draw
+    (``FlatNetwork.rules``; nothing is drawn here)."""
+    return flatten_microcircuit(net, as_rules=True)
+
+
+def flatten_microcircuit(net: Network, as_rules: bool = False) -> FlatNetwork:
+    """The peers' flat network: the recurrent part as arrays (or, ``as_rules``, as the
+    rules the peers draw), the background sources ``bg_<pop>`` (one-to-one, ``m`` sources
+    per neuron) as the Poisson background entries (first, size, K_ext, 8 Hz, weight,
+    delay steps)."""
     recurrent = Network(dt=net.dt)
     for pop in net.populations:
         recurrent.nodes[str(pop.label)] = pop
     recurrent.projections = [p for p in net.projections if p.pre in recurrent.nodes]
+    rules = []
+    if as_rules:
+        first_of = dict(zip(recurrent.nodes, np.cumsum([0] + [p.size for p in
+                                                             net.populations]), strict=False))
+        for proj in recurrent.projections:
+            r = proj.rule
+            if r is None:
+                raise ConfigError(f"{proj.pre}->{proj.post} holds stored synapses, not a rule")
+            rules.append((proj.receptor, int(first_of[proj.pre]), r.n_pre,
+                          int(first_of[proj.post]), r.n_post, r.n_total, r.weight,
+                          r.weight_rel_std, r.delay, r.delay_rel_std))
+        recurrent.projections = []
     background = []
     first = 0
     for pop in net.populations:
@@ -99,7 +126,7 @@ def flatten_microcircuit(net: Network) -> FlatNetwork:
             background.append((first, pop.size, inputs, BG_RATE_HZ,
                                float(np.max(csr.weight)), steps))
         first += pop.size
-    return flatten(recurrent, tuple(background))
+    return replace(flatten(recurrent, tuple(background)), rules=tuple(rules))
 
 
 def _rates(outcome: dict[str, Any], flat: FlatNetwork, duration: float) -> dict[str, float]:
@@ -151,6 +178,7 @@ def run_microcircuit(
     output: str | Path | None = "bench/results/microcircuit.json",
     timeout_s: float = 3600.0,
     show: bool = True,
+    peer_synapses: str = "arrays",
 ) -> dict[str, Any]:
     """Run the microcircuit benchmark; write and return the result.
 
@@ -175,14 +203,20 @@ def run_microcircuit(
         Wall-clock limit of each measurement process, s.
     show
         Print progress and a table of the result.
+    peer_synapses
+        "arrays" (every tool runs the same synapses) or "rules" (the peers draw their
+        own from the same table: for full size; Brian2 is skipped), :data:`PEER_SYNAPSES`.
     """
+    if peer_synapses not in PEER_SYNAPSES:
+        raise ConfigError(f"peer_synapses must be one of {', '.join(PEER_SYNAPSES)}, "
+                          f"got {peer_synapses!r}")
     tools = check_tools(_words(tools))
     config = MicrocircuitConfig(scale=scale, k_scale=k_scale, background=background,
                                 s2_map=False)
     config_dict = {k: v for k, v in asdict(config).items() if not k.startswith("s2_")}
     machine = machine_info(PACKAGES)
     net = network_from_dict(config_dict, seed)
-    flat = flatten_microcircuit(net)
+    flat = flatten_microcircuit(net, as_rules=peer_synapses == "rules")
     del net
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="neurotwin-bench-") as tmp:
@@ -192,11 +226,20 @@ def run_microcircuit(
         for name in tools:
             if show:
                 print(f"microcircuit bench: {TOOLS[name].label} ...", flush=True)
+            if flat.rules and TOOLS[name].module not in DRAWING_TOOLS:
+                results[name] = _entry({"tool": name, "label": TOOLS[name].label,
+                                        "status": "skipped", "reason": "peer_synapses="
+                                        "'rules': this tool needs the synapses as arrays"},
+                                       flat, duration)
+                continue
             options: dict[str, Any] = {}
             if TOOLS[name].module == "peers_neurotwin.py":
                 options = {"network": {"factory": _FACTORY, "config": config_dict,
                                        "seed": seed},
-                           "fingerprint": flat.fingerprint(), "flatten": _FLATTEN}
+                           "fingerprint": flat.fingerprint(),
+                           "flatten": _FLATTEN[peer_synapses],
+                           "warmup_config": {**config_dict, "scale": min(scale, 0.02),
+                                             "k_scale": None}}
             elif TOOLS[name].function == "run_cpp_standalone":
                 options = {"directory": str(workdir / f"{name}-project")}
             outcome = run_tool(name, flat.spec(), arrays, duration, workdir, options=options,
@@ -208,6 +251,7 @@ def run_microcircuit(
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine,
         "config": config_dict,
+        "peer_synapses": peer_synapses,
         "seed": seed,
         "fingerprint": flat.fingerprint(),
         "n_neurons": flat.n_neurons,

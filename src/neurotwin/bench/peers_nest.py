@@ -112,6 +112,8 @@ def build_network(
                 "delay": arrays[f"{receptor}_delay_steps"] * dt,
             },
         )
+    for rule in spec.get("rules", []):
+        _connect_rule(nest, neurons, rule, dt)
     for first, size, inputs, rate_hz, weight_na, delay_steps in spec.get("background", []):
         # one generator sends an independent train to each target (NEST's semantics)
         generator = nest.Create("poisson_generator", params={"rate": inputs * rate_hz})
@@ -120,6 +122,30 @@ def build_network(
     recorder = nest.Create("spike_recorder")
     nest.Connect(neurons, recorder)
     return neurons, recorder
+
+
+def _connect_rule(nest: Any, neurons: Any, rule: list[Any], dt: float) -> None:
+    """Draw one rule of ``spec["rules"]`` (neurotwin.bench.flat) with NEST's own
+    connector, as NEST's microcircuit example does: ``fixed_total_number`` with multapses
+    and autapses, normal weights redrawn past 0 (sign by receptor), normal delays redrawn
+    below dt / 2."""
+    receptor, pre0, n_pre, post0, n_post, total, weight, w_rel, delay, d_rel = rule
+    sign = _SIGN[receptor]
+    mean = sign * 1000.0 * weight
+    bounds = {"min": 0.0, "max": np.inf} if sign > 0 else {"min": -np.inf, "max": 0.0}
+    nest.Connect(
+        neurons[int(pre0):int(pre0) + int(n_pre)],
+        neurons[int(post0):int(post0) + int(n_post)],
+        conn_spec={"rule": "fixed_total_number", "N": int(total), "allow_autapses": True,
+                   "allow_multapses": True},
+        syn_spec={
+            "synapse_model": "static_synapse",
+            "weight": nest.math.redraw(nest.random.normal(mean=mean, std=abs(mean) * w_rel),
+                                       **bounds),
+            "delay": nest.math.redraw(nest.random.normal(mean=delay, std=delay * d_rel),
+                                      min=0.5 * dt, max=np.inf),
+        },
+    )
 
 
 def run_nest(

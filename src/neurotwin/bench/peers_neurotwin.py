@@ -32,6 +32,7 @@ def run_neurotwin(
     kernel: str = "numba",
     flatten: str | None = None,
     ranks: int = 1,
+    warmup_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build the network, check it is the peers' one, and simulate it.
 
@@ -58,6 +59,10 @@ def run_neurotwin(
     flatten
         "module:function" that turns the built network into the peers' FlatNetwork for
         the fingerprint check (default :func:`neurotwin.bench.flat.flatten`).
+    warmup_config
+        If given, the warm-up runs the factory's network of this config (a smaller one
+        of the same kinds: the same kernels compile) instead of the measured network,
+        whose build (at full size, minutes) then happens once.
     ranks
         Processes the measured runs are sharded over (docs/distributed.md); the warm-up
         runs in this process (it fills numba's cache the ranks load). With ranks > 1,
@@ -89,7 +94,10 @@ def run_neurotwin(
     warmup_s = 0.0
     if warmup:
         start = time.perf_counter()
-        nt.simulate(net, 10 * net.dt, backend="ideal", seed=0, kernel=kernel)
+        small = net if warmup_config is None else _factory(network["factory"])(
+            warmup_config, network["seed"])
+        nt.simulate(small, 10 * net.dt, backend="ideal", seed=0, kernel=kernel)
+        del small
         warmup_s = time.perf_counter() - start
     runs = []
     result = None

@@ -29,10 +29,12 @@ from neurotwin.errors import ConfigError, check_int
 from neurotwin.network import Network, SpikeSourceArray, SpikeSourcePoisson
 
 __all__ = [
+    "CHUNK_SPIKES",
     "CHUNK_STEPS",
     "STATE_CODES",
     "RecordingPlan",
     "SourcePlan",
+    "chunk_steps",
     "dc_events",
     "recording_plan",
     "source_plan",
@@ -49,6 +51,12 @@ or the other)."""
 
 CHUNK_STEPS = 1000
 """Steps per kernel call: bounds the memory of source spikes and sets progress updates."""
+CHUNK_SPIKES = 4_000_000
+"""Most expected Poisson spikes of one chunk (all trials): a network whose sources emit
+more in :data:`CHUNK_STEPS` steps runs in shorter chunks (:func:`chunk_steps`; the full
+microcircuit's background, 1.2e5 spikes per 0.1 ms step, in chunks of 32 steps; about
+45 bytes per spike to draw and hold, tests/experiments/test_microcircuit.py). The
+streams are consumed the same way however a run is cut into chunks."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +70,14 @@ class SourcePlan:
     """Source index of each SpikeSourceArray spike."""
     poisson: PoissonNodes
     """The Poisson nodes: first source index, probability per step, active steps."""
+
+
+def chunk_steps(sources: SourcePlan, trials: int, multiple: int = 1) -> int:
+    """Steps per chunk: :data:`CHUNK_STEPS`, fewer where the Poisson sources would emit
+    more than :data:`CHUNK_SPIKES` in them; a multiple of ``multiple`` (at least one)."""
+    per_step = float(np.sum(sources.poisson.prob)) * trials
+    steps = CHUNK_STEPS if per_step * CHUNK_STEPS <= CHUNK_SPIKES else int(CHUNK_SPIKES // per_step)
+    return max(1, steps // multiple) * multiple
 
 
 def source_plan(network: Network, dt: float) -> tuple[SourcePlan, dict[str, tuple[int, int]]]:

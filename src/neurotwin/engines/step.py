@@ -45,10 +45,10 @@ import torch
 from neurotwin.dynamics.adex import AdExConstants, AdExState, adex_step
 from neurotwin.dynamics.lif import LIFConstants, LIFState, lif_step
 from neurotwin.engines.plan import (
-    CHUNK_STEPS,
     STATE_CODES,
     RecordingPlan,
     SourcePlan,
+    chunk_steps,
     dc_events,
     recording_plan,
     source_plan,
@@ -67,7 +67,15 @@ from neurotwin.engines.segments import (
     shaped_step,
     update_segments,
 )
-from neurotwin.engines.synapse_codes import SynapseCodes, deliver_row, pack_synapses
+from neurotwin.engines.synapse_build import (
+    TABLE_BYTES,
+    SynapseTable,
+    build_synapse_table,
+    estimate_table_bytes,
+    initial_buffer,
+    unpack_rows,
+)
+from neurotwin.engines.synapse_codes import deliver_row
 from neurotwin.engines.synapse_dynamics import (
     DynamicSynapses,
     compile_dynamic,
@@ -102,7 +110,8 @@ class StepProgram:
     AdEx, then the alpha-shaped and conductance-based models of ``segments.KINDS``),
     spike sources another; presynaptic indices are neurons then sources. Synapses are
     stored as CSR over presynaptic index, each row sorted by target;
-    ``target = post + receptor * n_neurons`` with receptor 0 = exc, 1 = inh.
+    ``target = post + receptor * n_neurons`` with receptor 0 = exc, 1 = inh, packed with
+    the delay into one word each (:mod:`.synapse_build`).
     """
 
     network: Network
@@ -128,13 +137,15 @@ class StepProgram:
     """Initial state, (6, n_neurons), rows ``STATE_CODES``: v (mV); i_exc, i_inh (nA) or
     g_exc, g_inh (µS); w (nA); the rise terms di_exc, di_inh (nA/ms) or dg_exc, dg_inh
     (µS/ms) of alpha synapses."""
-    indptr: np.ndarray
-    target: np.ndarray
-    weight: np.ndarray
-    """Synaptic weight magnitudes, nA."""
-    delay_steps: np.ndarray
-    n_slots: int
-    """Ring buffer length: max delay in steps + 1."""
+    table: SynapseTable | None
+    """The static synapses, packed (:mod:`.synapse_build`); None when compiled without
+    them (the parent of a sharded run: each rank builds its own)."""
+    target: np.ndarray | None
+    """Torch kernel only: per synapse (CSR order) target, int64."""
+    weight: np.ndarray | None
+    """Torch kernel only: per synapse weight magnitude, nA."""
+    delay_steps: np.ndarray | None
+    """Torch kernel only: per synapse delay, steps, int64."""
     sources: SourcePlan
     """Spike-source emissions on the grid."""
     dc_step: np.ndarray
@@ -144,10 +155,27 @@ class StepProgram:
     """New total injected current of the neuron from that step on, nA."""
     recording: RecordingPlan
     """What the run records."""
-    codes: SynapseCodes | None
-    """The static synapses packed for the numba kernel (None for the torch kernel)."""
     dynamic: DynamicSynapses | None
     """The synapses of projections with a synapse type (numba kernel only), else None."""
+
+    @property
+    def synapses(self) -> SynapseTable:
+        """The synapse table; ConfigError for a program compiled without it."""
+        if self.table is None:
+            raise ConfigError("this program was compiled without synapses (synapses=False): "
+                              "each rank of a sharded run builds its own")
+        return self.table
+
+    @property
+    def indptr(self) -> np.ndarray:
+        """(n_neurons + n_sources + 1,) row offsets of the synapse table."""
+        return self.synapses.indptr
+
+    @property
+    def n_slots(self) -> int:
+        """Ring buffer length: the longest delay in steps (static and dynamic synapses)
+        + 1."""
+        return self.synapses.n_slots
 
 
 def compile_network(
@@ -155,6 +183,7 @@ def compile_network(
     dtype: str = "float64",
     device: str | torch.device = "cpu",
     kernel: str = "auto",
+    synapses: bool = True,
 ) -> StepProgram:
     """Compile ``network`` into flat arrays for the time-stepped engine.
 
@@ -168,6 +197,15 @@ def compile_network(
         Torch device of the state (the torch kernel runs there).
     kernel
         "auto" (numba on CPU, torch elsewhere), "numba" (CPU only) or "torch".
+    synapses
+        Build the synapse table (False: everything else only, for the parent of a
+        sharded run, whose ranks build theirs).
+
+    Raises
+    ------
+    CapacityError
+        If the synapse table (:func:`~.synapse_build.estimate_table_bytes`) does not fit
+        this machine's memory.
     """
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -203,58 +241,31 @@ def compile_network(
             initial[STATE_CODES[name], first:end] = values
     constants["refrac_steps"] = constants["refrac_steps"].astype(np.int64)
 
-    # synapses: CSR over presynaptic index (neurons, then sources)
-    pres, targets, weights, delays = [], [], [], []
-    for proj in network.projections:
-        if proj.synapse is not None:
-            continue  # dynamic: compile_dynamic
-        syn = proj.synapses()
-        steps = network.delay_steps(proj)
-        if proj.pre in pop_slices:
-            pre = syn.pre + pop_slices[proj.pre][0]
-        else:
-            pre = syn.pre + n_neurons + source_slices[proj.pre][0]
-        post = syn.post + pop_slices[proj.post][0]
-        if proj.receptor is None:
-            receptor = (syn.weight < 0).astype(np.int64)
-        else:
-            receptor = np.full(post.shape, 0 if proj.receptor == "exc" else 1)
-        pres.append(pre)
-        targets.append(post + receptor * n_neurons)
-        weights.append(np.abs(syn.weight))
-        delays.append(steps)
-    n_pre = n_neurons + n_sources
-    if pres:
-        pre_all = np.concatenate(pres)
-        target_all = np.concatenate(targets)
-        # rows by presynaptic index, each row by target: the scatter of a spike walks
-        # the ring buffer in one direction. lexsort is stable, so synapses onto the same
-        # target keep their order and every buffer sum is added in the same order.
-        order = np.lexsort((target_all, pre_all))
-        target = target_all[order].astype(np.int64)
-        weight = np.concatenate(weights)[order]
-        delay_steps = np.concatenate(delays)[order].astype(np.int64)
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(pre_all, minlength=n_pre))])
-    else:
-        target = np.zeros(0, np.int64)
-        weight = np.zeros(0)
-        delay_steps = np.zeros(0, np.int64)
-        indptr = np.zeros(n_pre + 1, np.int64)
-    dynamic = compile_dynamic(network, pop_slices, source_slices, n_neurons, n_pre)
-    # the ring buffer holds the longest delay of static and dynamic synapses alike
-    longest = max(int(delay_steps.max(initial=0)),
-                  0 if dynamic is None else int(dynamic.delay.max(initial=0)))
-    n_slots = longest + 1 if longest else 2
+    # static synapses: CSR over presynaptic index (neurons, then sources), built in two
+    # passes over the projections (engines/synapse_build.py: no synapse-sized temporaries)
+    float_type = np.float64 if dtype == "float64" else np.float32
+    table = None
+    if synapses:
+        check_memory(
+            f"the synapse table of {sum(p.n_synapses for p in network.projections)} synapses "
+            f"(about {TABLE_BYTES + np.dtype(float_type).itemsize} bytes each, and one "
+            "projection's or rule block's draw)",
+            estimate_table_bytes(network, 1, np.dtype(float_type).itemsize),
+        )
+        table = build_synapse_table(network, pop_slices, source_slices, n_neurons, n_sources,
+                                    float_type)
+    target = weight = delay_steps = None
+    if table is not None and kernel == "torch":
+        target, delay_steps, weight = unpack_rows(table, 0, table.codes.code.size)
+    dynamic = compile_dynamic(network, pop_slices, source_slices, n_neurons,
+                              n_neurons + n_sources)
     if dynamic is not None and kernel != "numba":
         raise ConfigError("dynamic synapses (a projection's synapse type) run on the numba "
                           f"kernel only (device 'cpu'), got kernel {kernel!r}")
+
     dc_step, dc_neuron, dc_value = dc_events(network, pop_slices, n_neurons)
 
     recording = recording_plan(network, pop_slices, source_slices, n_neurons)
-    codes = None
-    if kernel == "numba":
-        codes = pack_synapses(target, delay_steps, weight, 2 * n_neurons, n_slots,
-                              np.float64 if dtype == "float64" else np.float32)
     return StepProgram(
         network=network,
         dt=dt,
@@ -269,17 +280,15 @@ def compile_network(
         n_sources=n_sources,
         constants=constants,
         initial=initial,
-        indptr=indptr.astype(np.int64),
+        table=table,
         target=target,
         weight=weight,
         delay_steps=delay_steps,
-        n_slots=n_slots,
         sources=sources,
         dc_step=dc_step,
         dc_neuron=dc_neuron,
         dc_value=dc_value,
         recording=recording,
-        codes=codes,
         dynamic=dynamic,
     )
 
@@ -291,15 +300,8 @@ def compile_network(
 def _initial_buffer(prog: StepProgram, trials: int) -> np.ndarray:
     """Ring buffer (slots, trials, 2 * n_neurons) holding spikes of sources at t = 0,
     which are emitted before the first step."""
-    buf = np.zeros((prog.n_slots, trials, 2 * prog.n_neurons))
     early = prog.sources.array_source[prog.sources.array_emit_step < 0]
-    for src in early:
-        row = prog.n_neurons + src
-        lo, hi = prog.indptr[row], prog.indptr[row + 1]
-        slots = (prog.delay_steps[lo:hi] - 1) % prog.n_slots
-        for b in range(trials):
-            np.add.at(buf[:, b, :], (slots, prog.target[lo:hi]), prog.weight[lo:hi])
-    return buf
+    return initial_buffer(prog.synapses, prog.n_neurons + early, 2 * prog.n_neurons, trials)
 
 
 def _dc_chunk(prog: StepProgram, j0: int, j1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -404,8 +406,7 @@ def _numba_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tupl
         early = prog.sources.array_source[prog.sources.array_emit_step < 0]
         dynamic_early(dyn, buf, prog.n_neurons + early)
     slots4 = buf.reshape(prog.n_slots, trials, 2, prog.n_neurons)  # same memory, per receptor
-    syn = prog.codes
-    assert syn is not None  # compile_network packs them for the numba kernel
+    syn = prog.synapses.codes
     # spike flags, padded to whole 64-bit words (padding never set)
     flags = np.zeros((trials, -(-prog.n_neurons // 8) * 8), np.uint8)
     n_record = int(prog.recording.record_spikes.sum())
@@ -482,6 +483,7 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tupl
     refrac = torch.zeros((trials, n), dtype=torch.int64, device=dev)
     i_ext = torch.zeros((trials, n), dtype=dt_, device=dev)
     buf = torch.as_tensor(_initial_buffer(prog, trials), dtype=dt_, device=dev)
+    assert prog.delay_steps is not None and prog.target is not None and prog.weight is not None
     mats = torch_matrices(prog.indptr, prog.target, prog.weight, prog.delay_steps,
                           2 * n, dt_, dev)
     rec = torch.as_tensor(np.nonzero(prog.recording.record_spikes)[0], device=dev)
@@ -607,8 +609,9 @@ def run_program(
     source_chunks: list[list[tuple[np.ndarray, np.ndarray]]] = [
         [(np.full(early.size, -1), early)] for _ in range(trials)
     ]
-    for j0 in range(0, steps, CHUNK_STEPS):
-        j1 = min(j0 + CHUNK_STEPS, steps)
+    chunk = chunk_steps(prog.sources, trials)
+    for j0 in range(0, steps, chunk):
+        j1 = min(j0 + chunk, steps)
         src_ptr, src_ids = source_spikes(prog.sources, rngs, j0, j1)
         for b, spikes in enumerate(advance(j0, j1, src_ptr, src_ids)):
             neuron_spikes[b].append(spikes)

@@ -43,8 +43,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurotwin.dynamics import LIF
+from neurotwin.engines.plan import CHUNK_SPIKES, CHUNK_STEPS
+from neurotwin.engines.synapse_build import DRAW_BYTES, TABLE_BYTES
 from neurotwin.errors import ConfigError, check_memory
 from neurotwin.network import Network, Population, SpikeSourcePoisson, fixed_total_number
+from neurotwin.network.rules import BLOCK_TARGETS, FixedTotalRule
 
 __all__ = [
     "BACKGROUNDS",
@@ -114,10 +117,14 @@ smaller initial transient than the "original" -58 +- 10 mV)."""
 V0_ORIGINAL = (np.full(8, -58.0), np.full(8, 10.0))
 BACKGROUNDS = ("poisson", "dc")
 V0_TYPES = ("optimized", "original")
-BYTES_PER_SYNAPSE = 120
-"""Peak bytes per synapse of building the network and compiling it for the ideal engine
-(drawn pairs and their sort, per-synapse weights and delays, the engine's flat arrays and
-their sort); an estimate for :func:`~neurotwin.errors.check_memory`."""
+BYTES_PER_SYNAPSE = TABLE_BYTES + 8
+"""Bytes per synapse of the compiled network (the engine's packed word and a float64
+weight; the network itself holds rules, not synapses); the build adds one rule block's
+draw (:data:`~neurotwin.engines.synapse_build.DRAW_BYTES` per synapse of the largest
+block). Checked against tracemalloc's peak in tests/experiments/test_microcircuit.py."""
+SPIKE_BYTES = 48
+"""Peak bytes per background spike of one chunk of source spikes: the draw
+(engines/poisson.py) and the chunk's CSR (measured: 45 with tracemalloc, scale 0.1)."""
 BYTES_PER_SYNAPSE_PATTERN = 8
 """Bytes per synapse that stay with ``mean_only`` (int32 indices; the drawing of the
 largest projection, 24 bytes per synapse, passes)."""
@@ -231,29 +238,26 @@ def background_sources(rate_hz: float, rate_max_hz: float) -> int:
 
 
 def estimate_bytes(params: MicrocircuitParams, dt: float, rate_max_hz: float,
-                   mean_only: bool = False) -> int:
-    """Peak memory of building and running the network, bytes: per synapse
-    :data:`BYTES_PER_SYNAPSE` (:data:`BYTES_PER_SYNAPSE_PATTERN` with ``mean_only``), plus
-    the background's per-chunk Poisson draws (a float64 and two booleans per source and
-    step, 1000 steps) and its synapses."""
-    per = BYTES_PER_SYNAPSE_PATTERN if mean_only else BYTES_PER_SYNAPSE
-    n = per * params.n_synapses
+                   mean_only: bool = False, ranks: int = 1) -> int:
+    """Peak memory of building and running the network in one process (or one rank of
+    ``ranks``), bytes: per synapse :data:`BYTES_PER_SYNAPSE` (divided over the ranks;
+    :data:`BYTES_PER_SYNAPSE_PATTERN` with ``mean_only``), the background's synapses
+    (one per source), and the larger of what comes and goes: the draw of the largest
+    block of targets (building) or one chunk of background spikes (running, at most
+    :data:`~neurotwin.engines.plan.CHUNK_SPIKES`; every rank draws them all). Checked
+    against tracemalloc's peak in tests/experiments/test_microcircuit.py."""
+    if mean_only:
+        return BYTES_PER_SYNAPSE_PATTERN * params.n_synapses
+    n = BYTES_PER_SYNAPSE * -(-params.n_synapses // ranks)
+    block = (params.synapses * np.minimum(1.0, BLOCK_TARGETS / params.neurons[:, None])).max()
+    transient = DRAW_BYTES * (block + 6 * np.sqrt(block))
     if params.background == "poisson":
         m = [background_sources(BG_RATE_HZ * k, rate_max_hz) for k in params.k_ext]
-        sources = int(np.dot(params.neurons, m))
-        n += sources * (1000 * 10 + BYTES_PER_SYNAPSE)
-    return n
-
-
-def _positive_normal(rng: np.random.Generator, mean: float, std: float, low: float,
-                     size: int) -> np.ndarray:
-    """Normal draws, those below ``low`` redrawn (NEST's ``redraw``)."""
-    out = rng.normal(mean, std, size)
-    bad = np.flatnonzero(out < low)
-    while bad.size:
-        out[bad] = rng.normal(mean, std, bad.size)
-        bad = bad[out[bad] < low]
-    return out
+        n += int(np.dot(params.neurons, m)) * (BYTES_PER_SYNAPSE + 8 * 8)
+        per_step = float(np.dot(params.neurons, params.k_ext)) * BG_RATE_HZ * dt * 1e-3
+        spikes = min(per_step * CHUNK_STEPS, max(CHUNK_SPIKES, per_step))
+        transient = max(transient, SPIKE_BYTES * spikes)
+    return n + int(transient)
 
 
 def build_network(
@@ -285,9 +289,12 @@ def build_network(
         If given, delays above it are set to it (for a target whose synapse word holds
         only a few delay steps).
     mean_only
-        Weights and delays at their means, stored once per projection (about 4 bytes per
-        synapse instead of 20): for mapping only, where who connects to whom matters
-        and the values do not.
+        Weights and delays at their means, the synapses drawn now and stored once per
+        projection (about 4 bytes per synapse): for mapping only, where who connects to
+        whom matters and the values do not. Otherwise every projection is a
+        :class:`~neurotwin.network.rules.FixedTotalRule` seeded by ``(seed, target
+        population, source population)``, drawn when the network is compiled (for a
+        sharded run: by each rank, for its own neurons).
 
     Raises
     ------
@@ -300,8 +307,8 @@ def build_network(
         raise ConfigError(f"bg_source_rate_max_hz must be > 0 Hz, got {bg_source_rate_max_hz!r}")
     check_memory(
         f"the microcircuit with {params.n_neurons} neurons and {params.n_synapses} synapses "
-        f"({params.background} background; about {BYTES_PER_SYNAPSE} bytes per synapse to "
-        "build and compile); a smaller scale or background='dc' needs less",
+        f"({params.background} background; about {BYTES_PER_SYNAPSE} bytes per synapse "
+        "compiled, and the draw of one block); a smaller scale needs less",
         estimate_bytes(params, dt, bg_source_rate_max_hz, mean_only),
     )
     rng = np.random.default_rng(seed)
@@ -322,20 +329,15 @@ def build_network(
             mean_w = abs(float(params.weight_na[i, j]))
             receptor: Literal["exc", "inh"] = "exc" if is_excitatory(j) else "inh"
             delay_mean = DELAY_MEAN_MS[receptor]
+            if not mean_only:  # drawn when compiled, block by block (network/rules.py)
+                rule = FixedTotalRule(source.size, target.size, total, mean_w, delay_mean, dt,
+                                      (seed, i, j), WEIGHT_REL_STD, DELAY_REL_STD,
+                                      max_delay_ms)
+                net.connect(source, target, rule, receptor=receptor)
+                continue
+            steps_mean = max(round(delay_mean / dt), 1)
             for layer in fixed_total_number(source.size, target.size, total, mean_w, rng):
-                if mean_only:
-                    steps_mean = max(round(delay_mean / dt), 1)
-                    net.connect(source, target, layer, receptor=receptor,
-                                delays=steps_mean * dt)
-                    continue
-                w = _positive_normal(rng, mean_w, WEIGHT_REL_STD * mean_w, 0.0, layer.nnz)
-                d = _positive_normal(rng, delay_mean, DELAY_REL_STD * delay_mean, 0.5 * dt,
-                                     layer.nnz)
-                steps = np.maximum(np.rint(d / dt), 1.0)
-                if max_delay_ms is not None:
-                    steps = np.minimum(steps, round(max_delay_ms / dt))
-                weights = sp.csr_array((w, layer.indices, layer.indptr), shape=layer.shape)
-                net.connect(source, target, weights, receptor=receptor, delays=steps * dt)
+                net.connect(source, target, layer, receptor=receptor, delays=steps_mean * dt)
     if params.background == "poisson":
         for i, pop in enumerate(pops):
             rate = BG_RATE_HZ * float(params.k_ext[i])

@@ -12,6 +12,7 @@ from neurotwin.network.projection import Synapses as Synapses
 from neurotwin.network.projection import fixed_fan_in as fixed_fan_in
 from neurotwin.network.projection import fixed_probability as fixed_probability
 from neurotwin.network.projection import fixed_total_number as fixed_total_number
+from neurotwin.network.rules import FixedTotalRule as FixedTotalRule
 from neurotwin.network.synapse_types import Bernoulli as Bernoulli
 from neurotwin.network.synapse_types import PairSTDP as PairSTDP
 from neurotwin.network.synapse_types import TsodyksMarkram as TsodyksMarkram

@@ -143,7 +143,8 @@ class Network:
             ``post`` must be a population. A node of another network is refused even if
             its label names a node here.
         weights
-            (n_pre, n_post) dense array, torch tensor or scipy sparse matrix, in nA.
+            (n_pre, n_post) dense array, torch tensor or scipy sparse matrix, in nA; or a
+            :class:`~neurotwin.network.rules.FixedTotalRule`, drawn when compiled.
         receptor
             "exc", "inh" (weights >= 0) or None (signed weights, split by sign).
         delays
@@ -175,7 +176,13 @@ class Network:
 
     def _check_delay_grid(self, proj: Projection) -> None:
         """:meth:`delay_steps`'s checks on the delays as stored (a scalar delay once, not
-        per synapse: a billion-synapse projection is checked without copies)."""
+        per synapse: a billion-synapse projection is checked without copies; a rule
+        rounds its delays to its own dt, which must be the network's: nothing is drawn)."""
+        if proj.rule is not None:
+            if proj.rule.dt != self.dt:
+                raise ConfigError(f"the rule of {proj.pre}->{proj.post} draws delays on a grid "
+                                  f"of {proj.rule.dt} ms; the network's dt is {self.dt} ms")
+            return
         delay = proj.csr().delay
         steps = check_multiple_of(f"delays of {proj.pre}->{proj.post}", delay, self.dt)
         if steps.size and proj.n_synapses and steps.min() < 1:

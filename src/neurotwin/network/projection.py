@@ -27,6 +27,7 @@ from neurotwin.errors import (
     check_positive,
     check_scalar,
 )
+from neurotwin.network.rules import FixedTotalRule
 from neurotwin.network.synapse_types import SYNAPSE_TYPES, SynapseType, per_synapse
 
 __all__ = [
@@ -59,7 +60,8 @@ class SynapseCSR(NamedTuple):
     """A projection in compressed-row form, as stored (no per-synapse copies).
 
     The synapses of presynaptic neuron ``i`` are entries ``indptr[i]:indptr[i + 1]``,
-    in increasing ``post`` order, each (pre, post) pair once; the same order as
+    in increasing ``post`` order, each (pre, post) pair once (a rule's multapses: more
+    than once, next to each other); the same order as
     :meth:`Projection.synapses`.
     """
 
@@ -147,7 +149,9 @@ class Projection:
         Dense array of shape (n_pre, n_post) or a scipy sparse matrix of that shape; in nA.
         Zeros in a dense matrix are absent synapses; a sparse matrix's stored entries are
         synapses, even where zero. For ``receptor`` "exc" or "inh" all weights are
-        magnitudes >= 0; for ``receptor=None`` the sign selects the receptor.
+        magnitudes >= 0; for ``receptor=None`` the sign selects the receptor. Or a
+        :class:`~neurotwin.network.rules.FixedTotalRule`: synapses drawn when needed
+        (weights and delays are the rule's; ``delays`` is ignored).
     receptor
         "exc", "inh", or None for a signed matrix.
     delays
@@ -162,7 +166,7 @@ class Projection:
 
     pre: str
     post: str
-    weights: np.ndarray | sp.csr_array
+    weights: np.ndarray | sp.csr_array | FixedTotalRule
     receptor: Receptor = "exc"
     delays: float | np.ndarray = 1.0
     synapse: SynapseType | None = None
@@ -170,6 +174,11 @@ class Projection:
     def __post_init__(self) -> None:
         if self.receptor not in RECEPTORS:
             raise ConfigError(f"receptor must be 'exc', 'inh' or None, got {self.receptor!r}")
+        if isinstance(self.weights, FixedTotalRule):
+            if self.receptor is None:
+                raise ConfigError("a rule's weights are magnitudes: give receptor 'exc' or 'inh'")
+            object.__setattr__(self, "delays", float(self.weights.delay))
+            return
         w = _as_weights(self.weights)
         if w.ndim != 2:
             raise ConfigError(f"weights must be 2-D (n_pre, n_post), got shape {w.shape}")
@@ -230,6 +239,8 @@ class Projection:
     @property
     def shape(self) -> tuple[int, int]:
         """(n_pre, n_post)."""
+        if isinstance(self.weights, FixedTotalRule):
+            return self.weights.n_pre, self.weights.n_post
         n_pre, n_post = self.weights.shape
         return int(n_pre), int(n_post)
 
@@ -237,17 +248,30 @@ class Projection:
     def n_synapses(self) -> int:
         """Number of synapses (stored entries of a sparse matrix, non-zeros of a dense one)."""
         w = self.weights
+        if isinstance(w, FixedTotalRule):
+            return w.n_total
         return int(w.nnz) if isinstance(w, sp.csr_array) else int(np.count_nonzero(w))
+
+    @property
+    def rule(self) -> FixedTotalRule | None:
+        """The rule the synapses are drawn from, or None for stored weights."""
+        return self.weights if isinstance(self.weights, FixedTotalRule) else None
 
     def csr(self) -> SynapseCSR:
         """The synapses in compressed-row form without per-synapse copies where stored so.
 
         For sparse weights the arrays are the stored ones (do not modify them); a weight
         stored once (connectors) and a scalar delay come as 0-d arrays. Dense weights are
-        converted (dense matrices are small).
+        converted (dense matrices are small). A rule's synapses are drawn (each time:
+        nothing is kept), a pair drawn m times is m entries (multapses).
         """
         w = self.weights
         d = self.delays
+        if isinstance(w, FixedTotalRule):
+            drawn = w.draw_all()
+            indptr = np.zeros(w.n_pre + 1, np.int64)
+            np.cumsum(np.bincount(drawn.pre, minlength=w.n_pre), out=indptr[1:])
+            return SynapseCSR(indptr, drawn.post, drawn.weight, drawn.delay_steps * w.dt)
         if isinstance(w, sp.csr_array):
             w.sort_indices()
             data = np.asarray(w.data)
@@ -264,6 +288,9 @@ class Projection:
     def synapses(self) -> Synapses:
         """The existing synapses as flat arrays, in row-major (pre, post) order."""
         w = self.weights
+        if isinstance(w, FixedTotalRule):
+            drawn = w.draw_all()
+            return Synapses(drawn.pre, drawn.post, drawn.weight, drawn.delay_steps * w.dt)
         if isinstance(w, sp.csr_array):
             w.sort_indices()
             counts = np.diff(w.indptr)

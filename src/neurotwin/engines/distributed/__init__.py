@@ -9,6 +9,7 @@ See docs/distributed.md.
 """
 
 from neurotwin.engines.distributed.comm import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from neurotwin.engines.distributed.comm import resolve_ranks as resolve_ranks
 from neurotwin.engines.distributed.comm import world_from_env as world_from_env
 from neurotwin.engines.distributed.partition import Shard as Shard
 from neurotwin.engines.distributed.partition import make_shard as make_shard
@@ -21,6 +22,7 @@ __all__ = [
     "Shard",
     "ShardedProgram",
     "make_shard",
+    "resolve_ranks",
     "run_sharded",
     "shard_program",
     "world_from_env",

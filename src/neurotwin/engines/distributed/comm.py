@@ -102,13 +102,21 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
+MIN_CAPACITY = 64
+"""Smallest payload (spike codes per rank) of an exchange's all-gather."""
+
+
 class SpikeExchange:
     """All-gathers of variable-length integer arrays (the spike codes of an interval),
     counting what this rank sends.
 
-    Each exchange is two collectives: the counts (one int64 per rank), then the
-    payloads padded to the longest. Time-outs and dead peers raise
-    :class:`~neurotwin.errors.DistributedError`.
+    One collective per exchange: each rank sends a buffer of fixed length, its count
+    first, then its codes padded to the exchange's *capacity* (the same on every rank).
+    Every rank reads every count, so all agree on what comes next: where a count passed
+    the capacity, a second all-gather at the largest count follows (the only exchanges
+    with two), and the capacity becomes twice that count; it halves when an exchange's
+    largest count stays under a quarter of it (never below :data:`MIN_CAPACITY`).
+    Time-outs and dead peers raise :class:`~neurotwin.errors.DistributedError`.
     """
 
     def __init__(self, rank: int, ranks: int, timeout_s: float, dtype: torch.dtype) -> None:
@@ -116,7 +124,10 @@ class SpikeExchange:
         self.ranks = ranks
         self.timeout_s = timeout_s
         self.dtype = dtype
+        self.capacity = MIN_CAPACITY
         self.exchanges = 0
+        self.collectives = 0
+        """All-gathers of spikes: the exchanges plus those whose capacity overflowed."""
         self.bytes_sent = 0
         """Bytes this rank contributed to all-gathers (counts and padded payloads)."""
         self.spikes_sent = 0
@@ -134,28 +145,36 @@ class SpikeExchange:
             ) from None
         self.wait_s += time.perf_counter() - start
 
+    def _gather(self, values: np.ndarray, capacity: int, what: str) -> list[torch.Tensor]:
+        """One all-gather of [count, values padded to ``capacity``] from every rank."""
+        buffer = torch.zeros(capacity + 1, dtype=self.dtype)
+        buffer[0] = values.size
+        fits = min(values.size, capacity)
+        buffer[1 : fits + 1] = torch.from_numpy(values[:fits].astype(buffer.numpy().dtype))
+        parts = [torch.empty(capacity + 1, dtype=self.dtype) for _ in range(self.ranks)]
+        self._collective(what, lambda: dist.all_gather(parts, buffer))
+        self.collectives += 1
+        self.bytes_sent += (capacity + 1) * buffer.element_size()
+        return parts
+
     def all_gather(self, values: np.ndarray, step: int) -> np.ndarray:
         """Every rank's ``values`` concatenated in rank order (``step`` names the
         exchange in errors)."""
-        count = torch.tensor([values.size], dtype=torch.int64)
-        counts = [torch.zeros(1, dtype=torch.int64) for _ in range(self.ranks)]
-        self._collective(f"the spike counts at step {step}",
-                         lambda: dist.all_gather(counts, count))
-        sizes = [int(c.item()) for c in counts]
+        parts = self._gather(values, self.capacity, f"the spikes at step {step}")
+        sizes = [int(p[0].item()) for p in parts]
         longest = max(sizes)
         self.exchanges += 1
-        self.bytes_sent += 8
         self.spikes_sent += values.size
+        if longest > self.capacity:  # every rank sees it: all gather again, at once
+            parts = self._gather(values, longest, f"the spikes at step {step} (overflow)")
+            self.capacity = 2 * longest
+        elif 4 * longest < self.capacity:
+            self.capacity = max(MIN_CAPACITY, self.capacity // 2)
         if longest == 0:
             return np.zeros(0, np.int64)
-        padded = torch.zeros(longest, dtype=self.dtype)
-        padded[: values.size] = torch.from_numpy(values.astype(padded.numpy().dtype))
-        parts = [torch.empty(longest, dtype=self.dtype) for _ in range(self.ranks)]
-        self._collective(f"the spikes at step {step}", lambda: dist.all_gather(parts, padded))
-        self.bytes_sent += longest * padded.element_size()
-        return np.concatenate([p[:n].numpy() for p, n in zip(parts, sizes, strict=True)]).astype(
-            np.int64
-        )
+        return np.concatenate(
+            [p[1 : n + 1].numpy() for p, n in zip(parts, sizes, strict=True)]
+        ).astype(np.int64)
 
     def all_gather_object(self, value: Any, what: str) -> list[Any]:
         """Every rank's picklable ``value``, in rank order."""

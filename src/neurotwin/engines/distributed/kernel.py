@@ -30,6 +30,7 @@ import numba
 import numpy as np
 
 from neurotwin.engines.segments import update_segments
+from neurotwin.engines.synapse_codes import deliver_row
 
 __all__ = ["advance_local", "deliver"]
 
@@ -38,7 +39,7 @@ __all__ = ["advance_local", "deliver"]
 def advance_local(
     j0, j1, c0, stride, n_global, state, refrac, i_ext, buf, slots4, flags,
     segments, kinds, c, n_refrac,
-    indptr, target, weight, delay_steps,
+    indptr, code, weights, tabled, target_mask, delay_shift, delay_mask, weight_shift,
     src_ptr, src_ids, dc_ptr, dc_neuron, dc_value,
     trace_code, trace_neuron, traces, rails, global_id, out,
 ):  # pragma: no cover - compiled; tested through the sharded runs
@@ -47,7 +48,8 @@ def advance_local(
 
     ``src_ptr``/``src_ids`` are the chunk's source CSR (from
     :func:`~neurotwin.engines.plan.source_spikes`) for the chunk starting at step
-    ``c0``; ``dc_ptr`` is indexed by ``j - j0``.
+    ``c0``; ``dc_ptr`` is indexed by ``j - j0``. The synapses are packed words
+    (:mod:`neurotwin.engines.synapse_codes`).
     """
     n_slots = buf.shape[0]
     n_out = 0
@@ -80,16 +82,33 @@ def advance_local(
                         n_out += 1
             for e in range(src_ptr[b, j - c0], src_ptr[b, j - c0 + 1]):
                 row = n_global + src_ids[e]
-                for q in range(indptr[row], indptr[row + 1]):
-                    if j + delay_steps[q] < j1:
-                        buf[(j + delay_steps[q]) % n_slots, b, target[q]] += weight[q]
+                _deliver_part(buf, b, j, j1, True, indptr[row], indptr[row + 1], code,
+                              weights, tabled, target_mask, delay_shift, delay_mask,
+                              weight_shift)
     return n_out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _deliver_part(
+    buf, b, j, j1, before, lo, hi, code, weights, tabled, target_mask, delay_shift,
+    delay_mask, weight_shift,
+):  # pragma: no cover - compiled; tested through the sharded runs
+    """Add the synapses ``lo:hi`` of a spike of step j that land before step ``j1``
+    (``before``) or at or after it (not ``before``)."""
+    n_slots = buf.shape[0]
+    for q in range(lo, hi):
+        c = code[q]
+        d = np.int64((c >> delay_shift) & delay_mask)
+        if (j + d < j1) == before:
+            w = weights[np.int64(c >> weight_shift)] if tabled else weights[q]
+            buf[(j + d) % n_slots, b, np.int64(c & target_mask)] += w
 
 
 @numba.njit(cache=True, nogil=True)
 def deliver(
     j0, j1, c0, stride, n_global, buf, codes,
-    indptr, target, weight, delay_steps, src_ptr, src_ids,
+    indptr, code, weights, tabled, target_mask, delay_shift, delay_mask, weight_shift,
+    src_ptr, src_ids,
 ):  # pragma: no cover - compiled; tested through the sharded runs
     """Add the interval's spikes (``codes`` of every rank, sorted) and the source
     synapses that land at or after ``j1`` into the rank's ring buffer, step by step."""
@@ -100,11 +119,11 @@ def deliver(
             key = b * stride + j - j0
             while e < codes.shape[0] and codes[e] // n_global == key:
                 i = codes[e] % n_global
-                for q in range(indptr[i], indptr[i + 1]):
-                    buf[(j + delay_steps[q]) % n_slots, b, target[q]] += weight[q]
+                deliver_row(buf, b, j % n_slots, indptr[i], indptr[i + 1], code, weights,
+                            tabled, target_mask, delay_shift, delay_mask, weight_shift)
                 e += 1
             for s in range(src_ptr[b, j - c0], src_ptr[b, j - c0 + 1]):
                 row = n_global + src_ids[s]
-                for q in range(indptr[row], indptr[row + 1]):
-                    if j + delay_steps[q] >= j1:
-                        buf[(j + delay_steps[q]) % n_slots, b, target[q]] += weight[q]
+                _deliver_part(buf, b, j, j1, False, indptr[row], indptr[row + 1], code,
+                              weights, tabled, target_mask, delay_shift, delay_mask,
+                              weight_shift)

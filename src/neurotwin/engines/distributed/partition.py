@@ -10,8 +10,12 @@ global order, so each population is a contiguous run of them (a segment of the k
 
 A rank holds every synapse *onto* its neurons, stored as CSR over the global presynaptic
 index (neurons, then sources) in the single-process order, with the local target
-``local post + receptor * n_local``. Every rank sees every spike (the exchange gathers
-them all), so it needs no routing: it walks the rows of the spikes it is told about.
+``local post + receptor * n_local``, and builds them itself from the network's
+projections (:func:`~neurotwin.engines.synapse_build.build_synapse_table`: a rule's
+blocks are drawn from their own streams, so a rank's synapses are the single-process
+ones; the peak memory of a rank falls with the rank count). Every rank sees every spike
+(the exchange gathers them all), so it needs no routing: it walks the rows of the spikes
+it is told about.
 """
 
 from __future__ import annotations
@@ -20,9 +24,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from neurotwin.engines.plan import CHUNK_STEPS
 from neurotwin.engines.step import StepProgram
+from neurotwin.engines.synapse_build import (
+    SynapseTable,
+    build_synapse_table,
+    shortest_neuron_delay,
+)
 from neurotwin.errors import ConfigError, check_int, check_multiple_of, check_positive
 
 __all__ = ["Shard", "check_ranks", "exchange_steps", "make_shard", "owned"]
@@ -49,14 +59,10 @@ class Shard:
     """Per local neuron step constants (the program's names), (n_local,)."""
     initial: np.ndarray
     """Initial state of the local neurons, (6, n_local) (rows as the program's)."""
-    indptr: np.ndarray
-    """CSR over the global presynaptic index, (n_global + n_sources + 1,)."""
-    target: np.ndarray
-    """Local target ``local post + receptor * n_local`` per synapse."""
-    weight: np.ndarray
-    delay_steps: np.ndarray
-    n_slots: int
-    """Ring buffer length: the program's (the longest delay of the network + 1)."""
+    table: SynapseTable
+    """The synapses onto local neurons: CSR over the global presynaptic index, (n_global +
+    n_sources + 1,) rows, local targets ``local post + receptor * n_local``; its
+    ``n_slots`` is the program's (the longest delay of the whole network + 1)."""
     dc_step: np.ndarray
     dc_neuron: np.ndarray
     """Local neuron of each injected-current event."""
@@ -89,9 +95,7 @@ def exchange_steps(prog: StepProgram, exchange_ms: float | None = None) -> int:
         If ``exchange_ms`` is off the grid, not positive, or longer than the smallest
         delay between neurons (a spike would arrive after it is due).
     """
-    rows = np.repeat(np.arange(prog.indptr.size - 1), np.diff(prog.indptr))
-    recurrent = prog.delay_steps[rows < prog.n_neurons]
-    shortest = int(recurrent.min()) if recurrent.size else None
+    shortest = shortest_neuron_delay(prog.network)
     if exchange_ms is None:
         return CHUNK_STEPS if shortest is None else shortest
     check_positive("exchange_ms", exchange_ms, "ms")
@@ -116,7 +120,9 @@ def check_ranks(prog: StepProgram, ranks: int) -> None:
 
 
 def make_shard(prog: StepProgram, rank: int, ranks: int, exchange: int) -> Shard:
-    """The part of ``prog`` that ``rank`` of ``ranks`` runs (see the module docstring).
+    """The part of ``prog`` that ``rank`` of ``ranks`` runs (see the module docstring);
+    its synapses are built here from ``prog.network`` (``prog`` may be compiled without
+    them).
 
     Raises
     ------
@@ -126,7 +132,7 @@ def make_shard(prog: StepProgram, rank: int, ranks: int, exchange: int) -> Shard
     """
     check_ranks(prog, ranks)
     check_int("rank", rank, low=0, high=ranks - 1)
-    n, n_local = prog.n_neurons, math.ceil((prog.n_neurons - rank) / ranks)
+    n = prog.n_neurons
     gid = owned(n, rank, ranks)
     pop_slices = {}
     for label, (first, end) in prog.pop_slices.items():
@@ -134,13 +140,9 @@ def make_shard(prog: StepProgram, rank: int, ranks: int, exchange: int) -> Shard
         if hi > lo:
             pop_slices[label] = (lo, hi)
 
-    # synapses onto local neurons, in the program's order (rows by global pre)
-    post = prog.target % n
-    keep = post % ranks == rank
-    rows = np.repeat(np.arange(prog.indptr.size - 1), np.diff(prog.indptr))[keep]
-    receptor = prog.target[keep] // n
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=prog.indptr.size - 1))])
-
+    dtype = np.float64 if prog.dtype == torch.float64 else np.float32
+    table = build_synapse_table(prog.network, prog.pop_slices, prog.source_slices, n,
+                                prog.n_sources, dtype, rank, ranks)
     local_dc = prog.dc_neuron % ranks == rank
     rec = prog.recording
     local_trace = rec.trace_neuron % ranks == rank
@@ -154,11 +156,7 @@ def make_shard(prog: StepProgram, rank: int, ranks: int, exchange: int) -> Shard
         pop_slices=pop_slices,
         constants={name: values[gid] for name, values in prog.constants.items()},
         initial=prog.initial[:, gid],
-        indptr=indptr.astype(np.int64),
-        target=(post[keep] // ranks + receptor * n_local).astype(np.int64),
-        weight=prog.weight[keep],
-        delay_steps=prog.delay_steps[keep],
-        n_slots=prog.n_slots,
+        table=table,
         dc_step=prog.dc_step[local_dc],
         dc_neuron=prog.dc_neuron[local_dc] // ranks,
         dc_value=prog.dc_value[local_dc],

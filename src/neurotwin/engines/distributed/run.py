@@ -31,15 +31,15 @@ from neurotwin.engines.distributed.comm import (
 from neurotwin.engines.distributed.kernel import advance_local, deliver
 from neurotwin.engines.distributed.launch import run_ranks
 from neurotwin.engines.distributed.partition import (
-    Shard,
     check_ranks,
     exchange_steps,
     make_shard,
 )
-from neurotwin.engines.plan import CHUNK_STEPS, SourcePlan, source_spikes, trial_rngs
+from neurotwin.engines.plan import chunk_steps, source_spikes, trial_rngs
 from neurotwin.engines.result import Result
 from neurotwin.engines.segments import segment_table
 from neurotwin.engines.step import StepProgram, assemble_result
+from neurotwin.engines.synapse_build import estimate_table_bytes, initial_buffer
 from neurotwin.engines.synapse_dynamics import refuse_dynamic
 from neurotwin.errors import ConfigError, check_int, check_memory
 
@@ -117,18 +117,6 @@ def run_sharded(
     return result
 
 
-def _initial_buffer(shard: Shard, sources: SourcePlan, trials: int) -> np.ndarray:
-    """Ring buffer (slots, trials, 2 n_local) with the spikes of sources at t = 0."""
-    buf = np.zeros((shard.n_slots, trials, 2 * shard.n_local))
-    for src in sources.array_source[sources.array_emit_step < 0]:
-        row = shard.n_global + src
-        lo, hi = shard.indptr[row], shard.indptr[row + 1]
-        slots = (shard.delay_steps[lo:hi] - 1) % shard.n_slots
-        for b in range(trials):
-            np.add.at(buf[:, b, :], (slots, shard.target[lo:hi]), shard.weight[lo:hi])
-    return buf
-
-
 def run_rank(
     art: ShardedProgram,
     rank: int,
@@ -149,16 +137,19 @@ def run_rank(
     # (the same on every rank: from the largest shard)
     largest = -(-prog.n_neurons // art.ranks)
     stride = min(art.exchange_steps, max(1, SPIKE_LIST_BYTES // (8 * trials * largest)))
+    dtype = np.float64 if prog.dtype == torch.float64 else np.float32
+    itemsize = np.dtype(dtype).itemsize
+    check_memory(f"rank {rank} of {art.ranks}: the synapses onto its neurons",
+                 estimate_table_bytes(prog.network, art.ranks, itemsize))
     shard = make_shard(prog, rank, art.ranks, stride)
     n_local, n_global = shard.n_local, shard.n_global
-    itemsize = np.dtype(np.float64 if prog.dtype == torch.float64 else np.float32).itemsize
+    table, syn = shard.table, shard.table.codes
     check_memory(
-        f"rank {rank} of {art.ranks}: ring buffer of {shard.n_slots} delay slots for "
+        f"rank {rank} of {art.ranks}: ring buffer of {table.n_slots} delay slots for "
         f"{n_local} neurons x {trials} trial(s), traces of {steps} steps",
-        itemsize * trials * (shard.n_slots * 2 * n_local + steps * shard.trace_code.size)
+        itemsize * trials * (table.n_slots * 2 * n_local + steps * shard.trace_code.size)
         + 8 * trials * stride * n_local,
     )
-    dtype = np.float64 if prog.dtype == torch.float64 else np.float32
     segments, kinds, c, n_refrac = segment_table(
         shard.pop_slices, n_local, {label: prog.kinds[label] for label in shard.pop_slices},
         shard.constants, dtype
@@ -166,10 +157,10 @@ def run_rank(
     state = np.repeat(shard.initial[:, None, :], trials, axis=1).astype(dtype)
     refrac = np.zeros((trials, n_local), n_refrac.dtype)
     i_ext = np.zeros((trials, n_local), dtype)
-    buf = _initial_buffer(shard, prog.sources, trials).astype(dtype)
-    slots4 = buf.reshape(shard.n_slots, trials, 2, n_local)
+    early = prog.sources.array_source[prog.sources.array_emit_step < 0]
+    buf = initial_buffer(table, n_global + early, 2 * n_local, trials).astype(dtype)
+    slots4 = buf.reshape(table.n_slots, trials, 2, n_local)
     flags = np.zeros((trials, -(-n_local // 8) * 8), np.uint8)
-    weight = shard.weight.astype(dtype)
     traces = np.zeros((trials, steps, shard.trace_code.size), dtype)
     out = np.zeros(trials * stride * n_local, np.int64)
     rails = np.array([-np.inf, np.inf], dtype)
@@ -178,14 +169,13 @@ def run_rank(
                              torch.int64 if wide else torch.int32)
     rngs = trial_rngs(seed, trials)
     record = prog.recording.record_spikes
-    early = prog.sources.array_source[prog.sources.array_emit_step < 0]
     source_chunks = [[(np.full(early.size, -1), early)] for _ in range(trials)]
     recorded: list[np.ndarray] = []  # codes of recorded spikes, interval by interval
     starts: list[int] = []
 
     start = time.perf_counter()
     cpu_start = time.process_time()
-    chunk = stride * max(1, CHUNK_STEPS // stride)
+    chunk = chunk_steps(prog.sources, trials, stride)
     for c0 in range(0, steps, chunk):
         c1 = min(c0 + chunk, steps)
         src_ptr, src_ids = source_spikes(prog.sources, rngs, c0, c1)
@@ -200,13 +190,15 @@ def run_rank(
             count = advance_local(
                 j0, j1, c0, stride, n_global, state, refrac, i_ext, buf, slots4, flags,
                 segments, kinds, c, n_refrac,
-                shard.indptr, shard.target, weight, shard.delay_steps,
+                table.indptr, syn.code, syn.weights, syn.tabled, syn.target_mask,
+                syn.delay_shift, syn.delay_mask, syn.weight_shift,
                 src_ptr, src_ids, dc_ptr.astype(np.int64), shard.dc_neuron, shard.dc_value,
                 shard.trace_code, shard.trace_neuron, traces, rails, shard.global_id, out,
             )  # fmt: skip
             codes = np.sort(exchange.all_gather(out[:count], j0))
-            deliver(j0, j1, c0, stride, n_global, buf, codes, shard.indptr, shard.target,
-                    weight, shard.delay_steps, src_ptr, src_ids)
+            deliver(j0, j1, c0, stride, n_global, buf, codes, table.indptr, syn.code,
+                    syn.weights, syn.tabled, syn.target_mask, syn.delay_shift, syn.delay_mask,
+                    syn.weight_shift, src_ptr, src_ids)
             keep = codes[record[codes % n_global]]
             if keep.size:
                 recorded.append(keep)
@@ -216,7 +208,7 @@ def run_rank(
     wall = time.perf_counter() - start
 
     gathered = exchange.all_gather_object(
-        (shard.trace_column, traces, exchange.bytes_sent, exchange.wait_s, exchange.exchanges,
+        (shard.trace_column, traces, exchange.bytes_sent, exchange.wait_s, exchange.collectives,
          time.process_time() - cpu_start,
          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0),  # Linux: KiB
         "gathering the traces",
@@ -228,6 +220,7 @@ def run_rank(
         "ranks": art.ranks,
         "exchange_steps": stride,
         "exchanges": exchange.exchanges,
+        "collectives": [g[4] for g in gathered],  # spike all-gathers per rank
         "bytes_sent": [g[2] for g in gathered],
         "collective_time_s": [g[3] for g in gathered],
         # the slowest rank's CPU time of its loop (the run's critical path), s
