@@ -81,6 +81,21 @@ def _code(store, base, baseline_mv, zero_mv, lsb_mv):  # pragma: no cover - comp
     return int(raw)
 
 
+_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+"""A de Bruijn sequence of order 6: ``((x & -x) * _DE_BRUIJN) >> 58`` differs for each
+of the 64 one-bit words ``x & -x`` (a lowest set bit's index in one multiply)."""
+_BIT_INDEX = np.zeros(64, np.int64)
+for _bit in range(64):
+    _BIT_INDEX[((1 << _bit) * int(_DE_BRUIJN) & 0xFFFFFFFFFFFFFFFF) >> 58] = _bit
+
+
+@numba.njit(cache=True, inline="always")
+def _lowest_bit(bits):  # pragma: no cover - compiled
+    """Index of the lowest set bit of a non-zero uint64 word."""
+    low = bits & (~bits + np.uint64(1))
+    return _BIT_INDEX[(low * _DE_BRUIJN) >> np.uint64(58)]
+
+
 @numba.njit(cache=True, inline="always")
 def _place(flat):  # pragma: no cover - compiled
     """(hemisphere, row, column) of a flat synapse index (256 x 256 per hemisphere)."""
@@ -111,12 +126,9 @@ def correlation_update(weights, hemisphere, row_mask, synapse, record, touched, 
     n = 0
     for word in range(first >> 6, (end + 63) >> 6):
         bits = touched[word]
-        if bits == 0:
-            continue
-        for b in range(64):
-            if not (bits >> np.uint64(b)) & np.uint64(1):
-                continue
-            s = (word << 6) + b
+        while bits != 0:
+            s = (word << 6) + _lowest_bit(bits)
+            bits &= bits - np.uint64(1)  # the lowest set bit visited: clear it
             if s < first or s >= end:
                 continue
             _, r, col = _place(synapse[s])

@@ -96,12 +96,17 @@ def _observe(j0, j1, raster, src_ptr, src_ids, group_ptr, group_delay, group_sta
     set of :attr:`Sensors.touched`. Returns both kinds of arrivals left for later.
     """
     steps, n = raster.shape
+    # the spikes step by step, neurons ascending (CSR spike_ptr over the steps)
+    spike_step, spike_neuron = np.nonzero(raster)
+    spike_ptr = np.zeros(steps + 1, np.int64)
     n_new = 0
+    for x in range(spike_step.size):
+        i = spike_neuron[x]
+        spike_ptr[spike_step[x] + 1] += 1
+        counts[i] = min(counts[i] + 1, counter_max)
+        n_new += group_ptr[i + 1] - group_ptr[i]
     for k in range(steps):
-        for i in range(n):
-            if raster[k, i]:
-                counts[i] = min(counts[i] + 1, counter_max)
-                n_new += group_ptr[i + 1] - group_ptr[i]
+        spike_ptr[k + 1] += spike_ptr[k]
         for e in range(src_ptr[k], src_ptr[k + 1]):
             u = n + src_ids[e]
             n_new += group_ptr[u + 1] - group_ptr[u]
@@ -109,10 +114,10 @@ def _observe(j0, j1, raster, src_ptr, src_ids, group_ptr, group_delay, group_sta
     new_group = np.empty(n_new, np.int64)
     m = 0
     for k in range(steps):
-        for u in range(n + src_ptr[k + 1] - src_ptr[k]):
-            if u < n and not raster[k, u]:
-                continue
-            unit = u if u < n else n + src_ids[src_ptr[k] + u - n]
+        n_spikes = spike_ptr[k + 1] - spike_ptr[k]
+        for u in range(n_spikes + src_ptr[k + 1] - src_ptr[k]):
+            unit = spike_neuron[spike_ptr[k] + u] if u < n_spikes \
+                else n + src_ids[src_ptr[k] + u - n_spikes]
             for g in range(group_ptr[unit], group_ptr[unit + 1]):
                 new_step[m] = j0 + k + 1 + group_delay[g]
                 new_group[m] = g
@@ -132,13 +137,13 @@ def _observe(j0, j1, raster, src_ptr, src_ids, group_ptr, group_delay, group_sta
         t = step * dt
         k = step - 1 - j0
         if 0 <= k < steps:
-            for i in range(n):
-                if raster[k, i]:
-                    for q in range(post_ptr[i], post_ptr[i + 1]):
-                        s = post_syn[q]
-                        if record[s, 2] < t:
-                            _pair(record, s, 0, t, record[s, 2], saturation, touched)
-                    last_post[i] = t
+            for x in range(spike_ptr[k], spike_ptr[k + 1]):
+                i = spike_neuron[x]
+                for q in range(post_ptr[i], post_ptr[i + 1]):
+                    s = post_syn[q]
+                    if record[s, 2] < t:
+                        _pair(record, s, 0, t, record[s, 2], saturation, touched)
+                last_post[i] = t
         for b in range(start[step - lo], start[step - lo + 1]):
             g = group[order[b]]
             for q in range(group_start[g], group_start[g + 1]):
