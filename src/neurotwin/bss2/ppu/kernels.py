@@ -105,8 +105,8 @@ def _place(flat):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def correlation_update(weights, hemisphere, row_mask, synapse, record, touched, sensors,
-                       use_acausal, q_c, q_a, base, baseline_mv, zero_mv,
-                       lsb_mv):  # pragma: no cover - compiled; tested against the vector path
+                       use_acausal, q_c, q_a, base, baseline_mv, zero_mv, lsb_mv,
+                       scratch):  # pragma: no cover - compiled; tested against the vector path
     """The module docstring's update of the rows ``row_mask`` (256,) of one hemisphere.
 
     ``weights`` (256, 256) int64, written in place. The sensors: ``synapse`` the flat
@@ -115,14 +115,14 @@ def correlation_update(weights, hemisphere, row_mask, synapse, record, touched, 
     store, acausal store, ...) and ``touched`` their bit set of possibly non-zero
     stores; ``sensors`` (first, end) the range of this hemisphere's. Only touched
     sensors can change a weight: an empty store reads the reset level, ``dw = 0``, and
-    a weight in 0..63 stays. Their stores are reset and their bits cleared.
+    a weight in 0..63 stays. Their stores are reset and their bits cleared. ``scratch``
+    (2, end - first) int64: working memory (kept by the caller, not allocated per call).
 
     Returns (True, flat indices of the weights that changed), or (False, nothing
     written) when a CADC read left 0..255.
     """
     first, end = sensors
-    chosen = np.empty(end - first, np.int64)
-    new_w = np.empty(end - first, np.int64)
+    chosen, new_w = scratch[0], scratch[1]
     n = 0
     for word in range(first >> 6, (end + 63) >> 6):
         bits = touched[word]

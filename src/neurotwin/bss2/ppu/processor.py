@@ -94,6 +94,7 @@ class PPU:
         # this hemisphere's sensors (they are sorted by hemisphere, row, column)
         first = int(np.searchsorted(sensors.placement[:, 0], hemisphere))
         self._sensor_range = (first, first + int(own.sum()))
+        self._scratch = np.empty((2, int(own.sum())), np.int64)  # correlation_update's
         # rows with a sensor on every synapse
         self._covered: np.ndarray = np.all(self._sensor_at >= 0, axis=1)
         self._rng = np.uint32(seed or 1)  # xorshift32 is stuck at 0
@@ -256,7 +257,7 @@ class PPU:
             self._weights, self.hemisphere, mask, sensors.synapse, sensors.record,
             sensors.touched, self._sensor_range, q_acausal is not None, int(q_causal),
             int(q_acausal or 0), _BASELINE_CODE, specs.CORRELATION_BASELINE_MV,
-            specs.CADC_ZERO_MV, specs.CADC_LSB_MV)
+            specs.CADC_ZERO_MV, specs.CADC_LSB_MV, self._scratch)
         if not ok:
             return False
         self.cycles += cycles

@@ -21,6 +21,8 @@ The spike counters count each neuron's spikes since their last reset, saturating
 
 from __future__ import annotations
 
+import copy
+
 import numba
 import numpy as np
 
@@ -241,6 +243,20 @@ class Sensors:
         self.last_post = np.full(n_neurons, -np.inf)
         self.counts = np.zeros(n_neurons, np.int64)
 
+
+    def fresh(self) -> Sensors:
+        """A copy with its own stores, partner times, spike counters and queued arrivals
+        (what a run changes); the synapse table, the sensors' placement and constants
+        are shared (:meth:`retable` replaces them, it does not write into them)."""
+        out = copy.copy(self)
+        out.record = self.record.copy()
+        out.causal, out.acausal, out.last_pre = (out.record[:, k] for k in range(3))
+        out.touched = self.touched.copy()
+        out.last_post = self.last_post.copy()
+        out.counts = self.counts.copy()
+        out._items = tuple(a.copy() for a in self._items)
+        out._arrivals = tuple(a.copy() for a in self._arrivals)
+        return out
 
     def retable(self, table: SynapseTable, entry_neuron: np.ndarray) -> None:
         """Follow a new synapse table (labels rewritten): which sensor and neuron each
