@@ -273,8 +273,9 @@ class Sensors:
         self.entry_neuron = entry_neuron.astype(np.int64)
         self.post_ptr = np.concatenate([[0], np.cumsum(np.bincount(
             self.entry_neuron, minlength=self.n_neurons))]).astype(np.int64)
-        # the sensors of each neuron's entries, neuron by neuron
-        self.post_syn = self.entry_syn[np.argsort(self.entry_neuron, kind="stable")]
+        # the sensors of each neuron's entries, neuron by neuron, each neuron's ascending
+        # (a spike's updates, one per sensor, in memory order)
+        self.post_syn = self.entry_syn[np.lexsort((self.entry_syn, self.entry_neuron))]
         # each unit's entries in groups of one delay (an event's arrivals at one step)
         n_pre = table.indptr.size - 1
         unit = np.repeat(np.arange(n_pre), np.diff(table.indptr))
