@@ -60,7 +60,13 @@ def test_the_drive_and_weights_follow_model_sw_pong():
     at 10 ms ISI at the mean weight 14 depolarise by 46 * 6.349 pA * 1.8 ms / 10 ms *
     12.089 GOhm = 635.5 mV, 0.960 of the threshold gap (numbers worked by hand)."""
     from neurotwin.experiments.bss2_pong import (
-        ISI_MS, MODEL, Bss2PongConfig, build_network, pang_drive, weight_lsb_na)
+        ISI_MS,
+        MODEL,
+        Bss2PongConfig,
+        build_network,
+        pang_drive,
+        weight_lsb_na,
+    )
     config = Bss2PongConfig(iterations=10, serials=(1,), calibrated=False)
     assert abs(pang_drive(config) - 0.9600) < 5e-4
     # the reset lies 261 / 662 of the threshold gap below rest, as NEURON_DICT's
@@ -70,7 +76,7 @@ def test_the_drive_and_weights_follow_model_sw_pong():
     lsb = weight_lsb_na(config)
     mean_mv = (14.0 + 32.0) * lsb * MODEL.tau_syn_exc / ISI_MS * MODEL.tau_mem / MODEL.cm
     assert abs(mean_mv / gap - 0.9600) < 5e-4
-    net, initial = build_network(config, seed=0)
+    net, _ = build_network(config, seed=0)
     offset = [p for p in net.projections if p.pre == "offset"]
     assert len(offset) == 1 and np.allclose(np.asarray(offset[0].weights) / lsb, 32.0)
     assert build_network(Bss2PongConfig(weight_offset=0.0), seed=0)[0].projections[1].pre \

@@ -145,6 +145,9 @@ class PPURuntime:
         self.constants = mapping.tables.constants
         n = mapping.n_neurons
         self._circuit_neuron = np.repeat(np.arange(n), np.diff(mapping.member_ptr))
+        self._entry_flat: np.ndarray
+        self._syn_entries: np.ndarray
+        self._syn_ptr: np.ndarray
         key = (id(mapping), float(sensor_eta_mv), float(sensor_tau_us),
                float(sensor_saturation_mv))
         pristine = _PRISTINE.get(key)

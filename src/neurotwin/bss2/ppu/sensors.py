@@ -254,8 +254,9 @@ class Sensors:
         out.touched = self.touched.copy()
         out.last_post = self.last_post.copy()
         out.counts = self.counts.copy()
-        out._items = tuple(a.copy() for a in self._items)
-        out._arrivals = tuple(a.copy() for a in self._arrivals)
+        out._items = (self._items[0].copy(), self._items[1].copy(), self._items[2].copy())
+        out._arrivals = (self._arrivals[0].copy(), self._arrivals[1].copy(),
+                         self._arrivals[2].copy())
         return out
 
     def retable(self, table: SynapseTable, entry_neuron: np.ndarray) -> None:
