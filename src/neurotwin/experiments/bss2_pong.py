@@ -4,8 +4,10 @@ The network and learning rule of electronicvisions/model-sw-pong (the NEST repli
 chip experiment, stated there to be equivalent to it): 32 input units, one per ball row,
 all-to-all onto 32 action neurons (LIF, tau_m 28.53 ms, t_ref 3.98 ms; tau_syn 5 ms:
 model-sw-pong's 1.8 ms is out of the twin's reach;
-6-bit weights initialised round(N(14, 2)), at least 1), background noise (a Poisson
-source per action neuron; the chip's temporal membrane noise on top). The game, the
+6-bit weights initialised round(N(14, 2)), at least 1, plus model-sw-pong's weight
+offset of 32 LSB through a static row of an offset unit sent with every input event;
+reset, and the drive of the input train, as model-sw-pong's), background noise (a
+Poisson source per action neuron; the chip's temporal membrane noise on top). The game, the
 decision and the weight updates run as one PPU program
 (:class:`~neurotwin.bss2.ppu.pong.PongProgram`) while the analog core emulates; the
 correlation sensors are set to model-sw-pong's STDP kernel (amplitude 36 CADC LSB per
