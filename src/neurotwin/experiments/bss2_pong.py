@@ -4,8 +4,10 @@ The network and learning rule of electronicvisions/model-sw-pong (the NEST repli
 chip experiment, stated there to be equivalent to it): 32 input units, one per ball row,
 all-to-all onto 32 action neurons (LIF, tau_m 28.53 ms, t_ref 3.98 ms; tau_syn 5 ms:
 model-sw-pong's 1.8 ms is out of the twin's reach;
-6-bit weights initialised round(N(14, 2)), at least 1), background noise (a Poisson
-source per action neuron; the chip's temporal membrane noise on top). The game, the
+6-bit weights initialised round(N(14, 2)), at least 1, plus model-sw-pong's weight
+offset of 32 LSB through a static row of an offset unit sent with every input event;
+reset, and the drive of the input train, as model-sw-pong's), background noise (a
+Poisson source per action neuron; the chip's temporal membrane noise on top). The game, the
 decision and the weight updates run as one PPU program
 (:class:`~neurotwin.bss2.ppu.pong.PongProgram`) while the analog core emulates; the
 correlation sensors are set to model-sw-pong's STDP kernel (amplitude 36 CADC LSB per
@@ -59,7 +61,13 @@ class Bss2PongConfig:
     reward from ``untrained_iterations`` (default a tenth of ``iterations``, at least
     100) with learning off; ``calibrated`` calibrates the 32 circuits first.
     ``drive`` sets the weight scale: the mean depolarisation of a neuron under the
-    input train at the initial mean weight, as a fraction of threshold - rest.
+    input train at the initial mean weight (plus ``weight_offset``), as a fraction of
+    threshold - rest; None: model-sw-pong's (:func:`pang_drive`, about 0.96).
+    ``weight_offset`` (LSB) is model-sw-pong's ``dls2nest`` offset: the active input
+    reaches every action neuron with ``w + weight_offset`` through a static synapse row
+    of an offset unit sent with each input event (0: none).
+    ``noise_weight`` is a fraction of the mean initial input synapse (``weight_mean +
+    weight_offset`` LSB).
     ``software_peer`` ``"nest"`` also plays ``software_iterations`` iterations of the
     same network in NEST (:mod:`~neurotwin.experiments.pong_nest`) and reports time
     and energy per iteration against the chip's (skipped, with the reason in the
@@ -72,7 +80,8 @@ class Bss2PongConfig:
     untrained_iterations: int | None = None
     weight_mean: float = 14.0
     weight_std: float = 2.0
-    drive: float = 0.75
+    drive: float | None = None
+    weight_offset: float = pong_nest.WEIGHT_OFFSET
     noise_rate_hz: float = 200.0
     noise_weight: float = 0.1
     dt: float = 0.1
@@ -87,8 +96,14 @@ class Bss2PongConfig:
             check_int("serial", s, low=0)
         if self.untrained_iterations is not None:
             check_int("untrained_iterations", self.untrained_iterations, low=1)
-        for name in ("weight_mean", "drive", "noise_weight", "dt"):
+        for name in ("weight_mean", "noise_weight", "dt"):
             check_positive(name, getattr(self, name))
+        if self.drive is not None:
+            check_positive("drive", self.drive)
+        check_positive("weight_offset", self.weight_offset, "LSB", allow_zero=True)
+        if self.weight_offset > specs.WEIGHT_MAX:
+            raise ConfigError(f"weight_offset must be at most {specs.WEIGHT_MAX} LSB (a 6-bit "
+                              f"weight), got {self.weight_offset:g}")
         check_positive("weight_std", self.weight_std, allow_zero=True)
         check_positive("noise_rate_hz", self.noise_rate_hz, "Hz", allow_zero=True)
         if self.software_peer not in (None, "nest"):
@@ -97,25 +112,41 @@ class Bss2PongConfig:
         check_int("software_iterations", self.software_iterations, low=1)
 
 
-MODEL = LIF(tau_mem=28.53, tau_syn_exc=5.0, tau_syn_inh=5.0, tau_refrac=3.98,
-            v_rest=-65.0, v_reset=-70.0, v_thresh=-50.0)
-"""The action neurons: model-sw-pong's ``NEURON_DICT`` tau_m and t_ref; its tau_syn of
+_V_REST, _V_THRESH = -65.0, -50.0
+MODEL = LIF(tau_mem=pong_nest.NEURON_DICT["tau_m"], tau_syn_exc=5.0, tau_syn_inh=5.0,
+            tau_refrac=pong_nest.NEURON_DICT["t_ref"], v_rest=_V_REST,
+            v_reset=_V_REST - (pong_nest.NEURON_DICT["E_L"] - pong_nest.NEURON_DICT["V_reset"])
+            / (pong_nest.NEURON_DICT["V_th"] - pong_nest.NEURON_DICT["E_L"])
+            * (_V_THRESH - _V_REST),
+            v_thresh=_V_THRESH)
+"""The action neurons: model-sw-pong's ``NEURON_DICT`` tau_m and t_ref, and its reset as
+the same fraction of threshold - rest below rest (0.39: -70.9 mV here); its tau_syn of
 1.8 ms is below what the twin's synaptic-input bias reaches on every calibrated circuit
-(about 4.2 ms on chip 1), so 5 ms;
-potentials on the chip's calibratable scale."""
+(about 4.2 ms on chip 1), so 5 ms; potentials on the chip's calibratable scale."""
 WINDOW_MS = 200.0
 SPIKES = 20
 ISI_MS = 10.0
 
 
+def pang_drive(config: Bss2PongConfig) -> float:
+    """model-sw-pong's drive: the mean depolarisation under the input train at the mean
+    initial weight, ``(w + offset) 400/63 pA tau_syn rate tau_m / C_m``, over its
+    ``V_th - E_L`` (``NEURON_DICT``; about 0.96)."""
+    nd = pong_nest.NEURON_DICT
+    current_pa = (config.weight_mean + pong_nest.WEIGHT_OFFSET) * pong_nest.WEIGHT_SCALE_PA
+    depolarisation_mv = current_pa * nd["tau_syn_ex"] / ISI_MS * nd["tau_m"] / nd["C_m"]
+    return depolarisation_mv / (nd["V_th"] - nd["E_L"])
+
+
 def weight_lsb_na(config: Bss2PongConfig) -> float:
-    """Model nA per weight LSB such that the input train at the mean initial weight
-    depolarises a neuron by ``drive * (v_thresh - v_rest)`` on average
+    """Model nA per weight LSB such that the input train at the mean initial weight plus
+    the offset depolarises a neuron by ``drive * (v_thresh - v_rest)`` on average
     (``w q tau_syn rate tau_mem / C``)."""
     rate = 1.0 / ISI_MS
     gap = MODEL.v_thresh - MODEL.v_rest
     per_lsb = MODEL.tau_syn_exc * rate * MODEL.tau_mem / MODEL.cm
-    return config.drive * gap / (config.weight_mean * per_lsb)
+    drive = pang_drive(config) if config.drive is None else config.drive
+    return drive * gap / ((config.weight_mean + config.weight_offset) * per_lsb)
 
 
 def build_network(config: Bss2PongConfig, seed: int) -> tuple[Network, np.ndarray]:
@@ -128,10 +159,14 @@ def build_network(config: Bss2PongConfig, seed: int) -> tuple[Network, np.ndarra
     action = net.add(Population(GRID, MODEL, label="action"))
     scale = weight_lsb_na(config)
     net.connect(ball, action, lsb * scale, receptor="exc")
+    if config.weight_offset > 0:
+        offset = net.add(SpikeSourceArray([[]], label="offset"))
+        net.connect(offset, action, np.full((1, GRID), config.weight_offset * scale),
+                    receptor="exc")
     if config.noise_rate_hz > 0:
         noise = net.add(SpikeSourcePoisson(GRID, rate=config.noise_rate_hz, label="noise"))
-        net.connect(noise, action, np.eye(GRID) * config.noise_weight * scale * 14.0,
-                    receptor="exc")
+        net.connect(noise, action, np.eye(GRID) * config.noise_weight * scale
+                    * (config.weight_mean + config.weight_offset), receptor="exc")
     return net, lsb
 
 
@@ -146,8 +181,10 @@ def _play(mapping: Mapping, iterations: int, learning: bool, seed: int
     rows = table.placement[table.indptr[units], 1]
     hemisphere = int(table.placement[table.indptr[units[0]], 0])
     action = mapping.populations["action"]
+    offset = mapping.source_slices.get("offset")
     game = PongProgram(units, np.arange(action.first_neuron, action.first_neuron + GRID),
-                       rows, hemisphere, learning=learning, spikes=SPIKES, isi_us=ISI_MS)
+                       rows, hemisphere, learning=learning, spikes=SPIKES, isi_us=ISI_MS,
+                       offset_unit=None if offset is None else n + offset[0])
     runtime = PPURuntime(mapping, (game.program(),),
                          sensor_eta_mv=STDP_AMPLITUDE_LSB * specs.CADC_LSB_MV,
                          sensor_tau_us=STDP_TAU_US,
@@ -209,6 +246,7 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
         "twin_wall_per_iteration_s": wall / max(len(game.rewards), 1),
         "twin_cpu_per_iteration_s": cpu / max(len(game.rewards), 1),
         "calibrated": config.calibrated,
+        "drive": pang_drive(config) if config.drive is None else config.drive,
         "_rewards": rewards,
     }
 

@@ -121,3 +121,41 @@ def test_every_non_zero_store_is_in_the_touched_set_during_a_run():
     probe = PeriodicProgram(check, start=5, period=7)
     backend.run(mapping, 300.0, programs=(*programs, probe))
     assert max(seen) > 50
+
+
+def test_the_lowest_set_bit_of_every_word():
+    from neurotwin.bss2.ppu.kernels import _lowest_bit
+    rng = np.random.default_rng(5)
+    words = [1 << b for b in range(64)] + [int(w) for w in rng.integers(1, 2**63, 200)] \
+        + [2**64 - 1, 2**63 + 2**40]
+    for w in words:
+        expected = (w & -w).bit_length() - 1  # plain Python integers
+        assert _lowest_bit(np.uint64(w)) == expected, hex(w)
+
+
+def test_runtimes_of_one_mapping_share_nothing_a_run_writes():
+    """The second runtime of a mapping takes its table and sensors from the first's
+    resolution: the same run gives the same weights, sensors and spikes, and a run leaves
+    the next runtime's sensors empty."""
+    backend, mapping = mapped()
+    rows = sorted(set(mapping.tables.synapses.placement[:, 1].tolist()))
+
+    def plastic():
+        runtime = PPURuntime(mapping, (stdp(rows, Timer(0.0, 10.0), 0.4, 0.3),))
+        fresh = runtime.sensors.record.copy(), runtime.sensors.counts.copy()
+        result = backend.run(mapping, 60.0, seed=2, programs=runtime.periodic())
+        return runtime, fresh, result
+
+    first, fresh_1, result_1 = plastic()
+    second, fresh_2, result_2 = plastic()
+    assert first.sensors.record is not second.sensors.record
+    assert np.array_equal(fresh_1[0], fresh_2[0]) and not fresh_2[1].any()
+    assert np.all(fresh_2[0][:, :2] == 0.0) and np.all(fresh_2[0][:, 2] == -np.inf)
+    assert np.any(first.sensors.record[:, :2] != 0.0)  # the run wrote the first's stores
+    assert np.array_equal(first.weights, second.weights)
+    assert np.array_equal(first.sensors.record, second.sensors.record)
+    assert np.array_equal(first.sensors.counts, second.sensors.counts)
+    spikes_1, spikes_2 = result_1.spikes("pop", 0), result_2.spikes("pop", 0)
+    assert sum(a.size for a in spikes_1) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(spikes_1, spikes_2, strict=True))
+    assert not np.array_equal(first.weights, np.asarray(mapping.config.weights))

@@ -52,3 +52,66 @@ def test_the_experiment_writes_per_serial_rewards(tmp_path):
         assert key in serial
     assert 0.0 <= serial["mean_reward_last_10pct"] <= 1.0
     assert np.isfinite(serial["twin_wall_per_iteration_s"])
+
+
+def test_the_drive_and_weights_follow_model_sw_pong():
+    """model-sw-pong (pang.py): a weight w is (w + 32) 400/63 pA onto iaf_psc_exp with
+    tau_syn 1.8 ms, tau_m 28.53 ms, C_m 2.36 pF, V_th - E_L = 1278 - 616 mV; 20 spikes
+    at 10 ms ISI at the mean weight 14 depolarise by 46 * 6.349 pA * 1.8 ms / 10 ms *
+    12.089 GOhm = 635.5 mV, 0.960 of the threshold gap (numbers worked by hand)."""
+    from neurotwin.experiments.bss2_pong import (
+        ISI_MS,
+        MODEL,
+        Bss2PongConfig,
+        build_network,
+        pang_drive,
+        weight_lsb_na,
+    )
+    config = Bss2PongConfig(iterations=10, serials=(1,), calibrated=False)
+    assert abs(pang_drive(config) - 0.9600) < 5e-4
+    # the reset lies 261 / 662 of the threshold gap below rest, as NEURON_DICT's
+    gap = MODEL.v_thresh - MODEL.v_rest
+    assert abs((MODEL.v_rest - MODEL.v_reset) / gap - 261.0 / 662.0) < 1e-12
+    # the active input at the mean weight plus the offset drives 0.96 of the gap
+    lsb = weight_lsb_na(config)
+    mean_mv = (14.0 + 32.0) * lsb * MODEL.tau_syn_exc / ISI_MS * MODEL.tau_mem / MODEL.cm
+    assert abs(mean_mv / gap - 0.9600) < 5e-4
+    net, _ = build_network(config, seed=0)
+    offset = [p for p in net.projections if p.pre == "offset"]
+    assert len(offset) == 1 and np.allclose(np.asarray(offset[0].weights) / lsb, 32.0)
+    assert build_network(Bss2PongConfig(weight_offset=0.0), seed=0)[0].projections[1].pre \
+        == "noise"
+
+
+def test_the_offset_unit_is_sent_with_every_input_event():
+    from neurotwin.bss2.ppu.pong import PongProgram
+
+    class Sender(FakePPU):
+        def __init__(self):
+            super().__init__([3] * 64)
+            self.sent = []
+
+        def send_events(self, units):
+            self.sent.append(tuple(int(u) for u in np.atleast_1d(units)))
+
+        def reset_correlation(self, row):
+            pass
+
+        def reset_spike_counts(self, neurons):
+            pass
+
+    game = PongProgram(np.arange(100, 132), np.arange(32), np.arange(32), offset_unit=7)
+    ppu = Sender()
+    for call in range(5):
+        game.body(ppu, call)
+    assert all(len(s) == 2 and s[1] == 7 and 100 <= s[0] < 132 for s in ppu.sent)
+    assert len({s[0] for s in ppu.sent}) == 1  # one ball row within an iteration
+
+
+def test_an_offset_beyond_a_6_bit_weight_is_refused():
+    import pytest
+
+    from neurotwin.errors import ConfigError
+    from neurotwin.experiments.bss2_pong import Bss2PongConfig
+    with pytest.raises(ConfigError, match="weight_offset must be at most 63"):
+        Bss2PongConfig(weight_offset=64.0)

@@ -81,6 +81,21 @@ def _code(store, base, baseline_mv, zero_mv, lsb_mv):  # pragma: no cover - comp
     return int(raw)
 
 
+_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+"""A de Bruijn sequence of order 6: ``((x & -x) * _DE_BRUIJN) >> 58`` differs for each
+of the 64 one-bit words ``x & -x`` (a lowest set bit's index in one multiply)."""
+_BIT_INDEX = np.zeros(64, np.int64)
+for _bit in range(64):
+    _BIT_INDEX[((1 << _bit) * int(_DE_BRUIJN) & 0xFFFFFFFFFFFFFFFF) >> 58] = _bit
+
+
+@numba.njit(cache=True, inline="always")
+def _lowest_bit(bits):  # pragma: no cover - compiled
+    """Index of the lowest set bit of a non-zero uint64 word."""
+    low = bits & (~bits + np.uint64(1))
+    return _BIT_INDEX[(low * _DE_BRUIJN) >> np.uint64(58)]
+
+
 @numba.njit(cache=True, inline="always")
 def _place(flat):  # pragma: no cover - compiled
     """(hemisphere, row, column) of a flat synapse index (256 x 256 per hemisphere)."""
@@ -90,8 +105,8 @@ def _place(flat):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def correlation_update(weights, hemisphere, row_mask, synapse, record, touched, sensors,
-                       use_acausal, q_c, q_a, base, baseline_mv, zero_mv,
-                       lsb_mv):  # pragma: no cover - compiled; tested against the vector path
+                       use_acausal, q_c, q_a, base, baseline_mv, zero_mv, lsb_mv,
+                       scratch):  # pragma: no cover - compiled; tested against the vector path
     """The module docstring's update of the rows ``row_mask`` (256,) of one hemisphere.
 
     ``weights`` (256, 256) int64, written in place. The sensors: ``synapse`` the flat
@@ -100,23 +115,20 @@ def correlation_update(weights, hemisphere, row_mask, synapse, record, touched, 
     store, acausal store, ...) and ``touched`` their bit set of possibly non-zero
     stores; ``sensors`` (first, end) the range of this hemisphere's. Only touched
     sensors can change a weight: an empty store reads the reset level, ``dw = 0``, and
-    a weight in 0..63 stays. Their stores are reset and their bits cleared.
+    a weight in 0..63 stays. Their stores are reset and their bits cleared. ``scratch``
+    (2, end - first) int64: working memory (kept by the caller, not allocated per call).
 
     Returns (True, flat indices of the weights that changed), or (False, nothing
     written) when a CADC read left 0..255.
     """
     first, end = sensors
-    chosen = np.empty(end - first, np.int64)
-    new_w = np.empty(end - first, np.int64)
+    chosen, new_w = scratch[0], scratch[1]
     n = 0
     for word in range(first >> 6, (end + 63) >> 6):
         bits = touched[word]
-        if bits == 0:
-            continue
-        for b in range(64):
-            if not (bits >> np.uint64(b)) & np.uint64(1):
-                continue
-            s = (word << 6) + b
+        while bits != 0:
+            s = (word << 6) + _lowest_bit(bits)
+            bits &= bits - np.uint64(1)  # the lowest set bit visited: clear it
             if s < first or s >= end:
                 continue
             _, r, col = _place(synapse[s])

@@ -134,6 +134,10 @@ class PongProgram:
         (32,) synapse row of each input unit's synapses (hemisphere ``hemisphere``).
     learning
         False: the same game and decisions, no weight changes.
+    offset_unit
+        A synapse-table row sent with every input event (model-sw-pong's weight offset:
+        a static synapse of the offset weight onto every action neuron, so the active
+        input reaches neuron j with ``w_j + offset``); None: no offset.
     """
 
     input_units: np.ndarray
@@ -144,6 +148,7 @@ class PongProgram:
     learning_rate: float = 0.125
     spikes: int = 20
     isi_us: float = 10.0
+    offset_unit: int | None = None
     rewards: list[float] = field(default_factory=list)
     targets: list[int] = field(default_factory=list)
     balls: list[int] = field(default_factory=list)
@@ -193,4 +198,7 @@ class PongProgram:
             self.ball = self.game.cell(self.game.ball_y)
             ppu.reset_correlation(int(self.rows[self.ball]))
             ppu.reset_spike_counts(self.neurons)
-        ppu.send_events(self.input_units[self.ball])
+        if self.offset_unit is None:
+            ppu.send_events(self.input_units[self.ball])
+        else:
+            ppu.send_events((self.input_units[self.ball], self.offset_unit))

@@ -23,11 +23,29 @@ from neurotwin.errors import check_int
 
 __all__ = ["PPU"]
 
+_BASELINE_CODE = int(specs.cadc_read(
+    (specs.correlation_voltage(0.0) - specs.CADC_ZERO_MV) / specs.CADC_LSB_MV))
+"""The CADC read of an empty correlation store (the reset level; a constant of the
+chip's sensor and CADC)."""
+
 
 def _shape(rows: Any, half: int | None) -> tuple[int, ...]:
     """The shape of the lanes of ``rows`` (as :meth:`PPU.read_weights`)."""
     width = specs.SYNRAM_COLUMNS if half is None else specs.PPU_LANES_8
     return (width,) if isinstance(rows, (int, np.integer)) else (len(np.atleast_1d(rows)), width)
+
+
+def _update_key(rows: Any, q_causal: int, q_acausal: int | None) -> tuple[Any, ...] | None:
+    """The key under which :meth:`PPU.correlation_update` keeps its checked arguments: a
+    tuple of rows (a program's, the same every call) with the factors; None otherwise."""
+    if not isinstance(rows, tuple):
+        return None
+    key = (rows, q_causal, q_acausal)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 class PPU:
@@ -76,9 +94,12 @@ class PPU:
         # this hemisphere's sensors (they are sorted by hemisphere, row, column)
         first = int(np.searchsorted(sensors.placement[:, 0], hemisphere))
         self._sensor_range = (first, first + int(own.sum()))
+        self._scratch = np.empty((2, int(own.sum())), np.int64)  # correlation_update's
         # rows with a sensor on every synapse
         self._covered: np.ndarray = np.all(self._sensor_at >= 0, axis=1)
         self._rng = np.uint32(seed or 1)  # xorshift32 is stuck at 0
+        # correlation_update's checked arguments (row mask, cycles) by (rows, factors)
+        self._checked_update: dict[tuple[Any, ...], tuple[np.ndarray, int]] = {}
 
     # --- cost ---------------------------------------------------------------------------
 
@@ -217,22 +238,29 @@ class PPU:
         for bit. Returns False, having done nothing, when a sensor reads outside the
         CADC's range (the vector path clamps and warns as the CADC does).
         """
-        r = specs.check_integer_range("row", np.atleast_1d(rows), 0, specs.SYNRAM_ROWS - 1)
-        for q in (q_causal, q_acausal):
-            if q is not None:
-                vector.splat(q, 1, 16)  # a factor must fit its 16-bit lane
-        use_acausal = q_acausal is not None
-        mask = np.zeros(specs.SYNRAM_ROWS, np.bool_)
-        mask[r] = True  # a row listed twice gets the same weights twice: once is the same
+        key = _update_key(rows, q_causal, q_acausal)
+        checked = self._checked_update.get(key) if key is not None else None
+        if checked is None:
+            r = specs.check_integer_range("row", np.atleast_1d(rows), 0,
+                                          specs.SYNRAM_ROWS - 1)
+            for q in (q_causal, q_acausal):
+                if q is not None:
+                    vector.splat(q, 1, 16)  # a factor must fit its 16-bit lane
+            mask = np.zeros(specs.SYNRAM_ROWS, np.bool_)
+            mask[r] = True  # a row listed twice gets the same weights twice: once is the same
+            checked = (mask, kernels.correlation_update_cycles(r.size, q_acausal is not None))
+            if key is not None:  # a program's rows: checked once per run
+                self._checked_update[key] = checked
+        mask, cycles = checked
         sensors = self._sensors
         ok, changed = kernels.correlation_update(
             self._weights, self.hemisphere, mask, sensors.synapse, sensors.record,
-            sensors.touched, self._sensor_range, use_acausal, int(q_causal), int(q_acausal or 0),
-            self.baseline_code(), specs.CORRELATION_BASELINE_MV, specs.CADC_ZERO_MV,
-            specs.CADC_LSB_MV)
+            sensors.touched, self._sensor_range, q_acausal is not None, int(q_causal),
+            int(q_acausal or 0), _BASELINE_CODE, specs.CORRELATION_BASELINE_MV,
+            specs.CADC_ZERO_MV, specs.CADC_LSB_MV, self._scratch)
         if not ok:
             return False
-        self.cycles += kernels.correlation_update_cycles(r.size, use_acausal)
+        self.cycles += cycles
         self.changed.append(changed)
         return True
 
@@ -285,8 +313,7 @@ class PPU:
     @staticmethod
     def baseline_code() -> int:
         """The CADC read of an empty correlation store (the reset level)."""
-        volts = specs.correlation_voltage(0.0) - specs.CADC_ZERO_MV
-        return int(specs.cadc_read(volts / specs.CADC_LSB_MV))
+        return _BASELINE_CODE
 
     def reset_correlation(self, rows: Any, half: int | None = None) -> None:
         """Reset both sensors of the synapses of ``rows`` (as :meth:`read_weights`)."""

@@ -19,6 +19,7 @@ trial: the weights are one copy for the whole run.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -37,6 +38,13 @@ from neurotwin.bss2.tables import SynapseTable, kernel_constants, synapse_table
 from neurotwin.errors import ConfigError, check_int, check_multiple_of, check_positive
 
 __all__ = ["PPURuntime", "PlasticityProgram", "ProgramReport", "Timer"]
+
+_Pristine = tuple[SynapseTable, np.ndarray, np.ndarray, np.ndarray, Sensors]
+_PRISTINE: dict[tuple[int, float, float, float], _Pristine] = {}
+"""A mapping's synapse table of its own weights and labels (with its synapse -> entries
+lookup) and its sensors before a run, by (id(mapping), sensor biases): resolved once per
+mapping, as the mapping's own tables are when it is mapped; each runtime takes fresh
+sensors from them (:meth:`Sensors.fresh`). Dropped with the mapping."""
 
 
 @dataclass(frozen=True)
@@ -137,16 +145,29 @@ class PPURuntime:
         self.constants = mapping.tables.constants
         n = mapping.n_neurons
         self._circuit_neuron = np.repeat(np.arange(n), np.diff(mapping.member_ptr))
-        self.table = self._resolve()
-        # a sensor on every synapse of the rows the routes reach: labels may change which
-        # entries exist, the sensors stay with the synapses
-        hemi, d = mapping.routes[:, 1], mapping.routes[:, 2]
-        rows = np.unique(np.concatenate([hemi * specs.SYNRAM_ROWS + 2 * d,
-                                         hemi * specs.SYNRAM_ROWS + 2 * d + 1]))
-        space = (rows[:, None] * specs.SYNRAM_COLUMNS
-                 + np.arange(specs.SYNRAM_COLUMNS)[None]).ravel()
-        self.sensors = Sensors(self.table, self._entry_neuron(), n, mapping.dt, mapping.chip,
-                               sensor_eta_mv, sensor_tau_us, sensor_saturation_mv, space)
+        self._entry_flat: np.ndarray
+        self._syn_entries: np.ndarray
+        self._syn_ptr: np.ndarray
+        key = (id(mapping), float(sensor_eta_mv), float(sensor_tau_us),
+               float(sensor_saturation_mv))
+        pristine = _PRISTINE.get(key)
+        if pristine is None:
+            self.table = self._resolve()
+            # a sensor on every synapse of the rows the routes reach: labels may change
+            # which entries exist, the sensors stay with the synapses
+            hemi, d = mapping.routes[:, 1], mapping.routes[:, 2]
+            rows = np.unique(np.concatenate([hemi * specs.SYNRAM_ROWS + 2 * d,
+                                             hemi * specs.SYNRAM_ROWS + 2 * d + 1]))
+            space = (rows[:, None] * specs.SYNRAM_COLUMNS
+                     + np.arange(specs.SYNRAM_COLUMNS)[None]).ravel()
+            sensors = Sensors(self.table, self._entry_neuron(), n, mapping.dt, mapping.chip,
+                              sensor_eta_mv, sensor_tau_us, sensor_saturation_mv, space)
+            _PRISTINE[key] = (self.table, self._entry_flat, self._syn_entries, self._syn_ptr,
+                              sensors)
+            weakref.finalize(mapping, _PRISTINE.pop, key, None)
+        else:
+            self.table, self._entry_flat, self._syn_entries, self._syn_ptr, sensors = pristine
+        self.sensors = sensors.fresh()
         self.reports = [ProgramReport() for _ in self.programs]
         self._state: EmulationState | None = None
         self._step = 0

@@ -21,6 +21,8 @@ The spike counters count each neuron's spikes since their last reset, saturating
 
 from __future__ import annotations
 
+import copy
+
 import numba
 import numpy as np
 
@@ -96,12 +98,17 @@ def _observe(j0, j1, raster, src_ptr, src_ids, group_ptr, group_delay, group_sta
     set of :attr:`Sensors.touched`. Returns both kinds of arrivals left for later.
     """
     steps, n = raster.shape
+    # the spikes step by step, neurons ascending (CSR spike_ptr over the steps)
+    spike_step, spike_neuron = np.nonzero(raster)
+    spike_ptr = np.zeros(steps + 1, np.int64)
     n_new = 0
+    for x in range(spike_step.size):
+        i = spike_neuron[x]
+        spike_ptr[spike_step[x] + 1] += 1
+        counts[i] = min(counts[i] + 1, counter_max)
+        n_new += group_ptr[i + 1] - group_ptr[i]
     for k in range(steps):
-        for i in range(n):
-            if raster[k, i]:
-                counts[i] = min(counts[i] + 1, counter_max)
-                n_new += group_ptr[i + 1] - group_ptr[i]
+        spike_ptr[k + 1] += spike_ptr[k]
         for e in range(src_ptr[k], src_ptr[k + 1]):
             u = n + src_ids[e]
             n_new += group_ptr[u + 1] - group_ptr[u]
@@ -109,10 +116,10 @@ def _observe(j0, j1, raster, src_ptr, src_ids, group_ptr, group_delay, group_sta
     new_group = np.empty(n_new, np.int64)
     m = 0
     for k in range(steps):
-        for u in range(n + src_ptr[k + 1] - src_ptr[k]):
-            if u < n and not raster[k, u]:
-                continue
-            unit = u if u < n else n + src_ids[src_ptr[k] + u - n]
+        n_spikes = spike_ptr[k + 1] - spike_ptr[k]
+        for u in range(n_spikes + src_ptr[k + 1] - src_ptr[k]):
+            unit = spike_neuron[spike_ptr[k] + u] if u < n_spikes \
+                else n + src_ids[src_ptr[k] + u - n_spikes]
             for g in range(group_ptr[unit], group_ptr[unit + 1]):
                 new_step[m] = j0 + k + 1 + group_delay[g]
                 new_group[m] = g
@@ -132,13 +139,13 @@ def _observe(j0, j1, raster, src_ptr, src_ids, group_ptr, group_delay, group_sta
         t = step * dt
         k = step - 1 - j0
         if 0 <= k < steps:
-            for i in range(n):
-                if raster[k, i]:
-                    for q in range(post_ptr[i], post_ptr[i + 1]):
-                        s = post_syn[q]
-                        if record[s, 2] < t:
-                            _pair(record, s, 0, t, record[s, 2], saturation, touched)
-                    last_post[i] = t
+            for x in range(spike_ptr[k], spike_ptr[k + 1]):
+                i = spike_neuron[x]
+                for q in range(post_ptr[i], post_ptr[i + 1]):
+                    s = post_syn[q]
+                    if record[s, 2] < t:
+                        _pair(record, s, 0, t, record[s, 2], saturation, touched)
+                last_post[i] = t
         for b in range(start[step - lo], start[step - lo + 1]):
             g = group[order[b]]
             for q in range(group_start[g], group_start[g + 1]):
@@ -237,6 +244,21 @@ class Sensors:
         self.counts = np.zeros(n_neurons, np.int64)
 
 
+    def fresh(self) -> Sensors:
+        """A copy with its own stores, partner times, spike counters and queued arrivals
+        (what a run changes); the synapse table, the sensors' placement and constants
+        are shared (:meth:`retable` replaces them, it does not write into them)."""
+        out = copy.copy(self)
+        out.record = self.record.copy()
+        out.causal, out.acausal, out.last_pre = (out.record[:, k] for k in range(3))
+        out.touched = self.touched.copy()
+        out.last_post = self.last_post.copy()
+        out.counts = self.counts.copy()
+        out._items = (self._items[0].copy(), self._items[1].copy(), self._items[2].copy())
+        out._arrivals = (self._arrivals[0].copy(), self._arrivals[1].copy(),
+                         self._arrivals[2].copy())
+        return out
+
     def retable(self, table: SynapseTable, entry_neuron: np.ndarray) -> None:
         """Follow a new synapse table (labels rewritten): which sensor and neuron each
         entry reaches; the stores and partner times stay with the synapses."""
@@ -252,8 +274,9 @@ class Sensors:
         self.entry_neuron = entry_neuron.astype(np.int64)
         self.post_ptr = np.concatenate([[0], np.cumsum(np.bincount(
             self.entry_neuron, minlength=self.n_neurons))]).astype(np.int64)
-        # the sensors of each neuron's entries, neuron by neuron
-        self.post_syn = self.entry_syn[np.argsort(self.entry_neuron, kind="stable")]
+        # the sensors of each neuron's entries, neuron by neuron, each neuron's ascending
+        # (a spike's updates, one per sensor, in memory order)
+        self.post_syn = self.entry_syn[np.lexsort((self.entry_syn, self.entry_neuron))]
         # each unit's entries in groups of one delay (an event's arrivals at one step)
         n_pre = table.indptr.size - 1
         unit = np.repeat(np.arange(n_pre), np.diff(table.indptr))
