@@ -16,7 +16,13 @@ model's EventProp adjoint walked at the spike times the twin produced, layer by 
 (:func:`~neurotwin.eventprop.observed.observed_lif_layer`: hidden layer at the twin's
 hidden spikes given the input, output layer at the twin's output spikes given the twin's
 hidden spikes); Adam updates the float weights, which are quantised afresh for the next
-batch. A checkpoint per epoch (``serial<k>/checkpoint.pt``, resumable).
+batch (the step size on ``lr_schedule``). A checkpoint per epoch
+(``serial<k>/checkpoint.pt``, resumable). After every epoch the twin classifies the test
+samples and ``validation_samples`` of the validation split (noise seed
+:data:`EVALUATION_SEED`); the epoch with the best twin validation accuracy, 0 (as
+deployed) included, is the one reported "after": the test samples choose nothing.
+:func:`twin_diagnosis` says where the wrong test samples come from (silent outputs, the
+label's neuron late or silent, silent hidden neurons), before and after.
 
 *SpiNNaker2* (:func:`~neurotwin.experiments.deployment.deployment_check` with
 ``backend="spinnaker2"``): the same weights at each tick of ``s2_ticks`` (``tick_ms = dt``,
@@ -327,10 +333,18 @@ def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConf
     selected = (int(np.argmax([r["twin_validation_accuracy"] for r in records]))
                 if twins.validation_samples else len(records) - 1)
     curve = [float(r["twin_test_accuracy"]) for r in records]
+    # the selected weights on this run's test samples (those of the curve, unless a
+    # resumed run was given more test samples than the epochs were evaluated on)
+    if twins.validation_samples and selected:
+        model.load_state_dict(load_best(folder)[1])
+    elif not selected:
+        model.load_state_dict(model0.state_dict())
+    after = twin_diagnosis(model, test, test_labels, config, chip, cal, twins)
     return {
         "serial": serial,
         "twin_before": curve[0],
-        "twin_after": curve[selected],
+        "twin_after": after["accuracy"],
+        "ideal_after": yinyang.accuracy(model, test, test_labels, config),
         "selected_epoch": selected,
         "twin_curve": curve,
         "twin_validation_curve": [float(r.get("twin_validation_accuracy", math.nan))
@@ -338,8 +352,7 @@ def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConf
         "ideal_curve": [float(r["ideal_test_accuracy"]) for r in records],
         "diagnosis_before": {k[10:]: float(v) for k, v in records[0].items()
                              if k.startswith("twin_test_")},
-        "diagnosis_after": {k[10:]: float(v) for k, v in records[selected].items()
-                            if k.startswith("twin_test_")},
+        "diagnosis_after": after,
         "calibration_serial": cal.serial,
         "resumed_from_epoch": resumed,
     }
