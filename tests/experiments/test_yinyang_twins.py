@@ -150,6 +150,8 @@ def test_tiny_run_deploys_fine_tunes_and_resumes(trained, tmp_path):
     assert len(validation) == 2 and serial["selected_epoch"] == int(np.argmax(validation))
     assert serial["twin_after"] == serial["twin_curve"][serial["selected_epoch"]]
     assert serial["diagnosis_before"]["accuracy"] == serial["twin_before"]
+    # the selected fine-tuned weights are kept, and they are what "after" evaluated
+    assert (tmp_path / "serial1" / "best.pt").exists()
     assert m["s2_ticks"][0]["tick_ms"] == 1.0 and 0.0 <= m["s2_ticks"][0]["accuracy"] <= 1.0
     assert (tmp_path / "hil_curves.png").stat().st_size > 0
     assert (tmp_path / "serial1" / "checkpoint.pt").exists()

@@ -325,7 +325,8 @@ def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConf
                           lr_schedule=twins.lr_schedule, seed=serial)
         result = fit(model, len(train), batch_step, evaluate, loop, folder,
                      resume=twins.resume, progress=progress,
-                     fingerprint={"serial": serial, **data["fingerprint"]})
+                     fingerprint={"serial": serial, **data["fingerprint"]},
+                     select="twin_validation_accuracy" if twins.validation_samples else None)
         records += result.history
         resumed = result.resumed_from
     # the epoch (0: as deployed) with the best twin accuracy on validation samples, the
