@@ -100,6 +100,32 @@ def test_calibrating_at_the_operating_point_removes_the_slope_error_of_the_shift
     assert after.max() < 1.5 * bss2.specs.CADC_LSB_MV and after.mean() < 0.4 * before.mean()
 
 
+def _diagnose(trained, hidden_sign, output, labels):
+    config, model = yt.load_yinyang(trained)
+    with torch.no_grad():
+        model.hidden.weight.copy_(hidden_sign * torch.full_like(model.hidden.weight, 3.0))
+        model.output.weight.copy_(torch.as_tensor(output, dtype=torch.float64).expand(
+            config.n_hidden, 3) / config.n_hidden)
+    inputs = np.tile([[0.2, 0.6, 0.8, 0.4]], (len(labels), 1))
+    batch = yt.yinyang.encode(inputs, config)
+    return yt.twin_diagnosis(model, batch, np.asarray(labels), config,
+                             bss2.Chip(0, bss2.Deviations.ideal()), None,
+                             yt.YinYangTwinsConfig())
+
+
+def test_diagnosis_names_silent_outputs_late_labels_and_silent_hidden_neurons(trained):
+    # strong hidden weights: every hidden neuron fires; output 0 is driven hardest, output
+    # 2 not at all (it never fires); labels 0 / 1 / 2 are then right / late / silent
+    found = _diagnose(trained, 1.0, [40.0, 25.0, 0.0], [0, 1, 2, 0])
+    assert found["accuracy"] == 0.5 and found["silent"] == 0.0
+    assert found["late_label"] == 0.25 and found["label_silent"] == 0.25
+    assert found["hidden_silent"] == 0.0 and found["hidden_rate"] >= 1.0
+    # inhibitory hidden weights: nothing fires anywhere
+    quiet = _diagnose(trained, -1.0, [40.0, 25.0, 0.0], [0, 1])
+    assert quiet == {"accuracy": 0.0, "silent": 1.0, "late_label": 0.0,
+                     "label_silent": 0.0, "hidden_rate": 0.0, "hidden_silent": 1.0}
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("yy")
@@ -109,7 +135,7 @@ def trained(tmp_path_factory):
 
 def _tiny(checkpoint, **override):
     return {"checkpoint": str(checkpoint), "serials": [1], "test_samples": 12,
-            "finetune_epochs": 1, "finetune_samples": 8, "batch_size": 4,
+            "validation_samples": 6, "finetune_epochs": 1, "finetune_samples": 8, "batch_size": 4,
             "s2_ticks": [1.0], **override}
 
 
@@ -119,7 +145,13 @@ def test_tiny_run_deploys_fine_tunes_and_resumes(trained, tmp_path):
     m = record["metrics"]
     serial = m["per_serial"]["1"]
     assert len(serial["twin_curve"]) == 2 and serial["twin_curve"][0] == serial["twin_before"]
-    assert 0.0 <= serial["twin_after"] <= 1.0
+    # the reported epoch is the one with the best twin validation accuracy (0: deployed)
+    validation = serial["twin_validation_curve"]
+    assert len(validation) == 2 and serial["selected_epoch"] == int(np.argmax(validation))
+    assert serial["twin_after"] == serial["twin_curve"][serial["selected_epoch"]]
+    assert serial["diagnosis_before"]["accuracy"] == serial["twin_before"]
+    # the selected fine-tuned weights are kept, and they are what "after" evaluated
+    assert (tmp_path / "serial1" / "best.pt").exists()
     assert m["s2_ticks"][0]["tick_ms"] == 1.0 and 0.0 <= m["s2_ticks"][0]["accuracy"] <= 1.0
     assert (tmp_path / "hil_curves.png").stat().st_size > 0
     assert (tmp_path / "serial1" / "checkpoint.pt").exists()
@@ -159,6 +191,8 @@ def test_a_serial_without_calibration_is_refused(trained, tmp_path):
     ({"serials": [-1]}, "serial"), ({"learning_rate": 0.0}, "learning_rate"),
     ({"s2_ticks": [0.7]}, "divide"), ({"calibration_targets": "paper"}, "calibration_targets"),
     ({"membrane_capacitance": 64}, "membrane_capacitance"),
+    ({"validation_samples": -1}, "validation_samples"), ({"lr_decay": 1.5}, "lr_decay"),
+    ({"lr_schedule": "step"}, "lr_schedule"),
 ])
 def test_config_checks(trained, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):

@@ -82,7 +82,8 @@ class Deviations:
     syn_gain_column_spread
         Spread of the synaptic input strength of each circuit (per receptor).
     syn_gain_driver_spread
-        Spread of the output strength of each synapse driver.
+        Spread of the output strength of each synapse driver (an assumption:
+        ``specs.SYN_GAIN_DRIVER_SPREAD``).
     offset_current_spread
         Spread of the membrane offset current per code.
     cadc_offset_lsb, cadc_gain_spread
@@ -94,7 +95,8 @@ class Deviations:
     adex_spread
         Spread of the AdEx slope factor, adaptation strengths and time constant.
     membrane_noise_mv
-        Median std of a free membrane's temporal noise, mV.
+        Median std of a free membrane's temporal noise, mV (an assumption:
+        ``specs.MEMBRANE_NOISE_MV``).
     membrane_noise_spread
         Spread of the membrane noise across circuits.
     cadc_noise_lsb, madc_noise_lsb
@@ -108,7 +110,7 @@ class Deviations:
     bias_offset_codes: float = 5.0
     capacitance_spread: float = 0.02
     syn_gain_column_spread: float = 0.10
-    syn_gain_driver_spread: float = 0.05
+    syn_gain_driver_spread: float = specs.SYN_GAIN_DRIVER_SPREAD
     offset_current_spread: float = 0.10
     cadc_offset_lsb: float = 3.0
     cadc_gain_spread: float = 0.005
@@ -117,7 +119,7 @@ class Deviations:
     correlation_eta_spread: float = 0.10
     correlation_tau_spread: float = 0.10
     adex_spread: float = 0.15
-    membrane_noise_mv: float = 1.0
+    membrane_noise_mv: float = specs.MEMBRANE_NOISE_MV
     membrane_noise_spread: float = 0.2
     cadc_noise_lsb: float = 0.5
     madc_noise_lsb: float = 1.0

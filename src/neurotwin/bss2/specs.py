@@ -221,6 +221,21 @@ SYNIN_READOUT_BASE_MV = 400.0
 SYNIN_READOUT_MV_PER_NA = 10.0
 """Voltage of the synaptic input line as seen by the readout: base + k * i_syn (twin)."""
 
+# --- deviations left after calibration (twin assumptions; docs/bss2.md, "Sources") ------
+
+SYN_GAIN_DRIVER_SPREAD = 0.05
+"""Log-std of each synapse driver's output strength that the twin's calibration leaves
+(the default of ``Deviations.syn_gain_driver_spread``). Twin assumption: no publication
+or calix test gives a relative per-driver figure for spiking mode (searched: Billaudelle
+2020, Göltz et al. 2021, Cramer et al. 2022, Pehle 2022, calix). calix does calibrate the
+drivers' STP offsets so that their amplitudes match (``calix.spiking.synapse_driver.
+STPOffsetCalib``; its hardware test only bounds the calibrated std per CapMem block below
+2 CADC LSB of amplitude, no relative figure), which the twin does not model."""
+MEMBRANE_NOISE_MV = 1.0
+"""Median std of a free membrane's temporal noise, mV (the default of
+``Deviations.membrane_noise_mv``). Twin assumption: no published HICANN-X figure in mV
+was found (the same sources)."""
+
 # --- CADC (haldls CADCSampleQuad::Value 8 bit; calix.common.cadc defaults) -------------
 
 CADC_BITS = 8

@@ -16,7 +16,13 @@ model's EventProp adjoint walked at the spike times the twin produced, layer by 
 (:func:`~neurotwin.eventprop.observed.observed_lif_layer`: hidden layer at the twin's
 hidden spikes given the input, output layer at the twin's output spikes given the twin's
 hidden spikes); Adam updates the float weights, which are quantised afresh for the next
-batch. A checkpoint per epoch (``serial<k>/checkpoint.pt``, resumable).
+batch (the step size on ``lr_schedule``). A checkpoint per epoch
+(``serial<k>/checkpoint.pt``, resumable). After every epoch the twin classifies the test
+samples and ``validation_samples`` of the validation split (noise seed
+:data:`EVALUATION_SEED`); the epoch with the best twin validation accuracy, 0 (as
+deployed) included, is the one reported "after": the test samples choose nothing.
+:func:`twin_diagnosis` says where the wrong test samples come from (silent outputs, the
+label's neuron late or silent, silent hidden neurons), before and after.
 
 *SpiNNaker2* (:func:`~neurotwin.experiments.deployment.deployment_check` with
 ``backend="spinnaker2"``): the same weights at each tick of ``s2_ticks`` (``tick_ms = dt``,
@@ -47,7 +53,12 @@ from neurotwin.spikes import SpikeBatch, first_spike_times
 from neurotwin.train import LoopConfig, fit, load_best, mean_std
 from neurotwin.train.checkpoint import load_checkpoint
 
-__all__ = ["YinYangTwinsConfig", "hil_loss", "load_yinyang", "run"]
+__all__ = ["EVALUATION_SEED", "YinYangTwinsConfig", "hil_loss", "load_yinyang", "run",
+           "twin_diagnosis"]
+
+EVALUATION_SEED = 1
+"""Seed of the twin's temporal noise in every evaluation (test and validation), so that
+two epochs' accuracies differ by their weights only."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,10 @@ class YinYangTwinsConfig:
         not the default (docs/experiments/yinyang.md).
     test_samples
         Test samples (prefix of the published test split) of every accuracy.
+    validation_samples
+        Validation samples (prefix of the published validation split) on which each
+        serial's fine-tuned epoch is selected: the epoch (0: the weights as deployed) with
+        the best twin accuracy there is the one reported as "after"; 0: the last epoch.
     finetune_epochs
         Epochs of hardware-in-the-loop fine-tuning per serial (0: deployment only).
     finetune_samples
@@ -90,7 +105,11 @@ class YinYangTwinsConfig:
     batch_size
         Samples per twin run and optimiser step.
     learning_rate
-        Adam step size of the fine-tuning, nA (constant).
+        Adam step size of the fine-tuning at its first epoch, nA.
+    lr_schedule, lr_decay
+        Schedule of the step size over the epochs (:class:`~neurotwin.train.LoopConfig`):
+        ``"exponential"`` times ``lr_decay`` per epoch (1: constant), ``"cosine"``
+        annealed to near zero over ``finetune_epochs``.
     min_slope
         Floor of the membrane slope in the adjoint's spike jump, mV/ms: where the twin fired
         but the ideal membrane at that time would not be rising.
@@ -109,10 +128,13 @@ class YinYangTwinsConfig:
     calibration_targets: Literal["network", "calix"] = "network"
     membrane_capacitance: int = specs.CALIX_TARGET_MEMBRANE_CAPACITANCE
     test_samples: int = 1000
+    validation_samples: int = 500
     finetune_epochs: int = 5
     finetune_samples: int = 1000
     batch_size: int = 50
     learning_rate: float = 1e-3
+    lr_schedule: Literal["exponential", "cosine"] = "exponential"
+    lr_decay: float = 1.0
     min_slope: float = 0.01
     dt: float = 0.01
     s2_ticks: tuple[float, ...] = (1.0, 0.5, 0.2, 0.1, 0.05, 0.01)
@@ -133,10 +155,14 @@ class YinYangTwinsConfig:
         check_int("membrane_capacitance", self.membrane_capacitance, low=0,
                   high=specs.MEMBRANE_CAPACITANCE_MAX)
         check_int("test_samples", self.test_samples, low=1)
+        check_int("validation_samples", self.validation_samples, low=0)
         check_int("finetune_epochs", self.finetune_epochs, low=0)
         check_int("finetune_samples", self.finetune_samples, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_positive("learning_rate", self.learning_rate, "nA")
+        LoopConfig(epochs=self.finetune_epochs, batch_size=self.batch_size,
+                   learning_rate=self.learning_rate, lr_decay=self.lr_decay,
+                   lr_schedule=self.lr_schedule)
         check_positive("min_slope", self.min_slope, "mV/ms", allow_zero=True)
         check_positive("dt", self.dt, "ms")
         for tick in self.s2_ticks:
@@ -199,13 +225,35 @@ def hil_loss(model: yinyang.YinYangNet, batch: SpikeBatch, labels: torch.Tensor,
     return loss, int(np.sum(predict(first) == labels.numpy()))
 
 
-def _twin_accuracy(model: yinyang.YinYangNet, batch: SpikeBatch, labels: np.ndarray,
+def twin_diagnosis(model: yinyang.YinYangNet, batch: SpikeBatch, labels: np.ndarray,
                    config: yinyang.YinYangConfig, chip: Chip,
-                   calibration: Calibration | None, twins: YinYangTwinsConfig) -> float:
+                   calibration: Calibration | None, twins: YinYangTwinsConfig,
+                   *, seed: int = EVALUATION_SEED) -> dict[str, float]:
+    """Accuracy of the network on the twin and where the wrong samples come from.
+
+    Returns fractions of the samples: ``accuracy``; ``silent`` (no output neuron fires:
+    counted wrong); ``late_label`` (the label's neuron fires, after another one);
+    ``label_silent`` (another neuron fires, the label's does not); and per layer the mean
+    spike count per neuron and sample (``hidden_rate``) and the fraction of hidden
+    neurons that never fire on these samples (``hidden_silent``).
+    """
     run_ = bss2_layers([model.hidden.weight, model.output.weight], config.neuron(), batch,
-                       config.t_max, chip, calibration, dt=twins.dt, seed=1)
-    first = first_spike_times(run_.layers[-1], yinyang.N_CLASSES)
-    return float(np.mean(predict(first) == labels))
+                       config.t_max, chip, calibration, dt=twins.dt, seed=seed)
+    first = first_spike_times(run_.layers[-1], yinyang.N_CLASSES).numpy()
+    guess = predict(first)
+    wrong = guess != labels
+    label_fired = np.isfinite(first[np.arange(len(labels)), labels])
+    hidden = run_.layers[0]
+    ids = np.asarray(hidden.ids)
+    counts = np.bincount(ids[ids >= 0].ravel(), minlength=config.n_hidden)
+    return {
+        "accuracy": float(np.mean(~wrong)),
+        "silent": float(np.mean(guess < 0)),
+        "late_label": float(np.mean(wrong & (guess >= 0) & label_fired)),
+        "label_silent": float(np.mean(wrong & (guess >= 0) & ~label_fired)),
+        "hidden_rate": float(counts.sum() / (config.n_hidden * len(labels))),
+        "hidden_silent": float(np.mean(counts == 0)),
+    }
 
 
 def _calibration(twins: YinYangTwinsConfig, chip: Chip, model: yinyang.YinYangNet,
@@ -245,14 +293,14 @@ def _cached(path: Path, chip: Chip, targets: CalibrationTargets,
 def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConfig,
             twins: YinYangTwinsConfig, data: dict[str, Any], out_dir: Path,
             progress: ProgressCallback | None) -> dict[str, Any]:
-    """Deploy on one chip serial and fine-tune there; return its curve."""
+    """Deploy on one chip serial and fine-tune there; return its curves and the epoch
+    selected on the twin's validation accuracy."""
     folder = out_dir / f"serial{serial}"
     chip = Chip(serial)
     cal = _calibration(twins, chip, model0, config, folder)
     model = yinyang.YinYangNet(config, 0)
     model.load_state_dict(model0.state_dict())
     test, test_labels = data["test"], data["test_labels"]
-    before = _twin_accuracy(model, test, test_labels, config, chip, cal, twins)
     train, train_labels = data["train"], torch.as_tensor(data["train_labels"])
 
     def batch_step(indices: np.ndarray) -> tuple[torch.Tensor, int]:
@@ -260,27 +308,52 @@ def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConf
                         twins, seed=int(indices[0]))
 
     def evaluate() -> dict[str, float]:
-        return {"twin_test_accuracy": _twin_accuracy(model, test, test_labels, config, chip,
-                                                     cal, twins),
-                "ideal_test_accuracy": yinyang.accuracy(model, test, test_labels, config)}
+        found = twin_diagnosis(model, test, test_labels, config, chip, cal, twins)
+        metrics = {f"twin_test_{k}": v for k, v in found.items()}
+        metrics["ideal_test_accuracy"] = yinyang.accuracy(model, test, test_labels, config)
+        if twins.validation_samples:
+            metrics["twin_validation_accuracy"] = twin_diagnosis(
+                model, data["validation"], data["validation_labels"], config, chip, cal,
+                twins)["accuracy"]
+        return metrics
 
-    history: list[dict[str, Any]] = []
+    records = [evaluate()]
     resumed = 0
     if twins.finetune_epochs:
         loop = LoopConfig(epochs=twins.finetune_epochs, batch_size=twins.batch_size,
-                          learning_rate=twins.learning_rate, lr_decay=1.0,
-                          lr_schedule="exponential", seed=serial)
+                          learning_rate=twins.learning_rate, lr_decay=twins.lr_decay,
+                          lr_schedule=twins.lr_schedule, seed=serial)
         result = fit(model, len(train), batch_step, evaluate, loop, folder,
                      resume=twins.resume, progress=progress,
-                     fingerprint={"serial": serial, **data["fingerprint"]})
-        history, resumed = result.history, result.resumed_from
-    curve = [before] + [float(h["twin_test_accuracy"]) for h in history]
+                     fingerprint={"serial": serial, **data["fingerprint"]},
+                     select="twin_validation_accuracy" if twins.validation_samples else None)
+        records += result.history
+        resumed = result.resumed_from
+    # the epoch (0: as deployed) with the best twin accuracy on validation samples, the
+    # first of equals; without validation samples the last
+    selected = (int(np.argmax([r["twin_validation_accuracy"] for r in records]))
+                if twins.validation_samples else len(records) - 1)
+    curve = [float(r["twin_test_accuracy"]) for r in records]
+    # the selected weights on this run's test samples (those of the curve, unless a
+    # resumed run was given more test samples than the epochs were evaluated on)
+    if twins.validation_samples and selected:
+        model.load_state_dict(load_best(folder)[1])
+    elif not selected:
+        model.load_state_dict(model0.state_dict())
+    after = twin_diagnosis(model, test, test_labels, config, chip, cal, twins)
     return {
         "serial": serial,
-        "twin_before": before,
-        "twin_after": curve[-1],
+        "twin_before": curve[0],
+        "twin_after": after["accuracy"],
+        "ideal_after": yinyang.accuracy(model, test, test_labels, config),
+        "selected_epoch": selected,
         "twin_curve": curve,
-        "ideal_curve": [data["ideal"]] + [float(h["ideal_test_accuracy"]) for h in history],
+        "twin_validation_curve": [float(r.get("twin_validation_accuracy", math.nan))
+                                  for r in records],
+        "ideal_curve": [float(r["ideal_test_accuracy"]) for r in records],
+        "diagnosis_before": {k[10:]: float(v) for k, v in records[0].items()
+                             if k.startswith("twin_test_")},
+        "diagnosis_after": after,
         "calibration_serial": cal.serial,
         "resumed_from_epoch": resumed,
     }
@@ -290,15 +363,18 @@ def _curves(per_serial: list[dict[str, Any]], ideal: float, path: Path) -> None:
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     for r in per_serial:
-        line, = ax.plot(100 * np.asarray(r["twin_curve"]), marker="o",
+        line, = ax.plot(100 * np.asarray(r["twin_curve"]), marker="o", ms=3,
                         label=f"chip {r['serial']} (twin)")
         ax.plot(100 * np.asarray(r["ideal_curve"]), ls=":", color=line.get_color())
+        ax.plot(r["selected_epoch"], 100 * r["twin_after"], marker="*", ms=12,
+                color=line.get_color(), ls="none")
     ax.axhline(100 * ideal, color="k", ls="--", label="ideal (before fine-tuning)")
     ax.set_xticks(range(max(len(r["twin_curve"]) for r in per_serial)))
     ax.set_xlabel("fine-tuning epoch (0: deployed as trained)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Yin-Yang on the BrainScaleS-2 twin: hardware-in-the-loop fine-tuning\n"
-                 "solid: on the twin; dotted: the same weights on the ideal model",
+                 "solid: on the twin; dotted: the same weights on the ideal model;\n"
+                 "star: the epoch selected on the twin's validation accuracy",
                  fontsize="medium")
     ax.legend(fontsize="small")
     plots.save(fig, path)
@@ -341,14 +417,19 @@ def run(
         if not math.isclose(yy.t_max / tick, round(yy.t_max / tick), abs_tol=1e-9):
             raise ConfigError(f"s2 tick {tick} ms must divide t_max = {yy.t_max} ms")
     splits = yinyang_splits(train_size=config.finetune_samples,
+                            validation_size=max(config.validation_samples, 1),
                             test_size=config.test_samples)
+    validation = splits.validation
+    assert validation is not None  # yinyang_splits always has one
     data: dict[str, Any] = {
         "test": yinyang.encode(splits.test.inputs, yy), "test_labels": splits.test.labels,
+        "validation": yinyang.encode(validation.inputs, yy),
+        "validation_labels": validation.labels,
         "train": yinyang.encode(splits.train.inputs, yy), "train_labels": splits.train.labels,
         "fingerprint": {"yinyang": str(folder.resolve()), **{
             k: v for k, v in asdict(config).items()
-            if k in ("finetune_samples", "min_slope", "dt", "calibration_targets",
-                     "membrane_capacitance")}},
+            if k in ("finetune_samples", "validation_samples", "min_slope", "dt",
+                     "calibration_targets", "membrane_capacitance")}},
     }
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -365,6 +446,7 @@ def run(
     return {
         "checkpoint": str(folder),
         "test_samples": config.test_samples,
+        "validation_samples": config.validation_samples,
         "ideal_accuracy": data["ideal"],
         "bss2_before": mean_std(before),
         "bss2_after": mean_std(after),
