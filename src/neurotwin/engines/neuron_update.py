@@ -153,7 +153,8 @@ def lif_update(
 
     How each twin calls it
     ----------------------
-    * ideal engine (``engines/step.py``): per population ``lo:hi``, scalar ``k``, float
+    * ideal engine (``engines/segments.py``, ``update_segments``, for its LIF and AdEx
+      populations): per population ``lo:hi``, scalar ``k``, float
       slots as currents (``SynapticInput(bex[lo:hi], bin[lo:hi], None, None, None)``),
       ``i_ext[lo:hi]``,
       ``noise=None``, ``members=None``, ``Adaptation(True, w[lo:hi], constants)`` for
