@@ -107,3 +107,30 @@ def test_rules_skip_the_peers_that_need_arrays(tmp_path):
     assert brian2["status"] == "skipped" and "arrays" in brian2["reason"]
     with pytest.raises(ConfigError, match="peer_synapses"):
         run(scale=0.01, tools="neurotwin", output=None, show=False, peer_synapses="both")
+
+
+def test_nest_rules_use_one_synapse_model_per_source_population(net):
+    """NEST holds at most 2**27 - 2 connections per thread and synapse model: the rules
+    go through one static_synapse copy per presynaptic population, each with exactly
+    the synapses the table gives that population (on both threads together), none
+    through static_synapse itself; at full size the largest copy then needs 47 M per
+    thread where one model would need 149 M."""
+    nest = pytest.importorskip("nest")
+    from neurotwin.bench import peers_nest
+
+    params = scaled_params(0.01)
+    flat = flatten_microcircuit(net, as_rules=True)
+    neurons, _ = peers_nest.build_network(flat.spec(), flat.arrays(), threads=2)
+    first = neurons[0].global_id
+    pop_of = np.repeat(np.arange(8), params.neurons)
+    for j, label in enumerate(POPULATIONS):
+        model = f"static_synapse_from_{label}"
+        conns = nest.GetConnections(neurons, neurons, synapse_model=model)
+        assert len(conns) == params.synapses[:, j].sum()
+        sources = pop_of[np.asarray(conns.get("source")) - first]
+        assert np.all(sources == j)
+        assert set(np.asarray(conns.get("target_thread")).tolist()) == {0, 1}
+    assert len(nest.GetConnections(neurons, neurons, synapse_model="static_synapse")) == 0
+    full = scaled_params(1.0).synapses
+    assert full.sum() / 2 > peers_nest.MAX_CONNECTIONS_PER_MODEL
+    assert full.sum(axis=0).max() / 2 < 0.4 * peers_nest.MAX_CONNECTIONS_PER_MODEL

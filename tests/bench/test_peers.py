@@ -59,6 +59,12 @@ def test_nest_network_is_neurotwins(flat):
     assert np.sum(weights > 0) == flat.synapses["exc"].size
     np.testing.assert_allclose(np.sort(weights)[0], -1000 * CONFIG.w_inh)
     assert neurons[0].get("C_m") == 1000 * CONFIG.cm
+    # one copy of static_synapse per receptor (NEST's per-model connection limit)
+    for receptor in ("exc", "inh"):
+        by_model = nest.GetConnections(neurons, neurons,
+                                       synapse_model=f"static_synapse_{receptor}")
+        assert len(by_model) == flat.synapses[receptor].size
+        assert np.all((np.asarray(by_model.get("weight")) > 0) == (receptor == "exc"))
 
 
 def test_nest_spikes_match_neurotwin(flat, neurotwin_spikes):

@@ -20,6 +20,13 @@ Parameter translation (neurotwin unit -> NEST unit):
     weight inh     weight          -1000 (nA -> pA; the sign selects the receptor)
     =============  ==============  =======
 
+Synapse models: NEST stores at most :data:`MAX_CONNECTIONS_PER_MODEL` connections per
+virtual process (thread) and synapse model, fewer than the full microcircuit's 299 M
+synapses over 2 threads. The synapses therefore go through copies of ``static_synapse``
+(``nest.CopyModel``, identical dynamics: same weights and delays, no plasticity): one per
+receptor for the arrays, one per presynaptic population for the rules (the largest, from
+L2/3E, holds 93 M synapses at full size, 47 M per thread with 2 threads).
+
 Like :mod:`neurotwin.bench.peers_brian2` this module imports numpy only at load time and
 nothing from neurotwin; inputs are the ``spec`` and ``arrays`` of
 :class:`neurotwin.bench.flat.FlatNetwork`.
@@ -33,7 +40,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PARAMETERS", "build_network", "run_nest"]
+__all__ = ["MAX_CONNECTIONS_PER_MODEL", "PARAMETERS", "build_network", "rule_synapse_model",
+           "run_nest"]
+
+MAX_CONNECTIONS_PER_MODEL = 134_217_726
+"""Connections NEST 3.10 holds per virtual process and synapse model (2**27 - 2; the
+figure its "Too many connections" KernelException names)."""
 
 PARAMETERS: tuple[tuple[str, str, float], ...] = (
     ("tau_mem", "tau_m", 1.0),
@@ -102,18 +114,22 @@ def build_network(
         pre = arrays[f"{receptor}_pre"]
         if pre.size == 0:
             continue
+        nest.CopyModel("static_synapse", f"static_synapse_{receptor}")
         nest.Connect(
             pre + first,
             arrays[f"{receptor}_post"] + first,
             conn_spec="one_to_one",
             syn_spec={
-                "synapse_model": "static_synapse",
+                "synapse_model": f"static_synapse_{receptor}",
                 "weight": sign * 1000.0 * arrays[f"{receptor}_weight"],
                 "delay": arrays[f"{receptor}_delay_steps"] * dt,
             },
         )
     for rule in spec.get("rules", []):
-        _connect_rule(nest, neurons, rule, dt)
+        model = rule_synapse_model(spec, rule)
+        if model not in nest.synapse_models:
+            nest.CopyModel("static_synapse", model)
+        _connect_rule(nest, neurons, rule, dt, model)
     for first, size, inputs, rate_hz, weight_na, delay_steps in spec.get("background", []):
         # one generator sends an independent train to each target (NEST's semantics)
         generator = nest.Create("poisson_generator", params={"rate": inputs * rate_hz})
@@ -124,7 +140,16 @@ def build_network(
     return neurons, recorder
 
 
-def _connect_rule(nest: Any, neurons: Any, rule: list[Any], dt: float) -> None:
+def rule_synapse_model(spec: dict[str, Any], rule: list[Any]) -> str:
+    """Name of the ``static_synapse`` copy that carries one rule of ``spec["rules"]``:
+    one per presynaptic population (``"static_synapse_from_L23E"``; a source range that
+    is no population of ``spec["populations"]`` is named by its first neuron)."""
+    pre0 = int(rule[1])
+    labels = [label for label, lo, _size in spec.get("populations", []) if int(lo) == pre0]
+    return f"static_synapse_from_{labels[0] if labels else pre0}"
+
+
+def _connect_rule(nest: Any, neurons: Any, rule: list[Any], dt: float, model: str) -> None:
     """Draw one rule of ``spec["rules"]`` (neurotwin.bench.flat) with NEST's own
     connector, as NEST's microcircuit example does: ``fixed_total_number`` with multapses
     and autapses, normal weights redrawn past 0 (sign by receptor), normal delays redrawn
@@ -139,7 +164,7 @@ def _connect_rule(nest: Any, neurons: Any, rule: list[Any], dt: float) -> None:
         conn_spec={"rule": "fixed_total_number", "N": int(total), "allow_autapses": True,
                    "allow_multapses": True},
         syn_spec={
-            "synapse_model": "static_synapse",
+            "synapse_model": model,
             "weight": nest.math.redraw(nest.random.normal(mean=mean, std=abs(mean) * w_rel),
                                        **bounds),
             "delay": nest.math.redraw(nest.random.normal(mean=delay, std=delay * d_rel),
