@@ -72,6 +72,7 @@ def test_nest_spikes_match_neurotwin(flat, neurotwin_spikes):
     out = peers_nest.run_nest(flat.spec(), flat.arrays(), CONFIG.duration, threads=1)
     assert sum(out["spikes"].values()) > 0
     assert out["spikes"] == neurotwin_spikes
+    assert 0 < out["simulate_cpu_s"] <= out["simulate_time_s"] * 1.05 + 0.01  # 1 thread
 
 
 def test_nest_refuses_initial_synaptic_currents(flat):
