@@ -82,6 +82,17 @@ def test_nest_refuses_initial_synaptic_currents(flat):
         peers_nest.build_network(flat.spec(), arrays)
 
 
+def test_nest_refuses_a_synapse_model_over_its_connection_limit(flat, monkeypatch):
+    pytest.importorskip("nest")
+    size = flat.synapses["exc"].size
+    monkeypatch.setattr(peers_nest, "MAX_CONNECTIONS_PER_MODEL", size // 2)
+    with pytest.raises(ValueError, match=f"static_synapse_exc would carry {size} .* 2 thread"):
+        peers_nest.build_network(flat.spec(), flat.arrays(), threads=2)
+    monkeypatch.setattr(peers_nest, "MAX_CONNECTIONS_PER_MODEL", size)
+    neurons, _ = peers_nest.build_network(flat.spec(), flat.arrays(), threads=1)
+    assert len(neurons) == 50
+
+
 def test_time_ratios_compare_cpu_only_where_both_report_it():
     from neurotwin.bench.report import peers_that_ran, time_ratios
 

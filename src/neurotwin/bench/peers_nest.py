@@ -86,7 +86,9 @@ def build_network(
     Raises
     ------
     ValueError
-        If initial synaptic currents are nonzero (``iaf_psc_exp`` cannot set them).
+        If initial synaptic currents are nonzero (``iaf_psc_exp`` cannot set them), or
+        if a synapse model would carry more than ``threads`` times
+        :data:`MAX_CONNECTIONS_PER_MODEL` connections (NEST would stop while connecting).
 
     Returns
     -------
@@ -94,6 +96,7 @@ def build_network(
         The NodeCollection of the N neurons (global index k is ``neurons[k]``) and the
         ``spike_recorder`` connected to all of them.
     """
+    _check_model_sizes(spec, arrays, int(threads))
     nest = _import_nest()
     nest.ResetKernel()
     nest.SetKernelStatus({"resolution": float(spec["dt"]), "local_num_threads": int(threads)})
@@ -138,6 +141,24 @@ def build_network(
     recorder = nest.Create("spike_recorder")
     nest.Connect(neurons, recorder)
     return neurons, recorder
+
+
+def _check_model_sizes(spec: dict[str, Any], arrays: dict[str, np.ndarray],
+                       threads: int) -> None:
+    """Refuse before any allocation the networks NEST cannot connect: a synapse model
+    with more connections than all threads together hold (the targets' threads share
+    them about evenly, so a model near the bound may still stop NEST)."""
+    sizes = {f"static_synapse_{r}": int(arrays[f"{r}_pre"].size) for r in _SIGN}
+    for rule in spec.get("rules", []):
+        model = rule_synapse_model(spec, rule)
+        sizes[model] = sizes.get(model, 0) + int(rule[5])
+    for model, size in sizes.items():
+        if size > threads * MAX_CONNECTIONS_PER_MODEL:
+            raise ValueError(
+                f"synapse model {model} would carry {size} connections, more than NEST "
+                f"holds with {threads} thread(s) ({MAX_CONNECTIONS_PER_MODEL} per thread "
+                "and synapse model); use more threads"
+            )
 
 
 def rule_synapse_model(spec: dict[str, Any], rule: list[Any]) -> str:
