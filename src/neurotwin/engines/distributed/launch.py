@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import neurotwin
 from neurotwin.engines.distributed.comm import world_from_env
 from neurotwin.errors import DistributedError, NeurotwinError, check_int
 
@@ -102,7 +101,8 @@ def launch(job: Callable[..., Any], ranks: int, args: tuple[Any, ...] = ()) -> A
         When a worker died or failed otherwise; the other workers are stopped at once.
     """
     check_int("ranks", ranks, low=1)
-    package_root = str(Path(neurotwin.__file__).resolve().parents[1])
+    # the folder that holds the neurotwin package (src/neurotwin/engines/distributed/ here)
+    package_root = str(Path(__file__).resolve().parents[3])
     with tempfile.TemporaryDirectory(prefix="neurotwin-ranks-") as scratch:
         folder = Path(scratch)
         with (folder / "job.pkl").open("wb") as f:
