@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 import neurotwin as nt
+from neurotwin.bench.peers_nest import nest_parameters
 
 WEIGHT_SCALE = 1000.0  # nA -> pA and µS -> nS
 
@@ -39,22 +40,6 @@ def cases() -> list[tuple[str, object, float, float]]:
         ("aeif_cond_exp", nt.CondExpAdEx(i_offset=0.5, tau_refrac=2.0), 0.01, 0.02),
         ("aeif_cond_alpha", nt.CondAlphaAdEx(i_offset=0.5, tau_refrac=2.0), 0.005, 0.01),
     ]
-
-
-def nest_params(model: object) -> dict[str, float]:
-    """NEST's names and units for a neurotwin model's parameters."""
-    p = model.to_dict()  # type: ignore[attr-defined]
-    out = {"C_m": p["cm"] * 1e3, "E_L": p["v_rest"], "V_m": p["v_rest"], "V_reset": p["v_reset"],
-           "V_th": p["v_thresh"], "t_ref": p["tau_refrac"], "I_e": p["i_offset"] * 1e3,
-           "tau_syn_ex": p["tau_syn_exc"], "tau_syn_in": p["tau_syn_inh"]}
-    if "e_rev_exc" in p:
-        out.update(E_ex=p["e_rev_exc"], E_in=p["e_rev_inh"], g_L=p["cm"] / p["tau_mem"] * 1e3)
-    else:
-        out["tau_m"] = p["tau_mem"]
-    if "delta_t" in p:
-        out.update(Delta_T=p["delta_t"], V_peak=p["v_spike"], a=p["a"], b=p["b"] * 1e3,
-                   tau_w=p["tau_w"])
-    return out
 
 
 def inputs(duration: float, dt: float, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +60,7 @@ def run_nest(name: str, model: object, w_exc: float, w_inh: float, duration: flo
         nest.verbosity = nest.VerbosityLevel.ERROR
         nest.ResetKernel()
         nest.resolution = dt
-        neuron = nest.Create(name, params=nest_params(model))
+        neuron = nest.Create(name, params=nest_parameters(model.to_dict()))
         exc, inh = inputs(duration, dt)
         for times, weight in ((exc, w_exc), (inh, -w_inh)):
             gen = nest.Create("spike_generator", params={"spike_times": times})

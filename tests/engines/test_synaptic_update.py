@@ -20,6 +20,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import neurotwin as nt
+from neurotwin.bench.peers_nest import nest_parameters
 
 DT = 0.1
 
@@ -203,28 +204,11 @@ CASES = {  # NEST model: (neurotwin model, exc weight, inh weight) in nA or µS
 }
 
 
-def nest_params(m):
-    """NEST's names and units (pF, nS, pA) for a neurotwin model."""
-    p = m.to_dict()
-    out = {"C_m": p["cm"] * 1e3, "E_L": p["v_rest"], "V_m": p["v_rest"],
-           "V_reset": p["v_reset"], "V_th": p["v_thresh"], "t_ref": p["tau_refrac"],
-           "I_e": p["i_offset"] * 1e3, "tau_syn_ex": p["tau_syn_exc"],
-           "tau_syn_in": p["tau_syn_inh"]}
-    if "e_rev_exc" in p:
-        out.update(E_ex=p["e_rev_exc"], E_in=p["e_rev_inh"], g_L=p["cm"] / p["tau_mem"] * 1e3)
-    else:
-        out["tau_m"] = p["tau_mem"]
-    if "delta_t" in p:
-        out.update(Delta_T=p["delta_t"], V_peak=p["v_spike"], a=p["a"], b=p["b"] * 1e3,
-                   tau_w=p["tau_w"])
-    return out
-
-
 @pytest.fixture(scope="module")
 def nest_runs():
     if importlib.util.find_spec("nest") is None:
         pytest.skip("NEST is not installed")
-    jobs = [(name, nest_params(m), w_e * 1e3, w_i * 1e3, EXC, INH, DT, DURATION)
+    jobs = [(name, nest_parameters(m.to_dict()), w_e * 1e3, w_i * 1e3, EXC, INH, DT, DURATION)
             for name, (m, w_e, w_i) in CASES.items()]
     done = subprocess.run([sys.executable, "-c", NEST_SCRIPT, json.dumps(jobs)],
                           capture_output=True, text=True, timeout=300, check=True)

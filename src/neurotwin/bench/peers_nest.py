@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_CONNECTIONS_PER_MODEL", "PARAMETERS", "build_network", "rule_synapse_model",
-           "run_nest"]
+__all__ = ["MAX_CONNECTIONS_PER_MODEL", "PARAMETERS", "build_network", "nest_parameters",
+           "rule_synapse_model", "run_nest"]
 
 MAX_CONNECTIONS_PER_MODEL = 134_217_726
 """Connections NEST 3.10 holds per virtual process and synapse model (2**27 - 2; the
@@ -59,6 +59,38 @@ PARAMETERS: tuple[tuple[str, str, float], ...] = (
     ("i_offset", "I_e", 1000.0),
 )
 """(neurotwin name, NEST name, scale) of every LIF parameter."""
+
+CONDUCTANCE_PARAMETERS: tuple[tuple[str, str, float], ...] = (
+    ("e_rev_exc", "E_ex", 1.0),
+    ("e_rev_inh", "E_in", 1.0),
+)
+"""The reversal potentials (mV) of the conductance-based models (NEST ``*_cond_*``)."""
+
+ADEX_PARAMETERS: tuple[tuple[str, str, float], ...] = (
+    ("delta_t", "Delta_T", 1.0),
+    ("v_spike", "V_peak", 1.0),
+    ("a", "a", 1.0),
+    ("b", "b", 1000.0),
+    ("tau_w", "tau_w", 1.0),
+)
+"""AdEx's extras (NEST ``aeif_*``): a in nS on both sides, b nA -> pA."""
+
+
+def nest_parameters(params: dict[str, Any]) -> dict[str, float]:
+    """NEST's names and units for one neurotwin neuron model's parameters (its
+    ``to_dict()``): :data:`PARAMETERS`, the membrane starting at rest (``V_m``); a
+    conductance-based model (one with reversal potentials) gives its leak as
+    ``g_L = cm / tau_mem`` (nS) instead of ``tau_m``; an AdEx model adds
+    :data:`ADEX_PARAMETERS`."""
+    out = {nest: params[name] * scale for name, nest, scale in PARAMETERS}
+    out["V_m"] = params["v_rest"]
+    if "e_rev_exc" in params:
+        del out["tau_m"]
+        out.update({nest: params[name] * scale for name, nest, scale in CONDUCTANCE_PARAMETERS})
+        out["g_L"] = params["cm"] / params["tau_mem"] * 1e3
+    if "delta_t" in params:
+        out.update({nest: params[name] * scale for name, nest, scale in ADEX_PARAMETERS})
+    return out
 
 _SIGN = {"exc": 1.0, "inh": -1.0}
 
