@@ -40,3 +40,9 @@ part bench-eventprop 600 python3 -c \
   'import sys; from neurotwin.cli import main; sys.exit(main(sys.argv[1:]))' \
   bench eventprop --skip-jaxsnn --n-samples 640 --durations 10,1000 --timeout-s 300 \
   --output "$out/eventprop.json"
+# 4. issue 17's GPU target: the full microcircuit, 1 s of model time on the GPU (torch kernel,
+#    event rows), wall time and rates against NEST's full-scale rates; scale 0.1 first
+part microcircuit-0.1 300 python3 scripts/microcircuit_gpu.py --scale 0.1 \
+  --json "$out/microcircuit_gpu_0.1.json"
+part microcircuit-full 600 python3 scripts/microcircuit_gpu.py --scale 1.0 \
+  --json "$out/microcircuit_gpu_full.json"

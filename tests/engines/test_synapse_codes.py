@@ -1,12 +1,21 @@
 """The numba kernel's packed synapses (engines/synapse_codes.py): the fields survive
-packing, and delivery adds exactly what numpy's add.at adds (same order, same bits)."""
+packing, the word is the narrowest that holds them, and delivery adds exactly what numpy's
+add.at adds (same order, same bits)."""
 
 import numpy as np
 import pytest
 
-from neurotwin.engines import synapse_codes
-from neurotwin.engines.synapse_codes import MAX_TABLE, deliver_row, pack_synapses
+from neurotwin.engines.synapse_codes import MAX_TABLE, code_layout, deliver_row
 from neurotwin.errors import CapacityError
+
+
+def pack(target, delay, weight, n_targets, n_slots):
+    """Pack as engines.synapse_build does: a table of the distinct weights where it fits."""
+    table = np.unique(weight)
+    tabled = table.size <= MAX_TABLE
+    layout = code_layout(n_targets, n_slots, table.size if tabled else None)
+    code = layout.encode(target, delay, np.searchsorted(table, weight) if tabled else None)
+    return layout.codes(code, table if tabled else weight, tabled)
 
 
 def unpack(codes):
@@ -29,8 +38,7 @@ def unpack(codes):
         (2**31, 2**12, 100, np.uint64, True),
     ],
 )
-def test_fields_survive_packing(n_targets, n_slots, n_weights, width, tabled, monkeypatch):
-    monkeypatch.setattr(synapse_codes, "PACK_BLOCK", 1000)  # several blocks, a partial last
+def test_fields_survive_packing(n_targets, n_slots, n_weights, width, tabled):
     rng = np.random.default_rng(0)
     m = 6000
     target = rng.integers(0, n_targets, m)
@@ -38,7 +46,7 @@ def test_fields_survive_packing(n_targets, n_slots, n_weights, width, tabled, mo
     delay = rng.integers(1, n_slots, m) if n_slots > 2 else np.ones(m, np.int64)
     values = rng.uniform(0.0, 1.0, n_weights)
     weight = values[rng.integers(0, n_weights, m)]
-    codes = pack_synapses(target, delay, weight, n_targets, n_slots, np.float64)
+    codes = pack(target, delay, weight, n_targets, n_slots)
     assert codes.code.dtype == width and codes.tabled == tabled
     assert codes.tabled == (np.unique(weight).size <= MAX_TABLE)
     t, d, w = unpack(codes)
@@ -55,7 +63,7 @@ def test_delivery_matches_add_at(n_weights):
     target = rng.integers(0, n_targets, m)
     delay = rng.integers(1, n_slots, m)
     weight = rng.uniform(0.0, 1.0, n_weights)[rng.integers(0, n_weights, m)]
-    codes = pack_synapses(target, delay, weight, n_targets, n_slots, np.float64)
+    codes = pack(target, delay, weight, n_targets, n_slots)
     buf = np.zeros((n_slots, trials, n_targets))
     expected = buf.copy()
     slot, b, lo, hi = 5, 1, 100, 19_000
@@ -68,5 +76,14 @@ def test_delivery_matches_add_at(n_weights):
 
 def test_too_wide_is_refused():
     with pytest.raises(CapacityError, match="bits of a synapse word: needed 67, available 64"):
-        pack_synapses(np.zeros(1, np.int64), np.ones(1, np.int64), np.ones(1), 2**62, 2**4,
-                      np.float64)
+        code_layout(2**62, 2**4, 2)
+
+
+@pytest.mark.parametrize(("n_targets", "n_slots", "n_table", "width"), [
+    (2**16, 2**8, 2**8, np.uint32),  # 16 + 8 + 8 = 32 bits: still one uint32
+    (2**16, 2**8, 2**8 + 1, np.uint64),  # one more bit of index
+    (2**24, 2**8, None, np.uint32),  # no table: no index field
+    (2**24 + 1, 2**8, None, np.uint64),
+])
+def test_narrowest_word(n_targets, n_slots, n_table, width):
+    assert code_layout(n_targets, n_slots, n_table).width is width

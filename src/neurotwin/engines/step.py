@@ -19,8 +19,9 @@ One semantics, two kernels.
   conductance-based synapses (:mod:`neurotwin.dynamics.alpha`,
   :mod:`neurotwin.dynamics.conductance`) run on both, compiled for numba in
   :mod:`neurotwin.engines.synaptic_update` (:func:`~neurotwin.engines.segments.shaped_step`
-  for torch). Synaptic input is a dense or
-  sparse matrix product per distinct delay.
+  for torch). Synaptic input is a dense matrix product per well-filled delay, and
+  event rows (the spiking units' synapses gathered and scattered) for the rest
+  (:mod:`neurotwin.engines.synapse_matrices`).
 
 Both kernels draw Poisson spikes from the same streams (numpy PCG64 seeded by
 ``(seed, trial)``, so a trial's spikes do not depend on how many trials run together or
@@ -84,7 +85,7 @@ from neurotwin.engines.synapse_dynamics import (
     dynamic_pre,
     dynamic_state,
 )
-from neurotwin.engines.synapse_matrices import torch_matrices
+from neurotwin.engines.synapse_matrices import deliver_rows, torch_synapses
 from neurotwin.errors import ConfigError, check_device, check_int, check_memory
 from neurotwin.network import Network
 
@@ -484,8 +485,8 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tupl
     i_ext = torch.zeros((trials, n), dtype=dt_, device=dev)
     buf = torch.as_tensor(_initial_buffer(prog, trials), dtype=dt_, device=dev)
     assert prog.delay_steps is not None and prog.target is not None and prog.weight is not None
-    mats = torch_matrices(prog.indptr, prog.target, prog.weight, prog.delay_steps,
-                          2 * n, dt_, dev)
+    mats, events = torch_synapses(prog.indptr, prog.target, prog.weight, prog.delay_steps,
+                                  2 * n, dt_, dev)
     rec = torch.as_tensor(np.nonzero(prog.recording.record_spikes)[0], device=dev)
     rec_np = rec.cpu().numpy()
     trace_code = torch.as_tensor(prog.recording.trace_code, device=dev)
@@ -520,13 +521,13 @@ def _torch_advance(prog: StepProgram, steps: int, trials: int, dyn: Any) -> tupl
         for kind, sl, kc in shaped:
             spikes[:, sl] = shaped_step(kind, state[:, :, sl], refrac[:, sl], inp[:, sl],
                                         inp[:, n + sl.start:n + sl.stop], i_ext[:, sl], kc)
-        pre = torch.cat([spikes, src], dim=1).to(dt_)
-        for d, mat in mats:
-            target = buf[(j + d) % prog.n_slots]
-            if mat.layout == torch.strided:
-                target += pre @ mat
-            else:
-                target += torch.sparse.mm(mat, pre.T.contiguous()).T
+        fired = torch.cat([spikes, src], dim=1)
+        if mats:
+            pre = fired.to(dt_)
+            for d, mat in mats:
+                buf[(j + d) % prog.n_slots] += pre @ mat
+        if events is not None:
+            deliver_rows(events, buf, j, fired)
         return spikes[:, rec]
 
     def advance(j0: int, j1: int, src_ptr: np.ndarray, src_ids: np.ndarray) -> ChunkSpikes:

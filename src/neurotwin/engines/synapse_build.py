@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from neurotwin.engines.synapse_codes import MAX_TABLE, SynapseCodes
+from neurotwin.engines.synapse_codes import MAX_TABLE, SynapseCodes, code_layout
 from neurotwin.errors import CapacityError
 from neurotwin.network import Network
 from neurotwin.network.rules import BLOCK_TARGETS
@@ -230,15 +230,8 @@ def build_synapse_table(
 
     tabled = values is not None
     table = values if values is not None else np.zeros(0, dtype)
-    target_bits = max(1, (2 * n_local - 1).bit_length())
-    delay_bits = max(1, (n_slots - 1).bit_length())
-    fields = target_bits + delay_bits
-    index_bits = max(1, (table.size - 1).bit_length()) if tabled else 0
-    if fields + index_bits > 64:
-        raise CapacityError("bits of a synapse word", fields + index_bits, 64,
-                            f"{2 * n_local} targets, {n_slots} delay slots")
-    width: type[np.unsignedinteger] = np.uint32 if fields + index_bits <= 32 else np.uint64
-    code = np.empty(int(indptr[-1]), width)
+    layout = code_layout(2 * n_local, n_slots, table.size if tabled else None)
+    code = np.empty(int(indptr[-1]), layout.width)
     weights = table if tabled else np.empty(code.size, dtype)
     fill = indptr[:-1].copy()
     for part in _parts(network, pop_slices, source_slices, n_neurons):
@@ -249,18 +242,13 @@ def build_synapse_table(
             del kept
         if part.pre.size == 0:
             continue
-        words = (part.post // ranks + part.receptor * n_local).astype(width)
-        words |= np.left_shift(part.delay_steps.astype(width), width(target_bits))
         weight: np.ndarray = part.weight.astype(dtype, copy=False)
-        if tabled:
-            words |= np.left_shift(np.searchsorted(table, weight).astype(width), width(fields))
+        words = layout.encode(part.post // ranks + part.receptor * n_local, part.delay_steps,
+                              np.searchsorted(table, weight) if tabled else None)
         _scatter(fill, part.pre, words, weight, code, weights, tabled)
         del part, words, weight
-    target_mask = width((1 << target_bits) - 1)
-    _sort_rows(indptr, code, weights, tabled, target_mask)
-    codes = SynapseCodes(code=code, weights=weights, tabled=tabled, target_mask=target_mask,
-                         delay_shift=width(target_bits), delay_mask=width((1 << delay_bits) - 1),
-                         weight_shift=width(fields))
+    codes = layout.codes(code, weights, tabled)
+    _sort_rows(indptr, code, weights, tabled, codes.target_mask)
     return SynapseTable(indptr, codes, n_slots)
 
 

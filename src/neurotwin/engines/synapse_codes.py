@@ -23,12 +23,10 @@ import numpy as np
 
 from neurotwin.errors import CapacityError
 
-__all__ = ["MAX_TABLE", "SynapseCodes", "deliver_row", "pack_synapses"]
+__all__ = ["MAX_TABLE", "CodeLayout", "SynapseCodes", "code_layout", "deliver_row"]
 
 MAX_TABLE = 4096
 """Most distinct weights read from a table (32 KiB of float64: stays in the L1/L2 cache)."""
-PACK_BLOCK = 1 << 20
-"""Synapses packed per block: bounds the temporaries of packing (peak memory)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,41 +45,60 @@ class SynapseCodes:
     weight_shift: np.integer
 
 
-def pack_synapses(
-    target: np.ndarray, delay_steps: np.ndarray, weight: np.ndarray, n_targets: int,
-    n_slots: int, dtype: type,
-) -> SynapseCodes:
-    """Pack CSR synapse arrays (targets below ``n_targets``, delays below ``n_slots``,
-    weights converted to ``dtype``) into one word each."""
-    weights: np.ndarray = weight.astype(dtype, copy=False)
+@dataclass(frozen=True)
+class CodeLayout:
+    """Where the fields of a synapse word lie: ``target_bits`` low bits of target, then
+    ``delay_bits`` of delay (steps), then the weight-table index (tabled weights only);
+    ``width`` the word's dtype (uint32 where the fields fit, else uint64)."""
+
+    width: type[np.unsignedinteger]
+    target_bits: int
+    delay_bits: int
+
+    @property
+    def fields(self) -> int:
+        """Bits below the weight index (target and delay)."""
+        return self.target_bits + self.delay_bits
+
+    def encode(self, target: np.ndarray, delay_steps: np.ndarray,
+               index: np.ndarray | None) -> np.ndarray:
+        """Words of synapses (targets, delays in steps, weight-table indices or None)."""
+        w = self.width
+        words = target.astype(w)
+        words |= np.left_shift(delay_steps.astype(w), w(self.target_bits))
+        if index is not None:
+            words |= np.left_shift(index.astype(w), w(self.fields))
+        return words
+
+    def codes(self, code: np.ndarray, weights: np.ndarray, tabled: bool) -> SynapseCodes:
+        """The packed synapses: ``code`` from :meth:`encode`, ``weights`` the table
+        (tabled) or every synapse's weight in code order."""
+        w = self.width
+        return SynapseCodes(code=code, weights=weights, tabled=tabled,
+                            target_mask=w((1 << self.target_bits) - 1),
+                            delay_shift=w(self.target_bits),
+                            delay_mask=w((1 << self.delay_bits) - 1),
+                            weight_shift=w(self.fields))
+
+
+def code_layout(n_targets: int, n_slots: int, n_table: int | None) -> CodeLayout:
+    """The narrowest word for targets below ``n_targets``, delays below ``n_slots`` and,
+    when the weights are tabled, indices below ``n_table`` (None: weights not tabled).
+
+    Raises
+    ------
+    CapacityError
+        If the fields need more than 64 bits.
+    """
     target_bits = max(1, (n_targets - 1).bit_length())
     delay_bits = max(1, (n_slots - 1).bit_length())
-    fields = target_bits + delay_bits
-    table = np.unique(weights)
-    tabled = table.size <= MAX_TABLE
-    index_bits = max(1, (table.size - 1).bit_length()) if tabled else 0
-    width: type[np.unsignedinteger] = np.uint32 if fields + index_bits <= 32 else np.uint64
-    if fields + index_bits > 64:
-        raise CapacityError("bits of a synapse word", fields + index_bits, 64,
+    index_bits = 0 if n_table is None else max(1, (n_table - 1).bit_length())
+    bits = target_bits + delay_bits + index_bits
+    if bits > 64:
+        raise CapacityError("bits of a synapse word", bits, 64,
                             f"{n_targets} targets, {n_slots} delay slots")
-    code = np.empty(target.size, width)
-    for lo in range(0, target.size, PACK_BLOCK):  # blocks: no synapse-sized temporaries
-        part = slice(lo, lo + PACK_BLOCK)
-        word = target[part].astype(width)
-        word |= np.left_shift(delay_steps[part].astype(width), width(target_bits))
-        if tabled:
-            index = np.searchsorted(table, weights[part]).astype(width)
-            word |= np.left_shift(index, width(fields))
-        code[part] = word
-    return SynapseCodes(
-        code=code,
-        weights=table if tabled else weights,
-        tabled=tabled,
-        target_mask=width((1 << target_bits) - 1),
-        delay_shift=width(target_bits),
-        delay_mask=width((1 << delay_bits) - 1),
-        weight_shift=width(fields),
-    )
+    width: type[np.unsignedinteger] = np.uint32 if bits <= 32 else np.uint64
+    return CodeLayout(width, target_bits, delay_bits)
 
 
 @numba.njit(cache=True, nogil=True)
