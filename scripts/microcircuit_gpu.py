@@ -61,7 +61,7 @@ def main() -> None:
         "peak_gpu_mib": (torch.cuda.max_memory_allocated() / 2**20
                          if args.device.startswith("cuda") else None),
         "rates_hz": {p: stats[p]["rate_hz"] for p in POPULATIONS},
-        "nest_full_rates_hz": dict(zip(POPULATIONS, FULL_MEAN_RATES_HZ.tolist())),
+        "nest_full_rates_hz": dict(zip(POPULATIONS, FULL_MEAN_RATES_HZ.tolist(), strict=True)),
     }
     print(json.dumps(out, indent=1))
     if args.json:

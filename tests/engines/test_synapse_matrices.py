@@ -23,7 +23,7 @@ def random_csr(rng, n_pre, n_targets, m, n_slots):
 def test_event_rows_add_as_add_at():
     rng = np.random.default_rng(0)
     n_pre, n_targets, n_slots, trials = 300, 80, 6, 3
-    rows, indptr, target, delay, weight = random_csr(rng, n_pre, n_targets, 2000, n_slots)
+    _rows, indptr, target, delay, weight = random_csr(rng, n_pre, n_targets, 2000, n_slots)
     dense, events = torch_synapses(indptr, target, weight, delay, n_targets, torch.float64,
                                    torch.device("cpu"))
     assert dense == [] and events is not None  # 2000 of 300 x 80 x 5: sparse everywhere
@@ -68,9 +68,10 @@ def test_dense_and_event_synapses_partition_the_table():
     np.add.at(want, (pre[delay == 1], tgt[delay == 1]), weight[delay == 1])
     np.testing.assert_array_equal(dense[0][1].numpy(), want)
     got = sorted(zip(np.repeat(np.arange(n_pre), np.diff(events.indptr.numpy())),
-                     events.target.numpy(), events.delay.numpy(), events.weight.numpy()))
+                     events.target.numpy(), events.delay.numpy(), events.weight.numpy(),
+                     strict=True))
     sel = delay > 1
-    assert got == sorted(zip(pre[sel], tgt[sel], delay[sel], weight[sel]))
+    assert got == sorted(zip(pre[sel], tgt[sel], delay[sel], weight[sel], strict=True))
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -90,7 +91,7 @@ def test_sparse_network_runs_on_torch_as_on_numba(dtype):
     b = nt.simulate(net, 60.0, seed=5, trials=2, kernel="torch", dtype=dtype)
     assert a.spikes("pop", 1)[0].size > 50
     for trial in (0, 1):
-        for got, want in zip(b.spikes("pop", trial), a.spikes("pop", trial)):
+        for got, want in zip(b.spikes("pop", trial), a.spikes("pop", trial), strict=True):
             np.testing.assert_array_equal(got, want)
     for var in ("v", "i_exc", "i_inh"):
         for trial in (0, 1):

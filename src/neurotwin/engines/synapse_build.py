@@ -29,7 +29,6 @@ import numba
 import numpy as np
 
 from neurotwin.engines.synapse_codes import MAX_TABLE, SynapseCodes, code_layout
-from neurotwin.errors import CapacityError
 from neurotwin.network import Network
 from neurotwin.network.rules import BLOCK_TARGETS
 

@@ -65,7 +65,7 @@ def torch_synapses(
     dense: list[tuple[int, torch.Tensor]] = []
     delays, per_delay = np.unique(delay_steps, return_counts=True)
     sparse = np.ones(delay_steps.size, bool)
-    for d, count in zip(delays, per_delay):
+    for d, count in zip(delays, per_delay, strict=True):
         if count <= DENSE_FILL * n_pre * n_targets:
             continue
         sel = delay_steps == d
