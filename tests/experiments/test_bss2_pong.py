@@ -87,6 +87,8 @@ def test_bad_excitability_arguments_are_refused():
         measure_excitability(mapping, 64, 32, seed=0)
     with pytest.raises(ConfigError, match="windows"):
         measure_excitability(mapping, 14, 1, seed=0)
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        Bss2PongConfig(excitability_windows=40)
 
 
 def test_diagonal_correlations_against_scipy():

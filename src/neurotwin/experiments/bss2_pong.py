@@ -15,7 +15,8 @@ pair, tau 64 µs hardware = 64 ms model, saturation 128 LSB).
 
 Per chip serial: the learning curve (reward per iteration), the same network with
 learning off for the untrained reward, the learned weights against each neuron's measured
-excitability (its mean spike count with learning off), hardware time and energy per
+excitability (:func:`measure_excitability`: its spike count per window under the input
+train with every input weight equal, learning off), hardware time and energy per
 iteration (200 µs at the chip's 57 mW) and the twin's wall time per iteration.
 """
 
@@ -73,6 +74,9 @@ class Bss2PongConfig:
     same network in NEST (:mod:`~neurotwin.experiments.pong_nest`) and reports time
     and energy per iteration against the chip's (skipped, with the reason in the
     metrics, where NEST is not installed).
+    ``excitability_windows`` windows (a multiple of 32: every ball row equally often)
+    measure each neuron's excitability (:func:`measure_excitability`) at the weight
+    ``round(weight_mean)``.
     """
 
     iterations: int = 2000
@@ -112,7 +116,10 @@ class Bss2PongConfig:
             raise ConfigError(f"software_peer must be 'nest' or null, got "
                               f"{self.software_peer!r}")
         check_int("software_iterations", self.software_iterations, low=1)
-        check_int("excitability_windows", self.excitability_windows, low=2)
+        check_int("excitability_windows", self.excitability_windows, low=GRID)
+        if self.excitability_windows % GRID:
+            raise ConfigError(f"excitability_windows must be a multiple of {GRID} (every "
+                              f"ball row equally often), got {self.excitability_windows}")
 
 
 _V_REST, _V_THRESH = -65.0, -50.0
