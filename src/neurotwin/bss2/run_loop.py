@@ -98,6 +98,10 @@ class PeriodicProgram:
     keeps_currents
         True: the call itself keeps ``state.current`` in step with ``state.weight`` (the
         loop then does not recompute every current after it).
+    single_trial
+        True: the program keeps one copy of what it reads and writes (a PPU program: one
+        synapse array, one set of sensors), so a run of more than one trial is refused
+        before its first step.
     """
 
     call: ProgramCall
@@ -106,6 +110,7 @@ class PeriodicProgram:
     count: int | None = None
     observe: ChunkDone | None = None
     keeps_currents: bool = False
+    single_trial: bool = False
 
     def __post_init__(self) -> None:
         check_int("start", self.start, low=0)
@@ -260,6 +265,10 @@ def run_steps(state: EmulationState, tables: EmulationTables, member_ptr: np.nda
         Optional ``progress(done_steps, total_steps)`` after each block.
     """
     trials, n = state.v.shape
+    if trials != 1 and any(p.single_trial for p in programs):
+        raise ConfigError(f"a run with plasticity programs has one trial (the PPUs keep one "
+                          f"copy of the weights and sensors), got trials={trials}; run the "
+                          f"trials one after the other")
     noisy = bool(np.any(tables.constants.c[6] > 0))
     # (step, order, program): at a step where several are due they run in the given order
     calls = sorted(((int(s), i, p) for i, p in enumerate(programs) for s in p.steps(steps)),

@@ -15,7 +15,8 @@ pair, tau 64 µs hardware = 64 ms model, saturation 128 LSB).
 
 Per chip serial: the learning curve (reward per iteration), the same network with
 learning off for the untrained reward, the learned weights against each neuron's measured
-excitability (its mean spike count with learning off), hardware time and energy per
+excitability (:func:`measure_excitability`: its spike count per window under the input
+train with every input weight equal, learning off), hardware time and energy per
 iteration (200 µs at the chip's 57 mW) and the twin's wall time per iteration.
 """
 
@@ -29,14 +30,15 @@ from typing import Any
 import numba
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.stats import rankdata
 
 from neurotwin.bss2 import specs
 from neurotwin.bss2.backend import Bss2Backend
 from neurotwin.bss2.calibration import calibrate
 from neurotwin.bss2.chip import Chip
 from neurotwin.bss2.mapping import Mapping, map_network
-from neurotwin.bss2.ppu.pong import GRID, PongProgram
-from neurotwin.bss2.ppu.program import PPURuntime
+from neurotwin.bss2.ppu.pong import GRID, ExcitabilityProbe, PongProgram
+from neurotwin.bss2.ppu.program import PlasticityProgram, PPURuntime
 from neurotwin.dynamics import LIF
 from neurotwin.errors import ConfigError, check_int, check_positive
 from neurotwin.experiments import pong_nest
@@ -72,6 +74,9 @@ class Bss2PongConfig:
     same network in NEST (:mod:`~neurotwin.experiments.pong_nest`) and reports time
     and energy per iteration against the chip's (skipped, with the reason in the
     metrics, where NEST is not installed).
+    ``excitability_windows`` windows (a multiple of 32: every ball row equally often)
+    measure each neuron's excitability (:func:`measure_excitability`) at the weight
+    ``round(weight_mean)``.
     """
 
     iterations: int = 2000
@@ -87,6 +92,7 @@ class Bss2PongConfig:
     dt: float = 0.1
     software_peer: str | None = None
     software_iterations: int = 200
+    excitability_windows: int = 640
 
     def __post_init__(self) -> None:
         check_int("iterations", self.iterations, low=1)
@@ -110,6 +116,10 @@ class Bss2PongConfig:
             raise ConfigError(f"software_peer must be 'nest' or null, got "
                               f"{self.software_peer!r}")
         check_int("software_iterations", self.software_iterations, low=1)
+        check_int("excitability_windows", self.excitability_windows, low=GRID)
+        if self.excitability_windows % GRID:
+            raise ConfigError(f"excitability_windows must be a multiple of {GRID} (every "
+                              f"ball row equally often), got {self.excitability_windows}")
 
 
 _V_REST, _V_THRESH = -65.0, -50.0
@@ -170,26 +180,47 @@ def build_network(config: Bss2PongConfig, seed: int) -> tuple[Network, np.ndarra
     return net, lsb
 
 
-def _play(mapping: Mapping, iterations: int, learning: bool, seed: int
-          ) -> tuple[PongProgram, PPURuntime, tuple[float, float]]:
-    """Run ``iterations`` Pong iterations on the mapped chip: (game record, runtime,
-    (wall s, CPU s))."""
+@dataclass(frozen=True)
+class PongPlacement:
+    """Where the mapped Pong network sits on the chip."""
+
+    input_units: np.ndarray
+    """(32,) synapse-table rows of the input units, one per ball row."""
+    neurons: np.ndarray
+    """(32,) logical neurons of the action population."""
+    rows: np.ndarray
+    """(32,) synapse row of each input unit (hemisphere ``hemisphere``)."""
+    columns: np.ndarray
+    """(32,) synapse column of each action neuron."""
+    hemisphere: int
+    offset_unit: int | None
+    """Synapse-table row of the offset unit (None: no offset)."""
+
+    def weights(self, runtime: PPURuntime) -> np.ndarray:
+        """(32, 32) the 6-bit weights in ``runtime`` from input (ball row) i to action
+        neuron j, LSB."""
+        return runtime.weights[self.hemisphere][np.ix_(self.rows, self.columns)]
+
+
+def placement(mapping: Mapping) -> PongPlacement:
+    """The chip's rows and columns of a mapped :func:`build_network`."""
     table = mapping.tables.synapses
     n = mapping.n_neurons
     first, _ = mapping.source_slices["ball"]
     units = n + first + np.arange(GRID)
-    rows = table.placement[table.indptr[units], 1]
-    hemisphere = int(table.placement[table.indptr[units[0]], 0])
     action = mapping.populations["action"]
+    neurons = np.arange(action.first_neuron, action.first_neuron + GRID)
+    circuits = mapping.circuits[mapping.member_ptr[neurons]]
     offset = mapping.source_slices.get("offset")
-    game = PongProgram(units, np.arange(action.first_neuron, action.first_neuron + GRID),
-                       rows, hemisphere, learning=learning, spikes=SPIKES, isi_us=ISI_MS,
-                       offset_unit=None if offset is None else n + offset[0])
-    runtime = PPURuntime(mapping, (game.program(),),
-                         sensor_eta_mv=STDP_AMPLITUDE_LSB * specs.CADC_LSB_MV,
-                         sensor_tau_us=STDP_TAU_US,
-                         sensor_saturation_mv=STDP_SATURATION_LSB * specs.CADC_LSB_MV,
-                         seed=seed + 1)
+    return PongPlacement(units, neurons, table.placement[table.indptr[units], 1],
+                         circuits % specs.SYNRAM_COLUMNS,
+                         int(table.placement[table.indptr[units[0]], 0]),
+                         None if offset is None else n + offset[0])
+
+
+def _emulate(mapping: Mapping, runtime: PPURuntime, windows: int, seed: int
+             ) -> tuple[float, float]:
+    """Run ``windows`` Pong windows with ``runtime``'s programs: (wall s, CPU s)."""
     start, cpu = time.perf_counter(), time.process_time()
     # one trial stepped 100 steps at a time between program calls: a parallel region per
     # call costs more than it gains (10x slower on a loaded 2-core machine); the thread
@@ -198,11 +229,80 @@ def _play(mapping: Mapping, iterations: int, learning: bool, seed: int
     numba.set_num_threads(1)
     try:
         # one step past the last window: its decision is the program's call at its end
-        Bss2Backend().run(mapping, iterations * WINDOW_MS + mapping.dt, seed=seed,
+        Bss2Backend().run(mapping, windows * WINDOW_MS + mapping.dt, seed=seed,
                           programs=runtime.periodic())
     finally:
         numba.set_num_threads(threads)
-    return game, runtime, (time.perf_counter() - start, time.process_time() - cpu)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _runtime(mapping: Mapping, program: PlasticityProgram, seed: int) -> PPURuntime:
+    """A runtime of ``program`` with model-sw-pong's correlation sensors."""
+    return PPURuntime(mapping, (program,),
+                      sensor_eta_mv=STDP_AMPLITUDE_LSB * specs.CADC_LSB_MV,
+                      sensor_tau_us=STDP_TAU_US,
+                      sensor_saturation_mv=STDP_SATURATION_LSB * specs.CADC_LSB_MV,
+                      seed=seed + 1)
+
+
+def _play(mapping: Mapping, iterations: int, learning: bool, seed: int
+          ) -> tuple[PongProgram, PPURuntime, tuple[float, float]]:
+    """Run ``iterations`` Pong iterations on the mapped chip: (game record, runtime,
+    (wall s, CPU s))."""
+    where = placement(mapping)
+    game = PongProgram(where.input_units, where.neurons, where.rows, where.hemisphere,
+                       learning=learning, spikes=SPIKES, isi_us=ISI_MS,
+                       offset_unit=where.offset_unit)
+    runtime = _runtime(mapping, game.program(), seed)
+    return game, runtime, _emulate(mapping, runtime, iterations, seed)
+
+
+@dataclass(frozen=True)
+class Excitability:
+    """Each action neuron's excitability: its spike count per window under the input
+    train with every input weight equal (:func:`measure_excitability`)."""
+
+    counts: np.ndarray
+    """(windows, 32) spike counts of each window."""
+    weight_lsb: int
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(32,) mean spike count per window."""
+        return self.counts.mean(axis=0)
+
+    @property
+    def sem(self) -> np.ndarray:
+        """(32,) standard error of :attr:`mean` (std over windows / sqrt(windows); the
+        rows' differences counted as noise, so an upper bound for the balanced design)."""
+        return self.counts.std(axis=0, ddof=1) / np.sqrt(self.counts.shape[0])
+
+    @property
+    def spread(self) -> float:
+        """Standard deviation of :attr:`mean` between the neurons (spikes per window)."""
+        return float(self.mean.std(ddof=1))
+
+
+def measure_excitability(mapping: Mapping, weight_lsb: int, windows: int, seed: int
+                         ) -> Excitability:
+    """Each action neuron's response to a fixed stimulus with all its input weights
+    equal: the pilot study's excitability (Wunderlich et al. 2019, Front. Neurosci. 13:260,
+    "adapting synaptic weights to match respective excitability of individual neurons").
+
+    On ``mapping`` (the chip and calibration of the learning run) every synapse from
+    the 32 inputs onto the action neurons is set to ``weight_lsb`` and the Pong stimulus
+    (20 input events 10 ms apart per 200 ms window, with the offset unit, background
+    noise on) is played for ``windows`` windows, ball rows in turn (0, 1, ..., 31, 0,
+    ...), learning off (:class:`~neurotwin.bss2.ppu.pong.ExcitabilityProbe`); each
+    neuron's spikes are counted per window. The mapping's own weights are unchanged.
+    """
+    check_int("weight_lsb", weight_lsb, low=0, high=specs.WEIGHT_MAX)
+    check_int("windows", windows, low=2)
+    where = placement(mapping)
+    probe = ExcitabilityProbe(where.input_units, where.neurons, where.rows, where.columns,
+                              weight_lsb, where.hemisphere, SPIKES, ISI_MS, where.offset_unit)
+    _emulate(mapping, _runtime(mapping, probe.program(), seed), windows, seed)
+    return Excitability(np.asarray(probe.counts[:windows], np.float64), weight_lsb)
 
 
 def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
@@ -217,16 +317,12 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
     game, runtime, (wall, cpu) = _play(mapping, config.iterations, True, seed)
     rewards = np.asarray(game.rewards[:config.iterations])
     tail = max(1, config.iterations // 10)
-    # excitability, measured: how often each neuron wins with the initial weights
-    wins = np.bincount(np.asarray(off.targets), minlength=GRID) / max(len(off.targets), 1)
-    table = mapping.tables.synapses
-    h = int(table.placement[0, 0])
-    first, _ = mapping.source_slices["ball"]
-    units = mapping.n_neurons + first + np.arange(GRID)
-    rows = table.placement[table.indptr[units], 1]
-    cols = table.placement[table.indptr[units[0]]:table.indptr[units[0] + 1], 2]
-    learned = runtime.weights[h][np.ix_(rows, cols)]
-    initial = lsb
+    where = placement(mapping)
+    learned = where.weights(runtime)
+    excitability = measure_excitability(mapping, round(config.weight_mean),
+                                        config.excitability_windows, seed)
+    hits = np.asarray(game.targets[:config.iterations]) == np.asarray(
+        game.balls[:config.iterations])
     report = runtime.report()[0]
     hw_us = WINDOW_MS  # 1 ms model = 1 µs hardware
     return {
@@ -234,10 +330,25 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
         "mean_reward_untrained": float(np.mean(off.rewards[:untrained_n])),
         "mean_reward_first_10pct": float(rewards[:tail].mean()),
         "learning_curve": _curve(rewards),
-        "weight_mean_initial": float(initial.mean()),
+        "weight_mean_initial": float(lsb.mean()),
         "weight_mean_learned": float(learned.mean()),
         "diagonal_weight_mean_learned": float(np.diag(learned).mean()),
-        "corr_learned_diagonal_vs_untrained_wins": _corr(np.diag(learned), wins),
+        "hit_fraction_last_10pct": float(hits[-tail:].mean()),
+        "learned_weights_at_0_fraction": float(np.mean(learned == 0)),
+        "learned_weights_at_63_fraction": float(np.mean(learned == specs.WEIGHT_MAX)),
+        "learned_weight_histogram": np.bincount(learned.ravel(),
+                                                minlength=specs.WEIGHT_MAX + 1).tolist(),
+        "learned_diagonal": np.diag(learned).tolist(),
+        "excitability_weight_lsb": excitability.weight_lsb,
+        "excitability_windows": int(excitability.counts.shape[0]),
+        "excitability_spikes": excitability.mean.tolist(),
+        "excitability_sem": excitability.sem.tolist(),
+        "excitability_spread": excitability.spread,
+        "excitability_sem_mean": float(excitability.sem.mean()),
+        **diagonal_correlations(np.diag(learned), excitability.mean),
+        "pearson_offdiagonal_vs_excitability": _pearson(_offdiagonal_mean(learned),
+                                                        excitability.mean),
+        "learned_weights": learned.tolist(),
         "ppu_overruns": report.overruns,
         "ppu_worst_call_us": report.worst_cycles / specs.PPU_CLOCK_MHZ,
         "ppu_busy_fraction": report.busy_us / (len(game.rewards) * hw_us + hw_us),
@@ -251,10 +362,32 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
     }
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
-    if np.std(a) == 0 or np.std(b) == 0:
+def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson's r; None where either is constant or fewer than 3 points."""
+    if a.size < 3 or np.std(a) == 0 or np.std(b) == 0:
         return None
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _offdiagonal_mean(weights: np.ndarray) -> np.ndarray:
+    """(32,) mean weight onto each action neuron from the other 31 ball rows, LSB."""
+    n = weights.shape[0]
+    return (weights.sum(axis=0) - np.diag(weights)) / (n - 1)
+
+
+def diagonal_correlations(diagonal: np.ndarray, excitability: np.ndarray
+                          ) -> dict[str, float | int | None]:
+    """Pearson's r and Spearman's rho of the learned diagonal (the weight from ball row k
+    to action neuron k, LSB) against the neurons' excitability, over all 32 neurons and
+    over those whose diagonal weight is below the 6-bit cap (63 LSB: saturated weights
+    say only "at least 63")."""
+    free = diagonal < specs.WEIGHT_MAX
+    out: dict[str, float | int | None] = {"diagonal_saturated_count": int((~free).sum())}
+    for suffix, keep in (("", np.ones_like(free)), ("_unsaturated", free)):
+        d, e = diagonal[keep].astype(np.float64), excitability[keep]
+        out[f"pearson_diagonal_vs_excitability{suffix}"] = _pearson(d, e)
+        out[f"spearman_diagonal_vs_excitability{suffix}"] = _pearson(rankdata(d), rankdata(e))
+    return out
 
 
 def _curve(rewards: np.ndarray, points: int = 50) -> list[float]:
@@ -285,6 +418,8 @@ def run(config: Bss2PongConfig, seed: int, backend: str, out_dir: Path,
     ax.set_title("bss2-pong: R-STDP on the PPU (dotted: learning off)")
     ax.legend(fontsize=7)
     fig.savefig(out_dir / "learning_curves.png", dpi=120)
+    _scatter(per_serial, config.calibrated).savefig(out_dir / "weights_vs_excitability.png",
+                                                    dpi=120)
     ratios = [s["mean_reward_last_10pct"] / s["mean_reward_untrained"]
               for s in per_serial.values() if s["mean_reward_untrained"] > 0]
     out: dict[str, Any] = {"serials": per_serial,
@@ -292,6 +427,27 @@ def run(config: Bss2PongConfig, seed: int, backend: str, out_dir: Path,
     if config.software_peer is not None:
         out["software_peer"] = _software_peer(config, seed, per_serial)
     return out
+
+
+def _scatter(per_serial: dict[str, Any], calibrated: bool) -> Figure:
+    """Learned diagonal weight against excitability (± its standard error), one colour
+    per serial; saturated weights (63 LSB) hollow."""
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
+    for k, (serial, s) in enumerate(per_serial.items()):
+        x, y = np.asarray(s["excitability_spikes"]), np.asarray(s["learned_diagonal"])
+        free = y < specs.WEIGHT_MAX
+        r = s["pearson_diagonal_vs_excitability"]
+        label = f"serial {serial} (r = {r:.2f})" if r is not None else f"serial {serial}"
+        ax.errorbar(x, y, xerr=s["excitability_sem"], fmt="none", ecolor=f"C{k}",
+                    alpha=0.4, lw=0.8)
+        ax.scatter(x[free], y[free], color=f"C{k}", s=14, label=label)
+        ax.scatter(x[~free], y[~free], facecolors="none", edgecolors=f"C{k}", s=14)
+    ax.set_xlabel("excitability: spikes per window, all input weights equal")
+    ax.set_ylabel("learned diagonal weight (LSB)")
+    ax.set_title(f"bss2-pong: {'calibrated' if calibrated else 'uncalibrated'} chips")
+    ax.legend(fontsize=7)
+    return fig
 
 
 def _software_peer(config: Bss2PongConfig, seed: int,

@@ -41,15 +41,24 @@ def test_the_game_moves_and_bounces_as_model_sw_pong():
 def test_the_experiment_writes_per_serial_rewards(tmp_path):
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps({"iterations": 20, "serials": [1], "calibrated": False,
-                                  "untrained_iterations": 5}))
+                                  "untrained_iterations": 5, "excitability_windows": 32}))
     from neurotwin.experiments.base import load_config
     from neurotwin.experiments.bss2_pong import Bss2PongConfig
     run_experiment("bss2-pong", load_config(Bss2PongConfig, config), out_dir=tmp_path / "o")
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["backend"] == "bss2"
     serial = metrics["metrics"]["serials"]["1"]
-    for key in ("mean_reward_last_10pct", "mean_reward_untrained", "learning_curve"):
+    for key in ("mean_reward_last_10pct", "mean_reward_untrained", "learning_curve",
+                "excitability_spikes", "excitability_sem", "excitability_spread",
+                "learned_diagonal", "learned_weight_histogram", "diagonal_saturated_count",
+                "pearson_diagonal_vs_excitability", "spearman_diagonal_vs_excitability",
+                "pearson_diagonal_vs_excitability_unsaturated",
+                "spearman_diagonal_vs_excitability_unsaturated"):
         assert key in serial
+    assert len(serial["excitability_spikes"]) == len(serial["learned_diagonal"]) == 32
+    assert serial["excitability_windows"] == 32
+    assert sum(serial["learned_weight_histogram"]) == 32 * 32
+    assert (tmp_path / "o" / "weights_vs_excitability.png").stat().st_size > 0
     assert 0.0 <= serial["mean_reward_last_10pct"] <= 1.0
     assert np.isfinite(serial["twin_wall_per_iteration_s"])
 
@@ -115,3 +124,51 @@ def test_an_offset_beyond_a_6_bit_weight_is_refused():
     from neurotwin.experiments.bss2_pong import Bss2PongConfig
     with pytest.raises(ConfigError, match="weight_offset must be at most 63"):
         Bss2PongConfig(weight_offset=64.0)
+
+
+def test_the_excitability_probe_counts_the_recorded_spikes_per_window():
+    """The probe's per-window spike counts equal a plain count of the run's recorded
+    spike times in 200 µs windows; every ball row's unit sends 20 events per window, in
+    turn, and the written weight reaches every input synapse."""
+    from neurotwin.bss2.backend import Bss2Backend
+    from neurotwin.bss2.chip import Chip, Deviations
+    from neurotwin.bss2.mapping import map_network
+    from neurotwin.bss2.ppu.pong import ExcitabilityProbe
+    from neurotwin.bss2.ppu.program import PPURuntime
+    from neurotwin.experiments.bss2_pong import (
+        Bss2PongConfig,
+        build_network,
+        placement,
+        weight_lsb_na,
+    )
+    config = Bss2PongConfig()
+    net, _ = build_network(config, seed=0)
+    net.record("action", "spikes")
+    mapping = map_network(net, chip=Chip(2, Deviations()), weight_scale=weight_lsb_na(config))
+    where = placement(mapping)
+    windows = 34
+    probe = ExcitabilityProbe(where.input_units, where.neurons, where.rows, where.columns,
+                              21, where.hemisphere, offset_unit=where.offset_unit)
+    sent: list[tuple[int, ...]] = []
+    runtime = PPURuntime(mapping, (probe.program(),))
+    send = runtime._send
+    runtime._send = lambda units: (sent.append(tuple(units.tolist())), send(units))[1]
+    for ppu in runtime.ppus:
+        ppu._send = runtime._send
+    result = Bss2Backend().run(mapping, windows * 200.0 + mapping.dt, seed=4,
+                               programs=runtime.periodic())
+    times, ids = result.spikes("action")
+    reference = np.zeros((windows, 32), np.int64)
+    for t, i in zip(times, ids, strict=True):
+        window = int(np.ceil(t / 200.0 - 1e-9)) - 1  # stamped at the end of its step
+        if 0 <= window < windows:
+            reference[window, int(i)] += 1
+    counts = np.asarray(probe.counts)
+    assert counts.shape == (windows, 32) and counts.sum() > 100
+    np.testing.assert_array_equal(counts, reference)
+    units = [s[0] for s in sent]
+    assert len(units) == windows * 20 + 1
+    for w in range(windows):
+        assert set(units[20 * w:20 * (w + 1)]) == {int(where.input_units[w % 32])}
+    assert all(s[1] == where.offset_unit for s in sent)
+    assert np.all(where.weights(runtime) == 21)

@@ -211,3 +211,15 @@ def test_a_capmem_write_during_the_run_acts_from_its_step_on():
     early = plastic.trace_times() <= 20.0  # recorded at the start of each step
     assert np.array_equal(v[early], v0[early])
     assert not np.allclose(v[~early], v0[~early])
+
+
+def test_a_plastic_run_of_several_trials_is_refused_before_it_starts():
+    calls = []
+    backend, mapping = mapped()
+    runtime = PPURuntime(mapping, (PlasticityProgram(lambda ppu, call: calls.append(call),
+                                                     Timer(20.0, 10.0)),))
+    with pytest.raises(ConfigError, match=r"one trial .*got trials=3"):
+        backend.run(mapping, 40.0, trials=3, programs=runtime.periodic())
+    assert calls == []  # refused before the first step, not at the first call (20 µs)
+    backend.run(mapping, 40.0, trials=1, programs=runtime.periodic())
+    assert calls == [0, 1]

@@ -30,7 +30,7 @@ from neurotwin.bss2.ppu.processor import PPU
 from neurotwin.bss2.ppu.program import PlasticityProgram, Timer
 from neurotwin.bss2.ppu.rules import correlation_rows, to_q15
 
-__all__ = ["REWARDS", "PongGame", "PongProgram", "ScalarCore", "reward_of"]
+__all__ = ["REWARDS", "ExcitabilityProbe", "PongGame", "PongProgram", "ScalarCore", "reward_of"]
 
 ONE = 1 << 16
 """1.0 in Q16.16."""
@@ -202,3 +202,57 @@ class PongProgram:
             ppu.send_events(self.input_units[self.ball])
         else:
             ppu.send_events((self.input_units[self.ball], self.offset_unit))
+
+
+@dataclass
+class ExcitabilityProbe:
+    """The Pong network's stimulus with every input weight equal and no learning: each
+    action neuron's spike count per window, for its excitability.
+
+    At the first call the program writes ``weight_lsb`` to every synapse from the 32
+    input units onto the action neurons (``columns`` of rows ``rows``); then window ``i``
+    (``spikes`` calls ``isi_us`` apart, as a Pong iteration) sends the train of input
+    unit ``i mod 32`` (with the offset unit's event, as :class:`PongProgram`), so every
+    ball row drives the neurons equally often. At each window's end the spike counters
+    are read into ``counts`` and reset.
+
+    Parameters
+    ----------
+    input_units, neurons, rows
+        As :class:`PongProgram`.
+    columns
+        (32,) synapse column of each action neuron (hemisphere ``hemisphere``).
+    weight_lsb
+        The weight written to every input synapse, 0..63 LSB.
+    """
+
+    input_units: np.ndarray
+    neurons: np.ndarray
+    rows: np.ndarray
+    columns: np.ndarray
+    weight_lsb: int
+    hemisphere: int = 0
+    spikes: int = 20
+    isi_us: float = 10.0
+    offset_unit: int | None = None
+    counts: list[np.ndarray] = field(default_factory=list)
+
+    def program(self) -> PlasticityProgram:
+        """The program, every ``isi_us`` from t = 0."""
+        return PlasticityProgram(self.body, Timer(0.0, self.isi_us), self.hemisphere)
+
+    def body(self, ppu: PPU, call: int) -> None:
+        """Every ``isi_us``: an input event; at a window's start the previous window's
+        spike counts are stored and the counters reset."""
+        window, phase = divmod(call, self.spikes)
+        if call == 0:
+            rows = [int(r) for r in self.rows]
+            weights = ppu.read_weights(rows)
+            weights[:, self.columns] = self.weight_lsb
+            ppu.write_weights(rows, None, weights)
+        if phase == 0:
+            if call > 0:
+                self.counts.append(ppu.read_spike_counts(self.neurons))
+            ppu.reset_spike_counts(self.neurons)
+        unit = self.input_units[window % GRID]
+        ppu.send_events(unit if self.offset_unit is None else (unit, self.offset_unit))

@@ -278,9 +278,6 @@ class PPURuntime:
         period_us = program.timer.period_us
 
         def call(step: int, state: EmulationState) -> None:
-            if state.v.shape[0] != 1:
-                raise ConfigError(f"a plastic run has one trial (the weights are one copy), "
-                                  f"got {state.v.shape[0]}")
             self._state, self._step = state, step
             if state.synapses is not self.table:
                 self._attach(state)
@@ -313,7 +310,7 @@ class PPURuntime:
             period = int(check_multiple_of("timer period_us", t.period_us, dt, "µs"))
             out.append(PeriodicProgram(self._runner(index), start, period, t.count,
                                        observe=self._observe if index == 0 else None,
-                                       keeps_currents=True))
+                                       keeps_currents=True, single_trial=True))
         return tuple(out)
 
     def column_neurons(self, hemisphere: int) -> np.ndarray:

@@ -1,0 +1,113 @@
+"""bss2-pong's excitability measurement and the learned weights' correlation with it."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from neurotwin.bss2.chip import Chip, Deviations
+from neurotwin.bss2.mapping import map_network
+from neurotwin.errors import ConfigError
+from neurotwin.experiments.bss2_pong import (
+    Bss2PongConfig,
+    build_network,
+    diagonal_correlations,
+    measure_excitability,
+    placement,
+    weight_lsb_na,
+)
+
+WINDOWS = 96
+"""Three windows per ball row."""
+
+
+def _chip_with_gains(gains: dict[int, float]) -> Chip:
+    """An ideal chip whose circuits ``c`` have their excitatory synaptic input strength
+    multiplied by ``gains[c]`` (one fixed-pattern deviation made larger)."""
+    chip = Chip(1, Deviations.ideal())
+    gain = np.array(chip.fixed_pattern.syn_gain_column)
+    for circuit, factor in gains.items():
+        gain[0, circuit] *= factor
+    gain.setflags(write=False)
+    pattern = dataclasses.replace(chip.fixed_pattern, syn_gain_column=gain)
+    object.__setattr__(chip, "fixed_pattern", pattern)
+    return chip
+
+
+def _mapped(chip: Chip):
+    config = Bss2PongConfig()
+    net, _ = build_network(config, seed=0)
+    return map_network(net, chip=chip, weight_scale=weight_lsb_na(config))
+
+
+def test_a_circuit_with_stronger_or_weaker_input_is_more_or_less_excitable():
+    mapping = _mapped(Chip(1, Deviations.ideal()))
+    circuits = mapping.circuits[mapping.member_ptr[placement(mapping).neurons]]
+    strong, weak = int(circuits[5]), int(circuits[20])
+    deviant = _mapped(_chip_with_gains({strong: 1.25, weak: 0.8}))
+    ideal = measure_excitability(mapping, 14, WINDOWS, seed=3)
+    measured = measure_excitability(deviant, 14, WINDOWS, seed=3)
+    assert measured.counts.shape == (WINDOWS, 32)
+    others = np.delete(np.arange(32), [5, 20])
+    # the ideal chip's neurons differ only by their background noise
+    assert ideal.spread < 0.5 and np.all(ideal.mean > 1.0)
+    margin = 4 * measured.sem.max()
+    assert measured.mean[5] > measured.mean[others].max() + margin
+    assert measured.mean[20] < measured.mean[others].min() - margin
+    assert measured.mean[5] > ideal.mean[5] + margin
+    assert measured.mean[20] < ideal.mean[20] - margin
+    # the other neurons see the same chip and the same noise draws
+    np.testing.assert_allclose(measured.mean[others], ideal.mean[others],
+                               atol=margin)
+
+
+def test_more_input_weight_gives_more_spikes():
+    mapping = _mapped(Chip(1, Deviations.ideal()))
+    low = measure_excitability(mapping, 8, 32, seed=0)
+    high = measure_excitability(mapping, 20, 32, seed=0)
+    assert np.all(high.mean >= low.mean) and high.mean.mean() > low.mean.mean() + 1.0
+
+
+def test_excitability_standard_error_is_the_numpy_one():
+    mapping = _mapped(Chip(1, Deviations.ideal()))
+    e = measure_excitability(mapping, 14, 32, seed=0)
+    for k in (0, 17):
+        counts = e.counts[:, k]
+        mean = sum(counts) / len(counts)
+        var = sum((c - mean) ** 2 for c in counts) / (len(counts) - 1)
+        assert e.mean[k] == pytest.approx(mean)
+        assert e.sem[k] == pytest.approx(np.sqrt(var / len(counts)))
+    assert e.spread == pytest.approx(np.std(e.mean, ddof=1))
+
+
+def test_bad_excitability_arguments_are_refused():
+    mapping = _mapped(Chip(1, Deviations.ideal()))
+    with pytest.raises(ConfigError, match="weight_lsb"):
+        measure_excitability(mapping, 64, 32, seed=0)
+    with pytest.raises(ConfigError, match="windows"):
+        measure_excitability(mapping, 14, 1, seed=0)
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        Bss2PongConfig(excitability_windows=40)
+
+
+def test_diagonal_correlations_against_scipy():
+    rng = np.random.default_rng(0)
+    excitability = rng.uniform(1, 6, 32)
+    diagonal = np.clip(np.rint(40 - 5 * excitability + rng.normal(0, 3, 32)), 0, 63)
+    diagonal[:4] = 63
+    out = diagonal_correlations(diagonal, excitability)
+    free = diagonal < 63
+    assert out["diagonal_saturated_count"] == 4
+    assert out["pearson_diagonal_vs_excitability"] == pytest.approx(
+        stats.pearsonr(diagonal, excitability)[0])
+    assert out["spearman_diagonal_vs_excitability"] == pytest.approx(
+        stats.spearmanr(diagonal, excitability)[0])
+    assert out["pearson_diagonal_vs_excitability_unsaturated"] == pytest.approx(
+        stats.pearsonr(diagonal[free], excitability[free])[0])
+    assert out["spearman_diagonal_vs_excitability_unsaturated"] == pytest.approx(
+        stats.spearmanr(diagonal[free], excitability[free])[0])
+    assert out["pearson_diagonal_vs_excitability_unsaturated"] < -0.5
+    flat = diagonal_correlations(np.full(32, 63.0), excitability)
+    assert flat["pearson_diagonal_vs_excitability"] is None
+    assert flat["pearson_diagonal_vs_excitability_unsaturated"] is None
