@@ -154,12 +154,13 @@ def readout_threshold(model: mnist_latency.MnistLatencyNet, pixels: np.ndarray,
 
 
 def input_collisions(batch: SpikeBatch, tick: float) -> float:
-    """Fraction of the input spikes of a sample that share their tick with an input spike
-    of another time (the tick erases their order), over all samples."""
+    """Fraction of the input spikes that share their time step with an input spike of
+    another time in the same sample (the tick erases their order), over all samples; an
+    input spike at t falls on step ``round(t / tick)``, as the backends play them."""
     shared = total = 0
     for times in batch.times:
         real = times[np.isfinite(times)]
-        steps = np.ceil(real / tick - 1e-9)
+        steps = np.rint(real / tick)
         for step in np.unique(steps):
             here = real[steps == step]
             if np.unique(here).size > 1:
