@@ -29,13 +29,14 @@ import torch
 
 from neurotwin.backends import simulate
 from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.dynamics.lif import LIF
 from neurotwin.engines.event import lif_layer_forward
 from neurotwin.errors import ConfigError, check_multiple_of, check_positive
 from neurotwin.eventprop import li_vmax
 from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.spikes import SpikeBatch, Spikes, first_spike_times
 
-__all__ = ["DeploymentCheck", "deployment_check", "forward_layers", "predict"]
+__all__ = ["DeploymentCheck", "deployment_check", "forward_layers", "layer_models", "predict"]
 
 
 def predict(first: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -123,6 +124,16 @@ def _source_times(batch: SpikeBatch) -> list[np.ndarray]:
     return out
 
 
+def layer_models(params: EventLIF, layers: int, vmax_threshold: float | None) -> list[LIF]:
+    """The neuron model of every layer of a stack: ``params.to_lif()``, the last layer's
+    threshold at ``vmax_threshold`` (mV above rest) for a V_max readout."""
+    lif = params.to_lif()
+    if vmax_threshold is None:
+        return [lif] * layers
+    check_positive("vmax_threshold", vmax_threshold, "mV")
+    return [lif] * (layers - 1) + [replace(lif, v_thresh=lif.v_rest + vmax_threshold)]
+
+
 def _event_scores(mats: list[np.ndarray], params: EventLIF, part: SpikeBatch, t_max: float,
                   xtol: float, vmax: bool) -> np.ndarray:
     """The event engine's first output spike times, ms, or minus its V_max, mV, (B, n_out)."""
@@ -207,7 +218,7 @@ def deployment_check(
     stepped_first = np.full((len(batch), n_out), math.inf)
     ties = 0
     wall = 0.0
-    lif = params.to_lif()
+    models = layer_models(params, len(mats), vmax_threshold)
     duration = (steps + len(mats)) * dt
     for start in range(0, len(batch), chunk):
         part = batch.take(slice(start, min(start + chunk, len(batch))))
@@ -215,9 +226,7 @@ def deployment_check(
         event_first[start : start + c] = _event_scores(mats, params, part, t_max, xtol, vmax)
         net = Network(dt=dt)
         prev = net.add(SpikeSourceArray(_source_times(part), label="input"))
-        for k, w in enumerate(mats):
-            model = replace(lif, v_thresh=vmax_threshold) if vmax and k == len(mats) - 1 \
-                else lif
+        for k, (w, model) in enumerate(zip(mats, models, strict=True)):
             pop = net.add(Population(c * w.shape[1], model, label=f"layer{k}"))
             block = sp.csr_array(sp.kron(sp.eye_array(c), sp.csr_array(w)))
             net.connect(prev, pop, block, receptor=None, delays=dt)

@@ -48,6 +48,7 @@ from neurotwin.bss2.readout import Readout
 from neurotwin.bss2.run_loop import EmulationState, PeriodicProgram, start_state
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError, DataError, check_multiple_of, check_positive
+from neurotwin.experiments.deployment import layer_models
 from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.spikes import SpikeBatch, Spikes, collect_spikes
 
@@ -215,10 +216,8 @@ def map_stack(mats: list[np.ndarray], params: EventLIF, trains: list[np.ndarray]
     lsb = weight_scales(mats)
     vanished = []
     pops = []
-    lif = params.to_lif()
-    for k, w in enumerate(mats):
-        readout = vmax_threshold is not None and k == len(mats) - 1
-        model = replace(lif, v_thresh=vmax_threshold) if readout else lif
+    for k, (w, model) in enumerate(zip(mats, layer_models(params, len(mats), vmax_threshold),
+                                       strict=True)):
         pop = net.add(Population(w.shape[1], model, label=f"layer{k}"))
         kept = np.where(np.abs(w) >= 0.5 * lsb[k], w, 0.0)
         vanished.append(int(np.count_nonzero(w) - np.count_nonzero(kept)))
