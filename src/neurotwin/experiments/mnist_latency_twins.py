@@ -4,8 +4,8 @@ chip serial and per SpiNNaker2 tick, before any fine-tuning.
 *Starting point.* A ``mnist-latency`` run folder (:func:`~neurotwin.experiments.run_folder.
 load_run`), or, without one, a network trained here by ``mnist-latency`` with
 ``train_epochs`` epochs on images shrunk to ``image_size`` with ``n_hidden`` hidden
-neurons (default 16 x 16 and 246: the 256-246-10 network of the BrainScaleS-2 MNIST
-experiments, Göltz et al. 2021, Cramer et al. 2022).
+neurons (default 16 x 16 and 246: the 256-246-10 network of Göltz et al. 2021; Cramer
+et al. 2022 shrank MNIST to 16 x 16 too).
 
 *BrainScaleS-2, per chip serial.* A neuron circuit sees the 256 synapse rows of its
 hemisphere; a logical neuron of k circuits (``circuits_per_neuron``) holds 256 k synapses,
