@@ -22,8 +22,9 @@ quantised network and the mapping has nothing to warn about.
 A readout of non-spiking leaky integrators (the class is the largest membrane maximum
 V_max, as ``mnist-latency``'s) is mapped with its threshold at ``vmax_threshold``,
 above every potential it is meant to reach, and read through the CADC, which digitises
-every membrane in parallel, every ``specs.CADC_SAMPLE_PERIOD_US`` (continuous sampling) and V_max of a sample is the largest read in its window, in model
-mV through the population's voltage scale (:attr:`TwinRun.vmax`).
+every membrane in parallel every ``specs.CADC_SAMPLE_PERIOD_US`` (continuous sampling):
+V_max of a sample is the largest read in its window, in model mV through the
+population's voltage scale (:attr:`TwinRun.vmax`).
 """
 
 from __future__ import annotations
