@@ -80,9 +80,10 @@ def test_fan_in_above_256_rows_is_a_capacity_error():
     src = net.add(nt.SpikeSourceArray([[1.0]] * 257))
     pop = net.add(nt.Population(1, nt.LIF()))
     net.connect(src, pop, np.full((257, 1), 0.1))
-    with pytest.raises(nt.CapacityError, match="synapse rows") as err:
+    with pytest.raises(nt.CapacityError, match="synapses per neuron") as err:
         map_network(net, circuits_per_neuron=1)
     assert err.value.needed == 257 and err.value.available == 256
+    assert "fan-in 257" in str(err.value) and "256 synapse rows" in str(err.value)
     # by default the neuron joins two circuits: 2 x 256 synapse slots, 129 rows
     m = map_network(net)
     assert m.populations[pop.label].circuits_per_neuron == 2
@@ -258,7 +259,27 @@ def test_circuits_beyond_512_are_a_capacity_error_naming_circuits():
     with pytest.raises(nt.CapacityError, match="neuron circuits") as err:
         map_network(net)
     assert (err.value.needed, err.value.available) == (513, 512)
-    assert "wide: 2" in str(err.value)
+    assert "wide: 2 (fan-in 300)" in str(err.value)
+
+
+def test_mnist_sized_fan_in_names_fan_in_and_the_row_limit():
+    # 784 inputs onto 350 hidden neurons: four circuits each, 1400 + 20 > 512
+    net = nt.Network()
+    src = net.add(nt.SpikeSourceArray([[1.0]] * 784, label="input"))
+    hidden = net.add(nt.Population(350, nt.LIF(), label="hidden"))
+    out = net.add(nt.Population(10, nt.LIF(), label="out"))
+    net.connect(src, hidden, np.full((784, 350), 0.01))
+    net.connect(hidden, out, np.full((350, 10), 0.01))
+    with pytest.raises(nt.CapacityError, match="neuron circuits") as err:
+        map_network(net)
+    assert (err.value.needed, err.value.available) == (4 * 350 + 2 * 10, 512)
+    assert "hidden: 4 (fan-in 784)" in str(err.value)
+    assert "256 synapse rows" in str(err.value)
+    # two circuits per neuron (512 synapse slots) cannot hold a fan-in of 784
+    with pytest.raises(nt.CapacityError, match="synapses per neuron") as err:
+        map_network(net, circuits_per_neuron=2)
+    assert (err.value.needed, err.value.available) == (784, 512)
+    assert "'hidden': fan-in 784" in str(err.value) and "at least 4 circuits" in str(err.value)
 
 
 def test_explicit_circuits_per_neuron_and_merged_membrane():

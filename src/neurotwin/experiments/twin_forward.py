@@ -18,6 +18,13 @@ scale of hxtorch-style deployments (the full 6-bit range for every layer). A non
 weight below half an LSB has no synapse on the chip: it is left out of the network that
 is mapped (counted in :attr:`TwinRun.vanished`), so what runs is exactly the
 quantised network and the mapping has nothing to warn about.
+
+A readout of non-spiking leaky integrators (the class is the largest membrane maximum
+V_max, as ``mnist-latency``'s) is mapped with its threshold at ``vmax_threshold``,
+above every potential it is meant to reach, and read through the CADC, which digitises
+every membrane in parallel every ``specs.CADC_SAMPLE_PERIOD_US`` (continuous sampling):
+V_max of a sample is the largest read in its window, in model mV through the
+population's voltage scale (:attr:`TwinRun.vmax`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,16 +41,19 @@ import torch
 
 from neurotwin.bss2 import specs
 from neurotwin.bss2.backend import Bss2Backend
-from neurotwin.bss2.calibration import Calibration, CalibrationTargets
+from neurotwin.bss2.calibration import Calibration, CalibrationTargets, calibrate
 from neurotwin.bss2.chip import Chip
 from neurotwin.bss2.mapping import Mapping
+from neurotwin.bss2.readout import Readout
 from neurotwin.bss2.run_loop import EmulationState, PeriodicProgram, start_state
 from neurotwin.dynamics.event_lif import EventLIF
-from neurotwin.errors import ConfigError, check_multiple_of, check_positive
+from neurotwin.errors import ConfigError, DataError, check_multiple_of, check_positive
+from neurotwin.experiments.deployment import layer_models
 from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.spikes import SpikeBatch, Spikes, collect_spikes
 
-__all__ = ["TwinRun", "bss2_layers", "map_stack", "operating_targets", "weight_scales"]
+__all__ = ["TwinRun", "bss2_layers", "chip_calibration", "map_stack", "operating_targets",
+           "weight_scales"]
 
 
 @dataclass(frozen=True)
@@ -60,12 +72,16 @@ class TwinRun:
         Nonzero weights of each layer below half an LSB (no synapse on the chip).
     wall_time_s
         Time spent mapping and emulating, s.
+    vmax
+        With a V_max readout: the largest CADC read of each readout neuron in each
+        sample's window, model mV, (B, n_out); None otherwise.
     """
 
     layers: list[Spikes]
     lsb_na: list[float]
     vanished: list[int]
     wall_time_s: float
+    vmax: np.ndarray | None = None
 
 
 def weight_scales(weights: Sequence[np.ndarray]) -> list[float]:
@@ -110,6 +126,8 @@ def bss2_layers(
     *,
     dt: float = 0.01,
     seed: int = 0,
+    circuits_per_neuron: int | None = None,
+    vmax_threshold: float | None = None,
 ) -> TwinRun:
     """Run a feed-forward LIF stack on the BrainScaleS-2 twin, sample after sample, and
     return the spikes of every layer (module docstring).
@@ -130,6 +148,11 @@ def bss2_layers(
         Emulation time step, ms of model time.
     seed
         Seed of the emulation's temporal noise.
+    circuits_per_neuron
+        Circuits of every logical neuron (None: the mapping's, enough for each fan-in).
+    vmax_threshold
+        The last layer is a V_max readout (module docstring) with its threshold here,
+        model mV above rest; None: it spikes and its first spikes are the readout.
 
     Returns
     -------
@@ -150,7 +173,9 @@ def bss2_layers(
     emit = (sample * window_steps + 1)[real] * dt + batch.times.ravel()[real]
     src = batch.ids.ravel()[real]
     trains = [np.sort(emit[src == k]) for k in range(batch.n_sources)]
-    mapping, pops, lsb, vanished = map_stack(mats, params, trains, dt, chip, calibration)
+    mapping, pops, lsb, vanished = map_stack(
+        mats, params, trains, dt, chip, calibration, circuits_per_neuron=circuits_per_neuron,
+        vmax_threshold=vmax_threshold)
     fresh = start_state(mapping.tables, 1)
     reset = PeriodicProgram(lambda _step, state: _window_reset(state, fresh),
                             start=window_steps, period=window_steps)
@@ -160,35 +185,57 @@ def bss2_layers(
         times, ids = result.spikes(pop)
         layers.append(_layer_spikes(np.asarray(times), np.asarray(ids), window, (k + 2) * dt,
                                     t_max, n, first_only=k == len(mats) - 1))
-    return TwinRun(layers, lsb, vanished, time.perf_counter() - began)
+    vmax = None
+    if vmax_threshold is not None:
+        vmax = _window_vmax(result.cadc[str(pops[-1].label)][0], result.cadc_times, window, n,
+                            mapping, str(pops[-1].label))
+    return TwinRun(layers, lsb, vanished, time.perf_counter() - began, vmax)
+
+
+def _window_vmax(reads: np.ndarray, times: np.ndarray, window: float, n_samples: int,
+                 mapping: Mapping, label: str) -> np.ndarray:
+    """Largest CADC read of every neuron in every sample's window, model mV, (B, n)."""
+    sample = np.floor(times / window).astype(np.int64)
+    keep = sample < n_samples
+    top = np.full((n_samples, reads.shape[1]), -1, np.int64)
+    np.maximum.at(top, sample[keep], reads[keep])
+    # a read counts whole LSBs above the channel's zero: the potential lies in the LSB
+    v_hw = specs.CADC_ZERO_MV + (top + 0.5) * specs.CADC_LSB_MV
+    return np.where(top >= 0, mapping.populations[label].to_model_mv(v_hw), np.nan)
 
 
 def map_stack(mats: list[np.ndarray], params: EventLIF, trains: list[np.ndarray],
-                  dt: float, chip: Chip, calibration: Calibration | None
-                  ) -> tuple[Mapping, list[Population], list[float], list[int]]:
+              dt: float, chip: Chip, calibration: Calibration | None, *,
+              circuits_per_neuron: int | None = None, vmax_threshold: float | None = None
+              ) -> tuple[Mapping, list[Population], list[float], list[int]]:
     """The stack as a network fed by ``trains`` (ms), mapped with one weight LSB per
-    layer; its populations, the LSBs (model nA) and the weights too small for a synapse."""
+    layer; its populations, the LSBs (model nA) and the weights too small for a synapse.
+    With ``vmax_threshold`` (model mV) the last layer is a V_max readout read by the CADC."""
     net = Network(dt=dt)
     prev = net.add(SpikeSourceArray(trains, label="input"))
     lsb = weight_scales(mats)
     vanished = []
     pops = []
-    for k, w in enumerate(mats):
-        pop = net.add(Population(w.shape[1], params.to_lif(), label=f"layer{k}"))
+    for k, (w, model) in enumerate(zip(mats, layer_models(params, len(mats), vmax_threshold),
+                                       strict=True)):
+        pop = net.add(Population(w.shape[1], model, label=f"layer{k}"))
         kept = np.where(np.abs(w) >= 0.5 * lsb[k], w, 0.0)
         vanished.append(int(np.count_nonzero(w) - np.count_nonzero(kept)))
         net.connect(prev, pop, sp.csr_array(kept), receptor=None, delays=dt)
         net.record(pop, "spikes")
         pops.append(pop)
         prev = pop
+    cadc = (str(pops[-1].label),) if vmax_threshold is not None else False
     mapping = Bss2Backend().map(net, chip=chip, calibration=calibration,
-                                weight_scale={f"layer{k}": s for k, s in enumerate(lsb)})
+                                weight_scale={f"layer{k}": s for k, s in enumerate(lsb)},
+                                circuits_per_neuron=circuits_per_neuron,
+                                readout=Readout(cadc=cadc))
     return mapping, pops, lsb, vanished
 
 
 def operating_targets(weights: Sequence[torch.Tensor | np.ndarray], params: EventLIF,
-                      chip: Chip, calibration: Calibration, *, dt: float = 0.01
-                      ) -> CalibrationTargets:
+                      chip: Chip, calibration: Calibration, *, dt: float = 0.01,
+                      circuits_per_neuron: int | None = None) -> CalibrationTargets:
     """Calibration targets at the stack's own operating point: the CADC reads at which
     the widest layer's resting potential, reset and threshold sit when the stack is
     mapped with ``calibration``, and the model's time constants (1 ms model = 1 µs chip).
@@ -200,7 +247,7 @@ def operating_targets(weights: Sequence[torch.Tensor | np.ndarray], params: Even
     """
     mats = _matrices(weights)
     mapping, pops, _, _ = map_stack(mats, params, [np.empty(0)] * mats[0].shape[0], dt,
-                                        chip, calibration)
+                                    chip, calibration, circuits_per_neuron=circuits_per_neuron)
     widest = max(pops, key=lambda p: p.size)
     pmap = mapping.populations[str(widest.label)]
     lif = params.to_lif()
@@ -212,6 +259,56 @@ def operating_targets(weights: Sequence[torch.Tensor | np.ndarray], params: Even
     return replace(calibration.targets, leak=read(lif.v_rest), reset=read(lif.v_reset),
                    threshold=read(lif.v_thresh), tau_mem_us=lif.tau_mem,
                    tau_syn_exc_us=lif.tau_syn_exc, tau_syn_inh_us=lif.tau_syn_inh)
+
+
+def chip_calibration(chip: Chip, weights: Sequence[torch.Tensor | np.ndarray],
+                     params: EventLIF, folder: Path, *,
+                     targets: Literal["network", "calix"] = "network",
+                     membrane_capacitance: int = specs.CALIX_TARGET_MEMBRANE_CAPACITANCE,
+                     calibration_dir: str | None = None, dt: float = 0.01,
+                     circuits_per_neuron: int | None = None) -> Calibration:
+    """The calibration of ``chip`` for the stack: read from ``calibration_dir`` (file
+    ``chip<serial>.json``), else calibrated here and kept in ``folder``: at calix'
+    defaults with ``membrane_capacitance`` (``calibration.json``), then, for
+    ``"network"`` targets, at the stack's own operating point (:func:`operating_targets`,
+    ``calibration_network.json``); every circuit the stack's mapping uses is calibrated.
+
+    Raises
+    ------
+    DataError
+        ``calibration_dir`` holds no calibration of this serial.
+    """
+    if calibration_dir is not None:
+        path = Path(calibration_dir) / f"chip{chip.serial}.json"
+        if not path.exists():
+            raise DataError(f"no calibration of chip serial {chip.serial}: {path} does not "
+                            f"exist (calibrate it with bss2.calibrate(Chip({chip.serial})) "
+                            f"and save it there, or leave calibration_dir null)")
+        return Calibration.load(path, serial=chip.serial)
+    mats = _matrices(weights)
+    mapping, _, _, _ = map_stack(mats, params, [np.empty(0)] * mats[0].shape[0], dt, chip,
+                                 None, circuits_per_neuron=circuits_per_neuron)
+    circuits = np.arange(int(mapping.circuits.max()) + 1)
+    calix = CalibrationTargets(membrane_capacitance=membrane_capacitance)
+    cal = _cached(folder / "calibration.json", chip, calix, circuits)
+    if targets == "calix":
+        return cal
+    network = operating_targets(mats, params, chip, cal, dt=dt,
+                                circuits_per_neuron=circuits_per_neuron)
+    return _cached(folder / "calibration_network.json", chip, network, circuits)
+
+
+def _cached(path: Path, chip: Chip, targets: CalibrationTargets,
+            circuits: np.ndarray) -> Calibration:
+    """The calibration kept at ``path`` if it is for ``targets``, else a new one (kept)."""
+    if path.exists():
+        kept = Calibration.load(path, serial=chip.serial)
+        if kept.targets == targets and kept.neurons.n == circuits.size:
+            return kept
+    cal = calibrate(chip, targets, circuits=circuits)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cal.save(path)
+    return cal
 
 
 def _matrices(weights: Sequence[torch.Tensor | np.ndarray]) -> list[np.ndarray]:

@@ -32,7 +32,7 @@ int8 weights), accuracy and first-spike ties against the tick.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,18 +40,18 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from neurotwin.bss2 import Calibration, CalibrationTargets, Chip, calibrate, specs
+from neurotwin.bss2 import Calibration, Chip, specs
 from neurotwin.datasets import yinyang_splits
-from neurotwin.errors import ConfigError, DataError, check_int, check_positive
+from neurotwin.errors import ConfigError, check_int, check_positive
 from neurotwin.eventprop import silent_label_pull
 from neurotwin.eventprop.observed import observed_lif_layer
 from neurotwin.experiments import plots, yinyang
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.deployment import deployment_check, predict
-from neurotwin.experiments.twin_forward import bss2_layers, operating_targets
+from neurotwin.experiments.run_folder import load_run
+from neurotwin.experiments.twin_forward import bss2_layers, chip_calibration
 from neurotwin.spikes import SpikeBatch, first_spike_times
 from neurotwin.train import LoopConfig, fit, load_best, mean_std
-from neurotwin.train.checkpoint import load_checkpoint
 
 __all__ = ["EVALUATION_SEED", "YinYangTwinsConfig", "hil_loss", "load_yinyang", "run",
            "twin_diagnosis"]
@@ -171,7 +171,8 @@ class YinYangTwinsConfig:
 
 
 def load_yinyang(folder: Path) -> tuple[yinyang.YinYangConfig, yinyang.YinYangNet]:
-    """The configuration and selected weights of a ``yinyang`` run folder.
+    """The configuration and selected weights of a ``yinyang`` run folder
+    (:func:`~neurotwin.experiments.run_folder.load_run`).
 
     Raises
     ------
@@ -179,28 +180,8 @@ def load_yinyang(folder: Path) -> tuple[yinyang.YinYangConfig, yinyang.YinYangNe
         No checkpoint in ``folder``, or one made by another experiment (its configuration
         or weights are not those of a yinyang network).
     """
-    folder = Path(folder)
-    checkpoint = load_checkpoint(folder)
-    if checkpoint is None:
-        raise DataError(f"{folder}: no yinyang checkpoint (checkpoint.pt) in this folder")
-    known = {f.name for f in fields(yinyang.YinYangConfig)}
-    stored = {k: v for k, v in checkpoint.fingerprint.items() if k not in ("seed", "loop")}
-    foreign = sorted(set(stored) - known)
-    if foreign or "n_hidden" not in stored:
-        raise DataError(f"{folder}/checkpoint.pt was not made by the yinyang experiment: "
-                        f"its configuration has fields {foreign or sorted(stored)[:6]} that "
-                        f"YinYangConfig lacks (or misses n_hidden)")
-    given: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
-                             for k, v in stored.items()}
-    config = yinyang.YinYangConfig(**given)
-    model = yinyang.YinYangNet(config, 0)
-    state = load_best(folder)[1] if (folder / "best.pt").exists() else checkpoint.model
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    if want != got:
-        raise DataError(f"{folder}: weights {got} are not those of a yinyang network {want}")
-    model.load_state_dict(state)
-    return config, model
+    return load_run(folder, "yinyang", yinyang.YinYangConfig,
+                    lambda c: yinyang.YinYangNet(c, 0))
 
 
 def hil_loss(model: yinyang.YinYangNet, batch: SpikeBatch, labels: torch.Tensor,
@@ -256,40 +237,6 @@ def twin_diagnosis(model: yinyang.YinYangNet, batch: SpikeBatch, labels: np.ndar
     }
 
 
-def _calibration(twins: YinYangTwinsConfig, chip: Chip, model: yinyang.YinYangNet,
-                 config: yinyang.YinYangConfig, folder: Path) -> Calibration:
-    """The chip's calibration: from ``calibration_dir``, else cached in ``folder``
-    (at calix' defaults, then, for ``"network"`` targets, at the network's own)."""
-    if twins.calibration_dir is not None:
-        path = Path(twins.calibration_dir) / f"chip{chip.serial}.json"
-        if not path.exists():
-            raise DataError(f"no calibration of chip serial {chip.serial}: {path} does not "
-                            f"exist (calibrate it with bss2.calibrate(Chip({chip.serial})) "
-                            f"and save it there, or leave calibration_dir null)")
-        return Calibration.load(path, serial=chip.serial)
-    circuits = np.arange(config.n_hidden + yinyang.N_CLASSES)
-    calix = CalibrationTargets(membrane_capacitance=twins.membrane_capacitance)
-    cal = _cached(folder / "calibration.json", chip, calix, circuits)
-    if twins.calibration_targets == "calix":
-        return cal
-    targets = operating_targets([model.hidden.weight, model.output.weight], config.neuron(),
-                                chip, cal, dt=twins.dt)
-    return _cached(folder / "calibration_network.json", chip, targets, circuits)
-
-
-def _cached(path: Path, chip: Chip, targets: CalibrationTargets,
-            circuits: np.ndarray) -> Calibration:
-    """The calibration kept at ``path`` if it is for ``targets``, else a new one (kept)."""
-    if path.exists():
-        kept = Calibration.load(path, serial=chip.serial)
-        if kept.targets == targets and kept.neurons.n == circuits.size:
-            return kept
-    cal = calibrate(chip, targets, circuits=circuits)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cal.save(path)
-    return cal
-
-
 def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConfig,
             twins: YinYangTwinsConfig, data: dict[str, Any], out_dir: Path,
             progress: ProgressCallback | None) -> dict[str, Any]:
@@ -297,7 +244,10 @@ def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConf
     selected on the twin's validation accuracy."""
     folder = out_dir / f"serial{serial}"
     chip = Chip(serial)
-    cal = _calibration(twins, chip, model0, config, folder)
+    cal = chip_calibration(chip, [model0.hidden.weight, model0.output.weight], config.neuron(),
+                           folder, targets=twins.calibration_targets,
+                           membrane_capacitance=twins.membrane_capacitance,
+                           calibration_dir=twins.calibration_dir, dt=twins.dt)
     model = yinyang.YinYangNet(config, 0)
     model.load_state_dict(model0.state_dict())
     test, test_labels = data["test"], data["test_labels"]
