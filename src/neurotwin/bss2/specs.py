@@ -224,50 +224,31 @@ SYNIN_READOUT_MV_PER_NA = 10.0
 # --- deviations left after calibration (twin assumptions; docs/bss2.md, "Sources") ------
 
 SYN_GAIN_DRIVER_SPREAD = 0.05
-"""Log-std of each synapse driver's output strength *before* the drivers' STP offset
-calibration (the default of ``Deviations.syn_gain_driver_spread``). Twin assumption: no
-publication or calix test gives a relative per-driver figure for spiking mode (searched:
-Billaudelle 2020, Göltz et al. 2021, Cramer et al. 2022, Pehle 2022, calix). calix'
-standard spiking calibration pulls it in (``calibrate`` does the same:
-``STP_OFFSET_*`` below); what it leaves is the offset's step and the measurement."""
+"""Log-std of each driver's strength before the STP offset calibration. Twin assumption:
+no published figure (searched: Billaudelle 2020, Göltz 2021, Cramer 2022, Pehle 2022)."""
 
-# --- synapse driver STP offset and its calibration (calix ``calix.spiking.synapse_driver.
-# STPOffsetCalib``, run by ``calix.spiking.calibrate`` on every driver; haldls
-# ``SynapseDriverConfig::Offset``; halco ``SynapseDriverOnDLS::toCapMemBlockOnDLS``) ----
-
+# --- driver STP offset calibration: calix ``spiking.synapse_driver.STPOffsetCalib`` (in
+# ``calix.spiking.calibrate``), haldls ``SynapseDriverConfig::Offset``, halco -----------
 STP_OFFSET_MAX = 15
-"""Largest STP offset code of a synapse driver (haldls ``SynapseDriverConfig::Offset``,
-4 bit); a larger code gives a smaller output amplitude (calix searches it inverted)."""
+"""Largest STP offset code of a driver (4 bit); a larger code, a smaller amplitude."""
 STP_OFFSET_REFERENCE = STP_OFFSET_MAX // 2
-"""Offset code at which calix measures each CapMem block's target, the median amplitude
-of its drivers (``STPOffsetCalib.prelude``: ``Offset.max // 2``); the twin's driver has
-its drawn strength factor at this code, which is also an uncalibrated ChipConfig's."""
+"""Code of calix' per-CapMem-block target (the block's median amplitude there); a twin
+driver has its drawn factor at it."""
 STP_OFFSET_STEP = 0.025
-"""Relative change of a driver's output amplitude per offset code: strength factor
-``exp(-STP_OFFSET_STEP * (offset - STP_OFFSET_REFERENCE))``. Twin assumption (no
-published figure): the 4-bit range then spans -18 % .. +19 % around the reference, 3.5-4
-times ``SYN_GAIN_DRIVER_SPREAD``, and the step leaves a residual of at most half a step
-(1.25 %; std ``STP_OFFSET_STEP / sqrt(12)`` = 0.72 %) plus the measurement's error."""
+"""Relative amplitude change per offset code (factor ``exp(-step * (offset - 7))``). Twin
+assumption: the range spans -18 % .. +19 %; half a step (1.25 %) remains at most."""
 STP_CALIB_AMPLITUDE_LSB = 30.0
-"""Output amplitude of a nominal driver in calix' STP offset measurement, CADC LSB
-(synaptic-input integration, weight 63, 3 events). Twin assumption: the hagen-mode
-figure of the same measurement, ``VMM_DRIVER_AMPLITUDE_LSB`` ("some 30 LSB", calix
-``tests/hw/py/test_hagen_input.py``)."""
+"""Nominal amplitude in that measurement, LSB (twin assumption: VMM_DRIVER_AMPLITUDE_LSB)."""
 STP_CALIB_COLUMNS = 8
-"""Synapse columns read per driver, whose median is its amplitude (calix
-``SynapseDriverMeasurement.measure_syndrv_amplitudes``: "at least 8 synapse columns per
-driver")."""
+"""Columns read per driver; their median is its amplitude (``measure_syndrv_amplitudes``)."""
 STP_CALIB_RUNS = 5
 """Repetitions averaged per amplitude (``measure_syndrv_amplitudes``' ``n_runs``)."""
 STP_CALIB_BLOCK_STD_MAX_LSB = 2.0
-"""Largest std of the calibrated amplitudes within one CapMem block that calix' hardware
-test accepts, CADC LSB (``tests/hw/py/test_stp_calibration.py``, which also requires the
-calibration to lower it by more than 1 LSB in every block)."""
+"""calix' acceptance (``tests/hw/py/test_stp_calibration.py``): block std < 2 LSB."""
 
 
 def capmem_block_of_driver(hemisphere: Any, driver: Any) -> np.ndarray:
-    """CapMem block (0..3) whose STP voltages a synapse driver uses: ``2 * hemisphere +
-    driver % 2`` (halco ``SynapseDriverOnDLS::toCapMemBlockOnDLS``)."""
+    """CapMem block (0..3) of a driver (halco ``toCapMemBlockOnDLS``)."""
     return 2 * np.asarray(hemisphere) + np.asarray(driver) % 2
 
 
