@@ -19,6 +19,14 @@ and moves each circuit's code up or down. Order (each step relies on the earlier
    scalar ``i_synin_gm`` target).
 7. threshold via ``v_threshold``: spike-time measurement (needs 3-5).
 8. refractory time: digital, ``counter = round(t * 10 MHz)``.
+9. synapse drivers' STP offsets (all 2 x 128, as calix' ``calibrate`` runs
+   ``calix.spiking.synapse_driver.STPOffsetCalib`` after the neurons): the 4-bit offset of
+   each driver is searched (inverted: a larger code, a smaller amplitude) until its output
+   amplitude (:func:`~neurotwin.bss2.measurements.measure_driver_amplitudes`) meets the
+   median of the drivers of its CapMem block at the reference code
+   (``specs.capmem_block_of_driver``). What remains is the offset's step (at most half of
+   ``specs.STP_OFFSET_STEP``), the measurement's error, and drivers whose deviation
+   exceeds the offset's range (their code stops at 0 or 15, as on the chip).
 
 Before and after, every quantity is measured once more; the :class:`CalibrationReport`
 gives mean, std and std/mean of both. The hidden deviations of the chip are never read.
@@ -51,11 +59,13 @@ __all__ = [
     "Spread",
     "binary_search",
     "calibrate",
+    "calibrate_drivers",
     "measure_all",
 ]
 
 FORMAT = "neurotwin.bss2.calibration"
-VERSION = 1
+VERSION = 2
+"""Version 2 added the synapse drivers' STP offsets."""
 THRESHOLD_PROTOCOL_MARGIN = 55
 """CADC LSB between the threshold target and the leak potential of the firing membrane."""
 THRESHOLD_PROTOCOL_LEAK_MAX = 235
@@ -198,7 +208,8 @@ class CalibrationReport:
 
     spreads: Mapping[str, Spread]
     """By quantity: leak, reset, threshold (CADC reads), tau_mem, tau_syn_exc,
-    tau_syn_inh (µs), strength_exc, strength_inh (CADC LSB of shift)."""
+    tau_syn_inh (µs), strength_exc, strength_inh (CADC LSB of shift), and over the 256
+    synapse drivers driver_amplitude (CADC LSB; each CapMem block has its own target)."""
     elapsed_s: float
     """Wall-clock time of the calibration here, s."""
     n_circuits: int
@@ -242,6 +253,8 @@ class Calibration:
         Digital offsets of all CADC channels, (2, 2, 256).
     report
         Measured spreads before and after.
+    driver_offset
+        STP offset codes of all synapse drivers, (2, 128).
     """
 
     serial: int
@@ -249,10 +262,11 @@ class Calibration:
     neurons: NeuronConfig
     cadc_offset: np.ndarray
     report: CalibrationReport
+    driver_offset: np.ndarray
 
     def apply(self, config: ChipConfig | None = None) -> ChipConfig:
         """``config`` (default: a nominal chip configuration) with the calibrated circuits'
-        settings and the CADC offsets replaced."""
+        settings, the CADC offsets and the drivers' STP offsets replaced."""
         config = ChipConfig() if config is None else config
         neurons = config.neurons
         idx = self.neurons.circuits
@@ -264,7 +278,7 @@ class Calibration:
             arr[idx] = getattr(self.neurons, name)
             digital[name] = arr
         return replace(config, neurons=replace(neurons, capmem=capmem, **digital),
-                       cadc_offset=self.cadc_offset)
+                       cadc_offset=self.cadc_offset, driver_offset=self.driver_offset)
 
     def save(self, path: str | Path) -> None:
         """Write the calibration as JSON to ``path``."""
@@ -279,6 +293,7 @@ class Calibration:
             "refractory_counter": self.neurons.refractory_counter.tolist(),
             **{name: getattr(self.neurons, name).tolist() for name in SWITCHES},
             "cadc_offset": np.asarray(self.cadc_offset).tolist(),
+            "driver_offset": np.asarray(self.driver_offset).tolist(),
             "report": {
                 "elapsed_s": self.report.elapsed_s,
                 "n_circuits": self.report.n_circuits,
@@ -316,18 +331,20 @@ class Calibration:
                 refractory_counter=np.asarray(data["refractory_counter"]),
                 **{name: np.asarray(data[name], dtype=bool) for name in SWITCHES},
             )
-            offset = ChipConfig(cadc_offset=np.asarray(data["cadc_offset"])).cadc_offset
+            chip_config = ChipConfig(cadc_offset=np.asarray(data["cadc_offset"]),
+                                     driver_offset=np.asarray(data["driver_offset"]))
             report = data["report"]
             spreads = {k: Spread(**v) for k, v in report["spreads"].items()}
             return cls(
                 serial=serial,
                 targets=CalibrationTargets(**data["targets"]),
                 neurons=neurons,
-                cadc_offset=offset,
+                cadc_offset=chip_config.cadc_offset,
+                driver_offset=chip_config.driver_offset,
                 report=CalibrationReport(spreads=spreads, elapsed_s=float(report["elapsed_s"]),
                                          n_circuits=int(report["n_circuits"])),
             )
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, ConfigError) as err:
             raise DataError(f"corrupt calibration {str(path)!r}: {err}") from None
 
 
@@ -493,8 +510,47 @@ def calibrate(
         a_mean, a_std = _stats(after[name])
         spreads[name] = Spread(unit=unit, target=target, before_mean=b_mean, before_std=b_std,
                                after_mean=a_mean, after_std=a_std, after_max_error=error)
+    driver_offset, spreads["driver_amplitude"] = calibrate_drivers(chip, rng)
     report = CalibrationReport(spreads=spreads, elapsed_s=time.perf_counter() - start,
                                n_circuits=n)
     return Calibration(serial=chip.serial, targets=targets, neurons=config,
-                       cadc_offset=cadc_offset, report=report)
+                       cadc_offset=cadc_offset, report=report, driver_offset=driver_offset)
+
+
+def calibrate_drivers(chip: Chip, rng: np.random.Generator) -> tuple[np.ndarray, Spread]:
+    """STP offsets moving every synapse driver's amplitude to the median of its CapMem
+    block's drivers at the reference code (calix ``STPOffsetCalib``; step 9 of
+    :func:`calibrate`).
+
+    Parameters
+    ----------
+    chip
+        The chip.
+    rng
+        Source of the readout noise.
+
+    Returns
+    -------
+    tuple
+        The offset codes, (2, 128) int64 (hemisphere, driver), and the :class:`Spread`
+        of the measured amplitudes (CADC LSB) before (all at
+        ``specs.STP_OFFSET_REFERENCE``) and after.
+    """
+    shape = (specs.N_HEMISPHERES, specs.N_SYNAPSE_DRIVERS)
+    before = m.measure_driver_amplitudes(
+        chip, np.full(shape, specs.STP_OFFSET_REFERENCE), rng)
+    h, d = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    block = specs.capmem_block_of_driver(h, d)
+    target = np.zeros(shape)
+    for b in np.unique(block):
+        target[block == b] = np.median(before[block == b])
+    codes = binary_search(
+        lambda c: m.measure_driver_amplitudes(chip, c.reshape(shape), rng).ravel(),
+        target.ravel(), target.size, inverted=True, low=0, high=specs.STP_OFFSET_MAX
+    ).reshape(shape)
+    after = m.measure_driver_amplitudes(chip, codes, rng)
+    spread = Spread(unit="LSB", target=None, before_mean=float(before.mean()),
+                    before_std=float(before.std()), after_mean=float(after.mean()),
+                    after_std=float(after.std()), after_max_error=None)
+    return codes, spread
 

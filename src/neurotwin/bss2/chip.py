@@ -20,6 +20,8 @@ Transfer from settings to analog parameters (per circuit ``i``; codes are CapMem
                           * max(code - bias_offset * xi, 0)),  at most TAU_SYN_MAX_US
     synapse gain per weight LSB  0.3 nA * code / 500 * exp(syn_gain_column_spread * xi)
                  per driver (2 x 128) a further factor exp(syn_gain_driver_spread * xi)
+                 * exp(-STP_OFFSET_STEP * (offset - STP_OFFSET_REFERENCE)), offset the
+                 driver's 4-bit STP offset code (set by the calibration)
     offset current  I = 0.002 nA * code * exp(offset_current_spread * xi)
     refractory time = counter / 10 MHz (digital, exact)
     AdEx (where enabled)  V_T = potential of v_exp;  delta_T = 0.02 mV * code,
@@ -82,8 +84,8 @@ class Deviations:
     syn_gain_column_spread
         Spread of the synaptic input strength of each circuit (per receptor).
     syn_gain_driver_spread
-        Spread of the output strength of each synapse driver (an assumption:
-        ``specs.SYN_GAIN_DRIVER_SPREAD``).
+        Spread of the output strength of each synapse driver at the reference STP offset,
+        before the drivers' calibration (an assumption: ``specs.SYN_GAIN_DRIVER_SPREAD``).
     offset_current_spread
         Spread of the membrane offset current per code.
     cadc_offset_lsb, cadc_gain_spread
@@ -344,11 +346,15 @@ class Chip:
             "tau_w": np.minimum(nominal / np.maximum(effective, 1e-300), specs.TAU_W_MAX_US),
         }
 
-    def driver_gain(self, hemisphere: Any, driver: Any) -> np.ndarray:
-        """Output strength factor of synapse driver(s) ``driver`` in ``hemisphere``."""
+    def driver_gain(self, hemisphere: Any, driver: Any,
+                    offset: Any = specs.STP_OFFSET_REFERENCE) -> np.ndarray:
+        """Output strength factor of synapse driver(s) ``driver`` in ``hemisphere`` at
+        STP offset code(s) ``offset`` (0..15, broadcasting)."""
         h = specs.check_integer_range("hemisphere", hemisphere, 0, specs.N_HEMISPHERES - 1)
         d = specs.check_integer_range("driver", driver, 0, specs.N_SYNAPSE_DRIVERS - 1)
-        return self.fixed_pattern.syn_gain_driver[h, d]
+        code = specs.check_integer_range("STP offset", offset, 0, specs.STP_OFFSET_MAX)
+        return self.fixed_pattern.syn_gain_driver[h, d] * np.exp(
+            -specs.STP_OFFSET_STEP * (code - specs.STP_OFFSET_REFERENCE))
 
     def correlation_factors(self, hemisphere: Any, row: Any, column: Any
                             ) -> tuple[np.ndarray, np.ndarray]:

@@ -201,6 +201,9 @@ class ChipConfig:
     cadc_offset
         Digital offset of every CADC channel, -128..127, shape (2, 2, 256):
         (hemisphere, branch causal/acausal, column).
+    driver_offset
+        STP offset code of every synapse driver, 0..15, shape (2, 128): (hemisphere,
+        driver); None: ``specs.STP_OFFSET_REFERENCE`` (uncalibrated).
     """
 
     neurons: NeuronConfig = field(default_factory=NeuronConfig.default)
@@ -208,6 +211,7 @@ class ChipConfig:
     addresses: Any = None
     row_modes: Any = None
     cadc_offset: Any = None
+    driver_offset: Any = None
 
     def __post_init__(self) -> None:
         if not np.array_equal(self.neurons.circuits, np.arange(specs.N_NEURONS)):
@@ -228,6 +232,14 @@ class ChipConfig:
             raise ConfigError(f"cadc_offset must have shape {offset_shape}, got {offset.shape}")
         offset = _per_circuit("cadc_offset", offset.ravel(), offset.size, specs.CADC_OFFSET_MIN,
                               specs.CADC_OFFSET_MAX).reshape(offset_shape)
+        driver_shape = (specs.N_HEMISPHERES, specs.N_SYNAPSE_DRIVERS)
+        drivers = (np.full(driver_shape, specs.STP_OFFSET_REFERENCE, np.int64)
+                   if self.driver_offset is None else np.asarray(self.driver_offset))
+        if drivers.shape != driver_shape:
+            raise ConfigError(f"driver_offset must have shape {driver_shape}, got "
+                              f"{drivers.shape}")
+        drivers = specs.check_integer_range("driver_offset", drivers, 0, specs.STP_OFFSET_MAX)
         for name, arr in (("weights", weights), ("addresses", addresses),
-                          ("row_modes", modes), ("cadc_offset", offset)):
+                          ("row_modes", modes), ("cadc_offset", offset),
+                          ("driver_offset", drivers)):
             object.__setattr__(self, name, _frozen(arr))

@@ -98,7 +98,7 @@ from neurotwin.network import Network, SpikeSourcePoisson
 __all__ = ["Mapping", "map_network", "offset_schedule"]
 
 FORMAT = "neurotwin.bss2.mapping"
-VERSION = 2
+VERSION = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,6 +247,7 @@ class Mapping:
             "addresses": np.asarray(self.config.addresses).tolist(),
             "row_modes": np.asarray(self.config.row_modes).tolist(),
             "cadc_offset": np.asarray(self.config.cadc_offset).tolist(),
+            "driver_offset": np.asarray(self.config.driver_offset).tolist(),
             "address": self.address.tolist(),
             "routes": self.routes.tolist(),
             "delay_steps": self.delay_steps.tolist(),
@@ -286,7 +287,8 @@ class Mapping:
             config = ChipConfig(neurons=neurons, weights=np.asarray(data["weights"]),
                                 addresses=np.asarray(data["addresses"]),
                                 row_modes=np.asarray(data["row_modes"]),
-                                cadc_offset=np.asarray(data["cadc_offset"]))
+                                cadc_offset=np.asarray(data["cadc_offset"]),
+                                driver_offset=np.asarray(data["driver_offset"]))
             return cls(
                 network=network,
                 chip=Chip(int(data["serial"]), Deviations(**data["deviations"])),
@@ -504,7 +506,9 @@ def map_network(
         chip=chip,
         config=ChipConfig(neurons=neurons, weights=synapses.weights,
                           addresses=synapses.addresses, row_modes=synapses.row_modes,
-                          cadc_offset=None if calibration is None else calibration.cadc_offset),
+                          cadc_offset=None if calibration is None else calibration.cadc_offset,
+                          driver_offset=(None if calibration is None
+                                         else calibration.driver_offset)),
         populations=pops,
         n_neurons=n_neurons,
         address=synapses.address,

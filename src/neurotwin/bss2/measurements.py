@@ -22,6 +22,10 @@ threshold            leak potential far above threshold, short refractory time:
                      regular firing; from the mean free interval T between reset and
                      spike, the resting and reset reads V_L, V_R and tau_mem,
                      V_T = V_L - (V_L - V_R) exp(-T / tau_mem)
+driver amplitude     every synapse driver in turn integrates its events (weight 63)
+                     on 8 synaptic-input columns; CADC read after minus before, median
+                     over the columns, mean of 5 runs (calix'
+                     ``measure_syndrv_amplitudes``)
 ===================  ===========================================================
 
 Potentials come out in CADC reads (LSB), the unit of calix' targets; time constants in
@@ -56,6 +60,7 @@ from neurotwin.errors import ConfigError
 __all__ = [
     "ExponentialFit",
     "fit_exponential",
+    "measure_driver_amplitudes",
     "measure_synaptic_strength",
     "measure_tau_mem",
     "measure_tau_syn",
@@ -319,3 +324,32 @@ def measure_threshold(chip: Chip, config: NeuronConfig, tau_mem: np.ndarray,
     estimate = v_leak - (v_leak - v_reset) * np.exp(-np.where(fired, free, 0.0)
                                                     / np.asarray(tau_mem))
     return np.where(fired, estimate, np.inf)
+
+
+def measure_driver_amplitudes(chip: Chip, offsets: Any, rng: np.random.Generator
+                              ) -> np.ndarray:
+    """Output amplitude of every synapse driver at STP offset codes ``offsets`` (2, 128),
+    CADC LSB, shape (2, 128).
+
+    Driver ``d`` is read on the causal channels of columns ``8 d .. 8 d + 7`` (mod 256)
+    of its hemisphere; each amplitude is the median over those columns of the read
+    after its events minus the read before, averaged over ``specs.STP_CALIB_RUNS``
+    runs; a nominal driver at the reference code shows ``specs.STP_CALIB_AMPLITUDE_LSB``.
+    """
+    shape = (specs.N_HEMISPHERES, specs.N_SYNAPSE_DRIVERS)
+    h, d = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    amplitude_mv = specs.STP_CALIB_AMPLITUDE_LSB * specs.CADC_LSB_MV \
+        * chip.driver_gain(h, d, offsets)
+    columns = (specs.STP_CALIB_COLUMNS * d[..., None]
+               + np.arange(specs.STP_CALIB_COLUMNS)) % specs.SYNRAM_COLUMNS
+    channels = (np.broadcast_to(h[..., None], columns.shape).ravel(),
+                np.zeros(columns.size, np.int64), columns.ravel())
+    # the synaptic input lines rest mid-range of the CADC before the events
+    base_mv = specs.CADC_ZERO_MV + specs.CADC_MAX / 2 * specs.CADC_LSB_MV
+    after = np.repeat(base_mv + amplitude_mv.ravel(), specs.STP_CALIB_COLUMNS)
+    runs = []
+    for _ in range(specs.STP_CALIB_RUNS):
+        before = cadc_sample(chip, np.full(after.size, base_mv), channels, rng)
+        shift = cadc_sample(chip, after, channels, rng) - before
+        runs.append(np.median(shift.reshape(*shape, specs.STP_CALIB_COLUMNS), axis=-1))
+    return np.mean(runs, axis=0)

@@ -224,13 +224,34 @@ SYNIN_READOUT_MV_PER_NA = 10.0
 # --- deviations left after calibration (twin assumptions; docs/bss2.md, "Sources") ------
 
 SYN_GAIN_DRIVER_SPREAD = 0.05
-"""Log-std of each synapse driver's output strength that the twin's calibration leaves
-(the default of ``Deviations.syn_gain_driver_spread``). Twin assumption: no publication
-or calix test gives a relative per-driver figure for spiking mode (searched: Billaudelle
-2020, Göltz et al. 2021, Cramer et al. 2022, Pehle 2022, calix). calix does calibrate the
-drivers' STP offsets so that their amplitudes match (``calix.spiking.synapse_driver.
-STPOffsetCalib``; its hardware test only bounds the calibrated std per CapMem block below
-2 CADC LSB of amplitude, no relative figure), which the twin does not model."""
+"""Log-std of each driver's strength before the STP offset calibration. Twin assumption:
+no published figure (searched: Billaudelle 2020, Göltz 2021, Cramer 2022, Pehle 2022)."""
+
+# --- driver STP offset calibration: calix ``spiking.synapse_driver.STPOffsetCalib`` (in
+# ``calix.spiking.calibrate``), haldls ``SynapseDriverConfig::Offset``, halco -----------
+STP_OFFSET_MAX = 15
+"""Largest STP offset code of a driver (4 bit); a larger code, a smaller amplitude."""
+STP_OFFSET_REFERENCE = STP_OFFSET_MAX // 2
+"""Code of calix' per-CapMem-block target (the block's median amplitude there); a twin
+driver has its drawn factor at it."""
+STP_OFFSET_STEP = 0.025
+"""Relative amplitude change per offset code (factor ``exp(-step * (offset - 7))``). Twin
+assumption: the range spans -18 % .. +19 %; half a step (1.25 %) remains at most."""
+STP_CALIB_AMPLITUDE_LSB = 30.0
+"""Nominal amplitude in that measurement, LSB (twin assumption: VMM_DRIVER_AMPLITUDE_LSB)."""
+STP_CALIB_COLUMNS = 8
+"""Columns read per driver; their median is its amplitude (``measure_syndrv_amplitudes``)."""
+STP_CALIB_RUNS = 5
+"""Repetitions averaged per amplitude (``measure_syndrv_amplitudes``' ``n_runs``)."""
+STP_CALIB_BLOCK_STD_MAX_LSB = 2.0
+"""calix' acceptance (``tests/hw/py/test_stp_calibration.py``): block std < 2 LSB."""
+
+
+def capmem_block_of_driver(hemisphere: Any, driver: Any) -> np.ndarray:
+    """CapMem block (0..3) of a driver (halco ``toCapMemBlockOnDLS``)."""
+    return 2 * np.asarray(hemisphere) + np.asarray(driver) % 2
+
+
 MEMBRANE_NOISE_MV = 1.0
 """Median std of a free membrane's temporal noise, mV (the default of
 ``Deviations.membrane_noise_mv``). Twin assumption: no published HICANN-X figure in mV

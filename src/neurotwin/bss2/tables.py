@@ -166,7 +166,6 @@ def synapse_table(config: ChipConfig, chip: Chip, circuits: np.ndarray, routes: 
     labels = np.asarray(config.addresses)
     modes = np.asarray(config.row_modes)
     gains = np.stack([gain_exc, gain_inh])
-    driver_gains = chip.fixed_pattern.syn_gain_driver
     # every route's two rows, in the order of the routes, the enabled ones
     unit, h, d = (np.repeat(np.asarray(routes, np.int64)[:, k], 2) for k in range(3))
     row = 2 * d + np.tile([0, 1], len(routes))
@@ -191,7 +190,7 @@ def synapse_table(config: ChipConfig, chip: Chip, circuits: np.ndarray, routes: 
     indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
     weight = weights[h, row, cols][order]
     gain = gains[receptor, circuit][order].astype(np.float64)
-    driver = driver_gains[h, d][order].astype(np.float64)
+    driver = chip.driver_gain(h, d, np.asarray(config.driver_offset)[h, d])[order]
     return SynapseTable(
         indptr=indptr.astype(np.int64), target=(circuit + receptor * nc)[order],
         current=weight * gain * driver, delay_steps=delay_steps[h, row, cols][order].astype(
