@@ -69,8 +69,10 @@ def test_a_stack_no_chip_holds_is_reported_not_raised() -> None:
     task = stack_task(n_hidden=600, n_samples=2)
     comparison = compare_classifier(task, ["bss2"])
     (run,) = comparison.runs
-    assert run.cannot_run == ("not enough neuron circuits: needed 609, available 512 (603 "
-                              "neurons; circuits per neuron layer0: 1, layer1: 3)")
+    assert run.cannot_run == (
+        "not enough neuron circuits: needed 609, available 512 (603 neurons; circuits per "
+        "neuron layer0: 1 (fan-in 5), layer1: 3 (fan-in 600): a circuit sees the 256 synapse "
+        "rows of its hemisphere, so a fan-in above 256 takes a neuron of several circuits)")
     assert f"bss2     cannot run: {run.cannot_run}" in comparison.table()
 
 
