@@ -181,8 +181,9 @@ class YinYangConfig:
         Initialisations per seed (>= 1), each trained with the full schedule; the one whose
         selected epoch has the best validation accuracy is kept (ties: the lower restart)
         and reported, plotted and deployed. Restart 0 is the run with ``restarts`` 1
-        (same streams); restart r > 0 trains with :func:`restart_seed` ``(seed, r)``, into
-        ``restart<r>/`` (every restart has a folder of its own when ``restarts`` > 1).
+        (same streams, same folder: a finished run resumed with more restarts trains only
+        the new ones); restart r > 0 trains with :func:`restart_seed` ``(seed, r)`` into
+        ``restart<r>/`` inside the seed's folder.
     holdout_size
         0: off. n: also report the accuracy of the selected and of the last epoch's weights
         on ``yinyang_samples(n, HOLDOUT_SEED)``, a "selection holdout" that plays no part in
@@ -579,7 +580,7 @@ def _train_seed(
     k = config.restarts
     trained = [
         _train_network(config, restart_seed(seed, r), splits,
-                       out_dir if k == 1 else out_dir / f"restart{r}",
+                       out_dir if r == 0 else out_dir / f"restart{r}",
                        progress_part(progress, r, k),
                        f"seed {seed}" + (f", restart {r}" if k > 1 else ""))
         for r in range(k)
@@ -642,8 +643,7 @@ def run(
         torch.set_num_threads(threads)
     epoch_times = [t for r in per_seed for t in r["epoch_time_s"]]
     folders = [f"seed{s}/" for s in seeds] if config.seeds is not None else [""]
-    trained = [f"{d}restart{r}/" for d in folders for r in range(config.restarts)
-               ] if config.restarts > 1 else folders
+    trained = folders + [f"{d}restart{r}/" for d in folders for r in range(1, config.restarts)]
     return {
         "seeds": list(seeds),
         "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed]),
