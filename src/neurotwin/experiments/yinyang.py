@@ -48,6 +48,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from neurotwin.datasets import latency_encode, yinyang_class, yinyang_samples, yinyang_splits
+from neurotwin.datasets.splits import Splits
 from neurotwin.datasets.yinyang import CLASS_NAMES, R_BIG
 from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError, check_device, check_int, check_multiple_of, check_positive
@@ -78,6 +79,7 @@ __all__ = [
     "YinYangConfig",
     "YinYangNet",
     "encode",
+    "restart_seed",
     "run",
     "ttfs_loss",
 ]
@@ -94,12 +96,16 @@ from the published splits' 40 (test), 41 (validation) and 42 (train)."""
 
 NOT_TRAINING = frozenset(
     {"epochs", "resume", "seeds", "eval_batch_size", "decision_grid", "deploy_dt",
-     "deploy_samples", "deploy_chunk", "select_best", "device", "holdout_size"}
+     "deploy_samples", "deploy_chunk", "select_best", "device", "holdout_size", "restarts"}
 )
 """Config fields that do not change what training computes (a run may resume across them)."""
 
 JITTER_SEED = 7_000_000
 """Offset of the seed of the gain-jitter draws (``gain_jitter``) from the run's seed."""
+
+RESTART_SEED_BASE = 2**32
+"""Restart r > 0 trains with a seed at or above this (:func:`restart_seed`), so its streams
+never coincide with those of a run seed below it."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,13 @@ class YinYangConfig:
         per-neuron and per-row gain and threshold deviations of an analog chip
         (BrainScaleS-2's residuals after calibration: docs/experiments/yinyang.md); the
         evaluation uses the plain weights.
+    restarts
+        Initialisations per seed (>= 1), each trained with the full schedule; the one whose
+        selected epoch has the best validation accuracy is kept (ties: the lower restart)
+        and reported, plotted and deployed. Restart 0 is the run with ``restarts`` 1
+        (same streams, same folder: a finished run resumed with more restarts trains only
+        the new ones); restart r > 0 trains with :func:`restart_seed` ``(seed, r)`` into
+        ``restart<r>/`` inside the seed's folder.
     holdout_size
         0: off. n: also report the accuracy of the selected and of the last epoch's weights
         on ``yinyang_samples(n, HOLDOUT_SEED)``, a "selection holdout" that plays no part in
@@ -230,6 +243,7 @@ class YinYangConfig:
     resume: bool = False
     select_best: bool = True
     holdout_size: int = 0
+    restarts: int = 1
     gain_jitter: float = 0.0
     device: str = "cpu"
 
@@ -241,9 +255,13 @@ class YinYangConfig:
         check_int("decision_grid", self.decision_grid, low=2)
         check_int("deploy_chunk", self.deploy_chunk, low=1)
         check_int("holdout_size", self.holdout_size, low=0)
+        check_int("restarts", self.restarts, low=1)
         if self.deploy_samples is not None:
             check_int("deploy_samples", self.deploy_samples, low=0)
         object.__setattr__(self, "seeds", check_latency_net(self))
+        if self.restarts > 1 and self.validation_size == 0:
+            raise ConfigError(f"restarts = {self.restarts} keeps the restart with the best "
+                              "validation accuracy: validation_size must be >= 1, got 0")
         for name in ("tau_0", "tau_1", "deploy_dt"):
             check_positive(name, getattr(self, name))
         for name in ("bias_time", "alpha", "silent_pull", "gain_jitter"):
@@ -415,18 +433,28 @@ def _raster(model: YinYangNet, batch: SpikeBatch, label: int, config: YinYangCon
     )
 
 
-def _train_seed(
+def restart_seed(seed: int, restart: int) -> int:
+    """The seed restart ``restart`` of run seed ``seed`` trains with (initial weights,
+    shuffling, gain jitter, fresh samples): ``seed`` itself for restart 0, so that
+    ``restarts`` 1 and restart 0 are one run; for r > 0 :data:`RESTART_SEED_BASE` plus a
+    32-bit word of ``numpy.random.SeedSequence((seed, r))``, a stream of its own."""
+    if restart == 0:
+        return seed
+    word = np.random.SeedSequence((seed, restart)).generate_state(1, np.uint32)[0]
+    return RESTART_SEED_BASE + int(word)
+
+
+def _train_network(
     config: YinYangConfig,
     seed: int,
-    backend: str,
+    splits: Splits,
     out_dir: Path,
     progress: ProgressCallback | None,
-) -> dict[str, Any]:
-    """Train, evaluate, plot and deploy one network; return its metrics."""
-    splits = yinyang_splits(
-        train_size=config.train_size, validation_size=config.validation_size,
-        test_size=config.test_size,
-    )
+    name: str,
+) -> tuple[YinYangNet, dict[str, Any]]:
+    """Train one network with ``seed`` into ``out_dir``; return it with its selected
+    weights and its training metrics (selected epoch, validation, test, holdout).
+    ``name`` (run seed and restart) titles its learning curves."""
     val_samples = splits.validation
     assert val_samples is not None  # yinyang_splits always has one
     validation = encode(val_samples.inputs, config)
@@ -508,7 +536,7 @@ def _train_seed(
     history = result.history
     if history:
         learning_curves(history, out_dir / "learning_curves.png",
-                        title=f"Yin-Yang, EventProp, seed {seed}")
+                        title=f"Yin-Yang, EventProp, {name}")
     holdout: dict[str, float] = {}
     if config.holdout_size:
         samples = yinyang_samples(config.holdout_size, HOLDOUT_SEED)
@@ -523,6 +551,44 @@ def _train_seed(
     }
     if config.holdout_size:
         holdout["holdout_accuracy"] = accuracy(model, held, samples.labels, config)
+    return model, {
+        "epochs": len(history),
+        "resumed_from_epoch": result.resumed_from,
+        "train_accuracy": history[-1]["train_accuracy"] if history else math.nan,
+        "validation_accuracy": final["validation_accuracy"],
+        "test_accuracy": final["test_accuracy"],
+        "selected_epoch": selected,
+        "last_epoch_test_accuracy": history[-1]["test_accuracy"] if history else math.nan,
+        "epoch_time_s": [float(r["train_time_s"]) for r in history],
+        **holdout,
+    }
+
+
+def _train_seed(
+    config: YinYangConfig,
+    seed: int,
+    backend: str,
+    out_dir: Path,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """Train ``config.restarts`` networks, keep the best on validation, then evaluate, plot
+    and deploy it; return its metrics (and, with restarts, every restart's)."""
+    splits = yinyang_splits(
+        train_size=config.train_size, validation_size=config.validation_size,
+        test_size=config.test_size,
+    )
+    k = config.restarts
+    trained = [
+        _train_network(config, restart_seed(seed, r), splits,
+                       out_dir if r == 0 else out_dir / f"restart{r}",
+                       progress_part(progress, r, k),
+                       f"seed {seed}" + (f", restart {r}" if k > 1 else ""))
+        for r in range(k)
+    ]
+    scores = [record["validation_accuracy"] for _, record in trained]
+    kept = scores.index(max(scores))  # the first of equals: ties go to the lower restart
+    model, record = trained[kept]
+    test = encode(splits.test.inputs, config)
     _raster(model, test, int(splits.test.labels[0]), config, out_dir / "raster.png")
     _, map_agreement = decision_map(model, config, out_dir / "decision_map.png")
     n_deploy = len(test) if config.deploy_samples is None else min(config.deploy_samples,
@@ -532,20 +598,18 @@ def _train_seed(
         test.take(slice(0, n_deploy)), config.t_max, dt=config.deploy_dt,
         chunk=config.deploy_chunk, backend=backend, seed=seed, xtol=config.xtol,
     )
-    epoch_times = [float(r["train_time_s"]) for r in history]
+    restarts: dict[str, Any] = {} if k == 1 else {
+        "kept_restart": kept,
+        "restarts": [{"restart": r, "training_seed": restart_seed(seed, r), **rec}
+                     for r, (_, rec) in enumerate(trained)],
+    }
     return {
         "seed": seed,
-        "epochs": len(history),
-        "resumed_from_epoch": result.resumed_from,
-        "train_accuracy": history[-1]["train_accuracy"] if history else math.nan,
-        "validation_accuracy": final["validation_accuracy"],
-        "test_accuracy": final["test_accuracy"],
-        "selected_epoch": selected,
-        "last_epoch_test_accuracy": history[-1]["test_accuracy"] if history else math.nan,
+        **record,
+        "epoch_time_s": [t for _, rec in trained for t in rec["epoch_time_s"]],
         "decision_map_accuracy": map_agreement,
-        "epoch_time_s": epoch_times,
         "deployment": deploy.summary(),
-        **holdout,
+        **restarts,
     }
 
 
@@ -579,6 +643,7 @@ def run(
         torch.set_num_threads(threads)
     epoch_times = [t for r in per_seed for t in r["epoch_time_s"]]
     folders = [f"seed{s}/" for s in seeds] if config.seeds is not None else [""]
+    trained = folders + [f"{d}restart{r}/" for d in folders for r in range(1, config.restarts)]
     return {
         "seeds": list(seeds),
         "test_accuracy": mean_std([r["test_accuracy"] for r in per_seed]),
@@ -592,7 +657,7 @@ def run(
            ("holdout_accuracy", "last_epoch_holdout_accuracy") if config.holdout_size},
         "epoch_time_s": statistics.fmean(epoch_times) if epoch_times else math.nan,
         "per_seed": {str(r["seed"]): r for r in per_seed},
-        "files": [f"{d}{name}" for d in folders for name in
-                  ("learning_curves.png", "raster.png", "decision_map.png", "checkpoint.pt",
-                   "best.pt", "history.json")],
+        "files": [f"{d}{name}" for d in folders for name in ("raster.png", "decision_map.png")]
+        + [f"{d}{name}" for d in trained for name in
+           ("learning_curves.png", "checkpoint.pt", "best.pt", "history.json")],
     }
