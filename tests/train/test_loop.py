@@ -219,6 +219,9 @@ def test_mean_std_and_learning_curves(tmp_path):
     assert summary["mean"] == pytest.approx(0.95)
     assert summary["std"] == pytest.approx(np.std([0.9, 1.0], ddof=1))
     assert mean_std([0.5])["std"] == 0.0
+    unmeasured = mean_std([0.9, float("nan"), 1.0])  # statistics.stdev raised on NaN
+    assert np.isnan(unmeasured["mean"]) and np.isnan(unmeasured["std"])
+    assert unmeasured["per_seed"][0] == 0.9
     history = [{"epoch": 1, "loss": 1.0, "train_accuracy": 0.5},
                {"epoch": 2, "loss": 0.5, "train_accuracy": 0.7, "test_accuracy": 0.6}]
     fig = learning_curves(history, tmp_path / "curves.png")
