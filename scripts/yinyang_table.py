@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -114,6 +115,8 @@ def table(records: list[dict[str, Any]], restart: int | None = None) -> str:
         if any(f is None for f in found):
             continue
         values = [v for f in found if f is not None for v in f]
+        if any(math.isnan(v) for v in values):  # not measured (e.g. deploy_samples 0)
+            continue
         spread = statistics.stdev(values) if len(values) > 1 else float("nan")
         figure = f"{100 * statistics.fmean(values):.2f} ± {100 * spread:.2f} %"
         if label.startswith("**"):
