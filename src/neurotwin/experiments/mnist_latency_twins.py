@@ -46,7 +46,7 @@ from neurotwin.experiments import mnist_latency
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.deployment import deployment_check
 from neurotwin.experiments.run_folder import load_run
-from neurotwin.experiments.twin_forward import bss2_layers, chip_calibration
+from neurotwin.experiments.twin_forward import bss2_layers, check_chip_fields, chip_calibration
 from neurotwin.spikes import SpikeBatch
 from neurotwin.train import mean_std
 
@@ -112,16 +112,8 @@ class MnistLatencyTwinsConfig:
         check_int("train_epochs", self.train_epochs, low=1)
         check_int("image_size", self.image_size, low=1, high=mnist_latency.MNIST_SIDE)
         check_int("n_hidden", self.n_hidden, low=1)
-        for s in self.serials:
-            check_int("serial", s, low=0)
-        object.__setattr__(self, "serials", tuple(int(s) for s in self.serials))
-        if len(set(self.serials)) != len(self.serials):
-            raise ConfigError(f"serials must be distinct, got {list(self.serials)}")
-        if self.calibration_targets not in ("network", "calix"):
-            raise ConfigError(f"calibration_targets must be 'network' or 'calix', got "
-                              f"{self.calibration_targets!r}")
-        check_int("membrane_capacitance", self.membrane_capacitance, low=0,
-                  high=specs.MEMBRANE_CAPACITANCE_MAX)
+        object.__setattr__(self, "serials", check_chip_fields(
+            self.serials, self.calibration_targets, self.membrane_capacitance))
         if self.circuits_per_neuron is not None:
             check_int("circuits_per_neuron", self.circuits_per_neuron, low=1,
                       high=specs.CIRCUITS_PER_NEURON_MAX)

@@ -47,12 +47,19 @@ from neurotwin.bss2.mapping import Mapping
 from neurotwin.bss2.readout import Readout
 from neurotwin.bss2.run_loop import EmulationState, PeriodicProgram, start_state
 from neurotwin.dynamics.event_lif import EventLIF
-from neurotwin.errors import ConfigError, DataError, check_multiple_of, check_positive
+from neurotwin.errors import (
+    ConfigError,
+    DataError,
+    check_int,
+    check_multiple_of,
+    check_positive,
+)
 from neurotwin.experiments.deployment import layer_models
 from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.spikes import SpikeBatch, Spikes, collect_spikes
 
-__all__ = ["TwinRun", "bss2_layers", "chip_calibration", "map_stack", "operating_targets",
+__all__ = ["TwinRun", "bss2_layers", "check_chip_fields", "chip_calibration", "map_stack",
+           "operating_targets",
            "weight_scales"]
 
 
@@ -259,6 +266,30 @@ def operating_targets(weights: Sequence[torch.Tensor | np.ndarray], params: Even
     return replace(calibration.targets, leak=read(lif.v_rest), reset=read(lif.v_reset),
                    threshold=read(lif.v_thresh), tau_mem_us=lif.tau_mem,
                    tau_syn_exc_us=lif.tau_syn_exc, tau_syn_inh_us=lif.tau_syn_inh)
+
+
+def check_chip_fields(serials: Sequence[int], calibration_targets: str,
+                      membrane_capacitance: int) -> tuple[int, ...]:
+    """Check the chip fields a twin experiment's config shares (distinct serials >= 0,
+    ``calibration_targets`` "network" or "calix", the membrane capacitor code within the
+    chip's range); return the serials as a tuple of ints.
+
+    Raises
+    ------
+    ConfigError
+        Naming the field and what it may be.
+    """
+    for s in serials:
+        check_int("serial", s, low=0)
+    chosen = tuple(int(s) for s in serials)
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError(f"serials must be distinct, got {list(chosen)}")
+    if calibration_targets not in ("network", "calix"):
+        raise ConfigError(f"calibration_targets must be 'network' or 'calix', got "
+                          f"{calibration_targets!r}")
+    check_int("membrane_capacitance", membrane_capacitance, low=0,
+              high=specs.MEMBRANE_CAPACITANCE_MAX)
+    return chosen
 
 
 def chip_calibration(chip: Chip, weights: Sequence[torch.Tensor | np.ndarray],

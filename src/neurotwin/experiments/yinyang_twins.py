@@ -49,7 +49,7 @@ from neurotwin.experiments import plots, yinyang
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.experiments.deployment import deployment_check, predict
 from neurotwin.experiments.run_folder import load_run
-from neurotwin.experiments.twin_forward import bss2_layers, chip_calibration
+from neurotwin.experiments.twin_forward import bss2_layers, check_chip_fields, chip_calibration
 from neurotwin.spikes import SpikeBatch, first_spike_times
 from neurotwin.train import LoopConfig, fit, load_best, mean_std
 
@@ -144,16 +144,8 @@ class YinYangTwinsConfig:
         check_int("train_epochs", self.train_epochs, low=1)
         if not self.serials:
             raise ConfigError("serials must name at least one chip serial")
-        for s in self.serials:
-            check_int("serial", s, low=0)
-        object.__setattr__(self, "serials", tuple(int(s) for s in self.serials))
-        if len(set(self.serials)) != len(self.serials):
-            raise ConfigError(f"serials must be distinct, got {list(self.serials)}")
-        if self.calibration_targets not in ("network", "calix"):
-            raise ConfigError(f"calibration_targets must be 'network' or 'calix', got "
-                              f"{self.calibration_targets!r}")
-        check_int("membrane_capacitance", self.membrane_capacitance, low=0,
-                  high=specs.MEMBRANE_CAPACITANCE_MAX)
+        object.__setattr__(self, "serials", check_chip_fields(
+            self.serials, self.calibration_targets, self.membrane_capacitance))
         check_int("test_samples", self.test_samples, low=1)
         check_int("validation_samples", self.validation_samples, low=0)
         check_int("finetune_epochs", self.finetune_epochs, low=0)
