@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 import neurotwin as nt
-from neurotwin.engines.distributed import launch
+from neurotwin.engines.distributed.launch import launch
 from neurotwin.experiments.cuba import CubaConfig, build_network
 
 WARM_UP_MS = 10.0
