@@ -127,3 +127,23 @@ def test_synfire_config_is_checked():
         Bss2SynfireConfig(n_groups=20, n_exc=16, n_inh=10)
     with pytest.raises(ConfigError, match="w_exc_exc"):
         Bss2SynfireConfig(w_exc_exc=64.0)
+
+
+def test_fi_input_driver_runs_at_each_settings_stp_offset():
+    """The f-I curve's input driver at each setting's STP offset codes (the calibrated
+    curve at the calibration's): the same circuits with the driver at its weakest code
+    fire less than at the reference code, on the same frozen input."""
+    from neurotwin.bss2 import specs
+    from neurotwin.bss2.chip import Chip
+    from neurotwin.bss2.config import NeuronConfig
+    from neurotwin.experiments.bss2_neuron import _fi_curves
+
+    config = Bss2NeuronConfig(fi_circuits=3, fi_points=3, fi_duration_us=300.0)
+    cells = NeuronConfig.default(np.arange(3), membrane_capacitance=63)
+    shape = (specs.N_HEMISPHERES, specs.N_SYNAPSE_DRIVERS)
+    offsets = {"reference": np.full(shape, specs.STP_OFFSET_REFERENCE),
+               "weakest": np.full(shape, specs.STP_OFFSET_MAX)}
+    _, fi = _fi_curves(Chip(3), {"reference": cells, "weakest": cells}, config,
+                       np.random.default_rng(0), offsets)
+    assert fi["reference"][-1].sum() > 0
+    assert fi["weakest"][-1].sum() < fi["reference"][-1].sum()

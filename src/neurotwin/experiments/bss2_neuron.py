@@ -214,9 +214,12 @@ def _leak_over_threshold(chip: Chip, config: NeuronConfig, leak_read: float, lea
 
 
 def _fi_curves(chip: Chip, configs: dict[str, NeuronConfig], config: Bss2NeuronConfig,
-               rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+               rng: np.random.Generator, driver_offsets: dict[str, np.ndarray]
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Output rates (Hz of model time), (points, fi_circuits) per setting, all in one
-    emulation: every (setting, rate, circuit) is its own copy of the circuit."""
+    emulation: every (setting, rate, circuit) is its own copy of the circuit; the input
+    driver of each setting at its STP offset codes (``driver_offsets[label]``, (2, 128):
+    nominal or calibrated)."""
     rates_hz = np.linspace(0.0, config.fi_rate_max_hz, config.fi_points)
     sets = list(configs.values())
     k = config.fi_circuits
@@ -229,7 +232,11 @@ def _fi_curves(chip: Chip, configs: dict[str, NeuronConfig], config: Bss2NeuronC
     counts = np.tile(np.repeat(per_rate, k, axis=1), (1, len(sets)))
     hemisphere = np.concatenate([c.circuits for c in sets for _ in rates_hz]) \
         // specs.N_NEURON_COLUMNS
-    jump = config.fi_weight * copies.syn_gain_exc * chip.driver_gain(hemisphere, FI_DRIVER)
+    offset = np.concatenate([driver_offsets[label][c.circuits // specs.N_NEURON_COLUMNS,
+                                                   FI_DRIVER]
+                             for label, c in configs.items() for _ in rates_hz])
+    jump = config.fi_weight * copies.syn_gain_exc * chip.driver_gain(hemisphere, FI_DRIVER,
+                                                                     offset)
     em = emulate(copies, steps * FI_DT_US, FI_DT_US, rng, input_exc=counts * jump, record=())
     rate = em.spikes.sum(axis=0) / (config.fi_duration_us * 1e-3)  # per ms of hw = per s model
     per_set = rate.reshape(len(sets), config.fi_points, k)
@@ -289,8 +296,11 @@ def run(
         progress(3, steps_total)
 
     fi_positions = np.arange(config.fi_circuits)
+    nominal_offset = np.full_like(calibration.driver_offset, specs.STP_OFFSET_REFERENCE)
     rates_hz, fi = _fi_curves(chip, {label: _subset(cfg, fi_positions)
-                                     for label, cfg in settings.items()}, config, rng)
+                                     for label, cfg in settings.items()}, config, rng,
+                              {"uncalibrated": nominal_offset,
+                               "calibrated": calibration.driver_offset})
     _fi_plot(rates_hz, fi, circuits[fi_positions], config.fi_weight, out_dir / "fi_curve.png")
     if progress is not None:
         progress(4, steps_total)
