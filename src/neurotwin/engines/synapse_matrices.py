@@ -75,12 +75,11 @@ def torch_synapses(
         dense.append((int(d), torch.as_tensor(mat, dtype=dtype, device=device)))
     if not sparse.any():
         return dense, None
-    if sparse.all():  # no copies of a large table
-        kept_indptr, kept = indptr, slice(None)
-    else:
+    kept: slice | np.ndarray = slice(None) if sparse.all() else sparse  # no copy if all
+    kept_indptr = indptr
+    if not sparse.all():
         kept_indptr = np.zeros(n_pre + 1, np.int64)
         np.cumsum(np.bincount(rows[sparse], minlength=n_pre), out=kept_indptr[1:])
-        kept = sparse  # type: ignore[assignment]
     events = EventRows(
         indptr=torch.as_tensor(kept_indptr, dtype=torch.int64, device=device),
         target=torch.as_tensor(target[kept].astype(np.int32), device=device),

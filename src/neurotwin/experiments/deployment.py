@@ -36,7 +36,21 @@ from neurotwin.eventprop import li_vmax
 from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.spikes import SpikeBatch, Spikes, first_spike_times
 
-__all__ = ["DeploymentCheck", "deployment_check", "forward_layers", "layer_models", "predict"]
+__all__ = ["DeploymentCheck", "check_ticks", "deployment_check", "forward_layers", "layer_models",
+           "predict"]
+
+
+def check_ticks(ticks: Sequence[float], t_max: float) -> None:
+    """Refuse a SpiNNaker2 tick (ms) that does not divide the code's window ``t_max`` (ms).
+
+    Raises
+    ------
+    ConfigError
+        Naming the tick and ``t_max``.
+    """
+    for tick in ticks:
+        if not math.isclose(t_max / tick, round(t_max / tick), abs_tol=1e-9):
+            raise ConfigError(f"s2 tick {tick} ms must divide t_max = {t_max} ms")
 
 
 def predict(first: torch.Tensor | np.ndarray) -> np.ndarray:

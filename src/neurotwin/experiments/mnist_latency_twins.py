@@ -44,7 +44,7 @@ from neurotwin.bss2 import Chip, specs
 from neurotwin.errors import CapacityError, ConfigError, check_int, check_positive
 from neurotwin.experiments import mnist_latency
 from neurotwin.experiments.base import ProgressCallback, register_experiment
-from neurotwin.experiments.deployment import deployment_check
+from neurotwin.experiments.deployment import check_ticks, deployment_check
 from neurotwin.experiments.run_folder import load_run
 from neurotwin.experiments.twin_forward import bss2_layers, check_chip_fields, chip_calibration
 from neurotwin.spikes import SpikeBatch
@@ -220,9 +220,7 @@ def run(
     else:
         folder = Path(config.checkpoint)
     ml, model = load_mnist_latency(folder)
-    for tick in config.s2_ticks:
-        if not math.isclose(ml.t_max / tick, round(ml.t_max / tick), abs_tol=1e-9):
-            raise ConfigError(f"s2 tick {tick} ms must divide t_max = {ml.t_max} ms")
+    check_ticks(config.s2_ticks, ml.t_max)
     train, _, test_set = mnist_latency.load_data(ml)
     if config.test_samples > len(test_set):
         raise ConfigError(f"test_samples must be <= {len(test_set)} (the run's test split), "

@@ -47,7 +47,7 @@ from neurotwin.eventprop import silent_label_pull
 from neurotwin.eventprop.observed import observed_lif_layer
 from neurotwin.experiments import plots, yinyang
 from neurotwin.experiments.base import ProgressCallback, register_experiment
-from neurotwin.experiments.deployment import deployment_check, predict
+from neurotwin.experiments.deployment import check_ticks, deployment_check, predict
 from neurotwin.experiments.run_folder import load_run
 from neurotwin.experiments.twin_forward import bss2_layers, check_chip_fields, chip_calibration
 from neurotwin.spikes import SpikeBatch, first_spike_times
@@ -355,9 +355,7 @@ def run(
     else:
         folder = Path(config.checkpoint)
     yy, model = load_yinyang(folder)
-    for tick in config.s2_ticks:
-        if not math.isclose(yy.t_max / tick, round(yy.t_max / tick), abs_tol=1e-9):
-            raise ConfigError(f"s2 tick {tick} ms must divide t_max = {yy.t_max} ms")
+    check_ticks(config.s2_ticks, yy.t_max)
     splits = yinyang_splits(train_size=config.finetune_samples,
                             validation_size=max(config.validation_samples, 1),
                             test_size=config.test_samples)
