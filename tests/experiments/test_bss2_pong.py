@@ -11,9 +11,12 @@ from neurotwin.bss2.mapping import map_network
 from neurotwin.errors import ConfigError
 from neurotwin.experiments.bss2_pong import (
     Bss2PongConfig,
+    background_std,
     build_network,
     diagonal_correlations,
     measure_excitability,
+    pang_noise_std,
+    pang_noise_weight,
     placement,
     weight_lsb_na,
 )
@@ -111,3 +114,35 @@ def test_diagonal_correlations_against_scipy():
     flat = diagonal_correlations(np.full(32, 63.0), excitability)
     assert flat["pearson_diagonal_vs_excitability"] is None
     assert flat["pearson_diagonal_vs_excitability_unsaturated"] is None
+
+
+def test_balanced_noise_adds_an_equal_inhibitory_source_and_maps():
+    config = Bss2PongConfig(noise_balanced=True, noise_weight=0.33)
+    net, _ = build_network(config, seed=0)
+    by_label = {p.pre: p for p in net.projections}
+    exc, inh = by_label["noise"], by_label["noise_inh"]
+    assert exc.receptor == "exc" and inh.receptor == "inh"
+    np.testing.assert_array_equal(exc.weights, inh.weights)
+    assert np.count_nonzero(inh.weights) == 32
+    for source in net.sources:
+        if source.label.startswith("noise"):
+            np.testing.assert_array_equal(source.rate, config.noise_rate_hz)
+    plain, _ = build_network(Bss2PongConfig(noise_weight=0.33), seed=0)
+    assert "noise_inh" not in {p.pre for p in plain.projections}
+    mapping = map_network(net, chip=Chip(1, Deviations.ideal()),
+                          weight_scale=weight_lsb_na(config))
+    assert len(placement(mapping).rows) == 32
+
+
+def test_pang_noise_weight_matches_the_background_to_model_sw_pong():
+    config = Bss2PongConfig(noise_rate_hz=300.0)
+    weight = pang_noise_weight(config)
+    matched = dataclasses.replace(config, noise_weight=weight, noise_balanced=True)
+    assert background_std(matched) == pytest.approx(pang_noise_std(), rel=1e-12)
+    # shot noise grows with the square root of the rate and linearly with the weight
+    assert background_std(dataclasses.replace(matched, noise_rate_hz=1200.0)) \
+        == pytest.approx(2 * pang_noise_std(), rel=1e-12)
+    assert background_std(dataclasses.replace(matched, noise_balanced=False)) \
+        == pytest.approx(pang_noise_std() / np.sqrt(2), rel=1e-12)
+    with pytest.raises(ConfigError, match="noise_rate_hz"):
+        pang_noise_weight(Bss2PongConfig(noise_rate_hz=0.0))

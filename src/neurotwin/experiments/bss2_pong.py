@@ -23,7 +23,7 @@ iteration (200 µs at the chip's 57 mW) and the twin's wall time per iteration.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ from neurotwin.experiments import pong_nest
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
 
-__all__ = ["Bss2PongConfig", "build_network", "run"]
+__all__ = ["Bss2PongConfig", "background_std", "build_network", "pang_noise_std",
+           "pang_noise_weight", "run"]
 
 STDP_AMPLITUDE_LSB = 36.0
 """model-sw-pong ``STDP_AMPLITUDE``: sensor increment per pair at zero lag (CADC LSB)."""
@@ -69,7 +70,11 @@ class Bss2PongConfig:
     reaches every action neuron with ``w + weight_offset`` through a static synapse row
     of an offset unit sent with each input event (0: none).
     ``noise_weight`` is a fraction of the mean initial input synapse (``weight_mean +
-    weight_offset`` LSB).
+    weight_offset`` LSB); ``noise_balanced`` adds an inhibitory Poisson source of the
+    same rate and weight per neuron, so that the background has zero mean, as
+    model-sw-pong's Gaussian current (:func:`background_std` gives the membrane
+    fluctuation either way, :func:`pang_noise_weight` the balanced weight that matches
+    model-sw-pong's).
     ``software_peer`` ``"nest"`` also plays ``software_iterations`` iterations of the
     same network in NEST (:mod:`~neurotwin.experiments.pong_nest`) and reports time
     and energy per iteration against the chip's (skipped, with the reason in the
@@ -89,6 +94,7 @@ class Bss2PongConfig:
     weight_offset: float = pong_nest.WEIGHT_OFFSET
     noise_rate_hz: float = 200.0
     noise_weight: float = 0.1
+    noise_balanced: bool = False
     dt: float = 0.1
     software_peer: str | None = None
     software_iterations: int = 200
@@ -174,10 +180,50 @@ def build_network(config: Bss2PongConfig, seed: int) -> tuple[Network, np.ndarra
         net.connect(offset, action, np.full((1, GRID), config.weight_offset * scale),
                     receptor="exc")
     if config.noise_rate_hz > 0:
+        noise_na = np.eye(GRID) * config.noise_weight * scale * (config.weight_mean
+                                                                + config.weight_offset)
         noise = net.add(SpikeSourcePoisson(GRID, rate=config.noise_rate_hz, label="noise"))
-        net.connect(noise, action, np.eye(GRID) * config.noise_weight * scale
-                    * (config.weight_mean + config.weight_offset), receptor="exc")
+        net.connect(noise, action, noise_na, receptor="exc")
+        if config.noise_balanced:
+            inhibitory = net.add(SpikeSourcePoisson(GRID, rate=config.noise_rate_hz,
+                                                    label="noise_inh"))
+            net.connect(inhibitory, action, noise_na, receptor="inh")
     return net, lsb
+
+
+def pang_noise_std() -> float:
+    """Std of a free membrane under model-sw-pong's background, as a fraction of its
+    threshold gap ``V_th - E_L``: a Gaussian current of ``NOISE_STD_PA`` held for
+    NEST's ``noise_generator`` interval of 1 ms, filtered by the membrane
+    (``sigma_I sqrt(h tau_m / 2) / C_m``, h << tau_m; about 0.24)."""
+    nd = pong_nest.NEURON_DICT
+    std_mv = pong_nest.NOISE_STD_PA * np.sqrt(pong_nest.NOISE_INTERVAL_MS * nd["tau_m"] / 2.0) \
+        / nd["C_m"]
+    return float(std_mv / (nd["V_th"] - nd["E_L"]))
+
+
+def background_std(config: Bss2PongConfig) -> float:
+    """Std of a free membrane under the twin's Poisson background (shot noise, Campbell's
+    theorem: ``rate * integral of the PSP squared``, doubled with ``noise_balanced``), as
+    a fraction of the threshold gap; the chip's temporal membrane noise not counted."""
+    tau_m, tau_s = MODEL.tau_mem, MODEL.tau_syn_exc
+    drive = pang_drive(config) if config.drive is None else config.drive
+    # the area of one noise PSP (gap x ms): the input synapse's area, drive x gap at the
+    # input rate, times noise_weight
+    area = config.noise_weight * drive * ISI_MS
+    squared = area ** 2 * ((tau_m + tau_s) / 2 - 2 * tau_m * tau_s / (tau_m + tau_s)) \
+        / (tau_m - tau_s) ** 2
+    sources = 2 if config.noise_balanced else 1
+    return float(np.sqrt(sources * config.noise_rate_hz * 1e-3 * squared))
+
+
+def pang_noise_weight(config: Bss2PongConfig) -> float:
+    """The ``noise_weight`` at which the balanced Poisson background of ``config``'s rate
+    fluctuates a free membrane as much as model-sw-pong's Gaussian current
+    (:func:`pang_noise_std`)."""
+    check_positive("noise_rate_hz", config.noise_rate_hz, "Hz")
+    unit = replace(config, noise_weight=1.0, noise_balanced=True)
+    return pang_noise_std() / background_std(unit)
 
 
 @dataclass(frozen=True)
@@ -358,6 +404,8 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
         "twin_cpu_per_iteration_s": cpu / max(len(game.rewards), 1),
         "calibrated": config.calibrated,
         "drive": pang_drive(config) if config.drive is None else config.drive,
+        "background_std": background_std(config),
+        "pang_background_std": pang_noise_std(),
         "_rewards": rewards,
     }
 

@@ -42,7 +42,8 @@ from neurotwin.bss2 import specs
 from neurotwin.bss2.ppu.pong import GRID, PongGame, reward_of
 from neurotwin.errors import check_int
 
-__all__ = ["CPU_CORE_POWER_W", "NestPong", "causal_correlation", "nest_available", "play_nest"]
+__all__ = ["CPU_CORE_POWER_W", "NOISE_INTERVAL_MS", "NOISE_STD_PA", "NestPong",
+           "causal_correlation", "nest_available", "play_nest"]
 
 CPU_CORE_POWER_W = 360.0 / 96
 """Assumed power of the CPU core NEST runs on, W: one core's share of an AMD EPYC 9654
@@ -55,6 +56,9 @@ NEURON_DICT = {"tau_m": 28.53, "V_th": 1278.0, "E_L": 616.0, "V_m": 616.0,
 """model-sw-pong ``NEURON_DICT`` (ms, mV, pF)."""
 NOISE_STD_PA = 100.0
 """model-sw-pong ``BG_STD``: std of each neuron's Gaussian noise current, pA."""
+NOISE_INTERVAL_MS = 1.0
+"""How long NEST's ``noise_generator`` holds each value of its current, ms (model-sw-pong keeps
+NEST's default ``dt``: ``nest.GetDefaults("noise_generator")["dt"]`` is 1.0 in NEST 3.10)."""
 WEIGHT_OFFSET = 32.0
 WEIGHT_SCALE_PA = 400.0 / 63
 """model-sw-pong ``dls2nest``: ``(w + 32 [w > 0]) * 400 / 63`` pA."""
@@ -153,7 +157,8 @@ def play_nest(initial_weights: np.ndarray, iterations: int, seed: int) -> NestPo
         generators = nest.Create("spike_generator", GRID)
         parrots = nest.Create("parrot_neuron", GRID)
         neurons = nest.Create("iaf_psc_exp", GRID, params=NEURON_DICT)
-        noise = nest.Create("noise_generator", GRID, params={"std": NOISE_STD_PA})
+        noise = nest.Create("noise_generator", GRID, params={"std": NOISE_STD_PA,
+                                                               "dt": NOISE_INTERVAL_MS})
         recorder = nest.Create("spike_recorder")
         nest.Connect(generators, parrots, "one_to_one")
         nest.Connect(parrots, neurons, "all_to_all", {"weight": _to_pa(weights).T})
