@@ -15,6 +15,7 @@ from neurotwin.experiments.bss2_pong import (
     build_network,
     diagonal_correlations,
     measure_excitability,
+    owned_rows,
     pang_noise_std,
     pang_noise_weight,
     placement,
@@ -99,8 +100,16 @@ def test_diagonal_correlations_against_scipy():
     excitability = rng.uniform(1, 6, 32)
     diagonal = np.clip(np.rint(40 - 5 * excitability + rng.normal(0, 3, 32)), 0, 63)
     diagonal[:4] = 63
-    out = diagonal_correlations(diagonal, excitability)
+    weights = np.full((32, 32), 20.0)
+    np.fill_diagonal(weights, diagonal)
+    out = diagonal_correlations(weights, excitability)
     free = diagonal < 63
+    owned = diagonal >= 20
+    assert 4 < owned.sum() < 32 and out["owned_row_count"] == owned.sum()
+    assert out["pearson_diagonal_vs_excitability_owned"] == pytest.approx(
+        stats.pearsonr(diagonal[owned], excitability[owned])[0])
+    assert out["spearman_diagonal_vs_excitability_owned"] == pytest.approx(
+        stats.spearmanr(diagonal[owned], excitability[owned])[0])
     assert out["diagonal_saturated_count"] == 4
     assert out["pearson_diagonal_vs_excitability"] == pytest.approx(
         stats.pearsonr(diagonal, excitability)[0])
@@ -111,9 +120,15 @@ def test_diagonal_correlations_against_scipy():
     assert out["spearman_diagonal_vs_excitability_unsaturated"] == pytest.approx(
         stats.spearmanr(diagonal[free], excitability[free])[0])
     assert out["pearson_diagonal_vs_excitability_unsaturated"] < -0.5
-    flat = diagonal_correlations(np.full(32, 63.0), excitability)
+    flat = diagonal_correlations(np.full((32, 32), 63.0), excitability)
     assert flat["pearson_diagonal_vs_excitability"] is None
     assert flat["pearson_diagonal_vs_excitability_unsaturated"] is None
+    assert flat["owned_row_count"] == 32  # ties own their row
+
+
+def test_a_row_is_owned_where_its_own_neuron_has_the_largest_weight():
+    weights = np.array([[5, 9, 0], [3, 7, 7], [1, 2, 0]])
+    np.testing.assert_array_equal(owned_rows(weights), [False, True, False])
 
 
 def test_balanced_noise_adds_an_equal_inhibitory_source_and_maps():
@@ -127,7 +142,7 @@ def test_balanced_noise_adds_an_equal_inhibitory_source_and_maps():
     for source in net.sources:
         if source.label.startswith("noise"):
             np.testing.assert_array_equal(source.rate, config.noise_rate_hz)
-    plain, _ = build_network(Bss2PongConfig(noise_weight=0.33), seed=0)
+    plain, _ = build_network(Bss2PongConfig(noise_weight=0.33, noise_balanced=False), seed=0)
     assert "noise_inh" not in {p.pre for p in plain.projections}
     mapping = map_network(net, chip=Chip(1, Deviations.ideal()),
                           weight_scale=weight_lsb_na(config))
@@ -146,3 +161,14 @@ def test_pang_noise_weight_matches_the_background_to_model_sw_pong():
         == pytest.approx(pang_noise_std() / np.sqrt(2), rel=1e-12)
     with pytest.raises(ConfigError, match="noise_rate_hz"):
         pang_noise_weight(Bss2PongConfig(noise_rate_hz=0.0))
+    assert background_std(Bss2PongConfig(noise_rate_hz=0.0)) == 0.0
+
+
+def test_the_default_background_is_model_sw_pongs_and_the_old_one_a_fifth_of_it():
+    default = Bss2PongConfig()
+    assert default.noise_balanced and default.noise_weight is None
+    assert background_std(default) == pytest.approx(pang_noise_std(), rel=1e-12)
+    old = Bss2PongConfig(noise_weight=0.1, noise_balanced=False)
+    assert 0.2 < background_std(old) / pang_noise_std() < 0.25
+    with pytest.raises(ConfigError, match="noise_weight"):
+        Bss2PongConfig(noise_weight=-0.1)

@@ -45,8 +45,8 @@ from neurotwin.experiments import pong_nest
 from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
 
-__all__ = ["Bss2PongConfig", "background_std", "build_network", "pang_noise_std",
-           "pang_noise_weight", "run"]
+__all__ = ["Bss2PongConfig", "background_std", "build_network", "owned_rows",
+           "pang_noise_std", "pang_noise_weight", "run"]
 
 STDP_AMPLITUDE_LSB = 36.0
 """model-sw-pong ``STDP_AMPLITUDE``: sensor increment per pair at zero lag (CADC LSB)."""
@@ -69,12 +69,15 @@ class Bss2PongConfig:
     ``weight_offset`` (LSB) is model-sw-pong's ``dls2nest`` offset: the active input
     reaches every action neuron with ``w + weight_offset`` through a static synapse row
     of an offset unit sent with each input event (0: none).
-    ``noise_weight`` is a fraction of the mean initial input synapse (``weight_mean +
-    weight_offset`` LSB); ``noise_balanced`` adds an inhibitory Poisson source of the
-    same rate and weight per neuron, so that the background has zero mean, as
-    model-sw-pong's Gaussian current (:func:`background_std` gives the membrane
-    fluctuation either way, :func:`pang_noise_weight` the balanced weight that matches
-    model-sw-pong's).
+    Background: a Poisson source of ``noise_rate_hz`` per action neuron, its weight
+    ``noise_weight`` a fraction of the mean initial input synapse (``weight_mean +
+    weight_offset`` LSB); ``noise_balanced`` adds an inhibitory source of the same rate
+    and weight, so that the background has zero mean as model-sw-pong's Gaussian current.
+    ``noise_weight`` None (default): the weight at which a free membrane fluctuates as
+    much as under model-sw-pong's current (:func:`pang_noise_weight`; about 0.33 at
+    200 Hz balanced). Before 2026-12-05 the default was ``noise_balanced`` false with
+    ``noise_weight`` 0.1: a fifth of that fluctuation, with a mean drive of 0.19 of the
+    threshold gap (:func:`background_std`).
     ``software_peer`` ``"nest"`` also plays ``software_iterations`` iterations of the
     same network in NEST (:mod:`~neurotwin.experiments.pong_nest`) and reports time
     and energy per iteration against the chip's (skipped, with the reason in the
@@ -93,8 +96,8 @@ class Bss2PongConfig:
     drive: float | None = None
     weight_offset: float = pong_nest.WEIGHT_OFFSET
     noise_rate_hz: float = 200.0
-    noise_weight: float = 0.1
-    noise_balanced: bool = False
+    noise_weight: float | None = None
+    noise_balanced: bool = True
     dt: float = 0.1
     software_peer: str | None = None
     software_iterations: int = 200
@@ -108,8 +111,10 @@ class Bss2PongConfig:
             check_int("serial", s, low=0)
         if self.untrained_iterations is not None:
             check_int("untrained_iterations", self.untrained_iterations, low=1)
-        for name in ("weight_mean", "noise_weight", "dt"):
+        for name in ("weight_mean", "dt"):
             check_positive(name, getattr(self, name))
+        if self.noise_weight is not None:
+            check_positive("noise_weight", self.noise_weight)
         if self.drive is not None:
             check_positive("drive", self.drive)
         check_positive("weight_offset", self.weight_offset, "LSB", allow_zero=True)
@@ -180,8 +185,8 @@ def build_network(config: Bss2PongConfig, seed: int) -> tuple[Network, np.ndarra
         net.connect(offset, action, np.full((1, GRID), config.weight_offset * scale),
                     receptor="exc")
     if config.noise_rate_hz > 0:
-        noise_na = np.eye(GRID) * config.noise_weight * scale * (config.weight_mean
-                                                                + config.weight_offset)
+        noise_na = np.eye(GRID) * noise_weight(config) * scale * (config.weight_mean
+                                                                 + config.weight_offset)
         noise = net.add(SpikeSourcePoisson(GRID, rate=config.noise_rate_hz, label="noise"))
         net.connect(noise, action, noise_na, receptor="exc")
         if config.noise_balanced:
@@ -206,11 +211,13 @@ def background_std(config: Bss2PongConfig) -> float:
     """Std of a free membrane under the twin's Poisson background (shot noise, Campbell's
     theorem: ``rate * integral of the PSP squared``, doubled with ``noise_balanced``), as
     a fraction of the threshold gap; the chip's temporal membrane noise not counted."""
+    if config.noise_rate_hz == 0:
+        return 0.0
     tau_m, tau_s = MODEL.tau_mem, MODEL.tau_syn_exc
     drive = pang_drive(config) if config.drive is None else config.drive
     # the area of one noise PSP (gap x ms): the input synapse's area, drive x gap at the
     # input rate, times noise_weight
-    area = config.noise_weight * drive * ISI_MS
+    area = noise_weight(config) * drive * ISI_MS
     squared = area ** 2 * ((tau_m + tau_s) / 2 - 2 * tau_m * tau_s / (tau_m + tau_s)) \
         / (tau_m - tau_s) ** 2
     sources = 2 if config.noise_balanced else 1
@@ -218,12 +225,17 @@ def background_std(config: Bss2PongConfig) -> float:
 
 
 def pang_noise_weight(config: Bss2PongConfig) -> float:
-    """The ``noise_weight`` at which the balanced Poisson background of ``config``'s rate
-    fluctuates a free membrane as much as model-sw-pong's Gaussian current
+    """The ``noise_weight`` at which the Poisson background of ``config``'s rate (and
+    balance) fluctuates a free membrane as much as model-sw-pong's Gaussian current
     (:func:`pang_noise_std`)."""
     check_positive("noise_rate_hz", config.noise_rate_hz, "Hz")
-    unit = replace(config, noise_weight=1.0, noise_balanced=True)
-    return pang_noise_std() / background_std(unit)
+    return pang_noise_std() / background_std(replace(config, noise_weight=1.0))
+
+
+def noise_weight(config: Bss2PongConfig) -> float:
+    """The background's weight, a fraction of the mean initial input synapse:
+    ``config.noise_weight``, or :func:`pang_noise_weight` where it is None."""
+    return pang_noise_weight(config) if config.noise_weight is None else config.noise_weight
 
 
 @dataclass(frozen=True)
@@ -391,7 +403,7 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
         "excitability_sem": excitability.sem.tolist(),
         "excitability_spread": excitability.spread,
         "excitability_sem_mean": float(excitability.sem.mean()),
-        **diagonal_correlations(np.diag(learned), excitability.mean),
+        **diagonal_correlations(learned, excitability.mean),
         "pearson_offdiagonal_vs_excitability": _pearson(_offdiagonal_mean(learned),
                                                         excitability.mean),
         "learned_weights": learned.tolist(),
@@ -404,6 +416,7 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
         "twin_cpu_per_iteration_s": cpu / max(len(game.rewards), 1),
         "calibrated": config.calibrated,
         "drive": pang_drive(config) if config.drive is None else config.drive,
+        "noise_weight": noise_weight(config) if config.noise_rate_hz > 0 else 0.0,
         "background_std": background_std(config),
         "pang_background_std": pang_noise_std(),
         "_rewards": rewards,
@@ -423,18 +436,30 @@ def _offdiagonal_mean(weights: np.ndarray) -> np.ndarray:
     return (weights.sum(axis=0) - np.diag(weights)) / (n - 1)
 
 
-def diagonal_correlations(diagonal: np.ndarray, excitability: np.ndarray
+def owned_rows(weights: np.ndarray) -> np.ndarray:
+    """(32,) whether ball row k's largest learned weight is its own neuron's (ties
+    included): the rows where learning has made the diagonal carry the decision, the
+    state of every row after the pilot study's near-perfect learning."""
+    return np.diag(weights) >= weights.max(axis=1)
+
+
+def diagonal_correlations(weights: np.ndarray, excitability: np.ndarray
                           ) -> dict[str, float | int | None]:
     """Pearson's r and Spearman's rho of the learned diagonal (the weight from ball row k
-    to action neuron k, LSB) against the neurons' excitability, over all 32 neurons and
-    over those whose diagonal weight is below the 6-bit cap (63 LSB: saturated weights
-    say only "at least 63")."""
+    to action neuron k, LSB; ``weights`` is input row by action neuron) against the
+    neurons' excitability: over all 32 neurons; over those whose diagonal weight is below
+    the 6-bit cap (``_unsaturated``: 63 LSB says only "at least 63"); and over the
+    neurons that own their row (``_owned``, :func:`owned_rows`)."""
+    diagonal = np.diag(weights).astype(np.float64)
     free = diagonal < specs.WEIGHT_MAX
-    out: dict[str, float | int | None] = {"diagonal_saturated_count": int((~free).sum())}
-    for suffix, keep in (("", np.ones_like(free)), ("_unsaturated", free)):
-        d, e = diagonal[keep].astype(np.float64), excitability[keep]
+    owned = owned_rows(weights)
+    out: dict[str, float | int | None] = {"diagonal_saturated_count": int((~free).sum()),
+                                          "owned_row_count": int(owned.sum())}
+    for suffix, keep in (("", np.ones_like(free)), ("_unsaturated", free), ("_owned", owned)):
+        d, e = diagonal[keep], excitability[keep]
         out[f"pearson_diagonal_vs_excitability{suffix}"] = _pearson(d, e)
-        out[f"spearman_diagonal_vs_excitability{suffix}"] = _pearson(rankdata(d), rankdata(e))
+        out[f"spearman_diagonal_vs_excitability{suffix}"] = (
+            _pearson(rankdata(d), rankdata(e)) if d.size >= 3 else None)
     return out
 
 
@@ -479,21 +504,28 @@ def run(config: Bss2PongConfig, seed: int, backend: str, out_dir: Path,
 
 def _scatter(per_serial: dict[str, Any], calibrated: bool) -> Figure:
     """Learned diagonal weight against excitability (± its standard error), one colour
-    per serial; saturated weights (63 LSB) hollow."""
+    per serial; neurons that own their row (:func:`owned_rows`) filled, the others
+    hollow."""
     fig = Figure(figsize=(6, 4.5))
     ax = fig.add_subplot()
+
+    def r_text(r: float | None) -> str:
+        return "-" if r is None else f"{r:.2f}"
+
     for k, (serial, s) in enumerate(per_serial.items()):
         x, y = np.asarray(s["excitability_spikes"]), np.asarray(s["learned_diagonal"])
-        free = y < specs.WEIGHT_MAX
-        r = s["pearson_diagonal_vs_excitability"]
-        label = f"serial {serial} (r = {r:.2f})" if r is not None else f"serial {serial}"
+        owned = owned_rows(np.asarray(s["learned_weights"]))
+        label = (f"serial {serial}: r {r_text(s['pearson_diagonal_vs_excitability'])}, "
+                 f"owned {r_text(s['pearson_diagonal_vs_excitability_owned'])} "
+                 f"({int(owned.sum())})")
         ax.errorbar(x, y, xerr=s["excitability_sem"], fmt="none", ecolor=f"C{k}",
                     alpha=0.4, lw=0.8)
-        ax.scatter(x[free], y[free], color=f"C{k}", s=14, label=label)
-        ax.scatter(x[~free], y[~free], facecolors="none", edgecolors=f"C{k}", s=14)
+        ax.scatter(x[owned], y[owned], color=f"C{k}", s=14, label=label)
+        ax.scatter(x[~owned], y[~owned], facecolors="none", edgecolors=f"C{k}", s=14)
     ax.set_xlabel("excitability: spikes per window, all input weights equal")
     ax.set_ylabel("learned diagonal weight (LSB)")
-    ax.set_title(f"bss2-pong: {'calibrated' if calibrated else 'uncalibrated'} chips")
+    ax.set_title(f"bss2-pong: {'calibrated' if calibrated else 'uncalibrated'} chips\n"
+                 "filled: the row's largest weight is the diagonal (owned), r over those")
     ax.legend(fontsize=7)
     return fig
 
