@@ -19,6 +19,7 @@ from neurotwin.experiments.bss2_pong import (
     pang_noise_std,
     pang_noise_weight,
     placement,
+    pooled_owned_correlation,
     weight_lsb_na,
 )
 
@@ -172,3 +173,32 @@ def test_the_default_background_is_model_sw_pongs_and_the_old_one_a_fifth_of_it(
     assert 0.2 < background_std(old) / pang_noise_std() < 0.25
     with pytest.raises(ConfigError, match="noise_weight"):
         Bss2PongConfig(noise_weight=-0.1)
+
+
+def test_the_pooled_owned_correlation_standardises_each_serial_then_pools():
+    rng = np.random.default_rng(3)
+    per_serial, d_ref, e_ref = {}, [], []
+    for serial, level in ((1, 2.0), (2, 5.0), (3, 3.0)):
+        excitability = level + rng.normal(0, 0.2, 32)
+        weights = rng.integers(0, 20, (32, 32)).astype(float)
+        diagonal = np.clip(np.rint(40 - 40 * (excitability - level)), 21, 60)
+        np.fill_diagonal(weights, diagonal)
+        weights[:6, 6] = 63  # rows 0-5 owned by neuron 6 (and row 6 by itself)
+        if serial == 3:  # neuron 0 owns every row: one owned row, the serial is left out
+            weights[:, :] = 0
+            weights[:, 0] = 9
+            assert owned_rows(weights).sum() == 1
+        else:
+            owned = owned_rows(weights)
+            assert owned.sum() == 26
+            d, e = np.diag(weights)[owned], excitability[owned]
+            d_ref.append((d - d.mean()) / d.std())
+            e_ref.append((e - e.mean()) / e.std())
+        per_serial[str(serial)] = {"learned_weights": weights.tolist(),
+                                   "excitability_spikes": excitability.tolist()}
+    out = pooled_owned_correlation(per_serial)
+    assert out["serials"] == 2 and out["neurons"] == 52
+    r, p = stats.pearsonr(np.concatenate(d_ref), np.concatenate(e_ref))
+    assert out["r"] == pytest.approx(r) and out["p"] == pytest.approx(p)
+    assert out["r"] < -0.5  # compensation, though the serials' levels differ by 2.5x
+    assert pooled_owned_correlation({})["r"] is None

@@ -30,7 +30,7 @@ from typing import Any
 import numba
 import numpy as np
 from matplotlib.figure import Figure
-from scipy.stats import rankdata
+from scipy.stats import pearsonr, rankdata
 
 from neurotwin.bss2 import specs
 from neurotwin.bss2.backend import Bss2Backend
@@ -46,7 +46,7 @@ from neurotwin.experiments.base import ProgressCallback, register_experiment
 from neurotwin.network import Network, Population, SpikeSourceArray, SpikeSourcePoisson
 
 __all__ = ["Bss2PongConfig", "background_std", "build_network", "owned_rows",
-           "pang_noise_std", "pang_noise_weight", "run"]
+           "pang_noise_std", "pang_noise_weight", "pooled_owned_correlation", "run"]
 
 STDP_AMPLITUDE_LSB = 36.0
 """model-sw-pong ``STDP_AMPLITUDE``: sensor increment per pair at zero lag (CADC LSB)."""
@@ -463,6 +463,30 @@ def diagonal_correlations(weights: np.ndarray, excitability: np.ndarray
     return out
 
 
+def pooled_owned_correlation(per_serial: dict[str, Any]) -> dict[str, float | int | None]:
+    """The learned diagonal against excitability over the owned rows (:func:`owned_rows`)
+    of all serials: both standardised within each serial (its own mean and std, so that
+    chips with other excitability levels pool), then Pearson's r, its two-sided p-value
+    (``scipy.stats.pearsonr``; the per-serial standardisation is not counted in its
+    degrees of freedom) and the number of neurons and serials pooled. Serials with fewer
+    than 3 owned rows, or a constant diagonal or excitability there, are left out."""
+    d_all, e_all, serials = [], [], 0
+    for s in per_serial.values():
+        weights = np.asarray(s["learned_weights"], dtype=np.float64)
+        owned = owned_rows(weights)
+        d, e = np.diag(weights)[owned], np.asarray(s["excitability_spikes"])[owned]
+        if d.size < 3 or np.std(d) == 0 or np.std(e) == 0:
+            continue
+        d_all.append((d - d.mean()) / d.std())
+        e_all.append((e - e.mean()) / e.std())
+        serials += 1
+    if not serials:
+        return {"r": None, "p": None, "neurons": 0, "serials": 0}
+    d_pooled, e_pooled = np.concatenate(d_all), np.concatenate(e_all)
+    r, p = pearsonr(d_pooled, e_pooled)
+    return {"r": float(r), "p": float(p), "neurons": int(d_pooled.size), "serials": serials}
+
+
 def _curve(rewards: np.ndarray, points: int = 50) -> list[float]:
     """Mean reward over ``points`` consecutive blocks of iterations."""
     blocks = np.array_split(rewards, min(points, rewards.size))
@@ -496,7 +520,9 @@ def run(config: Bss2PongConfig, seed: int, backend: str, out_dir: Path,
     ratios = [s["mean_reward_last_10pct"] / s["mean_reward_untrained"]
               for s in per_serial.values() if s["mean_reward_untrained"] > 0]
     out: dict[str, Any] = {"serials": per_serial,
-                           "min_ratio_trained_untrained": float(min(ratios)) if ratios else None}
+                           "min_ratio_trained_untrained": float(min(ratios)) if ratios else None,
+                           "owned_diagonal_vs_excitability_pooled":
+                               pooled_owned_correlation(per_serial)}
     if config.software_peer is not None:
         out["software_peer"] = _software_peer(config, seed, per_serial)
     return out
