@@ -159,6 +159,12 @@ def pang_drive(config: Bss2PongConfig) -> float:
     return depolarisation_mv / (nd["V_th"] - nd["E_L"])
 
 
+def drive_of(config: Bss2PongConfig) -> float:
+    """The input train's mean depolarisation at the mean initial weight, a fraction of
+    the threshold gap: ``config.drive``, or :func:`pang_drive` where it is None."""
+    return pang_drive(config) if config.drive is None else config.drive
+
+
 def weight_lsb_na(config: Bss2PongConfig) -> float:
     """Model nA per weight LSB such that the input train at the mean initial weight plus
     the offset depolarises a neuron by ``drive * (v_thresh - v_rest)`` on average
@@ -166,8 +172,7 @@ def weight_lsb_na(config: Bss2PongConfig) -> float:
     rate = 1.0 / ISI_MS
     gap = MODEL.v_thresh - MODEL.v_rest
     per_lsb = MODEL.tau_syn_exc * rate * MODEL.tau_mem / MODEL.cm
-    drive = pang_drive(config) if config.drive is None else config.drive
-    return drive * gap / ((config.weight_mean + config.weight_offset) * per_lsb)
+    return drive_of(config) * gap / ((config.weight_mean + config.weight_offset) * per_lsb)
 
 
 def build_network(config: Bss2PongConfig, seed: int) -> tuple[Network, np.ndarray]:
@@ -214,10 +219,9 @@ def background_std(config: Bss2PongConfig) -> float:
     if config.noise_rate_hz == 0:
         return 0.0
     tau_m, tau_s = MODEL.tau_mem, MODEL.tau_syn_exc
-    drive = pang_drive(config) if config.drive is None else config.drive
     # the area of one noise PSP (gap x ms): the input synapse's area, drive x gap at the
     # input rate, times noise_weight
-    area = noise_weight(config) * drive * ISI_MS
+    area = noise_weight(config) * drive_of(config) * ISI_MS
     squared = area ** 2 * ((tau_m + tau_s) / 2 - 2 * tau_m * tau_s / (tau_m + tau_s)) \
         / (tau_m - tau_s) ** 2
     sources = 2 if config.noise_balanced else 1
@@ -415,7 +419,7 @@ def _serial(config: Bss2PongConfig, serial: int, seed: int) -> dict[str, Any]:
         "twin_wall_per_iteration_s": wall / max(len(game.rewards), 1),
         "twin_cpu_per_iteration_s": cpu / max(len(game.rewards), 1),
         "calibrated": config.calibrated,
-        "drive": pang_drive(config) if config.drive is None else config.drive,
+        "drive": drive_of(config),
         "noise_weight": noise_weight(config) if config.noise_rate_hz > 0 else 0.0,
         "background_std": background_std(config),
         "pang_background_std": pang_noise_std(),
