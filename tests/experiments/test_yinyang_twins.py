@@ -21,6 +21,7 @@ from neurotwin.experiments.twin_forward import (
     bss2_layers,
     map_stack,
     operating_targets,
+    repeat_inputs,
     weight_scales,
 )
 from neurotwin.spikes import SpikeBatch, first_spike_times
@@ -71,6 +72,41 @@ def test_deployment_differs_between_chip_serials():
 
 def test_weight_scales_put_the_largest_weight_at_63_lsb():
     assert weight_scales([np.array([[0.0, -6.3]]), np.zeros((2, 2))]) == pytest.approx([0.1, 1.0])
+
+
+def test_repeat_inputs_splits_each_weight_into_whole_lsbs_over_its_rows():
+    w = np.array([[1.0, -0.5], [0.26, 0.001]])
+    rows, lsb = repeat_inputs(w, 2)
+    assert lsb == pytest.approx(1.0 / 126)  # the largest weight is 2 x 63 LSB
+    # 126, -63, 32.76 -> 33 and 0.126 -> 0 LSB; copy r of input i at row r * 2 + i
+    np.testing.assert_allclose(rows / lsb, [[63, -32], [17, 0], [63, -31], [16, 0]],
+                               atol=1e-9)
+    assert repeat_inputs(w, 1)[1] == pytest.approx(weight_scales([w])[0])
+    with pytest.raises(ConfigError, match="input_repetitions"):
+        repeat_inputs(w, 0)
+
+
+def test_input_repetitions_bring_the_twin_closer_to_the_float_weights():
+    # on an ideal chip only the weights' resolution separates the twin from the event
+    # engine: 4 rows per input quarter the first layer's LSB
+    w, batch = _small_stack()
+    chip = bss2.Chip(0, bss2.Deviations.ideal())
+    exact = first_spike_times(forward_layers(w, P, batch, 30.0, 1e-10)[0], 12).numpy()
+    error = {}
+    for k in (1, 4):
+        run = bss2_layers(w, P, batch, 30.0, chip, None, input_repetitions=k)
+        assert run.lsb_na[0] == pytest.approx(np.abs(w[0]).max() / (63 * k))
+        hidden = first_spike_times(run.layers[0], 12).numpy()
+        both = np.isfinite(hidden) & np.isfinite(exact)
+        assert both.sum() > 30
+        error[k] = np.mean(np.abs(hidden[both] - exact[both]))
+        # the twin runs the split weights: their sums, on the event engine
+        split = repeat_inputs(w[0], k)[0].reshape(k, 5, 12).sum(axis=0)
+        quantised = first_spike_times(forward_layers([split], P, batch, 30.0, 1e-10)[0],
+                                      12).numpy()
+        # (a few spikes graze the threshold: a tiny difference moves them by tenths)
+        assert np.median(np.abs(hidden[both] - quantised[both])) < 0.03
+    assert error[4] < 0.6 * error[1]
 
 
 def _threshold_gap_error(w, chip, calibration):
@@ -193,6 +229,8 @@ def test_a_serial_without_calibration_is_refused(trained, tmp_path):
     ({"membrane_capacitance": 64}, "membrane_capacitance"),
     ({"validation_samples": -1}, "validation_samples"), ({"lr_decay": 1.5}, "lr_decay"),
     ({"lr_schedule": "step"}, "lr_schedule"),
+    ({"input_repetitions": 0}, "input_repetitions"),
+    ({"input_repetitions": 26}, "input_repetitions"),
 ])
 def test_config_checks(trained, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):

@@ -59,8 +59,7 @@ from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.spikes import SpikeBatch, Spikes, collect_spikes
 
 __all__ = ["TwinRun", "bss2_layers", "check_chip_fields", "chip_calibration", "map_stack",
-           "operating_targets",
-           "weight_scales"]
+           "operating_targets", "repeat_inputs", "weight_scales"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,7 @@ def bss2_layers(
     seed: int = 0,
     circuits_per_neuron: int | None = None,
     vmax_threshold: float | None = None,
+    input_repetitions: int = 1,
 ) -> TwinRun:
     """Run a feed-forward LIF stack on the BrainScaleS-2 twin, sample after sample, and
     return the spikes of every layer (module docstring).
@@ -160,6 +160,8 @@ def bss2_layers(
     vmax_threshold
         The last layer is a V_max readout (module docstring) with its threshold here,
         model mV above rest; None: it spikes and its first spikes are the readout.
+    input_repetitions
+        Synapse rows per input of the first layer (:func:`repeat_inputs`); 1: one row.
 
     Returns
     -------
@@ -182,7 +184,7 @@ def bss2_layers(
     trains = [np.sort(emit[src == k]) for k in range(batch.n_sources)]
     mapping, pops, lsb, vanished = map_stack(
         mats, params, trains, dt, chip, calibration, circuits_per_neuron=circuits_per_neuron,
-        vmax_threshold=vmax_threshold)
+        vmax_threshold=vmax_threshold, input_repetitions=input_repetitions)
     fresh = start_state(mapping.tables, 1)
     reset = PeriodicProgram(lambda _step, state: _window_reset(state, fresh),
                             start=window_steps, period=window_steps)
@@ -211,23 +213,51 @@ def _window_vmax(reads: np.ndarray, times: np.ndarray, window: float, n_samples:
     return np.where(top >= 0, mapping.populations[label].to_model_mv(v_hw), np.nan)
 
 
+def repeat_inputs(w: np.ndarray, repetitions: int) -> tuple[np.ndarray, float]:
+    """A first layer's weights (n_in, n_out), nA, spread over ``repetitions`` synapse rows
+    per input (module docstring): the rows (repetitions * n_in, n_out), copy r of input i
+    at row ``r * n_in + i``, each a whole number of LSBs, and the LSB, nA.
+
+    The largest magnitude is ``63 * repetitions`` LSB; each weight's rounded LSB count is
+    split over its rows so that they differ by at most one LSB (the larger ones first).
+    """
+    check_int("input_repetitions", repetitions, low=1)
+    lsb = float(np.max(np.abs(w), initial=0.0)) / (specs.WEIGHT_MAX * repetitions) or 1.0
+    count = np.rint(np.abs(w) / lsb).astype(np.int64)
+    base, extra = np.divmod(count, repetitions)
+    rows = [np.sign(w) * (base + (r < extra)) * lsb for r in range(repetitions)]
+    return np.concatenate(rows, axis=0), lsb
+
+
 def map_stack(mats: list[np.ndarray], params: EventLIF, trains: list[np.ndarray],
               dt: float, chip: Chip, calibration: Calibration | None, *,
-              circuits_per_neuron: int | None = None, vmax_threshold: float | None = None
+              circuits_per_neuron: int | None = None, vmax_threshold: float | None = None,
+              input_repetitions: int = 1
               ) -> tuple[Mapping, list[Population], list[float], list[int]]:
     """The stack as a network fed by ``trains`` (ms), mapped with one weight LSB per
     layer; its populations, the LSBs (model nA) and the weights too small for a synapse.
-    With ``vmax_threshold`` (model mV) the last layer is a V_max readout read by the CADC."""
+    With ``vmax_threshold`` (model mV) the last layer is a V_max readout read by the CADC;
+    with ``input_repetitions`` > 1 every input drives that many synapse rows
+    (:func:`repeat_inputs`)."""
     net = Network(dt=dt)
-    prev = net.add(SpikeSourceArray(trains, label="input"))
     lsb = weight_scales(mats)
+    mats = list(mats)
+    given = mats[0]
+    if input_repetitions != 1:
+        mats[0], lsb[0] = repeat_inputs(given, input_repetitions)
+        trains = list(trains) * input_repetitions
+    prev = net.add(SpikeSourceArray(trains, label="input"))
     vanished = []
     pops = []
     for k, (w, model) in enumerate(zip(mats, layer_models(params, len(mats), vmax_threshold),
                                        strict=True)):
         pop = net.add(Population(w.shape[1], model, label=f"layer{k}"))
         kept = np.where(np.abs(w) >= 0.5 * lsb[k], w, 0.0)
-        vanished.append(int(np.count_nonzero(w) - np.count_nonzero(kept)))
+        if k == 0 and input_repetitions != 1:
+            vanished.append(int(np.count_nonzero(given)
+                                - np.count_nonzero(np.abs(given) >= 0.5 * lsb[0])))
+        else:
+            vanished.append(int(np.count_nonzero(w) - np.count_nonzero(kept)))
         net.connect(prev, pop, sp.csr_array(kept), receptor=None, delays=dt)
         net.record(pop, "spikes")
         pops.append(pop)

@@ -110,6 +110,13 @@ class YinYangTwinsConfig:
         Schedule of the step size over the epochs (:class:`~neurotwin.train.LoopConfig`):
         ``"exponential"`` times ``lr_decay`` per epoch (1: constant), ``"cosine"``
         annealed to near zero over ``finetune_epochs``.
+    input_repetitions
+        Synapse rows per input of the hidden layer
+        (:func:`~neurotwin.experiments.twin_forward.repeat_inputs`): every input spike is
+        sent on that many rows and each hidden weight is split over them, which widens the
+        first layer's weight range to ``63 * input_repetitions`` LSB and averages the
+        rows' driver errors; hxtorch's spiking Yin-Yang example sends each input 5 times on
+        the chip (``input_repetitions=1 if args.mock else 5``). 1: one row per input.
     min_slope
         Floor of the membrane slope in the adjoint's spike jump, mV/ms: where the twin fired
         but the ideal membrane at that time would not be rising.
@@ -135,6 +142,7 @@ class YinYangTwinsConfig:
     learning_rate: float = 1e-3
     lr_schedule: Literal["exponential", "cosine"] = "exponential"
     lr_decay: float = 1.0
+    input_repetitions: int = 1
     min_slope: float = 0.01
     dt: float = 0.01
     s2_ticks: tuple[float, ...] = (1.0, 0.5, 0.2, 0.1, 0.05, 0.01)
@@ -155,6 +163,8 @@ class YinYangTwinsConfig:
         LoopConfig(epochs=self.finetune_epochs, batch_size=self.batch_size,
                    learning_rate=self.learning_rate, lr_decay=self.lr_decay,
                    lr_schedule=self.lr_schedule)
+        check_int("input_repetitions", self.input_repetitions, low=1,
+                  high=specs.SYNRAM_ROWS // (2 * yinyang.N_INPUTS))
         check_positive("min_slope", self.min_slope, "mV/ms", allow_zero=True)
         check_positive("dt", self.dt, "ms")
         for tick in self.s2_ticks:
@@ -184,7 +194,7 @@ def hil_loss(model: yinyang.YinYangNet, batch: SpikeBatch, labels: torch.Tensor,
     params = config.neuron()
     weights = [model.hidden.weight, model.output.weight]
     run_ = bss2_layers(weights, params, batch, config.t_max, chip, calibration,
-                       dt=twins.dt, seed=seed)
+                       dt=twins.dt, seed=seed, input_repetitions=twins.input_repetitions)
     inputs = batch.to_torch()
     hidden = observed_lif_layer(inputs, model.hidden.weight, run_.layers[0], params,
                                 config.t_max, min_slope=twins.min_slope)
@@ -211,7 +221,8 @@ def twin_diagnosis(model: yinyang.YinYangNet, batch: SpikeBatch, labels: np.ndar
     neurons that never fire on these samples (``hidden_silent``).
     """
     run_ = bss2_layers([model.hidden.weight, model.output.weight], config.neuron(), batch,
-                       config.t_max, chip, calibration, dt=twins.dt, seed=seed)
+                       config.t_max, chip, calibration, dt=twins.dt, seed=seed,
+                       input_repetitions=twins.input_repetitions)
     first = first_spike_times(run_.layers[-1], yinyang.N_CLASSES).numpy()
     guess = predict(first)
     wrong = guess != labels
@@ -369,7 +380,10 @@ def run(
         "fingerprint": {"yinyang": str(folder.resolve()), **{
             k: v for k, v in asdict(config).items()
             if k in ("finetune_samples", "validation_samples", "min_slope", "dt",
-                     "calibration_targets", "membrane_capacitance")}},
+                     "calibration_targets", "membrane_capacitance")},
+            # one row per input is how every earlier checkpoint ran: they stay resumable
+            **({"input_repetitions": config.input_repetitions}
+               if config.input_repetitions != 1 else {})},
     }
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
