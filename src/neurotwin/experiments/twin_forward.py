@@ -19,6 +19,12 @@ weight below half an LSB has no synapse on the chip: it is left out of the netwo
 is mapped (counted in :attr:`TwinRun.vanished`), so what runs is exactly the
 quantised network and the mapping has nothing to warn about.
 
+With ``input_repetitions`` k > 1 every input spike is sent on k synapse rows (copy r of
+input i is source ``r * n_in + i``, as hxtorch repeats its input channels) and each
+first-layer weight is split over its k rows in whole LSBs (:func:`repeat_inputs`): the
+layer's LSB is ``max |w| / (63 k)``, so its weights have 63 k levels per sign from 6-bit
+synapses, and each input's synapse-driver errors average over k drivers.
+
 A readout of non-spiking leaky integrators (the class is the largest membrane maximum
 V_max, as ``mnist-latency``'s) is mapped with its threshold at ``vmax_threshold``,
 above every potential it is meant to reach, and read through the CADC, which digitises

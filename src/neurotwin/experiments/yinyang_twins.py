@@ -9,7 +9,8 @@ trained here by the ``yinyang`` experiment with ``train_epochs`` epochs.
 the chip (``Chip(serial)``: its fixed-pattern deviations) is calibrated for the circuits
 the network uses (:func:`~neurotwin.bss2.calibrate`, kept in ``serial<k>/calibration.json``)
 and the network runs sample after sample on one copy, 6-bit weights with one scale per
-layer (largest weight = 63 LSB). Accuracy before fine-tuning, then ``finetune_epochs`` of
+layer (largest weight = 63 LSB; with ``input_repetitions`` each input on that many
+synapse rows, its weights split over them). Accuracy before fine-tuning, then ``finetune_epochs`` of
 *hardware-in-the-loop* fine-tuning (Göltz et al. 2021): every batch runs on the twin; the
 loss is the training loss on the twin's first output spikes; the gradient is the ideal
 model's EventProp adjoint walked at the spike times the twin produced, layer by layer
