@@ -86,6 +86,17 @@ def test_repeat_inputs_splits_each_weight_into_whole_lsbs_over_its_rows():
         repeat_inputs(w, 0)
 
 
+def test_a_weight_below_half_an_lsb_is_counted_and_repetitions_keep_it():
+    hidden = np.full((5, 12), 2.0)
+    hidden[0, 0] = 0.01  # 0.3 LSB of one row (2/63 nA), 1.3 LSB of four rows
+    w = [hidden, np.full((12, 3), 1.0)]
+    chip = bss2.Chip(0, bss2.Deviations.ideal())
+    for k, lost in ((1, 1), (4, 0)):
+        _, _, lsb, vanished = map_stack(w, P, [np.empty(0)] * 5, 0.01, chip, None,
+                                        input_repetitions=k)
+        assert vanished == [lost, 0] and lsb[0] == pytest.approx(2.0 / (63 * k))
+
+
 def test_input_repetitions_bring_the_twin_closer_to_the_float_weights():
     # on an ideal chip only the weights' resolution separates the twin from the event
     # engine: 4 rows per input quarter the first layer's LSB

@@ -247,23 +247,18 @@ def map_stack(mats: list[np.ndarray], params: EventLIF, trains: list[np.ndarray]
     (:func:`repeat_inputs`)."""
     net = Network(dt=dt)
     lsb = weight_scales(mats)
-    mats = list(mats)
-    given = mats[0]
+    rows = list(mats)
     if input_repetitions != 1:
-        mats[0], lsb[0] = repeat_inputs(given, input_repetitions)
+        rows[0], lsb[0] = repeat_inputs(mats[0], input_repetitions)
         trains = list(trains) * input_repetitions
     prev = net.add(SpikeSourceArray(trains, label="input"))
-    vanished = []
+    vanished = [int(np.count_nonzero(w) - np.count_nonzero(np.abs(w) >= 0.5 * s))
+                for w, s in zip(mats, lsb, strict=True)]
     pops = []
-    for k, (w, model) in enumerate(zip(mats, layer_models(params, len(mats), vmax_threshold),
+    for k, (w, model) in enumerate(zip(rows, layer_models(params, len(mats), vmax_threshold),
                                        strict=True)):
         pop = net.add(Population(w.shape[1], model, label=f"layer{k}"))
         kept = np.where(np.abs(w) >= 0.5 * lsb[k], w, 0.0)
-        if k == 0 and input_repetitions != 1:
-            vanished.append(int(np.count_nonzero(given)
-                                - np.count_nonzero(np.abs(given) >= 0.5 * lsb[0])))
-        else:
-            vanished.append(int(np.count_nonzero(w) - np.count_nonzero(kept)))
         net.connect(prev, pop, sp.csr_array(kept), receptor=None, delays=dt)
         net.record(pop, "spikes")
         pops.append(pop)
