@@ -81,7 +81,7 @@ def test_repeat_inputs_splits_each_weight_into_whole_lsbs_over_its_rows():
     # 126, -63, 32.76 -> 33 and 0.126 -> 0 LSB; copy r of input i at row r * 2 + i
     np.testing.assert_allclose(rows / lsb, [[63, -32], [17, 0], [63, -31], [16, 0]],
                                atol=1e-9)
-    assert repeat_inputs(w, 1)[1] == pytest.approx(weight_scales([w])[0])
+    assert repeat_inputs(w, 1)[1] == pytest.approx(1.0 / 63)
     with pytest.raises(ConfigError, match="input_repetitions"):
         repeat_inputs(w, 0)
 

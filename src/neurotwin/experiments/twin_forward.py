@@ -228,7 +228,7 @@ def repeat_inputs(w: np.ndarray, repetitions: int) -> tuple[np.ndarray, float]:
     split over its rows so that they differ by at most one LSB (the larger ones first).
     """
     check_int("input_repetitions", repetitions, low=1)
-    lsb = float(np.max(np.abs(w), initial=0.0)) / (specs.WEIGHT_MAX * repetitions) or 1.0
+    lsb = weight_scales([w])[0] / repetitions
     count = np.rint(np.abs(w) / lsb).astype(np.int64)
     base, extra = np.divmod(count, repetitions)
     rows = [np.sign(w) * (base + (r < extra)) * lsb for r in range(repetitions)]
