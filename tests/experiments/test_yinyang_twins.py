@@ -13,7 +13,7 @@ import torch
 from neurotwin import bss2
 from neurotwin.bss2.tables import used_neurons
 from neurotwin.dynamics.event_lif import EventLIF
-from neurotwin.errors import ConfigError, DataError
+from neurotwin.errors import CapacityError, ConfigError, DataError
 from neurotwin.experiments import run_experiment
 from neurotwin.experiments import yinyang_twins as yt
 from neurotwin.experiments.deployment import forward_layers
@@ -147,6 +147,51 @@ def test_calibrating_at_the_operating_point_removes_the_slope_error_of_the_shift
     assert after.max() < 1.5 * bss2.specs.CADC_LSB_MV and after.mean() < 0.4 * before.mean()
 
 
+def test_hidden_circuits_join_only_the_hidden_neurons():
+    w, batch = _small_stack()
+    twins = yt.YinYangTwinsConfig(hidden_circuits=2)
+    assert twins.circuits_per_neuron == {"layer0": 2}
+    assert yt.YinYangTwinsConfig().circuits_per_neuron is None
+    mapping, _, _, _ = map_stack(w, P, [np.empty(0)] * 5, 0.01,
+                                 bss2.Chip(0, bss2.Deviations.ideal()), None,
+                                 circuits_per_neuron=twins.circuits_per_neuron)
+    assert mapping.populations["layer0"].circuits_per_neuron == 2
+    assert mapping.populations["layer1"].circuits_per_neuron == 1
+    assert mapping.circuits.size == 2 * 12 + 3
+    # joined circuits: the same spikes on an ideal chip, within the 6-bit grid's shift
+    one = bss2_layers(w, P, batch, 30.0, bss2.Chip(0, bss2.Deviations.ideal()), None)
+    two = bss2_layers(w, P, batch, 30.0, bss2.Chip(0, bss2.Deviations.ideal()), None,
+                      circuits_per_neuron=twins.circuits_per_neuron)
+    a, b = (first_spike_times(r.layers[-1], 3).numpy() for r in (one, two))
+    np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
+    assert np.max(np.abs(a[np.isfinite(a)] - b[np.isfinite(b)])) < 0.3
+
+
+def test_operating_point_is_that_of_the_network_as_it_runs():
+    # two circuits per hidden neuron need twice the synaptic current per weight: with one
+    # row per input the strongest weights narrow the hidden layer's voltage window; spread
+    # over ten rows they fit the widest one (calix' span), where the chip is calibrated
+    rng = np.random.default_rng(3)
+    w = [rng.normal(1.5, 0.8, (5, 4)), rng.normal(1.6, 0.4, (4, 3))]
+    chip = bss2.Chip(0, bss2.Deviations.ideal())
+    cal = bss2.calibrate(chip, bss2.CalibrationTargets(membrane_capacitance=24),
+                         circuits=np.arange(2 * 4 + 3))
+    joined = {"layer0": 2}
+    narrow = operating_targets(w, P, chip, cal, circuits_per_neuron=joined)
+    wide = operating_targets(w, P, chip, cal, circuits_per_neuron=joined,
+                             input_repetitions=10)
+    alone = operating_targets(w, P, chip, cal)
+    assert narrow.leak == wide.leak == alone.leak
+    assert narrow.threshold < wide.threshold == alone.threshold
+    assert wide.threshold == pytest.approx(bss2.specs.CALIX_TARGET_THRESHOLD, abs=0.5)
+
+
+def test_more_hidden_circuits_than_the_chip_holds_are_refused(trained, tmp_path):
+    with pytest.raises(CapacityError, match="neuron circuits"):
+        run_experiment("yinyang-twins", _tiny(trained, finetune_epochs=0, hidden_circuits=30),
+                       out_dir=tmp_path)
+
+
 def _diagnose(trained, hidden_sign, output, labels):
     config, model = yt.load_yinyang(trained)
     with torch.no_grad():
@@ -242,6 +287,7 @@ def test_a_serial_without_calibration_is_refused(trained, tmp_path):
     ({"lr_schedule": "step"}, "lr_schedule"),
     ({"input_repetitions": 0}, "input_repetitions"),
     ({"input_repetitions": 26}, "input_repetitions"),
+    ({"hidden_circuits": 0}, "hidden_circuits"),
 ])
 def test_config_checks(trained, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):

@@ -31,6 +31,13 @@ above every potential it is meant to reach, and read through the CADC, which dig
 every membrane in parallel every ``specs.CADC_SAMPLE_PERIOD_US`` (continuous sampling):
 V_max of a sample is the largest read in its window, in model mV through the
 population's voltage scale (:attr:`TwinRun.vmax`).
+
+``circuits_per_neuron`` joins circuits into logical neurons, for every layer (int) or by
+layer label ``layer<k>`` (dict; the others take the mapping's default, enough circuits
+for their fan-in): a neuron of k circuits has k times the capacitance and conductances
+and independent noise currents, so its membrane's temporal noise falls by sqrt(k) and
+its leak potential and time constant average over k circuits' deviations (the first
+circuit's comparator spikes: :func:`~neurotwin.bss2.neuron.merge_compartments`).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,8 +71,13 @@ from neurotwin.experiments.deployment import layer_models
 from neurotwin.network import Network, Population, SpikeSourceArray
 from neurotwin.spikes import SpikeBatch, Spikes, collect_spikes
 
-__all__ = ["TwinRun", "bss2_layers", "check_chip_fields", "chip_calibration", "map_stack",
-           "operating_targets", "repeat_inputs", "weight_scales"]
+__all__ = ["CircuitsPerNeuron", "TwinRun", "bss2_layers", "check_chip_fields",
+           "chip_calibration", "map_stack", "operating_targets", "repeat_inputs",
+           "weight_scales"]
+
+CircuitsPerNeuron: TypeAlias = int | dict[str, int] | None
+"""Circuits per logical neuron: one number for every layer, a number per layer label
+``layer<k>`` (the others automatic), or None (automatic: enough for each fan-in)."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +150,7 @@ def bss2_layers(
     *,
     dt: float = 0.01,
     seed: int = 0,
-    circuits_per_neuron: int | None = None,
+    circuits_per_neuron: CircuitsPerNeuron = None,
     vmax_threshold: float | None = None,
     input_repetitions: int = 1,
 ) -> TwinRun:
@@ -162,7 +174,8 @@ def bss2_layers(
     seed
         Seed of the emulation's temporal noise.
     circuits_per_neuron
-        Circuits of every logical neuron (None: the mapping's, enough for each fan-in).
+        Circuits of every logical neuron (int), or by layer label ``layer<k>`` (dict);
+        None, or a layer left out: the mapping's, enough for its fan-in.
     vmax_threshold
         The last layer is a V_max readout (module docstring) with its threshold here,
         model mV above rest; None: it spikes and its first spikes are the readout.
@@ -237,8 +250,8 @@ def repeat_inputs(w: np.ndarray, repetitions: int) -> tuple[np.ndarray, float]:
 
 def map_stack(mats: list[np.ndarray], params: EventLIF, trains: list[np.ndarray],
               dt: float, chip: Chip, calibration: Calibration | None, *,
-              circuits_per_neuron: int | None = None, vmax_threshold: float | None = None,
-              input_repetitions: int = 1
+              circuits_per_neuron: CircuitsPerNeuron = None,
+              vmax_threshold: float | None = None, input_repetitions: int = 1
               ) -> tuple[Mapping, list[Population], list[float], list[int]]:
     """The stack as a network fed by ``trains`` (ms), mapped with one weight LSB per
     layer; its populations, the LSBs (model nA) and the weights too small for a synapse.
@@ -273,10 +286,14 @@ def map_stack(mats: list[np.ndarray], params: EventLIF, trains: list[np.ndarray]
 
 def operating_targets(weights: Sequence[torch.Tensor | np.ndarray], params: EventLIF,
                       chip: Chip, calibration: Calibration, *, dt: float = 0.01,
-                      circuits_per_neuron: int | None = None) -> CalibrationTargets:
+                      circuits_per_neuron: CircuitsPerNeuron = None,
+                      input_repetitions: int = 1) -> CalibrationTargets:
     """Calibration targets at the stack's own operating point: the CADC reads at which
     the widest layer's resting potential, reset and threshold sit when the stack is
-    mapped with ``calibration``, and the model's time constants (1 ms model = 1 µs chip).
+    mapped with ``calibration`` as it runs (its circuits per neuron and input
+    repetitions: both set how much synaptic current a weight needs, and so how wide a
+    voltage window the mapping can keep), and the model's time constants (1 ms model =
+    1 µs chip).
 
     Calibrating there, as experiments choose calix' targets for their network, leaves
     the mapping no potential to shift away from where the chip was calibrated (each
@@ -285,7 +302,8 @@ def operating_targets(weights: Sequence[torch.Tensor | np.ndarray], params: Even
     """
     mats = _matrices(weights)
     mapping, pops, _, _ = map_stack(mats, params, [np.empty(0)] * mats[0].shape[0], dt,
-                                    chip, calibration, circuits_per_neuron=circuits_per_neuron)
+                                    chip, calibration, circuits_per_neuron=circuits_per_neuron,
+                                    input_repetitions=input_repetitions)
     widest = max(pops, key=lambda p: p.size)
     pmap = mapping.populations[str(widest.label)]
     lif = params.to_lif()
@@ -328,11 +346,13 @@ def chip_calibration(chip: Chip, weights: Sequence[torch.Tensor | np.ndarray],
                      targets: Literal["network", "calix"] = "network",
                      membrane_capacitance: int = specs.CALIX_TARGET_MEMBRANE_CAPACITANCE,
                      calibration_dir: str | None = None, dt: float = 0.01,
-                     circuits_per_neuron: int | None = None) -> Calibration:
+                     circuits_per_neuron: CircuitsPerNeuron = None,
+                     input_repetitions: int = 1) -> Calibration:
     """The calibration of ``chip`` for the stack: read from ``calibration_dir`` (file
     ``chip<serial>.json``), else calibrated here and kept in ``folder``: at calix'
     defaults with ``membrane_capacitance`` (``calibration.json``), then, for
-    ``"network"`` targets, at the stack's own operating point (:func:`operating_targets`,
+    ``"network"`` targets, at the stack's own operating point as it runs
+    (:func:`operating_targets` with ``circuits_per_neuron`` and ``input_repetitions``,
     ``calibration_network.json``); every circuit the stack's mapping uses is calibrated.
 
     Raises
@@ -356,7 +376,8 @@ def chip_calibration(chip: Chip, weights: Sequence[torch.Tensor | np.ndarray],
     if targets == "calix":
         return cal
     network = operating_targets(mats, params, chip, cal, dt=dt,
-                                circuits_per_neuron=circuits_per_neuron)
+                                circuits_per_neuron=circuits_per_neuron,
+                                input_repetitions=input_repetitions)
     return _cached(folder / "calibration_network.json", chip, network, circuits)
 
 

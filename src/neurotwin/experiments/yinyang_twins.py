@@ -118,6 +118,14 @@ class YinYangTwinsConfig:
         first layer's weight range to ``63 * input_repetitions`` LSB and averages the
         rows' driver errors; hxtorch's spiking Yin-Yang example sends each input 5 times on
         the chip (``input_repetitions=1 if args.mock else 5``). 1: one row per input.
+    hidden_circuits
+        Neuron circuits joined into each hidden neuron (the output neurons keep one): a
+        hidden neuron of k circuits has k times the capacitance and conductances, its
+        temporal membrane noise falls by sqrt(k) and its leak potential and time
+        constant average over k circuits' deviations (threshold and reset are the first
+        circuit's; :func:`~neurotwin.bss2.neuron.merge_compartments`); the chip's
+        512 circuits must hold ``k * n_hidden + 3`` (a CapacityError names them otherwise).
+        The chip is calibrated at the network's operating point with them.
     min_slope
         Floor of the membrane slope in the adjoint's spike jump, mV/ms: where the twin fired
         but the ideal membrane at that time would not be rising.
@@ -144,6 +152,7 @@ class YinYangTwinsConfig:
     lr_schedule: Literal["exponential", "cosine"] = "exponential"
     lr_decay: float = 1.0
     input_repetitions: int = 1
+    hidden_circuits: int = 1
     min_slope: float = 0.01
     dt: float = 0.01
     s2_ticks: tuple[float, ...] = (1.0, 0.5, 0.2, 0.1, 0.05, 0.01)
@@ -166,6 +175,13 @@ class YinYangTwinsConfig:
                    lr_schedule=self.lr_schedule)
         check_int("input_repetitions", self.input_repetitions, low=1,
                   high=specs.SYNRAM_ROWS // (2 * yinyang.N_INPUTS))
+        check_int("hidden_circuits", self.hidden_circuits, low=1,
+                  high=specs.N_NEURONS // 2)
+
+    @property
+    def circuits_per_neuron(self) -> dict[str, int] | None:
+        """The mapping's circuits per neuron: ``hidden_circuits`` for the hidden layer."""
+        return {"layer0": self.hidden_circuits} if self.hidden_circuits != 1 else None
         check_positive("min_slope", self.min_slope, "mV/ms", allow_zero=True)
         check_positive("dt", self.dt, "ms")
         for tick in self.s2_ticks:
@@ -195,7 +211,8 @@ def hil_loss(model: yinyang.YinYangNet, batch: SpikeBatch, labels: torch.Tensor,
     params = config.neuron()
     weights = [model.hidden.weight, model.output.weight]
     run_ = bss2_layers(weights, params, batch, config.t_max, chip, calibration,
-                       dt=twins.dt, seed=seed, input_repetitions=twins.input_repetitions)
+                       dt=twins.dt, seed=seed, input_repetitions=twins.input_repetitions,
+                       circuits_per_neuron=twins.circuits_per_neuron)
     inputs = batch.to_torch()
     hidden = observed_lif_layer(inputs, model.hidden.weight, run_.layers[0], params,
                                 config.t_max, min_slope=twins.min_slope)
@@ -223,7 +240,8 @@ def twin_diagnosis(model: yinyang.YinYangNet, batch: SpikeBatch, labels: np.ndar
     """
     run_ = bss2_layers([model.hidden.weight, model.output.weight], config.neuron(), batch,
                        config.t_max, chip, calibration, dt=twins.dt, seed=seed,
-                       input_repetitions=twins.input_repetitions)
+                       input_repetitions=twins.input_repetitions,
+                       circuits_per_neuron=twins.circuits_per_neuron)
     first = first_spike_times(run_.layers[-1], yinyang.N_CLASSES).numpy()
     guess = predict(first)
     wrong = guess != labels
@@ -251,7 +269,9 @@ def _serial(serial: int, model0: yinyang.YinYangNet, config: yinyang.YinYangConf
     cal = chip_calibration(chip, [model0.hidden.weight, model0.output.weight], config.neuron(),
                            folder, targets=twins.calibration_targets,
                            membrane_capacitance=twins.membrane_capacitance,
-                           calibration_dir=twins.calibration_dir, dt=twins.dt)
+                           calibration_dir=twins.calibration_dir, dt=twins.dt,
+                           circuits_per_neuron=twins.circuits_per_neuron,
+                           input_repetitions=twins.input_repetitions)
     model = yinyang.YinYangNet(config, 0)
     model.load_state_dict(model0.state_dict())
     test, test_labels = data["test"], data["test_labels"]
@@ -384,7 +404,9 @@ def run(
                      "calibration_targets", "membrane_capacitance")},
             # one row per input is how every earlier checkpoint ran: they stay resumable
             **({"input_repetitions": config.input_repetitions}
-               if config.input_repetitions != 1 else {})},
+               if config.input_repetitions != 1 else {}),
+            **({"hidden_circuits": config.hidden_circuits}
+               if config.hidden_circuits != 1 else {})},
     }
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
