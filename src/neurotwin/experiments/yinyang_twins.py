@@ -10,7 +10,8 @@ the chip (``Chip(serial)``: its fixed-pattern deviations) is calibrated for the 
 the network uses (:func:`~neurotwin.bss2.calibrate`, kept in ``serial<k>/calibration.json``)
 and the network runs sample after sample on one copy, 6-bit weights with one scale per
 layer (largest weight = 63 LSB; with ``input_repetitions`` each input on that many
-synapse rows, its weights split over them). Accuracy before fine-tuning, then ``finetune_epochs`` of
+synapse rows, its weights split over them; with ``hidden_circuits`` each hidden neuron
+that many circuits joined). Accuracy before fine-tuning, then ``finetune_epochs`` of
 *hardware-in-the-loop* fine-tuning (Göltz et al. 2021): every batch runs on the twin; the
 loss is the training loss on the twin's first output spikes; the gradient is the ideal
 model's EventProp adjoint walked at the spike times the twin produced, layer by layer
@@ -175,8 +176,7 @@ class YinYangTwinsConfig:
                    lr_schedule=self.lr_schedule)
         check_int("input_repetitions", self.input_repetitions, low=1,
                   high=specs.SYNRAM_ROWS // (2 * yinyang.N_INPUTS))
-        check_int("hidden_circuits", self.hidden_circuits, low=1,
-                  high=specs.N_NEURONS // 2)
+        check_int("hidden_circuits", self.hidden_circuits, low=1)
 
     @property
     def circuits_per_neuron(self) -> dict[str, int] | None:
