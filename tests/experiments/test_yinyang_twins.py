@@ -288,6 +288,7 @@ def test_a_serial_without_calibration_is_refused(trained, tmp_path):
     ({"input_repetitions": 0}, "input_repetitions"),
     ({"input_repetitions": 26}, "input_repetitions"),
     ({"hidden_circuits": 0}, "hidden_circuits"),
+    ({"min_slope": -1.0}, "min_slope"), ({"dt": 0.0}, "dt"), ({"s2_ticks": [-1.0]}, "tick"),
 ])
 def test_config_checks(trained, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):

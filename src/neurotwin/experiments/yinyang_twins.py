@@ -177,16 +177,16 @@ class YinYangTwinsConfig:
         check_int("input_repetitions", self.input_repetitions, low=1,
                   high=specs.SYNRAM_ROWS // (2 * yinyang.N_INPUTS))
         check_int("hidden_circuits", self.hidden_circuits, low=1)
-
-    @property
-    def circuits_per_neuron(self) -> dict[str, int] | None:
-        """The mapping's circuits per neuron: ``hidden_circuits`` for the hidden layer."""
-        return {"layer0": self.hidden_circuits} if self.hidden_circuits != 1 else None
         check_positive("min_slope", self.min_slope, "mV/ms", allow_zero=True)
         check_positive("dt", self.dt, "ms")
         for tick in self.s2_ticks:
             check_positive("s2 tick", tick, "ms")
         object.__setattr__(self, "s2_ticks", tuple(float(t) for t in self.s2_ticks))
+
+    @property
+    def circuits_per_neuron(self) -> dict[str, int] | None:
+        """The mapping's circuits per neuron: ``hidden_circuits`` for the hidden layer."""
+        return {"layer0": self.hidden_circuits} if self.hidden_circuits != 1 else None
 
 
 def load_yinyang(folder: Path) -> tuple[yinyang.YinYangConfig, yinyang.YinYangNet]:
