@@ -402,11 +402,10 @@ def run(
             k: v for k, v in asdict(config).items()
             if k in ("finetune_samples", "validation_samples", "min_slope", "dt",
                      "calibration_targets", "membrane_capacitance")},
-            # one row per input is how every earlier checkpoint ran: they stay resumable
-            **({"input_repetitions": config.input_repetitions}
-               if config.input_repetitions != 1 else {}),
-            **({"hidden_circuits": config.hidden_circuits}
-               if config.hidden_circuits != 1 else {})},
+            # one row per input and one circuit per neuron is how every earlier
+            # checkpoint ran: they stay resumable
+            **{k: getattr(config, k) for k in ("input_repetitions", "hidden_circuits")
+               if getattr(config, k) != 1}},
     }
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
