@@ -10,7 +10,8 @@ from neurotwin.cli import main
 
 YINYANG = {"train_size": 64, "validation_size": 16, "test_size": 24, "n_hidden": 30,
            "decision_grid": 6, "deploy_chunk": 10, "deploy_samples": 2,
-           "lr_schedule": "exponential"}  # under "cosine" the epochs fix the schedule
+           # under "cosine" the epochs fix the schedule
+           "lr_schedule": "exponential", "restarts": 1}
 CUBA = {"n_neurons": 200, "duration": 100.0}
 TIMES = {"train_time_s", "eval_time_s"}
 

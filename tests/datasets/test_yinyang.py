@@ -112,6 +112,18 @@ def test_smaller_size_is_prefix(splits):
     assert len(yinyang_samples(0, 42)) == 0
 
 
+def test_larger_split_continues_the_published_stream(splits):
+    # a validation set of 1500: the published 1000 (its reference hash), then new samples
+    big = yinyang_splits(train_size=1, validation_size=1500, test_size=1).validation
+    head = big.inputs[:1000]
+    assert hashlib.sha256(head.astype("<f8").tobytes()).hexdigest() == \
+        GOLDEN["validation"]["inputs_sha256"]
+    assert np.array_equal(big.labels[:1000], splits.validation.labels)
+    tail = big.inputs[1000:]
+    assert len(tail) == 500 and not np.isin(tail[:, 0], splits.validation.inputs[:, 0]).any()
+    assert np.array_equal(yinyang_class(tail[:, 0], tail[:, 1]), big.labels[1000:])
+
+
 def test_class_areas_match_shape():
     # uniform points in the square: class frequencies are the analytic areas
     points = np.random.default_rng(3).random((2, 20000))

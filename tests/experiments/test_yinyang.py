@@ -21,7 +21,7 @@ from neurotwin.train import load_best, load_checkpoint
 
 TINY = {
     "train_size": 64, "validation_size": 16, "test_size": 24, "n_hidden": 30,
-    "epochs": 2, "decision_grid": 6, "deploy_chunk": 10,
+    "epochs": 2, "decision_grid": 6, "deploy_chunk": 10, "restarts": 1,
 }
 
 
@@ -364,7 +364,8 @@ def test_training_recipe_is_the_experiment(tmp_path, monkeypatch):
     sizes = {"train_size": recipe["TRAIN_SIZE"], "validation_size": recipe["EVAL_SIZE"],
              "test_size": recipe["EVAL_SIZE"], "epochs": recipe["EPOCHS"]}
     out = tmp_path / "experiment"
-    metrics = run_experiment("yinyang", {**sizes, "decision_grid": 2, "deploy_samples": 2},
+    metrics = run_experiment("yinyang", {**sizes, "decision_grid": 2, "deploy_samples": 2,
+                                         "restarts": 1},
                              seed=recipe["SEED"], out_dir=out)["metrics"]
     ours = json.loads((tmp_path / recipe["OUT"] / "history.json").read_text())
     theirs_h = json.loads((out / "history.json").read_text())

@@ -15,7 +15,7 @@ from neurotwin.train import load_best, load_checkpoint
 
 TINY = {
     "train_size": 64, "validation_size": 16, "test_size": 24, "n_hidden": 30,
-    "epochs": 2, "decision_grid": 6, "deploy_chunk": 10, "deploy_samples": 4,
+    "epochs": 2, "decision_grid": 6, "deploy_chunk": 10, "deploy_samples": 4, "restarts": 1,
 }
 
 

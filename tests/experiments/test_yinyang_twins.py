@@ -29,7 +29,7 @@ from neurotwin.train import Checkpoint, save_checkpoint
 
 P = EventLIF(tau_mem=20.0, tau_syn=5.0, v_thresh=1.0, cm=20.0)
 TINY_YY = {"train_size": 40, "validation_size": 10, "test_size": 10, "n_hidden": 20,
-           "epochs": 1, "decision_grid": 4, "deploy_chunk": 10}
+           "epochs": 1, "decision_grid": 4, "deploy_chunk": 10, "restarts": 1}
 
 
 def _small_stack():
@@ -299,3 +299,22 @@ def test_config_checks(trained, tmp_path, override, message):
 def test_defaults_deploy_on_five_serials():
     c = yt.YinYangTwinsConfig()
     assert len(c.serials) >= 5 and c.dt == 0.01 and math.isclose(c.s2_ticks[-1], 0.01)
+
+
+@pytest.mark.slow
+def test_without_a_checkpoint_the_kept_restart_is_deployed(tmp_path):
+    # the yinyang defaults train three restarts; the twins must take the one yinyang keeps
+    # and reports, not restart 0's folder
+    m = run_experiment("yinyang-twins", {"train_epochs": 1, "serials": [1],
+                                         "finetune_epochs": 0, "test_samples": 1000,
+                                         "validation_samples": 0, "s2_ticks": []},
+                       seed=0, out_dir=tmp_path)["metrics"]
+    # each restart's selected epoch from its own history: the best validation accuracy
+    best = []
+    for folder in ("", "restart1/", "restart2/"):
+        history = json.loads((tmp_path / "yinyang" / folder / "history.json").read_text())
+        best.append(max(history, key=lambda r: r["validation_accuracy"]))
+    kept = max(range(3), key=lambda r: (best[r]["validation_accuracy"], -r))
+    assert m["checkpoint"].endswith(f"restart{kept}" if kept else "yinyang")
+    assert m["ideal_accuracy"] == best[kept]["test_accuracy"]
+    assert len({r["test_accuracy"] for r in best}) > 1  # the choice mattered

@@ -191,7 +191,9 @@ def yinyang_splits(
     ----------
     train_size, validation_size, test_size
         Number of samples per split; the defaults (5000, 1000, 1000) are the published
-        sizes. A smaller size gives a prefix of the published split.
+        sizes. A smaller size gives a prefix of the published split, a larger one the
+        published split followed by the next samples of its generator stream (the same
+        seed).
 
     Returns
     -------

@@ -115,7 +115,10 @@ class YinYangConfig:
     Parameters
     ----------
     train_size, validation_size, test_size
-        Samples of the published splits used (prefixes; 5000 / 1000 / 1000 published).
+        Samples of the published splits used (5000 / 1000 / 1000 published): fewer take a
+        prefix, more continue the split's generator stream past the published samples
+        (:func:`~neurotwin.datasets.yinyang_splits`; a validation set of 5000 is the
+        published 1000 and the next 4000 of seed 41).
     fresh_samples
         None: every epoch trains on the published training split. n: every epoch trains on
         n freshly generated samples instead (GeNN's EventProp protocol), epoch e of seed s
@@ -205,7 +208,7 @@ class YinYangConfig:
     """
 
     train_size: int = 5000
-    validation_size: int = 1000
+    validation_size: int = 5000
     test_size: int = 1000
     n_hidden: int = 200
     tau_mem: float = 20.0
@@ -243,7 +246,7 @@ class YinYangConfig:
     resume: bool = False
     select_best: bool = True
     holdout_size: int = 0
-    restarts: int = 1
+    restarts: int = 3
     gain_jitter: float = 0.0
     device: str = "cpu"
 

@@ -381,9 +381,11 @@ def run(
     after hardware-in-the-loop fine-tuning) and the SpiNNaker2 twin (accuracy per tick)."""
     if config.checkpoint is None:
         trained = out_dir / "yinyang"
-        yinyang.run(yinyang.YinYangConfig(epochs=config.train_epochs, resume=config.resume),
-                    seed, "ideal", trained, None)
-        folder = trained
+        found = yinyang.run(yinyang.YinYangConfig(epochs=config.train_epochs,
+                                                  resume=config.resume),
+                            seed, "ideal", trained, None)
+        kept = found["per_seed"][str(seed)].get("kept_restart", 0)
+        folder = trained / f"restart{kept}" if kept else trained  # the network yinyang reports
     else:
         folder = Path(config.checkpoint)
     yy, model = load_yinyang(folder)
