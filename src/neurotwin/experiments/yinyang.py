@@ -79,6 +79,7 @@ __all__ = [
     "YinYangConfig",
     "YinYangNet",
     "encode",
+    "restart_folder",
     "restart_seed",
     "run",
     "ttfs_loss",
@@ -447,6 +448,12 @@ def restart_seed(seed: int, restart: int) -> int:
     return RESTART_SEED_BASE + int(word)
 
 
+def restart_folder(seed_folder: Path, restart: int) -> Path:
+    """Where restart ``restart`` of a seed trains: the seed's folder itself for restart 0
+    (so that it is the ``restarts`` 1 run), ``restart<r>/`` inside it otherwise."""
+    return seed_folder / f"restart{restart}" if restart else seed_folder
+
+
 def _train_network(
     config: YinYangConfig,
     seed: int,
@@ -582,8 +589,7 @@ def _train_seed(
     )
     k = config.restarts
     trained = [
-        _train_network(config, restart_seed(seed, r), splits,
-                       out_dir if r == 0 else out_dir / f"restart{r}",
+        _train_network(config, restart_seed(seed, r), splits, restart_folder(out_dir, r),
                        progress_part(progress, r, k),
                        f"seed {seed}" + (f", restart {r}" if k > 1 else ""))
         for r in range(k)

@@ -384,8 +384,9 @@ def run(
         found = yinyang.run(yinyang.YinYangConfig(epochs=config.train_epochs,
                                                   resume=config.resume),
                             seed, "ideal", trained, None)
-        kept = found["per_seed"][str(seed)].get("kept_restart", 0)
-        folder = trained / f"restart{kept}" if kept else trained  # the network yinyang reports
+        # the network yinyang keeps and reports, which need not be restart 0's
+        folder = yinyang.restart_folder(trained,
+                                        found["per_seed"][str(seed)].get("kept_restart", 0))
     else:
         folder = Path(config.checkpoint)
     yy, model = load_yinyang(folder)
