@@ -8,7 +8,9 @@ test accuracy at the selected (best-validation) epoch, at the last epoch, the va
 and running training accuracy, the selection holdout when the run had one, and the
 deployment agreement; then the selected epochs. Several files (runs of the same
 configuration on other seeds) are pooled: their seeds are joined. Nothing is typed in by
-hand: the page's figures are this script's output for the files it names.
+hand: the page's figures are this script's output for the files it names. The
+``mnist-latency`` experiment writes the same layout; its tables come from here too (the
+rows it does not have are left out).
 
 Runs with ``restarts`` > 1: the table is that of the kept networks, followed by one row
 per seed with every restart's validation, selection-holdout and test accuracy and the
